@@ -1,0 +1,103 @@
+use std::process::ExitCode;
+
+use bulwark_ops::keys;
+use bulwark_ops::{Actor, Role};
+
+use crate::Globals;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Create a key; it is printed once and only its hash is stored
+    Create {
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// A name to recognise the key by in lists and the audit trail
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// List keys (metadata only)
+    List,
+    /// Revoke a key by id
+    Revoke { id: String },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+        .map_err(|e: bulwark_ops::UnknownRole| e.to_string())
+}
+
+pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCode> {
+    let loaded = super::load_config(globals)?;
+    super::runtime()?.block_on(async {
+        let store = super::open_store(globals, &loaded.config).await?;
+        let actor = Actor::cli();
+        match command {
+            Command::Create { role, name } => {
+                let created = keys::create(&store, &actor, role, &name).await?;
+                if globals.json {
+                    crate::output::print_json(&serde_json::json!({
+                        "id": created.info.id,
+                        "name": created.info.name,
+                        "role": created.info.role.as_str(),
+                        "key": created.secret.expose(),
+                    }));
+                } else {
+                    eprintln!(
+                        "created {} key {} ({}); it is shown only now:",
+                        created.info.role, created.info.name, created.info.id
+                    );
+                    println!("{}", created.secret.expose());
+                }
+            }
+            Command::List => {
+                let list = keys::list(&store).await?;
+                if globals.json {
+                    let items: Vec<_> = list
+                        .iter()
+                        .map(|k| {
+                            serde_json::json!({
+                                "id": k.id, "name": k.name, "role": k.role.as_str(),
+                                "created_at": k.created_at, "created_by": k.created_by,
+                                "revoked_at": k.revoked_at,
+                            })
+                        })
+                        .collect();
+                    crate::output::print_json(&serde_json::Value::Array(items));
+                } else {
+                    let rows: Vec<Vec<String>> = list
+                        .iter()
+                        .map(|k| {
+                            vec![
+                                k.id.clone(),
+                                k.name.clone(),
+                                k.role.to_string(),
+                                k.created_at.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+                                k.created_by.clone(),
+                                k.revoked_at.map_or_else(
+                                    || "active".to_string(),
+                                    |t| format!("revoked {}", t.format("%Y-%m-%d %H:%M:%SZ")),
+                                ),
+                            ]
+                        })
+                        .collect();
+                    crate::output::print_table(
+                        &["ID", "NAME", "ROLE", "CREATED", "BY", "STATUS"],
+                        &rows,
+                    );
+                }
+            }
+            Command::Revoke { id } => {
+                let info = keys::revoke(&store, &actor, &id).await?;
+                if globals.json {
+                    crate::output::print_json(
+                        &serde_json::json!({ "id": info.id, "revoked": true }),
+                    );
+                } else {
+                    println!("revoked key {} ({})", info.id, info.name);
+                }
+            }
+        }
+        store.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}

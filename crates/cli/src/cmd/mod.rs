@@ -1,0 +1,50 @@
+//! One module per command group. Each parses nothing itself (clap did),
+//! calls `bulwark-ops`, and prints.
+
+pub(crate) mod audit;
+pub(crate) mod config;
+pub(crate) mod keys;
+pub(crate) mod serve;
+
+use anyhow::Context;
+use bulwark_ops::config::{self as cfg, Config, Loaded};
+use bulwark_ops::Store;
+
+use crate::Globals;
+
+/// Loads the config, printing its warnings to stderr; an invalid config is
+/// an error listing every problem.
+pub(crate) fn load_config(globals: &Globals) -> anyhow::Result<Loaded> {
+    let loaded = cfg::load(&globals.config_path, globals.config_required, &|k| {
+        std::env::var(k).ok()
+    })
+    .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))?;
+    for warning in &loaded.warnings {
+        eprintln!("{warning}");
+    }
+    Ok(loaded)
+}
+
+/// Opens the state store the config names (SQLite in the data dir by default).
+pub(crate) async fn open_store(globals: &Globals, config: &Config) -> anyhow::Result<Store> {
+    let database = config.server.database.as_ref().map(|s| s.expose().as_str());
+    Store::open(database, &globals.data_dir)
+        .await
+        .with_context(|| match database {
+            Some(_) => {
+                "cannot open the PostgreSQL state store named by [server] database".to_string()
+            }
+            None => format!(
+                "cannot open the state store in {}",
+                globals.data_dir.display()
+            ),
+        })
+}
+
+/// A runtime for one command; `serve` builds its own multi-threaded one.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

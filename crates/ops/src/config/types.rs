@@ -1,0 +1,473 @@
+//! The validated config: what the rest of Bulwark codes against.
+//!
+//! Every value here has passed validation, so consumers never re-check ranges
+//! or references. Anything that may hold a credential is a [`Secret`], which
+//! keeps it out of `Debug` output and therefore out of logs and panics.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::role::Role;
+
+/// A value that must never be printed: tokens, passwords, webhook URLs, DB URLs.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Secret(value)
+    }
+
+    /// The value itself; call sites that use it are the ones to review.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The whole validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub monitors: Vec<MonitorConfig>,
+    pub slos: Vec<SloConfig>,
+    pub maintenance: Vec<MaintenanceConfig>,
+    pub channels: Vec<ChannelConfig>,
+    pub routes: Vec<RouteConfig>,
+    pub backups: Vec<BackupConfig>,
+    pub secrets: Vec<SecretConfig>,
+    pub drills: Vec<DrillConfig>,
+    /// The file it came from; None when running on the embedded default (no file).
+    pub source: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn monitor(&self, name: &str) -> Option<&MonitorConfig> {
+        self.monitors.iter().find(|m| m.name == name)
+    }
+
+    pub fn channel(&self, name: &str) -> Option<&ChannelConfig> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+
+    pub fn backup(&self, name: &str) -> Option<&BackupConfig> {
+        self.backups.iter().find(|b| b.name == name)
+    }
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_STRICT_BUDGET_THRESHOLD: f64 = 0.8;
+
+/// `[server]`
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Default 127.0.0.1:8080; env `BULWARK_LISTEN` overrides.
+    pub listen: SocketAddr,
+    /// A `postgres://` or `postgresql://` URL; None means SQLite in the data dir.
+    pub database: Option<Secret<String>>,
+    /// The share of an SLO's error budget, in (0, 1], whose consumption turns
+    /// `/healthz/strict` to 503.
+    pub strict_budget_threshold: f64,
+    /// When false, `/metrics` is public.
+    pub metrics_require_key: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: None,
+            strict_budget_threshold: DEFAULT_STRICT_BUDGET_THRESHOLD,
+            metrics_require_key: false,
+        }
+    }
+}
+
+/// `[[auth.key]]` entries plus the keys from env `ROLES_JSON`.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    pub keys: Vec<StaticKey>,
+}
+
+/// A key known only by its SHA-256; the raw key is never kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticKey {
+    pub name: String,
+    pub role: Role,
+    pub sha256: [u8; 32],
+}
+
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_STRIKES: u32 = 2;
+pub const DEFAULT_RECOVER_AFTER: u32 = 2;
+/// Slack after a missed heartbeat before a push monitor counts as down.
+pub const DEFAULT_PUSH_GRACE: Duration = Duration::from_secs(60);
+
+/// `[[monitor]]`
+#[derive(Debug, Clone)]
+pub struct MonitorConfig {
+    /// Unique, `[A-Za-z0-9_.-]+`.
+    pub name: String,
+    pub kind: MonitorKind,
+    /// Between probes; for push monitors, unused (see `MonitorKind::Push`).
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Failures in a row before an incident opens.
+    pub strikes: u32,
+    /// Successes in a row before it resolves.
+    pub recover_after: u32,
+    pub tags: Vec<String>,
+}
+
+/// What a monitor probes.
+#[derive(Debug, Clone)]
+pub enum MonitorKind {
+    Http(HttpCheck),
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    Tls {
+        host: String,
+        port: u16,
+        cert_min_days: Option<u32>,
+    },
+    /// A heartbeat: the service calls us at least every `period`, with `grace`
+    /// of slack before it counts as down.
+    Push {
+        period: Duration,
+        grace: Duration,
+    },
+}
+
+/// An HTTP(S) probe and what makes its answer a success.
+#[derive(Debug, Clone)]
+pub struct HttpCheck {
+    pub url: String,
+    pub method: String,
+    /// Values are secrets because they are where bearer tokens go.
+    pub headers: Vec<(String, Secret<String>)>,
+    pub body: Option<String>,
+    /// Accepted status codes; the default, 200..=399, means any 2xx or 3xx.
+    pub expect_status: Vec<std::ops::RangeInclusive<u16>>,
+    pub max_latency: Option<Duration>,
+    pub body_contains: Option<String>,
+    /// Dotted path into the JSON body => expected value.
+    pub json: Vec<(String, serde_json::Value)>,
+    /// Only for https:// URLs.
+    pub cert_min_days: Option<u32>,
+}
+
+impl HttpCheck {
+    pub fn status_ok(&self, status: u16) -> bool {
+        self.expect_status.iter().any(|r| r.contains(&status))
+    }
+}
+
+pub const DEFAULT_SLO_TARGET: f64 = 0.995;
+pub const DEFAULT_SLO_WINDOW: Duration = Duration::from_secs(30 * 86_400);
+
+/// `[[slo]]`
+#[derive(Debug, Clone)]
+pub struct SloConfig {
+    pub name: String,
+    /// Names a configured monitor.
+    pub monitor: String,
+    /// In (0, 1).
+    pub target: f64,
+    /// Rolling window; ignored when `calendar` is set.
+    pub window: Duration,
+    pub calendar: Option<Calendar>,
+    /// Whether it counts for `/healthz/strict`.
+    pub strict: bool,
+    /// Multi-window burn-rate alerts; the SRE workbook's four by default.
+    pub alerts: Vec<BurnRateRule>,
+}
+
+/// A calendar-aligned SLO window instead of a rolling one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calendar {
+    Month,
+}
+
+/// Fires when the burn rate over both windows is at least `burn_rate`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BurnRateRule {
+    pub long_window: Duration,
+    pub short_window: Duration,
+    pub burn_rate: f64,
+    pub severity: AlertSeverity,
+}
+
+impl BurnRateRule {
+    /// The multi-window, multi-burn-rate alerts of the Google SRE workbook.
+    pub fn defaults() -> Vec<BurnRateRule> {
+        let h = |n: u64| Duration::from_secs(n * 3600);
+        let m = |n: u64| Duration::from_secs(n * 60);
+        vec![
+            BurnRateRule {
+                long_window: h(1),
+                short_window: m(5),
+                burn_rate: 14.4,
+                severity: AlertSeverity::Critical,
+            },
+            BurnRateRule {
+                long_window: h(6),
+                short_window: m(30),
+                burn_rate: 6.0,
+                severity: AlertSeverity::Critical,
+            },
+            BurnRateRule {
+                long_window: h(24),
+                short_window: h(2),
+                burn_rate: 3.0,
+                severity: AlertSeverity::Warning,
+            },
+            BurnRateRule {
+                long_window: h(72),
+                short_window: h(6),
+                burn_rate: 1.0,
+                severity: AlertSeverity::Warning,
+            },
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AlertSeverity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl AlertSeverity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertSeverity::Info => "info",
+            AlertSeverity::Warning => "warning",
+            AlertSeverity::Critical => "critical",
+        }
+    }
+}
+
+impl std::str::FromStr for AlertSeverity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "critical" => Ok(AlertSeverity::Critical),
+            "warning" => Ok(AlertSeverity::Warning),
+            "info" => Ok(AlertSeverity::Info),
+            other => Err(format!(
+                "unknown severity {other:?} (expected \"critical\", \"warning\" or \"info\")"
+            )),
+        }
+    }
+}
+
+/// `[[maintenance]]`: a window during which failures neither alert nor count
+/// against SLOs.
+#[derive(Debug, Clone)]
+pub struct MaintenanceConfig {
+    pub name: String,
+    /// Empty means every monitor.
+    pub monitors: Vec<String>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// `[[channel]]`
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    pub name: String,
+    pub kind: ChannelKind,
+}
+
+pub const DEFAULT_TELEGRAM_API: &str = "https://api.telegram.org";
+pub const DEFAULT_PAGERDUTY_API: &str = "https://events.pagerduty.com";
+
+#[derive(Debug, Clone)]
+pub enum ChannelKind {
+    Slack {
+        url: Secret<String>,
+    },
+    Telegram {
+        bot_token: Secret<String>,
+        chat_id: String,
+        api_base: String,
+    },
+    Webhook {
+        url: Secret<String>,
+        headers: Vec<(String, Secret<String>)>,
+    },
+    Email {
+        smtp_host: String,
+        smtp_port: u16,
+        username: Option<String>,
+        password: Option<Secret<String>>,
+        from: String,
+        to: Vec<String>,
+        starttls: bool,
+    },
+    PagerDuty {
+        routing_key: Secret<String>,
+        api_base: String,
+    },
+}
+
+impl ChannelKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ChannelKind::Slack { .. } => "slack",
+            ChannelKind::Telegram { .. } => "telegram",
+            ChannelKind::Webhook { .. } => "webhook",
+            ChannelKind::Email { .. } => "email",
+            ChannelKind::PagerDuty { .. } => "pagerduty",
+        }
+    }
+}
+
+pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
+pub const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_secs(300);
+pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
+
+/// `[[route]]`: which alerts go to which channel. Empty match lists match all.
+/// With no route at all, every channel receives everything.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    pub channel: String,
+    pub monitors: Vec<String>,
+    pub tags: Vec<String>,
+    pub severity: Vec<AlertSeverity>,
+    pub group_by: Vec<String>,
+    pub group_wait: Duration,
+    pub group_interval: Duration,
+    pub repeat_interval: Duration,
+    pub send_resolved: bool,
+}
+
+/// `[[backup]]`
+#[derive(Debug, Clone)]
+pub struct BackupConfig {
+    pub name: String,
+    /// As restic spells it: a local path, `s3:...`, `azure:...` or `gs:...`.
+    pub repo: String,
+    pub repo_kind: RepoKind,
+    /// None: the run-time `BULWARK_PASSWORD` / `RESTIC_PASSWORD`.
+    pub password: Option<PasswordSource>,
+    pub paths: Vec<PathBuf>,
+    pub exclude: Vec<String>,
+    pub tags: Vec<String>,
+    /// Snapshot exactly the tree at each path's git HEAD.
+    pub git: bool,
+    /// A validated cron expression (5 or 6 fields, or an `@daily`-style macro).
+    pub schedule: Option<String>,
+    /// IANA zone name for `schedule`; UTC when None.
+    pub timezone: Option<String>,
+    pub keep: KeepPolicy,
+    pub verify: Option<VerifyConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoKind {
+    Local,
+    S3,
+    Azure,
+    Gcs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    File(PathBuf),
+    Env(String),
+}
+
+/// restic's `forget --keep-*` flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeepPolicy {
+    pub last: Option<u32>,
+    pub hourly: Option<u32>,
+    pub daily: Option<u32>,
+    pub weekly: Option<u32>,
+    pub monthly: Option<u32>,
+    pub yearly: Option<u32>,
+    pub within: Option<Duration>,
+    pub tags: Vec<String>,
+}
+
+impl KeepPolicy {
+    pub fn is_empty(&self) -> bool {
+        *self == KeepPolicy::default()
+    }
+}
+
+pub const DEFAULT_SAMPLE_FILES: u32 = 20;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifyConfig {
+    pub schedule: Option<String>,
+    /// Percent of packs to read, in (0, 100].
+    pub read_data_subset: Option<f64>,
+    /// Files restored and compared by SHA-256.
+    pub sample_files: u32,
+}
+
+pub const DEFAULT_SECRET_LENGTH: usize = 48;
+pub const DEFAULT_ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(86_400);
+
+/// `[[secret]]`: a generated secret Bulwark rotates.
+#[derive(Debug, Clone)]
+pub struct SecretConfig {
+    pub name: String,
+    /// 48..=64 characters.
+    pub length: usize,
+    /// Distinct printable ASCII characters, at least 16.
+    pub alphabet: String,
+    pub max_age: Duration,
+    /// How long the previous value stays valid after a rotation.
+    pub grace: Duration,
+    pub rotate: bool,
+    pub schedule: Option<String>,
+    pub hook: Option<SecretHook>,
+}
+
+/// Told about a rotation so the consumer can reload.
+#[derive(Debug, Clone)]
+pub struct SecretHook {
+    pub command: Vec<String>,
+    pub url: Option<Secret<String>>,
+}
+
+pub const DEFAULT_DRILL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `[[drill]]`
+#[derive(Debug, Clone)]
+pub struct DrillConfig {
+    pub name: String,
+    /// Names a configured `[[backup]]`.
+    pub backup: String,
+    pub schedule: Option<String>,
+    /// Boot command, run inside the restored tree.
+    pub start: Option<String>,
+    pub health_url: Option<String>,
+    pub rto_target: Option<Duration>,
+    pub rpo_target: Option<Duration>,
+    pub timeout: Duration,
+}

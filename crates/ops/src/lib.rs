@@ -1,0 +1,31 @@
+//! Bulwark's domain: configuration, the state store, the audit trail and API
+//! keys, and (as the product grows) probes, SLO math, alert routing, secrets,
+//! drills and the scheduler.
+//!
+//! Nothing in here speaks HTTP or parses command lines: `bulwark-server` and
+//! the `bulwark` binary are thin front-ends over the functions below, so every
+//! action is reachable from both and is audited exactly once, here.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use bulwark_ops::{Actor, Role, Store};
+//! let store = Store::open(None, std::path::Path::new("./bulwark-data")).await?;
+//! let created = bulwark_ops::keys::create(&store, &Actor::cli(), Role::Analyst, "grafana").await?;
+//! println!("new key (shown once): {}", created.secret.expose());
+//! assert!(bulwark_ops::audit::verify(&store).await?.is_intact());
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod keys;
+pub(crate) mod role;
+pub(crate) mod store;
+pub(crate) mod time;
+
+// Public API.
+pub use auth::{Actor, Authenticator, Principal};
+pub use role::{Role, UnknownRole};
+pub use store::{Dialect, Store, StoreError};

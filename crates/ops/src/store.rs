@@ -1,0 +1,278 @@
+//! The state store: SQLite in the data directory by default, PostgreSQL when
+//! `[server] database` names one.
+//!
+//! Queries are written once, in the SQL both dialects accept, and run through
+//! sqlx's `Any` driver; `$1`-style placeholders work on both (SQLite reads
+//! them as numbered parameters). Where the dialects genuinely differ (DDL for
+//! triggers, locking) the code branches on [`Dialect`].
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+/// Which SQL engine is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Errors of the state store. The database URL never appears in them: it
+/// may carry a password.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the {dialect:?} database: {source}")]
+    Connect {
+        dialect: Dialect,
+        source: sqlx::Error,
+    },
+    #[error("database migration {version} ({name}) failed: {source}")]
+    Migrate {
+        version: i64,
+        name: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("the database schema is at version {found}, newer than this binary knows ({known}); upgrade bulwark")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A handle to the state store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+    /// Serialises audit appends within this process so concurrent requests do
+    /// not race for the next sequence number (across processes the primary
+    /// key on `seq` is the arbiter and the loser retries).
+    pub(crate) audit_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dialect", &self.dialect)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One schema change, in each dialect. Versions only ever grow; a shipped
+/// migration is never edited.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "keys and audit trail",
+    sqlite: include_str!("../migrations/0001_init.sqlite.sql"),
+    postgres: include_str!("../migrations/0001_init.postgres.sql"),
+}];
+
+/// Fixed key for `pg_advisory_lock` while migrating, so that several
+/// instances starting at once migrate one after another.
+const MIGRATION_LOCK_KEY: i64 = 0x6275_6c77_0001;
+
+impl Store {
+    /// Opens the store: PostgreSQL when `database` is given, else SQLite at
+    /// `<data_dir>/bulwark.db` (created, WAL mode). Runs pending migrations.
+    ///
+    /// # Errors
+    /// When the data directory cannot be created, the database cannot be
+    /// reached, or a migration fails.
+    pub async fn open(database: Option<&str>, data_dir: &Path) -> Result<Store, StoreError> {
+        match database {
+            Some(url) => Store::open_postgres(url).await,
+            None => {
+                std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+                    path: data_dir.to_path_buf(),
+                    source,
+                })?;
+                Store::open_sqlite(&data_dir.join("bulwark.db")).await
+            }
+        }
+    }
+
+    /// Opens (creating if needed) a SQLite database file.
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let options = AnyConnectOptions::from_str(&url).map_err(|source| StoreError::Connect {
+            dialect: Dialect::Sqlite,
+            source,
+        })?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets readers proceed while one writer commits; the
+                    // busy timeout turns writer contention into waiting
+                    // instead of SQLITE_BUSY errors.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Connect {
+                dialect: Dialect::Sqlite,
+                source,
+            })?;
+        Store::with_pool(pool, Dialect::Sqlite).await
+    }
+
+    /// Connects to PostgreSQL at `url` (`postgres://` or `postgresql://`).
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url).map_err(|source| StoreError::Connect {
+            dialect: Dialect::Postgres,
+            source,
+        })?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Connect {
+                dialect: Dialect::Postgres,
+                source,
+            })?;
+        Store::with_pool(pool, Dialect::Postgres).await
+    }
+
+    async fn with_pool(pool: AnyPool, dialect: Dialect) -> Result<Store, StoreError> {
+        let store = Store {
+            pool,
+            dialect,
+            audit_lock: Arc::new(tokio::sync::Mutex::new(())),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The schema version the database is at.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM bulwark_migrations")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(version.unwrap_or(0))
+    }
+
+    /// Closes every connection, waiting for running queries.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        // One connection for the whole run: PostgreSQL advisory locks belong
+        // to the session that took them.
+        let mut conn = self.pool.acquire().await?;
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(MIGRATION_LOCK_KEY)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let result = self.migrate_on(&mut conn).await;
+        if self.dialect == Dialect::Postgres {
+            // Released even when a migration failed, so another instance can try.
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(MIGRATION_LOCK_KEY)
+                .execute(&mut *conn)
+                .await?;
+        }
+        result
+    }
+
+    async fn migrate_on(&self, conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS bulwark_migrations (
+                version BIGINT PRIMARY KEY,
+                name TEXT NOT NULL,
+                applied_at BIGINT NOT NULL
+            )",
+        )
+        .execute(&mut *conn)
+        .await?;
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM bulwark_migrations")
+                .fetch_one(&mut *conn)
+                .await?;
+        let current = current.unwrap_or(0);
+        let known = MIGRATIONS.last().map_or(0, |m| m.version);
+        if current > known {
+            return Err(StoreError::SchemaTooNew {
+                found: current,
+                known,
+            });
+        }
+        for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+            let sql = match self.dialect {
+                Dialect::Sqlite => migration.sqlite,
+                Dialect::Postgres => migration.postgres,
+            };
+            let wrap = |source| StoreError::Migrate {
+                version: migration.version,
+                name: migration.name,
+                source,
+            };
+            // Both engines have transactional DDL: a failed migration leaves
+            // the schema as it was.
+            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(wrap)?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(wrap)?;
+            sqlx::query(
+                "INSERT INTO bulwark_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(crate::time::now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(wrap)?;
+            tx.commit().await.map_err(wrap)?;
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "applied database migration"
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,59 @@
+//! Bulwark's HTTP API: a thin axum layer over `bulwark-ops`.
+//!
+//! Every protected handler takes an [`auth::Auth`] extractor naming the least
+//! role it needs, so the key check cannot be forgotten; refusals (401, 403,
+//! 429) are written to the audit trail by the extractor itself. Wire types
+//! live in [`api`] and are converted by hand from domain types, so the
+//! domain can change without breaking clients.
+//!
+//! ```no_run
+//! # async fn demo(state: std::sync::Arc<bulwark_server::AppState>) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! bulwark_server::serve(listener, state, std::future::pending()).await
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+pub(crate) mod api;
+pub(crate) mod auth;
+pub(crate) mod error;
+pub(crate) mod metrics;
+pub(crate) mod openapi;
+pub(crate) mod routes;
+pub(crate) mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+
+// Public API.
+pub use auth::FailureLimiter;
+pub use metrics::Metrics;
+pub use state::AppState;
+
+/// The whole HTTP application.
+pub fn app(state: Arc<AppState>) -> Router {
+    routes::router(state.clone())
+        .layer(axum::middleware::from_fn_with_state(state, metrics::track))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Serves [`app`] on `listener` until `shutdown` completes, then lets
+/// in-flight requests finish.
+///
+/// # Errors
+/// When accepting connections fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

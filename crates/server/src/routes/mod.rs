@@ -1,0 +1,49 @@
+//! One router per resource, merged here.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::Router;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub(crate) mod audit;
+pub(crate) mod health;
+pub(crate) mod keys;
+pub(crate) mod whoami;
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .merge(health::router())
+        .nest("/api/v1/keys", keys::router())
+        .nest("/api/v1/audit", audit::router())
+        .merge(whoami::router())
+        .merge(crate::openapi::router())
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .with_state(state)
+}
+
+/// A JSON body whose rejection is an [`ApiError`] naming what is wrong
+/// (axum's default answers plain text).
+pub(crate) struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::BadRequest(format!(
+                "invalid body: {}",
+                e.body_text()
+            ))),
+            Err(e) => Err(ApiError::BadRequest(format!(
+                "invalid body: {}",
+                e.body_text()
+            ))),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or a used one: installs and starts
+# what the tests need (PostgreSQL, restic), then runs every test.
+#
+#   scripts/test.sh            # everything
+#   scripts/test.sh -E 'test(audit)'   # extra arguments go to cargo nextest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bulwark-target}"
+export DEBIAN_FRONTEND=noninteractive
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=0
+apt_install() {
+    if [ "$apt_updated" -eq 0 ]; then
+        log "apt-get update"
+        as_root apt-get update -qq >/dev/null
+        apt_updated=1
+    fi
+    log "installing $*"
+    as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# --- PostgreSQL: a real server for the store tests --------------------------
+ensure_postgres() {
+    if ! command -v pg_ctlcluster >/dev/null || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+        apt_install postgresql
+    fi
+    local version cluster port status
+    if [ -z "$(pg_lsclusters -h 2>/dev/null)" ]; then
+        version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+        log "creating PostgreSQL $version cluster"
+        as_root pg_createcluster "$version" main >/dev/null
+    fi
+    read -r version cluster port status _ < <(pg_lsclusters -h | head -n 1)
+    if [ "$status" != "online" ]; then
+        log "starting PostgreSQL $version/$cluster"
+        as_root pg_ctlcluster "$version" "$cluster" start
+    fi
+    local psql=(as_root runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qtA -p "$port")
+    if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname = 'bulwark_test'")" != "1" ]; then
+        "${psql[@]}" -c "CREATE ROLE bulwark_test LOGIN PASSWORD 'bulwark_test'"
+    fi
+    if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname = 'bulwark_test'")" != "1" ]; then
+        "${psql[@]}" -c "CREATE DATABASE bulwark_test OWNER bulwark_test"
+    fi
+    export BULWARK_TEST_DATABASE_URL="postgres://bulwark_test:bulwark_test@127.0.0.1:$port/bulwark_test"
+    log "PostgreSQL ready on port $port"
+}
+
+# --- restic: the oracle for our repository format ----------------------------
+ensure_restic() {
+    command -v restic >/dev/null || apt_install restic
+    log "$(restic version)"
+}
+
+ensure_postgres
+ensure_restic
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+    log "installing cargo-nextest"
+    cargo install --locked cargo-nextest
+fi
+
+log "building and running the tests"
+cargo nextest run --workspace --no-fail-fast "$@"
+if [ "$#" -eq 0 ]; then
+    # nextest does not run documentation examples.
+    cargo test --workspace --doc --quiet
+fi
