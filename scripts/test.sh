@@ -42,13 +42,13 @@ ensure_postgres() {
         log "starting PostgreSQL $version/$cluster"
         as_root pg_ctlcluster "$version" "$cluster" start
     fi
-    local psql=(as_root runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qtA -p "$port")
+    local psql=(as_root runuser -u postgres -- env PGOPTIONS=--client-min-messages=warning psql -v ON_ERROR_STOP=1 -qtA -p "$port")
     if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname = 'bulwark_test'")" != "1" ]; then
         "${psql[@]}" -c "CREATE ROLE bulwark_test LOGIN PASSWORD 'bulwark_test'"
     fi
-    if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname = 'bulwark_test'")" != "1" ]; then
-        "${psql[@]}" -c "CREATE DATABASE bulwark_test OWNER bulwark_test"
-    fi
+    # A clean database every run; each test then works in a schema of its own.
+    "${psql[@]}" -c "DROP DATABASE IF EXISTS bulwark_test WITH (FORCE)"
+    "${psql[@]}" -c "CREATE DATABASE bulwark_test OWNER bulwark_test"
     export BULWARK_TEST_DATABASE_URL="postgres://bulwark_test:bulwark_test@127.0.0.1:$port/bulwark_test"
     log "PostgreSQL ready on port $port"
 }

@@ -290,7 +290,7 @@ mod tests {
 
     #[test]
     fn presented_key_reads_both_headers() {
-        let check = |pairs: &[(&str, &str)], expected: Option<&str>| {
+        let check = |pairs: &[(&'static str, &str)], expected: Option<&str>| {
             let mut h = HeaderMap::new();
             for (k, v) in pairs {
                 h.insert(*k, v.parse().unwrap());

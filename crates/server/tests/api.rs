@@ -1,0 +1,381 @@
+//! The HTTP API driven through the router (`oneshot`) and through a real
+//! server on a loopback port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use bulwark_ops::audit::{self, Filter};
+use bulwark_ops::config;
+use bulwark_ops::Store;
+use bulwark_server::AppState;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+const ADMIN: &str = "k-admin";
+const ANALYST: &str = "k-analyst";
+
+struct Harness {
+    state: Arc<AppState>,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let env = |k: &str| {
+        (k == "ROLES_JSON").then(|| format!(r#"{{"{ADMIN}":"admin","{ANALYST}":"analyst"}}"#))
+    };
+    let loaded = config::parse("", None, &env).expect("config");
+    let store = Store::open(None, dir.path()).await.unwrap();
+    Harness {
+        state: Arc::new(AppState::new(Arc::new(loaded.config), store)),
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(key) = key {
+            req = req.header("x-dash-key", key);
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let resp = bulwark_server::app(self.state.clone())
+            .oneshot(req)
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, json)
+    }
+
+    async fn audit_actions(&self) -> Vec<String> {
+        audit::query(&self.state.store, &Filter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| format!("{} {} {}", r.action, r.outcome, r.target))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn healthz_needs_no_key() {
+    let h = harness().await;
+    let (status, body) = h.call("GET", "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, serde_json::json!({ "status": "ok" }));
+}
+
+#[tokio::test]
+async fn missing_and_unknown_keys_get_401_and_are_audited() {
+    let h = harness().await;
+    assert_eq!(
+        h.call("GET", "/api/v1/audit", None, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h.call("GET", "/api/v1/audit", Some("wrong"), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h.call("GET", "/api/v1/whoami", Some("wrong"), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h.audit_actions().await,
+        [
+            "auth.unauthenticated denied GET /api/v1/whoami",
+            "auth.unauthenticated denied GET /api/v1/audit",
+            "auth.unauthenticated denied GET /api/v1/audit",
+        ]
+    );
+    // The presented key is never recorded.
+    let records = audit::query(&h.state.store, &Filter::default())
+        .await
+        .unwrap();
+    assert!(records
+        .iter()
+        .all(|r| !serde_json::to_string(r).unwrap().contains("wrong")));
+}
+
+#[tokio::test]
+async fn analyst_reads_audit_but_cannot_create_keys() {
+    let h = harness().await;
+    let (status, page) = h.call("GET", "/api/v1/audit", Some(ANALYST), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page["records"].is_array());
+    let (status, body) = h
+        .call(
+            "POST",
+            "/api/v1/keys",
+            Some(ANALYST),
+            Some(r#"{"role":"analyst","name":"x"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"], "this action needs the admin role");
+    assert_eq!(
+        h.call("GET", "/api/v1/keys", Some(ANALYST), None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        h.audit_actions().await,
+        [
+            "auth.forbidden denied GET /api/v1/keys",
+            "auth.forbidden denied POST /api/v1/keys"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn admin_creates_lists_and_revokes_keys() {
+    let h = harness().await;
+    let (status, created) = h
+        .call(
+            "POST",
+            "/api/v1/keys",
+            Some(ADMIN),
+            Some(r#"{"role":"analyst","name":"x"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let key = created["key"].as_str().unwrap().to_string();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["role"], "analyst");
+
+    let (status, me) = h.call("GET", "/api/v1/whoami", Some(&key), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        me,
+        serde_json::json!({ "name": "x", "role": "analyst", "key_id": id })
+    );
+
+    let (status, list) = h.call("GET", "/api/v1/keys", Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert!(
+        !list.to_string().contains(&key),
+        "the list never shows the key"
+    );
+
+    let (status, revoked) = h
+        .call("DELETE", &format!("/api/v1/keys/{id}"), Some(ADMIN), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(revoked["revoked_at"].is_string());
+    assert_eq!(
+        h.call("GET", "/api/v1/whoami", Some(&key), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h.call("DELETE", &format!("/api/v1/keys/{id}"), Some(ADMIN), None)
+            .await
+            .0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        h.call("DELETE", "/api/v1/keys/k_nope", Some(ADMIN), None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
+    let actions = h.audit_actions().await;
+    assert!(
+        actions.contains(&format!("key.create success {id}")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&format!("key.revoke success {id}")),
+        "{actions:?}"
+    );
+    let all = serde_json::to_string(
+        &audit::query(&h.state.store, &Filter::default())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(!all.contains(&key), "the audit trail never holds the key");
+}
+
+#[tokio::test]
+async fn bad_bodies_and_queries_get_400_naming_the_problem() {
+    let h = harness().await;
+    let check = |body: &'static str, needle: &'static str| {
+        let h = &h;
+        async move {
+            let (status, resp) = h
+                .call("POST", "/api/v1/keys", Some(ADMIN), Some(body))
+                .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+            let msg = resp["error"].as_str().unwrap();
+            assert!(msg.contains(needle), "{body}: {msg}");
+        }
+    };
+    check(r#"{"role":"root","name":"x"}"#, "role").await;
+    check(r#"{"role":"admin"}"#, "name").await;
+    check(r#"{"role":"admin","name":"has space"}"#, "invalid key name").await;
+    check(r#"{"role":"admin","name":"x","extra":1}"#, "extra").await;
+    check(r#"not json"#, "invalid body").await;
+    let (status, resp) = h
+        .call("GET", "/api/v1/audit?outcome=maybe", Some(ANALYST), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(resp["error"].as_str().unwrap().contains("outcome"));
+    let (status, _) = h
+        .call("GET", "/api/v1/audit?limit=0", Some(ANALYST), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = h
+        .call("GET", "/api/v1/audit?since=yesterday", Some(ANALYST), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn audit_route_filters_newest_first() {
+    let h = harness().await;
+    for _ in 0..3 {
+        h.call("GET", "/api/v1/keys", Some(ANALYST), None).await;
+    }
+    h.call("GET", "/api/v1/whoami", None, None).await;
+    let (_, page) = h
+        .call(
+            "GET",
+            "/api/v1/audit?action=auth.forbidden&limit=2",
+            Some(ANALYST),
+            None,
+        )
+        .await;
+    let seqs: Vec<i64> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [3, 2]);
+    assert_eq!(page["next_before"], 2);
+    let (_, page) = h
+        .call(
+            "GET",
+            "/api/v1/audit?action=auth.forbidden&before=2",
+            Some(ANALYST),
+            None,
+        )
+        .await;
+    assert_eq!(page["records"].as_array().unwrap().len(), 1);
+    assert!(page["next_before"].is_null());
+    let (_, page) = h
+        .call(
+            "GET",
+            "/api/v1/audit?outcome=denied&actor=key:ROLES_JSON%232",
+            Some(ANALYST),
+            None,
+        )
+        .await;
+    assert_eq!(page["records"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_route_template() {
+    let h = harness().await;
+    h.call("DELETE", "/api/v1/keys/k_abc", Some(ADMIN), None)
+        .await;
+    h.call("DELETE", "/api/v1/keys/k_def", Some(ADMIN), None)
+        .await;
+    let (status, text) = h.call("GET", "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains(r#"bulwark_http_requests_total{method="DELETE",route="/api/v1/keys/{id}",status="404"} 2"#),
+        "{text}"
+    );
+    assert!(text.contains("bulwark_http_request_duration_seconds_bucket"));
+    assert!(text.contains("process_resident_memory_bytes"));
+}
+
+#[tokio::test]
+async fn openapi_describes_every_route() {
+    let h = harness().await;
+    let (status, doc) = h.call("GET", "/api/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for route in [
+        "/healthz",
+        "/metrics",
+        "/api/v1/whoami",
+        "/api/v1/keys",
+        "/api/v1/keys/{id}",
+        "/api/v1/audit",
+    ] {
+        assert!(paths.contains_key(route), "missing {route}");
+    }
+    assert!(doc["components"]["securitySchemes"]["dash_key"].is_object());
+}
+
+/// The real server on a loopback port: the client address is known, so
+/// failed attempts are rate-limited per address.
+#[tokio::test]
+async fn real_server_limits_failed_attempts_per_client() {
+    let h = harness().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(bulwark_server::serve(listener, h.state.clone(), async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let get = |key: &'static str| {
+        client
+            .get(format!("http://{addr}/api/v1/whoami"))
+            .header("authorization", format!("Bearer {key}"))
+            .send()
+    };
+
+    assert_eq!(get(ANALYST).await.unwrap().status(), 200);
+    for _ in 0..10 {
+        assert_eq!(get("guess").await.unwrap().status(), 401);
+    }
+    let blocked = get("guess").await.unwrap();
+    assert_eq!(blocked.status(), 429);
+    assert!(blocked.headers().get("retry-after").is_some());
+    // Once blocked, even a right key waits for the window to end.
+    assert_eq!(get(ANALYST).await.unwrap().status(), 429);
+
+    let actions = h.audit_actions().await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.starts_with("auth.unauthenticated"))
+            .count(),
+        10
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.starts_with("auth.rate_limited"))
+            .count(),
+        1,
+        "{actions:?}"
+    );
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
