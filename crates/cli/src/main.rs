@@ -5,6 +5,7 @@
 
 mod cmd;
 mod output;
+mod repo_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +60,8 @@ enum Command {
     /// Check or export the audit trail
     #[command(subcommand)]
     Audit(cmd::audit::Command),
+    #[command(flatten)]
+    Repo(repo_cmd::RepoCommand),
 }
 
 /// Where the global options say things are.
@@ -96,5 +99,6 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(c) => cmd::config::run(&globals, c),
         Command::Keys(c) => cmd::keys::run(&globals, c),
         Command::Audit(c) => cmd::audit::run(&globals, c),
+        Command::Repo(c) => repo_cmd::run(c, globals.json),
     }
 }

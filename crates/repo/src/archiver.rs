@@ -1,0 +1,615 @@
+//! `backup`: walk the given paths, chunk and deduplicate file content, and
+//! write packs, then the index, then the snapshot (the order that keeps the
+//! repository valid at every instant).
+//!
+//! Like restic, the snapshot's tree starts at `/`: backing up
+//! `/srv/app` yields nodes `srv` and `srv/app`, the intermediate directories
+//! carrying their own metadata. Memory is bounded: files are streamed one
+//! chunk (at most 8 MiB) at a time and packs are flushed at 16 MiB.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+use crate::chunker::Chunker;
+use crate::error::{Error, Result};
+use crate::format::snapshot::Snapshot;
+use crate::format::tree::{go_mode_from_unix, Node, Tree};
+use crate::format::{time, BlobType};
+use crate::id::Id;
+use crate::repository::{BlobSaver, Repository};
+
+/// What to back up and how.
+#[derive(Debug, Clone, Default)]
+pub struct BackupOptions {
+    /// Files and directories to back up.
+    pub paths: Vec<PathBuf>,
+    /// Glob patterns to leave out. A pattern starting with `/` matches the
+    /// absolute path; any other pattern matches at any depth (`*.tmp`,
+    /// `cache/*`). `*` does not cross `/`; `**` does.
+    pub excludes: Vec<String>,
+    /// Tags for the snapshot.
+    pub tags: Vec<String>,
+    /// Host name to record (default: this machine's).
+    pub hostname: Option<String>,
+    /// The parent snapshot. `None` picks the latest snapshot with the same
+    /// host and paths, as restic does.
+    pub parent: Option<Id>,
+    /// Read every file even when the parent says it is unchanged.
+    pub force: bool,
+    /// Snapshot time (default: now).
+    pub time: Option<DateTime<FixedOffset>>,
+}
+
+/// Progress reported after each file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BackupProgress {
+    /// Files done so far.
+    pub files: u64,
+    /// Bytes of file content processed so far.
+    pub bytes: u64,
+}
+
+/// What a backup did.
+#[derive(Debug, Clone, Default)]
+pub struct BackupSummary {
+    /// The new snapshot.
+    pub snapshot_id: Id,
+    /// The parent used for change detection.
+    pub parent: Option<Id>,
+    /// Files not in the parent.
+    pub files_new: u64,
+    /// Files in the parent whose metadata changed (re-read).
+    pub files_changed: u64,
+    /// Files whose content was reused from the parent without reading.
+    pub files_unmodified: u64,
+    /// Directories.
+    pub dirs: u64,
+    /// Bytes of file content in the snapshot.
+    pub bytes_processed: u64,
+    /// New data blobs written.
+    pub data_blobs_added: u64,
+    /// New tree blobs written.
+    pub tree_blobs_added: u64,
+    /// Plaintext bytes of new data blobs.
+    pub data_added: u64,
+    /// Bytes of new data blobs as stored (compressed, encrypted).
+    pub data_added_packed: u64,
+    /// Pack files written.
+    pub packs_written: u64,
+    /// Entries that could not be read (they are left out of the snapshot).
+    pub errors: Vec<String>,
+}
+
+/// Lexically normalise an absolute path (`.` and `..` removed) without
+/// following symlinks, like Go's `filepath.Abs`.
+pub(crate) fn clean_absolute(p: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(p).map_err(|e| Error::io("resolve", p, e))?;
+    let mut out = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn build_globs(patterns: &[String]) -> Result<Option<GlobSet>> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        let full = if p.starts_with('/') {
+            p.clone()
+        } else {
+            format!("/**/{p}")
+        };
+        let g = GlobBuilder::new(&full)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| Error::InvalidArgument(format!("pattern {p:?}: {e}")))?;
+        b.add(g);
+    }
+    b.build()
+        .map(Some)
+        .map_err(|e| Error::InvalidArgument(e.to_string()))
+}
+
+/// uid/gid to names from /etc/passwd and /etc/group (no libc needed).
+#[derive(Default)]
+struct Names {
+    users: HashMap<u32, String>,
+    groups: HashMap<u32, String>,
+}
+
+impl Names {
+    fn load() -> Names {
+        fn parse(path: &str) -> HashMap<u32, String> {
+            let mut m = HashMap::new();
+            if let Ok(s) = fs::read_to_string(path) {
+                for line in s.lines() {
+                    let f: Vec<&str> = line.split(':').collect();
+                    if let (Some(name), Some(id)) =
+                        (f.first(), f.get(2).and_then(|x| x.parse().ok()))
+                    {
+                        m.entry(id).or_insert_with(|| name.to_string());
+                    }
+                }
+            }
+            m
+        }
+        Names {
+            users: parse("/etc/passwd"),
+            groups: parse("/etc/group"),
+        }
+    }
+}
+
+/// A directory on the way to a backed-up path, or the path itself.
+enum Virtual {
+    Dir(PathBuf, BTreeMap<String, Virtual>),
+    Target(PathBuf),
+}
+
+struct Archiver<'r, F> {
+    repo: &'r mut Repository,
+    saver: BlobSaver,
+    tables: crate::chunker::ChunkerTables,
+    excludes: Option<GlobSet>,
+    names: Names,
+    summary: BackupSummary,
+    progress: F,
+    buf: Vec<u8>,
+    force: bool,
+}
+
+/// Back up `opts.paths` into `repo` and save a snapshot.
+///
+/// The index must be loaded ([`Repository::load_index`]) for deduplication.
+/// Unreadable entries below the given paths are reported in
+/// [`BackupSummary::errors`] and left out; a missing top-level path fails.
+///
+/// # Errors
+/// Missing paths, bad exclude patterns, backend failures.
+pub fn backup(
+    repo: &mut Repository,
+    opts: &BackupOptions,
+    progress: impl FnMut(BackupProgress),
+) -> Result<BackupSummary> {
+    if opts.paths.is_empty() {
+        return Err(Error::InvalidArgument("no paths to back up".into()));
+    }
+    let mut sources = Vec::new();
+    for p in &opts.paths {
+        let a = clean_absolute(p)?;
+        sources.push((a.clone(), a));
+    }
+    backup_sources(repo, sources, opts, progress)
+}
+
+/// Back up each `(logical, real)` pair: the content of `real` is recorded
+/// in the snapshot under the absolute path `logical` (they differ for
+/// `--git`, which backs up an extracted `git archive` in place of the
+/// working tree).
+pub(crate) fn backup_sources(
+    repo: &mut Repository,
+    mut sources: Vec<(PathBuf, PathBuf)>,
+    opts: &BackupOptions,
+    progress: impl FnMut(BackupProgress),
+) -> Result<BackupSummary> {
+    // A shared lock: prune (exclusive) must not delete packs that this
+    // backup's snapshot will refer to.
+    let _lock = crate::lock::lock(repo, false)?;
+    for (logical, real) in &sources {
+        fs::symlink_metadata(real).map_err(|e| Error::io("stat", real, e))?;
+        if logical.parent().is_none() {
+            return Err(Error::InvalidArgument(
+                "backing up / itself is not supported yet".into(),
+            ));
+        }
+    }
+    sources.sort();
+    sources.dedup_by(|a, b| a.0 == b.0);
+    let paths: Vec<String> = sources
+        .iter()
+        .map(|p| p.0.to_string_lossy().into_owned())
+        .collect();
+    let hostname = opts.hostname.clone().unwrap_or_else(crate::hostname);
+
+    // Parent: explicit, or the latest snapshot of the same host and paths.
+    let parent = match opts.parent {
+        Some(id) => Some((id, repo.load_snapshot(&id)?)),
+        None if opts.force => None,
+        None => repo
+            .load_snapshots()?
+            .snapshots
+            .into_iter()
+            .rev()
+            .find(|(_, s)| {
+                let mut sp = s.paths.clone();
+                sp.sort();
+                s.hostname == hostname && sp == paths
+            }),
+    };
+
+    // Build the virtual tree from `/` down to each path.
+    let mut root: BTreeMap<String, Virtual> = BTreeMap::new();
+    for (a, target) in &sources {
+        let comps: Vec<String> = a
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .collect();
+        let mut cur = &mut root;
+        let mut real = PathBuf::from("/");
+        for (i, c) in comps.iter().enumerate() {
+            real.push(c);
+            if i + 1 == comps.len() {
+                cur.insert(c.clone(), Virtual::Target(target.clone()));
+                break;
+            }
+            let e = cur
+                .entry(c.clone())
+                .or_insert_with(|| Virtual::Dir(real.clone(), BTreeMap::new()));
+            match e {
+                Virtual::Dir(_, ch) => cur = ch,
+                // A parent directory is itself backed up: it covers this path.
+                Virtual::Target(_) => break,
+            }
+        }
+    }
+
+    let tables = repo.tables.clone();
+    let mut a = Archiver {
+        repo,
+        saver: BlobSaver::new(),
+        tables,
+        excludes: build_globs(&opts.excludes)?,
+        names: Names::load(),
+        summary: BackupSummary {
+            parent: parent.as_ref().map(|p| p.0),
+            ..Default::default()
+        },
+        progress,
+        buf: Vec::new(),
+        force: opts.force,
+    };
+    let result = (|| {
+        let tree = a.save_virtual(&root, parent.as_ref().map(|p| p.1.tree))?;
+        let stats = a.saver_finish()?;
+        Ok::<_, Error>((tree, stats))
+    })();
+    let (tree, stats) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            // Forget blobs that were only pending in memory.
+            a.repo.index.retain(|_, e| e.pack != Id::default());
+            return Err(e);
+        }
+    };
+    let user = crate::current_user();
+    let snap = Snapshot {
+        time: opts.time.unwrap_or_else(time::now),
+        parent: parent.as_ref().map(|p| p.0),
+        tree,
+        paths,
+        hostname,
+        username: user.2,
+        uid: user.0,
+        gid: user.1,
+        excludes: opts.excludes.clone(),
+        tags: opts.tags.clone(),
+        original: None,
+        program_version: format!("bulwark {}", env!("CARGO_PKG_VERSION")),
+    };
+    let id = a.repo.save_snapshot(&snap)?;
+    let mut s = a.summary;
+    s.snapshot_id = id;
+    s.data_blobs_added = stats.data_blobs;
+    s.tree_blobs_added = stats.tree_blobs;
+    s.data_added = stats.data_added;
+    s.data_added_packed = stats.data_added_packed;
+    s.packs_written = stats.packs;
+    Ok(s)
+}
+
+impl<F: FnMut(BackupProgress)> Archiver<'_, F> {
+    fn saver_finish(&mut self) -> Result<crate::repository::SaverStats> {
+        std::mem::replace(&mut self.saver, BlobSaver::new()).finish(self.repo)
+    }
+
+    fn parent_nodes(&mut self, parent_tree: Option<Id>) -> HashMap<String, Node> {
+        // A damaged parent only costs speed: fall back to reading everything.
+        parent_tree
+            .and_then(|id| self.repo.load_tree(&id).ok())
+            .map(|t| t.nodes.into_iter().map(|n| (n.name.clone(), n)).collect())
+            .unwrap_or_default()
+    }
+
+    fn save_tree(&mut self, mut tree: Tree) -> Result<Id> {
+        tree.nodes
+            .sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        let json = tree.to_json().map_err(|e| Error::json("tree", e))?;
+        let (id, _) = self.saver.save(self.repo, BlobType::Tree, &json)?;
+        Ok(id)
+    }
+
+    fn save_virtual(
+        &mut self,
+        dir: &BTreeMap<String, Virtual>,
+        parent_tree: Option<Id>,
+    ) -> Result<Id> {
+        let parents = self.parent_nodes(parent_tree);
+        let mut tree = Tree::default();
+        for (name, v) in dir {
+            let pn = parents.get(name);
+            match v {
+                Virtual::Dir(real, children) => {
+                    let md = fs::symlink_metadata(real).map_err(|e| Error::io("stat", real, e))?;
+                    let mut node = self.node_from_meta(name.clone(), &md);
+                    node.subtree = Some(self.save_virtual(children, pn.and_then(|n| n.subtree))?);
+                    tree.nodes.push(node);
+                }
+                Virtual::Target(real) => {
+                    if let Some(n) = self.archive_entry(real, name.clone(), pn)? {
+                        tree.nodes.push(n);
+                    }
+                }
+            }
+        }
+        self.save_tree(tree)
+    }
+
+    fn node_from_meta(&self, name: String, md: &fs::Metadata) -> Node {
+        let ft = md.file_type();
+        let node_type = if ft.is_dir() {
+            "dir"
+        } else if ft.is_symlink() {
+            "symlink"
+        } else if ft.is_file() {
+            "file"
+        } else {
+            use std::os::unix::fs::FileTypeExt;
+            if ft.is_block_device() {
+                "dev"
+            } else if ft.is_char_device() {
+                "chardev"
+            } else if ft.is_fifo() {
+                "fifo"
+            } else {
+                "socket"
+            }
+        };
+        Node {
+            name,
+            node_type: node_type.to_string(),
+            mode: go_mode_from_unix(md.mode()),
+            mtime: time::from_unix(md.mtime(), md.mtime_nsec()),
+            atime: time::from_unix(md.atime(), md.atime_nsec()),
+            ctime: time::from_unix(md.ctime(), md.ctime_nsec()),
+            uid: md.uid(),
+            gid: md.gid(),
+            user: self.names.users.get(&md.uid()).cloned().unwrap_or_default(),
+            group: self
+                .names
+                .groups
+                .get(&md.gid())
+                .cloned()
+                .unwrap_or_default(),
+            inode: md.ino(),
+            device_id: md.dev(),
+            size: if ft.is_file() { md.size() } else { 0 },
+            links: md.nlink(),
+            linktarget: String::new(),
+            extended_attributes: None,
+            device: if node_type == "dev" || node_type == "chardev" {
+                md.rdev()
+            } else {
+                0
+            },
+            content: None,
+            subtree: None,
+            error: String::new(),
+        }
+    }
+
+    fn excluded(&self, path: &Path) -> bool {
+        self.excludes.as_ref().is_some_and(|g| g.is_match(path))
+    }
+
+    /// Archive one entry. `Ok(None)` means it was skipped (excluded or
+    /// unreadable, recorded in the summary).
+    fn archive_entry(
+        &mut self,
+        path: &Path,
+        name: String,
+        parent: Option<&Node>,
+    ) -> Result<Option<Node>> {
+        if self.excluded(path) {
+            return Ok(None);
+        }
+        let md = match fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) => {
+                self.summary.errors.push(format!("{}: {e}", path.display()));
+                return Ok(None);
+            }
+        };
+        let mut node = self.node_from_meta(name, &md);
+        match node.node_type.as_str() {
+            "file" => {
+                if let Some(content) = self.unchanged_content(&node, parent) {
+                    node.content = Some(content);
+                    self.summary.files_unmodified += 1;
+                } else {
+                    match self.archive_file(path) {
+                        Ok((content, size)) => {
+                            node.content = Some(content);
+                            node.size = size;
+                        }
+                        Err(e) => {
+                            self.summary.errors.push(e.to_string());
+                            return Ok(None);
+                        }
+                    }
+                    if parent.is_some_and(|p| p.node_type == "file") {
+                        self.summary.files_changed += 1;
+                    } else {
+                        self.summary.files_new += 1;
+                    }
+                }
+                self.summary.bytes_processed += node.size;
+                (self.progress)(BackupProgress {
+                    files: self.summary.files_new
+                        + self.summary.files_changed
+                        + self.summary.files_unmodified,
+                    bytes: self.summary.bytes_processed,
+                });
+            }
+            "dir" => {
+                let parent_tree = parent
+                    .filter(|p| p.node_type == "dir")
+                    .and_then(|p| p.subtree);
+                node.subtree = Some(self.archive_dir(path, parent_tree)?);
+                self.summary.dirs += 1;
+            }
+            "symlink" => match fs::read_link(path) {
+                Ok(t) => node.linktarget = t.to_string_lossy().into_owned(),
+                Err(e) => {
+                    self.summary.errors.push(format!("{}: {e}", path.display()));
+                    return Ok(None);
+                }
+            },
+            _ => {}
+        }
+        Ok(Some(node))
+    }
+
+    /// The parent's content list when size, mtime, ctime and inode are
+    /// unchanged and every blob is still indexed.
+    fn unchanged_content(&self, node: &Node, parent: Option<&Node>) -> Option<Vec<crate::id::Id>> {
+        if self.force {
+            return None;
+        }
+        let p = parent?;
+        if p.node_type != "file"
+            || p.size != node.size
+            || p.mtime != node.mtime
+            || p.ctime != node.ctime
+            || p.inode != node.inode
+        {
+            return None;
+        }
+        let c = p.content.as_ref()?;
+        c.iter()
+            .all(|id| self.repo.lookup(BlobType::Data, id).is_some())
+            .then(|| c.clone())
+    }
+
+    fn archive_file(&mut self, path: &Path) -> Result<(Vec<Id>, u64)> {
+        let f = fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let tables = self.tables.clone();
+        let mut ch = Chunker::new(&tables, f);
+        let mut content = Vec::new();
+        let mut size = 0u64;
+        let mut buf = std::mem::take(&mut self.buf);
+        loop {
+            match ch.next_chunk(&mut buf) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    self.buf = buf;
+                    return Err(Error::io("read", path, e));
+                }
+            }
+            size += buf.len() as u64;
+            let (id, _) =
+                self.saver
+                    .save_owned(self.repo, BlobType::Data, std::mem::take(&mut buf))?;
+            content.push(id);
+        }
+        self.buf = buf;
+        Ok((content, size))
+    }
+
+    fn archive_dir(&mut self, path: &Path, parent_tree: Option<Id>) -> Result<Id> {
+        let parents = self.parent_nodes(parent_tree);
+        let mut entries: Vec<(String, PathBuf)> = Vec::new();
+        match fs::read_dir(path) {
+            Ok(rd) => {
+                for e in rd {
+                    match e {
+                        Ok(e) => {
+                            entries.push((e.file_name().to_string_lossy().into_owned(), e.path()))
+                        }
+                        Err(err) => self
+                            .summary
+                            .errors
+                            .push(format!("{}: {err}", path.display())),
+                    }
+                }
+            }
+            Err(e) => self.summary.errors.push(format!("{}: {e}", path.display())),
+        }
+        entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let mut tree = Tree::default();
+        for (name, p) in entries {
+            let pn = parents.get(&name);
+            if let Some(n) = self.archive_entry(&p, name, pn)? {
+                tree.nodes.push(n);
+            }
+        }
+        self.save_tree(tree)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclude_patterns_table() {
+        let g = build_globs(&[
+            "*.tmp".into(),
+            "/srv/app/cache".into(),
+            "node_modules".into(),
+            "logs/*.log".into(),
+        ])
+        .unwrap()
+        .unwrap();
+        let cases = [
+            ("/srv/app/a.tmp", true),
+            ("/srv/app/deep/er/b.tmp", true),
+            ("/srv/app/a.tmpx", false),
+            ("/srv/app/cache", true),
+            ("/srv/other/cache", false),
+            ("/srv/app/x/node_modules", true),
+            ("/srv/app/logs/x.log", true),
+            ("/srv/app/logs/sub/x.log", false),
+            ("/srv/app/main.rs", false),
+        ];
+        for (p, want) in cases {
+            assert_eq!(g.is_match(p), want, "{p}");
+        }
+        assert!(build_globs(&["a[".into()]).is_err());
+    }
+
+    #[test]
+    fn clean_absolute_is_lexical() {
+        assert_eq!(
+            clean_absolute(Path::new("/a/./b/../c")).unwrap(),
+            PathBuf::from("/a/c")
+        );
+    }
+}

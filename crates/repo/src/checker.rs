@@ -1,0 +1,398 @@
+//! `check`: verify the repository's structure and, optionally, its data.
+//!
+//! Structure: every index file and snapshot decodes, every tree reachable
+//! from a snapshot loads and parses, every blob a tree refers to is in the
+//! index, and every pack the index names exists with the size the index
+//! implies. With `read_data`, every (or a sample of) pack is read whole,
+//! its hash compared with its name, its header with the index, and every
+//! blob decrypted, decompressed and hashed. Damaged packs are reported with
+//! the snapshots that use them.
+
+use std::collections::{HashMap, HashSet};
+
+use rayon::prelude::*;
+
+use crate::backend::FileType;
+use crate::crypto::CRYPTO_OVERHEAD;
+use crate::error::{Error, Result};
+use crate::format::pack::{self, PackedBlob};
+use crate::format::BlobType;
+use crate::id::Id;
+use crate::repository::{IndexEntry, Repository};
+
+/// How much pack data to read.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum ReadData {
+    /// Structure only.
+    #[default]
+    None,
+    /// Every pack.
+    All,
+    /// A random sample of this percentage of packs (0 < p <= 100), at least one.
+    Subset(f64),
+}
+
+/// One problem found by `check`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckError {
+    /// What is wrong.
+    pub message: String,
+    /// The pack at fault, if any.
+    pub pack: Option<Id>,
+    /// Snapshots that cannot be fully restored because of it.
+    pub snapshots: Vec<Id>,
+}
+
+/// The outcome of `check`.
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    /// Problems: the check failed if this is not empty.
+    pub errors: Vec<CheckError>,
+    /// Things worth knowing that do not endanger data (unreferenced packs).
+    pub warnings: Vec<String>,
+    /// Snapshots checked.
+    pub snapshots: u64,
+    /// Distinct trees checked.
+    pub trees: u64,
+    /// Packs listed by the index.
+    pub packs: u64,
+    /// Packs read in full.
+    pub packs_read: u64,
+    /// Blobs decrypted and hashed.
+    pub blobs_read: u64,
+}
+
+impl CheckReport {
+    /// True when no error was found.
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+fn err(message: String, pack: Option<Id>) -> CheckError {
+    CheckError {
+        message,
+        pack,
+        snapshots: Vec::new(),
+    }
+}
+
+/// Check the repository. The index is (re)loaded from the repository
+/// file by file, so one broken index file is reported, not fatal.
+///
+/// # Errors
+/// Only failures that prevent checking at all (listing the backend);
+/// everything else is reported in the [`CheckReport`].
+pub fn check(
+    repo: &mut Repository,
+    read_data: ReadData,
+    progress: impl Fn(u64, u64) + Sync,
+) -> Result<CheckReport> {
+    let _lock = crate::lock::lock_for_reading(repo)?;
+    let mut report = CheckReport::default();
+    // Snapshots before the index (the read order of the design document).
+    let snapshot_ids = repo.list_ids(FileType::Snapshot)?;
+    let pack_files: HashMap<Id, u64> = repo.list_ids(FileType::Pack)?.into_iter().collect();
+
+    // Index, file by file.
+    repo.index.clear();
+    let mut packs: HashMap<Id, Vec<PackedBlob>> = HashMap::new();
+    for (iid, _) in repo.list_ids(FileType::Index)? {
+        match repo.load_index_file(&iid) {
+            Ok(idx) => {
+                for p in idx.packs {
+                    let list = packs.entry(p.id).or_default();
+                    for b in p.blobs {
+                        let pb = b.to_packed();
+                        if !list.contains(&pb) {
+                            list.push(pb);
+                        }
+                        repo.index.insert(
+                            (pb.blob_type, pb.id),
+                            IndexEntry {
+                                pack: p.id,
+                                blob: pb,
+                            },
+                        );
+                    }
+                }
+            }
+            Err(e) => report.errors.push(err(format!("index {iid}: {e}"), None)),
+        }
+    }
+    report.packs = packs.len() as u64;
+
+    // Packs: present, right size.
+    let mut bad_packs: HashMap<Id, String> = HashMap::new();
+    for (pid, blobs) in &packs {
+        let expected: u64 = blobs.iter().map(|b| b.length as u64).sum::<u64>()
+            + blobs
+                .iter()
+                .map(|b| {
+                    if b.uncompressed_length.is_some() {
+                        41
+                    } else {
+                        37
+                    }
+                })
+                .sum::<u64>()
+            + CRYPTO_OVERHEAD as u64
+            + 4;
+        match pack_files.get(pid) {
+            None => {
+                bad_packs.insert(*pid, format!("pack {pid}: listed in index but missing"));
+            }
+            Some(&size) if size != expected => {
+                bad_packs.insert(
+                    *pid,
+                    format!("pack {pid}: size {size}, index implies {expected}"),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    for pid in pack_files.keys() {
+        if !packs.contains_key(pid) {
+            report
+                .warnings
+                .push(format!("pack {pid}: not referenced in any index"));
+        }
+    }
+
+    // Snapshots and trees.
+    let mut snapshots = Vec::new();
+    for (sid, _) in &snapshot_ids {
+        match repo.load_snapshot(sid) {
+            Ok(s) => snapshots.push((*sid, s)),
+            Err(e) => report
+                .errors
+                .push(err(format!("snapshot {sid}: {e}"), None)),
+        }
+    }
+    report.snapshots = snapshots.len() as u64;
+    let mut seen: HashSet<Id> = HashSet::new();
+    for (sid, s) in &snapshots {
+        let mut stack = vec![s.tree];
+        while let Some(tid) = stack.pop() {
+            if !seen.insert(tid) {
+                continue;
+            }
+            report.trees += 1;
+            let tree = match repo.load_tree(&tid) {
+                Ok(t) => t,
+                Err(e) => {
+                    let pack = repo.lookup(BlobType::Tree, &tid).map(|e| e.pack);
+                    let mut ce = err(format!("tree {tid}: {e}"), pack);
+                    ce.snapshots.push(*sid);
+                    report.errors.push(ce);
+                    continue;
+                }
+            };
+            for n in &tree.nodes {
+                match n.node_type.as_str() {
+                    "file" => match &n.content {
+                        None => report.errors.push(err(
+                            format!("tree {tid}: file {:?} has no content list", n.name),
+                            None,
+                        )),
+                        Some(c) => {
+                            let mut size = 0u64;
+                            for b in c {
+                                match repo.lookup(BlobType::Data, b) {
+                                    Some(e) => size += e.blob.data_length() as u64,
+                                    None => report.errors.push(err(
+                                        format!(
+                                            "tree {tid}: file {:?}: data blob {b} not in index",
+                                            n.name
+                                        ),
+                                        None,
+                                    )),
+                                }
+                            }
+                            if size != n.size
+                                && c.iter().all(|b| repo.lookup(BlobType::Data, b).is_some())
+                            {
+                                report.errors.push(err(
+                                    format!("tree {tid}: file {:?}: size {} but content has {size} bytes", n.name, n.size),
+                                    None,
+                                ));
+                            }
+                        }
+                    },
+                    "dir" => match n.subtree {
+                        Some(st) => stack.push(st),
+                        None => report.errors.push(err(
+                            format!("tree {tid}: dir {:?} has no subtree", n.name),
+                            None,
+                        )),
+                    },
+                    "symlink" | "dev" | "chardev" | "fifo" | "socket" => {}
+                    other => report.errors.push(err(
+                        format!("tree {tid}: node {:?} has invalid type {other:?}", n.name),
+                        None,
+                    )),
+                }
+            }
+        }
+    }
+
+    // Data.
+    let mut to_read: Vec<(&Id, &Vec<PackedBlob>)> = packs
+        .iter()
+        .filter(|(p, _)| pack_files.contains_key(p) && !bad_packs.contains_key(p))
+        .collect();
+    to_read.sort_by_key(|(p, _)| **p);
+    match read_data {
+        ReadData::None => to_read.clear(),
+        ReadData::All => {}
+        ReadData::Subset(pct) => {
+            use rand::seq::SliceRandom;
+            let n = ((to_read.len() as f64 * pct.clamp(0.0, 100.0) / 100.0).ceil() as usize)
+                .max(1)
+                .min(to_read.len());
+            to_read.shuffle(&mut rand::thread_rng());
+            to_read.truncate(n);
+        }
+    }
+    let total = to_read.len() as u64;
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let repo_ref: &Repository = repo;
+    let results: Vec<(Id, u64, Option<String>)> = to_read
+        .par_iter()
+        .map(|(pid, blobs)| {
+            let r = read_pack(repo_ref, pid, blobs);
+            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress(d, total);
+            match r {
+                Ok(n) => (**pid, n, None),
+                Err((n, e)) => (**pid, n, Some(e)),
+            }
+        })
+        .collect();
+    report.packs_read = results.len() as u64;
+    for (pid, n, e) in results {
+        report.blobs_read += n;
+        if let Some(e) = e {
+            bad_packs.insert(pid, e);
+        }
+    }
+
+    // Name the snapshots each damaged pack breaks.
+    if !bad_packs.is_empty() {
+        let mut bad_blobs: HashMap<(BlobType, Id), Id> = HashMap::new();
+        for pid in bad_packs.keys() {
+            for b in packs.get(pid).into_iter().flatten() {
+                bad_blobs.insert((b.blob_type, b.id), *pid);
+            }
+        }
+        let mut affected: HashMap<Id, Vec<Id>> = HashMap::new();
+        let mut memo: HashMap<Id, HashSet<Id>> = HashMap::new();
+        for (sid, s) in &snapshots {
+            for pid in packs_used_by_tree(repo_ref, &s.tree, &bad_blobs, &mut memo, 0) {
+                affected.entry(pid).or_default().push(*sid);
+            }
+        }
+        let mut bad: Vec<_> = bad_packs.into_iter().collect();
+        bad.sort();
+        for (pid, msg) in bad {
+            let mut snaps = affected.remove(&pid).unwrap_or_default();
+            snaps.sort();
+            report.errors.push(CheckError {
+                message: msg,
+                pack: Some(pid),
+                snapshots: snaps,
+            });
+        }
+    }
+    Ok(report)
+}
+
+/// The damaged packs a tree (recursively) depends on. Memoised per tree:
+/// snapshots share most of their trees.
+fn packs_used_by_tree(
+    repo: &Repository,
+    tid: &Id,
+    bad: &HashMap<(BlobType, Id), Id>,
+    memo: &mut HashMap<Id, HashSet<Id>>,
+    depth: usize,
+) -> HashSet<Id> {
+    if let Some(m) = memo.get(tid) {
+        return m.clone();
+    }
+    if depth > crate::format::tree::MAX_TREE_DEPTH {
+        return HashSet::new();
+    }
+    // Insert an empty set first so a (hostile) cyclic tree terminates.
+    memo.insert(*tid, HashSet::new());
+    let mut out = HashSet::new();
+    if let Some(p) = bad.get(&(BlobType::Tree, *tid)) {
+        out.insert(*p);
+    }
+    if let Ok(tree) = repo.load_tree(tid) {
+        for n in &tree.nodes {
+            for b in n.content.iter().flatten() {
+                if let Some(p) = bad.get(&(BlobType::Data, *b)) {
+                    out.insert(*p);
+                }
+            }
+            if let Some(st) = n.subtree {
+                out.extend(packs_used_by_tree(repo, &st, bad, memo, depth + 1));
+            }
+        }
+    }
+    memo.insert(*tid, out.clone());
+    out
+}
+
+/// Read a pack whole and verify everything in it. Returns the number of
+/// blobs verified, or that number and a description of the first problem.
+fn read_pack(repo: &Repository, pid: &Id, indexed: &[PackedBlob]) -> Result<u64, (u64, String)> {
+    let name = pid.to_hex();
+    let data = repo
+        .backend
+        .read(FileType::Pack, &name)
+        .map_err(|e| (0, format!("pack {pid}: {e}")))?;
+    let actual = Id::hash(&data);
+    let mut problems = Vec::new();
+    if actual != *pid {
+        problems.push(format!("pack {pid}: content hash is {actual}"));
+    }
+    let what = format!("pack {pid}");
+    let header = pack::read_header(&repo.key, data.len() as u64, &what, |o, l| {
+        data.get(o as usize..o as usize + l as usize)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| Error::format(&what, "range past end"))
+    });
+    match &header {
+        Ok(h) => {
+            let mut a: Vec<_> = h.iter().map(|b| (b.offset, b.id)).collect();
+            let mut b: Vec<_> = indexed.iter().map(|b| (b.offset, b.id)).collect();
+            a.sort();
+            b.sort();
+            if a != b {
+                problems.push(format!("pack {pid}: header does not match the index"));
+            }
+        }
+        Err(e) => problems.push(format!("pack {pid}: header: {e}")),
+    }
+    let mut n = 0;
+    for b in indexed {
+        let e = IndexEntry {
+            pack: *pid,
+            blob: *b,
+        };
+        let Some(enc) = data.get(b.offset as usize..b.offset as usize + b.length as usize) else {
+            problems.push(format!("pack {pid}: blob {} lies past the end", b.id));
+            continue;
+        };
+        match repo.decode_blob(&e, enc) {
+            Ok(_) => n += 1,
+            Err(err) => problems.push(format!("pack {pid}: blob {}: {err}", b.id)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(n)
+    } else {
+        Err((n, problems.join("; ")))
+    }
+}

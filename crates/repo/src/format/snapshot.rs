@@ -1,0 +1,64 @@
+//! Snapshot files.
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+
+use crate::id::Id;
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+/// A snapshot as restic stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// When the backup started.
+    #[serde(with = "super::time")]
+    pub time: DateTime<FixedOffset>,
+    /// The snapshot this one was based on (incremental backup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Id>,
+    /// The root tree.
+    pub tree: Id,
+    /// Absolute paths backed up.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Host name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hostname: String,
+    /// User name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    /// User id.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub uid: u32,
+    /// Group id.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gid: u32,
+    /// Exclude patterns used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excludes: Vec<String>,
+    /// Tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The first id of a snapshot whose metadata was rewritten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<Id>,
+    /// The program that wrote it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub program_version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_restic_snapshot() {
+        let j = r#"{"time":"2026-11-21T23:50:58.348024177Z","tree":"bf216423b11d6f37461141aa62b611a5c10fe22f7a875f76956e3958e018d87b","paths":["/tmp/rsrc"],"hostname":"vm","username":"root"}"#;
+        let s: Snapshot = serde_json::from_str(j).unwrap();
+        assert_eq!(s.paths, vec!["/tmp/rsrc"]);
+        assert_eq!(serde_json::to_string(&s).unwrap(), j);
+        assert!(serde_json::from_str::<Snapshot>(r#"{"time":"x","tree":"00"}"#).is_err());
+    }
+}

@@ -1,0 +1,125 @@
+//! Bulwark's backup repository engine.
+//!
+//! Reads and writes [restic](https://restic.net) repositories in format
+//! version 2 (compression on), so that restic can restore what Bulwark backs
+//! up and the other way round. The format follows restic's
+//! `doc/design.rst`:
+//!
+//! - every file except key files is `IV || AES-256-CTR ciphertext ||
+//!   Poly1305-AES MAC` under the master key;
+//! - key files hold the master key encrypted under an scrypt-derived key;
+//! - file content is split by a Rabin-fingerprint chunker (restic's, bit for bit)
+//!   whose polynomial is in the config, blobs are named by the SHA-256 of
+//!   their plaintext, zstd-compressed, encrypted and collected into packs;
+//! - index files say which blob is in which pack; trees are JSON directory
+//!   listings; snapshots point at a root tree.
+//!
+//! Storage is behind the small [`Backend`] trait (a local directory in
+//! restic's layout, and memory for tests; cloud stores come later behind
+//! the same trait). Operations are plain synchronous functions over a
+//! [`Repository`]: [`backup`] (and [`backup_git`]), [`restore`], [`check`],
+//! [`forget`] with a pure [`apply_policy`], [`prune`], [`copy_snapshots`],
+//! [`export_tar_gz`]. They take restic-compatible locks themselves (shared
+//! for backup and reads, exclusive for forget and prune). Nothing here
+//! knows about HTTP, SQL or the CLI.
+//!
+//! Memory is bounded: files stream through the chunker one chunk (at most
+//! 8 MiB) at a time, a few chunks are in flight on the compression and
+//! encryption threads, packs are written at 16 MiB.
+//!
+//! ```
+//! use bulwark_repo::{backup, check, restore, BackupOptions, KdfParams, MemoryBackend};
+//! use bulwark_repo::{ReadData, Repository, RestoreOptions};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = std::env::temp_dir().join(format!("bulwark-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(dir.join("src"))?;
+//! std::fs::write(dir.join("src/hello.txt"), "hello")?;
+//!
+//! // A real repository would use `open_backend("/path")` and `KdfParams::DEFAULT`.
+//! let mut repo = Repository::init(Box::new(MemoryBackend::new()), b"secret", KdfParams::INSECURE_FAST)?;
+//! let opts = BackupOptions { paths: vec![dir.join("src")], ..Default::default() };
+//! let summary = backup(&mut repo, &opts, |_| {})?;
+//!
+//! assert!(check(&mut repo, ReadData::All, |_, _| {})?.is_ok());
+//! let target = dir.join("restored");
+//! restore(&repo, &summary.snapshot_id.to_hex(), &RestoreOptions { target: target.clone(), ..Default::default() })?;
+//! let restored = target.join(dir.join("src/hello.txt").strip_prefix("/")?);
+//! assert_eq!(std::fs::read_to_string(restored)?, "hello");
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub(crate) mod archiver;
+pub(crate) mod backend;
+pub(crate) mod checker;
+pub(crate) mod chunker;
+pub(crate) mod copy;
+pub(crate) mod crypto;
+pub(crate) mod error;
+pub(crate) mod export;
+pub(crate) mod forget;
+pub(crate) mod format;
+pub(crate) mod git;
+pub(crate) mod id;
+pub(crate) mod lock;
+pub(crate) mod prune;
+pub(crate) mod repository;
+pub(crate) mod restorer;
+
+/// This machine's host name, for snapshots, keys and locks.
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
+/// This process's user: (uid, gid, name). Without libc: the owner of
+/// `/proc/self` is the process's effective user, and /etc/passwd names it.
+pub(crate) fn current_user() -> (u32, u32, String) {
+    use std::os::unix::fs::MetadataExt;
+    let (uid, gid) = std::fs::metadata("/proc/self")
+        .map(|m| (m.uid(), m.gid()))
+        .unwrap_or((0, 0));
+    let name = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.get(2).and_then(|x| x.parse::<u32>().ok()) == Some(uid))
+                    .then(|| f[0].to_string())
+            })
+        })
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_default();
+    (uid, gid, name)
+}
+
+// Public API.
+pub use archiver::{backup, BackupOptions, BackupProgress, BackupSummary};
+pub use backend::local::LocalBackend;
+pub use backend::memory::MemoryBackend;
+pub use backend::{open_backend, Backend, FileType};
+pub use checker::{check, CheckError, CheckReport, ReadData};
+pub use copy::{copy_snapshots, CopySummary};
+pub use crypto::KdfParams;
+pub use error::{Error, Result};
+pub use export::{export_tar_gz, ExportSummary};
+pub use forget::{
+    apply_policy, apply_policy_to_group, forget, Decision, KeepWithin, RetentionPolicy,
+};
+pub use format::pack::PackedBlob;
+pub use format::snapshot::Snapshot;
+pub use format::tree::{Node, Tree};
+pub use format::BlobType;
+pub use git::backup_git;
+pub use id::Id;
+pub use lock::{lock, remove_all_locks, unlock_stale, Lock};
+pub use prune::{prune, PruneSummary};
+pub use repository::{IndexEntry, Repository, SnapshotList};
+pub use restorer::{
+    restore, restore_with_progress, RestoreOptions, RestoreProgress, RestoreSummary,
+};

@@ -1,0 +1,782 @@
+//! An open repository: the master key, the config, the chunker tables and
+//! the in-memory index, with the operations every command builds on
+//! (load/save metadata files, load blobs, write packs and indexes).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{mpsc, Arc, Mutex};
+
+use crate::backend::{Backend, FileType};
+use crate::chunker::ChunkerTables;
+use crate::crypto::{KdfParams, Key, CRYPTO_OVERHEAD};
+use crate::error::{Error, Result};
+use crate::format::config::Config;
+use crate::format::index::{IndexJson, IndexPack};
+use crate::format::keyfile::{KeyFile, MAX_KEY_FILE};
+use crate::format::pack::{PackBuilder, PackedBlob};
+use crate::format::snapshot::Snapshot;
+use crate::format::tree::Tree;
+use crate::format::{unpacked, BlobType};
+use crate::id::Id;
+
+/// Largest metadata file (index, snapshot, lock) we read: bounds memory for
+/// a hostile repository.
+const MAX_METADATA_FILE: u64 = 1 << 30;
+/// Largest blob plaintext we accept (data blobs are at most 8 MiB; trees of
+/// huge directories can be bigger).
+const MAX_BLOB: u32 = 1 << 30;
+/// A pack is written once it reaches this size.
+pub(crate) const PACK_TARGET: usize = 16 * 1024 * 1024;
+/// An index file is written once it lists this many blobs, so that memory
+/// stays bounded and a crash loses little.
+const INDEX_MAX_BLOBS: usize = 50_000;
+
+/// The snapshots of a repository, readable and not.
+#[derive(Debug, Default)]
+pub struct SnapshotList {
+    /// Readable snapshots, oldest first.
+    pub snapshots: Vec<(Id, Snapshot)>,
+    /// Snapshot files that could not be read, with the reason.
+    pub broken: Vec<(Id, Error)>,
+}
+
+/// Where a blob lives.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexEntry {
+    /// The pack holding it.
+    pub pack: Id,
+    /// Its position and lengths.
+    pub blob: PackedBlob,
+}
+
+/// An open, unlocked repository.
+pub struct Repository {
+    pub(crate) backend: std::sync::Arc<dyn Backend>,
+    pub(crate) key: Key,
+    pub(crate) config: Config,
+    pub(crate) tables: ChunkerTables,
+    pub(crate) index: HashMap<(BlobType, Id), IndexEntry>,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("location", &self.backend.location())
+            .field("id", &self.config.id)
+            .field("version", &self.config.version)
+            .finish()
+    }
+}
+
+fn what(t: FileType, id: &str) -> String {
+    match t {
+        FileType::Config => "config".to_string(),
+        _ => format!("{}/{}", t.dir(), id),
+    }
+}
+
+impl Repository {
+    /// Create a new format version 2 repository with a random chunker
+    /// polynomial and one key for `password`.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`] when a config file exists, backend failures.
+    pub fn init(backend: Box<dyn Backend>, password: &[u8], kdf: KdfParams) -> Result<Repository> {
+        if backend.stat(FileType::Config, "config").is_ok() {
+            return Err(Error::AlreadyExists(backend.location()));
+        }
+        backend.create()?;
+        let backend: std::sync::Arc<dyn Backend> = backend.into();
+        let key = Key::random();
+        let config = Config::new_v2();
+        let kf = KeyFile::create(&key, password, kdf)?;
+        backend.write(FileType::Key, &Id::hash(&kf).to_hex(), &kf)?;
+        // The config is never compressed: its version says whether the
+        // reader may expect compression.
+        let cfg = serde_json::to_vec(&config).map_err(|e| Error::json("config", e))?;
+        backend.write(FileType::Config, "config", &key.seal(&cfg))?;
+        let tables =
+            ChunkerTables::new(config.polynomial()?).map_err(|r| Error::format("config", r))?;
+        Ok(Repository {
+            backend,
+            key,
+            config,
+            tables,
+            index: HashMap::new(),
+        })
+    }
+
+    /// Open a repository, trying every key file with `password`. The index
+    /// is not loaded yet: see [`Repository::load_index`].
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] without a config, [`Error::WrongPassword`] when
+    /// no key opens, [`Error::UnsupportedVersion`].
+    pub fn open(backend: Box<dyn Backend>, password: &[u8]) -> Result<Repository> {
+        let cfg_enc = match backend.read(FileType::Config, "config") {
+            Ok(c) => c,
+            Err(Error::NotFound(_)) => {
+                return Err(Error::NotFound(format!(
+                    "no repository at {}",
+                    backend.location()
+                )))
+            }
+            Err(e) => return Err(e),
+        };
+        let mut key = None;
+        let mut last_err = Error::WrongPassword;
+        for (name, size) in backend.list(FileType::Key)? {
+            if size > MAX_KEY_FILE {
+                last_err = Error::format(what(FileType::Key, &name), "key file too large");
+                continue;
+            }
+            let bytes = backend.read(FileType::Key, &name)?;
+            match KeyFile::open(&bytes, password, &what(FileType::Key, &name)) {
+                Ok(k) => {
+                    // A key that decrypts but does not open the config is
+                    // from another repository.
+                    if k.open(&cfg_enc, "config").is_ok() {
+                        key = Some(k);
+                        break;
+                    }
+                }
+                Err(Error::WrongPassword) => {}
+                Err(e) => last_err = e,
+            }
+        }
+        let key = match key {
+            Some(k) => k,
+            None => {
+                return Err(match last_err {
+                    Error::WrongPassword => Error::WrongPassword,
+                    other => other,
+                })
+            }
+        };
+        let config = Config::parse(&key.open(&cfg_enc, "config")?)?;
+        let backend: std::sync::Arc<dyn Backend> = backend.into();
+        let tables =
+            ChunkerTables::new(config.polynomial()?).map_err(|r| Error::format("config", r))?;
+        Ok(Repository {
+            backend,
+            key,
+            config,
+            tables,
+            index: HashMap::new(),
+        })
+    }
+
+    /// The repository id from the config.
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    /// The repository format version (1 or 2).
+    pub fn version(&self) -> u32 {
+        self.config.version
+    }
+
+    /// The storage backend.
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    /// Add a key file for another password.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub fn add_key(&self, password: &[u8], kdf: KdfParams) -> Result<Id> {
+        let kf = KeyFile::create(&self.key, password, kdf)?;
+        let id = Id::hash(&kf);
+        self.backend.write(FileType::Key, &id.to_hex(), &kf)?;
+        Ok(id)
+    }
+
+    /// Read, authenticate, decrypt and decode a metadata file (index,
+    /// snapshot, lock) into JSON bytes. The file's hash must match its name.
+    pub(crate) fn load_unpacked(&self, t: FileType, id: &Id) -> Result<Vec<u8>> {
+        let w = what(t, &id.to_hex());
+        let size = self.backend.stat(t, &id.to_hex())?;
+        if size > MAX_METADATA_FILE {
+            return Err(Error::format(
+                &w,
+                format!("file of {size} bytes is too large"),
+            ));
+        }
+        let enc = self.backend.read(t, &id.to_hex())?;
+        let actual = Id::hash(&enc);
+        if actual != *id {
+            return Err(Error::HashMismatch {
+                what: w,
+                expected: id.to_hex(),
+                actual: actual.to_hex(),
+            });
+        }
+        unpacked::decode(self.key.open(&enc, &w)?, &w)
+    }
+
+    /// Encode, encrypt and store a metadata file; returns its id.
+    pub(crate) fn save_unpacked(&self, t: FileType, json: &[u8]) -> Result<Id> {
+        save_unpacked(
+            self.backend.as_ref(),
+            &self.key,
+            self.config.version,
+            t,
+            json,
+        )
+    }
+
+    /// Names of all files of a type that look like ids.
+    pub(crate) fn list_ids(&self, t: FileType) -> Result<Vec<(Id, u64)>> {
+        Ok(self
+            .backend
+            .list(t)?
+            .into_iter()
+            .filter_map(|(n, s)| n.parse::<Id>().ok().map(|id| (id, s)))
+            .collect())
+    }
+
+    /// Load every index file into memory. Returns the number of index files.
+    ///
+    /// # Errors
+    /// The first index file that cannot be read or decoded.
+    pub fn load_index(&mut self) -> Result<usize> {
+        let ids = self.list_ids(FileType::Index)?;
+        self.index.clear();
+        for (id, _) in &ids {
+            let idx = self.load_index_file(id)?;
+            for p in &idx.packs {
+                for b in &p.blobs {
+                    self.index.insert(
+                        (b.blob_type, b.id),
+                        IndexEntry {
+                            pack: p.id,
+                            blob: b.to_packed(),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(ids.len())
+    }
+
+    pub(crate) fn load_index_file(&self, id: &Id) -> Result<IndexJson> {
+        let j = self.load_unpacked(FileType::Index, id)?;
+        serde_json::from_slice(&j).map_err(|e| Error::json(what(FileType::Index, &id.to_hex()), e))
+    }
+
+    /// Where a blob is, if the index knows it.
+    pub fn lookup(&self, t: BlobType, id: &Id) -> Option<&IndexEntry> {
+        self.index.get(&(t, *id))
+    }
+
+    /// Decrypt, decompress and verify one blob given where it is.
+    pub(crate) fn decode_blob(&self, e: &IndexEntry, enc: &[u8]) -> Result<Vec<u8>> {
+        let w = format!(
+            "{:?} blob {} in pack {}",
+            e.blob.blob_type, e.blob.id, e.pack
+        )
+        .to_lowercase();
+        let plain = self.key.open(enc, &w)?;
+        let data = match e.blob.uncompressed_length {
+            None => plain,
+            Some(n) => {
+                if n > MAX_BLOB {
+                    return Err(Error::format(
+                        &w,
+                        format!("uncompressed length {n} too large"),
+                    ));
+                }
+                let d = unpacked::decompress(&plain, n as usize, &w)?;
+                if d.len() != n as usize {
+                    return Err(Error::format(
+                        &w,
+                        format!("uncompressed to {} bytes, expected {n}", d.len()),
+                    ));
+                }
+                d
+            }
+        };
+        let actual = Id::hash(&data);
+        if actual != e.blob.id {
+            return Err(Error::HashMismatch {
+                what: w,
+                expected: e.blob.id.to_hex(),
+                actual: actual.to_hex(),
+            });
+        }
+        Ok(data)
+    }
+
+    /// Load a blob's plaintext, verified against its id.
+    ///
+    /// # Errors
+    /// [`Error::BlobNotFound`], backend failures, MAC or hash failures.
+    pub fn load_blob(&self, t: BlobType, id: &Id) -> Result<Vec<u8>> {
+        let e = *self
+            .lookup(t, id)
+            .ok_or_else(|| Error::BlobNotFound(id.to_hex()))?;
+        if (e.blob.length as usize) < CRYPTO_OVERHEAD {
+            return Err(Error::format(
+                format!("index entry for blob {id}"),
+                "length too small",
+            ));
+        }
+        let enc = self.backend.read_range(
+            FileType::Pack,
+            &e.pack.to_hex(),
+            e.blob.offset as u64,
+            e.blob.length,
+        )?;
+        self.decode_blob(&e, &enc)
+    }
+
+    /// Load and parse a tree.
+    ///
+    /// # Errors
+    /// As [`Repository::load_blob`], plus JSON errors.
+    pub fn load_tree(&self, id: &Id) -> Result<Tree> {
+        let data = self.load_blob(BlobType::Tree, id)?;
+        serde_json::from_slice(&data).map_err(|e| Error::json(format!("tree {id}"), e))
+    }
+
+    /// Every snapshot, oldest first.
+    ///
+    /// # Errors
+    /// The first snapshot file that cannot be read or decoded.
+    pub fn snapshots(&self) -> Result<Vec<(Id, Snapshot)>> {
+        let mut l = self.load_snapshots()?;
+        match l.broken.pop() {
+            Some((_, e)) => Err(e),
+            None => Ok(l.snapshots),
+        }
+    }
+
+    /// Every readable snapshot, oldest first, and the snapshot files that
+    /// could not be read. One damaged file must not hide the others (nor
+    /// stop backups, which look for a parent).
+    ///
+    /// # Errors
+    /// Only a failure to list the snapshot files.
+    pub fn load_snapshots(&self) -> Result<SnapshotList> {
+        let mut out = Vec::new();
+        let mut broken = Vec::new();
+        for (id, _) in self.list_ids(FileType::Snapshot)? {
+            match self.load_snapshot(&id) {
+                Ok(s) => out.push((id, s)),
+                Err(e) => broken.push((id, e)),
+            }
+        }
+        out.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        Ok(SnapshotList {
+            snapshots: out,
+            broken,
+        })
+    }
+
+    /// Load one snapshot file.
+    ///
+    /// # Errors
+    /// Backend, MAC and JSON errors naming the snapshot.
+    pub fn load_snapshot(&self, id: &Id) -> Result<Snapshot> {
+        let j = self.load_unpacked(FileType::Snapshot, id)?;
+        serde_json::from_slice(&j)
+            .map_err(|e| Error::json(what(FileType::Snapshot, &id.to_hex()), e))
+    }
+
+    /// Resolve `latest`, a full id or a unique id prefix.
+    ///
+    /// # Errors
+    /// [`Error::Snapshot`] when nothing or more than one snapshot matches.
+    pub fn find_snapshot(&self, spec: &str) -> Result<(Id, Snapshot)> {
+        if spec == "latest" {
+            return self
+                .load_snapshots()?
+                .snapshots
+                .pop()
+                .ok_or_else(|| Error::Snapshot("latest: the repository has no snapshots".into()));
+        }
+        let matches: Vec<Id> = self
+            .list_ids(FileType::Snapshot)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| id.to_hex().starts_with(&spec.to_ascii_lowercase()))
+            .collect();
+        match matches.as_slice() {
+            [id] => Ok((*id, self.load_snapshot(id)?)),
+            [] => Err(Error::Snapshot(format!("{spec}: no matching snapshot"))),
+            _ => Err(Error::Snapshot(format!("{spec}: prefix is ambiguous"))),
+        }
+    }
+
+    /// Store a snapshot; returns its id.
+    pub(crate) fn save_snapshot(&self, s: &Snapshot) -> Result<Id> {
+        let j = serde_json::to_vec(s).map_err(|e| Error::json("snapshot", e))?;
+        self.save_unpacked(FileType::Snapshot, &j)
+    }
+}
+
+/// Encode, encrypt and store a metadata file; returns its id. A free
+/// function so that the lock refresher thread can use it without the
+/// repository.
+pub(crate) fn save_unpacked(
+    backend: &dyn Backend,
+    key: &Key,
+    version: u32,
+    t: FileType,
+    json: &[u8],
+) -> Result<Id> {
+    let enc = key.seal(&unpacked::encode(json, version)?);
+    let id = Id::hash(&enc);
+    backend.write(t, &id.to_hex(), &enc)?;
+    Ok(id)
+}
+
+fn stopped() -> Error {
+    Error::format("blob workers", "stopped unexpectedly")
+}
+
+/// A blob handed to a worker: compress (format v2) and encrypt.
+struct Job {
+    t: BlobType,
+    id: Id,
+    data: Vec<u8>,
+}
+
+/// A blob ready to be appended to a pack.
+struct Sealed {
+    t: BlobType,
+    id: Id,
+    plain_len: usize,
+    enc: Vec<u8>,
+    uncompressed_length: Option<u32>,
+}
+
+fn seal_blob(key: &Key, version: u32, job: Job) -> Result<Sealed> {
+    // Format v2: compress, but keep the plain form when zstd does not help
+    // (random or already compressed data); both forms may share a pack.
+    let (enc, ulen) = if version >= 2 {
+        let c = unpacked::compress(&job.data, "blob")?;
+        if c.len() < job.data.len() {
+            (key.seal(&c), Some(job.data.len() as u32))
+        } else {
+            (key.seal(&job.data), None)
+        }
+    } else {
+        (key.seal(&job.data), None)
+    };
+    Ok(Sealed {
+        t: job.t,
+        id: job.id,
+        plain_len: job.data.len(),
+        enc,
+        uncompressed_length: ulen,
+    })
+}
+
+/// Compression and encryption threads. The caller keeps at most
+/// `max_in_flight` blobs outstanding, so memory stays bounded (each blob
+/// is at most 8 MiB) and neither channel can grow without limit.
+struct Workers {
+    jobs: Option<mpsc::Sender<Job>>,
+    results: mpsc::Receiver<Result<Sealed>>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+    outstanding: usize,
+    max_in_flight: usize,
+}
+
+impl Workers {
+    fn start(key: &Key, version: u32) -> Workers {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 8);
+        let (jtx, jrx) = mpsc::channel::<Job>();
+        let (rtx, rrx) = mpsc::channel::<Result<Sealed>>();
+        let jrx = Arc::new(Mutex::new(jrx));
+        let mut handles = Vec::new();
+        for i in 0..n {
+            let (jrx, rtx, key) = (jrx.clone(), rtx.clone(), key.clone());
+            let h = std::thread::Builder::new()
+                .name(format!("bulwark-seal-{i}"))
+                .spawn(move || loop {
+                    let job = match jrx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    if rtx.send(seal_blob(&key, version, job)).is_err() {
+                        return;
+                    }
+                });
+            // A thread that cannot start only costs parallelism.
+            if let Ok(h) = h {
+                handles.push(h);
+            }
+        }
+        Workers {
+            jobs: Some(jtx),
+            results: rrx,
+            handles,
+            outstanding: 0,
+            max_in_flight: 2 * n + 2,
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        // Closing the job channel ends every worker loop.
+        drop(self.jobs.take());
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Collects new blobs into packs (data and tree blobs apart, as format v2
+/// requires), writes full packs, and writes index files for what it wrote.
+/// Call [`BlobSaver::finish`] before saving a snapshot that refers to them:
+/// packs first, then indexes, then the snapshot.
+///
+/// Hashing and deduplication happen on the caller's thread (the caller
+/// needs ids in order); compression and encryption run on worker threads.
+pub(crate) struct BlobSaver {
+    data: PackBuilder,
+    tree: PackBuilder,
+    pending_index: Vec<IndexPack>,
+    pending_blobs: usize,
+    in_flight: HashSet<(BlobType, Id)>,
+    workers: Option<Workers>,
+    /// What was written so far.
+    pub(crate) stats: SaverStats,
+}
+
+/// What a [`BlobSaver`] wrote.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SaverStats {
+    pub(crate) data_blobs: u64,
+    pub(crate) tree_blobs: u64,
+    pub(crate) data_added: u64,
+    pub(crate) data_added_packed: u64,
+    pub(crate) packs: u64,
+    pub(crate) index_files: u64,
+}
+
+impl BlobSaver {
+    pub(crate) fn new() -> Self {
+        BlobSaver {
+            data: PackBuilder::new(BlobType::Data),
+            tree: PackBuilder::new(BlobType::Tree),
+            pending_index: Vec::new(),
+            pending_blobs: 0,
+            in_flight: HashSet::new(),
+            workers: None,
+            stats: SaverStats::default(),
+        }
+    }
+
+    /// Store a blob unless the repository already has it. Returns its id
+    /// and whether it was new.
+    pub(crate) fn save(
+        &mut self,
+        repo: &mut Repository,
+        t: BlobType,
+        data: &[u8],
+    ) -> Result<(Id, bool)> {
+        let id = Id::hash(data);
+        if self.known(repo, t, &id) {
+            return Ok((id, false));
+        }
+        self.submit(
+            repo,
+            Job {
+                t,
+                id,
+                data: data.to_vec(),
+            },
+        )?;
+        Ok((id, true))
+    }
+
+    /// As [`BlobSaver::save`], taking ownership (no copy) of the data.
+    pub(crate) fn save_owned(
+        &mut self,
+        repo: &mut Repository,
+        t: BlobType,
+        data: Vec<u8>,
+    ) -> Result<(Id, bool)> {
+        let id = Id::hash(&data);
+        if self.known(repo, t, &id) {
+            return Ok((id, false));
+        }
+        self.submit(repo, Job { t, id, data })?;
+        Ok((id, true))
+    }
+
+    /// Store a blob whose id the caller knows (copy, prune).
+    pub(crate) fn save_with_id(
+        &mut self,
+        repo: &mut Repository,
+        t: BlobType,
+        id: Id,
+        data: &[u8],
+    ) -> Result<bool> {
+        if self.known(repo, t, &id) {
+            return Ok(false);
+        }
+        self.submit(
+            repo,
+            Job {
+                t,
+                id,
+                data: data.to_vec(),
+            },
+        )?;
+        Ok(true)
+    }
+
+    fn known(&self, repo: &Repository, t: BlobType, id: &Id) -> bool {
+        repo.index.contains_key(&(t, *id)) || self.in_flight.contains(&(t, *id))
+    }
+
+    fn submit(&mut self, repo: &mut Repository, job: Job) -> Result<()> {
+        self.in_flight.insert((job.t, job.id));
+        let w = self
+            .workers
+            .get_or_insert_with(|| Workers::start(&repo.key, repo.config.version));
+        if w.handles.is_empty() {
+            // No worker thread could start: do the work here.
+            let sealed = seal_blob(&repo.key, repo.config.version, job)?;
+            return self.add(repo, sealed);
+        }
+        // Bound the blobs in flight (and so memory) before adding one.
+        while self
+            .workers
+            .as_ref()
+            .is_some_and(|w| w.outstanding >= w.max_in_flight)
+        {
+            let sealed = self.next_result(true)?.ok_or_else(stopped)??;
+            self.add(repo, sealed)?;
+        }
+        let w = self.workers.as_mut().ok_or_else(stopped)?;
+        w.jobs
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(job)
+            .map_err(|_| stopped())?;
+        w.outstanding += 1;
+        // Take whatever is ready without waiting.
+        while let Some(r) = self.next_result(false)? {
+            self.add(repo, r?)?;
+        }
+        Ok(())
+    }
+
+    /// One result from the workers: waiting for it when `block`, else only
+    /// if one is ready.
+    fn next_result(&mut self, block: bool) -> Result<Option<Result<Sealed>>> {
+        let Some(w) = self.workers.as_mut() else {
+            return Ok(None);
+        };
+        if w.outstanding == 0 {
+            return Ok(None);
+        }
+        let r = if block {
+            Some(w.results.recv().map_err(|_| stopped())?)
+        } else {
+            w.results.try_recv().ok()
+        };
+        if r.is_some() {
+            w.outstanding -= 1;
+        }
+        Ok(r)
+    }
+
+    /// Append a sealed blob to its pack; write the pack when full.
+    fn add(&mut self, repo: &mut Repository, s: Sealed) -> Result<()> {
+        self.in_flight.remove(&(s.t, s.id));
+        let pb = match s.t {
+            BlobType::Data => &mut self.data,
+            BlobType::Tree => &mut self.tree,
+        };
+        pb.add(s.id, &s.enc, s.uncompressed_length);
+        // Known from now on; the pack id is filled in when the pack is written.
+        if let Some(b) = pb.blobs.last() {
+            repo.index.insert(
+                (s.t, s.id),
+                IndexEntry {
+                    pack: Id::default(),
+                    blob: *b,
+                },
+            );
+        }
+        match s.t {
+            BlobType::Data => {
+                self.stats.data_blobs += 1;
+                self.stats.data_added += s.plain_len as u64;
+                self.stats.data_added_packed += s.enc.len() as u64;
+            }
+            BlobType::Tree => self.stats.tree_blobs += 1,
+        }
+        if pb.data.len() >= PACK_TARGET {
+            self.flush_pack(repo, s.t)?;
+        }
+        Ok(())
+    }
+
+    fn flush_pack(&mut self, repo: &mut Repository, t: BlobType) -> Result<()> {
+        let pb = match t {
+            BlobType::Data => std::mem::replace(&mut self.data, PackBuilder::new(BlobType::Data)),
+            BlobType::Tree => std::mem::replace(&mut self.tree, PackBuilder::new(BlobType::Tree)),
+        };
+        if pb.is_empty() {
+            return Ok(());
+        }
+        let (bytes, pack_id, blobs) = pb.finish(&repo.key);
+        repo.backend
+            .write(FileType::Pack, &pack_id.to_hex(), &bytes)?;
+        for b in &blobs {
+            repo.index.insert(
+                (b.blob_type, b.id),
+                IndexEntry {
+                    pack: pack_id,
+                    blob: *b,
+                },
+            );
+        }
+        self.pending_blobs += blobs.len();
+        self.pending_index.push(IndexPack::new(pack_id, &blobs));
+        self.stats.packs += 1;
+        if self.pending_blobs >= INDEX_MAX_BLOBS {
+            self.write_index(repo)?;
+        }
+        Ok(())
+    }
+
+    fn write_index(&mut self, repo: &Repository) -> Result<()> {
+        if self.pending_index.is_empty() {
+            return Ok(());
+        }
+        let idx = IndexJson {
+            supersedes: Vec::new(),
+            packs: std::mem::take(&mut self.pending_index),
+        };
+        let j = serde_json::to_vec(&idx).map_err(|e| Error::json("index", e))?;
+        repo.save_unpacked(FileType::Index, &j)?;
+        self.pending_blobs = 0;
+        self.stats.index_files += 1;
+        Ok(())
+    }
+
+    /// Write the partial packs and the index for everything saved.
+    pub(crate) fn finish(mut self, repo: &mut Repository) -> Result<SaverStats> {
+        while let Some(r) = self.next_result(true)? {
+            self.add(repo, r?)?;
+        }
+        drop(self.workers.take());
+        self.flush_pack(repo, BlobType::Data)?;
+        self.flush_pack(repo, BlobType::Tree)?;
+        self.write_index(repo)?;
+        Ok(self.stats)
+    }
+}

@@ -1,0 +1,211 @@
+//! Helpers shared by the integration tests: a generated source tree, a
+//! byte-for-byte tree comparison, and the restic oracle.
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use filetime::FileTime;
+use rand::{Rng, SeedableRng};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Run restic with the test password; fail loudly when restic is missing.
+pub fn restic(repo: &Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new("restic")
+        .arg("-r")
+        .arg(repo)
+        .args(args)
+        .env("RESTIC_PASSWORD", PASSWORD)
+        .env("RESTIC_CACHE_DIR", repo.with_extension("cache"))
+        .output();
+    match out {
+        Ok(o) => o,
+        Err(e) => panic!(
+            "cannot run `restic` ({e}): these tests use restic as the format oracle; \
+             scripts/test.sh installs it (apt-get install -y restic)"
+        ),
+    }
+}
+
+/// Run restic and require success.
+pub fn restic_ok(repo: &Path, args: &[&str]) -> String {
+    let o = restic(repo, args);
+    assert!(
+        o.status.success(),
+        "restic {args:?} failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn random_bytes(rng: &mut impl Rng, n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    rng.fill(&mut v[..]);
+    v
+}
+
+fn set_mtime(p: &Path, secs: i64, nanos: u32) {
+    filetime::set_symlink_file_times(
+        p,
+        FileTime::from_unix_time(secs, nanos),
+        FileTime::from_unix_time(secs, nanos),
+    )
+    .unwrap();
+}
+
+/// Files of several sizes (empty, tiny, just under and over the minimum
+/// chunk size, over the maximum chunk size, compressible and not), nested
+/// and empty directories, a symlink, varied modes and mtimes.
+pub fn make_tree(root: &Path, seed: u64) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let files: Vec<(&str, Vec<u8>, u32)> = vec![
+        ("empty", vec![], 0o644),
+        ("tiny.txt", b"hello bulwark\n".to_vec(), 0o600),
+        ("a/small.bin", random_bytes(&mut rng, 1000), 0o640),
+        ("a/b/c/deep.txt", b"deep\n".repeat(1000), 0o444),
+        (
+            "a/under_min.bin",
+            random_bytes(&mut rng, 512 * 1024 - 1),
+            0o644,
+        ),
+        (
+            "a/b/three_mib.bin",
+            random_bytes(&mut rng, 3 * 1024 * 1024 + 17),
+            0o755,
+        ),
+        (
+            "big/nine_mib.bin",
+            random_bytes(&mut rng, 9 * 1024 * 1024 + 5),
+            0o644,
+        ),
+        ("big/zeros.bin", vec![0u8; 9 * 1024 * 1024], 0o644),
+        (
+            "big/text.log",
+            b"2026-01-01 line of a very compressible log file\n".repeat(40000),
+            0o664,
+        ),
+    ];
+    for (i, (name, data, mode)) in files.iter().enumerate() {
+        let p = root.join(name);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, data).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(*mode)).unwrap();
+        set_mtime(
+            &p,
+            1_600_000_000 + i as i64 * 86_400,
+            123_456_789 * (i as u32 % 3),
+        );
+    }
+    fs::create_dir_all(root.join("empty_dir")).unwrap();
+    fs::hard_link(root.join("tiny.txt"), root.join("a/hardlink_to_tiny")).unwrap();
+    fs::create_dir_all(root.join("a/b/empty_nested")).unwrap();
+    std::os::unix::fs::symlink("a/small.bin", root.join("link_to_small")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/target", root.join("a/dangling")).unwrap();
+    set_mtime(&root.join("link_to_small"), 1_500_000_000, 5);
+    fs::set_permissions(root.join("a/b/c"), fs::Permissions::from_mode(0o700)).unwrap();
+    // Directory times last, deepest first: creating entries changes them.
+    for (i, d) in [
+        "a/b/c",
+        "a/b/empty_nested",
+        "a/b",
+        "a",
+        "big",
+        "empty_dir",
+        "",
+    ]
+    .iter()
+    .enumerate()
+    {
+        set_mtime(&root.join(d), 1_400_000_000 + i as i64 * 1000, 999_999_999);
+    }
+}
+
+/// Compare two trees: entry names, types, content, permission bits,
+/// mtimes (to the nanosecond) and symlink targets.
+pub fn assert_same_tree(expected: &Path, actual: &Path) {
+    let mut problems = Vec::new();
+    compare(expected, actual, &mut problems);
+    assert!(
+        problems.is_empty(),
+        "trees differ:\n{}",
+        problems.join("\n")
+    );
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn compare(e: &Path, a: &Path, problems: &mut Vec<String>) {
+    let me = fs::symlink_metadata(e).unwrap();
+    let ma = match fs::symlink_metadata(a) {
+        Ok(m) => m,
+        Err(err) => {
+            problems.push(format!("{}: missing ({err})", a.display()));
+            return;
+        }
+    };
+    if me.file_type() != ma.file_type() {
+        problems.push(format!("{}: type differs", a.display()));
+        return;
+    }
+    if me.file_type().is_symlink() {
+        if fs::read_link(e).unwrap() != fs::read_link(a).unwrap() {
+            problems.push(format!("{}: symlink target differs", a.display()));
+        }
+        return;
+    }
+    if me.mode() & 0o7777 != ma.mode() & 0o7777 {
+        problems.push(format!(
+            "{}: mode {:o} != {:o}",
+            a.display(),
+            ma.mode() & 0o7777,
+            me.mode() & 0o7777
+        ));
+    }
+    if (me.mtime(), me.mtime_nsec()) != (ma.mtime(), ma.mtime_nsec()) {
+        problems.push(format!(
+            "{}: mtime {}.{} != {}.{}",
+            a.display(),
+            ma.mtime(),
+            ma.mtime_nsec(),
+            me.mtime(),
+            me.mtime_nsec()
+        ));
+    }
+    if me.is_file() {
+        if fs::read(e).unwrap() != fs::read(a).unwrap() {
+            problems.push(format!("{}: content differs", a.display()));
+        }
+    } else if me.is_dir() {
+        let (ne, na) = (names(e), names(a));
+        if ne != na {
+            problems.push(format!("{}: entries {na:?} != {ne:?}", a.display()));
+        }
+        for n in ne.iter().filter(|n| na.contains(n)) {
+            compare(&e.join(n), &a.join(n), problems);
+        }
+    }
+}
+
+/// Where a restore into `target` puts the backed-up absolute path `src`.
+pub fn restored_path(target: &Path, src: &Path) -> PathBuf {
+    target.join(src.strip_prefix("/").unwrap())
+}
+
+/// Whether two paths are the same file (hard links).
+pub fn same_inode(a: &Path, b: &Path) -> bool {
+    fs::metadata(a).unwrap().ino() == fs::metadata(b).unwrap().ino()
+}
+
+/// Number of regular files `make_tree` creates (a hard link counts).
+pub const TREE_FILES: u64 = 10;

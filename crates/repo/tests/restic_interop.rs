@@ -1,0 +1,204 @@
+//! Interoperability with restic itself, the format oracle: restic must read
+//! what we write, and we must read what restic writes.
+
+mod common;
+
+use std::fs;
+
+use bulwark_repo::{
+    backup, check, open_backend, restore, BackupOptions, KdfParams, ReadData, Repository,
+    RestoreOptions,
+};
+use common::*;
+
+fn open(repo: &std::path::Path) -> Repository {
+    let mut r = Repository::open(
+        open_backend(repo.to_str().unwrap()).unwrap(),
+        PASSWORD.as_bytes(),
+    )
+    .unwrap();
+    r.load_index().unwrap();
+    r
+}
+
+#[test]
+fn restic_reads_our_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    make_tree(&src, 1);
+    let repo_path = tmp.path().join("repo");
+    let mut repo = Repository::init(
+        open_backend(repo_path.to_str().unwrap()).unwrap(),
+        PASSWORD.as_bytes(),
+        KdfParams::INSECURE_FAST,
+    )
+    .unwrap();
+    repo.load_index().unwrap();
+    let opts = BackupOptions {
+        paths: vec![src.clone()],
+        tags: vec!["t1".into()],
+        ..Default::default()
+    };
+    let s = backup(&mut repo, &opts, |_| {}).unwrap();
+    assert!(s.errors.is_empty(), "{:?}", s.errors);
+    assert_eq!(s.files_new, TREE_FILES);
+    assert!(s.data_blobs_added >= 10, "{s:?}");
+
+    let check_out = restic_ok(&repo_path, &["check", "--read-data"]);
+    assert!(check_out.contains("no errors were found"), "{check_out}");
+    let snaps = restic_ok(&repo_path, &["snapshots", "--json"]);
+    assert!(snaps.contains(&s.snapshot_id.to_hex()), "{snaps}");
+    assert!(snaps.contains("\"t1\""), "{snaps}");
+
+    let target = tmp.path().join("restored");
+    restic_ok(
+        &repo_path,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    );
+    assert_same_tree(&src, &restored_path(&target, &src));
+    let r_root = restored_path(&target, &src);
+    assert!(
+        same_inode(&r_root.join("tiny.txt"), &r_root.join("a/hardlink_to_tiny")),
+        "hard link not restored"
+    );
+
+    // Our own check agrees, and so does our restore.
+    let report = check(&mut repo, ReadData::All, |_, _| {}).unwrap();
+    assert!(report.is_ok(), "{:?}", report.errors);
+    let ours = tmp.path().join("ours");
+    let r = restore(
+        &repo,
+        "latest",
+        &RestoreOptions {
+            target: ours.clone(),
+            verify: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(r.verified, TREE_FILES);
+    assert_same_tree(&src, &restored_path(&ours, &src));
+    let r_root = restored_path(&ours, &src);
+    assert!(
+        same_inode(&r_root.join("tiny.txt"), &r_root.join("a/hardlink_to_tiny")),
+        "hard link not restored"
+    );
+}
+
+#[test]
+fn incremental_backup_reuses_unchanged_files_and_restic_agrees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    make_tree(&src, 2);
+    let repo_path = tmp.path().join("repo");
+    let mut repo = Repository::init(
+        open_backend(repo_path.to_str().unwrap()).unwrap(),
+        PASSWORD.as_bytes(),
+        KdfParams::INSECURE_FAST,
+    )
+    .unwrap();
+    let opts = BackupOptions {
+        paths: vec![src.clone()],
+        ..Default::default()
+    };
+    let first = backup(&mut repo, &opts, |_| {}).unwrap();
+    fs::write(src.join("a/small.bin"), b"changed").unwrap();
+    fs::write(src.join("new.txt"), b"new file").unwrap();
+    let second = backup(&mut repo, &opts, |_| {}).unwrap();
+    assert_eq!(second.parent, Some(first.snapshot_id));
+    assert_eq!(
+        (
+            second.files_new,
+            second.files_changed,
+            second.files_unmodified
+        ),
+        (1, 1, TREE_FILES - 1)
+    );
+    assert_eq!(second.data_blobs_added, 2);
+    restic_ok(&repo_path, &["check", "--read-data"]);
+    let target = tmp.path().join("restored");
+    restic_ok(
+        &repo_path,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    );
+    assert_same_tree(&src, &restored_path(&target, &src));
+    let r_root = restored_path(&target, &src);
+    assert!(
+        same_inode(&r_root.join("tiny.txt"), &r_root.join("a/hardlink_to_tiny")),
+        "hard link not restored"
+    );
+}
+
+#[test]
+fn we_restore_restic_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    make_tree(&src, 3);
+    let repo_path = tmp.path().join("repo");
+    restic_ok(&repo_path, &["init", "--repository-version", "2"]);
+    restic_ok(&repo_path, &["backup", src.to_str().unwrap()]);
+
+    let mut repo = open(&repo_path);
+    assert_eq!(repo.version(), 2);
+    let target = tmp.path().join("restored");
+    let r = restore(
+        &repo,
+        "latest",
+        &RestoreOptions {
+            target: target.clone(),
+            verify: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_same_tree(&src, &restored_path(&target, &src));
+    let r_root = restored_path(&target, &src);
+    assert!(
+        same_inode(&r_root.join("tiny.txt"), &r_root.join("a/hardlink_to_tiny")),
+        "hard link not restored"
+    );
+
+    let report = check(&mut repo, ReadData::All, |_, _| {}).unwrap();
+    assert!(report.is_ok(), "{:?}", report.errors);
+    assert!(report.packs_read >= 2);
+}
+
+/// Same polynomial, same boundaries: backing up what restic already stored
+/// adds no data blob, which proves our chunker cuts where restic's does.
+#[test]
+fn our_chunker_deduplicates_against_restic_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    make_tree(&src, 4);
+    let repo_path = tmp.path().join("repo");
+    restic_ok(&repo_path, &["init", "--repository-version", "2"]);
+    restic_ok(&repo_path, &["backup", src.to_str().unwrap()]);
+
+    let mut repo = open(&repo_path);
+    let s = backup(
+        &mut repo,
+        &BackupOptions {
+            paths: vec![src.clone()],
+            force: true,
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(s.data_blobs_added, 0, "{s:?}");
+    assert_eq!(s.files_new, TREE_FILES);
+    // And restic is happy with the mixed repository.
+    restic_ok(&repo_path, &["check", "--read-data"]);
+}
+
+#[test]
+fn wrong_password_is_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo_path = tmp.path().join("repo");
+    restic_ok(&repo_path, &["init", "--repository-version", "2"]);
+    let e =
+        Repository::open(open_backend(repo_path.to_str().unwrap()).unwrap(), b"nope").unwrap_err();
+    assert!(matches!(e, bulwark_repo::Error::WrongPassword), "{e}");
+}
