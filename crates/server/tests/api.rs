@@ -379,3 +379,46 @@ async fn real_server_limits_failed_attempts_per_client() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn config_file_keys_authenticate_by_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    // sha256("s3cret-ops-key"), as `printf %s KEY | sha256sum` prints it.
+    let digest = {
+        use std::fmt::Write;
+        let d = <sha2::Sha256 as sha2::Digest>::digest(b"s3cret-ops-key");
+        d.iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    };
+    let text =
+        format!("[[auth.key]]\nname = \"ops\"\nrole = \"admin\"\nhash = \"sha256:{digest}\"\n");
+    let loaded = config::parse(&text, None, &|_| None).expect("config");
+    let store = Store::open(None, dir.path()).await.unwrap();
+    let h = Harness {
+        state: Arc::new(AppState::new(Arc::new(loaded.config), store)),
+        _dir: dir,
+    };
+    let (status, me) = h
+        .call("GET", "/api/v1/whoami", Some("s3cret-ops-key"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        me,
+        serde_json::json!({ "name": "ops", "role": "admin", "key_id": null })
+    );
+    assert_eq!(
+        h.call("GET", "/api/v1/whoami", Some("s3cret-ops-key "), None)
+            .await
+            .0,
+        StatusCode::OK,
+        "surrounding blanks are trimmed"
+    );
+    assert_eq!(
+        h.call("GET", "/api/v1/whoami", Some("s3cret-ops-kez"), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+}
