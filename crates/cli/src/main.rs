@@ -60,6 +60,26 @@ enum Command {
     /// Check or export the audit trail
     #[command(subcommand)]
     Audit(cmd::audit::Command),
+    /// Probe monitors
+    #[command(subcommand)]
+    Uptime(cmd::uptime::Command),
+    /// SLOs and error budgets
+    #[command(subcommand)]
+    Slo(cmd::slo::Command),
+    /// Silence alert notifications
+    #[command(subcommand)]
+    Silence(cmd::silence::Command),
+    /// Managed secrets: ages, rotation
+    #[command(subcommand)]
+    Secrets(cmd::secrets::Command),
+    /// Scheduled jobs: next runs, history, run one now
+    #[command(subcommand)]
+    Jobs(cmd::jobs::Command),
+    /// Verify configured backups: check, read-data subset, sample restore by SHA-256
+    Verify(cmd::verify::Args),
+    /// Disaster-recovery drills: run one, show recent reports
+    #[command(subcommand)]
+    Drill(cmd::drill::Command),
     #[command(flatten)]
     Repo(repo_cmd::RepoCommand),
 }
@@ -99,6 +119,13 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(c) => cmd::config::run(&globals, c),
         Command::Keys(c) => cmd::keys::run(&globals, c),
         Command::Audit(c) => cmd::audit::run(&globals, c),
+        Command::Uptime(c) => cmd::uptime::run(&globals, c),
+        Command::Slo(c) => cmd::slo::run(&globals, c),
+        Command::Silence(c) => cmd::silence::run(&globals, c),
+        Command::Secrets(c) => cmd::secrets::run(&globals, c),
+        Command::Jobs(c) => cmd::jobs::run(&globals, c),
+        Command::Verify(a) => cmd::verify::run(&globals, a),
+        Command::Drill(c) => cmd::drill::run(&globals, c),
         Command::Repo(c) => repo_cmd::run(c, globals.json),
     }
 }

@@ -207,7 +207,7 @@ pub(crate) struct CheckArgs {
     /// Also read, decrypt and hash every pack
     #[arg(long, conflicts_with = "read_data_subset")]
     read_data: bool,
-    /// Read a random sample of the packs, e.g. `5%`
+    /// Read a random sample of the packs (`5%`) or one of t groups (`1/5`)
     #[arg(long, value_name = "N%")]
     read_data_subset: Option<String>,
 }
@@ -732,22 +732,37 @@ fn run_copy(a: CopyArgs, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_subset(s: &str) -> anyhow::Result<f64> {
+/// `N%` (a random sample) or `n/t` (restic's groups).
+fn parse_subset(s: &str) -> anyhow::Result<ReadData> {
+    if let Some((n, t)) = s.split_once('/') {
+        let n: u32 = n
+            .trim()
+            .parse()
+            .with_context(|| format!("--read-data-subset {s:?}: bad group"))?;
+        let t: u32 = t
+            .trim()
+            .parse()
+            .with_context(|| format!("--read-data-subset {s:?}: bad group count"))?;
+        if n == 0 || t == 0 || n > t {
+            bail!("--read-data-subset {s:?}: need 1 <= n <= t");
+        }
+        return Ok(ReadData::Group(n, t));
+    }
     let n: f64 = s
         .strip_suffix('%')
-        .context("--read-data-subset takes a percentage such as 5%")?
+        .context("--read-data-subset takes a percentage such as 5% or a group such as 1/5")?
         .trim()
         .parse()
         .with_context(|| format!("--read-data-subset {s:?}: not a number"))?;
     if !(n > 0.0 && n <= 100.0) {
         bail!("--read-data-subset {s:?}: must be more than 0% and at most 100%");
     }
-    Ok(n)
+    Ok(ReadData::Subset(n))
 }
 
 fn run_check(a: CheckArgs, json: bool) -> anyhow::Result<ExitCode> {
     let read = match (&a.read_data_subset, a.read_data) {
-        (Some(s), _) => ReadData::Subset(parse_subset(s)?),
+        (Some(s), _) => parse_subset(s)?,
         (None, true) => ReadData::All,
         (None, false) => ReadData::None,
     };
@@ -970,15 +985,18 @@ mod tests {
     }
 
     #[test]
-    fn subset_percentages() {
-        for (input, want) in [
-            ("5%", Some(5.0)),
-            ("100%", Some(100.0)),
-            ("0.5%", Some(0.5)),
-        ] {
-            assert_eq!(parse_subset(input).ok(), want, "{input}");
+    fn subset_specs() {
+        let ok = [
+            ("5%", ReadData::Subset(5.0)),
+            ("100%", ReadData::Subset(100.0)),
+            ("0.5%", ReadData::Subset(0.5)),
+            ("1/5", ReadData::Group(1, 5)),
+            ("5/5", ReadData::Group(5, 5)),
+        ];
+        for (input, want) in ok {
+            assert_eq!(parse_subset(input).unwrap(), want, "{input}");
         }
-        for bad in ["5", "0%", "101%", "x%", ""] {
+        for bad in ["5", "0%", "101%", "x%", "", "0/5", "6/5", "1/0", "a/b"] {
             assert!(parse_subset(bad).is_err(), "{bad}");
         }
     }

@@ -76,6 +76,9 @@ pub fn key_digest(key: &str) -> [u8; 32] {
 pub struct Authenticator {
     static_keys: Vec<StaticKey>,
     store: Store,
+    /// Where managed secrets that double as admin keys (`DASHBOARD_KEY`)
+    /// live; None when none is configured.
+    managed: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for Authenticator {
@@ -88,12 +91,28 @@ impl fmt::Debug for Authenticator {
 
 impl Authenticator {
     pub fn new(static_keys: Vec<StaticKey>, store: Store) -> Authenticator {
-        Authenticator { static_keys, store }
+        Authenticator {
+            static_keys,
+            store,
+            managed: None,
+        }
     }
 
-    /// Whether any admin key exists outside the store (config or env).
+    /// Also accepts the managed secret `DASHBOARD_KEY` (kept under
+    /// `data_dir`) as an admin key: its current value, and its previous
+    /// value during the grace period after a rotation.
+    pub fn with_managed_keys(mut self, data_dir: &std::path::Path) -> Authenticator {
+        self.managed = Some(data_dir.to_path_buf());
+        self
+    }
+
+    /// Whether any admin key exists outside the store (config, env or a
+    /// managed `DASHBOARD_KEY`).
     pub fn has_static_admin(&self) -> bool {
         self.static_keys.iter().any(|k| k.role == Role::Admin)
+            || self.managed.as_ref().is_some_and(|dir| {
+                crate::secrets::current_path(dir, crate::secrets::DASHBOARD_KEY).is_file()
+            })
     }
 
     /// The principal holding `presented`, or `None` for an unknown or
@@ -117,6 +136,23 @@ impl Authenticator {
                 name: key.name.clone(),
                 role: key.role,
             }));
+        }
+        if let Some(dir) = &self.managed {
+            if crate::secrets::matches(
+                &self.store,
+                dir,
+                crate::secrets::DASHBOARD_KEY,
+                presented,
+                chrono::Utc::now(),
+            )
+            .await?
+            {
+                return Ok(Some(Principal {
+                    key_id: None,
+                    name: format!("secret:{}", crate::secrets::DASHBOARD_KEY),
+                    role: Role::Admin,
+                }));
+            }
         }
         crate::keys::find_active(&self.store, &digest).await
     }

@@ -17,10 +17,20 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod alert;
 pub mod audit;
+pub mod backups;
 pub mod auth;
 pub mod config;
+pub mod drill;
+pub mod engine;
 pub mod keys;
+pub mod maintenance;
+pub mod probe;
+pub mod scheduler;
+pub mod secrets;
+pub mod slo;
+pub mod uptime;
 pub(crate) mod role;
 pub(crate) mod store;
 pub(crate) mod time;

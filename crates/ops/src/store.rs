@@ -78,12 +78,26 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "keys and audit trail",
-    sqlite: include_str!("../migrations/0001_init.sqlite.sql"),
-    postgres: include_str!("../migrations/0001_init.postgres.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "keys and audit trail",
+        sqlite: include_str!("../migrations/0001_init.sqlite.sql"),
+        postgres: include_str!("../migrations/0001_init.postgres.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "monitoring, slos and alerting",
+        sqlite: include_str!("../migrations/0002_monitoring.sqlite.sql"),
+        postgres: include_str!("../migrations/0002_monitoring.postgres.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "secrets, scheduled jobs and drill reports",
+        sqlite: include_str!("../migrations/0003_secrets_jobs.sqlite.sql"),
+        postgres: include_str!("../migrations/0003_secrets_jobs.postgres.sql"),
+    },
+];
 
 /// Fixed key for `pg_advisory_lock` while migrating, so that several
 /// instances starting at once migrate one after another.

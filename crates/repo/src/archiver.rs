@@ -183,7 +183,7 @@ struct Archiver<'r, F> {
 pub fn backup(
     repo: &mut Repository,
     opts: &BackupOptions,
-    progress: impl FnMut(BackupProgress),
+    progress: impl FnMut(BackupProgress) + Send,
 ) -> Result<BackupSummary> {
     if opts.paths.is_empty() {
         return Err(Error::InvalidArgument("no paths to back up".into()));
@@ -201,6 +201,15 @@ pub fn backup(
 /// `--git`, which backs up an extracted `git archive` in place of the
 /// working tree).
 pub(crate) fn backup_sources(
+    repo: &mut Repository,
+    sources: Vec<(PathBuf, PathBuf)>,
+    opts: &BackupOptions,
+    progress: impl FnMut(BackupProgress) + Send,
+) -> Result<BackupSummary> {
+    crate::with_big_stack(|| backup_inner(repo, sources, opts, progress))
+}
+
+fn backup_inner(
     repo: &mut Repository,
     mut sources: Vec<(PathBuf, PathBuf)>,
     opts: &BackupOptions,

@@ -30,6 +30,10 @@ pub enum ReadData {
     All,
     /// A random sample of this percentage of packs (0 < p <= 100), at least one.
     Subset(f64),
+    /// Group `n` of `t` (1-based), as restic's `--read-data-subset n/t`:
+    /// the packs whose id's first byte modulo `t` is `n - 1`. Checking
+    /// every group in turn reads every pack once.
+    Group(u32, u32),
 }
 
 /// One problem found by `check`.
@@ -252,6 +256,14 @@ pub fn check(
                 .min(to_read.len());
             to_read.shuffle(&mut rand::thread_rng());
             to_read.truncate(n);
+        }
+        ReadData::Group(n, t) => {
+            if t == 0 || n == 0 || n > t {
+                return Err(Error::InvalidArgument(format!(
+                    "read-data group {n}/{t}: need 1 <= n <= t"
+                )));
+            }
+            to_read.retain(|(p, _)| u32::from(p.0[0]) % t == n - 1);
         }
     }
     let total = to_read.len() as u64;

@@ -55,7 +55,15 @@ impl Read for ContentReader<'_> {
 /// # Errors
 /// Unknown snapshot, unreadable trees or blobs (the archive is then
 /// incomplete and must be discarded), write failures.
-pub fn export_tar_gz(repo: &Repository, spec: &str, out: impl Write) -> Result<ExportSummary> {
+pub fn export_tar_gz(
+    repo: &Repository,
+    spec: &str,
+    out: impl Write + Send,
+) -> Result<ExportSummary> {
+    crate::with_big_stack(|| export_inner(repo, spec, out))
+}
+
+fn export_inner(repo: &Repository, spec: &str, out: impl Write) -> Result<ExportSummary> {
     let _lock = crate::lock::lock_for_reading(repo)?;
     let (sid, snap) = repo.find_snapshot(spec)?;
     let gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());

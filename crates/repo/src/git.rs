@@ -40,7 +40,7 @@ pub fn backup_git(
     repo: &mut Repository,
     git_dir: &Path,
     opts: &BackupOptions,
-    progress: impl FnMut(BackupProgress),
+    progress: impl FnMut(BackupProgress) + Send,
 ) -> Result<BackupSummary> {
     let logical = clean_absolute(git_dir)?;
     let out = git(&logical, &["show", "-s", "--format=%H %ct", "HEAD"])

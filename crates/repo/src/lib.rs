@@ -98,6 +98,33 @@ pub(crate) fn current_user() -> (u32, u32, String) {
     (uid, gid, name)
 }
 
+/// Run `f` on a thread with a large stack. Tree walks recurse once per
+/// directory level; callers may sit on small stacks (2 MiB for spawned and
+/// tokio blocking threads), which deep but legitimate trees, or hostile
+/// ones up to [`format::tree::MAX_TREE_DEPTH`], would overflow. The stack is
+/// only reserved address space until used. Falls back to the current thread
+/// if no thread can be started.
+pub(crate) fn with_big_stack<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    let mut f = Some(f);
+    let ran = std::thread::scope(|s| {
+        let builder = std::thread::Builder::new()
+            .name("bulwark-walk".into())
+            .stack_size(256 << 20);
+        let run = || f.take().map(|f| f());
+        match builder.spawn_scoped(s, run) {
+            Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Err(_) => None,
+        }
+    });
+    match (ran, f) {
+        (Some(r), _) => r,
+        (None, Some(f)) => f(),
+        (None, None) => Err(Error::InvalidArgument(
+            "internal: tree walk gave no result".into(),
+        )),
+    }
+}
+
 // Public API.
 pub use archiver::{backup, BackupOptions, BackupProgress, BackupSummary};
 pub use backend::local::LocalBackend;

@@ -83,7 +83,16 @@ pub fn restore_with_progress(
     repo: &Repository,
     spec: &str,
     opts: &RestoreOptions,
-    progress: impl FnMut(RestoreProgress),
+    progress: impl FnMut(RestoreProgress) + Send,
+) -> Result<RestoreSummary> {
+    crate::with_big_stack(|| restore_inner(repo, spec, opts, progress))
+}
+
+fn restore_inner(
+    repo: &Repository,
+    spec: &str,
+    opts: &RestoreOptions,
+    progress: impl FnMut(RestoreProgress) + Send,
 ) -> Result<RestoreSummary> {
     let _lock = crate::lock::lock_for_reading(repo)?;
     let (sid, snap) = repo.find_snapshot(spec)?;
@@ -477,12 +486,28 @@ mod depth_tests {
 
     /// A chain of `depth` nested directories.
     fn chain(depth: usize) -> Repository {
-        let mut repo = Repository::init(Box::new(MemoryBackend::new()), b"pw", KdfParams::INSECURE_FAST).unwrap();
+        let mut repo = Repository::init(
+            Box::new(MemoryBackend::new()),
+            b"pw",
+            KdfParams::INSECURE_FAST,
+        )
+        .unwrap();
         let mut saver = BlobSaver::new();
-        let (mut id, _) = saver.save(&mut repo, BlobType::Tree, &Tree::default().to_json().unwrap()).unwrap();
+        let (mut id, _) = saver
+            .save(
+                &mut repo,
+                BlobType::Tree,
+                &Tree::default().to_json().unwrap(),
+            )
+            .unwrap();
         for _ in 0..depth {
-            let t = Tree { nodes: vec![dir("d", id)] };
-            id = saver.save(&mut repo, BlobType::Tree, &t.to_json().unwrap()).unwrap().0;
+            let t = Tree {
+                nodes: vec![dir("d", id)],
+            };
+            id = saver
+                .save(&mut repo, BlobType::Tree, &t.to_json().unwrap())
+                .unwrap()
+                .0;
         }
         saver.finish(&mut repo).unwrap();
         let snap = Snapshot {
@@ -512,7 +537,33 @@ mod depth_tests {
         let target = tmp.path().join("t");
         let r = std::thread::Builder::new()
             .stack_size(2 << 20)
-            .spawn(move || restore(&repo, "latest", &RestoreOptions { target, ..Default::default() }).map(|_| ()))
+            .spawn(move || {
+                restore(
+                    &repo,
+                    "latest",
+                    &RestoreOptions {
+                        target,
+                        ..Default::default()
+                    },
+                )
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        // The walk stops at the limit (or earlier, where the file system
+        // refuses long paths) and reports it.
+        let summary = r.unwrap();
+        assert!(!summary.errors.is_empty());
+    }
+
+    #[test]
+    fn deep_trees_are_refused_by_export_within_a_small_stack() {
+        let repo = chain(MAX_TREE_DEPTH + 5);
+        let r = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                crate::export::export_tar_gz(&repo, "latest", std::io::sink()).map(|_| ())
+            })
             .unwrap()
             .join()
             .unwrap();

@@ -187,4 +187,13 @@ fn read_data_subset_reads_a_sample() {
     assert!(all.is_ok() && some.is_ok());
     assert!(all.packs_read >= 2, "{all:?}");
     assert_eq!(some.packs_read, 1);
+    // restic's n/t groups partition the packs.
+    let mut total = 0;
+    for n in 1..=3 {
+        let g = check(&mut repo, ReadData::Group(n, 3), |_, _| {}).unwrap();
+        assert!(g.is_ok());
+        total += g.packs_read;
+    }
+    assert_eq!(total, all.packs_read);
+    assert!(check(&mut repo, ReadData::Group(4, 3), |_, _| {}).is_err());
 }

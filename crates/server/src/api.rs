@@ -152,3 +152,386 @@ pub struct AuditPage {
     /// Pass as `before` to get the next (older) page; absent on the last page.
     pub next_before: Option<i64>,
 }
+
+// ---- Monitoring, SLOs and alerting ----
+
+/// One probe result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProbeResultWire {
+    pub monitor: String,
+    pub ts: DateTime<Utc>,
+    pub ok: bool,
+    pub latency_ms: u64,
+    /// HTTP status, for HTTP probes that got an answer.
+    pub status: Option<u16>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl From<bulwark_ops::probe::ProbeResult> for ProbeResultWire {
+    fn from(r: bulwark_ops::probe::ProbeResult) -> Self {
+        ProbeResultWire {
+            monitor: r.monitor,
+            ts: ms_to_time(r.at_ms),
+            ok: r.ok,
+            latency_ms: u64::try_from(r.latency.as_millis()).unwrap_or(u64::MAX),
+            status: r.status,
+            error: r.error,
+        }
+    }
+}
+
+pub(crate) fn ms_to_time(ms: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// `POST /api/ops/uptime/test`: every monitor probed once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UptimeTest {
+    /// True when every monitor is up.
+    pub ok: bool,
+    pub results: Vec<ProbeResultWire>,
+}
+
+/// A monitor and its current state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MonitorWire {
+    pub name: String,
+    /// `http`, `tcp`, `tls` or `push`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Scheme, host and port only: paths and queries may hold tokens.
+    pub target: String,
+    pub interval_s: u64,
+    pub timeout_ms: u64,
+    pub strikes: u32,
+    pub recover_after: u32,
+    pub tags: Vec<String>,
+    /// None until the first result.
+    pub up: Option<bool>,
+    pub incident_open: bool,
+    pub last: Option<ProbeResultWire>,
+    /// For push monitors, to administrators only: where the heartbeat goes.
+    pub push_path: Option<String>,
+}
+
+/// One minute of one monitor.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RollupWire {
+    pub minute: DateTime<Utc>,
+    pub total: i64,
+    pub failures: i64,
+    pub latency_p50_ms: i64,
+    pub latency_p95_ms: i64,
+    pub latency_p99_ms: i64,
+    pub latency_max_ms: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MonitorResults {
+    pub monitor: String,
+    /// Raw results, newest first (absent with `rollup=true`).
+    pub results: Vec<ProbeResultWire>,
+    /// Per-minute rollups, oldest first (only with `rollup=true`).
+    pub rollups: Vec<RollupWire>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResultsQuery {
+    /// Only results at or after this time (default: the last hour).
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many raw results (1 to 10000, default 500).
+    pub limit: Option<u32>,
+    /// Per-minute rollups instead of raw results (for long ranges).
+    pub rollup: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentWire {
+    pub id: String,
+    pub monitor: String,
+    pub opened_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub cause: String,
+}
+
+impl From<bulwark_ops::uptime::Incident> for IncidentWire {
+    fn from(i: bulwark_ops::uptime::Incident) -> Self {
+        IncidentWire {
+            id: i.id,
+            monitor: i.monitor,
+            opened_at: ms_to_time(i.opened_at_ms),
+            resolved_at: i.resolved_at_ms.map(ms_to_time),
+            cause: i.cause,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IncidentQuery {
+    pub monitor: Option<String>,
+    /// Only open incidents.
+    pub open: Option<bool>,
+    /// 1 to 1000, default 100.
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BurnRateWire {
+    /// `5m`, `30m`, `1h`, `6h`, `1d` or `3d`.
+    pub window: String,
+    pub rate: f64,
+}
+
+/// An SLO's status (as `bulwark slo status --json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SloStatusWire {
+    pub name: String,
+    pub monitor: String,
+    pub target: f64,
+    pub window_start: DateTime<Utc>,
+    pub total: u64,
+    pub bad: u64,
+    pub attainment: f64,
+    /// Failures the window may hold.
+    pub budget_total: f64,
+    /// Share of the budget used (may exceed 1).
+    pub budget_consumed: f64,
+    pub budget_remaining: f64,
+    pub burn_rates: Vec<BurnRateWire>,
+    /// When the budget runs out at the last hour's burn rate.
+    pub exhaustion_at: Option<DateTime<Utc>>,
+    /// Alert rules firing now (`burn:1h:5m:14.4`, `budget:0.8`).
+    pub firing: Vec<String>,
+}
+
+impl From<&bulwark_ops::slo::SloStatus> for SloStatusWire {
+    fn from(s: &bulwark_ops::slo::SloStatus) -> Self {
+        SloStatusWire {
+            name: s.name.clone(),
+            monitor: s.monitor.clone(),
+            target: s.target,
+            window_start: ms_to_time(s.window_start_ms),
+            total: s.total,
+            bad: s.bad,
+            attainment: s.attainment,
+            budget_total: s.budget_total,
+            budget_consumed: s.budget_consumed,
+            budget_remaining: s.budget_remaining,
+            burn_rates: s
+                .burn_rates
+                .iter()
+                .map(|(w, r)| BurnRateWire {
+                    window: (*w).to_string(),
+                    rate: *r,
+                })
+                .collect(),
+            exhaustion_at: s.exhaustion_at_ms.map(ms_to_time),
+            firing: s.firing.iter().map(|f| f.id.clone()).collect(),
+        }
+    }
+}
+
+/// `GET /healthz/strict`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StrictHealth {
+    /// `ok` or `budget_exhausted`.
+    pub status: &'static str,
+    pub threshold: f64,
+    /// The SLOs at or past the threshold.
+    pub failing: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SilenceWire {
+    pub id: String,
+    pub monitor: Option<String>,
+    pub tag: Option<String>,
+    pub comment: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub expired_at: Option<DateTime<Utc>>,
+}
+
+impl From<bulwark_ops::alert::Silence> for SilenceWire {
+    fn from(s: bulwark_ops::alert::Silence) -> Self {
+        SilenceWire {
+            id: s.id,
+            monitor: s.monitor,
+            tag: s.tag,
+            comment: s.comment,
+            created_by: s.created_by,
+            created_at: ms_to_time(s.created_at_ms),
+            ends_at: ms_to_time(s.ends_at_ms),
+            expired_at: s.expired_at_ms.map(ms_to_time),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSilence {
+    /// Silence this monitor (and/or `tag`).
+    pub monitor: Option<String>,
+    /// Silence monitors with this tag.
+    pub tag: Option<String>,
+    #[serde(default)]
+    pub comment: String,
+    /// When it ends; give this or `duration`.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// How long from now, e.g. `2h`.
+    pub duration: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SilenceQuery {
+    /// Also list expired silences.
+    pub all: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MaintenanceWire {
+    pub id: Option<String>,
+    pub name: String,
+    /// Empty means every monitor.
+    pub monitors: Vec<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// `config` or `api`.
+    pub source: &'static str,
+    pub active: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMaintenance {
+    pub name: String,
+    #[serde(default)]
+    pub monitors: Vec<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PushAccepted {
+    pub monitor: String,
+}
+
+/// A managed secret's metadata. There is deliberately no field for the value.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretMetaWire {
+    pub name: String,
+    /// Absent until the first value is generated.
+    pub version: Option<i64>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub rotated_by: Option<String>,
+    pub age_seconds: Option<u64>,
+    pub max_age_seconds: u64,
+    pub grace_seconds: u64,
+    /// Whether age-driven rotation is on.
+    pub rotate: bool,
+    /// Whether the value file exists in the data directory.
+    pub present: bool,
+    /// Whether the next rotation check will rotate it.
+    pub due: bool,
+    pub next_rotation: Option<DateTime<Utc>>,
+    /// Until when the previous value is still accepted.
+    pub previous_valid_until: Option<DateTime<Utc>>,
+}
+
+impl From<bulwark_ops::secrets::SecretStatus> for SecretMetaWire {
+    fn from(s: bulwark_ops::secrets::SecretStatus) -> SecretMetaWire {
+        SecretMetaWire {
+            version: s.meta.as_ref().map(|m| m.version),
+            rotated_at: s.meta.as_ref().map(|m| m.rotated_at),
+            rotated_by: s.meta.as_ref().map(|m| m.rotated_by.clone()),
+            previous_valid_until: s.meta.as_ref().and_then(|m| m.previous_valid_until),
+            age_seconds: s.age.map(|a| a.as_secs()),
+            max_age_seconds: s.max_age.as_secs(),
+            grace_seconds: s.grace.as_secs(),
+            rotate: s.rotate,
+            present: s.present,
+            due: s.due,
+            next_rotation: s.next_rotation,
+            name: s.name,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RotateQuery {
+    /// Rotate even when not due (and even with `rotate = false`).
+    pub force: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotateResult {
+    pub name: String,
+    /// False when the secret was not due and `force` was not set.
+    pub rotated: bool,
+    pub version: Option<i64>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub previous_valid_until: Option<DateTime<Utc>>,
+    /// `none`, `ok` or `failed`.
+    pub hook: &'static str,
+    pub hook_error: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobRunWire {
+    pub id: String,
+    pub job: String,
+    pub scheduled_at: DateTime<Utc>,
+    /// `schedule`, `catch_up` or `manual`.
+    pub trigger: &'static str,
+    pub instance: String,
+    pub actor: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `running`, `success`, `failure` or `abandoned`.
+    pub outcome: &'static str,
+    pub summary: String,
+}
+
+impl From<bulwark_ops::scheduler::JobRun> for JobRunWire {
+    fn from(r: bulwark_ops::scheduler::JobRun) -> JobRunWire {
+        JobRunWire {
+            id: r.id,
+            job: r.job,
+            scheduled_at: r.scheduled_at,
+            trigger: r.trigger.as_str(),
+            instance: r.instance,
+            actor: r.actor,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            outcome: r.outcome.as_str(),
+            summary: r.summary,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobWire {
+    /// `backup:NAME`, `verify:NAME`, `drill:NAME`, `rotate:NAME`, `slo`, `report`.
+    pub name: String,
+    /// Absent for jobs that run only when asked.
+    pub schedule: Option<String>,
+    pub next_run: Option<DateTime<Utc>>,
+    pub last_run: Option<JobRunWire>,
+}
+
+impl From<bulwark_ops::scheduler::JobStatus> for JobWire {
+    fn from(j: bulwark_ops::scheduler::JobStatus) -> JobWire {
+        JobWire {
+            name: j.name,
+            schedule: j.schedule,
+            next_run: j.next_run,
+            last_run: j.last_run.map(JobRunWire::from),
+        }
+    }
+}

@@ -83,7 +83,7 @@ pub(crate) async fn authorize(
                     &Actor::anonymous(&client_label),
                     "auth.rate_limited",
                     &target,
-                    &client_label,
+                    serde_json::json!({ "client": client_label }),
                 )
                 .await;
             }
@@ -91,7 +91,8 @@ pub(crate) async fn authorize(
         }
     }
 
-    let principal = match presented_key(&parts.headers) {
+    let presented = presented_key(&parts.headers);
+    let principal = match presented {
         Some(key) => state.auth.authenticate(key).await?,
         None => None,
     };
@@ -99,12 +100,12 @@ pub(crate) async fn authorize(
         if let Some(ip) = client {
             state.limiter.record_failure(ip, Instant::now());
         }
-        let reason = if presented_key(&parts.headers).is_some() {
+        let reason = if presented.is_some() {
             "unknown key"
         } else {
             "no key"
         };
-        deny_with(
+        deny(
             state,
             &Actor::anonymous(&client_label),
             "auth.unauthenticated",
@@ -115,7 +116,7 @@ pub(crate) async fn authorize(
         return Err(ApiError::Unauthorized);
     };
     if !principal.role.allows(required) {
-        deny_with(
+        deny(
             state,
             &Actor::key(&principal),
             "auth.forbidden",
@@ -128,18 +129,7 @@ pub(crate) async fn authorize(
     Ok(principal)
 }
 
-async fn deny(state: &AppState, actor: &Actor, action: &str, target: &str, client: &str) {
-    deny_with(
-        state,
-        actor,
-        action,
-        target,
-        serde_json::json!({ "client": client }),
-    )
-    .await;
-}
-
-async fn deny_with(
+async fn deny(
     state: &AppState,
     actor: &Actor,
     action: &str,

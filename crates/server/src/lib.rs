@@ -18,6 +18,7 @@ pub(crate) mod api;
 pub(crate) mod auth;
 pub(crate) mod error;
 pub(crate) mod metrics;
+pub(crate) mod monitoring;
 pub(crate) mod openapi;
 pub(crate) mod routes;
 pub(crate) mod state;
@@ -31,6 +32,7 @@ use axum::Router;
 // Public API.
 pub use auth::FailureLimiter;
 pub use metrics::Metrics;
+pub use monitoring::monitoring_observer;
 pub use state::AppState;
 
 /// The whole HTTP application.

@@ -3,8 +3,15 @@
 
 pub(crate) mod audit;
 pub(crate) mod config;
+pub(crate) mod drill;
+pub(crate) mod jobs;
 pub(crate) mod keys;
+pub(crate) mod secrets;
 pub(crate) mod serve;
+pub(crate) mod verify;
+pub(crate) mod silence;
+pub(crate) mod slo;
+pub(crate) mod uptime;
 
 use anyhow::Context;
 use bulwark_ops::config::{self as cfg, Config, Loaded};

@@ -34,10 +34,12 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
             ),
         }
         let store = super::open_store(globals, &config).await?;
+        ensure_secrets(globals, &store, &config).await;
         bootstrap_admin_key(
             globals,
             &store,
-            &Authenticator::new(config.auth.keys.clone(), store.clone()),
+            &Authenticator::new(config.auth.keys.clone(), store.clone())
+                .with_managed_keys(&globals.data_dir),
         )
         .await?;
 
@@ -46,12 +48,98 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         tracing::info!(address = %listener.local_addr()?, "serving");
-        let state = Arc::new(AppState::new(Arc::new(config), store.clone()));
-        bulwark_server::serve(listener, state, shutdown_signal()).await?;
+        if config.source.is_none() && config.monitors.is_empty() {
+            // The embedded default monitors Bulwark itself.
+            config.monitors.push(self_monitor(listener.local_addr()?));
+        }
+        let config = Arc::new(config);
+        let state = AppState::new(config.clone(), store.clone()).with_data_dir(&globals.data_dir);
+        // One shutdown signal, seen by the HTTP server and the scheduler.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let scheduler = tokio::spawn(state.scheduler.clone().run(
+            stopped(stop_rx.clone()),
+            std::time::Duration::from_secs(30),
+        ));
+        let mut engine_opts = bulwark_ops::engine::EngineOptions::new(&globals.data_dir);
+        engine_opts.observer = Some(bulwark_server::monitoring_observer(&state.metrics));
+        engine_opts.raw_retention = state.config.server.results_retention;
+        let engine = bulwark_ops::engine::Engine::start(config, store.clone(), engine_opts)
+            .await
+            .context("cannot start the monitoring engine")?;
+        let state = Arc::new(state.with_live(engine.live()));
+        let served = bulwark_server::serve(listener, state, stopped(stop_rx)).await;
+        tracing::info!("stopping the monitoring engine");
+        engine.stop().await;
+        tracing::info!("stopping the scheduler");
+        if let Err(e) = scheduler.await {
+            tracing::error!(error = %e, "the scheduler task failed");
+        }
+        served?;
         tracing::info!("stopped accepting requests; closing the state store");
         store.close().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The embedded default's monitor: Bulwark's own `/healthz`.
+fn self_monitor(addr: SocketAddr) -> bulwark_ops::config::MonitorConfig {
+    use bulwark_ops::config::{self as cfg, HttpCheck, MonitorConfig, MonitorKind};
+    // A wildcard listen address is reachable on loopback.
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+        ip if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    MonitorConfig {
+        name: "bulwark".to_string(),
+        kind: MonitorKind::Http(HttpCheck {
+            url: format!("http://{host}:{}/healthz", addr.port()),
+            method: "GET".to_string(),
+            headers: Vec::new(),
+            body: None,
+            expect_status: vec![200..=299],
+            max_latency: None,
+            body_contains: None,
+            json: Vec::new(),
+            cert_min_days: None,
+        }),
+        interval: cfg::DEFAULT_INTERVAL,
+        timeout: cfg::DEFAULT_TIMEOUT,
+        strikes: cfg::DEFAULT_STRIKES,
+        recover_after: cfg::DEFAULT_RECOVER_AFTER,
+        tags: vec!["self".to_string()],
+    }
+}
+
+/// Generates managed secrets that have no value yet and rotates those that
+/// came due while Bulwark was down, before anything reads them (the admin
+/// key check below counts a `DASHBOARD_KEY`). Failures are logged: the
+/// hourly rotation job retries them.
+async fn ensure_secrets(globals: &Globals, store: &Store, config: &bulwark_ops::config::Config) {
+    let actor = Actor::system("scheduler");
+    for cfg in &config.secrets {
+        match bulwark_ops::secrets::rotation_check(
+            store,
+            &globals.data_dir,
+            cfg,
+            &actor,
+            chrono::Utc::now(),
+        )
+        .await
+        {
+            Ok(Some(r)) => tracing::info!(secret = %r.name, version = r.version, "managed secret written"),
+            Ok(None) => {}
+            Err(e) => tracing::error!(secret = %cfg.name, error = %e, "cannot prepare managed secret"),
+        }
+    }
 }
 
 /// On a fresh install nobody holds an admin key, and without one nobody can

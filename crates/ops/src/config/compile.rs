@@ -793,6 +793,15 @@ fn compile_server(
             if let Some(b) = raw.metrics_require_key {
                 server.metrics_require_key = b;
             }
+            if let Some(v) = &raw.results_retention {
+                // At least two minutes, so a minute is always rolled up
+                // before its raw results go.
+                if let Some(d) =
+                    cx.duration_at(v, "server.results_retention".into(), Duration::from_secs(120))
+                {
+                    server.results_retention = d;
+                }
+            }
         }
     }
     if let Some(v) = env("BULWARK_LISTEN") {

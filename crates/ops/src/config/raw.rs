@@ -21,6 +21,7 @@ pub(super) struct ServerRaw {
     pub database: Option<Sp<String>>,
     pub strict_budget_threshold: Option<Sp<f64>>,
     pub metrics_require_key: Option<bool>,
+    pub results_retention: Option<Sp<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1030,3 +1030,18 @@ fn http_url_forms() {
         check(&text, &[(3, "monitor[0].url", "invalid url")]);
     }
 }
+
+#[test]
+fn results_retention() {
+    let c = ok("");
+    assert_eq!(c.config.server.results_retention, DEFAULT_RESULTS_RETENTION);
+    let c = ok("[server]\nresults_retention = \"30d\"");
+    assert_eq!(
+        c.config.server.results_retention,
+        Duration::from_secs(30 * 86_400)
+    );
+    check(
+        "[server]\nresults_retention = \"1m\"",
+        &[(2, "server.results_retention", "must be at least 2m")],
+    );
+}

@@ -71,6 +71,7 @@ impl Config {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_STRICT_BUDGET_THRESHOLD: f64 = 0.8;
+pub const DEFAULT_RESULTS_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
 /// `[server]`
 #[derive(Debug, Clone)]
@@ -84,6 +85,8 @@ pub struct ServerConfig {
     pub strict_budget_threshold: f64,
     /// When false, `/metrics` is public.
     pub metrics_require_key: bool,
+    /// How long raw probe results are kept; per-minute rollups stay 400 days.
+    pub results_retention: Duration,
 }
 
 impl Default for ServerConfig {
@@ -93,6 +96,7 @@ impl Default for ServerConfig {
             database: None,
             strict_budget_threshold: DEFAULT_STRICT_BUDGET_THRESHOLD,
             metrics_require_key: false,
+            results_retention: DEFAULT_RESULTS_RETENTION,
         }
     }
 }

@@ -11,8 +11,16 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub(crate) mod audit;
+pub(crate) mod drills;
 pub(crate) mod health;
+pub(crate) mod incidents;
+pub(crate) mod jobs;
 pub(crate) mod keys;
+pub(crate) mod maintenance;
+pub(crate) mod monitors;
+pub(crate) mod secrets;
+pub(crate) mod silences;
+pub(crate) mod slo;
 pub(crate) mod whoami;
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -20,6 +28,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .merge(health::router())
         .nest("/api/v1/keys", keys::router())
         .nest("/api/v1/audit", audit::router())
+        .nest("/api/v1/secrets", secrets::router())
+        .nest("/api/v1/jobs", jobs::router())
+        .merge(drills::router())
+        .merge(monitors::router())
+        .merge(slo::router())
+        .nest("/api/v1/incidents", incidents::router())
+        .nest("/api/v1/silences", silences::router())
+        .nest("/api/v1/maintenance", maintenance::router())
         .merge(whoami::router())
         .merge(crate::openapi::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

@@ -1,0 +1,120 @@
+//! `bulwark drill run [NAME]` / `drill last [-n 3]`: DR drills and their
+//! reports.
+
+use std::process::ExitCode;
+
+use bulwark_ops::{drill, Actor};
+
+use crate::Globals;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Run a drill (all configured drills when NAME is omitted); exit 1 if any fails
+    Run { name: Option<String> },
+    /// Show the latest drill reports
+    Last {
+        #[arg(short = 'n', long = "count", default_value_t = 3)]
+        n: u32,
+    },
+}
+
+pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCode> {
+    let loaded = super::load_config(globals)?;
+    let config = loaded.config;
+    super::runtime()?.block_on(async {
+        let store = super::open_store(globals, &config).await?;
+        let code = match command {
+            Command::Run { name } => {
+                let drills: Vec<_> = match &name {
+                    Some(n) => vec![config
+                        .drills
+                        .iter()
+                        .find(|d| &d.name == n)
+                        .ok_or_else(|| anyhow::anyhow!("no drill named {n:?} is configured"))?],
+                    None => config.drills.iter().collect(),
+                };
+                if drills.is_empty() {
+                    anyhow::bail!("no [[drill]] is configured");
+                }
+                let mut failed = false;
+                for d in drills {
+                    let report =
+                        drill::run(&store, &config, d, &globals.data_dir, &Actor::cli()).await?;
+                    failed |= !report.passed;
+                    if globals.json {
+                        crate::output::print_json(&serde_json::to_value(&report)?);
+                    } else {
+                        println!(
+                            "drill {}: {}",
+                            report.drill,
+                            if report.passed { "PASSED" } else { "FAILED" }
+                        );
+                        for s in &report.steps {
+                            println!(
+                                "  {:<16} {:<4} {:>8}ms  {}",
+                                s.name,
+                                if s.ok { "ok" } else { "FAIL" },
+                                s.duration_ms,
+                                s.detail
+                            );
+                        }
+                        let fmt = |v: Option<f64>| {
+                            v.map_or_else(|| "-".to_string(), |s| format!("{s:.1}s"))
+                        };
+                        let target =
+                            |v: Option<u64>| v.map_or_else(|| "-".to_string(), |s| format!("{s}s"));
+                        println!(
+                            "  RTO {} (target {})  RPO {} (target {})",
+                            fmt(report.rto_seconds),
+                            target(report.rto_target_seconds),
+                            fmt(report.rpo_seconds),
+                            target(report.rpo_target_seconds)
+                        );
+                    }
+                }
+                if failed {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+            Command::Last { n } => {
+                let reports = drill::last(&store, n).await?;
+                if globals.json {
+                    crate::output::print_json(&serde_json::Value::Array(reports));
+                } else if reports.is_empty() {
+                    println!("no drill has run yet");
+                } else {
+                    let rows: Vec<Vec<String>> = reports
+                        .iter()
+                        .map(|r| {
+                            let s = |k: &str| r[k].as_str().unwrap_or("-").to_string();
+                            vec![
+                                s("started_at"),
+                                s("drill"),
+                                if r["passed"] == true {
+                                    "passed".into()
+                                } else {
+                                    format!("failed at {}", s("failed_step"))
+                                },
+                                r["rto_seconds"]
+                                    .as_f64()
+                                    .map_or_else(|| "-".into(), |v| format!("{v:.1}s")),
+                                r["rpo_seconds"]
+                                    .as_f64()
+                                    .map_or_else(|| "-".into(), |v| format!("{v:.0}s")),
+                            ]
+                        })
+                        .collect();
+                    crate::output::print_table(
+                        &["STARTED", "DRILL", "RESULT", "RTO", "RPO"],
+                        &rows,
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+        };
+        store.close().await;
+        Ok(code)
+    })
+}

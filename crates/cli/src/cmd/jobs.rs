@@ -1,0 +1,123 @@
+//! `bulwark jobs list|run`: the scheduler's jobs, their next run and
+//! history; running one now.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use bulwark_ops::scheduler::{RunOutcome, Scheduler};
+use bulwark_ops::Actor;
+
+use crate::Globals;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Every job with its schedule, next run and last outcome
+    List,
+    /// Run one job now and wait for it (exit 1 when it fails)
+    Run {
+        /// e.g. `rotate:DASHBOARD_KEY`, `backup:app`
+        name: String,
+    },
+}
+
+fn ts(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or_else(
+        || "-".to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+    )
+}
+
+/// The scheduler `bulwark serve` would run, for this config and data dir.
+pub(crate) fn scheduler(
+    config: Arc<bulwark_ops::config::Config>,
+    store: bulwark_ops::Store,
+    data_dir: PathBuf,
+) -> Scheduler {
+    Scheduler::from_config(config, store, data_dir)
+}
+
+pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCode> {
+    let loaded = super::load_config(globals)?;
+    let config = Arc::new(loaded.config);
+    super::runtime()?.block_on(async {
+        let store = super::open_store(globals, &config).await?;
+        let scheduler = scheduler(config, store.clone(), globals.data_dir.clone());
+        let code = match command {
+            Command::List => {
+                let jobs = scheduler.list(chrono::Utc::now()).await?;
+                if globals.json {
+                    let items: Vec<_> = jobs
+                        .iter()
+                        .map(|j| {
+                            serde_json::json!({
+                                "name": j.name,
+                                "schedule": j.schedule,
+                                "next_run": j.next_run,
+                                "last_run": j.last_run.as_ref().map(|r| serde_json::json!({
+                                    "id": r.id,
+                                    "trigger": r.trigger.as_str(),
+                                    "started_at": r.started_at,
+                                    "finished_at": r.finished_at,
+                                    "outcome": r.outcome.as_str(),
+                                    "summary": r.summary,
+                                })),
+                            })
+                        })
+                        .collect();
+                    crate::output::print_json(&serde_json::Value::Array(items));
+                } else if jobs.is_empty() {
+                    println!("no jobs: configure [[backup]], [[drill]] or [[secret]] entries");
+                } else {
+                    let rows: Vec<Vec<String>> = jobs
+                        .iter()
+                        .map(|j| {
+                            vec![
+                                j.name.clone(),
+                                j.schedule.clone().unwrap_or_else(|| "manual".to_string()),
+                                ts(j.next_run),
+                                ts(j.last_run.as_ref().map(|r| r.started_at)),
+                                j.last_run.as_ref().map_or_else(
+                                    || "-".to_string(),
+                                    |r| r.outcome.as_str().to_string(),
+                                ),
+                                j.last_run
+                                    .as_ref()
+                                    .map_or_else(String::new, |r| r.summary.clone()),
+                            ]
+                        })
+                        .collect();
+                    crate::output::print_table(
+                        &[
+                            "JOB", "SCHEDULE", "NEXT RUN", "LAST RUN", "OUTCOME", "SUMMARY",
+                        ],
+                        &rows,
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Command::Run { name } => {
+                let run = scheduler.run_now(&name, &Actor::cli()).await?;
+                if globals.json {
+                    crate::output::print_json(&serde_json::json!({
+                        "id": run.id,
+                        "job": run.job,
+                        "outcome": run.outcome.as_str(),
+                        "started_at": run.started_at,
+                        "finished_at": run.finished_at,
+                        "summary": run.summary,
+                    }));
+                } else {
+                    println!("{}: {} ({})", run.job, run.outcome.as_str(), run.summary);
+                }
+                if run.outcome == RunOutcome::Success {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+        };
+        store.close().await;
+        Ok(code)
+    })
+}

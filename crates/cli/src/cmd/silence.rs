@@ -1,0 +1,117 @@
+use std::process::ExitCode;
+
+use bulwark_ops::alert;
+use bulwark_ops::Actor;
+
+use crate::Globals;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Stop notifications about a monitor and/or tag for a while
+    Add {
+        #[arg(long)]
+        monitor: Option<String>,
+        #[arg(long)]
+        tag: Option<String>,
+        /// How long, e.g. 2h, 30m, 1d
+        #[arg(long, default_value = "1h")]
+        duration: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// List silences (active ones unless --all)
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// End a silence now
+    Expire { id: String },
+}
+
+fn row(s: &alert::Silence) -> Vec<String> {
+    let t = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+    };
+    vec![
+        s.id.clone(),
+        s.monitor.clone().unwrap_or_else(|| "*".into()),
+        s.tag.clone().unwrap_or_else(|| "*".into()),
+        t(s.ends_at_ms),
+        s.expired_at_ms.map_or_else(String::new, t),
+        s.created_by.clone(),
+        s.comment.clone(),
+    ]
+}
+
+fn json(s: &alert::Silence) -> serde_json::Value {
+    serde_json::json!({
+        "id": s.id, "monitor": s.monitor, "tag": s.tag, "comment": s.comment,
+        "created_by": s.created_by,
+        "ends_at": chrono::DateTime::from_timestamp_millis(s.ends_at_ms),
+        "expired_at": s.expired_at_ms.and_then(chrono::DateTime::from_timestamp_millis),
+    })
+}
+
+const HEADER: [&str; 7] = ["ID", "MONITOR", "TAG", "ENDS", "EXPIRED", "BY", "COMMENT"];
+
+pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCode> {
+    let loaded = super::load_config(globals)?;
+    super::runtime()?.block_on(async {
+        let store = super::open_store(globals, &loaded.config).await?;
+        let actor = Actor::cli();
+        let now = chrono::Utc::now().timestamp_millis();
+        match command {
+            Command::Add {
+                monitor,
+                tag,
+                duration,
+                comment,
+            } => {
+                if let Some(m) = &monitor {
+                    if loaded.config.monitor(m).is_none() {
+                        anyhow::bail!("no monitor named {m:?} in the config");
+                    }
+                }
+                let d = bulwark_ops::config::parse_duration(&duration)
+                    .map_err(|e| anyhow::anyhow!("invalid --duration: {e}"))?;
+                let ends = now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2);
+                let s = alert::create_silence(
+                    &store,
+                    &actor,
+                    monitor.as_deref(),
+                    tag.as_deref(),
+                    &comment,
+                    ends,
+                )
+                .await?;
+                if globals.json {
+                    crate::output::print_json(&json(&s));
+                } else {
+                    println!("created silence {}", s.id);
+                }
+            }
+            Command::List { all } => {
+                let list = alert::list_silences(&store, all, now).await?;
+                if globals.json {
+                    crate::output::print_json(&serde_json::Value::Array(
+                        list.iter().map(json).collect(),
+                    ));
+                } else {
+                    let rows: Vec<_> = list.iter().map(row).collect();
+                    crate::output::print_table(&HEADER, &rows);
+                }
+            }
+            Command::Expire { id } => {
+                let s = alert::expire_silence(&store, &actor, &id).await?;
+                if globals.json {
+                    crate::output::print_json(&json(&s));
+                } else {
+                    println!("expired silence {}", s.id);
+                }
+            }
+        }
+        store.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,65 @@
+use std::process::ExitCode;
+
+use crate::Globals;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Probe every monitor; exit 1 if any is down
+    Check {
+        /// Probe once and exit (the only mode; continuous probing is `bulwark serve`)
+        #[arg(long)]
+        once: bool,
+    },
+}
+
+pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCode> {
+    let Command::Check { once: _ } = command;
+    let loaded = super::load_config(globals)?;
+    // Push monitors need the store for their last heartbeat.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let store = super::open_store(globals, &loaded.config).await?;
+        let results = bulwark_ops::engine::check_all(&store, &loaded.config).await;
+        store.close().await;
+        let all_up = results.iter().all(|r| r.ok);
+        if globals.json {
+            let items: Vec<_> = results
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "monitor": r.monitor,
+                        "ok": r.ok,
+                        "latency_ms": r.latency.as_millis() as u64,
+                        "status": r.status,
+                        "error": r.error,
+                    })
+                })
+                .collect();
+            crate::output::print_json(&serde_json::json!({ "ok": all_up, "results": items }));
+        } else if results.is_empty() {
+            println!("no monitors configured");
+        } else {
+            let rows: Vec<Vec<String>> = results
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.monitor.clone(),
+                        if r.ok { "up" } else { "DOWN" }.to_string(),
+                        format!("{} ms", r.latency.as_millis()),
+                        r.status.map_or_else(String::new, |s| s.to_string()),
+                        r.error.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            crate::output::print_table(&["MONITOR", "STATE", "LATENCY", "STATUS", "ERROR"], &rows);
+        }
+        Ok(if all_up {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    })
+}

@@ -1,0 +1,231 @@
+//! The persistent outbox: notifications wait here until a channel takes
+//! them, across channel outages and restarts.
+
+use sqlx::Row;
+
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+
+use super::Alert;
+
+/// How long a worker owns a row it is delivering; after that another
+/// worker (another instance) may take it over.
+const CLAIM_MS: i64 = 60_000;
+/// Retry delays double from 1 s up to this.
+const MAX_BACKOFF_MS: i64 = 300_000;
+
+pub(super) async fn enqueue(
+    store: &Store,
+    id: &str,
+    channel: &str,
+    alert: &Alert,
+    body: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO alert_outbox (id, channel, fingerprint, status, body, created_at, next_attempt_at, attempts)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, 0)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(channel)
+    .bind(&alert.fingerprint)
+    .bind(alert.status.as_str())
+    .bind(body)
+    .bind(now_ms)
+    .execute(store.pool())
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn exists(store: &Store, id: &str) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alert_outbox WHERE id = $1")
+        .bind(id)
+        .fetch_one(store.pool())
+        .await?;
+    Ok(n > 0)
+}
+
+/// (how many firing notifications, the newest one's time) for one episode.
+pub(super) async fn firing_history(
+    store: &Store,
+    channel: &str,
+    fingerprint: &str,
+    started_at_ms: i64,
+) -> Result<(i64, Option<i64>), StoreError> {
+    let rows = sqlx::query(
+        "SELECT created_at, body FROM alert_outbox
+         WHERE channel = $1 AND fingerprint = $2 AND status = 'firing'",
+    )
+    .bind(channel)
+    .bind(fingerprint)
+    .fetch_all(store.pool())
+    .await?;
+    let mut count = 0;
+    let mut last = None;
+    for row in &rows {
+        let body: String = row.try_get("body")?;
+        let started = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("started_at_ms").and_then(|s| s.as_i64()));
+        if started == Some(started_at_ms) {
+            count += 1;
+            let at: i64 = row.try_get("created_at")?;
+            last = Some(last.map_or(at, |l: i64| l.max(at)));
+        }
+    }
+    Ok((count, last))
+}
+
+/// One queued notification, as listed for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: String,
+    pub channel: String,
+    pub fingerprint: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at_ms: i64,
+    pub last_error: Option<String>,
+    pub delivered_at_ms: Option<i64>,
+}
+
+/// Notifications not delivered yet, oldest first.
+///
+/// # Errors
+/// On a database error.
+pub async fn pending(store: &Store) -> Result<Vec<Delivery>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, channel, fingerprint, status, attempts, next_attempt_at, last_error, delivered_at
+         FROM alert_outbox WHERE delivered_at IS NULL ORDER BY created_at",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Delivery {
+                id: row.try_get("id")?,
+                channel: row.try_get("channel")?,
+                fingerprint: row.try_get("fingerprint")?,
+                status: row.try_get("status")?,
+                attempts: row.try_get("attempts")?,
+                next_attempt_at_ms: row.try_get("next_attempt_at")?,
+                last_error: row.try_get("last_error")?,
+                delivered_at_ms: row.try_get("delivered_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Delivers every notification that is due; returns how many went out.
+/// A failed one is retried later with exponential backoff; nothing is dropped
+/// except rows for a channel no longer configured (marked, not deleted).
+///
+/// # Errors
+/// On a database error.
+pub async fn deliver_due(
+    store: &Store,
+    config: &Config,
+    client: &reqwest::Client,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, channel, body, attempts FROM alert_outbox
+         WHERE delivered_at IS NULL AND next_attempt_at <= $1
+           AND (claimed_until IS NULL OR claimed_until < $1)
+         ORDER BY created_at LIMIT 100",
+    )
+    .bind(now_ms)
+    .fetch_all(store.pool())
+    .await?;
+    let mut delivered = 0;
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        let channel_name: String = row.try_get("channel")?;
+        let body: String = row.try_get("body")?;
+        let attempts: i64 = row.try_get("attempts")?;
+        // Claim it, so a second worker (another instance) skips it.
+        let claimed = sqlx::query(
+            "UPDATE alert_outbox SET claimed_until = $1
+             WHERE id = $2 AND delivered_at IS NULL AND (claimed_until IS NULL OR claimed_until < $3)",
+        )
+        .bind(now_ms + CLAIM_MS)
+        .bind(&id)
+        .bind(now_ms)
+        .execute(store.pool())
+        .await?
+        .rows_affected();
+        if claimed != 1 {
+            continue;
+        }
+        let alert = serde_json::from_str(&body)
+            .ok()
+            .as_ref()
+            .and_then(Alert::from_json);
+        let outcome = match (config.channel(&channel_name), alert) {
+            (Some(channel), Some(alert)) => super::send(client, channel, &alert).await,
+            (None, _) => {
+                mark(
+                    store,
+                    &id,
+                    now_ms,
+                    attempts,
+                    Some("channel is no longer configured"),
+                )
+                .await?;
+                continue;
+            }
+            (_, None) => {
+                mark(
+                    store,
+                    &id,
+                    now_ms,
+                    attempts,
+                    Some("stored alert does not decode"),
+                )
+                .await?;
+                continue;
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                mark(store, &id, crate::time::now_ms(), attempts + 1, None).await?;
+                delivered += 1;
+            }
+            Err(e) => {
+                let backoff = (1000_i64 << attempts.clamp(0, 20)).min(MAX_BACKOFF_MS);
+                tracing::warn!(channel = %channel_name, attempt = attempts + 1, error = %e, "alert delivery failed; will retry");
+                sqlx::query(
+                    "UPDATE alert_outbox SET attempts = $1, next_attempt_at = $2, last_error = $3, claimed_until = NULL
+                     WHERE id = $4",
+                )
+                .bind(attempts + 1)
+                .bind(now_ms + backoff)
+                .bind(&e)
+                .bind(&id)
+                .execute(store.pool())
+                .await?;
+            }
+        }
+    }
+    Ok(delivered)
+}
+
+async fn mark(
+    store: &Store,
+    id: &str,
+    at_ms: i64,
+    attempts: i64,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE alert_outbox SET delivered_at = $1, attempts = $2, last_error = $3, claimed_until = NULL WHERE id = $4",
+    )
+    .bind(at_ms)
+    .bind(attempts)
+    .bind(error)
+    .bind(id)
+    .execute(store.pool())
+    .await?;
+    Ok(())
+}

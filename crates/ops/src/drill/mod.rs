@@ -1,0 +1,501 @@
+//! Disaster-recovery drills (`[[drill]]`): prove a backup can be turned back
+//! into a running service, and measure how long it takes.
+//!
+//! Steps, each timed and recorded: validate the config; find the latest
+//! snapshot and compare its age (the RPO) with `rpo_target`; restore it into
+//! a fresh sandbox; verify every restored file against the snapshot by
+//! SHA-256; run `start` inside the restored tree and probe `health_url`
+//! until it answers 2xx or `timeout` passes; stop it and remove the sandbox.
+//! RTO is restore start to healthy (to verified, without `start`). The
+//! report is stored, audited, and written to `logs/dr_report_<UTC>.json`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::audit::{self, Entry, Outcome};
+use crate::auth::Actor;
+use crate::config::{Config, DrillConfig};
+use crate::store::{Store, StoreError};
+
+/// One timed step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    pub name: &'static str,
+    pub ok: bool,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub detail: String,
+}
+
+/// A drill's report, as stored and served (`GET /api/ops/dr/last`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DrillReport {
+    pub id: String,
+    pub drill: String,
+    pub backup: String,
+    pub actor: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub passed: bool,
+    /// The first step that failed.
+    pub failed_step: Option<&'static str>,
+    pub snapshot: Option<String>,
+    pub steps: Vec<Step>,
+    pub rto_seconds: Option<f64>,
+    pub rto_target_seconds: Option<u64>,
+    pub rto_met: Option<bool>,
+    /// The restored snapshot's age when the drill started.
+    pub rpo_seconds: Option<f64>,
+    pub rpo_target_seconds: Option<u64>,
+    pub rpo_met: Option<bool>,
+}
+
+/// Errors that stop a drill from producing a report at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DrillError {
+    #[error("no drill named {0:?} is configured")]
+    Unknown(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Runs the step `name`, recording how long it took and what it said.
+async fn step<T>(
+    steps: &mut Vec<Step>,
+    name: &'static str,
+    f: impl std::future::Future<Output = Result<(T, String), String>>,
+) -> Option<T> {
+    let started_at = Utc::now();
+    let t0 = Instant::now();
+    let result = f.await;
+    let duration_ms = since(t0);
+    match result {
+        Ok((value, detail)) => {
+            steps.push(Step {
+                name,
+                ok: true,
+                started_at,
+                duration_ms,
+                detail,
+            });
+            Some(value)
+        }
+        Err(detail) => {
+            tracing::error!(step = name, error = %detail, "drill step failed");
+            steps.push(Step {
+                name,
+                ok: false,
+                started_at,
+                duration_ms,
+                detail,
+            });
+            None
+        }
+    }
+}
+
+/// The running app; killed (its whole process group) on drop too, so a
+/// failed or cancelled drill leaves nothing behind.
+struct App {
+    child: tokio::process::Child,
+}
+
+impl App {
+    async fn stop(&mut self) -> String {
+        if let Some(pid) = self.child.id() {
+            // `start` is run by `sh -c`, which may fork the real server:
+            // signal the whole group it leads.
+            let _ = tokio::process::Command::new("kill")
+                .args(["-TERM", "--", &format!("-{pid}")])
+                .status()
+                .await;
+        }
+        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
+            Ok(Ok(status)) => format!("stopped ({status})"),
+            _ => {
+                let _ = self.child.kill().await;
+                "killed after 10s".to_string()
+            }
+        }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+        }
+    }
+}
+
+/// Runs `drill` now on behalf of `actor`: every step, the report stored,
+/// audited (`drill.run`) and written to `logs/dr_report_<UTC>.json`.
+///
+/// # Errors
+/// Only when the report cannot be stored; a failing step makes a failed
+/// report, not an error.
+pub async fn run(
+    store: &Store,
+    config: &Config,
+    drill: &DrillConfig,
+    data_dir: &Path,
+    actor: &Actor,
+) -> Result<DrillReport, DrillError> {
+    let started_at = Utc::now();
+    let mut steps = Vec::new();
+    let mut snapshot = None;
+    let mut rpo = None;
+    let mut rto = None;
+
+    let backup = step(&mut steps, "validate_config", async {
+        let b = config
+            .backup(&drill.backup)
+            .ok_or_else(|| format!("drill names unknown backup {:?}", drill.backup))?;
+        Ok((b.clone(), format!("backup {:?} at {}", b.name, b.repo)))
+    })
+    .await;
+
+    let latest = match &backup {
+        None => None,
+        Some(b) => {
+            step(&mut steps, "snapshot_age", async {
+                let b = b.clone();
+                let found = tokio::task::spawn_blocking(move || {
+                    let repo = crate::backups::open(&b).map_err(|e| e.to_string())?;
+                    let (id, snap) = repo
+                        .find_snapshot("latest")
+                        .map_err(|e| format!("no snapshot to restore: {e}"))?;
+                    Ok::<_, String>((id, snap.time.with_timezone(&Utc)))
+                })
+                .await
+                .map_err(|e| e.to_string())??;
+                let age = (started_at - found.1).to_std().unwrap_or_default();
+                rpo = Some(age);
+                snapshot = Some(found.0.to_hex());
+                let detail = format!(
+                    "snapshot {} taken {}, {} old",
+                    &found.0.to_hex()[..8],
+                    found.1.to_rfc3339(),
+                    crate::config::format_duration(Duration::from_secs(age.as_secs()))
+                );
+                match drill.rpo_target {
+                    Some(target) if age > target => Err(format!(
+                        "{detail}: older than rpo_target {}",
+                        crate::config::format_duration(target)
+                    )),
+                    _ => Ok((found.0, detail)),
+                }
+            })
+            .await
+        }
+    };
+
+    let sandbox = tempfile::Builder::new()
+        .prefix(&format!("drill-{}-", drill.name))
+        .tempdir_in({
+            let dir = data_dir.join("drills");
+            let _ = std::fs::create_dir_all(&dir);
+            dir
+        })
+        .or_else(|_| tempfile::Builder::new().prefix("bulwark-drill-").tempdir());
+    let recovery_started = Instant::now();
+    let mut app = None;
+
+    if let (Some(b), Some(sid), Ok(sandbox)) = (&backup, &latest, &sandbox) {
+        let target = sandbox.path().to_path_buf();
+        let restored = step(&mut steps, "restore", async {
+            let (b, sid, target) = (b.clone(), *sid, target.clone());
+            tokio::task::spawn_blocking(move || {
+                let repo = crate::backups::open(&b).map_err(|e| e.to_string())?;
+                let opts = bulwark_repo::RestoreOptions {
+                    target,
+                    ..Default::default()
+                };
+                let summary = bulwark_repo::restore(&repo, &sid.to_hex(), &opts)
+                    .map_err(|e| format!("restore failed: {e}"))?;
+                if !summary.errors.is_empty() {
+                    return Err(format!(
+                        "restore reported errors: {}",
+                        summary.errors.join("; ")
+                    ));
+                }
+                Ok((
+                    (),
+                    format!("{} files, {} bytes", summary.files, summary.bytes),
+                ))
+            })
+            .await
+            .map_err(|e| e.to_string())?
+        })
+        .await;
+
+        let verified = match restored {
+            None => None,
+            Some(()) => {
+                step(&mut steps, "verify_files", async {
+                    let (b, sid, target) = (b.clone(), *sid, target.clone());
+                    tokio::task::spawn_blocking(move || {
+                        let repo = crate::backups::open(&b).map_err(|e| e.to_string())?;
+                        let snap = repo.load_snapshot(&sid).map_err(|e| e.to_string())?;
+                        let mut files = Vec::new();
+                        crate::backups::walk(&repo, &snap.tree, "", &mut files)
+                            .map_err(|e| e.to_string())?;
+                        let bad: Vec<String> = files
+                            .iter()
+                            .filter_map(|f| crate::backups::compare_restored(&repo, f, &target))
+                            .map(|m| format!("{}: {}", m.path, m.reason))
+                            .collect();
+                        if bad.is_empty() {
+                            Ok(((), format!("{} files match the snapshot", files.len())))
+                        } else {
+                            Err(format!("{} files differ: {}", bad.len(), bad.join("; ")))
+                        }
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?
+                })
+                .await
+            }
+        };
+
+        if verified.is_some() {
+            match &drill.start {
+                None => rto = Some(recovery_started.elapsed()),
+                Some(start) => {
+                    // The restored tree of the backup's first path is where
+                    // the app lives, as it did on the original machine.
+                    let app_dir = b
+                        .paths
+                        .first()
+                        .map(|p| target.join(p.strip_prefix("/").unwrap_or(p)))
+                        .unwrap_or_else(|| target.clone());
+                    let started = step(&mut steps, "start", async {
+                        let mut cmd = tokio::process::Command::new("sh");
+                        cmd.arg("-c")
+                            .arg(start)
+                            .current_dir(&app_dir)
+                            .stdin(std::process::Stdio::null())
+                            .stdout(std::process::Stdio::null())
+                            .stderr(std::process::Stdio::null())
+                            .kill_on_drop(true);
+                        #[cfg(unix)]
+                        cmd.process_group(0);
+                        let child = cmd
+                            .spawn()
+                            .map_err(|e| format!("cannot run start command: {e}"))?;
+                        Ok((App { child }, format!("`{start}` in {}", app_dir.display())))
+                    })
+                    .await;
+                    if let Some(a) = started {
+                        app = Some(a);
+                    }
+                    if let (Some(a), Some(url)) = (app.as_mut(), &drill.health_url) {
+                        let healthy = step(&mut steps, "health", async {
+                            wait_healthy(a, url, drill.timeout).await.map(|d| ((), d))
+                        })
+                        .await;
+                        if healthy.is_some() {
+                            rto = Some(recovery_started.elapsed());
+                        }
+                    } else if app.is_some() {
+                        rto = Some(recovery_started.elapsed());
+                    }
+                }
+            }
+        }
+    } else if let Err(e) = &sandbox {
+        steps.push(Step {
+            name: "restore",
+            ok: false,
+            started_at: Utc::now(),
+            duration_ms: 0,
+            detail: format!("cannot create a sandbox directory: {e}"),
+        });
+    }
+
+    let _ = step(&mut steps, "cleanup", async {
+        let mut said = Vec::new();
+        if let Some(mut a) = app.take() {
+            said.push(format!("app {}", a.stop().await));
+        }
+        if let Ok(sandbox) = sandbox {
+            let path: PathBuf = sandbox.path().to_path_buf();
+            sandbox
+                .close()
+                .map_err(|e| format!("cannot remove sandbox {}: {e}", path.display()))?;
+            said.push("sandbox removed".to_string());
+        }
+        Ok(((), said.join("; ")))
+    })
+    .await;
+
+    let finished_at = Utc::now();
+    let rto_met = match (rto, drill.rto_target) {
+        (Some(r), Some(t)) => Some(r <= t),
+        (None, Some(_)) => Some(false),
+        _ => None,
+    };
+    let rpo_met = match (rpo, drill.rpo_target) {
+        (Some(r), Some(t)) => Some(r <= t),
+        (None, Some(_)) => Some(false),
+        _ => None,
+    };
+    let failed_step = steps.iter().find(|s| !s.ok).map(|s| s.name);
+    let report = DrillReport {
+        id: format!("d_{}", hex::encode(rand::random::<[u8; 6]>())),
+        drill: drill.name.clone(),
+        backup: drill.backup.clone(),
+        actor: actor.as_str().to_string(),
+        started_at,
+        finished_at,
+        passed: failed_step.is_none() && rto_met != Some(false) && rpo_met != Some(false),
+        failed_step,
+        snapshot,
+        steps,
+        rto_seconds: rto.map(|d| d.as_secs_f64()),
+        rto_target_seconds: drill.rto_target.map(|d| d.as_secs()),
+        rto_met,
+        rpo_seconds: rpo.map(|d| d.as_secs_f64()),
+        rpo_target_seconds: drill.rpo_target.map(|d| d.as_secs()),
+        rpo_met,
+    };
+    save(store, &report, data_dir, actor).await?;
+    Ok(report)
+}
+
+/// Probes `url` until it answers 2xx, the app exits, or `timeout` passes.
+async fn wait_healthy(app: &mut App, url: &str, timeout: Duration) -> Result<String, String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+    let mut last = String::from("no answer yet");
+    while t0.elapsed() < timeout {
+        if let Ok(Some(status)) = app.child.try_wait() {
+            return Err(format!("the app exited ({status}) before it was healthy"));
+        }
+        match client.get(url).send().await {
+            Ok(resp) if resp.status().is_success() => {
+                return Ok(format!(
+                    "{url} answered {} after {:.1}s",
+                    resp.status(),
+                    t0.elapsed().as_secs_f64()
+                ))
+            }
+            Ok(resp) => last = format!("answered {}", resp.status()),
+            Err(e) => last = e.without_url().to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!(
+        "{url} not healthy within {} (last: {last})",
+        crate::config::format_duration(timeout)
+    ))
+}
+
+async fn save(
+    store: &Store,
+    report: &DrillReport,
+    data_dir: &Path,
+    actor: &Actor,
+) -> Result<(), DrillError> {
+    let json = serde_json::to_string(report).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let _guard = store.audit_lock.lock().await;
+    let mut tx = store.pool().begin().await.map_err(StoreError::from)?;
+    sqlx::query(
+        "INSERT INTO drill_reports (id, drill, started_at, finished_at, passed, report)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&report.id)
+    .bind(&report.drill)
+    .bind(report.started_at.timestamp_millis())
+    .bind(report.finished_at.timestamp_millis())
+    .bind(i64::from(report.passed))
+    .bind(&json)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    let entry = Entry::new(
+        actor,
+        "drill.run",
+        &report.drill,
+        if report.passed {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        },
+    )
+    .detail(serde_json::json!({
+        "report": report.id,
+        "failed_step": report.failed_step,
+        "rto_seconds": report.rto_seconds,
+        "rpo_seconds": report.rpo_seconds,
+    }));
+    audit::append_in(&mut tx, store.dialect(), &entry).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    drop(_guard);
+    let dir = data_dir.join("logs");
+    let file = dir.join(format!(
+        "dr_report_{}.json",
+        report.started_at.format("%Y%m%dT%H%M%SZ")
+    ));
+    let written = std::fs::create_dir_all(&dir).and_then(|()| {
+        std::fs::write(&file, serde_json::to_vec_pretty(report).unwrap_or_default())
+    });
+    if let Err(e) = written {
+        tracing::warn!(file = %file.display(), error = %e, "cannot write the drill report file");
+    }
+    Ok(())
+}
+
+/// The latest `n` reports (all drills), newest first, as stored JSON.
+///
+/// # Errors
+/// On a database error.
+pub async fn last(store: &Store, n: u32) -> Result<Vec<serde_json::Value>, StoreError> {
+    let sql = format!(
+        "SELECT report FROM drill_reports ORDER BY started_at DESC, id DESC LIMIT {}",
+        n.clamp(1, 100)
+    );
+    let rows = sqlx::query(&sql).fetch_all(store.pool()).await?;
+    rows.iter()
+        .map(|r| {
+            let text: String = r.try_get("report")?;
+            Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+        })
+        .collect()
+}
+
+/// Runs the drill named `name`.
+///
+/// # Errors
+/// As [`run`], and [`DrillError::Unknown`].
+pub async fn run_named(
+    store: &Store,
+    config: &Config,
+    name: &str,
+    data_dir: &Path,
+    actor: &Actor,
+) -> Result<DrillReport, DrillError> {
+    let drill = config
+        .drills
+        .iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| DrillError::Unknown(name.to_string()))?;
+    run(store, config, drill, data_dir, actor).await
+}
+
+#[cfg(test)]
+mod tests;

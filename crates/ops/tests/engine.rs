@@ -1,0 +1,172 @@
+//! The monitoring engine running for real against SQLite: a push monitor
+//! goes down when its heartbeat is late and recovers when pinged; a monitor
+//! inside a maintenance window opens an incident but alerts nobody. Waits
+//! poll with generous deadlines; nothing asserts on durations.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bulwark_ops::engine::{Engine, EngineOptions};
+use bulwark_ops::{config, uptime, Store};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Accepts webhooks with 200 and keeps (status, monitor) of each.
+async fn receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let g = g.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0_u8; 4096];
+                loop {
+                    let Ok(k) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if k == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..k]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    let Some(end) = text.find("\r\n\r\n") else {
+                        continue;
+                    };
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if buf.len() < end + 4 + len {
+                        continue;
+                    }
+                    let body: serde_json::Value =
+                        serde_json::from_slice(&buf[end + 4..end + 4 + len]).unwrap_or_default();
+                    g.lock().unwrap().push((
+                        body["status"].as_str().unwrap_or("").to_string(),
+                        body["alerts"][0]["labels"]["monitor"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_string(),
+                    ));
+                    let _ = sock
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        )
+                        .await;
+                    return;
+                }
+            });
+        }
+    });
+    (url, got)
+}
+
+async fn wait_for(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_heartbeat_opens_an_incident_and_maintenance_silences_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hook, got) = receiver().await;
+    let now = chrono::Utc::now();
+    let text = format!(
+        r#"
+[[monitor]]
+name = "cron"
+type = "push"
+period = "1s"
+grace = "500ms"
+strikes = 1
+recover_after = 1
+
+[[monitor]]
+name = "maint"
+url = "tcp://127.0.0.1:9"
+interval = "1s"
+timeout = "500ms"
+strikes = 1
+
+[[maintenance]]
+name = "upgrade"
+monitors = ["maint"]
+start = "{start}"
+end = "{end}"
+
+[[channel]]
+name = "ops"
+type = "webhook"
+url = "{hook}"
+"#,
+        start = (now - chrono::Duration::hours(1)).to_rfc3339(),
+        end = (now + chrono::Duration::hours(1)).to_rfc3339(),
+    );
+    let config = Arc::new(
+        config::parse(&text, None, &|_| None)
+            .expect("config")
+            .config,
+    );
+    let store = Store::open(None, dir.path()).await.unwrap();
+    let mut opts = EngineOptions::new(dir.path());
+    opts.outbox_interval = Duration::from_millis(100);
+    opts.slo_interval = Duration::from_secs(1);
+    let engine = Engine::start(config.clone(), store.clone(), opts)
+        .await
+        .unwrap();
+
+    // Never pinged: once a period has passed, it is down.
+    wait_for("the cron incident", async || {
+        uptime::open_incident_of(&store, "cron")
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    wait_for("the firing notification", async || {
+        got.lock()
+            .unwrap()
+            .contains(&("firing".into(), "cron".into()))
+    })
+    .await;
+    assert!(engine.live().monitors()["cron"].incident_open);
+
+    // The job pings: it recovers.
+    let token = uptime::push_token(&store, "cron").await.unwrap();
+    let pinged = uptime::ping(&store, &token, chrono::Utc::now().timestamp_millis())
+        .await
+        .unwrap();
+    assert_eq!(pinged.as_deref(), Some("cron"));
+    wait_for("the resolved notification", async || {
+        got.lock()
+            .unwrap()
+            .contains(&("resolved".into(), "cron".into()))
+    })
+    .await;
+
+    // "maint" is down the whole time, in maintenance: an incident, no alert.
+    wait_for("the maint incident", async || {
+        uptime::open_incident_of(&store, "maint")
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    engine.stop().await;
+    let events = got.lock().unwrap().clone();
+    assert!(
+        !events.iter().any(|(_, m)| m == "maint"),
+        "maintenance alerts nobody: {events:?}"
+    );
+    let log = std::fs::read_to_string(dir.path().join("logs/uptime.ndjson")).unwrap();
+    assert!(log.lines().any(|l| l.contains("\"monitor\":\"cron\"")));
+}

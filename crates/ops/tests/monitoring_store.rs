@@ -1,0 +1,519 @@
+//! Probe results, rollups, incidents, heartbeats, silences and the alert
+//! outbox against real SQLite and PostgreSQL databases. Time is passed in
+//! explicitly, so nothing here sleeps or depends on the wall clock.
+
+mod common;
+
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bulwark_ops::alert::{self, Alert, AlertStatus};
+use bulwark_ops::audit::{self, Filter};
+use bulwark_ops::config::{self, AlertSeverity, Config};
+use bulwark_ops::probe::ProbeResult;
+use bulwark_ops::uptime;
+use bulwark_ops::{Actor, Store};
+use common::TestDb;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const MIN: i64 = 60_000;
+/// A fixed minute boundary: 2026-01-15T00:00:00Z.
+const T0: i64 = 1_768_435_200_000;
+
+fn result(monitor: &str, at_ms: i64, ok: bool, latency_ms: u64) -> ProbeResult {
+    ProbeResult {
+        monitor: monitor.to_string(),
+        at_ms,
+        ok,
+        latency: Duration::from_millis(latency_ms),
+        status: ok.then_some(200),
+        error: (!ok).then(|| "unexpected status 503".to_string()),
+    }
+}
+
+on_both!(
+    results_rollups_and_pruning,
+    results_rollups_and_pruning_body
+);
+async fn results_rollups_and_pruning_body(store: Store, _db: TestDb) {
+    // Minute 0: 10 probes, 2 failing, latencies 10..=100 ms. Minute 1: 1 probe.
+    for i in 0..10 {
+        let r = result("api", T0 + i * 5_000, i >= 2, (i as u64 + 1) * 10);
+        uptime::record(&store, &r).await.unwrap();
+    }
+    uptime::record(&store, &result("api", T0 + MIN + 1, true, 7))
+        .await
+        .unwrap();
+    uptime::record(&store, &result("other", T0, false, 1))
+        .await
+        .unwrap();
+
+    let newest = uptime::results(&store, "api", T0, 3).await.unwrap();
+    assert_eq!(newest.len(), 3);
+    assert_eq!(newest[0].at_ms, T0 + MIN + 1);
+    assert_eq!(newest[0].status, Some(200));
+    let failed = uptime::results(&store, "api", T0, 100).await.unwrap();
+    assert_eq!(failed.iter().filter(|r| !r.ok).count(), 2);
+    assert_eq!(
+        failed.last().unwrap().error.as_deref(),
+        Some("unexpected status 503")
+    );
+    let latest = uptime::latest_results(&store).await.unwrap();
+    assert_eq!(latest["api"].at_ms, T0 + MIN + 1);
+    assert!(!latest["other"].ok);
+
+    // Before any rollup, buckets come from raw results.
+    let raw_buckets = uptime::buckets(&store, "api", T0).await.unwrap();
+    assert_eq!(
+        raw_buckets
+            .iter()
+            .map(|b| (b.start_ms, b.total, b.bad))
+            .collect::<Vec<_>>(),
+        [(T0, 10, 2), (T0 + MIN, 1, 0)]
+    );
+
+    // Roll up minute 0 only (twice: it is idempotent).
+    assert_eq!(uptime::rollup(&store, T0, T0 + MIN).await.unwrap(), 2);
+    assert_eq!(uptime::rollup(&store, T0, T0 + MIN).await.unwrap(), 2);
+    let rolled = uptime::rollups(&store, "api", T0, i64::MAX).await.unwrap();
+    assert_eq!(rolled.len(), 1);
+    let r = &rolled[0];
+    assert_eq!((r.minute, r.total, r.failures), (T0, 10, 2));
+    assert_eq!(
+        (r.p50_ms, r.p95_ms, r.p99_ms, r.max_ms),
+        (50, 100, 100, 100)
+    );
+
+    // Rollups plus the newer raw minute give the same buckets.
+    assert_eq!(
+        uptime::buckets(&store, "api", T0).await.unwrap(),
+        raw_buckets
+    );
+
+    // Pruning raw results keeps the rolled-up history for SLOs.
+    let (raw, rollups) = uptime::prune(&store, T0 + MIN, T0 - MIN).await.unwrap();
+    assert_eq!((raw, rollups), (11, 0));
+    assert_eq!(
+        uptime::buckets(&store, "api", T0).await.unwrap(),
+        raw_buckets
+    );
+    let (_, rollups) = uptime::prune(&store, T0, T0 + MIN).await.unwrap();
+    assert_eq!(rollups, 2);
+}
+
+on_both!(incidents_open_and_resolve_once, incidents_body);
+async fn incidents_body(store: Store, _db: TestDb) {
+    let a = uptime::open_incident(&store, "api", T0, "cannot connect")
+        .await
+        .unwrap();
+    // Opening again returns the same open incident rather than a second one.
+    let b = uptime::open_incident(&store, "api", T0 + 5, "x")
+        .await
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(
+        uptime::incidents(&store, None, true, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let resolved = uptime::resolve_incident(&store, "api", T0 + MIN)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resolved.resolved_at_ms, Some(T0 + MIN));
+    assert!(uptime::resolve_incident(&store, "api", T0 + MIN)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(uptime::open_incident_of(&store, "api")
+        .await
+        .unwrap()
+        .is_none());
+    uptime::open_incident(&store, "api", T0 + 2 * MIN, "timed out")
+        .await
+        .unwrap();
+    let all = uptime::incidents(&store, Some("api"), false, 10)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].cause, "timed out");
+    assert!(uptime::incidents(&store, Some("nope"), false, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+on_both!(push_tokens_are_stable_and_pings_land, push_body);
+async fn push_body(store: Store, _db: TestDb) {
+    let token = uptime::push_token(&store, "cron").await.unwrap();
+    assert_eq!(token.len(), 40);
+    assert_eq!(uptime::push_token(&store, "cron").await.unwrap(), token);
+    assert_ne!(uptime::push_token(&store, "other").await.unwrap(), token);
+    assert_eq!(uptime::last_ping(&store, "cron").await.unwrap(), None);
+    assert_eq!(
+        uptime::ping(&store, &token, T0).await.unwrap().as_deref(),
+        Some("cron")
+    );
+    assert_eq!(uptime::last_ping(&store, "cron").await.unwrap(), Some(T0));
+    assert_eq!(uptime::ping(&store, "not-a-token", T0).await.unwrap(), None);
+}
+
+on_both!(silences_are_audited_and_expire, silences_body);
+async fn silences_body(store: Store, _db: TestDb) {
+    let actor = Actor::cli();
+    let now = chrono::Utc::now().timestamp_millis();
+    let s = alert::create_silence(&store, &actor, Some("api"), None, "deploy", now + 3_600_000)
+        .await
+        .unwrap();
+    assert!(
+        alert::create_silence(&store, &actor, None, None, "", now + 1000)
+            .await
+            .is_err()
+    );
+    assert!(
+        alert::create_silence(&store, &actor, Some("api"), None, "", now - 1)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        alert::list_silences(&store, false, now).await.unwrap(),
+        vec![s.clone()]
+    );
+    // After its end it is no longer active.
+    assert!(alert::list_silences(&store, false, now + 3_600_000)
+        .await
+        .unwrap()
+        .is_empty());
+    let expired = alert::expire_silence(&store, &actor, &s.id).await.unwrap();
+    assert!(expired.expired_at_ms.is_some());
+    assert!(alert::list_silences(&store, false, now)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        alert::list_silences(&store, true, now).await.unwrap().len(),
+        1
+    );
+    assert!(matches!(
+        alert::expire_silence(&store, &actor, &s.id).await,
+        Err(alert::AlertError::AlreadyExpired(_))
+    ));
+    let records = audit::query(
+        &store,
+        &Filter {
+            action: Some("silence.*".into()),
+            ..Filter::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r.action.as_str())
+            .collect::<Vec<_>>(),
+        ["silence.expire", "silence.create"]
+    );
+}
+
+/// A loopback HTTP receiver that answers every request with the current
+/// `status` and keeps the bodies of the requests it accepted with 2xx.
+struct Receiver {
+    url: String,
+    status: Arc<AtomicU16>,
+    accepted: Arc<Mutex<Vec<serde_json::Value>>>,
+    attempts: Arc<Mutex<u32>>,
+}
+
+async fn receiver() -> Receiver {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let status = Arc::new(AtomicU16::new(200));
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let attempts = Arc::new(Mutex::new(0));
+    let (s, a, n) = (status.clone(), accepted.clone(), attempts.clone());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let (s, a, n) = (s.clone(), a.clone(), n.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0_u8; 4096];
+                let body = loop {
+                    let Ok(k) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if k == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..k]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            break buf[end + 4..end + 4 + len].to_vec();
+                        }
+                    }
+                };
+                *n.lock().unwrap() += 1;
+                let code = s.load(Ordering::SeqCst);
+                if (200..300).contains(&code) {
+                    a.lock()
+                        .unwrap()
+                        .push(serde_json::from_slice(&body).unwrap_or_default());
+                }
+                let reply =
+                    format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = sock.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    Receiver {
+        url,
+        status,
+        accepted,
+        attempts,
+    }
+}
+
+fn config_with_webhook(url: &str) -> Config {
+    let text = format!(
+        r#"
+[[monitor]]
+name = "api"
+url = "http://127.0.0.1:9/health"
+tags = ["team-a"]
+
+[[channel]]
+name = "ops"
+type = "webhook"
+url = "{url}"
+"#
+    );
+    config::parse(&text, None, &|_| None)
+        .expect("config")
+        .config
+}
+
+async fn reopen(db: &TestDb) -> Store {
+    match db {
+        TestDb::Postgres { url } => Store::open_postgres(url).await.unwrap(),
+        TestDb::Sqlite { url, .. } => {
+            Store::open_sqlite(std::path::Path::new(url.trim_start_matches("sqlite://")))
+                .await
+                .unwrap()
+        }
+    }
+}
+
+on_both!(
+    outbox_delivers_everything_once_across_outage_and_restart,
+    outbox_body
+);
+async fn outbox_body(store: Store, db: TestDb) {
+    let rx = receiver().await;
+    let config = config_with_webhook(&rx.url);
+    let client = reqwest::Client::new();
+    let now = chrono::Utc::now().timestamp_millis();
+    let firing = Alert::new(
+        "MonitorDown",
+        "api",
+        "",
+        AlertSeverity::Critical,
+        "api is down".into(),
+        now,
+    );
+
+    // The channel is down: the notification waits in the outbox.
+    rx.status.store(503, Ordering::SeqCst);
+    let n = alert::notify(&store, &config, &firing, now).await.unwrap();
+    assert_eq!(n.queued, ["ops"]);
+    assert_eq!(
+        alert::deliver_due(&store, &config, &client, now)
+            .await
+            .unwrap(),
+        0
+    );
+    let pending = alert::pending(&store).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].attempts, 1);
+    assert_eq!(
+        pending[0].last_error.as_deref(),
+        Some("receiver answered 503")
+    );
+    assert!(!pending[0]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("127.0.0.1"));
+    // Not due again before its backoff.
+    assert_eq!(
+        alert::deliver_due(&store, &config, &client, now + 10)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(*rx.attempts.lock().unwrap(), 1);
+
+    // The same state raised again (a restarted engine re-detecting it) adds nothing.
+    let again = alert::notify(&store, &config, &firing, now + 50)
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+
+    // Restart: a new process opens the same database; the channel is back.
+    store.close().await;
+    let store = reopen(&db).await;
+    rx.status.store(200, Ordering::SeqCst);
+    assert_eq!(
+        alert::deliver_due(&store, &config, &client, now + 5_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        alert::deliver_due(&store, &config, &client, now + 60_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(alert::pending(&store).await.unwrap().is_empty());
+
+    // Resolve: one more notification, to the channel that heard it firing.
+    let mut resolved = firing.clone();
+    resolved.status = AlertStatus::Resolved;
+    let n = alert::notify(&store, &config, &resolved, now + 70_000)
+        .await
+        .unwrap();
+    assert_eq!(n.queued, ["ops"]);
+    assert!(
+        alert::notify(&store, &config, &resolved, now + 71_000)
+            .await
+            .unwrap()
+            .duplicate
+    );
+    assert_eq!(
+        alert::deliver_due(&store, &config, &client, now + 70_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        alert::deliver_due(&store, &config, &client, now + 200_000)
+            .await
+            .unwrap(),
+        0
+    );
+
+    let got = rx.accepted.lock().unwrap().clone();
+    let statuses: Vec<_> = got
+        .iter()
+        .map(|b| b["status"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(statuses, ["firing", "resolved"]);
+    assert_eq!(got[0]["version"], "4");
+    assert_eq!(
+        got[0]["alerts"][0]["fingerprint"],
+        got[1]["alerts"][0]["fingerprint"]
+    );
+    assert_eq!(
+        got[1]["alerts"][0]["startsAt"],
+        got[0]["alerts"][0]["startsAt"]
+    );
+}
+
+on_both!(
+    silenced_alerts_send_nothing_and_reminders_repeat,
+    silence_and_repeat_body
+);
+async fn silence_and_repeat_body(store: Store, _db: TestDb) {
+    let rx = receiver().await;
+    let config = config_with_webhook(&rx.url);
+    let client = reqwest::Client::new();
+    let now = chrono::Utc::now().timestamp_millis();
+    alert::create_silence(
+        &store,
+        &Actor::cli(),
+        None,
+        Some("team-a"),
+        "maint",
+        now + 3_600_000,
+    )
+    .await
+    .unwrap();
+    let mut a = Alert::new(
+        "MonitorDown",
+        "api",
+        "",
+        AlertSeverity::Critical,
+        "down".into(),
+        now,
+    );
+    a.tags = vec!["team-a".into()];
+    let n = alert::notify(&store, &config, &a, now).await.unwrap();
+    assert_eq!(
+        (n.queued.len(), n.silenced.as_slice()),
+        (0, ["ops".to_string()].as_slice())
+    );
+    let mut r = a.clone();
+    r.status = AlertStatus::Resolved;
+    let n = alert::notify(&store, &config, &r, now + 1).await.unwrap();
+    // Nobody heard it fire, so nobody hears it resolve.
+    assert!(n.queued.is_empty());
+    assert_eq!(
+        alert::deliver_due(&store, &config, &client, now + 10)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(*rx.attempts.lock().unwrap(), 0);
+
+    // Unsilenced: a reminder follows each repeat_interval (4h by default), once.
+    let mut b = Alert::new(
+        "MonitorDown",
+        "db",
+        "",
+        AlertSeverity::Critical,
+        "down".into(),
+        now,
+    );
+    b.tags = vec![];
+    alert::notify(&store, &config, &b, now).await.unwrap();
+    assert_eq!(
+        alert::queue_reminders(&store, &config, now + 1000)
+            .await
+            .unwrap(),
+        0
+    );
+    let later = now + 4 * 3_600_000;
+    assert_eq!(
+        alert::queue_reminders(&store, &config, later)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        alert::queue_reminders(&store, &config, later + 1000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        alert::deliver_due(&store, &config, &client, later + 1000)
+            .await
+            .unwrap(),
+        2
+    );
+}

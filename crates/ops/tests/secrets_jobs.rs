@@ -1,0 +1,546 @@
+//! Secret rotation and the scheduler's job runs against real SQLite and
+//! PostgreSQL databases and a real data directory: every test runs on both.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bulwark_ops::audit::{self, Filter};
+use bulwark_ops::config::{self, Config};
+use bulwark_ops::scheduler::{
+    self, runs, BoxFuture, ClaimError, FailureSink, Job, JobAction, JobContext, JobError, JobRun,
+    MissedRuns, RunOutcome, Scheduler, Trigger,
+};
+use bulwark_ops::secrets::{self, DASHBOARD_KEY};
+use bulwark_ops::{Actor, Authenticator, Role, Store};
+use chrono::{DateTime, Utc};
+use common::TestDb;
+
+fn config_with_hook(data: &Path) -> Config {
+    // The hook records its environment and arguments, so the test can see
+    // what it was told, and what it was not.
+    let script = data.join("hook.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n{{ env; echo \"ARGS:$*\"; }} >> {}\n",
+            data.join("hook.out").display()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let text = format!(
+        r#"
+[[secret]]
+name = "DASHBOARD_KEY"
+length = 56
+max_age = "30d"
+grace = "1d"
+hook = {{ command = ["{}", "reload"] }}
+"#,
+        script.display()
+    );
+    config::parse(&text, None, &|_| None)
+        .expect("config")
+        .config
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+async fn admin(auth: &Authenticator, key: &str) -> bool {
+    auth.authenticate(key)
+        .await
+        .unwrap()
+        .is_some_and(|p| p.role == Role::Admin)
+}
+
+on_both!(rotation_end_to_end, rotation_end_to_end_body);
+async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let config = config_with_hook(data.path());
+    let cfg = &config.secrets[0];
+    let actor = Actor::system("test");
+    let auth = Authenticator::new(Vec::new(), store.clone()).with_managed_keys(data.path());
+    let current = secrets::current_path(data.path(), DASHBOARD_KEY);
+    let previous = secrets::previous_path(data.path(), DASHBOARD_KEY);
+
+    // First value: created even though nothing is "old", no previous value.
+    let now = Utc::now();
+    let r1 = secrets::rotate(&store, data.path(), cfg, &actor, false, now)
+        .await
+        .unwrap()
+        .expect("a missing secret is due");
+    assert_eq!(r1.version, 1);
+    assert_eq!(r1.hook, Some(Ok(())));
+    let v1 = read(&current);
+    assert_eq!(v1.len(), 56);
+    assert!(!previous.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&current).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    assert!(admin(&auth, &v1).await);
+    assert!(auth.has_static_admin());
+
+    // Not due yet: nothing happens without --force.
+    assert!(
+        secrets::rotate(&store, data.path(), cfg, &actor, false, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Forced rotation: the file changes, the old value is kept and still
+    // works during the grace period.
+    let r2 = secrets::rotate(&store, data.path(), cfg, &actor, true, Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r2.version, 2);
+    let v2 = read(&current);
+    assert_ne!(v1, v2);
+    assert_eq!(read(&previous), v1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&previous).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    assert!(admin(&auth, &v2).await);
+    assert!(admin(&auth, &v1).await, "previous key refused during grace");
+    assert!(!admin(&auth, "not-the-key").await);
+
+    // A rotation whose grace period has already ended (it happened more
+    // than a day ago): the previous value (v2) is refused from then on,
+    // even though its file is still there.
+    let long_ago = Utc::now() - chrono::Duration::days(2);
+    let r3 = secrets::rotate(&store, data.path(), cfg, &actor, true, long_ago)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r3.version, 3);
+    let v3 = read(&current);
+    assert_eq!(read(&previous), v2);
+    assert!(admin(&auth, &v3).await);
+    assert!(
+        !admin(&auth, &v2).await,
+        "previous key accepted after grace"
+    );
+    assert!(!admin(&auth, &v1).await);
+    // And the expiry check removes the stale file.
+    assert!(
+        secrets::expire_previous(&store, data.path(), DASHBOARD_KEY, Utc::now())
+            .await
+            .unwrap()
+    );
+    assert!(!previous.exists());
+
+    // The hook ran once per rotation, knew the name and version, and never
+    // saw a value (not in its environment, not on its command line).
+    let hook_out = read(&data.path().join("hook.out"));
+    assert_eq!(
+        hook_out
+            .matches("BULWARK_SECRET_NAME=DASHBOARD_KEY")
+            .count(),
+        3
+    );
+    assert!(hook_out.contains("BULWARK_SECRET_VERSION=3"));
+    assert!(hook_out.contains("ARGS:reload"));
+    for v in [&v1, &v2, &v3] {
+        assert!(!hook_out.contains(v.as_str()), "hook saw a secret value");
+    }
+
+    // Audited, and appended to the event log, without the value.
+    let records = audit::query(
+        &store,
+        &Filter {
+            action: Some("secret.rotate".into()),
+            ..Filter::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(records.len(), 3);
+    assert!(records
+        .iter()
+        .all(|r| r.target == DASHBOARD_KEY && r.actor == "system:test"));
+    let log = read(&data.path().join("logs").join(secrets::ROTATION_LOG));
+    assert_eq!(log.lines().count(), 3);
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["name"], DASHBOARD_KEY);
+    assert_eq!(last["version"], 3);
+    assert_eq!(last["actor"], "system:test");
+    assert_eq!(last["hook"], "ok");
+    let trail = serde_json::to_string(&records).unwrap();
+    for v in [&v1, &v2, &v3] {
+        assert!(!trail.contains(v.as_str()), "audit trail holds a value");
+        assert!(!log.contains(v.as_str()), "rotation log holds a value");
+    }
+
+    // Metadata only, as `secrets list` shows it.
+    let list = secrets::list(&store, data.path(), &config.secrets, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].meta.as_ref().unwrap().version, 3);
+    assert!(list[0].present);
+    assert!(list[0].rotate);
+}
+
+on_both!(
+    rotation_disabled_by_env_still_creates_then_holds,
+    rotation_disabled_body
+);
+async fn rotation_disabled_body(store: Store, _db: TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let text = "[[secret]]\nname = \"DASHBOARD_KEY\"\nmax_age = \"1h\"\ngrace = \"1m\"\n";
+    let env = |k: &str| (k == "ROTATE_DASHBOARD_KEY").then(|| "0".to_string());
+    let config = config::parse(text, None, &env).unwrap().config;
+    let cfg = &config.secrets[0];
+    assert!(!cfg.rotate);
+    let actor = Actor::system("test");
+    let created = secrets::rotate(&store, data.path(), cfg, &actor, false, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(created.map(|r| r.version), Some(1));
+    // Long past max_age, still no rotation: it is switched off.
+    let later = Utc::now() + chrono::Duration::days(400);
+    let again = secrets::rotation_check(&store, data.path(), cfg, &actor, later)
+        .await
+        .unwrap();
+    assert!(again.is_none());
+}
+
+/// Counts runs and can be told to fail or to wait.
+struct Probe {
+    runs: AtomicUsize,
+    fail: bool,
+    gate: tokio::sync::Semaphore,
+}
+
+impl JobAction for Probe {
+    fn run<'a>(&'a self, _ctx: &'a JobContext) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let _permit = self.gate.acquire().await.map_err(|e| e.to_string())?;
+            let n = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.fail {
+                Err(format!("failed on run {n}"))
+            } else {
+                Ok(format!("run {n}"))
+            }
+        })
+    }
+}
+
+#[derive(Default)]
+struct Sink(std::sync::Mutex<Vec<String>>);
+
+impl FailureSink for Sink {
+    fn job_failed<'a>(&'a self, run: &'a JobRun) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{} {}", run.job, run.summary));
+        })
+    }
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+on_both!(claims_never_overlap_and_slots_run_once, claims_body);
+async fn claims_body(store: Store, _db: TestDb) {
+    let actor = Actor::system("scheduler");
+    let lease = Duration::from_secs(120);
+    let slot = t("2026-03-08T03:00:00Z");
+    let now = t("2026-03-08T03:00:01Z");
+    let mut first = runs::claim(
+        &store,
+        "backup:app",
+        slot,
+        Trigger::Schedule,
+        "a",
+        &actor,
+        now,
+        lease,
+    )
+    .await
+    .unwrap();
+    // Another instance, same job, while the lease holds: refused.
+    let busy = runs::claim(
+        &store,
+        "backup:app",
+        t("2026-03-08T03:01:00Z"),
+        Trigger::Manual,
+        "b",
+        &actor,
+        now + chrono::Duration::seconds(30),
+        lease,
+    )
+    .await;
+    assert!(
+        matches!(busy, Err(ClaimError::AlreadyRunning(_))),
+        "{busy:?}"
+    );
+    // Another job is independent.
+    let mut other = runs::claim(
+        &store,
+        "verify:app",
+        slot,
+        Trigger::Schedule,
+        "b",
+        &actor,
+        now,
+        lease,
+    )
+    .await
+    .unwrap();
+    runs::finish(&store, &mut other, RunOutcome::Success, "ok", now)
+        .await
+        .unwrap();
+
+    runs::finish(
+        &store,
+        &mut first,
+        RunOutcome::Success,
+        "snapshot 1a2b",
+        now + chrono::Duration::seconds(60),
+    )
+    .await
+    .unwrap();
+    // The same slot never runs twice, even once the job is free.
+    let again = runs::claim(
+        &store,
+        "backup:app",
+        slot,
+        Trigger::Schedule,
+        "b",
+        &actor,
+        now,
+        lease,
+    )
+    .await;
+    assert!(
+        matches!(again, Err(ClaimError::SlotTaken { .. })),
+        "{again:?}"
+    );
+
+    // An instance that dies mid-run: once its lease expires the job is
+    // taken over and the dead run is marked abandoned.
+    let slot2 = t("2026-03-15T03:00:00Z");
+    let crashed = runs::claim(
+        &store,
+        "backup:app",
+        slot2,
+        Trigger::Schedule,
+        "a",
+        &actor,
+        slot2,
+        lease,
+    )
+    .await
+    .unwrap();
+    let early = runs::claim(
+        &store,
+        "backup:app",
+        t("2026-03-15T03:01:00Z"),
+        Trigger::Manual,
+        "b",
+        &actor,
+        slot2 + chrono::Duration::seconds(119),
+        lease,
+    )
+    .await;
+    assert!(matches!(early, Err(ClaimError::AlreadyRunning(_))));
+    let mut taken = runs::claim(
+        &store,
+        "backup:app",
+        t("2026-03-15T03:05:00Z"),
+        Trigger::Manual,
+        "b",
+        &actor,
+        slot2 + chrono::Duration::seconds(121),
+        lease,
+    )
+    .await
+    .unwrap();
+    // The old holder cannot renew a lease it lost.
+    assert!(
+        !runs::renew(&store, &crashed, slot2 + chrono::Duration::seconds(300))
+            .await
+            .unwrap()
+    );
+    assert!(
+        runs::renew(&store, &taken, slot2 + chrono::Duration::seconds(300))
+            .await
+            .unwrap()
+    );
+    runs::finish(
+        &store,
+        &mut taken,
+        RunOutcome::Failure,
+        "repository locked",
+        slot2 + chrono::Duration::seconds(130),
+    )
+    .await
+    .unwrap();
+
+    let history = runs::history(&store, "backup:app", 10).await.unwrap();
+    let outcomes: Vec<_> = history
+        .iter()
+        .map(|r| (r.outcome, r.instance.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (RunOutcome::Failure, "b"),
+            (RunOutcome::Abandoned, "a"),
+            (RunOutcome::Success, "a"),
+        ]
+    );
+    assert_eq!(history[2].summary, "snapshot 1a2b");
+    // Manual runs do not count as the scheduled slot that ran.
+    assert_eq!(
+        runs::last_scheduled(&store, "backup:app").await.unwrap(),
+        Some(slot2)
+    );
+    let latest = runs::latest(&store).await.unwrap();
+    assert_eq!(latest["backup:app"].outcome, RunOutcome::Failure);
+    assert_eq!(latest["verify:app"].outcome, RunOutcome::Success);
+}
+
+on_both!(
+    manual_runs_are_recorded_audited_and_failures_reported,
+    manual_runs_body
+);
+async fn manual_runs_body(store: Store, _db: TestDb) {
+    let ok = Arc::new(Probe {
+        runs: AtomicUsize::new(0),
+        fail: false,
+        gate: tokio::sync::Semaphore::new(0),
+    });
+    let bad = Arc::new(Probe {
+        runs: AtomicUsize::new(0),
+        fail: true,
+        gate: tokio::sync::Semaphore::new(100),
+    });
+    let sink = Arc::new(Sink::default());
+    let mut s = Scheduler::new(store.clone());
+    s.add(Job {
+        name: "slo".into(),
+        schedule: Some(scheduler::Schedule::every(Duration::from_secs(60)).unwrap()),
+        missed: MissedRuns::Skip,
+        action: ok.clone(),
+    });
+    s.add(Job {
+        name: "report".into(),
+        schedule: None,
+        missed: MissedRuns::Skip,
+        action: bad.clone(),
+    });
+    let s = Arc::new(s.with_failure_sink(sink.clone()));
+    let operator = Actor::system("operator");
+
+    // While a run of `slo` is held open, a second one is refused: no overlap.
+    let first = {
+        let s = s.clone();
+        let operator = operator.clone();
+        tokio::spawn(async move { s.run_now("slo", &operator).await })
+    };
+    // Wait until the first run has claimed its slot (it blocks on the gate).
+    for _ in 0..200 {
+        if runs::latest(&store).await.unwrap().contains_key("slo") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let second = s.run_now("slo", &operator).await;
+    assert!(
+        matches!(second, Err(JobError::Claim(ClaimError::AlreadyRunning(_)))),
+        "{second:?}"
+    );
+    ok.gate.add_permits(1);
+    let run = first.await.unwrap().unwrap();
+    assert_eq!(run.outcome, RunOutcome::Success);
+    assert_eq!(run.summary, "run 1");
+    assert_eq!(run.trigger, Trigger::Manual);
+    assert_eq!(ok.runs.load(Ordering::SeqCst), 1);
+
+    // A failing job is recorded as failed and handed to the failure sink.
+    let failed = s.run_now("report", &operator).await.unwrap();
+    assert_eq!(failed.outcome, RunOutcome::Failure);
+    assert_eq!(
+        sink.0.lock().unwrap().as_slice(),
+        ["report failed on run 1"]
+    );
+
+    assert!(matches!(
+        s.run_now("nope", &operator).await,
+        Err(JobError::Unknown(_))
+    ));
+
+    let list = s.list(Utc::now()).await.unwrap();
+    let names: Vec<_> = list.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(names, ["report", "slo"]);
+    assert!(list[0].next_run.is_none());
+    assert!(list[1].next_run.is_some());
+    assert_eq!(
+        list[1].last_run.as_ref().unwrap().outcome,
+        RunOutcome::Success
+    );
+
+    let audited: Vec<_> = audit::query(
+        &store,
+        &Filter {
+            action: Some("job.run".into()),
+            ..Filter::default()
+        },
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| format!("{} {} {}", r.target, r.outcome, r.actor))
+    .collect();
+    assert_eq!(
+        audited,
+        [
+            "report failure system:operator",
+            "slo success system:operator",
+            "slo failure system:operator",
+        ]
+    );
+}
+
+on_both!(rotate_job_from_config_rotates_the_secret, rotate_job_body);
+async fn rotate_job_body(store: Store, _db: TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let config = Arc::new(config_with_hook(data.path()));
+    let s = Scheduler::from_config(config, store.clone(), data.path().to_path_buf());
+    let job = s.job("rotate:DASHBOARD_KEY").expect("rotation job");
+    assert_eq!(job.missed, MissedRuns::RunOnce);
+    let run = s
+        .run_now("rotate:DASHBOARD_KEY", &Actor::cli())
+        .await
+        .unwrap();
+    assert_eq!(run.outcome, RunOutcome::Success, "{}", run.summary);
+    assert_eq!(run.summary, "rotated to version 1");
+    assert!(secrets::current_path(data.path(), DASHBOARD_KEY).is_file());
+    let run = s
+        .run_now("rotate:DASHBOARD_KEY", &Actor::cli())
+        .await
+        .unwrap();
+    assert_eq!(run.summary, "not due");
+}

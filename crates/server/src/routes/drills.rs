@@ -1,0 +1,29 @@
+//! `GET /api/ops/dr/last`: the latest DR drill reports.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+
+use crate::auth::{Analyst, Auth};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub(crate) fn router() -> Router<Arc<AppState>> {
+    Router::new().route("/api/ops/dr/last", get(last))
+}
+
+/// The last 3 drill reports, newest first: steps, pass/fail, RTO and RPO
+/// against their targets.
+#[utoipa::path(get, path = "/api/ops/dr/last", tag = "drills",
+    security(("dash_key" = []), ("bearer" = [])),
+    responses((status = 200, body = Vec<Object>), (status = 401, body = crate::api::ErrorBody)))]
+pub(crate) async fn last(
+    State(state): State<Arc<AppState>>,
+    _auth: Auth<Analyst>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    // The report is stored as the JSON written to logs/dr_report_*.json, a
+    // format of its own that the API passes through unchanged.
+    Ok(Json(bulwark_ops::drill::last(&state.store, 3).await?))
+}
