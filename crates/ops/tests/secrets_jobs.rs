@@ -544,3 +544,47 @@ async fn rotate_job_body(store: Store, _db: TestDb) {
         .unwrap();
     assert_eq!(run.summary, "not due");
 }
+
+/// Fails while `fail` is set.
+struct Flaky(std::sync::atomic::AtomicBool);
+
+impl JobAction for Flaky {
+    fn run<'a>(&'a self, _ctx: &'a JobContext) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            if self.0.load(Ordering::SeqCst) {
+                Err("repository locked".to_string())
+            } else {
+                Ok("snapshot 1a2b".to_string())
+            }
+        })
+    }
+}
+
+on_both!(failed_job_fires_an_alert_and_success_resolves_it, job_alert_body);
+async fn job_alert_body(store: Store, _db: TestDb) {
+    let config = Arc::new(config::parse("", None, &|_| None).unwrap().config);
+    let flaky = Arc::new(Flaky(std::sync::atomic::AtomicBool::new(true)));
+    let mut s = Scheduler::new(store.clone());
+    s.add(Job {
+        name: "backup:app".into(),
+        schedule: None,
+        missed: MissedRuns::RunOnce,
+        action: flaky.clone(),
+    });
+    let s = s.with_failure_sink(Arc::new(scheduler::alerting::AlertSink::new(
+        store.clone(),
+        config,
+    )));
+    let run = s.run_now("backup:app", &Actor::cli()).await.unwrap();
+    assert_eq!(run.outcome, RunOutcome::Failure);
+    let firing = bulwark_ops::alert::firing(&store).await.unwrap();
+    assert_eq!(firing.len(), 1);
+    assert_eq!(firing[0].alertname, "JobFailed");
+    assert_eq!(firing[0].monitor, "backup:app");
+    assert!(firing[0].summary.contains("repository locked"));
+
+    flaky.0.store(false, Ordering::SeqCst);
+    let run = s.run_now("backup:app", &Actor::cli()).await.unwrap();
+    assert_eq!(run.outcome, RunOutcome::Success);
+    assert!(bulwark_ops::alert::firing(&store).await.unwrap().is_empty());
+}

@@ -1,7 +1,6 @@
 //! `bulwark jobs list|run`: the scheduler's jobs, their next run and
 //! history; running one now.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -28,21 +27,13 @@ fn ts(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     )
 }
 
-/// The scheduler `bulwark serve` would run, for this config and data dir.
-pub(crate) fn scheduler(
-    config: Arc<bulwark_ops::config::Config>,
-    store: bulwark_ops::Store,
-    data_dir: PathBuf,
-) -> Scheduler {
-    Scheduler::from_config(config, store, data_dir)
-}
-
 pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCode> {
     let loaded = super::load_config(globals)?;
     let config = Arc::new(loaded.config);
     super::runtime()?.block_on(async {
         let store = super::open_store(globals, &config).await?;
-        let scheduler = scheduler(config, store.clone(), globals.data_dir.clone());
+        // The same jobs `bulwark serve` schedules, run in this process.
+        let scheduler = Scheduler::from_config(config, store.clone(), globals.data_dir.clone());
         let code = match command {
             Command::List => {
                 let jobs = scheduler.list(chrono::Utc::now()).await?;

@@ -53,7 +53,19 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
             config.monitors.push(self_monitor(listener.local_addr()?));
         }
         let config = Arc::new(config);
-        let state = AppState::new(config.clone(), store.clone()).with_data_dir(&globals.data_dir);
+        // Failed jobs raise `JobFailed` alerts through the alert router.
+        let scheduler = bulwark_ops::scheduler::Scheduler::from_config(
+            config.clone(),
+            store.clone(),
+            globals.data_dir.clone(),
+        )
+        .with_failure_sink(Arc::new(bulwark_ops::scheduler::alerting::AlertSink::new(
+            store.clone(),
+            config.clone(),
+        )));
+        let state = AppState::new(config.clone(), store.clone())
+            .with_data_dir(&globals.data_dir)
+            .with_scheduler(Arc::new(scheduler));
         // One shutdown signal, seen by the HTTP server and the scheduler.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -98,10 +110,25 @@ fn self_monitor(addr: SocketAddr) -> bulwark_ops::config::MonitorConfig {
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
         ip => ip.to_string(),
     };
+    let url = format!("http://{host}:{}/healthz", addr.port());
+    // Built the way the seed's BASE_URL monitor is, so UPTIME_INTERVAL_SEC
+    // and UPTIME_STRIKES apply to it too.
+    let env = |k: &str| match k {
+        "BASE_URL" => Some(url.clone()),
+        _ => std::env::var(k).ok(),
+    };
+    if let Some(mut m) = cfg::parse("", None, &env)
+        .ok()
+        .and_then(|l| l.config.monitors.into_iter().next())
+    {
+        m.name = "bulwark".to_string();
+        m.tags = vec!["self".to_string()];
+        return m;
+    }
     MonitorConfig {
         name: "bulwark".to_string(),
         kind: MonitorKind::Http(HttpCheck {
-            url: format!("http://{host}:{}/healthz", addr.port()),
+            url,
             method: "GET".to_string(),
             headers: Vec::new(),
             body: None,

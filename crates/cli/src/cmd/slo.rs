@@ -28,6 +28,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                         "name": s.name,
                         "monitor": s.monitor,
                         "target": s.target,
+                        "window_start": chrono::DateTime::from_timestamp_millis(s.window_start_ms),
                         "total": s.total,
                         "bad": s.bad,
                         "attainment": s.attainment,

@@ -189,7 +189,7 @@ fn default_route(channel: &str) -> RouteConfig {
 }
 
 fn route_matches(route: &RouteConfig, alert: &Alert) -> bool {
-    (route.monitors.is_empty() || route.monitors.iter().any(|m| *m == alert.monitor))
+    (route.monitors.is_empty() || route.monitors.contains(&alert.monitor))
         && (route.tags.is_empty() || route.tags.iter().any(|t| alert.tags.contains(t)))
         && (route.severity.is_empty() || route.severity.contains(&alert.severity))
 }

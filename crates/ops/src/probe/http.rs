@@ -152,7 +152,8 @@ mod tests {
     #[test]
     fn body_checks() {
         let body = br#"{"status":"UP","db":{"ok":true,"replicas":[{"lag":0}]}}"#;
-        let cases: &[(Option<&str>, Vec<(&str, serde_json::Value)>, bool)] = &[
+        type Case<'a> = (Option<&'a str>, Vec<(&'a str, serde_json::Value)>, bool);
+        let cases: &[Case] = &[
             (Some("UP"), vec![], true),
             (Some("DOWN"), vec![], false),
             (None, vec![("status", json!("UP"))], true),

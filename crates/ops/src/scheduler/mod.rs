@@ -9,8 +9,11 @@
 //!
 //! When is pure ([`schedule`]); who may run is the store's claim ([`runs`]);
 //! this module ties them to real time. A failed run is logged and handed to
-//! the [`FailureSink`], which the alert router implements to raise an alert.
+//! the [`FailureSink`]; `bulwark serve` installs [`alerting::AlertSink`],
+//! which raises a `JobFailed` alert through the alert router and resolves it
+//! on the job's next success.
 
+pub mod alerting;
 pub mod runs;
 pub mod schedule;
 
@@ -57,6 +60,12 @@ pub struct JobContext {
 /// this to raise an alert; the default only logs.
 pub trait FailureSink: Send + Sync {
     fn job_failed<'a>(&'a self, run: &'a JobRun) -> BoxFuture<'a, ()>;
+
+    /// Told about successful runs, so an alert raised by an earlier failure
+    /// can resolve. Does nothing by default.
+    fn job_succeeded<'a>(&'a self, _run: &'a JobRun) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// One registered job.
@@ -382,6 +391,9 @@ impl Scheduler {
         runs::finish(&self.store, &mut run, outcome, &summary, Utc::now()).await?;
         if outcome == RunOutcome::Success {
             tracing::info!(job = %run.job, run = %run.id, summary = %run.summary, "job succeeded");
+            if let Some(sink) = &self.sink {
+                sink.job_succeeded(&run).await;
+            }
         } else {
             tracing::error!(job = %run.job, run = %run.id, summary = %run.summary, "job failed");
             if let Some(sink) = &self.sink {

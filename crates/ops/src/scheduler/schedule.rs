@@ -13,7 +13,7 @@ pub enum Schedule {
     Cron {
         expr: String,
         timezone: Option<chrono_tz::Tz>,
-        cron: croner::Cron,
+        cron: Box<croner::Cron>,
     },
     /// Every `Duration`, on multiples of it since the Unix epoch, so that
     /// every instance computes the same slots (and the store's unique
@@ -39,7 +39,7 @@ impl Schedule {
         Ok(Schedule::Cron {
             expr: expr.trim().to_string(),
             timezone,
-            cron,
+            cron: Box::new(cron),
         })
     }
 

@@ -1,0 +1,172 @@
+//! `bulwark secrets`, `jobs`, `verify` and `drill` end to end: real
+//! processes, a real SQLite file, a real repository.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bulwark(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bulwark"));
+    cmd.arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--config")
+        .arg(dir.join("bulwark.toml"));
+    for var in [
+        "ROLES_JSON",
+        "BULWARK_LISTEN",
+        "ROTATE_DASHBOARD_KEY",
+        "BULWARK_PASSWORD",
+        "RESTIC_PASSWORD",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run bulwark")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("index.html"), "hello").unwrap();
+    std::fs::write(dir.path().join("pw"), "pw").unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::write(
+        dir.path().join("bulwark.toml"),
+        format!(
+            r#"
+[[backup]]
+name = "app"
+repo = "{}"
+password_file = "{}"
+paths = ["{}"]
+
+[[secret]]
+name = "DASHBOARD_KEY"
+"#,
+            repo.display(),
+            dir.path().join("pw").display(),
+            app.display()
+        ),
+    )
+    .unwrap();
+    let init = run(bulwark(dir.path())
+        .args(["init", "-r"])
+        .arg(&repo)
+        .arg("--password-file")
+        .arg(dir.path().join("pw")));
+    assert!(init.status.success(), "{}", text(&init));
+    dir
+}
+
+#[test]
+fn secrets_rotate_and_list_never_print_the_value() {
+    let dir = setup();
+    let out = run(bulwark(dir.path()).args(["secrets", "rotate"]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("DASHBOARD_KEY: rotated to version 1"));
+    let value =
+        std::fs::read_to_string(dir.path().join("data/secrets/runtime/DASHBOARD_KEY")).unwrap();
+    let out = run(bulwark(dir.path()).args(["secrets", "rotate", "DASHBOARD_KEY"]));
+    assert!(text(&out).contains("not due"), "{}", text(&out));
+    let out =
+        run(bulwark(dir.path()).args(["--json", "secrets", "rotate", "DASHBOARD_KEY", "--force"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = run(bulwark(dir.path()).args(["--json", "secrets", "list"]));
+    let json: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(json[0]["version"], 2);
+    for o in [&out, &listed] {
+        assert!(!text(o).contains(&value));
+    }
+    let unknown = run(bulwark(dir.path()).args(["secrets", "rotate", "NOPE"]));
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[test]
+fn jobs_list_and_run_backup_then_verify_passes() {
+    let dir = setup();
+    let out = run(bulwark(dir.path()).args(["--json", "jobs", "list"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<_> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["backup:app", "rotate:DASHBOARD_KEY", "verify:app"]);
+
+    let out = run(bulwark(dir.path()).args(["jobs", "run", "backup:app"]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("backup:app: success"), "{}", text(&out));
+    let out = run(bulwark(dir.path()).args(["verify", "app"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(dir.path().join("data/logs/backup_verify.ndjson").is_file());
+
+    let out = run(bulwark(dir.path()).args(["jobs", "list"]));
+    assert!(text(&out).contains("success"), "{}", text(&out));
+    let out = run(bulwark(dir.path()).args(["jobs", "run", "nope"]));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn verify_exits_1_when_a_pack_is_missing() {
+    let dir = setup();
+    assert!(run(bulwark(dir.path()).args(["jobs", "run", "backup:app"]))
+        .status
+        .success());
+    for sub in std::fs::read_dir(dir.path().join("repo/data")).unwrap() {
+        for f in std::fs::read_dir(sub.unwrap().path()).unwrap() {
+            std::fs::remove_file(f.unwrap().path()).unwrap();
+        }
+    }
+    let out = run(bulwark(dir.path()).args(["verify"]));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("FAILED"));
+}
+
+#[test]
+fn drill_run_writes_a_report_that_drill_last_shows() {
+    let dir = setup();
+    let config = dir.path().join("bulwark.toml");
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str(
+        "\n[[drill]]\nname = \"weekly\"\nbackup = \"app\"\nstart = \"test -f index.html\"\nrpo_target = \"1d\"\n",
+    );
+    std::fs::write(&config, toml).unwrap();
+    // No snapshot yet: the drill fails at its snapshot step, exit 1.
+    let out = run(bulwark(dir.path()).args(["drill", "run", "weekly"]));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(run(bulwark(dir.path()).args(["jobs", "run", "backup:app"]))
+        .status
+        .success());
+    let out = run(bulwark(dir.path()).args(["drill", "run"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("PASSED"));
+    let out = run(bulwark(dir.path()).args(["--json", "drill", "last", "-n", "3"]));
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reports.as_array().unwrap().len(), 2);
+    assert_eq!(reports[0]["passed"], true);
+    assert_eq!(reports[1]["failed_step"], "snapshot_age");
+    let files = std::fs::read_dir(dir.path().join("data/logs"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("dr_report_")
+        })
+        .count();
+    assert!(files >= 1);
+}
