@@ -560,7 +560,10 @@ impl JobAction for Flaky {
     }
 }
 
-on_both!(failed_job_fires_an_alert_and_success_resolves_it, job_alert_body);
+on_both!(
+    failed_job_fires_an_alert_and_success_resolves_it,
+    job_alert_body
+);
 async fn job_alert_body(store: Store, _db: TestDb) {
     let config = Arc::new(config::parse("", None, &|_| None).unwrap().config);
     let flaky = Arc::new(Flaky(std::sync::atomic::AtomicBool::new(true)));
@@ -587,4 +590,71 @@ async fn job_alert_body(store: Store, _db: TestDb) {
     let run = s.run_now("backup:app", &Actor::cli()).await.unwrap();
     assert_eq!(run.outcome, RunOutcome::Success);
     assert!(bulwark_ops::alert::firing(&store).await.unwrap().is_empty());
+}
+
+on_both!(
+    webhook_hook_gets_name_and_version_never_the_value,
+    webhook_hook_body
+);
+async fn webhook_hook_body(store: Store, _db: TestDb) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A one-request HTTP server that hands back what it received.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0_u8; 4096];
+        loop {
+            let n = sock.read(&mut chunk).await.unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        sock.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&buf).into_owned()
+    });
+    let text = format!(
+        "[[secret]]\nname = \"STRIPE_WEBHOOK_SECRET\"\nhook = {{ url = \"http://127.0.0.1:{port}/hook\" }}\n"
+    );
+    let config = config::parse(&text, None, &|_| None).unwrap().config;
+    let data = tempfile::tempdir().unwrap();
+    let r = secrets::rotate(
+        &store,
+        data.path(),
+        &config.secrets[0],
+        &Actor::system("test"),
+        false,
+        Utc::now(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(r.hook, Some(Ok(())));
+    let request = received.await.unwrap();
+    let value = read(&secrets::current_path(data.path(), "STRIPE_WEBHOOK_SECRET"));
+    assert!(request.starts_with("POST /hook"), "{request}");
+    assert!(
+        request.contains("\"name\":\"STRIPE_WEBHOOK_SECRET\""),
+        "{request}"
+    );
+    assert!(request.contains("\"version\":1"), "{request}");
+    assert!(!request.contains(&value));
 }
