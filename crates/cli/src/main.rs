@@ -80,6 +80,11 @@ enum Command {
     /// Disaster-recovery drills: run one, show recent reports
     #[command(subcommand)]
     Drill(cmd::drill::Command),
+    /// Operational checks: one pass/fail table over everything
+    #[command(subcommand)]
+    Ops(cmd::ops::Command),
+    /// Monthly reliability evidence report (html, md or json)
+    Report(cmd::report::Args),
     #[command(flatten)]
     Repo(repo_cmd::RepoCommand),
 }
@@ -126,6 +131,8 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs(c) => cmd::jobs::run(&globals, c),
         Command::Verify(a) => cmd::verify::run(&globals, a),
         Command::Drill(c) => cmd::drill::run(&globals, c),
+        Command::Ops(c) => cmd::ops::run(&globals, c),
+        Command::Report(a) => cmd::report::run(&globals, a),
         Command::Repo(c) => repo_cmd::run(c, globals.json),
     }
 }

@@ -104,7 +104,10 @@ fn jobs_list_and_run_backup_then_verify_passes() {
         .iter()
         .map(|j| j["name"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(names, ["backup:app", "rotate:DASHBOARD_KEY", "verify:app"]);
+    assert_eq!(
+        names,
+        ["backup:app", "report", "rotate:DASHBOARD_KEY", "verify:app"]
+    );
 
     let out = run(bulwark(dir.path()).args(["jobs", "run", "backup:app"]));
     assert!(out.status.success(), "{}", text(&out));

@@ -6,6 +6,8 @@ pub(crate) mod config;
 pub(crate) mod drill;
 pub(crate) mod jobs;
 pub(crate) mod keys;
+pub(crate) mod ops;
+pub(crate) mod report;
 pub(crate) mod secrets;
 pub(crate) mod serve;
 pub(crate) mod verify;

@@ -115,6 +115,9 @@ pub const LEASE: Duration = Duration::from_secs(120);
 
 /// How often scheduled rotation checks run for secrets without a `schedule`.
 pub const ROTATION_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+/// When the `report` job writes last month's evidence report: early on the
+/// 1st (UTC), after the month's last results have been rolled up.
+pub const REPORT_SCHEDULE: &str = "0 4 1 * *";
 
 /// Runs jobs. Cheap to share behind an `Arc`; the HTTP API and the loop
 /// share one, so a manual run and a scheduled run of a job cannot overlap
@@ -170,7 +173,8 @@ impl Scheduler {
     /// The jobs the config asks for that this build can run: `backup:NAME`
     /// and `verify:NAME` for every `[[backup]]` (on their schedules, or
     /// manual-only without one), `rotate:NAME` for every `[[secret]]` (its
-    /// `schedule`, or an hourly check).
+    /// `schedule`, or an hourly check), `drill:NAME` for every `[[drill]]`,
+    /// and `report` (last month's evidence report, on the 1st).
     pub fn from_config(config: Arc<Config>, store: Store, data_dir: PathBuf) -> Scheduler {
         let mut scheduler = Scheduler::new(store.clone());
         for backup in &config.backups {
@@ -249,6 +253,19 @@ impl Scheduler {
                     tracing::error!(secret = %secret.name, error = %e, "cannot schedule rotation")
                 }
             }
+        }
+        match Schedule::cron(REPORT_SCHEDULE, None) {
+            Ok(schedule) => scheduler.add(Job {
+                name: "report".to_string(),
+                schedule: Some(schedule),
+                missed: MissedRuns::RunOnce,
+                action: Arc::new(ReportJob {
+                    config: config.clone(),
+                    store: store.clone(),
+                    data_dir: data_dir.clone(),
+                }),
+            }),
+            Err(e) => tracing::error!(error = %e, "cannot schedule the monthly report"),
         }
         scheduler
     }
@@ -599,6 +616,28 @@ impl JobAction for BackupJob {
 }
 
 /// `drill:NAME`: a DR drill; a failed drill is a failed run (and so alerts).
+/// `report`: last month's evidence report into `<data-dir>/reports/`.
+struct ReportJob {
+    config: Arc<Config>,
+    store: Store,
+    data_dir: PathBuf,
+}
+
+impl JobAction for ReportJob {
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let path = crate::report::write_monthly(
+                &self.store,
+                &self.config,
+                &self.data_dir,
+                ctx.scheduled_at,
+            )
+            .await?;
+            Ok(format!("wrote {}", path.display()))
+        })
+    }
+}
+
 struct DrillJob {
     config: Arc<Config>,
     name: String,

@@ -1,0 +1,419 @@
+//! `bulwark ops check`: one pass/fail table over everything an on-call
+//! engineer wants to know before trusting the system (the seed's
+//! `make ops-check`): config, a probe pass, SLO budgets, backup freshness and
+//! verification, drills, secret ages and the audit chain.
+//!
+//! Gathering is I/O ([`run`]); judging is pure ([`freshness`] and the row
+//! builders take `now` as a parameter), so the rules are tested with plain
+//! values.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{format_duration, Config};
+use crate::scheduler::runs::{self, JobRun, RunOutcome};
+use crate::scheduler::Schedule;
+use crate::store::{Store, StoreError};
+
+/// How late a scheduled backup (or its verification) may be before the
+/// check fails: backups of large trees take hours, and a check run while
+/// one is in flight must not flap.
+pub const BACKUP_SLACK: Duration = Duration::from_secs(2 * 3600);
+/// How late a drill may be: the product spec's "schedule period plus a day".
+pub const DRILL_SLACK: Duration = Duration::from_secs(86_400);
+
+/// One line of the table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckRow {
+    /// `config`, `monitor`, `slo`, `backup`, `verify`, `drill`, `secret`, `audit`.
+    pub area: &'static str,
+    /// What in that area: a monitor, SLO, backup, drill or secret name.
+    pub name: String,
+    pub ok: bool,
+    /// Why, in a few words; never a secret value.
+    pub detail: String,
+}
+
+impl CheckRow {
+    pub fn new(area: &'static str, name: &str, ok: bool, detail: impl Into<String>) -> CheckRow {
+        CheckRow {
+            area,
+            name: name.to_string(),
+            ok,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Whether every row passed.
+pub fn all_ok(rows: &[CheckRow]) -> bool {
+    rows.iter().all(|r| r.ok)
+}
+
+/// Whether the last success of a scheduled thing is recent enough.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshness {
+    /// It succeeded at or after the latest slot that is at least `slack` old.
+    Fresh,
+    /// The slot at `due` (at least `slack` ago) has no success after it.
+    Stale { due: DateTime<Utc> },
+    /// No schedule: nothing is ever late.
+    Unscheduled,
+}
+
+/// Judges `last_success` against `schedule`: the run due for the latest slot
+/// at least `slack` before `now` must have succeeded. Comparing against that
+/// slot, not a "period", works for irregular crons (`0 3 * * 1-5`) too.
+pub fn freshness(
+    schedule: Option<&Schedule>,
+    last_success: Option<DateTime<Utc>>,
+    slack: Duration,
+    now: DateTime<Utc>,
+) -> Freshness {
+    let Some(schedule) = schedule else {
+        return Freshness::Unscheduled;
+    };
+    let slack = chrono::Duration::from_std(slack).unwrap_or(chrono::Duration::zero());
+    let Some(due) = schedule.latest_at_or_before(now - slack) else {
+        return Freshness::Unscheduled;
+    };
+    match last_success {
+        Some(t) if t >= due => Freshness::Fresh,
+        _ => Freshness::Stale { due },
+    }
+}
+
+fn age(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
+    let secs = (now - t).num_seconds().max(0) as u64;
+    format!("{} ago", format_duration(Duration::from_secs(secs)))
+}
+
+/// The row for a job's runs (`backup:NAME`, `verify:NAME`).
+///
+/// A configured job that never ran fails: a backup nobody ever took protects
+/// nothing, and an SRE running this check wants that on the table rather
+/// than a green row. `never_ran_ok` exists for verification of a backup with
+/// no `verify` section, where no run is the configured state.
+pub fn job_row(
+    area: &'static str,
+    name: &str,
+    history: &[JobRun],
+    schedule: Option<&Schedule>,
+    slack: Duration,
+    never_ran_ok: bool,
+    now: DateTime<Utc>,
+) -> CheckRow {
+    let finished: Vec<&JobRun> = history
+        .iter()
+        .filter(|r| r.outcome != RunOutcome::Running)
+        .collect();
+    let Some(last) = finished.first() else {
+        let what = if area == "verify" {
+            "no verification recorded"
+        } else {
+            "no backup run recorded"
+        };
+        return if never_ran_ok {
+            CheckRow::new(area, name, true, format!("{what} (none configured)"))
+        } else {
+            CheckRow::new(area, name, false, what)
+        };
+    };
+    if last.outcome != RunOutcome::Success {
+        return CheckRow::new(
+            area,
+            name,
+            false,
+            format!(
+                "last run {} {}: {}",
+                last.outcome.as_str(),
+                age(now, last.started_at),
+                last.summary
+            ),
+        );
+    }
+    let last_success = finished
+        .iter()
+        .find(|r| r.outcome == RunOutcome::Success)
+        .map(|r| r.started_at);
+    match freshness(schedule, last_success, slack, now) {
+        Freshness::Stale { due } => CheckRow::new(
+            area,
+            name,
+            false,
+            format!(
+                "last success {}; the run due {} has not succeeded",
+                age(now, last.started_at),
+                due.format("%Y-%m-%d %H:%M:%SZ")
+            ),
+        ),
+        _ => CheckRow::new(
+            area,
+            name,
+            true,
+            format!("last success {}", age(now, last.started_at)),
+        ),
+    }
+}
+
+/// The row for a drill from its latest report (`drill::last` JSON) and the
+/// latest passing one. A configured drill that never ran fails: the drill is
+/// the evidence that recovery works, and there is none.
+pub fn drill_row(
+    name: &str,
+    latest: Option<&serde_json::Value>,
+    last_pass: Option<DateTime<Utc>>,
+    schedule: Option<&Schedule>,
+    now: DateTime<Utc>,
+) -> CheckRow {
+    let Some(latest) = latest else {
+        return CheckRow::new("drill", name, false, "no drill run recorded");
+    };
+    let started = latest["started_at"]
+        .as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let when = started.map_or_else(|| "at an unknown time".to_string(), |t| age(now, t));
+    if latest["passed"] != true {
+        let step = latest["failed_step"].as_str().unwrap_or("?");
+        return CheckRow::new(
+            "drill",
+            name,
+            false,
+            format!("last drill failed at {step} {when}"),
+        );
+    }
+    match freshness(schedule, last_pass, DRILL_SLACK, now) {
+        Freshness::Stale { due } => CheckRow::new(
+            "drill",
+            name,
+            false,
+            format!(
+                "last pass {when}; the drill due {} has not passed",
+                due.format("%Y-%m-%d %H:%M:%SZ")
+            ),
+        ),
+        _ => CheckRow::new("drill", name, true, format!("passed {when}")),
+    }
+}
+
+async fn drill_reports(
+    store: &Store,
+    drill: &str,
+) -> Result<(Option<serde_json::Value>, Option<DateTime<Utc>>), StoreError> {
+    use sqlx::Row;
+    let latest = sqlx::query(
+        "SELECT report FROM drill_reports WHERE drill = $1 ORDER BY started_at DESC, id DESC LIMIT 1",
+    )
+    .bind(drill)
+    .fetch_optional(store.pool())
+    .await?;
+    let latest = match latest {
+        Some(row) => {
+            let text: String = row.try_get("report")?;
+            Some(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+        }
+        None => None,
+    };
+    let pass: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(started_at) FROM drill_reports WHERE drill = $1 AND passed = 1",
+    )
+    .bind(drill)
+    .fetch_one(store.pool())
+    .await?;
+    Ok((latest, pass.map(crate::time::from_ms)))
+}
+
+fn cron(expr: Option<&str>, tz: Option<&str>) -> Option<Schedule> {
+    expr.and_then(|e| Schedule::cron(e, tz).ok())
+}
+
+/// Every row after the config row: probes each monitor once, evaluates SLOs,
+/// reads job runs, drill reports and secret metadata, and verifies the audit
+/// chain.
+///
+/// # Errors
+/// On a database error.
+pub async fn run(
+    store: &Store,
+    config: &Config,
+    data_dir: &Path,
+    now: DateTime<Utc>,
+) -> Result<Vec<CheckRow>, StoreError> {
+    let mut rows = Vec::new();
+    for r in crate::engine::check_all(store, config).await {
+        let detail = match (&r.error, r.ok) {
+            (_, true) => format!("up in {} ms", r.latency.as_millis()),
+            (Some(e), false) => format!("down: {e}"),
+            (None, false) => "down".to_string(),
+        };
+        rows.push(CheckRow::new("monitor", &r.monitor, r.ok, detail));
+    }
+    let threshold = config.server.strict_budget_threshold;
+    for s in crate::slo::status_all(store, config, now.timestamp_millis()).await? {
+        // No measurements yet is a fresh install, not a breach.
+        let row = if s.total == 0 {
+            CheckRow::new("slo", &s.name, true, "no measurements yet")
+        } else {
+            CheckRow::new(
+                "slo",
+                &s.name,
+                s.budget_consumed < threshold,
+                format!(
+                    "{:.1}% of error budget used (limit {:.0}%), attainment {:.3}%",
+                    s.budget_consumed * 100.0,
+                    threshold * 100.0,
+                    s.attainment * 100.0
+                ),
+            )
+        };
+        rows.push(row);
+    }
+    for b in &config.backups {
+        let tz = b.timezone.as_deref();
+        let history = runs::history(store, &format!("backup:{}", b.name), 50).await?;
+        rows.push(job_row(
+            "backup",
+            &b.name,
+            &history,
+            cron(b.schedule.as_deref(), tz).as_ref(),
+            BACKUP_SLACK,
+            false,
+            now,
+        ));
+        let history = runs::history(store, &format!("verify:{}", b.name), 50).await?;
+        let verify_schedule = b
+            .verify
+            .as_ref()
+            .and_then(|v| cron(v.schedule.as_deref(), tz));
+        rows.push(job_row(
+            "verify",
+            &b.name,
+            &history,
+            verify_schedule.as_ref(),
+            BACKUP_SLACK,
+            b.verify.is_none(),
+            now,
+        ));
+    }
+    for d in &config.drills {
+        let tz = config.backup(&d.backup).and_then(|b| b.timezone.as_deref());
+        let (latest, last_pass) = drill_reports(store, &d.name).await?;
+        rows.push(drill_row(
+            &d.name,
+            latest.as_ref(),
+            last_pass,
+            cron(d.schedule.as_deref(), tz).as_ref(),
+            now,
+        ));
+    }
+    for s in crate::secrets::list(store, data_dir, &config.secrets, now).await? {
+        let max = format_duration(s.max_age);
+        let row = match s.age {
+            _ if !s.present => CheckRow::new("secret", &s.name, false, "not generated yet"),
+            None => CheckRow::new("secret", &s.name, false, "no rotation recorded"),
+            Some(a) if a > s.max_age => CheckRow::new(
+                "secret",
+                &s.name,
+                false,
+                format!(
+                    "{} old, over max_age {max}",
+                    format_duration(Duration::from_secs(a.as_secs()))
+                ),
+            ),
+            Some(a) => CheckRow::new(
+                "secret",
+                &s.name,
+                true,
+                format!(
+                    "{} old (max_age {max})",
+                    format_duration(Duration::from_secs(a.as_secs()))
+                ),
+            ),
+        };
+        rows.push(row);
+    }
+    let v = crate::audit::verify(store).await?;
+    rows.push(match &v.first_break {
+        None => CheckRow::new(
+            "audit",
+            "chain",
+            true,
+            format!("intact, {} records", v.records),
+        ),
+        Some(b) => CheckRow::new(
+            "audit",
+            "chain",
+            false,
+            format!("broken at record {}: {}", b.seq, b.reason),
+        ),
+    });
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn freshness_table() {
+        let daily = Schedule::cron("0 3 * * *", None).unwrap();
+        let slack = Duration::from_secs(2 * 3600);
+        let check = |last: Option<&str>, now: &str, expected: Freshness| {
+            assert_eq!(
+                freshness(Some(&daily), last.map(t), slack, t(now)),
+                expected,
+                "last {last:?} now {now}"
+            );
+        };
+        // The 03:00 run is still within its slack at 04:00: yesterday's counts.
+        check(
+            Some("2026-01-01T03:00:05Z"),
+            "2026-01-02T04:00:00Z",
+            Freshness::Fresh,
+        );
+        // At 05:30 today's run is due and missing.
+        check(
+            Some("2026-01-01T03:00:05Z"),
+            "2026-01-02T05:30:00Z",
+            Freshness::Stale {
+                due: t("2026-01-02T03:00:00Z"),
+            },
+        );
+        check(
+            None,
+            "2026-01-02T05:30:00Z",
+            Freshness::Stale {
+                due: t("2026-01-02T03:00:00Z"),
+            },
+        );
+        check(
+            Some("2026-01-02T03:10:00Z"),
+            "2026-01-02T05:30:00Z",
+            Freshness::Fresh,
+        );
+        assert_eq!(
+            freshness(None, None, slack, t("2026-01-02T05:30:00Z")),
+            Freshness::Unscheduled
+        );
+    }
+
+    #[test]
+    fn a_configured_backup_never_run_fails_but_an_unconfigured_verify_passes() {
+        let now = t("2026-01-02T05:30:00Z");
+        let row = job_row("backup", "app", &[], None, BACKUP_SLACK, false, now);
+        assert!(!row.ok);
+        assert_eq!(row.detail, "no backup run recorded");
+        let row = job_row("verify", "app", &[], None, BACKUP_SLACK, true, now);
+        assert!(row.ok, "{row:?}");
+        assert!(drill_row("weekly", None, None, None, now)
+            .detail
+            .contains("no drill run"));
+    }
+}
