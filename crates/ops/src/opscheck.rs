@@ -199,7 +199,7 @@ pub fn drill_row(
     }
 }
 
-async fn drill_reports(
+pub(crate) async fn drill_reports(
     store: &Store,
     drill: &str,
 ) -> Result<(Option<serde_json::Value>, Option<DateTime<Utc>>), StoreError> {

@@ -218,6 +218,27 @@ impl Scheduler {
                     .map_err(|e| tracing::error!(drill = %drill.name, error = %e, "cannot schedule drill"))
                     .ok()
             });
+            // A drill that silently stops running is as bad as one that
+            // fails: `drill-overdue:NAME` checks every hour that the run due
+            // a day ago (its period plus a day) passed, and its failure goes
+            // through the same alerting as any failed job.
+            if let Some(schedule) = &schedule {
+                match Schedule::every(DRILL_WATCH_INTERVAL) {
+                    Ok(every) => scheduler.add(Job {
+                        name: format!("drill-overdue:{}", drill.name),
+                        schedule: Some(every),
+                        missed: MissedRuns::Skip,
+                        action: Arc::new(DrillOverdue {
+                            name: drill.name.clone(),
+                            store: store.clone(),
+                            schedule: schedule.clone(),
+                        }),
+                    }),
+                    Err(e) => {
+                        tracing::error!(drill = %drill.name, error = %e, "cannot watch drill")
+                    }
+                }
+            }
             scheduler.add(Job {
                 name: format!("drill:{}", drill.name),
                 schedule,
@@ -634,6 +655,45 @@ impl JobAction for ReportJob {
             )
             .await?;
             Ok(format!("wrote {}", path.display()))
+        })
+    }
+}
+
+/// How often `drill-overdue:NAME` looks at the drill's last pass.
+const DRILL_WATCH_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// `drill-overdue:NAME`: fails while the drill's latest due run (at least a
+/// day old) has no passing report after it.
+struct DrillOverdue {
+    name: String,
+    store: Store,
+    schedule: Schedule,
+}
+
+impl JobAction for DrillOverdue {
+    fn run<'a>(&'a self, _ctx: &'a JobContext) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let (_, last_pass) = crate::opscheck::drill_reports(&self.store, &self.name)
+                .await
+                .map_err(|e| e.to_string())?;
+            let now = Utc::now();
+            let since = last_pass.map_or_else(
+                || "no drill has passed yet".to_string(),
+                |t| format!("last pass {}", t.format("%Y-%m-%d %H:%M:%SZ")),
+            );
+            match crate::opscheck::freshness(
+                Some(&self.schedule),
+                last_pass,
+                crate::opscheck::DRILL_SLACK,
+                now,
+            ) {
+                crate::opscheck::Freshness::Stale { due } => Err(format!(
+                    "drill {} is overdue: the run due {} has not passed ({since})",
+                    self.name,
+                    due.format("%Y-%m-%d %H:%M:%SZ")
+                )),
+                _ => Ok(format!("drill {} is on time ({since})", self.name)),
+            }
         })
     }
 }
