@@ -19,8 +19,8 @@
 
 pub mod alert;
 pub mod audit;
-pub mod backups;
 pub mod auth;
+pub mod backups;
 pub mod config;
 pub mod drill;
 pub mod engine;
@@ -29,13 +29,13 @@ pub mod maintenance;
 pub mod opscheck;
 pub mod probe;
 pub mod report;
+pub(crate) mod role;
 pub mod scheduler;
 pub mod secrets;
 pub mod slo;
-pub mod uptime;
-pub(crate) mod role;
 pub(crate) mod store;
 pub(crate) mod time;
+pub mod uptime;
 
 // Public API.
 pub use auth::{Actor, Authenticator, Principal};

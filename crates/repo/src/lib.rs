@@ -61,6 +61,9 @@ pub(crate) mod error;
 pub(crate) mod export;
 pub(crate) mod forget;
 pub(crate) mod format;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod git;
 pub(crate) mod id;
 pub(crate) mod lock;

@@ -304,7 +304,10 @@ impl Restorer<'_> {
                 .map_err(|e| Error::io("write", path, e))?;
             self.summary.bytes += data.len() as u64;
         }
-        f.sync_all().map_err(|e| Error::io("sync", path, e))?;
+        // No fsync per file: a restore is not a commit point (the repository
+        // stays the source of truth and an interrupted restore is simply run
+        // again), and one fsync per file made restoring a source tree of 15k
+        // small files twice as slow as restic, which does not sync either.
         Ok(())
     }
 

@@ -10,10 +10,10 @@ pub(crate) mod ops;
 pub(crate) mod report;
 pub(crate) mod secrets;
 pub(crate) mod serve;
-pub(crate) mod verify;
 pub(crate) mod silence;
 pub(crate) mod slo;
 pub(crate) mod uptime;
+pub(crate) mod verify;
 
 use anyhow::Context;
 use bulwark_ops::config::{self as cfg, Config, Loaded};

@@ -75,10 +75,12 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let scheduler = tokio::spawn(state.scheduler.clone().run(
-            stopped(stop_rx.clone()),
-            std::time::Duration::from_secs(30),
-        ));
+        let scheduler = tokio::spawn(
+            state
+                .scheduler
+                .clone()
+                .run(stopped(stop_rx.clone()), std::time::Duration::from_secs(30)),
+        );
         let mut engine_opts = bulwark_ops::engine::EngineOptions::new(&globals.data_dir);
         engine_opts.observer = Some(bulwark_server::monitoring_observer(&state.metrics));
         engine_opts.raw_retention = state.config.server.results_retention;
@@ -162,9 +164,13 @@ async fn ensure_secrets(globals: &Globals, store: &Store, config: &bulwark_ops::
         )
         .await
         {
-            Ok(Some(r)) => tracing::info!(secret = %r.name, version = r.version, "managed secret written"),
+            Ok(Some(r)) => {
+                tracing::info!(secret = %r.name, version = r.version, "managed secret written")
+            }
             Ok(None) => {}
-            Err(e) => tracing::error!(secret = %cfg.name, error = %e, "cannot prepare managed secret"),
+            Err(e) => {
+                tracing::error!(secret = %cfg.name, error = %e, "cannot prepare managed secret")
+            }
         }
     }
 }

@@ -796,9 +796,11 @@ fn compile_server(
             if let Some(v) = &raw.results_retention {
                 // At least two minutes, so a minute is always rolled up
                 // before its raw results go.
-                if let Some(d) =
-                    cx.duration_at(v, "server.results_retention".into(), Duration::from_secs(120))
-                {
+                if let Some(d) = cx.duration_at(
+                    v,
+                    "server.results_retention".into(),
+                    Duration::from_secs(120),
+                ) {
                     server.results_retention = d;
                 }
             }
