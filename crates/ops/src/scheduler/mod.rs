@@ -275,6 +275,25 @@ impl Scheduler {
                 }
             }
         }
+        if !config.slos.is_empty() {
+            // The engine evaluates SLOs every few seconds for its live state
+            // (metrics, /healthz/strict); this job is the recorded evaluation
+            // at the seed's slo_guard cadence, visible in `jobs list` and
+            // runnable with `jobs run slo`. Alerts are deduplicated by
+            // fingerprint, so the two paths never notify twice.
+            match Schedule::every(SLO_JOB_INTERVAL) {
+                Ok(schedule) => scheduler.add(Job {
+                    name: "slo".to_string(),
+                    schedule: Some(schedule),
+                    missed: MissedRuns::Skip,
+                    action: Arc::new(SloJob {
+                        config: config.clone(),
+                        store: store.clone(),
+                    }),
+                }),
+                Err(e) => tracing::error!(error = %e, "cannot schedule SLO evaluation"),
+            }
+        }
         match Schedule::cron(REPORT_SCHEDULE, None) {
             Ok(schedule) => scheduler.add(Job {
                 name: "report".to_string(),
@@ -655,6 +674,44 @@ impl JobAction for ReportJob {
             )
             .await?;
             Ok(format!("wrote {}", path.display()))
+        })
+    }
+}
+
+/// The seed's slo_guard ran every 15 minutes.
+const SLO_JOB_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
+/// `slo`: evaluates every SLO (rollups, budgets, burn-rate alerts) and
+/// summarises them; fails when any SLO has spent its whole budget.
+struct SloJob {
+    config: Arc<Config>,
+    store: Store,
+}
+
+impl JobAction for SloJob {
+    fn run<'a>(&'a self, _ctx: &'a JobContext) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let statuses =
+                crate::engine::evaluate_slos(&self.store, &self.config, crate::time::now_ms())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            let summary = statuses
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}: {:.3}% ({:.1}% of budget used)",
+                        s.name,
+                        s.attainment * 100.0,
+                        s.budget_consumed * 100.0
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            if statuses.iter().any(|s| s.budget_consumed >= 1.0) {
+                Err(format!("error budget exhausted: {summary}"))
+            } else {
+                Ok(summary)
+            }
         })
     }
 }
