@@ -88,14 +88,16 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 2,
         name: "monitoring, slos and alerting",
-        sqlite: include_str!("../migrations/0002_monitoring.sqlite.sql"),
-        postgres: include_str!("../migrations/0002_monitoring.postgres.sql"),
+        // Plain SQL both engines accept: one file serves both dialects.
+        sqlite: include_str!("../migrations/0002_monitoring.sql"),
+        postgres: include_str!("../migrations/0002_monitoring.sql"),
     },
     Migration {
         version: 3,
         name: "secrets, scheduled jobs and drill reports",
-        sqlite: include_str!("../migrations/0003_secrets_jobs.sqlite.sql"),
-        postgres: include_str!("../migrations/0003_secrets_jobs.postgres.sql"),
+        // Plain SQL both engines accept: one file serves both dialects.
+        sqlite: include_str!("../migrations/0003_secrets_jobs.sql"),
+        postgres: include_str!("../migrations/0003_secrets_jobs.sql"),
     },
 ];
 
