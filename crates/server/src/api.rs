@@ -535,3 +535,86 @@ impl From<bulwark_ops::scheduler::JobStatus> for JobWire {
         }
     }
 }
+
+/// One snapshot of a configured backup.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SnapshotWire {
+    pub id: String,
+    pub short_id: String,
+    pub time: DateTime<chrono::FixedOffset>,
+    pub hostname: String,
+    pub paths: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+impl From<(bulwark_repo::Id, bulwark_repo::Snapshot)> for SnapshotWire {
+    fn from((id, s): (bulwark_repo::Id, bulwark_repo::Snapshot)) -> Self {
+        SnapshotWire {
+            id: id.to_hex(),
+            short_id: id.short(),
+            time: s.time,
+            hostname: s.hostname,
+            paths: s.paths,
+            tags: s.tags,
+        }
+    }
+}
+
+/// The snapshots of one `[[backup]]`, or why they could not be listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackupSnapshots {
+    pub backup: String,
+    /// Oldest first.
+    pub snapshots: Vec<SnapshotWire>,
+    /// Set when the repository could not be read; `snapshots` is then empty.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SnapshotQuery {
+    /// Only this configured backup.
+    pub backup: Option<String>,
+}
+
+/// `GET /api/v1/ops/check`: `bulwark ops check --json`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpsCheck {
+    /// Every row passed.
+    pub ok: bool,
+    pub rows: Vec<OpsCheckRow>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpsCheckRow {
+    /// config, monitor, slo, backup, verify, drill, secret or audit.
+    pub area: &'static str,
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl From<bulwark_ops::opscheck::CheckRow> for OpsCheckRow {
+    fn from(r: bulwark_ops::opscheck::CheckRow) -> Self {
+        OpsCheckRow {
+            area: r.area,
+            name: r.name,
+            ok: r.ok,
+            detail: r.detail,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// `json` (default), `md` or `html`.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DrillQuery {
+    /// How many reports, newest first (1 to 100, default 10).
+    pub limit: Option<u32>,
+}

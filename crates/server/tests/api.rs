@@ -2,81 +2,17 @@
 //! server on a loopback port.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use bulwark_ops::audit::{self, Filter};
-use bulwark_ops::config;
-use bulwark_ops::Store;
-use bulwark_server::AppState;
 use http_body_util::BodyExt;
-use tower::ServiceExt;
 
-const ADMIN: &str = "k-admin";
-const ANALYST: &str = "k-analyst";
-
-struct Harness {
-    state: Arc<AppState>,
-    _dir: tempfile::TempDir,
-}
-
-async fn harness() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let env = |k: &str| {
-        (k == "ROLES_JSON").then(|| format!(r#"{{"{ADMIN}":"admin","{ANALYST}":"analyst"}}"#))
-    };
-    let loaded = config::parse("", None, &env).expect("config");
-    let store = Store::open(None, dir.path()).await.unwrap();
-    Harness {
-        state: Arc::new(AppState::new(Arc::new(loaded.config), store)),
-        _dir: dir,
-    }
-}
-
-impl Harness {
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        key: Option<&str>,
-        body: Option<&str>,
-    ) -> (StatusCode, serde_json::Value) {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(key) = key {
-            req = req.header("x-dash-key", key);
-        }
-        let req = match body {
-            Some(b) => req
-                .header("content-type", "application/json")
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        let resp = bulwark_server::app(self.state.clone())
-            .oneshot(req)
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let json = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
-        (status, json)
-    }
-
-    async fn audit_actions(&self) -> Vec<String> {
-        audit::query(&self.state.store, &Filter::default())
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| format!("{} {} {}", r.action, r.outcome, r.target))
-            .collect()
-    }
-}
+mod common;
+use common::{Harness, ADMIN, ANALYST};
 
 #[tokio::test]
 async fn healthz_needs_no_key() {
-    let h = harness().await;
+    let h = Harness::new("").await;
     let (status, body) = h.call("GET", "/healthz", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, serde_json::json!({ "status": "ok" }));
@@ -84,7 +20,7 @@ async fn healthz_needs_no_key() {
 
 #[tokio::test]
 async fn missing_and_unknown_keys_get_401_and_are_audited() {
-    let h = harness().await;
+    let h = Harness::new("").await;
     assert_eq!(
         h.call("GET", "/api/v1/audit", None, None).await.0,
         StatusCode::UNAUTHORIZED
@@ -116,7 +52,7 @@ async fn missing_and_unknown_keys_get_401_and_are_audited() {
 
 #[tokio::test]
 async fn analyst_reads_audit_but_cannot_create_keys() {
-    let h = harness().await;
+    let h = Harness::new("").await;
     let (status, page) = h.call("GET", "/api/v1/audit", Some(ANALYST), None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page["records"].is_array());
@@ -145,7 +81,7 @@ async fn analyst_reads_audit_but_cannot_create_keys() {
 
 #[tokio::test]
 async fn admin_creates_lists_and_revokes_keys() {
-    let h = harness().await;
+    let h = Harness::new("").await;
     let (status, created) = h
         .call(
             "POST",
@@ -216,7 +152,7 @@ async fn admin_creates_lists_and_revokes_keys() {
 
 #[tokio::test]
 async fn bad_bodies_and_queries_get_400_naming_the_problem() {
-    let h = harness().await;
+    let h = Harness::new("").await;
     let check = |body: &'static str, needle: &'static str| {
         let h = &h;
         async move {
@@ -250,7 +186,7 @@ async fn bad_bodies_and_queries_get_400_naming_the_problem() {
 
 #[tokio::test]
 async fn audit_route_filters_newest_first() {
-    let h = harness().await;
+    let h = Harness::new("").await;
     for _ in 0..3 {
         h.call("GET", "/api/v1/keys", Some(ANALYST), None).await;
     }
@@ -294,7 +230,7 @@ async fn audit_route_filters_newest_first() {
 
 #[tokio::test]
 async fn metrics_count_requests_per_route_template() {
-    let h = harness().await;
+    let h = Harness::new("").await;
     h.call("DELETE", "/api/v1/keys/k_abc", Some(ADMIN), None)
         .await;
     h.call("DELETE", "/api/v1/keys/k_def", Some(ADMIN), None)
@@ -312,7 +248,7 @@ async fn metrics_count_requests_per_route_template() {
 
 #[tokio::test]
 async fn openapi_describes_every_route() {
-    let h = harness().await;
+    let h = Harness::new("").await;
     let (status, doc) = h.call("GET", "/api/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
@@ -334,7 +270,7 @@ async fn openapi_describes_every_route() {
 /// failed attempts are rate-limited per address.
 #[tokio::test]
 async fn real_server_limits_failed_attempts_per_client() {
-    let h = harness().await;
+    let h = Harness::new("").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -382,7 +318,6 @@ async fn real_server_limits_failed_attempts_per_client() {
 
 #[tokio::test]
 async fn config_file_keys_authenticate_by_hash() {
-    let dir = tempfile::tempdir().unwrap();
     // sha256("s3cret-ops-key"), as `printf %s KEY | sha256sum` prints it.
     let digest = {
         use std::fmt::Write;
@@ -394,12 +329,7 @@ async fn config_file_keys_authenticate_by_hash() {
     };
     let text =
         format!("[[auth.key]]\nname = \"ops\"\nrole = \"admin\"\nhash = \"sha256:{digest}\"\n");
-    let loaded = config::parse(&text, None, &|_| None).expect("config");
-    let store = Store::open(None, dir.path()).await.unwrap();
-    let h = Harness {
-        state: Arc::new(AppState::new(Arc::new(loaded.config), store)),
-        _dir: dir,
-    };
+    let h = Harness::new(&text).await;
     let (status, me) = h
         .call("GET", "/api/v1/whoami", Some("s3cret-ops-key"), None)
         .await;

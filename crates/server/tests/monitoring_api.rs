@@ -2,20 +2,15 @@
 //! secrets kept out of responses, and `/healthz/strict` flipping to 503 when
 //! an SLO's budget is spent.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use bulwark_ops::audit::{self, Filter};
 use bulwark_ops::probe::ProbeResult;
-use bulwark_ops::{config, uptime, Store};
-use bulwark_server::AppState;
-use http_body_util::BodyExt;
-use tower::ServiceExt;
+use bulwark_ops::uptime;
 
-const ADMIN: &str = "k-admin";
-const ANALYST: &str = "k-analyst";
+mod common;
+use common::{Harness, ADMIN, ANALYST};
 
 const CONFIG: &str = r#"
 [[monitor]]
@@ -41,54 +36,11 @@ type = "webhook"
 url = "http://127.0.0.1:9/hook-secret-path"
 "#;
 
-struct Harness {
-    state: Arc<AppState>,
-    _dir: tempfile::TempDir,
+trait Record {
+    async fn record(&self, ok: bool, n: usize);
 }
 
-async fn harness() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let env = |k: &str| {
-        (k == "ROLES_JSON").then(|| format!(r#"{{"{ADMIN}":"admin","{ANALYST}":"analyst"}}"#))
-    };
-    let loaded = config::parse(CONFIG, None, &env).expect("config");
-    let store = Store::open(None, dir.path()).await.unwrap();
-    Harness {
-        state: Arc::new(AppState::new(Arc::new(loaded.config), store)),
-        _dir: dir,
-    }
-}
-
-impl Harness {
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        key: Option<&str>,
-        body: Option<&str>,
-    ) -> (StatusCode, serde_json::Value) {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(key) = key {
-            req = req.header("x-dash-key", key);
-        }
-        let req = match body {
-            Some(b) => req
-                .header("content-type", "application/json")
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        let resp = bulwark_server::app(self.state.clone())
-            .oneshot(req)
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let json = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
-        (status, json)
-    }
-
+impl Record for Harness {
     async fn record(&self, ok: bool, n: usize) {
         let now = chrono::Utc::now().timestamp_millis();
         for i in 0..n {
@@ -107,7 +59,7 @@ impl Harness {
 
 #[tokio::test]
 async fn healthz_strict_flips_to_503_when_the_budget_is_spent() {
-    let h = harness().await;
+    let h = Harness::new(CONFIG).await;
     // No data yet: a full budget.
     let (status, body) = h.call("GET", "/healthz/strict", None, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -140,7 +92,7 @@ async fn healthz_strict_flips_to_503_when_the_budget_is_spent() {
 
 #[tokio::test]
 async fn monitors_hide_secrets_and_show_push_paths_to_admins_only() {
-    let h = harness().await;
+    let h = Harness::new(CONFIG).await;
     h.record(true, 2).await;
     let (status, list) = h.call("GET", "/api/v1/monitors", Some(ANALYST), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -180,7 +132,7 @@ async fn monitors_hide_secrets_and_show_push_paths_to_admins_only() {
 
 #[tokio::test]
 async fn uptime_test_is_for_admins_and_reports_failures() {
-    let h = harness().await;
+    let h = Harness::new(CONFIG).await;
     assert_eq!(
         h.call("POST", "/api/ops/uptime/test", Some(ANALYST), None)
             .await
@@ -199,7 +151,7 @@ async fn uptime_test_is_for_admins_and_reports_failures() {
 
 #[tokio::test]
 async fn silences_and_maintenance_are_admin_only_and_audited() {
-    let h = harness().await;
+    let h = Harness::new(CONFIG).await;
     let create = r#"{"monitor":"api","duration":"2h","comment":"deploy"}"#;
     assert_eq!(
         h.call("POST", "/api/v1/silences", Some(ANALYST), Some(create))
@@ -294,7 +246,7 @@ async fn silences_and_maintenance_are_admin_only_and_audited() {
 
 #[tokio::test]
 async fn openapi_lists_the_monitoring_routes() {
-    let h = harness().await;
+    let h = Harness::new(CONFIG).await;
     let (_, doc) = h.call("GET", "/api/openapi.json", None, None).await;
     for path in [
         "/api/v1/monitors",

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use bulwark_repo::{
     backup, check, forget, open_backend, BackupOptions, BlobType, Id, KeepWithin, ReadData,
-    Repository, RestoreOptions, RetentionPolicy, Tree,
+    Repository, RestoreOptions, RetentionPolicy, Snapshot, Tree,
 };
 use chrono::{DateTime, Utc};
 use rand::seq::SliceRandom;
@@ -71,19 +71,35 @@ fn password(cfg: &BackupConfig) -> Result<crate::config::Secret<String>, BackupE
 /// # Errors
 /// No password, a wrong one, or an unreachable repository.
 pub fn open(cfg: &BackupConfig) -> Result<Repository, BackupError> {
-    let wrap = |source| BackupError::Repo {
+    let mut repo = open_unindexed(cfg)?;
+    repo.load_index().map_err(|e| repo_error(cfg, e))?;
+    Ok(repo)
+}
+
+fn repo_error(cfg: &BackupConfig, source: bulwark_repo::Error) -> BackupError {
+    BackupError::Repo {
         backup: cfg.name.clone(),
         repo: cfg.repo.clone(),
         source,
-    };
+    }
+}
+
+fn open_unindexed(cfg: &BackupConfig) -> Result<Repository, BackupError> {
     let pw = password(cfg)?;
-    let mut repo = Repository::open(
-        open_backend(&cfg.repo).map_err(wrap)?,
-        pw.expose().as_bytes(),
-    )
-    .map_err(wrap)?;
-    repo.load_index().map_err(wrap)?;
-    Ok(repo)
+    let backend = open_backend(&cfg.repo).map_err(|e| repo_error(cfg, e))?;
+    Repository::open(backend, pw.expose().as_bytes()).map_err(|e| repo_error(cfg, e))
+}
+
+/// The snapshots in the repository of `cfg`, oldest first. Reads only the
+/// snapshot files (not the index), so listing stays cheap on large
+/// repositories.
+///
+/// # Errors
+/// As [`open`], and unreadable snapshot files.
+pub fn snapshots(cfg: &BackupConfig) -> Result<Vec<(Id, Snapshot)>, BackupError> {
+    open_unindexed(cfg)?
+        .snapshots()
+        .map_err(|e| repo_error(cfg, e))
 }
 
 /// restic's retention flags from the config's `keep`.
@@ -126,11 +142,7 @@ pub async fn run_backup(cfg: &BackupConfig) -> Result<BackupRun, BackupError> {
     let cfg = cfg.clone();
     tokio::task::spawn_blocking(move || {
         let mut repo = open(&cfg)?;
-        let wrap = |source| BackupError::Repo {
-            backup: cfg.name.clone(),
-            repo: cfg.repo.clone(),
-            source,
-        };
+        let wrap = |source| repo_error(&cfg, source);
         let opts = BackupOptions {
             paths: cfg.paths.clone(),
             excludes: cfg.exclude.clone(),
@@ -277,11 +289,7 @@ pub async fn verify(cfg: &BackupConfig, data_dir: &Path) -> Result<VerifyReport,
 
 fn verify_blocking(cfg: &BackupConfig) -> Result<VerifyReport, BackupError> {
     let mut repo = open(cfg)?;
-    let wrap = |source| BackupError::Repo {
-        backup: cfg.name.clone(),
-        repo: cfg.repo.clone(),
-        source,
-    };
+    let wrap = |source| repo_error(cfg, source);
     let (subset, sample) = match &cfg.verify {
         Some(v) => (v.read_data_subset, v.sample_files),
         None => (None, crate::config::DEFAULT_SAMPLE_FILES),

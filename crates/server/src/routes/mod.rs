@@ -12,6 +12,7 @@ use crate::state::AppState;
 
 pub(crate) mod audit;
 pub(crate) mod drills;
+pub(crate) mod evidence;
 pub(crate) mod health;
 pub(crate) mod incidents;
 pub(crate) mod jobs;
@@ -31,6 +32,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .nest("/api/v1/secrets", secrets::router())
         .nest("/api/v1/jobs", jobs::router())
         .merge(drills::router())
+        .merge(evidence::router())
         .merge(monitors::router())
         .merge(slo::router())
         .nest("/api/v1/incidents", incidents::router())

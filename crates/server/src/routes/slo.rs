@@ -15,6 +15,7 @@ use crate::state::AppState;
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/ops/slo/status", get(status))
+        .route("/api/v1/slos", get(list))
         .route("/healthz/strict", get(strict))
 }
 
@@ -35,6 +36,18 @@ pub(crate) async fn status(
 ) -> Result<Json<Vec<SloStatusWire>>, ApiError> {
     let s = statuses(&state).await?;
     Ok(Json(s.iter().map(SloStatusWire::from).collect()))
+}
+
+/// Every SLO's status: the same answer as `/api/ops/slo/status`, under the
+/// versioned API beside the other resources.
+#[utoipa::path(get, path = "/api/v1/slos", tag = "slo",
+    security(("dash_key" = []), ("bearer" = [])),
+    responses((status = 200, body = Vec<SloStatusWire>), (status = 401, body = crate::api::ErrorBody)))]
+pub(crate) async fn list(
+    state: State<Arc<AppState>>,
+    auth: Auth<Analyst>,
+) -> Result<Json<Vec<SloStatusWire>>, ApiError> {
+    status(state, auth).await
 }
 
 /// 503 when a strict SLO has consumed at least `strict_budget_threshold` of

@@ -1,0 +1,90 @@
+//! What every API test needs: an `AppState` over a real SQLite file and data
+//! directory, and a way to call the router as a client would.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use bulwark_ops::audit::{self, Filter};
+use bulwark_ops::{config, Store};
+use bulwark_server::AppState;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+pub const ADMIN: &str = "k-admin";
+pub const ANALYST: &str = "k-analyst";
+
+pub struct Harness {
+    pub state: Arc<AppState>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Harness {
+    /// `config_text` is a bulwark.toml; `ROLES_JSON` gives [`ADMIN`] and
+    /// [`ANALYST`] their roles.
+    pub async fn new(config_text: &str) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let env = |k: &str| {
+            (k == "ROLES_JSON").then(|| format!(r#"{{"{ADMIN}":"admin","{ANALYST}":"analyst"}}"#))
+        };
+        let loaded = config::parse(config_text, None, &env).expect("config");
+        let store = Store::open(None, dir.path()).await.unwrap();
+        let state = AppState::new(Arc::new(loaded.config), store).with_data_dir(dir.path());
+        Harness {
+            state: Arc::new(state),
+            dir,
+        }
+    }
+
+    /// The status and body as text.
+    pub async fn text(
+        &self,
+        method: &str,
+        uri: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, String) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(key) = key {
+            req = req.header("x-dash-key", key);
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let resp = bulwark_server::app(self.state.clone())
+            .oneshot(req)
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The status and body as JSON (a JSON string when the body is not JSON).
+    pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, serde_json::Value) {
+        let (status, text) = self.text(method, uri, key, body).await;
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, json)
+    }
+
+    /// Every audit record as "action outcome target", newest first.
+    pub async fn audit_actions(&self) -> Vec<String> {
+        audit::query(&self.state.store, &Filter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| format!("{} {} {}", r.action, r.outcome, r.target))
+            .collect()
+    }
+}

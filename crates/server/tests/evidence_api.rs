@@ -1,0 +1,193 @@
+//! The evidence routes — snapshots of configured backups, `ops check`, the
+//! monthly report and drill history — over a real local repository and a
+//! real SQLite store.
+
+use axum::http::StatusCode;
+use bulwark_repo::{open_backend, KdfParams, Repository};
+
+mod common;
+use common::{Harness, ANALYST};
+
+/// A repository holding one backup of a small tree, a second `[[backup]]`
+/// whose repository does not exist, and a monitor on a closed port.
+async fn with_backups() -> (Harness, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("index.html"), "<h1>hello</h1>").unwrap();
+    let repo = dir.path().join("repo");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "correct horse\n").unwrap();
+    Repository::init(
+        open_backend(repo.to_str().unwrap()).unwrap(),
+        b"correct horse",
+        KdfParams::INSECURE_FAST,
+    )
+    .unwrap();
+    // Port 9 (discard) is closed on loopback in the test environment.
+    let text = format!(
+        r#"
+[[monitor]]
+name = "closed"
+url = "tcp://127.0.0.1:9"
+timeout = "500ms"
+
+[[backup]]
+name = "app"
+repo = "{repo}"
+password_file = "{pw}"
+paths = ["{app}"]
+
+[[backup]]
+name = "gone"
+repo = "{missing}"
+password_file = "{pw}"
+paths = ["{app}"]
+"#,
+        repo = repo.display(),
+        pw = pw.display(),
+        app = app.display(),
+        missing = dir.path().join("missing").display(),
+    );
+    let h = Harness::new(&text).await;
+    let run = bulwark_ops::backups::run_backup(&h.state.config.backups[0])
+        .await
+        .unwrap();
+    assert_eq!(run.files, 1);
+    (h, dir)
+}
+
+#[tokio::test]
+async fn snapshots_are_listed_per_backup_and_an_unreadable_repository_is_named() {
+    let (h, _dir) = with_backups().await;
+    assert_eq!(
+        h.call("GET", "/api/v1/snapshots", None, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, list) = h
+        .call("GET", "/api/v1/snapshots", Some(ANALYST), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["backup"], "app");
+    assert_eq!(list[0]["error"], serde_json::Value::Null);
+    let snaps = list[0]["snapshots"].as_array().unwrap();
+    assert_eq!(snaps.len(), 1);
+    assert_eq!(snaps[0]["id"].as_str().unwrap().len(), 64);
+    assert!(snaps[0]["paths"][0].as_str().unwrap().ends_with("/app"));
+    assert_eq!(list[1]["backup"], "gone");
+    assert!(list[1]["snapshots"].as_array().unwrap().is_empty());
+    let err = list[1]["error"].as_str().unwrap();
+    assert!(err.contains("gone"), "{err}");
+    // The password never leaves the process.
+    assert!(!list.iter().any(|b| b.to_string().contains("correct horse")));
+
+    let (status, one) = h
+        .call("GET", "/api/v1/snapshots?backup=app", Some(ANALYST), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one.as_array().unwrap().len(), 1);
+    let (status, body) = h
+        .call("GET", "/api/v1/snapshots?backup=nope", Some(ANALYST), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.to_string().contains("nope"), "{body}");
+}
+
+#[tokio::test]
+async fn ops_check_names_the_failing_rows() {
+    let (h, _dir) = with_backups().await;
+    let (status, check) = h
+        .call("GET", "/api/v1/ops/check", Some(ANALYST), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{check}");
+    assert_eq!(check["ok"], false);
+    let rows = check["rows"].as_array().unwrap();
+    let row = |area: &str, name: &str| {
+        rows.iter()
+            .find(|r| r["area"] == area && r["name"] == name)
+            .unwrap_or_else(|| panic!("no {area} row for {name}: {check}"))
+            .clone()
+    };
+    assert_eq!(row("monitor", "closed")["ok"], false);
+    assert_eq!(row("audit", "chain")["ok"], true, "{check}");
+}
+
+#[tokio::test]
+async fn monthly_report_in_each_format_and_bad_periods_are_refused() {
+    let h = Harness::new("[[monitor]]\nname = \"api\"\nurl = \"tcp://127.0.0.1:9\"\n").await;
+    let (status, json) = h
+        .call("GET", "/api/v1/reports/2026-10", Some(ANALYST), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert!(json.is_object(), "{json}");
+    let (status, md) = h
+        .text(
+            "GET",
+            "/api/v1/reports/2026-10?format=md",
+            Some(ANALYST),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(md.starts_with('#') && md.contains("2026-10"), "{md}");
+    let (status, html) = h
+        .text(
+            "GET",
+            "/api/v1/reports/2026-10?format=html",
+            Some(ANALYST),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<html") && html.contains("api"), "{html}");
+
+    for (uri, needle) in [
+        ("/api/v1/reports/2026-13", "2026-13"),
+        ("/api/v1/reports/2026-10?format=pdf", "pdf"),
+    ] {
+        let (status, body) = h.call("GET", uri, Some(ANALYST), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(body.to_string().contains(needle), "{uri}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn drills_and_slos_under_the_versioned_api() {
+    let h = Harness::new(
+        "[[monitor]]\nname = \"api\"\nurl = \"tcp://127.0.0.1:9\"\n\n[[slo]]\nname = \"api-availability\"\nmonitor = \"api\"\ntarget = 0.99\nwindow = \"1h\"\n",
+    )
+    .await;
+    let (status, drills) = h.call("GET", "/api/v1/drills", Some(ANALYST), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(drills, serde_json::json!([]));
+    let (status, body) = h
+        .call("GET", "/api/v1/drills?limit=0", Some(ANALYST), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.to_string().contains("limit"), "{body}");
+
+    let (_, v1) = h.call("GET", "/api/v1/slos", Some(ANALYST), None).await;
+    let (_, ops) = h
+        .call("GET", "/api/ops/slo/status", Some(ANALYST), None)
+        .await;
+    // The same answer, but for the window's start: it moves with the clock.
+    let without_clock = |mut v: serde_json::Value| {
+        v[0].as_object_mut().unwrap().remove("window_start");
+        v
+    };
+    assert_eq!(v1[0]["name"], "api-availability");
+    assert_eq!(without_clock(v1), without_clock(ops));
+
+    let (_, doc) = h.call("GET", "/api/openapi.json", None, None).await;
+    for path in [
+        "/api/v1/snapshots",
+        "/api/v1/ops/check",
+        "/api/v1/reports/{period}",
+        "/api/v1/drills",
+        "/api/v1/slos",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+}
