@@ -3,33 +3,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn bulwark(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bulwark"));
-    cmd.arg("--data-dir").arg(data_dir);
-    // Nothing from the developer's environment leaks into the tests.
-    for var in [
-        "ROLES_JSON",
-        "BULWARK_CONFIG",
-        "BULWARK_LISTEN",
-        "BASE_URL",
-        "SLACK_WEBHOOK_URL",
-        "TELEGRAM_BOT_TOKEN",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("run bulwark")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+mod common;
+use common::{bulwark, free_port, run, stdout, Server};
 
 #[test]
 fn config_check_reports_every_mistake_with_line_and_field() {
@@ -186,26 +164,6 @@ fn keys_and_audit_verify_catch_a_hand_edited_record() {
         text.contains("BROKEN at record 2") && text.contains("altered"),
         "{text}"
     );
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts `bulwark serve` and waits for /healthz.

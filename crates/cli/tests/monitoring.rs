@@ -6,33 +6,21 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{free_port, run, Server};
+
 const ADMIN: &str = "k-admin-monitoring";
 
+/// `bulwark` with [`ADMIN`] as its one admin key.
 fn bulwark(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bulwark"));
-    cmd.arg("--data-dir").arg(data_dir);
-    for var in [
-        "BULWARK_CONFIG",
-        "BULWARK_LISTEN",
-        "BASE_URL",
-        "SLACK_WEBHOOK_URL",
-        "TELEGRAM_BOT_TOKEN",
-        "UPTIME_STRIKES",
-        "UPTIME_INTERVAL_SEC",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = common::bulwark(data_dir);
     cmd.env("ROLES_JSON", format!(r#"{{"{ADMIN}":"admin"}}"#));
     cmd
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("run bulwark")
 }
 
 /// Reads one HTTP/1.1 request; returns (request line, body).
@@ -140,26 +128,6 @@ fn receiver() -> Receiver {
         }
     });
     Receiver { url, bodies }
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn get(server: &Server, path: &str) -> (u16, serde_json::Value) {

@@ -3,44 +3,13 @@
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use bulwark_ops::scheduler::runs::{self, RunOutcome, Trigger};
 use bulwark_ops::{Actor, Store};
 
-fn bulwark(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bulwark"));
-    cmd.arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--config")
-        .arg(dir.join("bulwark.toml"));
-    for var in [
-        "ROLES_JSON",
-        "BULWARK_LISTEN",
-        "ROTATE_DASHBOARD_KEY",
-        "BULWARK_PASSWORD",
-        "RESTIC_PASSWORD",
-        "UPTIME_STRIKES",
-        "UPTIME_INTERVAL_SEC",
-        "SLO_WINDOW_DAYS",
-        "SLO_TARGET",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("run bulwark")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{bulwark_in, run, text};
 
 /// A config with one TCP monitor on `port`, an SLO on it, a backup, a drill
 /// and a managed secret; the repository initialised.
@@ -88,7 +57,7 @@ name = "DASHBOARD_KEY"
         ),
     )
     .unwrap();
-    let init = run(bulwark(dir.path())
+    let init = run(bulwark_in(dir.path())
         .args(["init", "-r"])
         .arg(&repo)
         .arg("--password-file")
@@ -119,14 +88,14 @@ fn ops_check_passes_when_everything_ran_and_is_up() {
         &["drill", "run", "weekly"],
         &["secrets", "rotate"],
     ] {
-        let out = run(bulwark(dir.path()).args(args));
+        let out = run(bulwark_in(dir.path()).args(args));
         assert!(out.status.success(), "{args:?}: {}", text(&out));
     }
-    let out = run(bulwark(dir.path()).args(["ops", "check"]));
+    let out = run(bulwark_in(dir.path()).args(["ops", "check"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("checks passed"), "{}", text(&out));
 
-    let out = run(bulwark(dir.path()).args(["--json", "ops", "check"]));
+    let out = run(bulwark_in(dir.path()).args(["--json", "ops", "check"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let rows = rows(&out);
     for (area, name) in [
@@ -159,12 +128,12 @@ fn ops_check_fails_naming_a_closed_port_and_a_backup_never_run() {
         l.local_addr().unwrap().port()
     };
     let dir = setup(port);
-    let out = run(bulwark(dir.path()).args(["ops", "check"]));
+    let out = run(bulwark_in(dir.path()).args(["ops", "check"]));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("monitor") && t.contains("FAIL"), "{t}");
 
-    let out = run(bulwark(dir.path()).args(["--json", "ops", "check"]));
+    let out = run(bulwark_in(dir.path()).args(["--json", "ops", "check"]));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let rows = rows(&out);
     assert_eq!(row(&rows, "monitor", "api")["ok"], false);
@@ -187,7 +156,7 @@ fn ops_check_exits_1_on_an_invalid_config() {
         "[[slo]]\nname = \"x\"\nmonitor = \"missing\"\ntarget = 0.99\n",
     )
     .unwrap();
-    let out = run(bulwark(dir.path()).args(["--json", "ops", "check"]));
+    let out = run(bulwark_in(dir.path()).args(["--json", "ops", "check"]));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let rows = rows(&out);
     assert_eq!(rows.len(), 1);
@@ -257,7 +226,7 @@ fn report_renders_seeded_evidence_in_all_three_formats() {
     let dir = setup(1);
     // Rotations are audited at the real time, so the report is for this month.
     let period = bulwark_ops::report::current_period(chrono::Utc::now());
-    let out = run(bulwark(dir.path()).args(["secrets", "rotate"]));
+    let out = run(bulwark_in(dir.path()).args(["secrets", "rotate"]));
     assert!(out.status.success(), "{}", text(&out));
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -266,7 +235,7 @@ fn report_renders_seeded_evidence_in_all_three_formats() {
         .block_on(seed(&dir.path().join("data"), &period));
     let p = period.to_string();
 
-    let out = run(bulwark(dir.path()).args(["report", "--period", &p, "--format", "json"]));
+    let out = run(bulwark_in(dir.path()).args(["report", "--period", &p, "--format", "json"]));
     assert!(out.status.success(), "{}", text(&out));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["period"], p);
@@ -282,7 +251,7 @@ fn report_renders_seeded_evidence_in_all_three_formats() {
     assert_eq!(r["rotations"][0]["secret"], "DASHBOARD_KEY");
     assert_eq!(r["rotations"][0]["version"], 1);
 
-    let out = run(bulwark(dir.path()).args(["report", "--period", &p, "--format", "md"]));
+    let out = run(bulwark_in(dir.path()).args(["report", "--period", &p, "--format", "md"]));
     assert!(out.status.success(), "{}", text(&out));
     let md = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -296,7 +265,7 @@ fn report_renders_seeded_evidence_in_all_three_formats() {
     assert!(md.contains("DASHBOARD_KEY"), "{md}");
 
     let file = dir.path().join("report.html");
-    let out = run(bulwark(dir.path())
+    let out = run(bulwark_in(dir.path())
         .args(["report", "--period", &p, "--format", "html", "--output"])
         .arg(&file));
     assert!(out.status.success(), "{}", text(&out));
@@ -311,7 +280,7 @@ fn report_renders_seeded_evidence_in_all_three_formats() {
     assert!(!md.contains(value.trim()));
 
     // The scheduler's `report` job writes last month's report to the data dir.
-    let out = run(bulwark(dir.path()).args(["jobs", "run", "report"]));
+    let out = run(bulwark_in(dir.path()).args(["jobs", "run", "report"]));
     assert!(out.status.success(), "{}", text(&out));
     let last = period.previous().to_string();
     for ext in ["html", "json"] {
@@ -324,7 +293,7 @@ fn report_renders_seeded_evidence_in_all_three_formats() {
 fn report_rejects_a_bad_period_naming_it() {
     let dir = setup(1);
     for bad in ["2026-13", "2026-1", "Jan-2026"] {
-        let out = run(bulwark(dir.path()).args(["report", "--period", bad]));
+        let out = run(bulwark_in(dir.path()).args(["report", "--period", bad]));
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         assert!(text(&out).contains(&format!("\"{bad}\"")), "{}", text(&out));
     }

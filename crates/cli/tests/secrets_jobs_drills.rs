@@ -1,38 +1,8 @@
 //! `bulwark secrets`, `jobs`, `verify` and `drill` end to end: real
 //! processes, a real SQLite file, a real repository.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn bulwark(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bulwark"));
-    cmd.arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--config")
-        .arg(dir.join("bulwark.toml"));
-    for var in [
-        "ROLES_JSON",
-        "BULWARK_LISTEN",
-        "ROTATE_DASHBOARD_KEY",
-        "BULWARK_PASSWORD",
-        "RESTIC_PASSWORD",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("run bulwark")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{bulwark_in, run, text};
 
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -60,7 +30,7 @@ name = "DASHBOARD_KEY"
         ),
     )
     .unwrap();
-    let init = run(bulwark(dir.path())
+    let init = run(bulwark_in(dir.path())
         .args(["init", "-r"])
         .arg(&repo)
         .arg("--password-file")
@@ -72,30 +42,35 @@ name = "DASHBOARD_KEY"
 #[test]
 fn secrets_rotate_and_list_never_print_the_value() {
     let dir = setup();
-    let out = run(bulwark(dir.path()).args(["secrets", "rotate"]));
+    let out = run(bulwark_in(dir.path()).args(["secrets", "rotate"]));
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("DASHBOARD_KEY: rotated to version 1"));
     let value =
         std::fs::read_to_string(dir.path().join("data/secrets/runtime/DASHBOARD_KEY")).unwrap();
-    let out = run(bulwark(dir.path()).args(["secrets", "rotate", "DASHBOARD_KEY"]));
+    let out = run(bulwark_in(dir.path()).args(["secrets", "rotate", "DASHBOARD_KEY"]));
     assert!(text(&out).contains("not due"), "{}", text(&out));
-    let out =
-        run(bulwark(dir.path()).args(["--json", "secrets", "rotate", "DASHBOARD_KEY", "--force"]));
+    let out = run(bulwark_in(dir.path()).args([
+        "--json",
+        "secrets",
+        "rotate",
+        "DASHBOARD_KEY",
+        "--force",
+    ]));
     assert!(out.status.success(), "{}", text(&out));
-    let listed = run(bulwark(dir.path()).args(["--json", "secrets", "list"]));
+    let listed = run(bulwark_in(dir.path()).args(["--json", "secrets", "list"]));
     let json: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(json[0]["version"], 2);
     for o in [&out, &listed] {
         assert!(!text(o).contains(&value));
     }
-    let unknown = run(bulwark(dir.path()).args(["secrets", "rotate", "NOPE"]));
+    let unknown = run(bulwark_in(dir.path()).args(["secrets", "rotate", "NOPE"]));
     assert_eq!(unknown.status.code(), Some(2));
 }
 
 #[test]
 fn jobs_list_and_run_backup_then_verify_passes() {
     let dir = setup();
-    let out = run(bulwark(dir.path()).args(["--json", "jobs", "list"]));
+    let out = run(bulwark_in(dir.path()).args(["--json", "jobs", "list"]));
     assert!(out.status.success(), "{}", text(&out));
     let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: Vec<_> = jobs
@@ -109,31 +84,33 @@ fn jobs_list_and_run_backup_then_verify_passes() {
         ["backup:app", "report", "rotate:DASHBOARD_KEY", "verify:app"]
     );
 
-    let out = run(bulwark(dir.path()).args(["jobs", "run", "backup:app"]));
+    let out = run(bulwark_in(dir.path()).args(["jobs", "run", "backup:app"]));
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("backup:app: success"), "{}", text(&out));
-    let out = run(bulwark(dir.path()).args(["verify", "app"]));
+    let out = run(bulwark_in(dir.path()).args(["verify", "app"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(dir.path().join("data/logs/backup_verify.ndjson").is_file());
 
-    let out = run(bulwark(dir.path()).args(["jobs", "list"]));
+    let out = run(bulwark_in(dir.path()).args(["jobs", "list"]));
     assert!(text(&out).contains("success"), "{}", text(&out));
-    let out = run(bulwark(dir.path()).args(["jobs", "run", "nope"]));
+    let out = run(bulwark_in(dir.path()).args(["jobs", "run", "nope"]));
     assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
 fn verify_exits_1_when_a_pack_is_missing() {
     let dir = setup();
-    assert!(run(bulwark(dir.path()).args(["jobs", "run", "backup:app"]))
-        .status
-        .success());
+    assert!(
+        run(bulwark_in(dir.path()).args(["jobs", "run", "backup:app"]))
+            .status
+            .success()
+    );
     for sub in std::fs::read_dir(dir.path().join("repo/data")).unwrap() {
         for f in std::fs::read_dir(sub.unwrap().path()).unwrap() {
             std::fs::remove_file(f.unwrap().path()).unwrap();
         }
     }
-    let out = run(bulwark(dir.path()).args(["verify"]));
+    let out = run(bulwark_in(dir.path()).args(["verify"]));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("FAILED"));
 }
@@ -148,15 +125,17 @@ fn drill_run_writes_a_report_that_drill_last_shows() {
     );
     std::fs::write(&config, toml).unwrap();
     // No snapshot yet: the drill fails at its snapshot step, exit 1.
-    let out = run(bulwark(dir.path()).args(["drill", "run", "weekly"]));
+    let out = run(bulwark_in(dir.path()).args(["drill", "run", "weekly"]));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(run(bulwark(dir.path()).args(["jobs", "run", "backup:app"]))
-        .status
-        .success());
-    let out = run(bulwark(dir.path()).args(["drill", "run"]));
+    assert!(
+        run(bulwark_in(dir.path()).args(["jobs", "run", "backup:app"]))
+            .status
+            .success()
+    );
+    let out = run(bulwark_in(dir.path()).args(["drill", "run"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("PASSED"));
-    let out = run(bulwark(dir.path()).args(["--json", "drill", "last", "-n", "3"]));
+    let out = run(bulwark_in(dir.path()).args(["--json", "drill", "last", "-n", "3"]));
     let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(reports.as_array().unwrap().len(), 2);
     assert_eq!(reports[0]["passed"], true);
