@@ -612,6 +612,8 @@ fn run_prune(r: RepoArgs, dry_run: bool, json: bool) -> anyhow::Result<ExitCode>
                 "blobs_unused": s.blobs_unused,
                 "bytes_removed": s.bytes_removed,
                 "bytes_added": s.bytes_added,
+                "temp_files_removed": s.temp_files_removed,
+                "temp_bytes_removed": s.temp_bytes_removed,
             })
         );
     } else {
@@ -620,6 +622,12 @@ fn run_prune(r: RepoArgs, dry_run: bool, json: bool) -> anyhow::Result<ExitCode>
             "{verb} {} unused blobs: {} packs deleted, {} repacked, {} unindexed; {} bytes freed, {} bytes rewritten",
             s.blobs_unused, s.packs_deleted, s.packs_repacked, s.packs_unindexed, s.bytes_removed, s.bytes_added
         );
+        if s.temp_files_removed > 0 {
+            println!(
+                "{verb} {} temporary files of interrupted writes ({} bytes)",
+                s.temp_files_removed, s.temp_bytes_removed
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

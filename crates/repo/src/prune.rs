@@ -5,7 +5,8 @@
 //! (their used blobs are written to new packs). The order keeps the
 //! repository valid at every instant, as the design document requires: new
 //! packs, then the new index, then removal of the old index files, and only
-//! then removal of packs.
+//! then removal of packs. Temporary files that interrupted writes left in
+//! a local repository are removed too.
 
 use std::collections::{HashMap, HashSet};
 
@@ -36,6 +37,11 @@ pub struct PruneSummary {
     pub bytes_added: u64,
     /// Index files replaced.
     pub index_files_replaced: u64,
+    /// Temporary files of interrupted writes removed (or, in a dry run,
+    /// found).
+    pub temp_files_removed: u64,
+    /// Their bytes.
+    pub temp_bytes_removed: u64,
 }
 
 /// Every blob reachable from a snapshot. Fails on any unreadable tree:
@@ -75,6 +81,11 @@ fn used_blobs(repo: &Repository) -> Result<HashSet<(BlobType, Id)>> {
 pub fn prune(repo: &mut Repository, dry_run: bool) -> Result<PruneSummary> {
     let _lock = crate::lock::lock(repo, true)?;
     let mut summary = PruneSummary::default();
+    // Under the exclusive lock no other process writes (writers hold a
+    // lock), so every temporary file is left over from a crash.
+    let (files, bytes) = repo.backend.remove_leftovers(dry_run)?;
+    summary.temp_files_removed = files;
+    summary.temp_bytes_removed = bytes;
     let old_index_files: Vec<Id> = repo
         .list_ids(FileType::Index)?
         .into_iter()

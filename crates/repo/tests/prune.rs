@@ -163,3 +163,48 @@ fn prune_deletes_packs_nothing_uses() {
         b"keep me"
     );
 }
+
+#[test]
+fn prune_removes_torn_temporary_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("f"), b"content ".repeat(1000)).unwrap();
+    let repo_path = tmp.path().join("repo");
+    let mut repo = Repository::init(
+        open_backend(repo_path.to_str().unwrap()).unwrap(),
+        PASSWORD.as_bytes(),
+        KdfParams::INSECURE_FAST,
+    )
+    .unwrap();
+    let opts = BackupOptions {
+        paths: vec![src.clone()],
+        ..Default::default()
+    };
+    backup(&mut repo, &opts, |_| {}).unwrap();
+    // What a crash in the middle of writing a pack and an index leaves.
+    let torn = [
+        repo_path.join(format!("data/5e/.{}-tmp-0a1b2c3d", "5e".repeat(32))),
+        repo_path.join(format!("index/.{}-tmp-99887766", "7f".repeat(32))),
+    ];
+    fs::write(&torn[0], vec![7u8; 4096]).unwrap();
+    fs::write(&torn[1], b"{\"packs\":[").unwrap();
+
+    let dry = prune(&mut repo, true).unwrap();
+    assert_eq!(
+        (dry.temp_files_removed, dry.temp_bytes_removed),
+        (2, 4096 + 10),
+        "{dry:?}"
+    );
+    assert!(torn.iter().all(|t| t.exists()), "a dry run removed files");
+    let s = prune(&mut repo, false).unwrap();
+    assert_eq!((s.temp_files_removed, s.temp_bytes_removed), (2, 4096 + 10));
+    for t in &torn {
+        assert!(!t.exists(), "{} is still there", t.display());
+    }
+    let again = prune(&mut repo, false).unwrap();
+    assert_eq!(again.temp_files_removed, 0);
+    restic_ok(&repo_path, &["check", "--read-data"]);
+    let report = check(&mut repo, ReadData::All, |_, _| {}).unwrap();
+    assert!(report.is_ok() && report.warnings.is_empty(), "{report:?}");
+}

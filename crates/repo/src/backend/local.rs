@@ -185,10 +185,133 @@ impl Backend for LocalBackend {
             .map(|m| m.len())
             .map_err(|e| be("stat", &p, e))
     }
+
+    fn remove_leftovers(&self, dry_run: bool) -> Result<(u64, u64)> {
+        let mut dirs = vec![(self.root.clone(), false)];
+        for t in FileType::DIRS {
+            let d = self.root.join(t.dir());
+            if t == FileType::Pack {
+                let rd = match fs::read_dir(&d) {
+                    Ok(rd) => rd,
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(e) => return Err(be("list", &d, e)),
+                };
+                for ent in rd {
+                    let ent = ent.map_err(|e| be("list", &d, e))?;
+                    if ent.file_type().map(|ft| ft.is_dir()).unwrap_or(false) {
+                        dirs.push((ent.path(), false));
+                    }
+                }
+            } else {
+                dirs.push((d, t == FileType::Lock));
+            }
+        }
+        let (mut files, mut bytes) = (0, 0);
+        for (dir, is_locks) in dirs {
+            let rd = match fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(be("list", &dir, e)),
+            };
+            for ent in rd {
+                let ent = ent.map_err(|e| be("list", &dir, e))?;
+                let name = ent.file_name();
+                if !is_temp_name(&name.to_string_lossy()) {
+                    continue;
+                }
+                let md = match ent.metadata() {
+                    Ok(md) => md,
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(e) => return Err(be("stat", &ent.path(), e)),
+                };
+                if !md.is_file() {
+                    continue;
+                }
+                // Other processes write their lock files before they find
+                // ours, so a young temporary file in locks/ may be one in
+                // flight; one older than a lock can live is not.
+                if is_locks
+                    && md
+                        .modified()
+                        .ok()
+                        .and_then(|m| m.elapsed().ok())
+                        .is_none_or(|age| age < LOCK_TEMP_MIN_AGE)
+                {
+                    continue;
+                }
+                if !dry_run {
+                    match fs::remove_file(ent.path()) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                        Err(e) => return Err(be("remove", &ent.path(), e)),
+                    }
+                }
+                files += 1;
+                bytes += md.len();
+            }
+        }
+        Ok((files, bytes))
+    }
+}
+
+/// See [`Backend::remove_leftovers`]: temporary files in locks/ younger than
+/// this may belong to a process taking a lock right now.
+const LOCK_TEMP_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Whether `name` is one of [`LocalBackend::write`]'s temporary names:
+/// `.<name>-tmp-<random>`.
+fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.contains("-tmp-")
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::{Backend, FileType};
+
+    #[test]
+    fn temp_names() {
+        let cases = [
+            (".abcd-tmp-1234", true),
+            (".config-tmp-ff", true),
+            ("abcd", false),
+            (".hidden", false),
+            ("abcd-tmp-12", false),
+        ];
+        for (name, want) in cases {
+            assert_eq!(super::is_temp_name(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn leftovers_are_removed_but_files_and_young_lock_temps_stay() {
+        let d = tempfile::tempdir().unwrap();
+        let b = super::LocalBackend::new(d.path().join("repo"));
+        b.create().unwrap();
+        let id = "ab".repeat(32);
+        b.write(FileType::Pack, &id, b"pack").unwrap();
+        let root = d.path().join("repo");
+        let torn = [
+            root.join(format!("data/ab/.{id}-tmp-0123")),
+            root.join(".config-tmp-77"),
+            root.join("index/.cd-tmp-99"),
+        ];
+        for t in &torn {
+            std::fs::write(t, b"torn").unwrap();
+        }
+        let young_lock = root.join("locks/.ef-tmp-11");
+        std::fs::write(&young_lock, b"l").unwrap();
+        assert_eq!(b.remove_leftovers(true).unwrap(), (3, 12));
+        assert!(torn.iter().all(|t| t.exists()), "dry run removed files");
+        assert_eq!(b.remove_leftovers(false).unwrap(), (3, 12));
+        assert!(torn.iter().all(|t| !t.exists()));
+        assert!(young_lock.exists());
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(31 * 60);
+        filetime::set_file_mtime(&young_lock, filetime::FileTime::from_system_time(old)).unwrap();
+        assert_eq!(b.remove_leftovers(false).unwrap(), (1, 1));
+        assert_eq!(b.read(FileType::Pack, &id).unwrap(), b"pack");
+        assert_eq!(b.remove_leftovers(false).unwrap(), (0, 0));
+    }
+
     #[test]
     fn local_backend_keeps_the_contract() {
         let d = tempfile::tempdir().unwrap();

@@ -90,6 +90,19 @@ pub trait Backend: Send + Sync {
     /// # Errors
     /// [`crate::Error::NotFound`], I/O failures.
     fn stat(&self, t: FileType, name: &str) -> Result<u64>;
+    /// Remove what interrupted writes left behind (a local backend's
+    /// temporary files); with `dry_run`, only count them. Returns (files,
+    /// bytes). Call it only under the repository's exclusive lock: every
+    /// writer then holds a lock or is gone, so no temporary file belongs to
+    /// a write in progress. Backends whose writes are atomic by themselves
+    /// have nothing to remove.
+    ///
+    /// # Errors
+    /// I/O failures.
+    fn remove_leftovers(&self, dry_run: bool) -> Result<(u64, u64)> {
+        let _ = dry_run;
+        Ok((0, 0))
+    }
 }
 
 /// Open the backend a repository string names. Only local paths for now;
