@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Bulwark against restic, same dataset, same machine, one run.
+# Bulwark against restic, same dataset, same machine.
 #
 #   bench/backup_vs_restic.sh [DATASET_DIR] [OUTPUT_MD]
 #
 # Runs, for each tool: first backup, no-change backup, full restore and
-# `check --read-data`, measuring wall time and peak RSS with /usr/bin/time,
-# then the repository size. Writes a markdown table to OUTPUT_MD (default
-# docs/benchmarks.md, replacing the section between the markers). Not part of
-# CI: it takes minutes and its numbers depend on the machine.
+# `check --read-data`, each BENCH_RUNS times (default 3), measuring wall
+# time, CPU time (user + system) and peak RSS with /usr/bin/time. The table
+# shows the best (lowest) wall time of the runs with that run's CPU time,
+# and the highest peak RSS of all runs; the two tools alternate run by run,
+# so that a burst of load on a shared machine hits both. Then the
+# repository size. Writes a markdown table to OUTPUT_MD (default
+# docs/benchmarks.md, replacing the section between the markers). Not part
+# of CI: it takes minutes and its numbers depend on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,33 +33,71 @@ export RESTIC_CACHE_DIR="$work/restic-cache"
 # Warm the page cache so neither tool pays for the first read of the dataset.
 tar -cf - -C "$dataset" . >/dev/null
 
-declare -A wall rss size
+runs=${BENCH_RUNS:-3}
+declare -A wall cpu rss size bin repo
+bin[restic]=restic
+bin[bulwark]=$bulwark
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# One run of `command` as `key`; keeps the best wall time (with its CPU
+# time) and the highest RSS over the runs.
 measure() { # key command...
     local key=$1; shift
-    if ! /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/$key.out" 2>"$work/$key.err"; then
+    if ! /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" >"$work/$key.out" 2>"$work/$key.err"; then
         echo "$key failed:" >&2; tail -n 20 "$work/$key.err" >&2; exit 1
     fi
-    read -r wall[$key] rss[$key] <"$work/time"
-    echo "$key: ${wall[$key]} s, $(( ${rss[$key]} / 1024 )) MiB" >&2
+    local w u s r
+    read -r w u s r <"$work/time"
+    echo "$key: $w s wall, $u+$s s CPU, $(( r / 1024 )) MiB" >&2
+    if [ -z "${wall[$key]:-}" ] || awk -v a="$w" -v b="${wall[$key]}" 'BEGIN { exit !(a < b) }'; then
+        wall[$key]=$w
+        cpu[$key]=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
+    fi
+    if [ -z "${rss[$key]:-}" ] || [ "$r" -gt "${rss[$key]}" ]; then rss[$key]=$r; fi
 }
 
-for tool in restic bulwark; do
-    bin=$([ "$tool" = restic ] && echo restic || echo "$bulwark")
-    repo="$work/$tool-repo"
+init() { # tool
+    local tool=$1
+    rm -rf "${repo[$tool]}"
     if [ "$tool" = restic ]; then
-        restic init --repository-version 2 -r "$repo" >/dev/null
+        restic init --repository-version 2 -r "${repo[$tool]}" >/dev/null
     else
-        "$bin" init -r "$repo" >/dev/null
+        "${bin[$tool]}" init -r "${repo[$tool]}" >/dev/null
     fi
-    measure "$tool-backup" "$bin" backup -r "$repo" "$dataset"
-    measure "$tool-backup2" "$bin" backup -r "$repo" "$dataset"
-    measure "$tool-restore" "$bin" restore -r "$repo" latest --target "$work/$tool-restore"
-    measure "$tool-check" "$bin" check -r "$repo" --read-data
-    size[$tool]=$(du -sb "$repo" | cut -f1)
+}
+
+tools="restic bulwark"
+for tool in $tools; do repo[$tool]="$work/$tool-repo"; done
+# First backups: a fresh repository each run.
+for ((i = 1; i <= runs; i++)); do
+    for tool in $tools; do
+        init "$tool"
+        measure "$tool-backup" "${bin[$tool]}" backup -r "${repo[$tool]}" "$dataset"
+    done
+done
+for ((i = 1; i <= runs; i++)); do
+    for tool in $tools; do
+        measure "$tool-backup2" "${bin[$tool]}" backup -r "${repo[$tool]}" "$dataset"
+    done
+done
+for ((i = 1; i <= runs; i++)); do
+    for tool in $tools; do
+        rm -rf "$work/$tool-restore"
+        measure "$tool-restore" "${bin[$tool]}" restore -r "${repo[$tool]}" latest --target "$work/$tool-restore"
+    done
+done
+for tool in $tools; do
     # Both restores must reproduce the dataset.
     diff -r "$dataset" "$work/$tool-restore$dataset" >/dev/null || { echo "$tool restore differs from the dataset" >&2; exit 1; }
     rm -rf "$work/$tool-restore"
 done
+for ((i = 1; i <= runs; i++)); do
+    for tool in $tools; do
+        measure "$tool-check" "${bin[$tool]}" check -r "${repo[$tool]}" --read-data
+    done
+done
+for tool in $tools; do size[$tool]=$(du -sb "${repo[$tool]}" | cut -f1); done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 files=$(find "$dataset" -type f | wc -l)
 bytes=$(du -sb "$dataset" | cut -f1)
@@ -63,15 +105,16 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }'; }
 
 table=$(
-    echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB RAM;"
+    echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB RAM, load average $load_before before and $load_after after;"
     echo "dataset \`$dataset\`: $files files, $(mib "$bytes") MiB. $(restic version | cut -d' ' -f1-2),"
-    echo "bulwark $("$bulwark" --version | cut -d' ' -f2) (release build). Wall time in seconds, peak RSS in MiB."
+    echo "bulwark $("$bulwark" --version | cut -d' ' -f2) (release build). Best wall time of $runs runs per operation and tool"
+    echo "(tools alternating), in seconds, with that run's CPU time (user + system); highest peak RSS of the runs, in MiB."
     echo
-    echo "| operation | bulwark s | restic s | bulwark speed-up | bulwark RSS | restic RSS |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| operation | bulwark s | restic s | bulwark speed-up | bulwark CPU s | restic CPU s | bulwark RSS | restic RSS |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     for op in backup:first\ backup backup2:no-change\ backup restore:restore check:check\ --read-data; do
         k=${op%%:*}; label=${op#*:}
-        echo "| $label | ${wall[bulwark-$k]} | ${wall[restic-$k]} | $(ratio "${wall[restic-$k]}" "${wall[bulwark-$k]}") | $(( ${rss[bulwark-$k]} / 1024 )) | $(( ${rss[restic-$k]} / 1024 )) |"
+        echo "| $label | ${wall[bulwark-$k]} | ${wall[restic-$k]} | $(ratio "${wall[restic-$k]}" "${wall[bulwark-$k]}") | ${cpu[bulwark-$k]} | ${cpu[restic-$k]} | $(( ${rss[bulwark-$k]} / 1024 )) | $(( ${rss[restic-$k]} / 1024 )) |"
     done
     echo
     echo "Repository size: bulwark $(mib "${size[bulwark]}") MiB, restic $(mib "${size[restic]}") MiB ($(ratio "${size[bulwark]}" "${size[restic]}") of restic's)."

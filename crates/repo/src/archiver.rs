@@ -302,8 +302,9 @@ fn backup_inner(
     let (tree, stats) = match result {
         Ok(v) => v,
         Err(e) => {
-            // Forget blobs that were only pending in memory.
-            a.repo.index.retain(|_, e| e.pack != Id::default());
+            // Forget blobs that were only pending in memory or whose pack
+            // may not have been written.
+            a.saver.abort(a.repo);
             return Err(e);
         }
     };
@@ -462,7 +463,7 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, F> {
                     node.content = Some(content);
                     self.summary.files_unmodified += 1;
                 } else {
-                    match self.archive_file(path) {
+                    match self.archive_file(path, node.size) {
                         Ok((content, size)) => {
                             node.content = Some(content);
                             node.size = size;
@@ -526,10 +527,30 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, F> {
             .then(|| c.clone())
     }
 
-    fn archive_file(&mut self, path: &Path) -> Result<(Vec<Id>, u64)> {
-        let f = fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    fn archive_file(&mut self, path: &Path, size_hint: u64) -> Result<(Vec<Id>, u64)> {
+        use std::io::Read;
+        let mut f = fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+        // Most files are smaller than the minimum chunk, so they are one
+        // chunk whatever the content: read them straight into the blob's
+        // buffer, without the chunker (whose 512 KiB read buffer, zeroed
+        // for each of thousands of small files, cost more than hashing).
+        let min = crate::chunker::MIN_SIZE as u64;
+        let mut head = Vec::with_capacity(size_hint.min(min) as usize + 1);
+        (&mut f)
+            .take(min)
+            .read_to_end(&mut head)
+            .map_err(|e| Error::io("read", path, e))?;
+        if (head.len() as u64) < min {
+            let size = head.len() as u64;
+            if head.is_empty() {
+                return Ok((Vec::new(), 0));
+            }
+            let (id, _) = self.saver.save_owned(self.repo, BlobType::Data, head)?;
+            return Ok((vec![id], size));
+        }
+        // Larger: the chunker decides, reading the head again from memory.
         let tables = self.tables.clone();
-        let mut ch = Chunker::new(&tables, f);
+        let mut ch = Chunker::new(&tables, std::io::Cursor::new(head).chain(f));
         let mut content = Vec::new();
         let mut size = 0u64;
         let mut buf = std::mem::take(&mut self.buf);

@@ -175,66 +175,28 @@ pub fn check(
     }
     report.snapshots = snapshots.len() as u64;
     let mut seen: HashSet<Id> = HashSet::new();
+    let repo_ro: &Repository = repo;
     for (sid, s) in &snapshots {
-        let mut stack = vec![s.tree];
-        while let Some(tid) = stack.pop() {
-            if !seen.insert(tid) {
-                continue;
-            }
-            report.trees += 1;
-            let tree = match repo.load_tree(&tid) {
-                Ok(t) => t,
-                Err(e) => {
-                    let pack = repo.lookup(BlobType::Tree, &tid).map(|e| e.pack);
-                    let mut ce = err(format!("tree {tid}: {e}"), pack);
-                    ce.snapshots.push(*sid);
-                    report.errors.push(ce);
-                    continue;
-                }
-            };
-            for n in &tree.nodes {
-                match n.node_type.as_str() {
-                    "file" => match &n.content {
-                        None => report.errors.push(err(
-                            format!("tree {tid}: file {:?} has no content list", n.name),
-                            None,
-                        )),
-                        Some(c) => {
-                            let mut size = 0u64;
-                            for b in c {
-                                match repo.lookup(BlobType::Data, b) {
-                                    Some(e) => size += e.blob.data_length() as u64,
-                                    None => report.errors.push(err(
-                                        format!(
-                                            "tree {tid}: file {:?}: data blob {b} not in index",
-                                            n.name
-                                        ),
-                                        None,
-                                    )),
-                                }
-                            }
-                            if size != n.size
-                                && c.iter().all(|b| repo.lookup(BlobType::Data, b).is_some())
-                            {
-                                report.errors.push(err(
-                                    format!("tree {tid}: file {:?}: size {} but content has {size} bytes", n.name, n.size),
-                                    None,
-                                ));
-                            }
-                        }
-                    },
-                    "dir" => match n.subtree {
-                        Some(st) => stack.push(st),
-                        None => report.errors.push(err(
-                            format!("tree {tid}: dir {:?} has no subtree", n.name),
-                            None,
-                        )),
-                    },
-                    "symlink" | "dev" | "chardev" | "fifo" | "socket" => {}
-                    other => report.errors.push(err(
-                        format!("tree {tid}: node {:?} has invalid type {other:?}", n.name),
-                        None,
-                    )),
+        // Breadth first, each level's trees loaded and checked in
+        // parallel (decrypting and parsing thousands of trees one by one
+        // was most of a structural check).
+        let mut level = Vec::new();
+        if seen.insert(s.tree) {
+            level.push(s.tree);
+        }
+        while !level.is_empty() {
+            report.trees += level.len() as u64;
+            let checked: Vec<(Vec<CheckError>, Vec<Id>)> = level
+                .par_iter()
+                .map(|tid| check_tree(repo_ro, tid, sid))
+                .collect();
+            level = Vec::new();
+            for (errors, subtrees) in checked {
+                report.errors.extend(errors);
+                for st in subtrees {
+                    if seen.insert(st) {
+                        level.push(st);
+                    }
                 }
             }
         }
@@ -268,7 +230,7 @@ pub fn check(
     }
     let total = to_read.len() as u64;
     let done = std::sync::atomic::AtomicU64::new(0);
-    let repo_ref: &Repository = repo;
+    let repo_ref = repo_ro;
     let results: Vec<(Id, u64, Option<String>)> = to_read
         .par_iter()
         .map(|(pid, blobs)| {
@@ -317,6 +279,74 @@ pub fn check(
         }
     }
     Ok(report)
+}
+
+/// Load tree `tid` (of snapshot `sid`) and check its nodes against the
+/// index. Returns the problems and the subtrees to check next.
+fn check_tree(repo: &Repository, tid: &Id, sid: &Id) -> (Vec<CheckError>, Vec<Id>) {
+    let mut errors = Vec::new();
+    let mut subtrees = Vec::new();
+    let tree = match repo.load_tree(tid) {
+        Ok(t) => t,
+        Err(e) => {
+            let pack = repo.lookup(BlobType::Tree, tid).map(|e| e.pack);
+            let mut ce = err(format!("tree {tid}: {e}"), pack);
+            ce.snapshots.push(*sid);
+            errors.push(ce);
+            return (errors, subtrees);
+        }
+    };
+    for n in &tree.nodes {
+        match n.node_type.as_str() {
+            "file" => match &n.content {
+                None => errors.push(err(
+                    format!("tree {tid}: file {:?} has no content list", n.name),
+                    None,
+                )),
+                Some(c) => {
+                    let mut size = 0u64;
+                    let mut all = true;
+                    for b in c {
+                        match repo.lookup(BlobType::Data, b) {
+                            Some(e) => size += e.blob.data_length() as u64,
+                            None => {
+                                all = false;
+                                errors.push(err(
+                                    format!(
+                                        "tree {tid}: file {:?}: data blob {b} not in index",
+                                        n.name
+                                    ),
+                                    None,
+                                ))
+                            }
+                        }
+                    }
+                    if size != n.size && all {
+                        errors.push(err(
+                            format!(
+                                "tree {tid}: file {:?}: size {} but content has {size} bytes",
+                                n.name, n.size
+                            ),
+                            None,
+                        ));
+                    }
+                }
+            },
+            "dir" => match n.subtree {
+                Some(st) => subtrees.push(st),
+                None => errors.push(err(
+                    format!("tree {tid}: dir {:?} has no subtree", n.name),
+                    None,
+                )),
+            },
+            "symlink" | "dev" | "chardev" | "fifo" | "socket" => {}
+            other => errors.push(err(
+                format!("tree {tid}: node {:?} has invalid type {other:?}", n.name),
+                None,
+            )),
+        }
+    }
+    (errors, subtrees)
 }
 
 /// The damaged packs a tree (recursively) depends on. Memoised per tree:

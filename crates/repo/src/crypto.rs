@@ -129,8 +129,16 @@ impl Key {
     /// [`Error::Format`] when the input is shorter than the overhead,
     /// [`Error::Mac`] when authentication fails.
     pub fn open(&self, sealed: &[u8], what: &str) -> Result<Vec<u8>> {
+        self.open_with(sealed, || what.to_string())
+    }
+
+    /// [`Key::open`] with the name built only when there is an error.
+    ///
+    /// # Errors
+    /// As [`Key::open`].
+    pub fn open_with(&self, sealed: &[u8], what: impl FnOnce() -> String) -> Result<Vec<u8>> {
         if sealed.len() < CRYPTO_OVERHEAD {
-            return Err(Error::format(what, "ciphertext shorter than iv and mac"));
+            return Err(Error::format(what(), "ciphertext shorter than iv and mac"));
         }
         let mut iv = [0u8; IV_LEN];
         iv.copy_from_slice(&sealed[..IV_LEN]);
@@ -143,7 +151,7 @@ impl Key {
             .zip(tag)
             .fold(0u8, |acc, (a, b)| acc | (a ^ b));
         if diff != 0 {
-            return Err(Error::Mac(what.to_string()));
+            return Err(Error::Mac(what()));
         }
         let mut out = ct.to_vec();
         Aes256Ctr::new(&self.encrypt.into(), &iv.into()).apply_keystream(&mut out);

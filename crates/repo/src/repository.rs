@@ -271,25 +271,36 @@ impl Repository {
 
     /// Decrypt, decompress and verify one blob given where it is.
     pub(crate) fn decode_blob(&self, e: &IndexEntry, enc: &[u8]) -> Result<Vec<u8>> {
-        let w = format!(
-            "{:?} blob {} in pack {}",
-            e.blob.blob_type, e.blob.id, e.pack
-        )
-        .to_lowercase();
-        let plain = self.key.open(enc, &w)?;
+        // Built only for an error: formatting ids for every blob of a
+        // restore or check costs more than it seems.
+        let w = || {
+            format!(
+                "{:?} blob {} in pack {}",
+                e.blob.blob_type, e.blob.id, e.pack
+            )
+            .to_lowercase()
+        };
+        let plain = self.key.open_with(enc, w)?;
         let data = match e.blob.uncompressed_length {
             None => plain,
             Some(n) => {
                 if n > MAX_BLOB {
                     return Err(Error::format(
-                        &w,
+                        w(),
                         format!("uncompressed length {n} too large"),
                     ));
                 }
-                let d = unpacked::decompress(&plain, n as usize, &w)?;
+                // The index gives the exact size: one allocation, and a
+                // frame that would expand beyond it fails.
+                let d = zstd::bulk::decompress(&plain, n as usize).map_err(|err| {
+                    Error::Compression {
+                        what: w(),
+                        reason: err.to_string(),
+                    }
+                })?;
                 if d.len() != n as usize {
                     return Err(Error::format(
-                        &w,
+                        w(),
                         format!("uncompressed to {} bytes, expected {n}", d.len()),
                     ));
                 }
@@ -299,7 +310,7 @@ impl Repository {
         let actual = Id::hash(&data);
         if actual != e.blob.id {
             return Err(Error::HashMismatch {
-                what: w,
+                what: w(),
                 expected: e.blob.id.to_hex(),
                 actual: actual.to_hex(),
             });
@@ -451,11 +462,25 @@ struct Sealed {
     uncompressed_length: Option<u32>,
 }
 
-fn seal_blob(key: &Key, version: u32, job: Job) -> Result<Sealed> {
+fn seal_blob(
+    key: &Key,
+    version: u32,
+    job: Job,
+    zstd: Option<&mut zstd::bulk::Compressor<'static>>,
+) -> Result<Sealed> {
     // Format v2: compress, but keep the plain form when zstd does not help
     // (random or already compressed data); both forms may share a pack.
     let (enc, ulen) = if version >= 2 {
-        let c = unpacked::compress(&job.data, "blob")?;
+        // A worker's own compression context, reused: a fresh one per blob
+        // (allocated and cleared each time) cost more than compressing the
+        // many small blobs of a source tree.
+        let c = match zstd {
+            Some(z) => z.compress(&job.data).map_err(|e| Error::Compression {
+                what: format!("data blob {}", job.id),
+                reason: e.to_string(),
+            })?,
+            None => unpacked::compress(&job.data, "blob")?,
+        };
         if c.len() < job.data.len() {
             (key.seal(&c), Some(job.data.len() as u32))
         } else {
@@ -498,14 +523,22 @@ impl Workers {
             let (jrx, rtx, key) = (jrx.clone(), rtx.clone(), key.clone());
             let h = std::thread::Builder::new()
                 .name(format!("bulwark-seal-{i}"))
-                .spawn(move || loop {
-                    let job = match jrx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok(job) = job else { return };
-                    if rtx.send(seal_blob(&key, version, job)).is_err() {
-                        return;
+                .spawn(move || {
+                    // Without a context of its own the worker compresses
+                    // with a fresh one per blob (slower, same result).
+                    let mut zstd = zstd::bulk::Compressor::new(3).ok();
+                    loop {
+                        let job = match jrx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        if rtx
+                            .send(seal_blob(&key, version, job, zstd.as_mut()))
+                            .is_err()
+                        {
+                            return;
+                        }
                     }
                 });
             // A thread that cannot start only costs parallelism.
@@ -533,6 +566,80 @@ impl Drop for Workers {
     }
 }
 
+/// A file for the writer thread: type, name, content.
+type FileJob = (FileType, String, Vec<u8>);
+
+/// Writes repository files on a thread of its own, in the order they are
+/// given, so that the caller keeps chunking and compressing while a pack
+/// is written and synced. The order is what keeps the repository valid: a
+/// pack's index file is queued after the pack. The channel holds no file:
+/// a send waits until the previous file is being written, so at most one
+/// finished pack is in memory besides the one being filled.
+struct FileWriter {
+    tx: Option<mpsc::SyncSender<FileJob>>,
+    handle: Option<std::thread::JoinHandle<Result<()>>>,
+    /// A write failed (the error went to whoever waited first).
+    failed: bool,
+}
+
+impl FileWriter {
+    /// `None` when no thread can be started (the caller writes inline).
+    fn start(backend: Arc<dyn Backend>) -> Option<FileWriter> {
+        let (tx, rx) = mpsc::sync_channel::<FileJob>(0);
+        let handle = std::thread::Builder::new()
+            .name("bulwark-write".into())
+            .spawn(move || {
+                for (t, name, data) in rx {
+                    // Stop at the first failure: later files (an index
+                    // naming the pack) must not be written without it.
+                    backend.write(t, &name, &data)?;
+                }
+                Ok(())
+            })
+            .ok()?;
+        Some(FileWriter {
+            tx: Some(tx),
+            handle: Some(handle),
+            failed: false,
+        })
+    }
+
+    fn send(&mut self, job: FileJob) -> Result<()> {
+        let sent = match &self.tx {
+            Some(tx) => tx.send(job).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            // The thread stopped: its error says why.
+            self.finish()?;
+            Err(Error::format("pack writer", "stopped unexpectedly"))
+        }
+    }
+
+    /// Wait until every queued file is written.
+    fn finish(&mut self) -> Result<()> {
+        drop(self.tx.take());
+        let r = match self.handle.take() {
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(Error::format("pack writer", "panicked"))),
+            None => Ok(()),
+        };
+        self.failed |= r.is_err();
+        r
+    }
+}
+
+impl Drop for FileWriter {
+    fn drop(&mut self) {
+        // Never leave a write running behind the caller's back (the lock
+        // is released after this).
+        let _ = self.finish();
+    }
+}
+
 /// Collects new blobs into packs (data and tree blobs apart, as format v2
 /// requires), writes full packs, and writes index files for what it wrote.
 /// Call [`BlobSaver::finish`] before saving a snapshot that refers to them:
@@ -547,6 +654,9 @@ pub(crate) struct BlobSaver {
     pending_blobs: usize,
     in_flight: HashSet<(BlobType, Id)>,
     workers: Option<Workers>,
+    writer: Option<FileWriter>,
+    /// Packs handed to the writer: if it fails, their index entries go.
+    sent_packs: HashSet<Id>,
     /// What was written so far.
     pub(crate) stats: SaverStats,
 }
@@ -571,6 +681,8 @@ impl BlobSaver {
             pending_blobs: 0,
             in_flight: HashSet::new(),
             workers: None,
+            writer: None,
+            sent_packs: HashSet::new(),
             stats: SaverStats::default(),
         }
     }
@@ -646,7 +758,7 @@ impl BlobSaver {
             .get_or_insert_with(|| Workers::start(&repo.key, repo.config.version));
         if w.handles.is_empty() {
             // No worker thread could start: do the work here.
-            let sealed = seal_blob(&repo.key, repo.config.version, job)?;
+            let sealed = seal_blob(&repo.key, repo.config.version, job, None)?;
             return self.add(repo, sealed);
         }
         // Bound the blobs in flight (and so memory) before adding one.
@@ -733,8 +845,8 @@ impl BlobSaver {
             return Ok(());
         }
         let (bytes, pack_id, blobs) = pb.finish(&repo.key);
-        repo.backend
-            .write(FileType::Pack, &pack_id.to_hex(), &bytes)?;
+        self.sent_packs.insert(pack_id);
+        self.write_file(repo, (FileType::Pack, pack_id.to_hex(), bytes))?;
         for b in &blobs {
             repo.index.insert(
                 (b.blob_type, b.id),
@@ -762,21 +874,178 @@ impl BlobSaver {
             packs: std::mem::take(&mut self.pending_index),
         };
         let j = serde_json::to_vec(&idx).map_err(|e| Error::json("index", e))?;
-        repo.save_unpacked(FileType::Index, &j)?;
+        let enc = repo.key.seal(&unpacked::encode(&j, repo.config.version)?);
+        let id = Id::hash(&enc);
+        self.write_file(repo, (FileType::Index, id.to_hex(), enc))?;
         self.pending_blobs = 0;
         self.stats.index_files += 1;
         Ok(())
     }
 
-    /// Write the partial packs and the index for everything saved.
-    pub(crate) fn finish(mut self, repo: &mut Repository) -> Result<SaverStats> {
-        while let Some(r) = self.next_result(true)? {
-            self.add(repo, r?)?;
+    /// Hand a file to the writer thread (started on first use), or write
+    /// it here if no thread can start.
+    fn write_file(&mut self, repo: &Repository, job: FileJob) -> Result<()> {
+        if self.writer.is_none() {
+            self.writer = FileWriter::start(repo.backend.clone());
         }
+        match self.writer.as_mut() {
+            Some(w) => w.send(job),
+            None => repo.backend.write(job.0, &job.1, &job.2),
+        }
+    }
+
+    /// Write the partial packs and the index for everything saved, and
+    /// wait until all of it is stored.
+    pub(crate) fn finish(mut self, repo: &mut Repository) -> Result<SaverStats> {
+        let r = (|| {
+            while let Some(r) = self.next_result(true)? {
+                self.add(repo, r?)?;
+            }
+            drop(self.workers.take());
+            self.flush_pack(repo, BlobType::Data)?;
+            self.flush_pack(repo, BlobType::Tree)?;
+            self.write_index(repo)?;
+            match self.writer.as_mut() {
+                Some(w) => w.finish(),
+                None => Ok(()),
+            }
+        })();
+        match r {
+            Ok(()) => Ok(self.stats),
+            Err(e) => {
+                self.abort(repo);
+                Err(e)
+            }
+        }
+    }
+
+    /// After a failure: stop the threads and forget the blobs that may not
+    /// have been stored (pending in memory, or in a pack handed to the
+    /// writer), so that a later backup with this repository value does not
+    /// deduplicate against them.
+    pub(crate) fn abort(&mut self, repo: &mut Repository) {
         drop(self.workers.take());
-        self.flush_pack(repo, BlobType::Data)?;
-        self.flush_pack(repo, BlobType::Tree)?;
-        self.write_index(repo)?;
-        Ok(self.stats)
+        let written = self
+            .writer
+            .as_mut()
+            .is_none_or(|w| w.finish().is_ok() && !w.failed);
+        let sent = std::mem::take(&mut self.sent_packs);
+        repo.index
+            .retain(|_, e| e.pack != Id::default() && (written || !sent.contains(&e.pack)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::memory::MemoryBackend;
+    use crate::crypto::KdfParams;
+
+    /// Memory storage whose pack writes fail once `fail` is set.
+    struct FailingPacks {
+        inner: MemoryBackend,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    impl Backend for FailingPacks {
+        fn location(&self) -> String {
+            "failing".into()
+        }
+        fn create(&self) -> Result<()> {
+            self.inner.create()
+        }
+        fn list(&self, t: FileType) -> Result<Vec<(String, u64)>> {
+            self.inner.list(t)
+        }
+        fn read(&self, t: FileType, name: &str) -> Result<Vec<u8>> {
+            self.inner.read(t, name)
+        }
+        fn read_range(&self, t: FileType, name: &str, offset: u64, length: u32) -> Result<Vec<u8>> {
+            self.inner.read_range(t, name, offset, length)
+        }
+        fn write(&self, t: FileType, name: &str, data: &[u8]) -> Result<()> {
+            if t == FileType::Pack && self.fail.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(Error::format(name, "injected write failure"));
+            }
+            self.inner.write(t, name, data)
+        }
+        fn remove(&self, t: FileType, name: &str) -> Result<()> {
+            self.inner.remove(t, name)
+        }
+        fn stat(&self, t: FileType, name: &str) -> Result<u64> {
+            self.inner.stat(t, name)
+        }
+    }
+
+    #[test]
+    fn packs_written_in_the_background_are_stored_before_their_index() {
+        let backend = Arc::new(FailingPacks {
+            inner: MemoryBackend::new(),
+            fail: false.into(),
+        });
+        struct Shared(Arc<FailingPacks>);
+        impl Backend for Shared {
+            fn location(&self) -> String {
+                self.0.location()
+            }
+            fn create(&self) -> Result<()> {
+                self.0.create()
+            }
+            fn list(&self, t: FileType) -> Result<Vec<(String, u64)>> {
+                self.0.list(t)
+            }
+            fn read(&self, t: FileType, n: &str) -> Result<Vec<u8>> {
+                self.0.read(t, n)
+            }
+            fn read_range(&self, t: FileType, n: &str, o: u64, l: u32) -> Result<Vec<u8>> {
+                self.0.read_range(t, n, o, l)
+            }
+            fn write(&self, t: FileType, n: &str, d: &[u8]) -> Result<()> {
+                self.0.write(t, n, d)
+            }
+            fn remove(&self, t: FileType, n: &str) -> Result<()> {
+                self.0.remove(t, n)
+            }
+            fn stat(&self, t: FileType, n: &str) -> Result<u64> {
+                self.0.stat(t, n)
+            }
+        }
+        let mut repo = Repository::init(
+            Box::new(Shared(backend.clone())),
+            b"pw",
+            KdfParams::INSECURE_FAST,
+        )
+        .unwrap();
+        // Success: after finish, the pack and its index are stored and a
+        // fresh index load finds the blob.
+        let mut s = BlobSaver::new();
+        let (kept, _) = s.save(&mut repo, BlobType::Data, b"kept").unwrap();
+        s.finish(&mut repo).unwrap();
+        assert_eq!(backend.list(FileType::Pack).unwrap().len(), 1);
+        repo.load_index().unwrap();
+        assert_eq!(repo.load_blob(BlobType::Data, &kept).unwrap(), b"kept");
+
+        // Failure: the error comes back from finish, no index file is
+        // written for the lost pack, and the in-memory index forgets the
+        // blob (a later save stores it again instead of deduplicating).
+        backend
+            .fail
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut s = BlobSaver::new();
+        let (lost, new) = s.save(&mut repo, BlobType::Data, b"lost").unwrap();
+        assert!(new);
+        let err = s.finish(&mut repo).unwrap_err();
+        assert!(err.to_string().contains("injected"), "{err}");
+        assert_eq!(backend.list(FileType::Index).unwrap().len(), 1);
+        assert!(repo.lookup(BlobType::Data, &lost).is_none());
+        assert!(repo.lookup(BlobType::Data, &kept).is_some());
+        backend
+            .fail
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        let mut s = BlobSaver::new();
+        let (_, new) = s.save(&mut repo, BlobType::Data, b"lost").unwrap();
+        assert!(new);
+        s.finish(&mut repo).unwrap();
+        assert_eq!(repo.load_blob(BlobType::Data, &lost).unwrap(), b"lost");
     }
 }
