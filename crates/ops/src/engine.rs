@@ -5,6 +5,16 @@
 //! Each probe loop owns its monitor's strike counter, so results of one
 //! monitor are handled in order without locks; what the API and metrics
 //! read is a snapshot in [`Live`].
+//!
+//! Probes run on fixed wall-clock slots (a multiple of the interval plus a
+//! phase hashed from the name), each monitor on its own task and timer.
+//! Results go through a channel to one writer task, which appends them to
+//! `logs/uptime.ndjson` and inserts them into the store in one transaction
+//! per flush (every [`EngineOptions::flush_interval`] or
+//! [`FLUSH_ROWS`] results): thousands of single-row commits a second are
+//! more than SQLite keeps up with. A crash therefore loses at most the last
+//! flush interval of raw results; an incident is opened only after the
+//! result that opened it is stored, and [`Engine::stop`] flushes everything.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::alert::{self, Alert, AlertStatus};
@@ -33,8 +43,15 @@ pub trait Observer: Send + Sync {
 pub struct EngineOptions {
     /// Where `logs/uptime.ndjson` and `logs/slo_guard.ndjson` go.
     pub data_dir: PathBuf,
-    /// Raw results older than this are deleted (rollups stay 400 days).
+    /// Raw results older than this are deleted.
     pub raw_retention: Duration,
+    /// Per-minute rollups older than this are folded into hourly ones (kept
+    /// [`ROLLUP_RETENTION`]). The engine keeps minutes longer when an SLO's
+    /// window needs them: see [`minute_retention`].
+    pub minute_rollup_retention: Duration,
+    /// How often buffered results are written to the store and the log: the
+    /// most raw results a crash can lose.
+    pub flush_interval: Duration,
     /// How often SLOs are evaluated and rollups written.
     pub slo_interval: Duration,
     /// How often the outbox is polled.
@@ -47,6 +64,8 @@ impl EngineOptions {
         EngineOptions {
             data_dir: data_dir.to_path_buf(),
             raw_retention: DEFAULT_RAW_RETENTION,
+            minute_rollup_retention: MINUTE_ROLLUP_RETENTION,
+            flush_interval: Duration::from_secs(1),
             slo_interval: Duration::from_secs(30),
             outbox_interval: Duration::from_secs(1),
             observer: None,
@@ -55,7 +74,35 @@ impl EngineOptions {
 }
 
 pub const DEFAULT_RAW_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+/// How long hourly rollups are kept.
 pub const ROLLUP_RETENTION: Duration = Duration::from_secs(400 * 86_400);
+/// How long per-minute rollups are kept at least: the 30-day SLO windows,
+/// the calendar month and the 3-day burn windows read minutes, and so does
+/// the monthly report of last month made on the 1st.
+pub const MINUTE_ROLLUP_RETENTION: Duration = Duration::from_secs(35 * DAY_SECS);
+/// A flush happens early once this many results are waiting.
+pub const FLUSH_ROWS: usize = 2000;
+/// Results waiting for the writer before probe loops wait for it.
+const RESULT_QUEUE: usize = 65_536;
+/// Results kept for a retry while the store refuses writes; past this the
+/// oldest are dropped (they are still in `logs/uptime.ndjson`).
+const MAX_UNSTORED: usize = 500_000;
+const DAY_SECS: u64 = 86_400;
+
+/// How long per-minute rollups must stay so that every SLO of `config` is
+/// computed from minutes only: at least `base`, and each SLO's window (a
+/// calendar month counts as 32 days) plus a day.
+pub fn minute_retention(config: &Config, base: Duration) -> Duration {
+    config
+        .slos
+        .iter()
+        .map(|s| match s.calendar {
+            Some(crate::config::Calendar::Month) => Duration::from_secs(32 * DAY_SECS),
+            None => s.window,
+        })
+        .map(|w| w.saturating_add(Duration::from_secs(DAY_SECS)))
+        .fold(base, Duration::max)
+}
 
 /// A monitor's state as last seen.
 #[derive(Debug, Clone, Default)]
@@ -126,6 +173,22 @@ impl NdjsonLog {
     }
 }
 
+impl NdjsonLog {
+    /// Appends already formatted lines in one write.
+    fn append(&self, lines: &str) {
+        if lines.is_empty() {
+            return;
+        }
+        if let Ok(mut guard) = self.file.lock() {
+            if let Some(f) = guard.as_mut() {
+                if let Err(e) = f.write_all(lines.as_bytes()) {
+                    tracing::warn!(error = %e, "cannot append to event log");
+                }
+            }
+        }
+    }
+}
+
 pub(crate) fn result_json(r: &ProbeResult) -> serde_json::Value {
     serde_json::json!({
         "ts": crate::alert::rfc3339(r.at_ms),
@@ -175,6 +238,7 @@ impl Engine {
             opts,
         });
         let mut tasks = Vec::new();
+        let (results, results_rx) = mpsc::channel(RESULT_QUEUE);
         for monitor in &config.monitors {
             if let MonitorKind::Push { .. } = monitor.kind {
                 uptime::push_token(&store, &monitor.name).await?;
@@ -198,12 +262,18 @@ impl Engine {
                 shared.clone(),
                 monitor.clone(),
                 tracker,
+                results.clone(),
                 rx.clone(),
             )));
         }
+        // The writer ends once every probe loop (every sender) is gone, after
+        // a last flush; it is awaited last by `stop`.
+        drop(results);
+        let writer = tokio::spawn(result_writer(shared.clone(), results_rx));
         tasks.push(tokio::spawn(slo_loop(shared.clone(), rx.clone())));
         tasks.push(tokio::spawn(outbox_loop(shared.clone(), rx.clone())));
         tasks.push(tokio::spawn(housekeeping_loop(shared.clone(), rx)));
+        tasks.push(writer);
         Ok(Engine {
             live: shared.live.clone(),
             shutdown,
@@ -216,7 +286,8 @@ impl Engine {
     }
 
     /// Signals every loop and waits for them: a probe in flight finishes and
-    /// is recorded, nothing new starts.
+    /// is recorded, nothing new starts, and every buffered result is written
+    /// to the store and the log.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
@@ -304,10 +375,31 @@ pub async fn check_all(store: &Store, config: &Config) -> Vec<ProbeResult> {
     out
 }
 
+/// What probe loops tell the result writer.
+enum WriterMsg {
+    Result(ProbeResult),
+    /// Write everything received so far, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
+/// The wait until unix ms `at` (zero when it has passed), to the nanosecond
+/// so probes do not start up to a millisecond late from rounding.
+fn until_unix_ms(at: i64) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Duration::from_millis(u64::try_from(at).unwrap_or(0)).saturating_sub(now)
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 async fn probe_loop(
     shared: Arc<Shared>,
     monitor: MonitorConfig,
     mut tracker: Tracker,
+    writer: mpsc::Sender<WriterMsg>,
     mut rx: watch::Receiver<bool>,
 ) {
     let engine_started = crate::time::now_ms();
@@ -317,19 +409,20 @@ async fn probe_loop(
             .max(Duration::from_secs(1)),
         _ => monitor.interval,
     };
-    // Spread first probes over one interval (at most a minute) so probes of
-    // monitors sharing an interval do not all start in the same instant.
-    let offset = uptime::start_offset(&monitor.name, interval.min(Duration::from_secs(60)));
-    let start = tokio::time::Instant::now() + offset;
-    let mut ticker = tokio::time::interval_at(start, interval);
-    // A slow probe delays the next one rather than firing a burst to catch up.
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let interval_ms = duration_ms(interval).max(1);
+    // Slots are spread over the interval by the name's hash, so monitors
+    // sharing an interval do not all start in the same instant and a restart
+    // keeps each monitor's phase.
+    let phase_ms = duration_ms(uptime::start_offset(&monitor.name, interval));
+    // A monitor with a long interval still gets its first probe within a
+    // minute of the start.
+    let soon_ms = duration_ms(uptime::start_offset(
+        &monitor.name,
+        interval.min(Duration::from_secs(60)),
+    ));
+    let mut slot = uptime::first_slot(engine_started, interval_ms, phase_ms, soon_ms);
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = rx.changed() => return,
-        }
-        if *rx.borrow() {
+        if !sleep_or_stop(until_unix_ms(slot), &mut rx).await {
             return;
         }
         let result = match monitor.kind {
@@ -338,24 +431,35 @@ async fn probe_loop(
             }
             _ => shared.prober.probe(&monitor).await,
         };
-        if let Err(e) = handle_result(&shared, &monitor, &mut tracker, &result).await {
+        if let Err(e) = handle_result(&shared, &monitor, &mut tracker, result, &writer).await {
             tracing::error!(monitor = %monitor.name, error = %e, "cannot record probe result");
         }
+        slot = uptime::next_slot(slot, crate::time::now_ms(), interval_ms, phase_ms);
     }
 }
 
-/// Stores a result, logs it, moves the strike counter and opens or resolves
-/// the incident (and its alert) when it flips.
+/// Hands a result to the writer, moves the strike counter and opens or
+/// resolves the incident (and its alert) when it flips.
 async fn handle_result(
     shared: &Shared,
     monitor: &MonitorConfig,
     tracker: &mut Tracker,
-    result: &ProbeResult,
+    result: ProbeResult,
+    writer: &mpsc::Sender<WriterMsg>,
 ) -> Result<(), StoreError> {
     let store = &shared.store;
-    uptime::record(store, result).await?;
-    shared.uptime_log.write(&result_json(result));
     let transition = tracker.observe(result.ok, monitor.strikes, monitor.recover_after);
+    let mut sent = writer.send(WriterMsg::Result(result.clone())).await.is_ok();
+    if sent && transition != Transition::None {
+        // The incident and its alert must find the result that flipped it
+        // in the store: wait until it is written.
+        let (ack, acked) = oneshot::channel();
+        sent = writer.send(WriterMsg::Flush(ack)).await.is_ok() && acked.await.is_ok();
+    }
+    if !sent {
+        tracing::error!(monitor = %monitor.name, "the result writer has stopped; result not stored");
+    }
+    let result = &result;
     let now = crate::time::now_ms();
     match transition {
         Transition::Opened => {
@@ -400,6 +504,80 @@ async fn handle_result(
     Ok(())
 }
 
+/// The one task that writes results: it buffers them and, every flush
+/// interval, after [`FLUSH_ROWS`] results or when asked, appends them to
+/// `logs/uptime.ndjson` and inserts them in one transaction. It returns
+/// after a last flush once every probe loop has dropped its sender.
+async fn result_writer(shared: Arc<Shared>, mut rx: mpsc::Receiver<WriterMsg>) {
+    let mut batch = Batch::default();
+    let mut tick = tokio::time::interval(shared.opts.flush_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut msgs = Vec::with_capacity(256);
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut msgs, 256) => {
+                if n == 0 {
+                    batch.flush(&shared).await;
+                    return;
+                }
+                for msg in msgs.drain(..) {
+                    match msg {
+                        WriterMsg::Result(r) => batch.push(r),
+                        WriterMsg::Flush(ack) => batch.waiters.push(ack),
+                    }
+                }
+                if batch.unlogged >= FLUSH_ROWS || !batch.waiters.is_empty() {
+                    batch.flush(&shared).await;
+                }
+            }
+            _ = tick.tick() => batch.flush(&shared).await,
+        }
+    }
+}
+
+/// Results received by the writer and not yet written.
+#[derive(Default)]
+struct Batch {
+    /// Not yet in the store (oldest first); kept for a retry when an
+    /// insert fails.
+    unstored: Vec<ProbeResult>,
+    /// Log lines of the results received since the last flush.
+    lines: String,
+    unlogged: usize,
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl Batch {
+    fn push(&mut self, r: ProbeResult) {
+        self.lines.push_str(&result_json(&r).to_string());
+        self.lines.push('\n');
+        self.unlogged += 1;
+        self.unstored.push(r);
+    }
+
+    async fn flush(&mut self, shared: &Shared) {
+        shared.uptime_log.append(&self.lines);
+        self.lines.clear();
+        self.unlogged = 0;
+        if !self.unstored.is_empty() {
+            match uptime::record_many(&shared.store, &self.unstored).await {
+                Ok(()) => self.unstored.clear(),
+                Err(e) => {
+                    tracing::error!(results = self.unstored.len(), error = %e, "cannot store probe results; retrying at the next flush");
+                    if self.unstored.len() > MAX_UNSTORED {
+                        let dropped = self.unstored.len() - MAX_UNSTORED;
+                        self.unstored.drain(..dropped);
+                        tracing::error!(dropped, "dropped the oldest unstored probe results (they are in logs/uptime.ndjson)");
+                    }
+                }
+            }
+        }
+        for w in self.waiters.drain(..) {
+            let _ = w.send(());
+        }
+    }
+}
+
 fn monitor_alert(monitor: &MonitorConfig, cause: &str, started_at_ms: i64) -> Alert {
     let mut a = Alert::new(
         "MonitorDown",
@@ -426,6 +604,16 @@ pub async fn evaluate_slos(
     // Re-roll the last few complete minutes: results arrive up to a timeout
     // after the minute they started in.
     uptime::rollup(store, now_ms - 5 * 60_000, now_ms - 60_000).await?;
+    evaluate_rolled_slos(store, config, now_ms).await
+}
+
+/// [`evaluate_slos`] without the rollup, for a caller that keeps rollups
+/// current itself.
+async fn evaluate_rolled_slos(
+    store: &Store,
+    config: &Config,
+    now_ms: i64,
+) -> Result<Vec<SloStatus>, StoreError> {
     let statuses = crate::slo::status_all(store, config, now_ms).await?;
     for s in &statuses {
         let Some(slo) = config.slos.iter().find(|c| c.name == s.name) else {
@@ -503,9 +691,45 @@ pub(crate) fn slo_json(s: &SloStatus) -> serde_json::Value {
     })
 }
 
+/// The end of the newest minute whose results are all stored at `now_ms`:
+/// a result is stored up to `lateness` (the longest probe timeout plus
+/// flushing) after the minute it started in.
+pub(crate) fn complete_minutes_end(now_ms: i64, lateness: Duration) -> i64 {
+    let t = now_ms - duration_ms(lateness).max(60_000);
+    t.div_euclid(60_000) * 60_000
+}
+
 async fn slo_loop(shared: Arc<Shared>, mut rx: watch::Receiver<bool>) {
+    let longest_timeout = shared
+        .config
+        .monitors
+        .iter()
+        .map(|m| m.timeout)
+        .max()
+        .unwrap_or_default();
+    let lateness = longest_timeout + 2 * shared.opts.flush_interval + Duration::from_secs(5);
+    // Rolled up to here (exclusive). At start, the last ten minutes are
+    // re-rolled in case a previous run stopped before rolling them.
+    let mut rolled_to: Option<i64> = None;
     loop {
-        match evaluate_slos(&shared.store, &shared.config, crate::time::now_ms()).await {
+        let now = crate::time::now_ms();
+        // Each complete minute is rolled up once (at ten thousand monitors a
+        // minute is sixty thousand results); newer ones are read raw.
+        let to = complete_minutes_end(now, lateness);
+        let from = rolled_to.unwrap_or(to - 10 * 60_000);
+        let rolled = if from < to {
+            uptime::rollup(&shared.store, from, to).await.map(|_| to)
+        } else {
+            Ok(from)
+        };
+        let result = match rolled {
+            Ok(to) => {
+                rolled_to = Some(to);
+                evaluate_rolled_slos(&shared.store, &shared.config, now).await
+            }
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(statuses) => {
                 for s in &statuses {
                     shared.slo_log.write(&slo_json(s));
@@ -539,6 +763,11 @@ async fn outbox_loop(shared: Arc<Shared>, mut rx: watch::Receiver<bool>) {
                 tracing::error!(error = %e, "cannot queue alert reminders");
             }
         }
+        // Grouped alerts whose group_wait/group_interval/repeat is up join
+        // the outbox first, so they go out in this same pass.
+        if let Err(e) = alert::flush_groups(&shared.store, &shared.config, now).await {
+            tracing::error!(error = %e, "cannot flush alert groups");
+        }
         if let Err(e) = alert::deliver_due(&shared.store, &shared.config, &client, now).await {
             tracing::error!(error = %e, "alert outbox delivery failed");
         }
@@ -549,20 +778,31 @@ async fn outbox_loop(shared: Arc<Shared>, mut rx: watch::Receiver<bool>) {
 }
 
 async fn housekeeping_loop(shared: Arc<Shared>, mut rx: watch::Receiver<bool>) {
+    let minutes_kept = minute_retention(&shared.config, shared.opts.minute_rollup_retention);
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     loop {
         let now = crate::time::now_ms();
-        let raw_before =
-            now - i64::try_from(shared.opts.raw_retention.as_millis()).unwrap_or(i64::MAX);
-        let rollups_before = now - i64::try_from(ROLLUP_RETENTION.as_millis()).unwrap_or(i64::MAX);
-        // Roll up everything about to be pruned first, so no minute is lost.
+        let raw_before = now - ms(shared.opts.raw_retention);
+        let minutes_before = now - ms(minutes_kept);
+        let hours_before = now - ms(ROLLUP_RETENTION);
+        // Roll up everything about to be pruned first, so no minute is lost;
+        // then fold old minutes into hours before those age out too.
         let result = async {
             uptime::rollup(&shared.store, raw_before - 3_600_000, raw_before).await?;
-            uptime::prune(&shared.store, raw_before, rollups_before).await
+            let raw = uptime::prune_raw(&shared.store, raw_before).await?;
+            let folded = uptime::downsample(&shared.store, minutes_before).await?;
+            let hours = uptime::prune_hourly(&shared.store, hours_before).await?;
+            Ok::<_, StoreError>((raw, folded, hours))
         }
         .await;
         match result {
-            Ok((raw, rolled)) if raw + rolled > 0 => {
-                tracing::info!(raw, rollups = rolled, "pruned old probe results")
+            Ok((raw, folded, hours)) if raw + folded + hours > 0 => {
+                tracing::info!(
+                    raw,
+                    minutes_downsampled = folded,
+                    hourly_rollups = hours,
+                    "pruned old probe results"
+                )
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "pruning probe results failed"),
@@ -570,5 +810,62 @@ async fn housekeeping_loop(shared: Arc<Shared>, mut rx: watch::Receiver<bool>) {
         if !sleep_or_stop(Duration::from_secs(3600), &mut rx).await {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minutes_are_kept_as_long_as_slos_need_them() {
+        let day = Duration::from_secs(DAY_SECS);
+        let check = |slos: &str, expected: Duration| {
+            let text =
+                format!("[[monitor]]\nname = \"api\"\nurl = \"http://127.0.0.1:1/\"\n{slos}");
+            let config = crate::config::parse(&text, None, &|_| None)
+                .unwrap_or_else(|e| panic!("config {text}: {e:?}"))
+                .config;
+            assert_eq!(
+                minute_retention(&config, MINUTE_ROLLUP_RETENTION),
+                expected,
+                "{slos}"
+            );
+        };
+        check("", 35 * day);
+        check(
+            "[[slo]]\nname = \"s\"\nmonitor = \"api\"\nwindow = \"30d\"",
+            35 * day,
+        );
+        check(
+            "[[slo]]\nname = \"s\"\nmonitor = \"api\"\ncalendar = \"month\"",
+            35 * day,
+        );
+        check(
+            "[[slo]]\nname = \"s\"\nmonitor = \"api\"\nwindow = \"90d\"",
+            91 * day,
+        );
+        check(
+            "[[slo]]\nname = \"s\"\nmonitor = \"api\"\nwindow = \"40d\"\n\
+             [[slo]]\nname = \"t\"\nmonitor = \"api\"\nwindow = \"7d\"",
+            41 * day,
+        );
+    }
+
+    #[test]
+    fn complete_minutes() {
+        let check = |now: i64, lateness_ms: u64, expected: i64| {
+            assert_eq!(
+                complete_minutes_end(now, Duration::from_millis(lateness_ms)),
+                expected,
+                "now={now} lateness={lateness_ms}"
+            );
+        };
+        // At least a minute of lateness is always allowed for.
+        check(600_000, 0, 540_000);
+        check(659_999, 7_000, 540_000);
+        check(660_000, 7_000, 600_000);
+        // A 50 s timeout plus flushing pushes it back one more minute.
+        check(660_000, 62_000, 540_000);
     }
 }

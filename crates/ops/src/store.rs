@@ -99,6 +99,19 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0003_secrets_jobs.sql"),
         postgres: include_str!("../migrations/0003_secrets_jobs.sql"),
     },
+    Migration {
+        version: 4,
+        name: "alert groups",
+        // Plain SQL both engines accept: one file serves both dialects.
+        sqlite: include_str!("../migrations/0004_alert_groups.sql"),
+        postgres: include_str!("../migrations/0004_alert_groups.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "hourly rollups",
+        sqlite: include_str!("../migrations/0005_hourly_rollups.sql"),
+        postgres: include_str!("../migrations/0005_hourly_rollups.sql"),
+    },
 ];
 
 /// Fixed key for `pg_advisory_lock` while migrating, so that several

@@ -47,7 +47,7 @@ async fn hand_edit(db: &TestDb, sql: &str) {
 
 on_both!(migrations_are_idempotent, migrations_are_idempotent_body);
 async fn migrations_are_idempotent_body(store: Store, db: TestDb) {
-    assert_eq!(store.schema_version().await.unwrap(), 3);
+    assert_eq!(store.schema_version().await.unwrap(), 5);
     // A second instance opening the same database finds nothing to do.
     let again = match &db {
         TestDb::Postgres { url } => Store::open_postgres(url).await.unwrap(),
@@ -57,7 +57,7 @@ async fn migrations_are_idempotent_body(store: Store, db: TestDb) {
                 .unwrap()
         }
     };
-    assert_eq!(again.schema_version().await.unwrap(), 3);
+    assert_eq!(again.schema_version().await.unwrap(), 5);
 }
 
 on_both!(keys_lifecycle, keys_lifecycle_body);

@@ -8,8 +8,12 @@
 //! nothing new. Delivery is at-least-once at the wire (a crash between a
 //! receiver's 200 and our commit re-sends that one row), which is why every
 //! payload carries the fingerprint as its dedup key.
+//!
+//! A route with `group_by` batches alerts into groups first (see [`group`]):
+//! its notifications name a group and list its alerts, each with its status.
 
 mod email;
+pub mod group;
 mod outbox;
 mod pagerduty;
 mod silence;
@@ -28,6 +32,7 @@ use crate::config::{
 };
 use crate::store::{Store, StoreError};
 
+pub use group::flush_due as flush_groups;
 pub use outbox::{deliver_due, pending, Delivery};
 pub use silence::{
     create as create_silence, expire as expire_silence, list as list_silences, Silence,
@@ -118,7 +123,7 @@ impl Alert {
         l
     }
 
-    fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "fingerprint": self.fingerprint,
             "alertname": self.alertname,
@@ -133,7 +138,7 @@ impl Alert {
         })
     }
 
-    fn from_json(v: &serde_json::Value) -> Option<Alert> {
+    pub(crate) fn from_json(v: &serde_json::Value) -> Option<Alert> {
         let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
         Some(Alert {
             fingerprint: s("fingerprint")?,
@@ -170,6 +175,108 @@ pub fn fingerprint(alertname: &str, monitor: &str, key: &str) -> String {
         h.update(part.as_bytes());
     }
     hex::encode(&h.finalize()[..8])
+}
+
+/// What one message to a channel carries: a group of alerts (one alert when
+/// its route does not group), each with its own status.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Notification {
+    /// Alertmanager's `groupKey`: stable for the group, opaque to receivers.
+    pub group_key: String,
+    pub group_labels: BTreeMap<String, String>,
+    /// Firing first; never empty.
+    pub alerts: Vec<Alert>,
+}
+
+impl Notification {
+    /// A notification about one alert, keyed as before grouping existed.
+    pub fn single(alert: Alert) -> Notification {
+        let mut group_labels = BTreeMap::new();
+        group_labels.insert("alertname".to_string(), alert.alertname.clone());
+        group_labels.insert("monitor".to_string(), alert.monitor.clone());
+        Notification {
+            group_key: format!(
+                "{{}}:{{alertname=\"{}\", monitor=\"{}\"}}",
+                alert.alertname, alert.monitor
+            ),
+            group_labels,
+            alerts: vec![alert],
+        }
+    }
+
+    /// Firing while any of its alerts is.
+    pub fn status(&self) -> AlertStatus {
+        if self.alerts.iter().any(|a| a.status == AlertStatus::Firing) {
+            AlertStatus::Firing
+        } else {
+            AlertStatus::Resolved
+        }
+    }
+
+    pub fn count(&self, status: AlertStatus) -> usize {
+        self.alerts.iter().filter(|a| a.status == status).count()
+    }
+
+    /// Labels every alert has with the same value.
+    pub fn common_labels(&self) -> BTreeMap<String, String> {
+        let mut it = self.alerts.iter();
+        let Some(first) = it.next() else {
+            return BTreeMap::new();
+        };
+        let mut common = first.labels();
+        for a in it {
+            let l = a.labels();
+            common.retain(|k, v| l.get(k) == Some(v));
+        }
+        common
+    }
+
+    /// `[FIRING:2, RESOLVED:1] monitor="api"`: the headline of a group.
+    pub fn title(&self) -> String {
+        let mut counts = Vec::new();
+        for status in [AlertStatus::Firing, AlertStatus::Resolved] {
+            let n = self.count(status);
+            if n > 0 {
+                counts.push(format!("{}:{n}", status.as_str().to_uppercase()));
+            }
+        }
+        let labels: Vec<String> = self
+            .group_labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!("[{}] {}", counts.join(", "), labels.join(" "))
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "group_key": self.group_key,
+            "group_labels": self.group_labels,
+            "alerts": self.alerts.iter().map(Alert::to_json).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Reads an outbox body: a group, or a single alert (rows queued by
+    /// routes without grouping, and by versions before grouping).
+    fn from_json(v: &serde_json::Value) -> Option<Notification> {
+        if v.get("alerts").is_none() {
+            return Alert::from_json(v).map(Notification::single);
+        }
+        let alerts = v
+            .get("alerts")?
+            .as_array()?
+            .iter()
+            .map(Alert::from_json)
+            .collect::<Option<Vec<_>>>()?;
+        if alerts.is_empty() {
+            return None;
+        }
+        Some(Notification {
+            group_key: v.get("group_key")?.as_str()?.to_string(),
+            group_labels: serde_json::from_value(v.get("group_labels")?.clone()).ok()?,
+            alerts,
+        })
+    }
 }
 
 /// The route a channel gets an alert through: the matching `[[route]]`, or
@@ -308,6 +415,28 @@ pub async fn notify(
     let silences = silence::active(store, now_ms).await?;
     let mut out = Notified::default();
     for (channel, route) in routes_for(config, &alert) {
+        if let Some(labels) = group::group_labels(&route.group_by, &alert) {
+            if alert.status == AlertStatus::Firing && silences.iter().any(|s| s.matches(&alert)) {
+                out.silenced.push(channel.name.clone());
+                continue;
+            }
+            let key = group::GroupKey::new(&channel.name, &group::route_key(&route), labels);
+            let timing = group::Timing::of(&route);
+            let (changed, _) = group::apply(
+                store,
+                &key,
+                &timing,
+                std::slice::from_ref(&alert),
+                now_ms,
+                &silences,
+            )
+            .await?;
+            // A resolve the channel never heard firing changes nothing.
+            if changed {
+                out.queued.push(channel.name.clone());
+            }
+            continue;
+        }
         let firing_id = outbox_id(
             &channel.name,
             &alert.fingerprint,
@@ -369,6 +498,10 @@ pub async fn queue_reminders(
             continue;
         }
         for (channel, route) in routes_for(config, &alert) {
+            // Grouped routes repeat whole groups, on their own schedule.
+            if !route.group_by.is_empty() {
+                continue;
+            }
             let (count, last) = outbox::firing_history(
                 store,
                 &channel.name,
@@ -437,11 +570,11 @@ pub(crate) async fn post_json(
     }
 }
 
-/// Sends one alert to one channel.
+/// Sends one notification to one channel.
 pub(crate) async fn send(
     client: &reqwest::Client,
     channel: &ChannelConfig,
-    alert: &Alert,
+    n: &Notification,
 ) -> Result<(), String> {
     use crate::config::ChannelKind;
     match &channel.kind {
@@ -454,12 +587,12 @@ pub(crate) async fn send(
                 client,
                 url.expose(),
                 &headers,
-                &webhook::payload(&channel.name, alert),
+                &webhook::payload(&channel.name, n),
             )
             .await
         }
         ChannelKind::Slack { url } => {
-            post_json(client, url.expose(), &[], &slack::payload(alert)).await
+            post_json(client, url.expose(), &[], &slack::payload(n)).await
         }
         ChannelKind::Telegram {
             bot_token,
@@ -471,20 +604,25 @@ pub(crate) async fn send(
                 api_base.trim_end_matches('/'),
                 bot_token.expose()
             );
-            post_json(client, &url, &[], &telegram::payload(chat_id, alert)).await
+            post_json(client, &url, &[], &telegram::payload(chat_id, n)).await
         }
         ChannelKind::PagerDuty {
             routing_key,
             api_base,
         } => {
             let url = format!("{}/v2/enqueue", api_base.trim_end_matches('/'));
-            post_json(
-                client,
-                &url,
-                &[],
-                &pagerduty::payload(routing_key.expose(), alert),
-            )
-            .await
+            // One event per alert (see pagerduty/mod.rs): a retry after a
+            // partial failure re-sends events PagerDuty dedups by key.
+            for alert in &n.alerts {
+                post_json(
+                    client,
+                    &url,
+                    &[],
+                    &pagerduty::payload(routing_key.expose(), alert),
+                )
+                .await?;
+            }
+            Ok(())
         }
         ChannelKind::Email {
             smtp_host,
@@ -504,7 +642,7 @@ pub(crate) async fn send(
                 to,
                 starttls: *starttls,
             };
-            email::send(&smtp, alert).await
+            email::send(&smtp, n).await
         }
     }
 }

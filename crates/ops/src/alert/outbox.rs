@@ -6,7 +6,7 @@ use sqlx::Row;
 use crate::config::Config;
 use crate::store::{Store, StoreError};
 
-use super::Alert;
+use super::{Alert, AlertStatus, Notification};
 
 /// How long a worker owns a row it is delivering; after that another
 /// worker (another instance) may take it over.
@@ -34,6 +34,34 @@ pub(super) async fn enqueue(
     .bind(body)
     .bind(now_ms)
     .execute(store.pool())
+    .await?;
+    Ok(())
+}
+
+/// Queues a group notification inside the caller's transaction, so the group
+/// state that produced it commits with it or not at all. `key` stands in the
+/// fingerprint column (`group:<id>`).
+pub(super) async fn enqueue_on(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    channel: &str,
+    key: &str,
+    status: AlertStatus,
+    body: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO alert_outbox (id, channel, fingerprint, status, body, created_at, next_attempt_at, attempts)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, 0)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(channel)
+    .bind(key)
+    .bind(status.as_str())
+    .bind(body)
+    .bind(now_ms)
+    .execute(conn)
     .await?;
     Ok(())
 }
@@ -158,12 +186,12 @@ pub async fn deliver_due(
         if claimed != 1 {
             continue;
         }
-        let alert = serde_json::from_str(&body)
+        let notification = serde_json::from_str(&body)
             .ok()
             .as_ref()
-            .and_then(Alert::from_json);
-        let outcome = match (config.channel(&channel_name), alert) {
-            (Some(channel), Some(alert)) => super::send(client, channel, &alert).await,
+            .and_then(Notification::from_json);
+        let outcome = match (config.channel(&channel_name), notification) {
+            (Some(channel), Some(n)) => super::send(client, channel, &n).await,
             (None, _) => {
                 mark(
                     store,

@@ -69,6 +69,8 @@ impl Outcome {
 #[derive(Clone)]
 pub struct Prober {
     client: reqwest::Client,
+    /// For `tls://` monitors; built once so its root store is parsed once.
+    tls: tokio_rustls::TlsConnector,
 }
 
 impl std::fmt::Debug for Prober {
@@ -85,6 +87,14 @@ impl Default for Prober {
 
 impl Prober {
     pub fn new() -> Prober {
+        Prober::with_tls_roots(&[])
+    }
+
+    /// A prober whose `tls://` checks also trust `roots` (DER certificates),
+    /// besides the bundled web PKI roots: a private CA, or a test's own.
+    pub fn with_tls_roots(
+        roots: &[tokio_rustls::rustls::pki_types::CertificateDer<'static>],
+    ) -> Prober {
         let client = reqwest::Client::builder()
             .user_agent(concat!("bulwark/", env!("CARGO_PKG_VERSION")))
             // A monitor judges the answer it was given, not where a redirect
@@ -95,7 +105,10 @@ impl Prober {
             // Only fails when the TLS backend cannot initialise, which the
             // bundled rustls always can; fall back to defaults regardless.
             .unwrap_or_default();
-        Prober { client }
+        Prober {
+            client,
+            tls: tls::connector(roots),
+        }
     }
 
     /// Probes `monitor` once, within its timeout. Push monitors are judged by
@@ -112,7 +125,7 @@ impl Prober {
                     host,
                     port,
                     cert_min_days,
-                } => tls::probe(host, *port, *cert_min_days, now).await,
+                } => tls::probe(&self.tls, host, *port, *cert_min_days, now).await,
                 MonitorKind::Push { .. } => {
                     Outcome::fail(None, "push monitors are not probed; they are pinged")
                 }

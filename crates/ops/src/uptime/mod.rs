@@ -67,6 +67,44 @@ pub fn start_offset(name: &str, interval: std::time::Duration) -> std::time::Dur
     std::time::Duration::from_millis(u64::from_be_bytes(n) % ms)
 }
 
+/// The first slot at or after `t_ms` of a schedule that runs every
+/// `interval_ms` at `phase_ms` past each multiple of the interval (unix ms).
+pub fn slot_at_or_after(t_ms: i64, interval_ms: i64, phase_ms: i64) -> i64 {
+    let interval = interval_ms.max(1);
+    let slot = phase_ms + (t_ms - phase_ms).div_euclid(interval) * interval;
+    if slot < t_ms {
+        slot + interval
+    } else {
+        slot
+    }
+}
+
+/// When a monitor's first probe runs after a start at `now_ms`: its first
+/// slot, unless that is more than a minute away (long intervals), then
+/// `soon_ms` after the start.
+pub fn first_slot(now_ms: i64, interval_ms: i64, phase_ms: i64, soon_ms: i64) -> i64 {
+    let slot = slot_at_or_after(now_ms, interval_ms, phase_ms);
+    if slot - now_ms > 60_000 {
+        now_ms + soon_ms
+    } else {
+        slot
+    }
+}
+
+/// When the probe after the one due at `prev_ms` runs, asked at `now_ms`
+/// (when that probe is done): the next slot, even if it has just passed, so
+/// a probe that takes about as long as the interval is not skipped; but a
+/// monitor more than an interval behind skips to the next slot to come
+/// rather than firing a burst to catch up.
+pub fn next_slot(prev_ms: i64, now_ms: i64, interval_ms: i64, phase_ms: i64) -> i64 {
+    let next = slot_at_or_after(prev_ms + 1, interval_ms, phase_ms);
+    if next < now_ms - interval_ms {
+        slot_at_or_after(now_ms, interval_ms, phase_ms)
+    } else {
+        next
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +154,58 @@ mod tests {
             .map(|n| start_offset(&format!("m{n}"), i))
             .collect();
         assert!(distinct.len() > 90, "offsets spread out");
+    }
+
+    #[test]
+    fn slots() {
+        // (t, interval, phase) -> first slot at or after t
+        let check = |t, i, p, expected| {
+            assert_eq!(
+                slot_at_or_after(t, i, p),
+                expected,
+                "t={t} interval={i} phase={p}"
+            );
+        };
+        check(0, 10_000, 0, 0);
+        check(1, 10_000, 0, 10_000);
+        check(10_000, 10_000, 0, 10_000);
+        check(12_345, 10_000, 2_345, 12_345);
+        check(12_346, 10_000, 2_345, 22_345);
+        check(1_700_000_000_123, 10_000, 7_000, 1_700_000_007_000);
+        check(-5, 10_000, 0, 0);
+    }
+
+    #[test]
+    fn first_and_next_slots() {
+        // (now, interval, phase, soon) -> first probe
+        let first = |now, i, p, soon, expected| {
+            assert_eq!(
+                first_slot(now, i, p, soon),
+                expected,
+                "now={now} i={i} p={p}"
+            );
+        };
+        first(100_000, 10_000, 3_000, 3_000, 103_000);
+        first(104_000, 10_000, 3_000, 3_000, 113_000);
+        // A one-hour interval whose slot is 50 minutes away starts soon instead.
+        first(600_000, 3_600_000, 0, 42_000, 642_000);
+        // ...and one whose slot is within a minute waits for it.
+        first(3_570_000, 3_600_000, 0, 42_000, 3_600_000);
+
+        // (prev, now, interval, phase) -> next probe
+        let next = |prev, now, i, p, expected| {
+            assert_eq!(
+                next_slot(prev, now, i, p),
+                expected,
+                "prev={prev} now={now}"
+            );
+        };
+        next(103_000, 103_050, 10_000, 3_000, 113_000);
+        // A probe that ran past its next slot: that slot still runs (late).
+        next(103_000, 113_500, 10_000, 3_000, 113_000);
+        // More than an interval behind: skip to the next slot to come.
+        next(103_000, 125_000, 10_000, 3_000, 133_000);
+        // After an off-grid first probe, back on the grid.
+        next(642_000, 642_010, 3_600_000, 0, 3_600_000);
     }
 }

@@ -17,19 +17,66 @@ const MINUTE_MS: i64 = 60_000;
 /// # Errors
 /// On a database error.
 pub async fn record(store: &Store, r: &ProbeResult) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO probe_results (monitor, ts, ok, latency_ms, status, error)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&r.monitor)
-    .bind(r.at_ms)
-    .bind(i64::from(r.ok))
-    .bind(i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX))
-    .bind(r.status.map(i64::from))
-    .bind(r.error.as_deref())
-    .execute(store.pool())
-    .await?;
+    record_many(store, std::slice::from_ref(r)).await
+}
+
+/// Rows per multi-row INSERT: 6 parameters each stays far below SQLite's
+/// 32,766 and PostgreSQL's 65,535 bound parameters per statement.
+const RESULT_ROWS_PER_INSERT: usize = 500;
+
+/// Stores probe results in one transaction, a few hundred rows per
+/// statement: at thousands of results a second one INSERT (and one commit)
+/// per row is what SQLite cannot keep up with.
+///
+/// # Errors
+/// On a database error; then none of `results` is stored.
+pub async fn record_many(store: &Store, results: &[ProbeResult]) -> Result<(), StoreError> {
+    if results.is_empty() {
+        return Ok(());
+    }
+    let mut tx = store.pool().begin().await?;
+    for chunk in results.chunks(RESULT_ROWS_PER_INSERT) {
+        let sql = values_sql(
+            "INSERT INTO probe_results (monitor, ts, ok, latency_ms, status, error) VALUES ",
+            6,
+            chunk.len(),
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(&r.monitor)
+                .bind(r.at_ms)
+                .bind(i64::from(r.ok))
+                .bind(i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX))
+                .bind(r.status.map(i64::from))
+                .bind(r.error.as_deref());
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
     Ok(())
+}
+
+/// `prefix` followed by `rows` groups of `columns` numbered placeholders:
+/// `($1, $2), ($3, $4)`.
+fn values_sql(prefix: &str, columns: usize, rows: usize) -> String {
+    let mut sql = String::with_capacity(prefix.len() + rows * columns * 6);
+    sql.push_str(prefix);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 0..columns {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * columns + col + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 fn result_from_row(row: &sqlx::any::AnyRow) -> Result<ProbeResult, StoreError> {
@@ -86,11 +133,12 @@ pub async fn latest_results(store: &Store) -> Result<BTreeMap<String, ProbeResul
     Ok(out)
 }
 
-/// One minute of one monitor, summarised.
+/// One minute of one monitor, summarised; also one hour, once old minutes
+/// are downsampled (see [`downsample`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rollup {
     pub monitor: String,
-    /// Start of the minute, unix ms.
+    /// Start of the minute (of the hour, for an hourly rollup), unix ms.
     pub minute: i64,
     pub total: i64,
     pub failures: i64,
@@ -100,6 +148,8 @@ pub struct Rollup {
     pub max_ms: i64,
 }
 
+pub const HOUR_MS: i64 = 3_600_000;
+
 /// Nearest-rank percentile of sorted values.
 fn percentile(sorted: &[i64], p: f64) -> i64 {
     if sorted.is_empty() {
@@ -107,6 +157,49 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Rows per multi-row upsert of rollups (8 parameters each).
+const ROLLUP_ROWS_PER_UPSERT: usize = 500;
+
+/// Writes `rows` into `table` (`probe_rollups` keyed by `minute`, or
+/// `probe_rollups_hourly` keyed by `hour`), replacing rows with the same key.
+async fn upsert_rollups(
+    conn: &mut sqlx::AnyConnection,
+    table: &str,
+    key: &str,
+    rows: &[Rollup],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROLLUP_ROWS_PER_UPSERT) {
+        let mut sql = values_sql(
+            &format!(
+                "INSERT INTO {table} (monitor, {key}, total, failures, latency_p50_ms, \
+                 latency_p95_ms, latency_p99_ms, latency_max_ms) VALUES "
+            ),
+            8,
+            chunk.len(),
+        );
+        sql.push_str(&format!(
+            " ON CONFLICT (monitor, {key}) DO UPDATE SET
+               total = excluded.total, failures = excluded.failures,
+               latency_p50_ms = excluded.latency_p50_ms, latency_p95_ms = excluded.latency_p95_ms,
+               latency_p99_ms = excluded.latency_p99_ms, latency_max_ms = excluded.latency_max_ms"
+        ));
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(&r.monitor)
+                .bind(r.minute)
+                .bind(r.total)
+                .bind(r.failures)
+                .bind(r.p50_ms)
+                .bind(r.p95_ms)
+                .bind(r.p99_ms)
+                .bind(r.max_ms);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Summarises each minute's raw results in `[from_ms, to_ms)` into rollups
@@ -118,6 +211,18 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
 pub async fn rollup(store: &Store, from_ms: i64, to_ms: i64) -> Result<usize, StoreError> {
     let from = from_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
     let to = to_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
+    // A minute at a time: an hour of ten thousand monitors at 10 s is 3.6
+    // million results, too many to hold at once.
+    let mut written = 0;
+    let mut minute = from;
+    while minute < to {
+        written += rollup_slice(store, minute, (minute + MINUTE_MS).min(to)).await?;
+        minute += MINUTE_MS;
+    }
+    Ok(written)
+}
+
+async fn rollup_slice(store: &Store, from: i64, to: i64) -> Result<usize, StoreError> {
     let rows = sqlx::query(
         "SELECT monitor, ts, ok, latency_ms FROM probe_results WHERE ts >= $1 AND ts < $2",
     )
@@ -138,35 +243,44 @@ pub async fn rollup(store: &Store, from_ms: i64, to_ms: i64) -> Result<usize, St
         g.1 += i64::from(ok == 0);
         g.2.push(latency);
     }
-    let n = groups.len();
+    drop(rows);
+    let rollups: Vec<Rollup> = groups
+        .into_iter()
+        .map(|((monitor, minute), (total, failures, mut latencies))| {
+            latencies.sort_unstable();
+            Rollup {
+                monitor,
+                minute,
+                total,
+                failures,
+                p50_ms: percentile(&latencies, 50.0),
+                p95_ms: percentile(&latencies, 95.0),
+                p99_ms: percentile(&latencies, 99.0),
+                max_ms: latencies.last().copied().unwrap_or(0),
+            }
+        })
+        .collect();
     let mut tx = store.pool().begin().await?;
-    for ((monitor, minute), (total, failures, mut latencies)) in groups {
-        latencies.sort_unstable();
-        sqlx::query(
-            "INSERT INTO probe_rollups
-               (monitor, minute, total, failures, latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_max_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (monitor, minute) DO UPDATE SET
-               total = excluded.total, failures = excluded.failures,
-               latency_p50_ms = excluded.latency_p50_ms, latency_p95_ms = excluded.latency_p95_ms,
-               latency_p99_ms = excluded.latency_p99_ms, latency_max_ms = excluded.latency_max_ms",
-        )
-        .bind(&monitor)
-        .bind(minute)
-        .bind(total)
-        .bind(failures)
-        .bind(percentile(&latencies, 50.0))
-        .bind(percentile(&latencies, 95.0))
-        .bind(percentile(&latencies, 99.0))
-        .bind(latencies.last().copied().unwrap_or(0))
-        .execute(&mut *tx)
-        .await?;
-    }
+    upsert_rollups(&mut tx, "probe_rollups", "minute", &rollups).await?;
     tx.commit().await?;
-    Ok(n)
+    Ok(rollups.len())
 }
 
-/// A monitor's rollups in `[from_ms, to_ms)`, oldest first.
+fn rollup_from_row(row: &sqlx::any::AnyRow, key: &str) -> Result<Rollup, StoreError> {
+    Ok(Rollup {
+        monitor: row.try_get("monitor")?,
+        minute: row.try_get(key)?,
+        total: row.try_get("total")?,
+        failures: row.try_get("failures")?,
+        p50_ms: row.try_get("latency_p50_ms")?,
+        p95_ms: row.try_get("latency_p95_ms")?,
+        p99_ms: row.try_get("latency_p99_ms")?,
+        max_ms: row.try_get("latency_max_ms")?,
+    })
+}
+
+/// A monitor's per-minute rollups in `[from_ms, to_ms)`, oldest first.
+/// Minutes older than the minute retention are only in [`hourly_rollups`].
 ///
 /// # Errors
 /// On a database error.
@@ -185,24 +299,38 @@ pub async fn rollups(
     .bind(to_ms)
     .fetch_all(store.pool())
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Rollup {
-                monitor: row.try_get("monitor")?,
-                minute: row.try_get("minute")?,
-                total: row.try_get("total")?,
-                failures: row.try_get("failures")?,
-                p50_ms: row.try_get("latency_p50_ms")?,
-                p95_ms: row.try_get("latency_p95_ms")?,
-                p99_ms: row.try_get("latency_p99_ms")?,
-                max_ms: row.try_get("latency_max_ms")?,
-            })
-        })
-        .collect()
+    rows.iter().map(|r| rollup_from_row(r, "minute")).collect()
 }
 
-/// Per-minute good/bad counts of a monitor since `from_ms`: rollups where
-/// they exist, raw results for the newer minutes not rolled up yet.
+/// A monitor's hourly rollups (hours starting in `[from_ms, to_ms)`),
+/// oldest first; `minute` holds the start of the hour.
+///
+/// # Errors
+/// On a database error.
+pub async fn hourly_rollups(
+    store: &Store,
+    monitor: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<Rollup>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT monitor, hour, total, failures, latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_max_ms
+         FROM probe_rollups_hourly WHERE monitor = $1 AND hour >= $2 AND hour < $3 ORDER BY hour",
+    )
+    .bind(monitor)
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(|r| rollup_from_row(r, "hour")).collect()
+}
+
+/// Good/bad counts of a monitor since `from_ms`: hourly rollups for the
+/// oldest part, then per-minute rollups, then raw results for the newest
+/// minutes not rolled up yet. Each stretch of time comes from one source
+/// only, so nothing is counted twice. An hourly bucket counts when its hour
+/// starts at or after `from_ms`, so windows reaching past the per-minute
+/// retention are cut at an hour boundary.
 ///
 /// # Errors
 /// On a database error.
@@ -212,7 +340,14 @@ pub async fn buckets(
     from_ms: i64,
 ) -> Result<Vec<Bucket>, StoreError> {
     let mut by_minute: BTreeMap<i64, Bucket> = BTreeMap::new();
-    for r in rollups(store, monitor, from_ms, i64::MAX).await? {
+    let minutes = rollups(store, monitor, from_ms, i64::MAX).await?;
+    let first_minute = minutes.first().map_or(i64::MAX, |r| r.minute);
+    for r in hourly_rollups(store, monitor, from_ms, first_minute).await? {
+        // An hour that also has minute rows (a downsampling that raced a
+        // late re-roll) is read from the minutes alone.
+        if r.minute + HOUR_MS > first_minute {
+            continue;
+        }
         by_minute.insert(
             r.minute,
             Bucket {
@@ -222,10 +357,21 @@ pub async fn buckets(
             },
         );
     }
-    let raw_from = by_minute
+    let mut raw_from = by_minute
         .keys()
         .next_back()
-        .map_or(from_ms, |m| (m + MINUTE_MS).max(from_ms));
+        .map_or(from_ms, |h| (h + HOUR_MS).max(from_ms));
+    for r in minutes {
+        raw_from = raw_from.max(r.minute + MINUTE_MS);
+        by_minute.insert(
+            r.minute,
+            Bucket {
+                start_ms: r.minute,
+                total: r.total.max(0) as u64,
+                bad: r.failures.max(0) as u64,
+            },
+        );
+    }
     let rows = sqlx::query("SELECT ts, ok FROM probe_results WHERE monitor = $1 AND ts >= $2")
         .bind(monitor)
         .bind(raw_from)
@@ -246,8 +392,129 @@ pub async fn buckets(
     Ok(by_minute.into_values().collect())
 }
 
-/// Deletes raw results older than `raw_before_ms` and rollups older than
-/// `rollups_before_ms`; returns (raw, rollups) deleted.
+/// One hour of one monitor being folded from its minute rollups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct HourFold {
+    total: i64,
+    failures: i64,
+    /// Sum of each minute's p50 weighted by its probe count.
+    p50_weighted: i128,
+    p95_ms: i64,
+    p99_ms: i64,
+    max_ms: i64,
+}
+
+impl HourFold {
+    /// Adds one minute. Counts add up exactly. Latency percentiles of an
+    /// hour cannot be rebuilt from per-minute percentiles, so they are
+    /// bounded instead: p50 is the probe-weighted mean of the minutes' p50,
+    /// p95 and p99 the worst minute's (an upper bound), max the maximum.
+    pub(crate) fn add(&mut self, m: &Rollup) {
+        self.total += m.total;
+        self.failures += m.failures;
+        self.p50_weighted += i128::from(m.p50_ms) * i128::from(m.total.max(0));
+        self.p95_ms = self.p95_ms.max(m.p95_ms);
+        self.p99_ms = self.p99_ms.max(m.p99_ms);
+        self.max_ms = self.max_ms.max(m.max_ms);
+    }
+
+    pub(crate) fn finish(&self, monitor: &str, hour: i64) -> Rollup {
+        let p50 = if self.total > 0 {
+            i64::try_from(self.p50_weighted / i128::from(self.total)).unwrap_or(i64::MAX)
+        } else {
+            0
+        };
+        Rollup {
+            monitor: monitor.to_string(),
+            minute: hour,
+            total: self.total,
+            failures: self.failures,
+            p50_ms: p50,
+            p95_ms: self.p95_ms,
+            p99_ms: self.p99_ms,
+            max_ms: self.max_ms,
+        }
+    }
+}
+
+/// Folds per-minute rollups into hourly ones, one row per monitor and hour.
+/// Pure: what [`downsample`] stores.
+pub(crate) fn fold_hours(minutes: &[Rollup]) -> Vec<Rollup> {
+    let mut hours: BTreeMap<(&str, i64), HourFold> = BTreeMap::new();
+    for m in minutes {
+        hours
+            .entry((m.monitor.as_str(), m.minute.div_euclid(HOUR_MS) * HOUR_MS))
+            .or_default()
+            .add(m);
+    }
+    hours
+        .into_iter()
+        .map(|((monitor, hour), f)| f.finish(monitor, hour))
+        .collect()
+}
+
+/// Replaces per-minute rollups of every hour that ended at or before
+/// `before_ms` with one hourly rollup per monitor and hour ([`fold_hours`]).
+/// It walks monitors through the `(monitor, minute)` primary key and folds
+/// at most a day of one monitor per transaction, writing the hourly rows and
+/// deleting the minute rows together, so a crash leaves every hour in
+/// exactly one of the two tables and no query scans the whole table.
+/// Returns how many minute rows were folded.
+///
+/// # Errors
+/// On a database error.
+pub async fn downsample(store: &Store, before_ms: i64) -> Result<u64, StoreError> {
+    let cutoff = before_ms.div_euclid(HOUR_MS) * HOUR_MS;
+    let mut folded = 0;
+    let mut monitor: Option<String> =
+        sqlx::query_scalar("SELECT monitor FROM probe_rollups ORDER BY monitor LIMIT 1")
+            .fetch_optional(store.pool())
+            .await?;
+    while let Some(m) = monitor {
+        loop {
+            let oldest: Option<i64> =
+                sqlx::query_scalar("SELECT MIN(minute) FROM probe_rollups WHERE monitor = $1")
+                    .bind(&m)
+                    .fetch_one(store.pool())
+                    .await?;
+            let Some(oldest) = oldest else { break };
+            let from = oldest.div_euclid(HOUR_MS) * HOUR_MS;
+            let to = (from + 24 * HOUR_MS).min(cutoff);
+            if from >= to {
+                break;
+            }
+            let minutes = rollups(store, &m, from, to).await?;
+            folded += minutes.len() as u64;
+            let hours = fold_hours(&minutes);
+            let mut tx = store.pool().begin().await?;
+            upsert_rollups(&mut tx, "probe_rollups_hourly", "hour", &hours).await?;
+            sqlx::query(
+                "DELETE FROM probe_rollups WHERE monitor = $1 AND minute >= $2 AND minute < $3",
+            )
+            .bind(&m)
+            .bind(from)
+            .bind(to)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        monitor = sqlx::query_scalar(
+            "SELECT monitor FROM probe_rollups WHERE monitor > $1 ORDER BY monitor LIMIT 1",
+        )
+        .bind(&m)
+        .fetch_optional(store.pool())
+        .await?;
+    }
+    Ok(folded)
+}
+
+/// How far past the oldest remaining row each DELETE of raw results
+/// reaches, so pruning ten thousand monitors' results never holds SQLite's
+/// one write lock long enough to stall the result writer.
+const PRUNE_SLICE_MS: i64 = 5 * MINUTE_MS;
+
+/// Deletes raw results older than `raw_before_ms` and per-minute rollups
+/// older than `rollups_before_ms`; returns (raw, rollups) deleted.
 ///
 /// # Errors
 /// On a database error.
@@ -256,17 +523,50 @@ pub async fn prune(
     raw_before_ms: i64,
     rollups_before_ms: i64,
 ) -> Result<(u64, u64), StoreError> {
-    let raw = sqlx::query("DELETE FROM probe_results WHERE ts < $1")
-        .bind(raw_before_ms)
-        .execute(store.pool())
-        .await?
-        .rows_affected();
+    let raw = prune_raw(store, raw_before_ms).await?;
     let rolled = sqlx::query("DELETE FROM probe_rollups WHERE minute < $1")
         .bind(rollups_before_ms)
         .execute(store.pool())
         .await?
         .rows_affected();
     Ok((raw, rolled))
+}
+
+/// Deletes raw results older than `before_ms`, a few minutes of them per
+/// statement; returns how many.
+///
+/// # Errors
+/// On a database error.
+pub async fn prune_raw(store: &Store, before_ms: i64) -> Result<u64, StoreError> {
+    let mut raw = 0;
+    loop {
+        let oldest: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(ts) FROM probe_results WHERE ts < $1")
+                .bind(before_ms)
+                .fetch_one(store.pool())
+                .await?;
+        let Some(oldest) = oldest else { break };
+        raw += sqlx::query("DELETE FROM probe_results WHERE ts < $1")
+            .bind(before_ms.min(oldest.saturating_add(PRUNE_SLICE_MS)))
+            .execute(store.pool())
+            .await?
+            .rows_affected();
+    }
+    Ok(raw)
+}
+
+/// Deletes hourly rollups of hours that started before `before_ms`.
+///
+/// # Errors
+/// On a database error.
+pub async fn prune_hourly(store: &Store, before_ms: i64) -> Result<u64, StoreError> {
+    Ok(
+        sqlx::query("DELETE FROM probe_rollups_hourly WHERE hour < $1")
+            .bind(before_ms)
+            .execute(store.pool())
+            .await?
+            .rows_affected(),
+    )
 }
 
 /// An outage of one monitor.
@@ -446,6 +746,75 @@ pub async fn last_ping(store: &Store, monitor: &str) -> Result<Option<i64>, Stor
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn minute(monitor: &str, minute: i64, counts: (i64, i64), p: [i64; 4]) -> Rollup {
+        Rollup {
+            monitor: monitor.to_string(),
+            minute,
+            total: counts.0,
+            failures: counts.1,
+            p50_ms: p[0],
+            p95_ms: p[1],
+            p99_ms: p[2],
+            max_ms: p[3],
+        }
+    }
+
+    #[test]
+    fn folding_minutes_into_hours() {
+        const H: i64 = 1_768_435_200_000; // an hour boundary
+        type Case = (Vec<Rollup>, Vec<Rollup>);
+        let cases: Vec<Case> = vec![
+            (vec![], vec![]),
+            // One minute is its own hour.
+            (
+                vec![minute("a", H + 5 * MINUTE_MS, (6, 1), [10, 20, 30, 40])],
+                vec![minute("a", H, (6, 1), [10, 20, 30, 40])],
+            ),
+            // Counts add up; p50 is weighted by probes: (10x6 + 40x2) / 8 = 17;
+            // p95/p99 are the worst minute's, max the maximum.
+            (
+                vec![
+                    minute("a", H, (6, 0), [10, 50, 90, 95]),
+                    minute("a", H + MINUTE_MS, (2, 2), [40, 45, 60, 300]),
+                ],
+                vec![minute("a", H, (8, 2), [17, 50, 90, 300])],
+            ),
+            // Hours and monitors stay apart; the last minute of an hour
+            // belongs to it, the next one to the next hour.
+            (
+                vec![
+                    minute("b", H + 59 * MINUTE_MS, (1, 0), [5, 5, 5, 5]),
+                    minute("a", H + HOUR_MS, (1, 1), [7, 7, 7, 7]),
+                    minute("a", H, (1, 0), [3, 3, 3, 3]),
+                ],
+                vec![
+                    minute("a", H, (1, 0), [3, 3, 3, 3]),
+                    minute("a", H + HOUR_MS, (1, 1), [7, 7, 7, 7]),
+                    minute("b", H, (1, 0), [5, 5, 5, 5]),
+                ],
+            ),
+            // A minute with no probes does not move the weighted p50.
+            (
+                vec![
+                    minute("a", H, (0, 0), [900, 900, 900, 900]),
+                    minute("a", H + MINUTE_MS, (4, 0), [8, 9, 9, 9]),
+                ],
+                vec![minute("a", H, (4, 0), [8, 900, 900, 900])],
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(fold_hours(&input), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn multi_row_placeholders() {
+        assert_eq!(values_sql("V ", 2, 1), "V ($1, $2)");
+        assert_eq!(values_sql("V ", 3, 2), "V ($1, $2, $3), ($4, $5, $6)");
+    }
+
     #[test]
     fn percentiles() {
         let v: Vec<i64> = (1..=100).collect();

@@ -1,4 +1,5 @@
-//! Email over SMTP (lettre): plain text, one message per notification.
+//! Email over SMTP (lettre): plain text, one message per notification; a
+//! group's message lists each of its alerts.
 //! `starttls = true` upgrades the connection and verifies the server's
 //! certificate; without it the connection stays plain (a local relay).
 
@@ -10,7 +11,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::Secret;
 
-use super::{rfc3339, Alert};
+use super::{rfc3339, Alert, Notification};
 
 /// Where and how to send.
 pub(crate) struct Smtp<'a> {
@@ -23,7 +24,10 @@ pub(crate) struct Smtp<'a> {
     pub starttls: bool,
 }
 
-pub(crate) fn subject(alert: &Alert) -> String {
+pub(crate) fn subject(n: &Notification) -> String {
+    let [alert] = n.alerts.as_slice() else {
+        return n.title();
+    };
     format!(
         "[{}] {} {} ({})",
         alert.status.as_str().to_uppercase(),
@@ -33,7 +37,26 @@ pub(crate) fn subject(alert: &Alert) -> String {
     )
 }
 
-pub(crate) fn body(alert: &Alert) -> String {
+pub(crate) fn body(n: &Notification) -> String {
+    match n.alerts.as_slice() {
+        [one] => alert_body(one),
+        alerts => {
+            let mut out = format!("{}\n", n.title());
+            for a in alerts {
+                out.push_str(&format!(
+                    "\n-- [{}] {} {}\n",
+                    a.status.as_str().to_uppercase(),
+                    a.alertname,
+                    a.monitor
+                ));
+                out.push_str(&alert_body(a));
+            }
+            out
+        }
+    }
+}
+
+fn alert_body(alert: &Alert) -> String {
     let mut out = format!(
         "{}\n\nstatus: {}\nseverity: {}\nmonitor: {}\nstarted: {}\n",
         alert.summary,
@@ -52,14 +75,14 @@ pub(crate) fn body(alert: &Alert) -> String {
     out
 }
 
-pub(crate) async fn send(smtp: &Smtp<'_>, alert: &Alert) -> Result<(), String> {
+pub(crate) async fn send(smtp: &Smtp<'_>, n: &Notification) -> Result<(), String> {
     let mut builder = Message::builder()
         .from(
             smtp.from
                 .parse()
                 .map_err(|_| "invalid from address".to_string())?,
         )
-        .subject(subject(alert));
+        .subject(subject(n));
     for to in smtp.to {
         builder = builder.to(to
             .parse()
@@ -67,7 +90,7 @@ pub(crate) async fn send(smtp: &Smtp<'_>, alert: &Alert) -> Result<(), String> {
     }
     let message = builder
         .header(ContentType::TEXT_PLAIN)
-        .body(body(alert))
+        .body(body(n))
         .map_err(|e| format!("cannot build the message: {e}"))?;
     let mut transport = if smtp.starttls {
         AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(smtp.host)

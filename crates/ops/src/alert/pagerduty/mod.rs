@@ -1,5 +1,12 @@
 //! PagerDuty Events API v2: trigger on firing, resolve on resolved, with the
 //! alert fingerprint as the dedup key so both land on one PagerDuty incident.
+//!
+//! A grouped notification becomes one event per alert, not one per group:
+//! PagerDuty then opens and resolves an incident per alert, which is what an
+//! on-call engineer acknowledges. Grouping still batches them in time. The
+//! group's firing alerts are re-sent with every group notification; a
+//! trigger for an open incident with the same dedup key is merged into it by
+//! PagerDuty, so re-sends (and retries after a partial failure) are harmless.
 
 use serde_json::json;
 
