@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 
 use axum::http::StatusCode;
 use bulwark_ops::audit::{self, Filter};
-use http_body_util::BodyExt;
 
 mod common;
 use common::{Harness, ADMIN, ANALYST};
