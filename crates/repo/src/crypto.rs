@@ -196,18 +196,29 @@ impl KdfParams {
         if self.n < 2 || !self.n.is_power_of_two() {
             return Err(Error::Kdf(format!("N={} is not a power of two", self.n)));
         }
+        // Per lane while it runs (128·r·N) and for all lanes' state (128·r·p).
         let mem = 128u64.saturating_mul(self.n).saturating_mul(self.r as u64);
-        if mem > Self::MAX_MEMORY || self.p == 0 || self.p > 64 {
+        let state = 128u64.saturating_mul(self.r as u64) * u64::from(self.p);
+        if mem > Self::MAX_MEMORY
+            || state > Self::MAX_MEMORY
+            || self.r == 0
+            || self.p == 0
+            || self.p > 64
+        {
             return Err(Error::Kdf(format!(
                 "parameters N={} r={} p={} exceed limits",
                 self.n, self.r, self.p
             )));
         }
-        let log_n = self.n.trailing_zeros() as u8;
-        let params = scrypt::Params::new(log_n, self.r, self.p, 64)
-            .map_err(|e| Error::Kdf(e.to_string()))?;
         let mut out = [0u8; 64];
-        scrypt::scrypt(password, salt, &params, &mut out).map_err(|e| Error::Kdf(e.to_string()))?;
+        crate::scrypt::scrypt(
+            password,
+            salt,
+            self.n as usize,
+            self.r as usize,
+            self.p as usize,
+            &mut out,
+        );
         Ok(Key::from_kdf_output(&out))
     }
 }
@@ -242,7 +253,14 @@ mod tests {
 
     #[test]
     fn kdf_rejects_hostile_parameters() {
-        for (n, r, p) in [(1000, 8, 1), (0, 8, 1), (1 << 40, 8, 1), (1024, 8, 0)] {
+        for (n, r, p) in [
+            (1000, 8, 1),
+            (0, 8, 1),
+            (1 << 40, 8, 1),
+            (1024, 8, 0),
+            (1024, 0, 1),
+            (2, 1 << 22, 64),
+        ] {
             assert!(
                 KdfParams { n, r, p }.derive(b"pw", b"salt").is_err(),
                 "{n} {r} {p}"

@@ -70,6 +70,7 @@ pub(crate) mod lock;
 pub(crate) mod prune;
 pub(crate) mod repository;
 pub(crate) mod restorer;
+pub(crate) mod scrypt;
 
 /// This machine's host name, for snapshots, keys and locks.
 pub(crate) fn hostname() -> String {
