@@ -4,18 +4,26 @@
 //!
 //! Like restic, the snapshot's tree starts at `/`: backing up
 //! `/srv/app` yields nodes `srv` and `srv/app`, the intermediate directories
-//! carrying their own metadata. Memory is bounded: files are streamed one
-//! chunk (at most 8 MiB) at a time and packs are flushed at 16 MiB.
+//! carrying their own metadata.
+//!
+//! The work overlaps on every core: one thread walks (list, stat, compare
+//! with the parent snapshot), reader threads read, chunk and hash files,
+//! the saver's workers compress and encrypt, and a writer thread stores
+//! packs. Memory is bounded: a file streams through its reader one chunk
+//! (at most 8 MiB) at a time, the walk runs at most a few hundred files
+//! ahead of the readers, and packs are flushed at 16 MiB.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex};
 
 use chrono::{DateTime, FixedOffset};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use crate::chunker::Chunker;
+use crate::chunker::{Chunker, ChunkerTables};
 use crate::error::{Error, Result};
 use crate::format::snapshot::Snapshot;
 use crate::format::tree::{go_mode_from_unix, Node, Tree};
@@ -160,16 +168,95 @@ enum Virtual {
     Target(PathBuf),
 }
 
-struct Archiver<'r, F> {
+/// The repository and the blob saver, shared by the walker (trees, parent
+/// lookups) and the file readers (data blobs).
+struct Shared<'r> {
     repo: &'r mut Repository,
     saver: BlobSaver,
-    tables: crate::chunker::ChunkerTables,
+}
+
+type SharedLock<'s, 'r> = std::sync::MutexGuard<'s, Shared<'r>>;
+
+fn lock<'s, 'r>(shared: &'s Mutex<Shared<'r>>) -> Result<SharedLock<'s, 'r>> {
+    shared
+        .lock()
+        .map_err(|_| Error::format("backup", "a file reader panicked"))
+}
+
+/// File readers running at once: each reads, chunks and hashes one file.
+const MAX_READERS: usize = 4;
+/// Files handed to the readers whose outcome the walker has not taken yet:
+/// how far the walk may run ahead of the reading.
+const MAX_OUTSTANDING: usize = 256;
+/// Directories walked whose tree is not saved yet (bounds memory when a
+/// slow file holds up the queue).
+const MAX_QUEUED_DIRS: usize = 4096;
+
+/// A file for a reader.
+struct ReadJob {
+    path: PathBuf,
+    size_hint: u64,
+    reply: mpsc::SyncSender<ReadOutcome>,
+}
+
+/// What reading a file gave.
+enum ReadOutcome {
+    /// Its content blobs and its size as read.
+    Read(Vec<Id>, u64),
+    /// It could not be read: left out of the snapshot, the backup goes on.
+    Unreadable(Error),
+    /// Saving its blobs failed (the repository, not the file): the backup
+    /// stops.
+    Failed(Error),
+}
+
+/// An entry of a directory whose tree is not saved yet.
+enum Slot {
+    Ready(Node),
+    /// A file being read; `changed` when the parent snapshot had a file by
+    /// that name.
+    File {
+        node: Node,
+        changed: bool,
+        state: FileState,
+    },
+    /// A subdirectory: its tree is saved before this directory's (it is
+    /// earlier in the queue) under this directory number.
+    Dir(Node, usize),
+}
+
+enum FileState {
+    Waiting(mpsc::Receiver<ReadOutcome>),
+    Done(ReadOutcome),
+}
+
+/// A walked directory waiting for its files.
+struct PendingDir {
+    number: usize,
+    slots: Vec<Slot>,
+}
+
+/// The walk. Directories are listed depth first; each file to read goes to
+/// the readers and the directory joins a queue in the order its listing
+/// ended, children before parents. A directory's tree is saved from the
+/// front of the queue once its files are read, so subtree ids are always
+/// known by then, and the walk never runs more than [`MAX_OUTSTANDING`]
+/// files ahead of the readers.
+struct Archiver<'s, 'r, F> {
+    shared: &'s Mutex<Shared<'r>>,
+    /// `None` without reader threads: files are read on the walk.
+    jobs: Option<mpsc::Sender<ReadJob>>,
+    tables: &'s ChunkerTables,
     excludes: Option<GlobSet>,
     names: Names,
     summary: BackupSummary,
     progress: F,
-    buf: Vec<u8>,
     force: bool,
+    queue: VecDeque<PendingDir>,
+    /// Saved trees not yet taken by their parent, by directory number.
+    saved: HashMap<usize, Id>,
+    next_dir: usize,
+    outstanding: usize,
 }
 
 /// Back up `opts.paths` into `repo` and save a snapshot.
@@ -213,7 +300,7 @@ fn backup_inner(
     repo: &mut Repository,
     mut sources: Vec<(PathBuf, PathBuf)>,
     opts: &BackupOptions,
-    progress: impl FnMut(BackupProgress),
+    progress: impl FnMut(BackupProgress) + Send,
 ) -> Result<BackupSummary> {
     // A shared lock: prune (exclusive) must not delete packs that this
     // backup's snapshot will refer to.
@@ -279,35 +366,66 @@ fn backup_inner(
         }
     }
 
+    let excludes = build_globs(&opts.excludes)?;
     let tables = repo.tables.clone();
-    let mut a = Archiver {
+    let shared = Mutex::new(Shared {
         repo,
         saver: BlobSaver::new(),
-        tables,
-        excludes: build_globs(&opts.excludes)?,
-        names: Names::load(),
-        summary: BackupSummary {
-            parent: parent.as_ref().map(|p| p.0),
-            ..Default::default()
-        },
-        progress,
-        buf: Vec::new(),
-        force: opts.force,
-    };
-    let result = (|| {
-        let tree = a.save_virtual(&root, parent.as_ref().map(|p| p.1.tree))?;
-        let stats = a.saver_finish()?;
-        Ok::<_, Error>((tree, stats))
-    })();
-    let (tree, stats) = match result {
+    });
+    let readers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_READERS);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<ReadJob>();
+    let rx = Mutex::new(rx);
+    let walked = std::thread::scope(|s| {
+        let mut started = 0;
+        for i in 0..readers {
+            let (shared, tables, rx, stop) = (&shared, &tables, &rx, &stop);
+            let spawned = std::thread::Builder::new()
+                .name(format!("bulwark-read-{i}"))
+                .spawn_scoped(s, move || read_files(shared, tables, rx, stop));
+            // A thread that cannot start only costs parallelism.
+            started += usize::from(spawned.is_ok());
+        }
+        let mut a = Archiver {
+            shared: &shared,
+            jobs: (started > 0).then_some(tx),
+            tables: &tables,
+            excludes,
+            names: Names::load(),
+            summary: BackupSummary {
+                parent: parent.as_ref().map(|p| p.0),
+                ..Default::default()
+            },
+            progress,
+            force: opts.force,
+            queue: VecDeque::new(),
+            saved: HashMap::new(),
+            next_dir: 0,
+            outstanding: 0,
+        };
+        let tree = a.walk(&root, parent.as_ref().map(|p| p.1.tree));
+        if tree.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        // Dropping the archiver closes the job channel: the readers end.
+        tree.map(|t| (t, a.summary))
+    });
+    let Shared { repo, mut saver } = shared
+        .into_inner()
+        .map_err(|_| Error::format("backup", "a file reader panicked"))?;
+    let (tree, summary) = match walked {
         Ok(v) => v,
         Err(e) => {
             // Forget blobs that were only pending in memory or whose pack
             // may not have been written.
-            a.saver.abort(a.repo);
+            saver.abort(repo);
             return Err(e);
         }
     };
+    // On failure `finish` forgets those blobs itself.
+    let stats = saver.finish(repo)?;
     let user = crate::current_user();
     let snap = Snapshot {
         time: opts.time.unwrap_or_else(time::now),
@@ -323,8 +441,8 @@ fn backup_inner(
         original: None,
         program_version: format!("bulwark {}", env!("CARGO_PKG_VERSION")),
     };
-    let id = a.repo.save_snapshot(&snap)?;
-    let mut s = a.summary;
+    let id = repo.save_snapshot(&snap)?;
+    let mut s = summary;
     s.snapshot_id = id;
     s.data_blobs_added = stats.data_blobs;
     s.tree_blobs_added = stats.tree_blobs;
@@ -334,51 +452,241 @@ fn backup_inner(
     Ok(s)
 }
 
-impl<F: FnMut(BackupProgress)> Archiver<'_, F> {
-    fn saver_finish(&mut self) -> Result<crate::repository::SaverStats> {
-        std::mem::replace(&mut self.saver, BlobSaver::new()).finish(self.repo)
+/// A reader thread: files from the channel, one at a time, until it closes
+/// or the walk failed.
+fn read_files(
+    shared: &Mutex<Shared<'_>>,
+    tables: &ChunkerTables,
+    jobs: &Mutex<mpsc::Receiver<ReadJob>>,
+    stop: &AtomicBool,
+) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        // The walker may have stopped waiting (it failed): nothing to tell.
+        let _ = job
+            .reply
+            .send(read_file(shared, tables, &job.path, job.size_hint));
+    }
+}
+
+/// Read, chunk and hash one file, saving each new chunk as a data blob.
+/// Only saving takes the shared lock.
+fn read_file(
+    shared: &Mutex<Shared<'_>>,
+    tables: &ChunkerTables,
+    path: &Path,
+    size_hint: u64,
+) -> ReadOutcome {
+    use std::io::Read;
+    let save = |data: Vec<u8>| -> Result<Id> {
+        let id = Id::hash(&data);
+        let mut g = lock(shared)?;
+        let Shared { repo, saver } = &mut *g;
+        saver.save_hashed(repo, BlobType::Data, id, data)?;
+        Ok(id)
+    };
+    let mut f = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return ReadOutcome::Unreadable(Error::io("open", path, e)),
+    };
+    // Most files are smaller than the minimum chunk, so they are one
+    // chunk whatever the content: read them straight into the blob's
+    // buffer, without the chunker (whose 512 KiB read buffer, zeroed
+    // for each of thousands of small files, cost more than hashing).
+    let min = crate::chunker::MIN_SIZE as u64;
+    let mut head = Vec::with_capacity(size_hint.min(min) as usize + 1);
+    if let Err(e) = (&mut f).take(min).read_to_end(&mut head) {
+        return ReadOutcome::Unreadable(Error::io("read", path, e));
+    }
+    if (head.len() as u64) < min {
+        let size = head.len() as u64;
+        if head.is_empty() {
+            return ReadOutcome::Read(Vec::new(), 0);
+        }
+        return match save(head) {
+            Ok(id) => ReadOutcome::Read(vec![id], size),
+            Err(e) => ReadOutcome::Failed(e),
+        };
+    }
+    // Larger: the chunker decides, reading the head again from memory.
+    let mut ch = Chunker::new(tables, std::io::Cursor::new(head).chain(f));
+    let mut content = Vec::new();
+    let mut size = 0u64;
+    loop {
+        let mut buf = Vec::new();
+        match ch.next_chunk(&mut buf) {
+            Ok(true) => {}
+            Ok(false) => return ReadOutcome::Read(content, size),
+            Err(e) => return ReadOutcome::Unreadable(Error::io("read", path, e)),
+        }
+        size += buf.len() as u64;
+        match save(buf) {
+            Ok(id) => content.push(id),
+            Err(e) => return ReadOutcome::Failed(e),
+        }
+    }
+}
+
+impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
+    /// Walk the virtual tree and everything below it; the root tree's id.
+    fn walk(&mut self, root: &BTreeMap<String, Virtual>, parent_tree: Option<Id>) -> Result<Id> {
+        let number = self.walk_virtual(root, parent_tree)?;
+        while !self.queue.is_empty() {
+            self.save_front(true)?;
+        }
+        // Closing the job channel ends the readers.
+        self.jobs = None;
+        self.saved
+            .remove(&number)
+            .ok_or_else(|| Error::format("backup", "root tree not saved"))
     }
 
-    fn parent_nodes(&mut self, parent_tree: Option<Id>) -> HashMap<String, Node> {
+    fn parent_nodes(&mut self, parent_tree: Option<Id>) -> Result<HashMap<String, Node>> {
+        let Some(id) = parent_tree else {
+            return Ok(HashMap::new());
+        };
         // A damaged parent only costs speed: fall back to reading everything.
-        parent_tree
-            .and_then(|id| self.repo.load_tree(&id).ok())
+        let tree = lock(self.shared)?.repo.load_tree(&id).ok();
+        Ok(tree
             .map(|t| t.nodes.into_iter().map(|n| (n.name.clone(), n)).collect())
-            .unwrap_or_default()
+            .unwrap_or_default())
+    }
+
+    /// Queue a walked directory and save the trees at the front of the
+    /// queue whose files are read, waiting for them when the walk is too
+    /// far ahead. Returns the directory's number.
+    fn enqueue(&mut self, slots: Vec<Slot>) -> Result<usize> {
+        let number = self.next_dir;
+        self.next_dir += 1;
+        self.queue.push_back(PendingDir { number, slots });
+        loop {
+            let wait = self.outstanding > MAX_OUTSTANDING || self.queue.len() > MAX_QUEUED_DIRS;
+            if self.queue.is_empty() || !self.save_front(wait)? {
+                return Ok(number);
+            }
+        }
+    }
+
+    /// Save the tree of the directory at the front of the queue if its
+    /// files are read (waiting for them when `wait`). Whether it was saved.
+    fn save_front(&mut self, wait: bool) -> Result<bool> {
+        let Some(front) = self.queue.front_mut() else {
+            return Ok(false);
+        };
+        for slot in &mut front.slots {
+            if let Slot::File { state, .. } = slot {
+                if let FileState::Waiting(rx) = state {
+                    let got = if wait {
+                        rx.recv().ok()
+                    } else {
+                        match rx.try_recv() {
+                            Ok(o) => Some(o),
+                            Err(mpsc::TryRecvError::Empty) => return Ok(false),
+                            Err(mpsc::TryRecvError::Disconnected) => None,
+                        }
+                    };
+                    let outcome = got.ok_or_else(|| {
+                        Error::format("backup", "a file reader stopped unexpectedly")
+                    })?;
+                    *state = FileState::Done(outcome);
+                    self.outstanding -= 1;
+                }
+            }
+        }
+        let Some(dir) = self.queue.pop_front() else {
+            return Ok(false);
+        };
+        let mut tree = Tree::default();
+        for slot in dir.slots {
+            match slot {
+                Slot::Ready(node) => tree.nodes.push(node),
+                Slot::Dir(mut node, number) => {
+                    let id = self
+                        .saved
+                        .remove(&number)
+                        .ok_or_else(|| Error::format("backup", "subdirectory tree not saved"))?;
+                    node.subtree = Some(id);
+                    tree.nodes.push(node);
+                }
+                Slot::File {
+                    mut node,
+                    changed,
+                    state,
+                } => match state {
+                    FileState::Done(ReadOutcome::Read(content, size)) => {
+                        node.content = Some(content);
+                        node.size = size;
+                        if changed {
+                            self.summary.files_changed += 1;
+                        } else {
+                            self.summary.files_new += 1;
+                        }
+                        self.file_done(size);
+                        tree.nodes.push(node);
+                    }
+                    FileState::Done(ReadOutcome::Unreadable(e)) => {
+                        self.summary.errors.push(e.to_string())
+                    }
+                    FileState::Done(ReadOutcome::Failed(e)) => return Err(e),
+                    FileState::Waiting(_) => return Err(Error::format("backup", "file not read")),
+                },
+            }
+        }
+        let id = self.save_tree(tree)?;
+        self.saved.insert(dir.number, id);
+        Ok(true)
+    }
+
+    fn file_done(&mut self, size: u64) {
+        self.summary.bytes_processed += size;
+        let s = &self.summary;
+        (self.progress)(BackupProgress {
+            files: s.files_new + s.files_changed + s.files_unmodified,
+            bytes: s.bytes_processed,
+        });
     }
 
     fn save_tree(&mut self, mut tree: Tree) -> Result<Id> {
         tree.nodes
             .sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
         let json = tree.to_json().map_err(|e| Error::json("tree", e))?;
-        let (id, _) = self.saver.save(self.repo, BlobType::Tree, &json)?;
+        let mut g = lock(self.shared)?;
+        let Shared { repo, saver } = &mut *g;
+        let (id, _) = saver.save(repo, BlobType::Tree, &json)?;
         Ok(id)
     }
 
-    fn save_virtual(
+    fn walk_virtual(
         &mut self,
         dir: &BTreeMap<String, Virtual>,
         parent_tree: Option<Id>,
-    ) -> Result<Id> {
-        let parents = self.parent_nodes(parent_tree);
-        let mut tree = Tree::default();
+    ) -> Result<usize> {
+        let parents = self.parent_nodes(parent_tree)?;
+        let mut slots = Vec::new();
         for (name, v) in dir {
             let pn = parents.get(name);
             match v {
                 Virtual::Dir(real, children) => {
                     let md = fs::symlink_metadata(real).map_err(|e| Error::io("stat", real, e))?;
-                    let mut node = self.node_from_meta(name.clone(), &md);
-                    node.subtree = Some(self.save_virtual(children, pn.and_then(|n| n.subtree))?);
-                    tree.nodes.push(node);
+                    let node = self.node_from_meta(name.clone(), &md);
+                    let number = self.walk_virtual(children, pn.and_then(|n| n.subtree))?;
+                    slots.push(Slot::Dir(node, number));
                 }
                 Virtual::Target(real) => {
-                    if let Some(n) = self.archive_entry(real, name.clone(), pn)? {
-                        tree.nodes.push(n);
+                    if let Some(slot) = self.archive_entry(real, name.clone(), pn)? {
+                        slots.push(slot);
                     }
                 }
             }
         }
-        self.save_tree(tree)
+        self.enqueue(slots)
     }
 
     fn node_from_meta(&self, name: String, md: &fs::Metadata) -> Node {
@@ -445,7 +753,7 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, F> {
         path: &Path,
         name: String,
         parent: Option<&Node>,
-    ) -> Result<Option<Node>> {
+    ) -> Result<Option<Slot>> {
         if self.excluded(path) {
             return Ok(None);
         }
@@ -459,40 +767,27 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, F> {
         let mut node = self.node_from_meta(name, &md);
         match node.node_type.as_str() {
             "file" => {
-                if let Some(content) = self.unchanged_content(&node, parent) {
+                if let Some(content) = self.unchanged_content(&node, parent)? {
                     node.content = Some(content);
                     self.summary.files_unmodified += 1;
-                } else {
-                    match self.archive_file(path, node.size) {
-                        Ok((content, size)) => {
-                            node.content = Some(content);
-                            node.size = size;
-                        }
-                        Err(e) => {
-                            self.summary.errors.push(e.to_string());
-                            return Ok(None);
-                        }
-                    }
-                    if parent.is_some_and(|p| p.node_type == "file") {
-                        self.summary.files_changed += 1;
-                    } else {
-                        self.summary.files_new += 1;
-                    }
+                    self.file_done(node.size);
+                    return Ok(Some(Slot::Ready(node)));
                 }
-                self.summary.bytes_processed += node.size;
-                (self.progress)(BackupProgress {
-                    files: self.summary.files_new
-                        + self.summary.files_changed
-                        + self.summary.files_unmodified,
-                    bytes: self.summary.bytes_processed,
-                });
+                let changed = parent.is_some_and(|p| p.node_type == "file");
+                let state = self.read(path, node.size);
+                return Ok(Some(Slot::File {
+                    node,
+                    changed,
+                    state,
+                }));
             }
             "dir" => {
                 let parent_tree = parent
                     .filter(|p| p.node_type == "dir")
                     .and_then(|p| p.subtree);
-                node.subtree = Some(self.archive_dir(path, parent_tree)?);
+                let number = self.archive_dir(path, parent_tree)?;
                 self.summary.dirs += 1;
+                return Ok(Some(Slot::Dir(node, number)));
             }
             "symlink" => match fs::read_link(path) {
                 Ok(t) => node.linktarget = t.to_string_lossy().into_owned(),
@@ -503,78 +798,51 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, F> {
             },
             _ => {}
         }
-        Ok(Some(node))
+        Ok(Some(Slot::Ready(node)))
+    }
+
+    /// Hand a file to the readers, or read it here without them.
+    fn read(&mut self, path: &Path, size_hint: u64) -> FileState {
+        if let Some(jobs) = &self.jobs {
+            let (reply, rx) = mpsc::sync_channel(1);
+            let job = ReadJob {
+                path: path.to_path_buf(),
+                size_hint,
+                reply,
+            };
+            if jobs.send(job).is_ok() {
+                self.outstanding += 1;
+                return FileState::Waiting(rx);
+            }
+        }
+        FileState::Done(read_file(self.shared, self.tables, path, size_hint))
     }
 
     /// The parent's content list when size, mtime, ctime and inode are
     /// unchanged and every blob is still indexed.
-    fn unchanged_content(&self, node: &Node, parent: Option<&Node>) -> Option<Vec<crate::id::Id>> {
-        if self.force {
-            return None;
-        }
-        let p = parent?;
+    fn unchanged_content(&self, node: &Node, parent: Option<&Node>) -> Result<Option<Vec<Id>>> {
+        let Some(p) = parent.filter(|_| !self.force) else {
+            return Ok(None);
+        };
         if p.node_type != "file"
             || p.size != node.size
             || p.mtime != node.mtime
             || p.ctime != node.ctime
             || p.inode != node.inode
         {
-            return None;
+            return Ok(None);
         }
-        let c = p.content.as_ref()?;
-        c.iter()
-            .all(|id| self.repo.lookup(BlobType::Data, id).is_some())
-            .then(|| c.clone())
+        let Some(c) = p.content.as_ref() else {
+            return Ok(None);
+        };
+        let g = lock(self.shared)?;
+        Ok(c.iter()
+            .all(|id| g.repo.lookup(BlobType::Data, id).is_some())
+            .then(|| c.clone()))
     }
 
-    fn archive_file(&mut self, path: &Path, size_hint: u64) -> Result<(Vec<Id>, u64)> {
-        use std::io::Read;
-        let mut f = fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
-        // Most files are smaller than the minimum chunk, so they are one
-        // chunk whatever the content: read them straight into the blob's
-        // buffer, without the chunker (whose 512 KiB read buffer, zeroed
-        // for each of thousands of small files, cost more than hashing).
-        let min = crate::chunker::MIN_SIZE as u64;
-        let mut head = Vec::with_capacity(size_hint.min(min) as usize + 1);
-        (&mut f)
-            .take(min)
-            .read_to_end(&mut head)
-            .map_err(|e| Error::io("read", path, e))?;
-        if (head.len() as u64) < min {
-            let size = head.len() as u64;
-            if head.is_empty() {
-                return Ok((Vec::new(), 0));
-            }
-            let (id, _) = self.saver.save_owned(self.repo, BlobType::Data, head)?;
-            return Ok((vec![id], size));
-        }
-        // Larger: the chunker decides, reading the head again from memory.
-        let tables = self.tables.clone();
-        let mut ch = Chunker::new(&tables, std::io::Cursor::new(head).chain(f));
-        let mut content = Vec::new();
-        let mut size = 0u64;
-        let mut buf = std::mem::take(&mut self.buf);
-        loop {
-            match ch.next_chunk(&mut buf) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => {
-                    self.buf = buf;
-                    return Err(Error::io("read", path, e));
-                }
-            }
-            size += buf.len() as u64;
-            let (id, _) =
-                self.saver
-                    .save_owned(self.repo, BlobType::Data, std::mem::take(&mut buf))?;
-            content.push(id);
-        }
-        self.buf = buf;
-        Ok((content, size))
-    }
-
-    fn archive_dir(&mut self, path: &Path, parent_tree: Option<Id>) -> Result<Id> {
-        let parents = self.parent_nodes(parent_tree);
+    fn archive_dir(&mut self, path: &Path, parent_tree: Option<Id>) -> Result<usize> {
+        let parents = self.parent_nodes(parent_tree)?;
         let mut entries: Vec<(String, PathBuf)> = Vec::new();
         match fs::read_dir(path) {
             Ok(rd) => {
@@ -593,14 +861,14 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, F> {
             Err(e) => self.summary.errors.push(format!("{}: {e}", path.display())),
         }
         entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        let mut tree = Tree::default();
+        let mut slots = Vec::new();
         for (name, p) in entries {
             let pn = parents.get(&name);
-            if let Some(n) = self.archive_entry(&p, name, pn)? {
-                tree.nodes.push(n);
+            if let Some(slot) = self.archive_entry(&p, name, pn)? {
+                slots.push(slot);
             }
         }
-        self.save_tree(tree)
+        self.enqueue(slots)
     }
 }
 

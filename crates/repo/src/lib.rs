@@ -48,7 +48,8 @@
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok(()) }
 //! ```
-#![forbid(unsafe_code)]
+// SSE2 intrinsics in `scrypt` are the one exception (see there).
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub(crate) mod archiver;

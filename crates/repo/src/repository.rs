@@ -645,8 +645,9 @@ impl Drop for FileWriter {
 /// Call [`BlobSaver::finish`] before saving a snapshot that refers to them:
 /// packs first, then indexes, then the snapshot.
 ///
-/// Hashing and deduplication happen on the caller's thread (the caller
-/// needs ids in order); compression and encryption run on worker threads.
+/// Hashing happens on the caller's thread (backup's file readers hash
+/// before they take the saver) and deduplication under `&mut self`;
+/// compression and encryption run on worker threads.
 pub(crate) struct BlobSaver {
     data: PackBuilder,
     tree: PackBuilder,
@@ -710,19 +711,21 @@ impl BlobSaver {
         Ok((id, true))
     }
 
-    /// As [`BlobSaver::save`], taking ownership (no copy) of the data.
-    pub(crate) fn save_owned(
+    /// Store `data`, whose SHA-256 the caller computed as `id` (so that it
+    /// can hash without holding the saver), taking ownership of it.
+    /// Whether it was new.
+    pub(crate) fn save_hashed(
         &mut self,
         repo: &mut Repository,
         t: BlobType,
+        id: Id,
         data: Vec<u8>,
-    ) -> Result<(Id, bool)> {
-        let id = Id::hash(&data);
+    ) -> Result<bool> {
         if self.known(repo, t, &id) {
-            return Ok((id, false));
+            return Ok(false);
         }
         self.submit(repo, Job { t, id, data })?;
-        Ok((id, true))
+        Ok(true)
     }
 
     /// Store a blob whose id the caller knows (copy, prune).

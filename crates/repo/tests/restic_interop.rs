@@ -130,6 +130,86 @@ fn incremental_backup_reuses_unchanged_files_and_restic_agrees() {
     );
 }
 
+/// More files than the walk may run ahead of the file readers, in many
+/// directories, so that directories wait in the walk's queue for their
+/// files: restic reads the result byte for byte, and the snapshot's tree
+/// does not depend on which reader finished first.
+#[test]
+fn wide_tree_read_in_parallel_is_exact_and_deterministic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    make_tree(&src.join("mixed"), 4);
+    let mut files = 0u64;
+    for d in 0..40usize {
+        let dir = src.join(format!("d{d:02}/sub"));
+        fs::create_dir_all(&dir).unwrap();
+        for f in 0..25 {
+            // Small files of all sizes from empty, and one per directory
+            // past the minimum chunk, which the small ones overtake.
+            let len = if f == 7 {
+                520 * 1024 + d * 1000
+            } else {
+                (d * 25 + f) * 37 % 5000
+            };
+            let body: Vec<u8> = (0..len).map(|i| (i * 31 + d * 7 + f) as u8).collect();
+            fs::write(dir.join(format!("f{f:02}")), body).unwrap();
+            files += 1;
+        }
+    }
+    let repo_path = tmp.path().join("repo");
+    let mut repo = Repository::init(
+        open_backend(repo_path.to_str().unwrap()).unwrap(),
+        PASSWORD.as_bytes(),
+        KdfParams::INSECURE_FAST,
+    )
+    .unwrap();
+    let mut opts = BackupOptions {
+        paths: vec![src.clone()],
+        ..Default::default()
+    };
+    let mut last_files = 0;
+    let first = backup(&mut repo, &opts, |p| last_files = p.files).unwrap();
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+    assert_eq!(first.files_new, files + TREE_FILES);
+    assert_eq!(last_files, first.files_new, "progress saw every file");
+
+    // Read everything again: the same entries in the same order with the
+    // same content (reading changed only access times).
+    opts.force = true;
+    let again = backup(&mut repo, &opts, |_| {}).unwrap();
+    assert_eq!(again.files_new, first.files_new);
+    assert_eq!(again.data_blobs_added, 0, "{again:?}");
+    let listing = |snapshot| {
+        let mut out = Vec::new();
+        let mut dirs = vec![(String::new(), repo.load_snapshot(&snapshot).unwrap().tree)];
+        while let Some((path, tree)) = dirs.pop() {
+            for n in repo.load_tree(&tree).unwrap().nodes {
+                let p = format!("{path}/{}", n.name);
+                if let Some(sub) = n.subtree {
+                    dirs.push((p.clone(), sub));
+                }
+                out.push((p, n.node_type, n.size, n.mtime, n.content));
+            }
+        }
+        out
+    };
+    let entries = listing(first.snapshot_id);
+    assert!(
+        entries.len() as u64 > files + TREE_FILES,
+        "{}",
+        entries.len()
+    );
+    assert_eq!(listing(again.snapshot_id), entries);
+
+    restic_ok(&repo_path, &["check", "--read-data"]);
+    let target = tmp.path().join("restored");
+    restic_ok(
+        &repo_path,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    );
+    assert_same_tree(&src, &restored_path(&target, &src));
+}
+
 #[test]
 fn we_restore_restic_repository() {
     let tmp = tempfile::tempdir().unwrap();
