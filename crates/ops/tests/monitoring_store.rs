@@ -49,11 +49,15 @@ async fn results_rollups_and_pruning_body(store: Store, _db: TestDb) {
         .await
         .unwrap();
 
-    let newest = uptime::results(&store, "api", T0, 3).await.unwrap();
+    let newest = uptime::results(&store, "api", T0, i64::MAX, 3)
+        .await
+        .unwrap();
     assert_eq!(newest.len(), 3);
     assert_eq!(newest[0].at_ms, T0 + MIN + 1);
     assert_eq!(newest[0].status, Some(200));
-    let failed = uptime::results(&store, "api", T0, 100).await.unwrap();
+    let failed = uptime::results(&store, "api", T0, i64::MAX, 100)
+        .await
+        .unwrap();
     assert_eq!(failed.iter().filter(|r| !r.ok).count(), 2);
     assert_eq!(
         failed.last().unwrap().error.as_deref(),
@@ -100,6 +104,122 @@ async fn results_rollups_and_pruning_body(store: Store, _db: TestDb) {
     );
     let (_, rollups) = uptime::prune(&store, T0, T0 + MIN).await.unwrap();
     assert_eq!(rollups, 2);
+}
+
+on_both!(
+    rollup_series_cover_downsampled_and_recent_hours,
+    rollup_series_body
+);
+async fn rollup_series_body(store: Store, _db: TestDb) {
+    use uptime::Resolution::{Hour, Minute};
+    const HOUR: i64 = 3_600_000;
+    // Hour h (0..4) has h + 2 minutes of two results each, one failing per
+    // hour, so every hour has its own total: 4, 6, 8, 10.
+    let mut results = Vec::new();
+    for h in 0..4_i64 {
+        for k in 0..h + 2 {
+            for i in 0..2_i64 {
+                let at = T0 + h * HOUR + k * MIN + i * 1000;
+                let latency = (100 * h + 10 * (k + 1) + i) as u64;
+                results.push(result("api", at, k + i > 0, latency));
+            }
+        }
+    }
+    results.push(result("other", T0 + 2 * HOUR, false, 1));
+    uptime::record_many(&store, &results).await.unwrap();
+    uptime::rollup(&store, T0, T0 + 4 * HOUR).await.unwrap();
+    // Hours 0 and 1 are older than the minute retention: only hourly rows.
+    assert_eq!(uptime::downsample(&store, T0 + 2 * HOUR).await.unwrap(), 5);
+
+    // (minutes after T0, total, failures) of each bucket.
+    let store_ref = &store;
+    let series = move |res: uptime::Resolution, (from, to): (i64, i64), limit: u32| async move {
+        uptime::rollup_series(store_ref, "api", res, from, to, limit)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| ((r.minute - T0) / MIN, r.total, r.failures))
+            .collect::<Vec<_>>()
+    };
+    let all = (T0, T0 + 4 * HOUR);
+    type Case = (uptime::Resolution, (i64, i64), u32, Vec<(i64, i64, i64)>);
+    let cases: Vec<Case> = vec![
+        // Downsampled hours from the hourly table, recent ones folded from
+        // their minutes: one series, exact counts per hour.
+        (
+            Hour,
+            all,
+            100,
+            vec![(0, 4, 1), (60, 6, 1), (120, 8, 1), (180, 10, 1)],
+        ),
+        // The limit keeps the newest buckets, still oldest first.
+        (Hour, all, 2, vec![(120, 8, 1), (180, 10, 1)]),
+        // Buckets start in [from, to); a bucket is its whole hour.
+        (
+            Hour,
+            (T0 + HOUR / 2, T0 + 2 * HOUR + HOUR / 2),
+            100,
+            vec![(60, 6, 1), (120, 8, 1)],
+        ),
+        (Hour, (T0 + HOUR, T0 + 2 * HOUR), 100, vec![(60, 6, 1)]),
+        (Hour, (T0 + HOUR, T0 + HOUR), 100, vec![]),
+        (Hour, all, 0, vec![]),
+        // Minutes exist only for the hours not downsampled.
+        (Minute, all, 3, vec![(182, 2, 0), (183, 2, 0), (184, 2, 0)]),
+        (
+            Minute,
+            (T0, T0 + 2 * HOUR + 2 * MIN),
+            100,
+            vec![(120, 2, 1), (121, 2, 0)],
+        ),
+    ];
+    for (res, (from, to), limit, expected) in cases {
+        assert_eq!(
+            series(res, (from, to), limit).await,
+            expected,
+            "{res:?} [{from}, {to}) limit {limit}"
+        );
+    }
+    assert_eq!(series(Minute, all, 100).await.len(), 4 + 5);
+
+    // Hour 1 re-rolled from its raw results after it was downsampled is in
+    // both tables; it still counts once.
+    uptime::rollup(&store, T0 + HOUR, T0 + 2 * HOUR)
+        .await
+        .unwrap();
+    assert_eq!(
+        series(Hour, all, 100).await,
+        [(0, 4, 1), (60, 6, 1), (120, 8, 1), (180, 10, 1)]
+    );
+    // Folding on the fly is what the downsampler stores, latencies included:
+    // the series reads the same after every hour is downsampled.
+    let before = uptime::rollup_series(&store, "api", Hour, all.0, all.1, 100)
+        .await
+        .unwrap();
+    uptime::downsample(&store, T0 + 4 * HOUR).await.unwrap();
+    assert!(series(Minute, all, 100).await.is_empty());
+    let after = uptime::rollup_series(&store, "api", Hour, all.0, all.1, 100)
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+    assert_eq!(
+        uptime::hourly_rollups(&store, "api", all.0, all.1)
+            .await
+            .unwrap(),
+        before
+    );
+    // Hour 2's latencies: 210, 211, 220, ..., 241; p95/p99 are the worst
+    // minute's, p50 the probe-weighted mean of the minutes' p50.
+    let h2 = &before[2];
+    assert_eq!((h2.p95_ms, h2.p99_ms, h2.max_ms), (241, 241, 241));
+    assert_eq!(h2.p50_ms, (210 + 220 + 230 + 240) * 2 / 8);
+
+    // Raw results honour the same [from, to).
+    let raw = uptime::results(&store, "api", T0 + HOUR, T0 + HOUR + MIN, 100)
+        .await
+        .unwrap();
+    assert_eq!(raw.len(), 2);
+    assert_eq!(raw[0].at_ms, T0 + HOUR + 1000);
 }
 
 on_both!(incidents_open_and_resolve_once, incidents_body);

@@ -169,7 +169,11 @@ async fn batched_results_are_stored_body(store: Store, _db: TestDb) {
     uptime::record_many(&store, &results).await.unwrap();
     let mut stored = Vec::new();
     for m in ["m0", "m1", "m2"] {
-        stored.extend(uptime::results(&store, m, 0, 10_000).await.unwrap());
+        stored.extend(
+            uptime::results(&store, m, 0, i64::MAX, 10_000)
+                .await
+                .unwrap(),
+        );
     }
     stored.sort_by_key(|r| r.at_ms);
     assert_eq!(stored, results);
@@ -238,7 +242,9 @@ strikes = 2
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let down = uptime::results(&store, "down", 0, 100).await.unwrap();
+    let down = uptime::results(&store, "down", 0, i64::MAX, 100)
+        .await
+        .unwrap();
     let failures = down
         .iter()
         .filter(|r| !r.ok && r.at_ms <= opened.opened_at_ms)
@@ -254,7 +260,7 @@ strikes = 2
             .filter(|r| r.at_ms > after_flush)
     })
     .await;
-    let stored = uptime::results(&store, "up", pending.at_ms, 10)
+    let stored = uptime::results(&store, "up", pending.at_ms, i64::MAX, 10)
         .await
         .unwrap();
     assert!(
@@ -266,7 +272,11 @@ strikes = 2
     engine.stop().await;
     let mut all = Vec::new();
     for m in ["up", "down"] {
-        all.extend(uptime::results(&store, m, 0, 10_000).await.unwrap());
+        all.extend(
+            uptime::results(&store, m, 0, i64::MAX, 10_000)
+                .await
+                .unwrap(),
+        );
     }
     assert!(
         all.iter()

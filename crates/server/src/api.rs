@@ -215,9 +215,10 @@ pub struct MonitorWire {
     pub push_path: Option<String>,
 }
 
-/// One minute of one monitor.
+/// One bucket (a minute or an hour, see `resolution`) of one monitor.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RollupWire {
+    /// Start of the bucket: the minute, or the hour with `resolution=hour`.
     pub minute: DateTime<Utc>,
     pub total: i64,
     pub failures: i64,
@@ -227,24 +228,76 @@ pub struct RollupWire {
     pub latency_max_ms: i64,
 }
 
+impl From<bulwark_ops::uptime::Rollup> for RollupWire {
+    fn from(r: bulwark_ops::uptime::Rollup) -> Self {
+        RollupWire {
+            minute: ms_to_time(r.minute),
+            total: r.total,
+            failures: r.failures,
+            latency_p50_ms: r.p50_ms,
+            latency_p95_ms: r.p95_ms,
+            latency_p99_ms: r.p99_ms,
+            latency_max_ms: r.max_ms,
+        }
+    }
+}
+
+/// The resolution of `GET /api/v1/monitors/{name}/results`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ResolutionWire {
+    /// Raw results, in `results`.
+    Raw,
+    /// Per-minute rollups, in `rollups`.
+    Minute,
+    /// Hourly rollups, in `rollups`.
+    Hour,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MonitorResults {
     pub monitor: String,
-    /// Raw results, newest first (absent with `rollup=true`).
+    /// Which of `results` and `rollups` is filled, and the width of a rollup.
+    pub resolution: ResolutionWire,
+    /// Raw results, newest first (only with `resolution=raw`).
     pub results: Vec<ProbeResultWire>,
-    /// Per-minute rollups, oldest first (only with `rollup=true`).
+    /// Rollups, oldest first (only with `resolution=minute` or `hour`).
     pub rollups: Vec<RollupWire>,
 }
 
+/// Every parameter is read as text and parsed by the handler, so a bad value
+/// gets a 400 naming its parameter and what it accepts (serde's messages name
+/// neither); `value_type` gives OpenAPI the real types.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ResultsQuery {
-    /// Only results at or after this time (default: the last hour).
-    pub since: Option<DateTime<Utc>>,
-    /// At most this many raw results (1 to 10000, default 500).
-    pub limit: Option<u32>,
-    /// Per-minute rollups instead of raw results (for long ranges).
-    pub rollup: Option<bool>,
+    /// Start of the range, inclusive (RFC 3339; default: an hour before
+    /// `until`). Rollups whose bucket starts at or after it are returned, so
+    /// with `resolution=hour` pass an hour boundary to get the hour holding it.
+    #[param(value_type = Option<DateTime<Utc>>)]
+    pub since: Option<String>,
+    /// End of the range, exclusive (RFC 3339; default: now). Must be after
+    /// `since`. A bucket starting before it is returned whole.
+    #[param(value_type = Option<DateTime<Utc>>)]
+    pub until: Option<String>,
+    /// At most this many results or buckets, 1 to 10000 (default 500 raw
+    /// results, 10000 rollups: 400 days of hours fit). When the range holds
+    /// more, the newest are returned; to page back, pass the oldest time
+    /// returned as `until`.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10000)]
+    pub limit: Option<String>,
+    /// `raw` (default): raw results, kept `results_retention` (7 days by
+    /// default). `minute`: per-minute rollups, kept 35 days (or the longest
+    /// SLO window plus a day). `hour`: hourly rollups over the whole 400-day
+    /// retention; hours not downsampled yet are folded from their minutes as
+    /// the downsampler does (counts exact; p50 the probe-weighted mean of the
+    /// minutes' p50, p95, p99 and max the worst minute's).
+    #[param(inline, value_type = Option<ResolutionWire>)]
+    pub resolution: Option<String>,
+    /// `true` is `resolution=minute`, `false` is `resolution=raw` (older
+    /// scripts); given with a different `resolution` it is a 400.
+    #[param(value_type = Option<bool>)]
+    pub rollup: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

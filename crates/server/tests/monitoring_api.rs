@@ -130,6 +130,228 @@ async fn monitors_hide_secrets_and_show_push_paths_to_admins_only() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+const MIN: i64 = 60_000;
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 86_400_000;
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `(start, total, failures)` of each rollup in a results response.
+fn buckets(body: &serde_json::Value) -> Vec<(String, i64, i64)> {
+    body["rollups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["minute"].as_str().unwrap().to_string(),
+                r["total"].as_i64().unwrap(),
+                r["failures"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn results_serve_hourly_rollups_across_the_retention() {
+    let h = Harness::new(CONFIG).await;
+    let store = &h.state.store;
+    let now = chrono::Utc::now().timestamp_millis();
+    let this_hour = now.div_euclid(HOUR) * HOUR;
+    // Two hours 40 days ago (past the 35-day minute retention) and the two
+    // complete hours before this one. Hour j has j + 1 minutes of two
+    // results, the first failing in even minutes: totals 2, 4, 6, 8.
+    let old = this_hour - 40 * DAY;
+    let hours = [old, old + HOUR, this_hour - 2 * HOUR, this_hour - HOUR];
+    let mut results = Vec::new();
+    for (j, start) in hours.iter().enumerate() {
+        for k in 0..=j as i64 {
+            for i in 0..2 {
+                let ok = !(i == 0 && k % 2 == 0);
+                results.push(ProbeResult {
+                    monitor: "api".into(),
+                    at_ms: start + k * MIN + i * 1000,
+                    ok,
+                    latency: Duration::from_millis(5),
+                    status: Some(if ok { 200 } else { 503 }),
+                    error: (!ok).then(|| "unexpected status 503".into()),
+                });
+            }
+        }
+    }
+    uptime::record_many(store, &results).await.unwrap();
+    for start in hours {
+        uptime::rollup(store, start, start + HOUR).await.unwrap();
+    }
+    // What the engine's housekeeping does with the minute retention.
+    let folded = uptime::downsample(store, now - 35 * DAY).await.unwrap();
+    assert_eq!(folded, 1 + 2);
+
+    let uri = |query: &str| format!("/api/v1/monitors/api/results?{query}");
+    let range = format!("since={}&until={}", rfc3339(old), rfc3339(this_hour));
+    let all_hours = vec![
+        (rfc3339(hours[0]), 2, 1),
+        (rfc3339(hours[1]), 4, 1),
+        (rfc3339(hours[2]), 6, 2),
+        (rfc3339(hours[3]), 8, 2),
+    ];
+    let (status, body) = h
+        .call(
+            "GET",
+            &uri(&format!("resolution=hour&{range}")),
+            Some(ANALYST),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["resolution"], "hour");
+    assert_eq!(body["results"], serde_json::json!([]));
+    assert_eq!(buckets(&body), all_hours);
+
+    // An old hour re-rolled from its raw results is in both tables: once.
+    uptime::rollup(store, hours[1], hours[1] + HOUR)
+        .await
+        .unwrap();
+    let (_, body) = h
+        .call(
+            "GET",
+            &uri(&format!("resolution=hour&{range}")),
+            Some(ANALYST),
+            None,
+        )
+        .await;
+    assert_eq!(buckets(&body), all_hours);
+    uptime::downsample(store, now - 35 * DAY).await.unwrap();
+
+    // `limit` keeps the newest buckets, oldest first.
+    let (_, body) = h
+        .call(
+            "GET",
+            &uri(&format!("resolution=hour&{range}&limit=1")),
+            Some(ANALYST),
+            None,
+        )
+        .await;
+    assert_eq!(buckets(&body), all_hours[3..]);
+
+    // Minutes: only the recent hours have them; `rollup=true` is the same
+    // as `resolution=minute`, and `until` defaults to now.
+    let since = format!("since={}", rfc3339(old));
+    let recent_minutes = vec![
+        (rfc3339(hours[2]), 2, 1),
+        (rfc3339(hours[2] + MIN), 2, 0),
+        (rfc3339(hours[2] + 2 * MIN), 2, 1),
+        (rfc3339(hours[3]), 2, 1),
+        (rfc3339(hours[3] + MIN), 2, 0),
+        (rfc3339(hours[3] + 2 * MIN), 2, 1),
+        (rfc3339(hours[3] + 3 * MIN), 2, 0),
+    ];
+    for query in [
+        format!("rollup=true&{since}"),
+        format!("resolution=minute&{since}"),
+        format!("resolution=minute&rollup=true&{since}"),
+    ] {
+        let (status, body) = h.call("GET", &uri(&query), Some(ANALYST), None).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        assert_eq!(body["resolution"], "minute", "{query}");
+        assert_eq!(buckets(&body), recent_minutes, "{query}");
+    }
+    let (_, body) = h
+        .call(
+            "GET",
+            &uri(&format!("rollup=true&{since}&limit=2")),
+            Some(ANALYST),
+            None,
+        )
+        .await;
+    assert_eq!(buckets(&body), recent_minutes[5..]);
+
+    // Raw results honour `until` too; `rollup=false` is `resolution=raw`.
+    let first_minute = format!(
+        "since={}&until={}",
+        rfc3339(hours[3]),
+        rfc3339(hours[3] + MIN)
+    );
+    for query in [
+        first_minute.clone(),
+        format!("resolution=raw&{first_minute}"),
+        format!("rollup=false&resolution=raw&{first_minute}"),
+    ] {
+        let (status, body) = h.call("GET", &uri(&query), Some(ANALYST), None).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        assert_eq!(body["resolution"], "raw", "{query}");
+        assert_eq!(body["rollups"], serde_json::json!([]));
+        let ts: Vec<_> = body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["ts"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ts, [rfc3339(hours[3] + 1000), rfc3339(hours[3])], "{query}");
+    }
+}
+
+#[tokio::test]
+async fn results_reject_bad_parameters_naming_them() {
+    let h = Harness::new(CONFIG).await;
+    let t = "2026-01-15T00:00:00Z";
+    // (query, words the message must hold)
+    let cases: &[(&str, &[&str])] = &[
+        ("resolution=daily", &["resolution", "raw, minute or hour"]),
+        ("resolution=Hour", &["resolution", "raw, minute or hour"]),
+        ("rollup=yes", &["rollup", "true or false"]),
+        (
+            "rollup=true&resolution=hour",
+            &["rollup=true", "resolution=hour"],
+        ),
+        (
+            "rollup=true&resolution=raw",
+            &["rollup=true", "resolution=raw"],
+        ),
+        (
+            "rollup=false&resolution=minute",
+            &["rollup=false", "resolution=minute"],
+        ),
+        ("since=yesterday", &["since", "RFC 3339"]),
+        ("until=2026-13-01T00:00:00Z", &["until", "RFC 3339"]),
+        ("limit=0", &["limit", "1 to 10000"]),
+        ("limit=10001&resolution=hour", &["limit", "1 to 10000"]),
+        ("limit=ten", &["limit", "1 to 10000"]),
+        (
+            "since=2026-01-15T00:00:00Z&until=2026-01-15T00:00:00Z",
+            &["since", "until"],
+        ),
+        (
+            "since=2026-01-15T01:00:00Z&until=2026-01-15T00:00:00Z&resolution=hour",
+            &["since", "must be before until"],
+        ),
+    ];
+    for (query, words) in cases {
+        let uri = format!("/api/v1/monitors/api/results?{query}");
+        let (status, body) = h.call("GET", &uri, Some(ANALYST), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        let message = body["error"].as_str().unwrap_or_default();
+        for word in *words {
+            assert!(message.contains(word), "{query}: {message}");
+        }
+    }
+    // Without `since` the range is the hour before `until`, so a past
+    // `until` alone is fine.
+    for query in [
+        format!("until={t}"),
+        format!("until={t}&resolution=hour&limit=10000"),
+        "rollup=false".to_string(),
+    ] {
+        let uri = format!("/api/v1/monitors/api/results?{query}");
+        let (status, body) = h.call("GET", &uri, Some(ANALYST), None).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+    }
+}
+
 #[tokio::test]
 async fn uptime_test_is_for_admins_and_reports_failures() {
     let h = Harness::new(CONFIG).await;
@@ -261,4 +483,30 @@ async fn openapi_lists_the_monitoring_routes() {
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path}");
     }
+    // The results query is described, allowed values and bounds included.
+    let params = &doc["paths"]["/api/v1/monitors/{name}/results"]["get"]["parameters"];
+    let param = |name: &str| {
+        params
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no parameter {name}: {params}"))
+            .clone()
+    };
+    let resolution = param("resolution");
+    let allowed = &resolution["schema"]["enum"];
+    for value in ["raw", "minute", "hour"] {
+        assert!(
+            allowed.as_array().unwrap().iter().any(|v| v == value),
+            "{resolution}"
+        );
+    }
+    assert_eq!(param("limit")["schema"]["maximum"], 10000);
+    assert_eq!(param("until")["schema"]["format"], "date-time");
+    assert_eq!(param("rollup")["schema"]["type"], "boolean");
+    assert!(param("limit")["description"]
+        .as_str()
+        .unwrap()
+        .contains("newest"));
 }

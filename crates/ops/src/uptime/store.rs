@@ -91,22 +91,25 @@ fn result_from_row(row: &sqlx::any::AnyRow) -> Result<ProbeResult, StoreError> {
     })
 }
 
-/// A monitor's raw results at or after `since_ms`, newest first.
+/// A monitor's raw results in `[from_ms, to_ms)`, newest first, at most
+/// `limit` (capped at 10,000) of them.
 ///
 /// # Errors
 /// On a database error.
 pub async fn results(
     store: &Store,
     monitor: &str,
-    since_ms: i64,
+    from_ms: i64,
+    to_ms: i64,
     limit: u32,
 ) -> Result<Vec<ProbeResult>, StoreError> {
     let rows = sqlx::query(
         "SELECT monitor, ts, ok, latency_ms, status, error FROM probe_results
-         WHERE monitor = $1 AND ts >= $2 ORDER BY ts DESC LIMIT $3",
+         WHERE monitor = $1 AND ts >= $2 AND ts < $3 ORDER BY ts DESC LIMIT $4",
     )
     .bind(monitor)
-    .bind(since_ms)
+    .bind(from_ms)
+    .bind(to_ms)
     .bind(i64::from(limit.min(10_000)))
     .fetch_all(store.pool())
     .await?;
@@ -323,6 +326,114 @@ pub async fn hourly_rollups(
     .fetch_all(store.pool())
     .await?;
     rows.iter().map(|r| rollup_from_row(r, "hour")).collect()
+}
+
+/// The width of the buckets of a rollup series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Resolution {
+    Minute,
+    Hour,
+}
+
+/// The newest `limit` rows of `table` for buckets (`key`) starting in
+/// `[from_ms, to_ms)`, oldest first.
+async fn newest_rollups(
+    store: &Store,
+    table: &str,
+    key: &str,
+    monitor: &str,
+    (from_ms, to_ms): (i64, i64),
+    limit: u32,
+) -> Result<Vec<Rollup>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT monitor, {key}, total, failures, latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_max_ms
+         FROM {table} WHERE monitor = $1 AND {key} >= $2 AND {key} < $3 ORDER BY {key} DESC LIMIT $4"
+    ))
+    .bind(monitor)
+    .bind(from_ms)
+    .bind(to_ms)
+    .bind(i64::from(limit))
+    .fetch_all(store.pool())
+    .await?;
+    let mut out = rows
+        .iter()
+        .map(|r| rollup_from_row(r, key))
+        .collect::<Result<Vec<_>, _>>()?;
+    out.reverse();
+    Ok(out)
+}
+
+/// The start of the first hour at or after `ms`.
+fn hour_at_or_after(ms: i64) -> i64 {
+    let floor = ms.div_euclid(HOUR_MS) * HOUR_MS;
+    if floor < ms {
+        floor.saturating_add(HOUR_MS)
+    } else {
+        floor
+    }
+}
+
+/// A monitor's rollups at `resolution` for the buckets starting in
+/// `[from_ms, to_ms)`, oldest first; when there are more than `limit`, the
+/// newest `limit`. `minute` holds each bucket's start.
+///
+/// Hourly buckets cover the whole retention: hours already downsampled come
+/// from the hourly rows, newer ones are folded on the fly from their minute
+/// rollups by the rule [`downsample`] stores (counts summed, latency
+/// percentiles bounded, see [`fold_hours`]). Each bucket covers its whole
+/// hour (the current one up to its newest rolled-up minute), however
+/// `to_ms` cuts it.
+///
+/// # Errors
+/// On a database error.
+pub async fn rollup_series(
+    store: &Store,
+    monitor: &str,
+    resolution: Resolution,
+    from_ms: i64,
+    to_ms: i64,
+    limit: u32,
+) -> Result<Vec<Rollup>, StoreError> {
+    if limit == 0 || from_ms >= to_ms {
+        return Ok(Vec::new());
+    }
+    match resolution {
+        Resolution::Minute => {
+            let range = (from_ms, to_ms);
+            return newest_rollups(store, "probe_rollups", "minute", monitor, range, limit).await;
+        }
+        Resolution::Hour => {}
+    }
+    // The newest `limit` hours of the union are among the newest `limit`
+    // stored hours and the folded ones, so the hourly table is read with a
+    // limit; the minutes are bounded by the minute retention anyway.
+    let stored = newest_rollups(
+        store,
+        "probe_rollups_hourly",
+        "hour",
+        monitor,
+        (from_ms, to_ms),
+        limit,
+    )
+    .await?;
+    let minutes = rollups(
+        store,
+        monitor,
+        hour_at_or_after(from_ms),
+        hour_at_or_after(to_ms),
+    )
+    .await?;
+    let mut by_hour: BTreeMap<i64, Rollup> = stored.into_iter().map(|r| (r.minute, r)).collect();
+    // An hour in both tables (minutes re-rolled after it was downsampled) is
+    // read from its minutes alone: the next downsampling replaces the hourly
+    // row with exactly this fold, so an hour reads the same before and
+    // after it, and none is counted twice.
+    for h in fold_hours(&minutes) {
+        by_hour.insert(h.minute, h);
+    }
+    let skip = by_hour.len().saturating_sub(limit as usize);
+    Ok(by_hour.into_values().skip(skip).collect())
 }
 
 /// Good/bad counts of a monitor since `from_ms`: hourly rollups for the

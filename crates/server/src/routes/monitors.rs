@@ -7,11 +7,12 @@ use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bulwark_ops::config::MonitorKind;
+use bulwark_ops::uptime::Resolution;
 use bulwark_ops::Role;
 
 use crate::api::{
-    ms_to_time, MonitorResults, MonitorWire, ProbeResultWire, PushAccepted, ResultsQuery,
-    RollupWire, UptimeTest,
+    ms_to_time, MonitorResults, MonitorWire, ProbeResultWire, PushAccepted, ResolutionWire,
+    ResultsQuery, RollupWire, UptimeTest,
 };
 use crate::auth::{Admin, Analyst, Auth};
 use crate::error::ApiError;
@@ -101,11 +102,14 @@ pub(crate) async fn list(
     Ok(Json(out))
 }
 
-/// A monitor's results: raw (newest first) or per-minute rollups.
+/// A monitor's results: raw (newest first), or per-minute or hourly rollups
+/// (oldest first).
 #[utoipa::path(get, path = "/api/v1/monitors/{name}/results", tag = "monitors",
     params(("name" = String, Path, description = "Monitor name"), ResultsQuery),
     security(("dash_key" = []), ("bearer" = [])),
-    responses((status = 200, body = MonitorResults), (status = 404, body = crate::api::ErrorBody)))]
+    responses((status = 200, body = MonitorResults),
+        (status = 400, description = "A parameter is invalid; the message names it", body = crate::api::ErrorBody),
+        (status = 404, body = crate::api::ErrorBody)))]
 pub(crate) async fn results(
     State(state): State<Arc<AppState>>,
     _auth: Auth<Analyst>,
@@ -116,39 +120,115 @@ pub(crate) async fn results(
     if state.config.monitor(&name).is_none() {
         return Err(ApiError::NotFound(format!("no monitor named {name:?}")));
     }
-    let limit = q.limit.unwrap_or(500);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "invalid limit {limit}: expected 1 to 10000"
-        )));
-    }
-    let now = chrono::Utc::now().timestamp_millis();
-    let since = q.since.map_or(now - 3_600_000, |t| t.timestamp_millis());
-    if q.rollup.unwrap_or(false) {
-        let rollups = bulwark_ops::uptime::rollups(&state.store, &name, since, i64::MAX).await?;
-        return Ok(Json(MonitorResults {
-            monitor: name,
-            results: Vec::new(),
-            rollups: rollups
-                .into_iter()
-                .map(|r| RollupWire {
-                    minute: ms_to_time(r.minute),
-                    total: r.total,
-                    failures: r.failures,
-                    latency_p50_ms: r.p50_ms,
-                    latency_p95_ms: r.p95_ms,
-                    latency_p99_ms: r.p99_ms,
-                    latency_max_ms: r.max_ms,
-                })
-                .collect(),
-        }));
-    }
-    let results = bulwark_ops::uptime::results(&state.store, &name, since, limit).await?;
+    let p = ResultsParams::parse(&q, chrono::Utc::now().timestamp_millis())?;
+    let series = match p.resolution {
+        ResolutionWire::Raw => {
+            let results =
+                bulwark_ops::uptime::results(&state.store, &name, p.from_ms, p.to_ms, p.limit)
+                    .await?;
+            return Ok(Json(MonitorResults {
+                monitor: name,
+                resolution: p.resolution,
+                results: results.into_iter().map(ProbeResultWire::from).collect(),
+                rollups: Vec::new(),
+            }));
+        }
+        ResolutionWire::Minute => Resolution::Minute,
+        ResolutionWire::Hour => Resolution::Hour,
+    };
+    let rollups = bulwark_ops::uptime::rollup_series(
+        &state.store,
+        &name,
+        series,
+        p.from_ms,
+        p.to_ms,
+        p.limit,
+    )
+    .await?;
     Ok(Json(MonitorResults {
         monitor: name,
-        results: results.into_iter().map(ProbeResultWire::from).collect(),
-        rollups: Vec::new(),
+        resolution: p.resolution,
+        results: Vec::new(),
+        rollups: rollups.into_iter().map(RollupWire::from).collect(),
     }))
+}
+
+/// [`ResultsQuery`] checked, with its defaults filled in.
+#[derive(Debug)]
+struct ResultsParams {
+    resolution: ResolutionWire,
+    from_ms: i64,
+    to_ms: i64,
+    limit: u32,
+}
+
+impl ResultsParams {
+    fn parse(q: &ResultsQuery, now_ms: i64) -> Result<ResultsParams, ApiError> {
+        let bad = |name: &str, value: &str, expected: &str| {
+            ApiError::BadRequest(format!("invalid {name} {value:?}: expected {expected}"))
+        };
+        let resolution = match q.resolution.as_deref() {
+            None => None,
+            Some("raw") => Some(ResolutionWire::Raw),
+            Some("minute") => Some(ResolutionWire::Minute),
+            Some("hour") => Some(ResolutionWire::Hour),
+            Some(other) => return Err(bad("resolution", other, "raw, minute or hour")),
+        };
+        // `rollup` predates `resolution`; scripts still send it.
+        let rollup = match q.rollup.as_deref() {
+            None => None,
+            Some("true") => Some(ResolutionWire::Minute),
+            Some("false") => Some(ResolutionWire::Raw),
+            Some(other) => return Err(bad("rollup", other, "true or false")),
+        };
+        let resolution = match (resolution, rollup) {
+            (Some(r), Some(legacy)) if r != legacy => {
+                return Err(ApiError::BadRequest(format!(
+                    "rollup={} conflicts with resolution={}: give resolution alone \
+                     (raw, minute or hour)",
+                    q.rollup.as_deref().unwrap_or_default(),
+                    q.resolution.as_deref().unwrap_or_default(),
+                )))
+            }
+            (r, legacy) => r.or(legacy).unwrap_or(ResolutionWire::Raw),
+        };
+        let limit = match q.limit.as_deref() {
+            None if resolution == ResolutionWire::Raw => 500,
+            // Rollups had no limit before; 10,000 (almost a week of minutes,
+            // all 400 days of hours) keeps most existing queries whole.
+            None => 10_000,
+            Some(text) => match text.parse::<u32>() {
+                Ok(n) if (1..=10_000).contains(&n) => n,
+                _ => return Err(bad("limit", text, "1 to 10000")),
+            },
+        };
+        let time = |name: &str, text: &str| {
+            text.parse::<chrono::DateTime<chrono::Utc>>()
+                .map(|t| t.timestamp_millis())
+                .map_err(|_| bad(name, text, "an RFC 3339 time such as 2026-01-15T00:00:00Z"))
+        };
+        let to_ms = match q.until.as_deref() {
+            Some(text) => time("until", text)?,
+            None => now_ms,
+        };
+        let from_ms = match q.since.as_deref() {
+            Some(text) => time("since", text)?,
+            None => to_ms.saturating_sub(3_600_000),
+        };
+        if from_ms >= to_ms {
+            return Err(ApiError::BadRequest(format!(
+                "since ({}) must be before until ({})",
+                ms_to_time(from_ms).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                ms_to_time(to_ms).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            )));
+        }
+        Ok(ResultsParams {
+            resolution,
+            from_ms,
+            to_ms,
+            limit,
+        })
+    }
 }
 
 /// Probes every monitor once now and returns the results (not stored).
