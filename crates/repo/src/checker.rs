@@ -108,9 +108,7 @@ pub fn check(
                     let list = packs.entry(p.id).or_default();
                     for b in p.blobs {
                         let pb = b.to_packed();
-                        if !list.contains(&pb) {
-                            list.push(pb);
-                        }
+                        list.push(pb);
                         repo.index.insert(
                             (pb.blob_type, pb.id),
                             IndexEntry {
@@ -123,6 +121,12 @@ pub fn check(
             }
             Err(e) => report.errors.push(err(format!("index {iid}: {e}"), None)),
         }
+    }
+    // A pack listed by two index files (an interrupted prune) lists its
+    // blobs twice: keep one of each, in pack order.
+    for list in packs.values_mut() {
+        list.sort_unstable_by_key(|b| (b.offset, b.id, b.length));
+        list.dedup();
     }
     report.packs = packs.len() as u64;
 

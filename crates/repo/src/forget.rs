@@ -231,17 +231,9 @@ mod tests {
             Id([n; 32]),
             Snapshot {
                 time: DateTime::parse_from_rfc3339(time).unwrap(),
-                parent: None,
-                tree: Id::default(),
-                paths: vec!["/srv".into()],
                 hostname: "h".into(),
-                username: String::new(),
-                uid: 0,
-                gid: 0,
-                excludes: vec![],
                 tags: tags.iter().map(|t| t.to_string()).collect(),
-                original: None,
-                program_version: String::new(),
+                ..Snapshot::for_tests(Id::default(), "/srv")
             },
         )
     }

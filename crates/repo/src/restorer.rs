@@ -886,20 +886,7 @@ mod tests {
             .save(&mut repo, BlobType::Tree, &tree.to_json().unwrap())
             .unwrap();
         saver.finish(&mut repo).unwrap();
-        let snap = Snapshot {
-            time: crate::format::time::now(),
-            parent: None,
-            tree: tid,
-            paths: vec!["/x".into()],
-            hostname: String::new(),
-            username: String::new(),
-            uid: 0,
-            gid: 0,
-            excludes: vec![],
-            tags: vec![],
-            original: None,
-            program_version: String::new(),
-        };
+        let snap = Snapshot::for_tests(tid, "/x");
         repo.save_snapshot(&snap).unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let target = tmp.path().join("target");
@@ -980,20 +967,7 @@ mod depth_tests {
                 .0;
         }
         saver.finish(&mut repo).unwrap();
-        let snap = Snapshot {
-            time: crate::format::time::now(),
-            parent: None,
-            tree: id,
-            paths: vec!["/d".into()],
-            hostname: String::new(),
-            username: String::new(),
-            uid: 0,
-            gid: 0,
-            excludes: vec![],
-            tags: vec![],
-            original: None,
-            program_version: String::new(),
-        };
+        let snap = Snapshot::for_tests(id, "/d");
         repo.save_snapshot(&snap).unwrap();
         repo
     }
@@ -1203,20 +1177,7 @@ mod plan_tests {
             repo.lookup(BlobType::Data, &ia).unwrap().pack,
             repo.lookup(BlobType::Data, &ib).unwrap().pack
         );
-        let snap = Snapshot {
-            time: crate::format::time::now(),
-            parent: None,
-            tree: tid,
-            paths: vec!["/x".into()],
-            hostname: String::new(),
-            username: String::new(),
-            uid: 0,
-            gid: 0,
-            excludes: vec![],
-            tags: vec![],
-            original: None,
-            program_version: String::new(),
-        };
+        let snap = Snapshot::for_tests(tid, "/x");
         repo.save_snapshot(&snap).unwrap();
         Fixture {
             _tmp: tmp,

@@ -62,3 +62,25 @@ mod tests {
         assert!(serde_json::from_str::<Snapshot>(r#"{"time":"x","tree":"00"}"#).is_err());
     }
 }
+
+#[cfg(test)]
+impl Snapshot {
+    /// A snapshot of `path` with root `tree`, taken now, with nothing else
+    /// recorded: what unit tests that build trees by hand save.
+    pub(crate) fn for_tests(tree: Id, path: &str) -> Snapshot {
+        Snapshot {
+            time: super::time::now(),
+            parent: None,
+            tree,
+            paths: vec![path.into()],
+            hostname: String::new(),
+            username: String::new(),
+            uid: 0,
+            gid: 0,
+            excludes: vec![],
+            tags: vec![],
+            original: None,
+            program_version: String::new(),
+        }
+    }
+}
