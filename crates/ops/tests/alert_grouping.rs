@@ -6,78 +6,16 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bulwark_ops::alert::{self, Alert, AlertStatus};
 use bulwark_ops::config::{self, AlertSeverity, Config};
 use bulwark_ops::engine::{Engine, EngineOptions};
 use bulwark_ops::{Actor, Store};
-use common::TestDb;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use common::{webhook_receiver, Received, TestDb};
 
-/// Webhook bodies received, by request path.
-type Got = Arc<Mutex<BTreeMap<String, Vec<serde_json::Value>>>>;
-
-/// Accepts every webhook with 200 and keeps its JSON body under its path.
-async fn receiver() -> (String, Got) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let got: Got = Arc::default();
-    let g = got.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let g = g.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0_u8; 4096];
-                loop {
-                    let Ok(k) = sock.read(&mut chunk).await else {
-                        return;
-                    };
-                    if k == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..k]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    let Some(end) = text.find("\r\n\r\n") else {
-                        continue;
-                    };
-                    let len = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse::<usize>().ok())?
-                        })
-                        .unwrap_or(0);
-                    if buf.len() < end + 4 + len {
-                        continue;
-                    }
-                    let path = text
-                        .lines()
-                        .next()
-                        .and_then(|l| l.split(' ').nth(1))
-                        .unwrap_or("")
-                        .to_string();
-                    let body: serde_json::Value =
-                        serde_json::from_slice(&buf[end + 4..end + 4 + len]).unwrap_or_default();
-                    g.lock().unwrap().entry(path).or_default().push(body);
-                    let _ = sock
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                        )
-                        .await;
-                    return;
-                }
-            });
-        }
-    });
-    (base, got)
-}
-
-fn bodies(got: &Got, path: &str) -> Vec<serde_json::Value> {
+fn bodies(got: &Received, path: &str) -> Vec<serde_json::Value> {
     got.lock().unwrap().get(path).cloned().unwrap_or_default()
 }
 
@@ -127,7 +65,7 @@ async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 on_both!(monitors_failing_together_arrive_as_one_webhook, engine_body);
 async fn engine_body(store: Store, _db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let (base, got) = receiver().await;
+    let (base, got) = webhook_receiver().await;
     // Port 9 (discard) is closed on loopback: both monitors fail at their
     // first probe, within a second of each other (start offsets spread
     // first probes over one interval).
@@ -263,7 +201,7 @@ on_both!(
     lifecycle_body
 );
 async fn lifecycle_body(store: Store, db: TestDb) {
-    let (base, got) = receiver().await;
+    let (base, got) = webhook_receiver().await;
     let config = parse(&format!(
         r#"
 [[channel]]

@@ -3,68 +3,31 @@
 //! inside a maintenance window opens an incident but alerts nobody. Waits
 //! poll with generous deadlines; nothing asserts on durations.
 
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bulwark_ops::engine::{Engine, EngineOptions};
 use bulwark_ops::{config, uptime, Store};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use common::{webhook_receiver, Received};
 
-/// Accepts webhooks with 200 and keeps (status, monitor) of each.
-async fn receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let g = got.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let g = g.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0_u8; 4096];
-                loop {
-                    let Ok(k) = sock.read(&mut chunk).await else {
-                        return;
-                    };
-                    if k == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..k]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    let Some(end) = text.find("\r\n\r\n") else {
-                        continue;
-                    };
-                    let len = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse::<usize>().ok())?
-                        })
-                        .unwrap_or(0);
-                    if buf.len() < end + 4 + len {
-                        continue;
-                    }
-                    let body: serde_json::Value =
-                        serde_json::from_slice(&buf[end + 4..end + 4 + len]).unwrap_or_default();
-                    g.lock().unwrap().push((
-                        body["status"].as_str().unwrap_or("").to_string(),
-                        body["alerts"][0]["labels"]["monitor"]
-                            .as_str()
-                            .unwrap_or("")
-                            .to_string(),
-                    ));
-                    let _ = sock
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                        )
-                        .await;
-                    return;
-                }
-            });
-        }
-    });
-    (url, got)
+/// (status, monitor) of each webhook received, whatever its path.
+fn events(got: &Received) -> Vec<(String, String)> {
+    got.lock()
+        .unwrap()
+        .values()
+        .flatten()
+        .map(|body| {
+            (
+                body["status"].as_str().unwrap_or("").to_string(),
+                body["alerts"][0]["labels"]["monitor"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect()
 }
 
 async fn wait_for(what: &str, mut f: impl AsyncFnMut() -> bool) {
@@ -78,7 +41,8 @@ async fn wait_for(what: &str, mut f: impl AsyncFnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_heartbeat_opens_an_incident_and_maintenance_silences_alerts() {
     let dir = tempfile::tempdir().unwrap();
-    let (hook, got) = receiver().await;
+    let (base, got) = webhook_receiver().await;
+    let hook = format!("{base}/hook");
     let now = chrono::Utc::now();
     let text = format!(
         r#"
@@ -133,9 +97,7 @@ url = "{hook}"
     })
     .await;
     wait_for("the firing notification", async || {
-        got.lock()
-            .unwrap()
-            .contains(&("firing".into(), "cron".into()))
+        events(&got).contains(&("firing".into(), "cron".into()))
     })
     .await;
     assert!(engine.live().monitors()["cron"].incident_open);
@@ -147,9 +109,7 @@ url = "{hook}"
         .unwrap();
     assert_eq!(pinged.as_deref(), Some("cron"));
     wait_for("the resolved notification", async || {
-        got.lock()
-            .unwrap()
-            .contains(&("resolved".into(), "cron".into()))
+        events(&got).contains(&("resolved".into(), "cron".into()))
     })
     .await;
 
@@ -162,7 +122,7 @@ url = "{hook}"
     })
     .await;
     engine.stop().await;
-    let events = got.lock().unwrap().clone();
+    let events = events(&got);
     assert!(
         !events.iter().any(|(_, m)| m == "maint"),
         "maintenance alerts nobody: {events:?}"

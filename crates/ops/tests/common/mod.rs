@@ -1,14 +1,18 @@
 //! Real databases for the store tests: a SQLite file in a temporary
 //! directory, and a fresh schema in the PostgreSQL server that
-//! `scripts/test.sh` starts (its URL in `BULWARK_TEST_DATABASE_URL`).
+//! `scripts/test.sh` starts (its URL in `BULWARK_TEST_DATABASE_URL`); and a
+//! loopback webhook receiver for the tests that run the engine.
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use bulwark_ops::Store;
 use sqlx::any::AnyConnectOptions;
 use sqlx::{AnyConnection, ConnectOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub enum TestDb {
     Sqlite {
@@ -95,4 +99,66 @@ macro_rules! on_both {
             }
         }
     };
+}
+
+/// Webhook bodies received, by request path.
+pub type Received = Arc<Mutex<BTreeMap<String, Vec<serde_json::Value>>>>;
+
+/// A loopback webhook receiver that accepts every request with 200 and
+/// keeps its JSON body under its path. Returns its base URL
+/// (`http://127.0.0.1:PORT`, no path) and what it received.
+pub async fn webhook_receiver() -> (String, Received) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let got: Received = Arc::default();
+    let g = got.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let g = g.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0_u8; 4096];
+                loop {
+                    let Ok(k) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if k == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..k]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    let Some(end) = text.find("\r\n\r\n") else {
+                        continue;
+                    };
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if buf.len() < end + 4 + len {
+                        continue;
+                    }
+                    let path = text
+                        .lines()
+                        .next()
+                        .and_then(|l| l.split(' ').nth(1))
+                        .unwrap_or("")
+                        .to_string();
+                    let body: serde_json::Value =
+                        serde_json::from_slice(&buf[end + 4..end + 4 + len]).unwrap_or_default();
+                    g.lock().unwrap().entry(path).or_default().push(body);
+                    let _ = sock
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        )
+                        .await;
+                    return;
+                }
+            });
+        }
+    });
+    (base, got)
 }
