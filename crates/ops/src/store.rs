@@ -78,6 +78,19 @@ struct Migration {
     postgres: &'static str,
 }
 
+impl Migration {
+    /// A migration whose plain SQL both engines accept: one file serves both
+    /// dialects.
+    const fn shared(version: i64, name: &'static str, sql: &'static str) -> Migration {
+        Migration {
+            version,
+            name,
+            sqlite: sql,
+            postgres: sql,
+        }
+    }
+}
+
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -85,33 +98,26 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0001_init.sqlite.sql"),
         postgres: include_str!("../migrations/0001_init.postgres.sql"),
     },
-    Migration {
-        version: 2,
-        name: "monitoring, slos and alerting",
-        // Plain SQL both engines accept: one file serves both dialects.
-        sqlite: include_str!("../migrations/0002_monitoring.sql"),
-        postgres: include_str!("../migrations/0002_monitoring.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "secrets, scheduled jobs and drill reports",
-        // Plain SQL both engines accept: one file serves both dialects.
-        sqlite: include_str!("../migrations/0003_secrets_jobs.sql"),
-        postgres: include_str!("../migrations/0003_secrets_jobs.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "alert groups",
-        // Plain SQL both engines accept: one file serves both dialects.
-        sqlite: include_str!("../migrations/0004_alert_groups.sql"),
-        postgres: include_str!("../migrations/0004_alert_groups.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "hourly rollups",
-        sqlite: include_str!("../migrations/0005_hourly_rollups.sql"),
-        postgres: include_str!("../migrations/0005_hourly_rollups.sql"),
-    },
+    Migration::shared(
+        2,
+        "monitoring, slos and alerting",
+        include_str!("../migrations/0002_monitoring.sql"),
+    ),
+    Migration::shared(
+        3,
+        "secrets, scheduled jobs and drill reports",
+        include_str!("../migrations/0003_secrets_jobs.sql"),
+    ),
+    Migration::shared(
+        4,
+        "alert groups",
+        include_str!("../migrations/0004_alert_groups.sql"),
+    ),
+    Migration::shared(
+        5,
+        "hourly rollups",
+        include_str!("../migrations/0005_hourly_rollups.sql"),
+    ),
 ];
 
 /// Fixed key for `pg_advisory_lock` while migrating, so that several
