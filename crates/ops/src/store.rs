@@ -44,6 +44,12 @@ pub enum StoreError {
     },
     #[error("the database schema is at version {found}, newer than this binary knows ({known}); upgrade bulwark")]
     SchemaTooNew { found: i64, known: i64 },
+    #[error("database migration {missing} ({name}) was never applied although {newer} was; refusing to guess the schema, restore the database from a backup")]
+    MigrationGap {
+        missing: i64,
+        name: &'static str,
+        newer: i64,
+    },
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
     #[error("{0}")]
@@ -266,16 +272,29 @@ impl Store {
         )
         .execute(&mut *conn)
         .await?;
-        let current: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM bulwark_migrations")
-                .fetch_one(&mut *conn)
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM bulwark_migrations ORDER BY version")
+                .fetch_all(&mut *conn)
                 .await?;
-        let current = current.unwrap_or(0);
+        let current = applied.last().copied().unwrap_or(0);
         let known = MIGRATIONS.last().map_or(0, |m| m.version);
         if current > known {
             return Err(StoreError::SchemaTooNew {
                 found: current,
                 known,
+            });
+        }
+        // Only versions above the newest applied one run, so a hole below it
+        // (a row deleted by hand, a half-restored backup) would never be
+        // filled: the schema would lack what that migration made.
+        if let Some((missing, newer)) = first_gap(&applied) {
+            return Err(StoreError::MigrationGap {
+                missing,
+                name: MIGRATIONS
+                    .iter()
+                    .find(|m| m.version == missing)
+                    .map_or("unknown", |m| m.name),
+                newer,
             });
         }
         for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
@@ -309,5 +328,45 @@ impl Store {
             );
         }
         Ok(())
+    }
+}
+
+/// The first version missing from `applied` (ascending) below its newest
+/// entry, with the applied version that follows it.
+fn first_gap(applied: &[i64]) -> Option<(i64, i64)> {
+    let mut expected = 1;
+    for &v in applied {
+        if v > expected {
+            return Some((expected, v));
+        }
+        expected = expected.max(v + 1);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_in_applied_versions() {
+        let check = |applied: &[i64], expected: Option<(i64, i64)>| {
+            assert_eq!(first_gap(applied), expected, "{applied:?}");
+        };
+        check(&[], None);
+        check(&[1], None);
+        check(&[1, 2, 3, 4, 5], None);
+        check(&[2], Some((1, 2)));
+        check(&[1, 3], Some((2, 3)));
+        check(&[1, 4, 5], Some((2, 4)));
+        check(&[1, 2, 4], Some((3, 4)));
+    }
+
+    #[test]
+    fn migrations_are_numbered_from_one_without_gaps() {
+        // So a gap in a database always names a migration this binary has.
+        let versions: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+        let expected: Vec<i64> = (1..=MIGRATIONS.len() as i64).collect();
+        assert_eq!(versions, expected);
     }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use bulwark_ops::audit::{self, Entry, Filter, Outcome};
 use bulwark_ops::keys::{self, KeyError};
-use bulwark_ops::{Actor, Authenticator, Role, Store};
+use bulwark_ops::{Actor, Authenticator, Role, Store, StoreError};
 use common::TestDb;
 
 fn entry(i: usize) -> Entry {
@@ -58,6 +58,69 @@ async fn migrations_are_idempotent_body(store: Store, db: TestDb) {
         }
     };
     assert_eq!(again.schema_version().await.unwrap(), 5);
+}
+
+on_both!(
+    migrations_refuse_a_gap_in_applied_versions,
+    migration_gap_body
+);
+async fn migration_gap_body(store: Store, db: TestDb) {
+    store.close().await;
+    let mut conn = db.raw().await;
+    let rows: Vec<(i64, String, i64)> =
+        sqlx::query_as("SELECT version, name, applied_at FROM bulwark_migrations")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 5);
+    // (versions deleted by hand, the missing one named, the newer one named)
+    let cases: &[(&[i64], i64, i64)] = &[
+        (&[2], 2, 3),
+        (&[1], 1, 2),
+        (&[2, 3], 2, 4),
+        (&[4], 4, 5),
+        // A gap and a migration pending above it: nothing is applied.
+        (&[3, 5], 3, 4),
+    ];
+    for (deleted, missing, newer) in cases {
+        for v in *deleted {
+            sqlx::query("DELETE FROM bulwark_migrations WHERE version = $1")
+                .bind(v)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        match db.open_again().await {
+            Err(e @ StoreError::MigrationGap { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains(&format!("migration {missing} ("))
+                        && text.contains(&format!("although {newer} was")),
+                    "{deleted:?}: {text}"
+                );
+            }
+            other => panic!("{deleted:?}: expected a migration gap, got {other:?}"),
+        }
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bulwark_migrations")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(left as usize, rows.len() - deleted.len(), "{deleted:?}");
+        for (version, name, applied_at) in rows.iter().filter(|r| deleted.contains(&r.0)) {
+            sqlx::query(
+                "INSERT INTO bulwark_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(version)
+            .bind(name)
+            .bind(applied_at)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+    }
+    // With every version back, it opens again.
+    let store = db.open_again().await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), 5);
 }
 
 on_both!(keys_lifecycle, keys_lifecycle_body);

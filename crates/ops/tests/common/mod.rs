@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use bulwark_ops::Store;
+use bulwark_ops::{Store, StoreError};
 use sqlx::any::AnyConnectOptions;
 use sqlx::{AnyConnection, ConnectOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -41,6 +41,17 @@ impl TestDb {
 
     pub fn is_postgres(&self) -> bool {
         matches!(self, TestDb::Postgres { .. })
+    }
+
+    /// Opens the same database again, as another instance or a restart
+    /// would (migrations included).
+    pub async fn open_again(&self) -> Result<Store, StoreError> {
+        match self {
+            TestDb::Postgres { url } => Store::open_postgres(url).await,
+            TestDb::Sqlite { url, .. } => {
+                Store::open_sqlite(std::path::Path::new(url.trim_start_matches("sqlite://"))).await
+            }
+        }
     }
 }
 
