@@ -498,15 +498,22 @@ fn seal_blob(
     })
 }
 
+/// Plaintext bytes handed to the workers and not yet taken back: enough
+/// to keep them busy with the tiny blobs of a source tree without a wake-up
+/// per blob, and a bound on memory for big ones (at least one blob is
+/// always let through).
+const IN_FLIGHT_BYTES: usize = 4 << 20;
+
 /// Compression and encryption threads. The caller keeps at most
-/// `max_in_flight` blobs outstanding, so memory stays bounded (each blob
-/// is at most 8 MiB) and neither channel can grow without limit.
+/// [`IN_FLIGHT_BYTES`] outstanding, so memory stays bounded and neither
+/// channel can grow without limit.
 struct Workers {
     jobs: Option<mpsc::Sender<Job>>,
-    results: mpsc::Receiver<Result<Sealed>>,
+    /// Each result with the plaintext length of its job.
+    results: mpsc::Receiver<(usize, Result<Sealed>)>,
     handles: Vec<std::thread::JoinHandle<()>>,
     outstanding: usize,
-    max_in_flight: usize,
+    outstanding_bytes: usize,
 }
 
 impl Workers {
@@ -516,7 +523,7 @@ impl Workers {
             .unwrap_or(1)
             .clamp(1, 8);
         let (jtx, jrx) = mpsc::channel::<Job>();
-        let (rtx, rrx) = mpsc::channel::<Result<Sealed>>();
+        let (rtx, rrx) = mpsc::channel::<(usize, Result<Sealed>)>();
         let jrx = Arc::new(Mutex::new(jrx));
         let mut handles = Vec::new();
         for i in 0..n {
@@ -533,8 +540,9 @@ impl Workers {
                             Err(_) => return,
                         };
                         let Ok(job) = job else { return };
+                        let len = job.data.len();
                         if rtx
-                            .send(seal_blob(&key, version, job, zstd.as_mut()))
+                            .send((len, seal_blob(&key, version, job, zstd.as_mut())))
                             .is_err()
                         {
                             return;
@@ -551,7 +559,7 @@ impl Workers {
             results: rrx,
             handles,
             outstanding: 0,
-            max_in_flight: 2 * n + 2,
+            outstanding_bytes: 0,
         }
     }
 }
@@ -764,11 +772,12 @@ impl BlobSaver {
             let sealed = seal_blob(&repo.key, repo.config.version, job, None)?;
             return self.add(repo, sealed);
         }
-        // Bound the blobs in flight (and so memory) before adding one.
+        // Bound the bytes in flight (and so memory) before adding a blob.
+        let len = job.data.len();
         while self
             .workers
             .as_ref()
-            .is_some_and(|w| w.outstanding >= w.max_in_flight)
+            .is_some_and(|w| w.outstanding > 0 && w.outstanding_bytes + len > IN_FLIGHT_BYTES)
         {
             let sealed = self.next_result(true)?.ok_or_else(stopped)??;
             self.add(repo, sealed)?;
@@ -780,6 +789,7 @@ impl BlobSaver {
             .send(job)
             .map_err(|_| stopped())?;
         w.outstanding += 1;
+        w.outstanding_bytes += len;
         // Take whatever is ready without waiting.
         while let Some(r) = self.next_result(false)? {
             self.add(repo, r?)?;
@@ -801,10 +811,11 @@ impl BlobSaver {
         } else {
             w.results.try_recv().ok()
         };
-        if r.is_some() {
+        Ok(r.map(|(len, sealed)| {
             w.outstanding -= 1;
-        }
-        Ok(r)
+            w.outstanding_bytes -= len;
+            sealed
+        }))
     }
 
     /// Append a sealed blob to its pack; write the pack when full.
