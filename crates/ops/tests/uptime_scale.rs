@@ -144,6 +144,24 @@ calendar = "month"
         assert_eq!(&slo::evaluate(s, &after, &[], NOW), was, "{}", s.name);
     }
 
+    // A stray minute row in an hour already folded (a late re-roll): that
+    // hour is read from its minutes alone, and every other hour, older or
+    // newer, still counts.
+    let stray_hour = NOW - 38 * DAY;
+    let stray = stray_hour + 5 * MIN;
+    insert_minutes(&db, "api", stray, stray + MIN).await;
+    let folded = hourly.iter().find(|h| h.minute == stray_hour).unwrap();
+    let with_stray = uptime::buckets(&store, "api", from).await.unwrap();
+    let (total, bad) = totals(&after);
+    assert_eq!(
+        totals(&with_stray),
+        (
+            total - folded.total as u64 + 6,
+            bad - folded.failures as u64 + u64::from((stray / MIN) % 7 == 0)
+        )
+    );
+    assert_eq!(with_stray.len(), after.len());
+
     // Hourly rollups age out by their hour.
     let pruned = uptime::prune_hourly(&store, NOW - 38 * DAY).await.unwrap();
     assert_eq!(pruned as i64, 2 * 24 + 24);

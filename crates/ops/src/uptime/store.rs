@@ -452,11 +452,15 @@ pub async fn buckets(
 ) -> Result<Vec<Bucket>, StoreError> {
     let mut by_minute: BTreeMap<i64, Bucket> = BTreeMap::new();
     let minutes = rollups(store, monitor, from_ms, i64::MAX).await?;
-    let first_minute = minutes.first().map_or(i64::MAX, |r| r.minute);
-    for r in hourly_rollups(store, monitor, from_ms, first_minute).await? {
-        // An hour that also has minute rows (a downsampling that raced a
-        // late re-roll) is read from the minutes alone.
-        if r.minute + HOUR_MS > first_minute {
+    let hours_with_minutes: std::collections::HashSet<i64> = minutes
+        .iter()
+        .map(|r| r.minute.div_euclid(HOUR_MS) * HOUR_MS)
+        .collect();
+    for r in hourly_rollups(store, monitor, from_ms, i64::MAX).await? {
+        // An hour that also has minute rows (a late re-roll of an hour
+        // already downsampled) is read from the minutes alone, as
+        // `rollup_series` reads it; every other hour counts.
+        if hours_with_minutes.contains(&r.minute) {
             continue;
         }
         by_minute.insert(
