@@ -15,7 +15,7 @@ use bulwark_ops::probe::ProbeResult;
 use bulwark_ops::uptime;
 use bulwark_ops::{Actor, Store};
 use common::TestDb;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 const MIN: i64 = 60_000;
 /// A fixed minute boundary: 2026-01-15T00:00:00Z.
@@ -362,30 +362,8 @@ async fn receiver() -> Receiver {
             };
             let (s, a, n) = (s.clone(), a.clone(), n.clone());
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0_u8; 4096];
-                let body = loop {
-                    let Ok(k) = sock.read(&mut chunk).await else {
-                        return;
-                    };
-                    if k == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..k]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let len = text[..end]
-                            .lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case("content-length")
-                                    .then(|| v.trim().parse::<usize>().ok())?
-                            })
-                            .unwrap_or(0);
-                        if buf.len() >= end + 4 + len {
-                            break buf[end + 4..end + 4 + len].to_vec();
-                        }
-                    }
+                let Some((_, body)) = common::read_request(&mut sock).await else {
+                    return;
                 };
                 *n.lock().unwrap() += 1;
                 let code = s.load(Ordering::SeqCst);

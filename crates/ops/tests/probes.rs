@@ -1,12 +1,14 @@
 //! Probes against real servers on loopback: what each check accepts and
 //! rejects, and that failures name the reason but never the URL.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bulwark_ops::config::{self, MonitorConfig};
 use bulwark_ops::probe::Prober;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// A server answering every request with `status` and `body` after `delay`,
 /// keeping the raw requests it saw.
@@ -26,33 +28,13 @@ async fn server(
             };
             let s = s.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0_u8; 16 * 1024];
-                let mut n = 0;
-                // Read until the headers end and any declared body arrived.
-                loop {
-                    let Ok(k) = sock.read(&mut buf[n..]).await else {
-                        return;
-                    };
-                    if k == 0 {
-                        return;
-                    }
-                    n += k;
-                    let text = String::from_utf8_lossy(&buf[..n]).to_string();
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let len = text[..end]
-                            .lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case("content-length")
-                                    .then(|| v.trim().parse::<usize>().ok())?
-                            })
-                            .unwrap_or(0);
-                        if n >= end + 4 + len {
-                            s.lock().unwrap().push(text);
-                            break;
-                        }
-                    }
-                }
+                let Some((head, req_body)) = common::read_request(&mut sock).await else {
+                    return;
+                };
+                s.lock().unwrap().push(format!(
+                    "{head}\r\n\r\n{}",
+                    String::from_utf8_lossy(&req_body)
+                ));
                 tokio::time::sleep(delay).await;
                 let reply = format!(
                     "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",

@@ -5,10 +5,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use bulwark_repo::{
-    backup, check, open_backend, restore, BackupOptions, BlobType, Id, KdfParams, ReadData,
-    Repository, RestoreOptions,
-};
+use bulwark_repo::{backup, check, restore, BackupOptions, BlobType, Id, ReadData, RestoreOptions};
 use common::*;
 
 fn flip_byte(path: &std::path::Path, offset: u64) {
@@ -31,12 +28,7 @@ fn flipped_byte_in_pack_names_pack_and_snapshot_and_spares_the_rest() {
     )
     .unwrap();
     let repo_path = tmp.path().join("repo");
-    let mut repo = Repository::init(
-        open_backend(repo_path.to_str().unwrap()).unwrap(),
-        PASSWORD.as_bytes(),
-        KdfParams::INSECURE_FAST,
-    )
-    .unwrap();
+    let mut repo = init_repo(&repo_path);
     let opts = BackupOptions {
         paths: vec![src.clone()],
         ..Default::default()
@@ -113,12 +105,7 @@ fn damaged_metadata_files_are_reported_not_fatal() {
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("f"), b"x").unwrap();
     let repo_path = tmp.path().join("repo");
-    let mut repo = Repository::init(
-        open_backend(repo_path.to_str().unwrap()).unwrap(),
-        PASSWORD.as_bytes(),
-        KdfParams::INSECURE_FAST,
-    )
-    .unwrap();
+    let mut repo = init_repo(&repo_path);
     let s = backup(
         &mut repo,
         &BackupOptions {
@@ -167,12 +154,7 @@ fn read_data_subset_reads_a_sample() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     make_tree(&src, 9);
-    let mut repo = Repository::init(
-        Box::new(bulwark_repo::MemoryBackend::new()),
-        b"pw",
-        KdfParams::INSECURE_FAST,
-    )
-    .unwrap();
+    let mut repo = memory_repo();
     backup(
         &mut repo,
         &BackupOptions {

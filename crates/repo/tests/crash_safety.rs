@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bulwark_repo::{
-    backup, check, open_backend, restore, Backend, BackupOptions, FileType, KdfParams, ReadData,
-    Repository, RestoreOptions,
+    backup, check, open_backend, restore, Backend, BackupOptions, FileType, ReadData, Repository,
+    RestoreOptions,
 };
 use common::*;
 use rand::{Rng, SeedableRng};
@@ -304,12 +304,7 @@ fn killed_backups_leave_a_repository_both_tools_check_clean() {
     make_tree(&src, 7);
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let repo_path = tmp.path().join("repo");
-    Repository::init(
-        open_backend(repo_path.to_str().unwrap()).unwrap(),
-        PASSWORD.as_bytes(),
-        KdfParams::INSECURE_FAST,
-    )
-    .unwrap();
+    init_repo(&repo_path);
 
     let rounds = [
         ("after one data pack", KillAt::Pack(1)),

@@ -7,10 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use bulwark_repo::{
-    backup, backup_git, export_tar_gz, open_backend, restore, BackupOptions, KdfParams,
-    MemoryBackend, Repository, RestoreOptions,
-};
+use bulwark_repo::{backup, backup_git, export_tar_gz, restore, BackupOptions, RestoreOptions};
 use common::*;
 
 /// Same names, types, content, permission bits, symlink targets and mtime
@@ -59,12 +56,7 @@ fn export_writes_a_tar_gz_of_the_snapshot() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     make_tree(&src, 11);
-    let mut repo = Repository::init(
-        Box::new(MemoryBackend::new()),
-        b"pw",
-        KdfParams::INSECURE_FAST,
-    )
-    .unwrap();
+    let mut repo = memory_repo();
     backup(
         &mut repo,
         &BackupOptions {
@@ -166,12 +158,7 @@ fn git_backup_holds_exactly_head_and_is_tagged_with_the_commit() {
     fs::set_permissions(work.join("src/main.rs"), fs::Permissions::from_mode(0o755)).unwrap();
 
     let repo_path = tmp.path().join("repo");
-    let mut repo = Repository::init(
-        open_backend(repo_path.to_str().unwrap()).unwrap(),
-        PASSWORD.as_bytes(),
-        KdfParams::INSECURE_FAST,
-    )
-    .unwrap();
+    let mut repo = init_repo(&repo_path);
     let s = backup_git(&mut repo, &work, &BackupOptions::default(), |_| {}).unwrap();
     let commit = git_out(&work, &["rev-parse", "HEAD"]);
     let (_, snap) = repo.find_snapshot(&s.snapshot_id.to_hex()).unwrap();
@@ -261,12 +248,7 @@ fn copy_moves_snapshots_to_another_repository_restic_can_read() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     make_tree(&src, 12);
-    let mut a = Repository::init(
-        Box::new(MemoryBackend::new()),
-        b"pw",
-        KdfParams::INSECURE_FAST,
-    )
-    .unwrap();
+    let mut a = memory_repo();
     let s = backup(
         &mut a,
         &BackupOptions {
@@ -277,12 +259,7 @@ fn copy_moves_snapshots_to_another_repository_restic_can_read() {
     )
     .unwrap();
     let dst_path = tmp.path().join("dst");
-    let mut b = Repository::init(
-        open_backend(dst_path.to_str().unwrap()).unwrap(),
-        PASSWORD.as_bytes(),
-        KdfParams::INSECURE_FAST,
-    )
-    .unwrap();
+    let mut b = init_repo(&dst_path);
     let c = bulwark_repo::copy_snapshots(&a, &mut b, &[]).unwrap();
     assert_eq!(c.copied.len(), 1);
     assert_eq!(c.copied[0].0, s.snapshot_id);

@@ -5,8 +5,7 @@ mod common;
 use std::fs;
 
 use bulwark_repo::{
-    backup, check, forget, open_backend, prune, restore, BackupOptions, KdfParams, ReadData,
-    Repository, RestoreOptions, RetentionPolicy,
+    backup, check, forget, prune, restore, BackupOptions, ReadData, RestoreOptions, RetentionPolicy,
 };
 use common::*;
 
@@ -30,12 +29,7 @@ fn prune_removes_forgotten_data_and_repacks_partly_used_packs() {
     let src = tmp.path().join("src");
     make_tree(&src, 5);
     let repo_path = tmp.path().join("repo");
-    let mut repo = Repository::init(
-        open_backend(repo_path.to_str().unwrap()).unwrap(),
-        PASSWORD.as_bytes(),
-        KdfParams::INSECURE_FAST,
-    )
-    .unwrap();
+    let mut repo = init_repo(&repo_path);
     let opts = BackupOptions {
         paths: vec![src.clone()],
         ..Default::default()
@@ -111,12 +105,7 @@ fn prune_deletes_packs_nothing_uses() {
     rand::Rng::fill(&mut rand::thread_rng(), &mut noise[..]);
     fs::write(a.join("noise"), &noise).unwrap();
     fs::write(b.join("keep"), b"keep me").unwrap();
-    let mut repo = Repository::init(
-        Box::new(bulwark_repo::MemoryBackend::new()),
-        b"pw",
-        KdfParams::INSECURE_FAST,
-    )
-    .unwrap();
+    let mut repo = memory_repo();
     backup(
         &mut repo,
         &BackupOptions {
@@ -171,12 +160,7 @@ fn prune_removes_torn_temporary_files() {
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("f"), b"content ".repeat(1000)).unwrap();
     let repo_path = tmp.path().join("repo");
-    let mut repo = Repository::init(
-        open_backend(repo_path.to_str().unwrap()).unwrap(),
-        PASSWORD.as_bytes(),
-        KdfParams::INSECURE_FAST,
-    )
-    .unwrap();
+    let mut repo = init_repo(&repo_path);
     let opts = BackupOptions {
         paths: vec![src.clone()],
         ..Default::default()

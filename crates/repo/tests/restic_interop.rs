@@ -6,8 +6,7 @@ mod common;
 use std::fs;
 
 use bulwark_repo::{
-    backup, check, open_backend, restore, BackupOptions, KdfParams, ReadData, Repository,
-    RestoreOptions,
+    backup, check, open_backend, restore, BackupOptions, ReadData, Repository, RestoreOptions,
 };
 use common::*;
 
@@ -27,12 +26,7 @@ fn restic_reads_our_repository() {
     let src = tmp.path().join("src");
     make_tree(&src, 1);
     let repo_path = tmp.path().join("repo");
-    let mut repo = Repository::init(
-        open_backend(repo_path.to_str().unwrap()).unwrap(),
-        PASSWORD.as_bytes(),
-        KdfParams::INSECURE_FAST,
-    )
-    .unwrap();
+    let mut repo = init_repo(&repo_path);
     repo.load_index().unwrap();
     let opts = BackupOptions {
         paths: vec![src.clone()],
@@ -92,12 +86,7 @@ fn incremental_backup_reuses_unchanged_files_and_restic_agrees() {
     let src = tmp.path().join("src");
     make_tree(&src, 2);
     let repo_path = tmp.path().join("repo");
-    let mut repo = Repository::init(
-        open_backend(repo_path.to_str().unwrap()).unwrap(),
-        PASSWORD.as_bytes(),
-        KdfParams::INSECURE_FAST,
-    )
-    .unwrap();
+    let mut repo = init_repo(&repo_path);
     let opts = BackupOptions {
         paths: vec![src.clone()],
         ..Default::default()
@@ -157,12 +146,7 @@ fn wide_tree_read_in_parallel_is_exact_and_deterministic() {
         }
     }
     let repo_path = tmp.path().join("repo");
-    let mut repo = Repository::init(
-        open_backend(repo_path.to_str().unwrap()).unwrap(),
-        PASSWORD.as_bytes(),
-        KdfParams::INSECURE_FAST,
-    )
-    .unwrap();
+    let mut repo = init_repo(&repo_path);
     let mut opts = BackupOptions {
         paths: vec![src.clone()],
         ..Default::default()

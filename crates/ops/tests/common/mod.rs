@@ -1,7 +1,8 @@
 //! Real databases for the store tests: a SQLite file in a temporary
 //! directory, and a fresh schema in the PostgreSQL server that
-//! `scripts/test.sh` starts (its URL in `BULWARK_TEST_DATABASE_URL`); and a
-//! loopback webhook receiver for the tests that run the engine.
+//! `scripts/test.sh` starts (its URL in `BULWARK_TEST_DATABASE_URL`); and
+//! loopback HTTP helpers (a webhook receiver, a request reader) for the
+//! tests that run the engine or probe servers.
 
 #![allow(dead_code)]
 
@@ -127,49 +128,52 @@ pub async fn webhook_receiver() -> (String, Received) {
         while let Ok((mut sock, _)) = listener.accept().await {
             let g = g.clone();
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0_u8; 4096];
-                loop {
-                    let Ok(k) = sock.read(&mut chunk).await else {
-                        return;
-                    };
-                    if k == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..k]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    let Some(end) = text.find("\r\n\r\n") else {
-                        continue;
-                    };
-                    let len = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse::<usize>().ok())?
-                        })
-                        .unwrap_or(0);
-                    if buf.len() < end + 4 + len {
-                        continue;
-                    }
-                    let path = text
-                        .lines()
-                        .next()
-                        .and_then(|l| l.split(' ').nth(1))
-                        .unwrap_or("")
-                        .to_string();
-                    let body: serde_json::Value =
-                        serde_json::from_slice(&buf[end + 4..end + 4 + len]).unwrap_or_default();
-                    g.lock().unwrap().entry(path).or_default().push(body);
-                    let _ = sock
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                        )
-                        .await;
+                let Some((head, body)) = read_request(&mut sock).await else {
                     return;
-                }
+                };
+                let path = head
+                    .lines()
+                    .next()
+                    .and_then(|l| l.split(' ').nth(1))
+                    .unwrap_or("")
+                    .to_string();
+                let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                g.lock().unwrap().entry(path).or_default().push(body);
+                let _ = sock
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
             });
         }
     });
     (base, got)
+}
+
+/// One HTTP/1.1 request from `sock`: its head (request line and headers)
+/// as text and its `Content-Length` body, or `None` when the peer closes
+/// first. What the loopback servers of these tests read.
+pub async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    loop {
+        let k = sock.read(&mut chunk).await.ok()?;
+        if k == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..k]);
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        let len = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        if buf.len() >= end + 4 + len {
+            return Some((head, buf[end + 4..end + 4 + len].to_vec()));
+        }
+    }
 }

@@ -7,10 +7,23 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use bulwark_repo::{open_backend, KdfParams, MemoryBackend, Repository};
 use filetime::FileTime;
 use rand::{Rng, SeedableRng};
 
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A new local repository at `path` with the test password and a cheap KDF.
+pub fn init_repo(path: &Path) -> Repository {
+    let backend = open_backend(path.to_str().expect("UTF-8 test path")).expect("backend");
+    Repository::init(backend, PASSWORD.as_bytes(), KdfParams::INSECURE_FAST).expect("init")
+}
+
+/// A new repository in memory with the test password and a cheap KDF.
+pub fn memory_repo() -> Repository {
+    let backend = Box::new(MemoryBackend::new());
+    Repository::init(backend, PASSWORD.as_bytes(), KdfParams::INSECURE_FAST).expect("init")
+}
 
 /// Run restic with the test password; fail loudly when restic is missing.
 pub fn restic(repo: &Path, args: &[&str]) -> std::process::Output {
