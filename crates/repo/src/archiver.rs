@@ -675,7 +675,7 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
             match v {
                 Virtual::Dir(real, children) => {
                     let md = fs::symlink_metadata(real).map_err(|e| Error::io("stat", real, e))?;
-                    let node = self.node_from_meta(name.clone(), &md);
+                    let node = self.node_from_meta(name.clone(), &md, real);
                     let number = self.walk_virtual(children, pn.and_then(|n| n.subtree))?;
                     slots.push(Slot::Dir(node, number));
                 }
@@ -689,7 +689,13 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
         self.enqueue(slots)
     }
 
-    fn node_from_meta(&self, name: String, md: &fs::Metadata) -> Node {
+    /// The node of `path`, from its metadata and extended attributes (whose
+    /// failure is reported; the entry is kept).
+    fn node_from_meta(&mut self, name: String, md: &fs::Metadata, path: &Path) -> Node {
+        let extended_attributes = crate::xattrs::read(path).unwrap_or_else(|e| {
+            self.summary.errors.push(e);
+            None
+        });
         let ft = md.file_type();
         let node_type = if ft.is_dir() {
             "dir"
@@ -730,7 +736,7 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
             size: if ft.is_file() { md.size() } else { 0 },
             links: md.nlink(),
             linktarget: String::new(),
-            extended_attributes: None,
+            extended_attributes,
             device: if node_type == "dev" || node_type == "chardev" {
                 md.rdev()
             } else {
@@ -764,7 +770,7 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
                 return Ok(None);
             }
         };
-        let mut node = self.node_from_meta(name, &md);
+        let mut node = self.node_from_meta(name, &md, path);
         match node.node_type.as_str() {
             "file" => {
                 if let Some(content) = self.unchanged_content(&node, parent)? {

@@ -72,6 +72,7 @@ pub(crate) mod prune;
 pub(crate) mod repository;
 pub(crate) mod restorer;
 pub(crate) mod scrypt;
+pub(crate) mod xattrs;
 
 /// This machine's host name, for snapshots, keys and locks.
 pub(crate) fn hostname() -> String {

@@ -315,8 +315,16 @@ fn file_times(node: &Node) -> (filetime::FileTime, filetime::FileTime) {
     (ft(&node.atime), ft(&node.mtime))
 }
 
-/// Mode, owner and times by path (directories, symlinks, hard links).
+// Metadata goes on in restic's order: owner first (chown clears the
+// set-user-ID and set-group-ID bits and file capabilities), then mode,
+// then extended attributes, then times (which the others would change).
+
+/// Owner, mode, extended attributes and times by path (directories,
+/// symlinks, hard links); `follow` false for symlinks, whose mode cannot
+/// be set.
 fn finish_meta_path(path: &Path, node: &Node, follow: bool, errors: &mut Vec<String>) {
+    // Ownership only sticks for root; for others it is expected to fail.
+    let _ = std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid));
     if follow {
         use std::os::unix::fs::PermissionsExt;
         let perm = fs::Permissions::from_mode(unix_perm_from_go(node.mode));
@@ -324,21 +332,24 @@ fn finish_meta_path(path: &Path, node: &Node, follow: bool, errors: &mut Vec<Str
             errors.push(format!("chmod {}: {e}", path.display()));
         }
     }
-    // Ownership only sticks for root; for others it is expected to fail.
-    let _ = std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid));
+    let attrs = node.extended_attributes.as_ref();
+    crate::xattrs::restore(attrs, path, |n, v| xattr::set(path, n, v), errors);
     if let Err(e) = set_times(path, node, follow) {
         errors.push(format!("set times {}: {e}", path.display()));
     }
 }
 
-/// Mode, owner and times through an open file: no path lookups.
+/// The same through an open file: no path lookups.
 fn finish_meta_file(f: &fs::File, path: &Path, node: &Node, errors: &mut Vec<String>) {
     use std::os::unix::fs::PermissionsExt;
+    use xattr::FileExt;
+    let _ = std::os::unix::fs::fchown(f, Some(node.uid), Some(node.gid));
     let perm = fs::Permissions::from_mode(unix_perm_from_go(node.mode));
     if let Err(e) = f.set_permissions(perm) {
         errors.push(format!("chmod {}: {e}", path.display()));
     }
-    let _ = std::os::unix::fs::fchown(f, Some(node.uid), Some(node.gid));
+    let attrs = node.extended_attributes.as_ref();
+    crate::xattrs::restore(attrs, path, |n, v| f.set_xattr(n, v), errors);
     let (a, m) = file_times(node);
     if let Err(e) = filetime::set_file_handle_times(f, Some(a), Some(m)) {
         errors.push(format!("set times {}: {e}", path.display()));

@@ -78,6 +78,8 @@ pub fn make_tree(root: &Path, seed: u64) {
     let files: Vec<(&str, Vec<u8>, u32)> = vec![
         ("empty", vec![], 0o644),
         ("tiny.txt", b"hello bulwark\n".to_vec(), 0o600),
+        // chown clears set-user-ID: a restore must chmod after it.
+        ("a/setuid_tool", b"#!/bin/sh\n".to_vec(), 0o4755),
         ("a/small.bin", random_bytes(&mut rng, 1000), 0o640),
         ("a/b/c/deep.txt", b"deep\n".repeat(1000), 0o444),
         (
@@ -120,6 +122,17 @@ pub fn make_tree(root: &Path, seed: u64) {
     std::os::unix::fs::symlink("/nonexistent/target", root.join("a/dangling")).unwrap();
     set_mtime(&root.join("link_to_small"), 1_500_000_000, 5);
     fs::set_permissions(root.join("a/b/c"), fs::Permissions::from_mode(0o700)).unwrap();
+    // Extended attributes, binary values included, on a file (with a hard
+    // link) and a directory; skipped where the filesystem has none.
+    for (p, name, value) in [
+        ("tiny.txt", "user.bulwark", &b"binary\0\xff value"[..]),
+        ("tiny.txt", "user.empty", b""),
+        ("a", "user.dir", b"d"),
+    ] {
+        if let Err(e) = xattr::set(root.join(p), name, value) {
+            assert_eq!(e.raw_os_error(), Some(95), "set {name} on {p}: {e}");
+        }
+    }
     // Directory times last, deepest first: creating entries changes them.
     for (i, d) in [
         "a/b/c",
@@ -138,7 +151,7 @@ pub fn make_tree(root: &Path, seed: u64) {
 }
 
 /// Compare two trees: entry names, types, content, permission bits,
-/// mtimes (to the nanosecond) and symlink targets.
+/// mtimes (to the nanosecond), extended attributes and symlink targets.
 pub fn assert_same_tree(expected: &Path, actual: &Path) {
     let mut problems = Vec::new();
     compare(expected, actual, &mut problems);
@@ -195,6 +208,14 @@ fn compare(e: &Path, a: &Path, problems: &mut Vec<String>) {
             me.mtime_nsec()
         ));
     }
+    if xattrs(e) != xattrs(a) {
+        problems.push(format!(
+            "{}: extended attributes {:?} != {:?}",
+            a.display(),
+            xattrs(a),
+            xattrs(e)
+        ));
+    }
     if me.is_file() {
         if fs::read(e).unwrap() != fs::read(a).unwrap() {
             problems.push(format!("{}: content differs", a.display()));
@@ -210,6 +231,20 @@ fn compare(e: &Path, a: &Path, problems: &mut Vec<String>) {
     }
 }
 
+/// The extended attributes of `p` (not following symlinks), sorted.
+fn xattrs(p: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = xattr::list(p)
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            let value = xattr::get(p, &n).unwrap().unwrap_or_default();
+            (n.to_string_lossy().into_owned(), value)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 /// Where a restore into `target` puts the backed-up absolute path `src`.
 pub fn restored_path(target: &Path, src: &Path) -> PathBuf {
     target.join(src.strip_prefix("/").unwrap())
@@ -221,4 +256,4 @@ pub fn same_inode(a: &Path, b: &Path) -> bool {
 }
 
 /// Number of regular files `make_tree` creates (a hard link counts).
-pub const TREE_FILES: u64 = 10;
+pub const TREE_FILES: u64 = 11;
