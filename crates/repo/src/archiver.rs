@@ -675,7 +675,7 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
             match v {
                 Virtual::Dir(real, children) => {
                     let md = fs::symlink_metadata(real).map_err(|e| Error::io("stat", real, e))?;
-                    let node = self.node_from_meta(name.clone(), &md, real);
+                    let node = self.node_from_meta(name.clone(), &md, real, pn);
                     let number = self.walk_virtual(children, pn.and_then(|n| n.subtree))?;
                     slots.push(Slot::Dir(node, number));
                 }
@@ -689,13 +689,28 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
         self.enqueue(slots)
     }
 
-    /// The node of `path`, from its metadata and extended attributes (whose
-    /// failure is reported; the entry is kept).
-    fn node_from_meta(&mut self, name: String, md: &fs::Metadata, path: &Path) -> Node {
-        let extended_attributes = crate::xattrs::read(path).unwrap_or_else(|e| {
-            self.summary.errors.push(e);
-            None
-        });
+    /// The node of `path`, from its metadata and extended attributes. The
+    /// attributes are the parent snapshot's when inode and ctime say the
+    /// entry is untouched (setting an attribute changes ctime), so a
+    /// no-change backup lists none; otherwise they are read, and a failure
+    /// is reported with the entry kept.
+    fn node_from_meta(
+        &mut self,
+        name: String,
+        md: &fs::Metadata,
+        path: &Path,
+        parent: Option<&Node>,
+    ) -> Node {
+        let ctime = time::from_unix(md.ctime(), md.ctime_nsec());
+        let extended_attributes = match parent {
+            Some(p) if !self.force && p.inode == md.ino() && p.ctime == ctime => {
+                p.extended_attributes.clone()
+            }
+            _ => crate::xattrs::read(path).unwrap_or_else(|e| {
+                self.summary.errors.push(e);
+                None
+            }),
+        };
         let ft = md.file_type();
         let node_type = if ft.is_dir() {
             "dir"
@@ -721,7 +736,7 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
             mode: go_mode_from_unix(md.mode()),
             mtime: time::from_unix(md.mtime(), md.mtime_nsec()),
             atime: time::from_unix(md.atime(), md.atime_nsec()),
-            ctime: time::from_unix(md.ctime(), md.ctime_nsec()),
+            ctime,
             uid: md.uid(),
             gid: md.gid(),
             user: self.names.users.get(&md.uid()).cloned().unwrap_or_default(),
@@ -770,7 +785,7 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
                 return Ok(None);
             }
         };
-        let mut node = self.node_from_meta(name, &md, path);
+        let mut node = self.node_from_meta(name, &md, path, parent);
         match node.node_type.as_str() {
             "file" => {
                 if let Some(content) = self.unchanged_content(&node, parent)? {

@@ -292,11 +292,9 @@ impl Repository {
                 }
                 // The index gives the exact size: one allocation, and a
                 // frame that would expand beyond it fails.
-                let d = zstd::bulk::decompress(&plain, n as usize).map_err(|err| {
-                    Error::Compression {
-                        what: w(),
-                        reason: err.to_string(),
-                    }
+                let d = decompress(&plain, n as usize).map_err(|err| Error::Compression {
+                    what: w(),
+                    reason: err.to_string(),
                 })?;
                 if d.len() != n as usize {
                     return Err(Error::format(
@@ -440,6 +438,28 @@ pub(crate) fn save_unpacked(
     let id = Id::hash(&enc);
     backend.write(t, &id.to_hex(), &enc)?;
     Ok(id)
+}
+
+thread_local! {
+    /// A zstd decompression context per thread, reused: creating one per
+    /// blob (allocating and initialising its tables) cost more than
+    /// decompressing the many small blobs of a source tree.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Decompress one zstd frame into at most `capacity` bytes.
+fn decompress(data: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if cell.is_none() {
+            *cell = zstd::bulk::Decompressor::new().ok();
+        }
+        match cell.as_mut() {
+            Some(d) => d.decompress(data, capacity),
+            None => zstd::bulk::decompress(data, capacity),
+        }
+    })
 }
 
 fn stopped() -> Error {
