@@ -82,15 +82,20 @@ for ((i = 1; i <= runs; i++)); do
 done
 for ((i = 1; i <= runs; i++)); do
     for tool in $tools; do
-        rm -rf "$work/$tool-restore"
-        measure "$tool-restore" "${bin[$tool]}" restore -r "${repo[$tool]}" latest --target "$work/$tool-restore"
+        # A fresh target each run, nothing deleted in between, and what
+        # the previous run left dirty written back first: on a filesystem
+        # mounted with `discard` (as here) writing right after deleting a
+        # tree of the same size waits for the discards, and the runs would
+        # measure each other.
+        sync
+        measure "$tool-restore" "${bin[$tool]}" restore -r "${repo[$tool]}" latest --target "$work/$tool-restore-$i"
     done
 done
 for tool in $tools; do
     # Both restores must reproduce the dataset.
-    diff -r "$dataset" "$work/$tool-restore$dataset" >/dev/null || { echo "$tool restore differs from the dataset" >&2; exit 1; }
-    rm -rf "$work/$tool-restore"
+    diff -r "$dataset" "$work/$tool-restore-$runs$dataset" >/dev/null || { echo "$tool restore differs from the dataset" >&2; exit 1; }
 done
+rm -rf "$work"/*-restore-*
 for ((i = 1; i <= runs; i++)); do
     for tool in $tools; do
         measure "$tool-check" "${bin[$tool]}" check -r "${repo[$tool]}" --read-data
