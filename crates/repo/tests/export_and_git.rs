@@ -270,10 +270,6 @@ fn copy_moves_snapshots_to_another_repository_restic_can_read() {
         (0, 1, 0)
     );
     restic_ok(&dst_path, &["check", "--read-data"]);
-    let t = tmp.path().join("t");
-    restic_ok(
-        &dst_path,
-        &["restore", "latest", "--target", t.to_str().unwrap()],
-    );
-    assert_same_tree(&src, &restored_path(&t, &src));
+    let restored = restic_restore_latest(&dst_path, &tmp.path().join("t"), &src);
+    assert_same_tree(&src, &restored);
 }

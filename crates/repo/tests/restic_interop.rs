@@ -44,13 +44,8 @@ fn restic_reads_our_repository() {
     assert!(snaps.contains(&s.snapshot_id.to_hex()), "{snaps}");
     assert!(snaps.contains("\"t1\""), "{snaps}");
 
-    let target = tmp.path().join("restored");
-    restic_ok(
-        &repo_path,
-        &["restore", "latest", "--target", target.to_str().unwrap()],
-    );
-    assert_same_tree(&src, &restored_path(&target, &src));
-    let r_root = restored_path(&target, &src);
+    let r_root = restic_restore_latest(&repo_path, &tmp.path().join("restored"), &src);
+    assert_same_tree(&src, &r_root);
     assert!(
         same_inode(&r_root.join("tiny.txt"), &r_root.join("a/hardlink_to_tiny")),
         "hard link not restored"
@@ -111,13 +106,8 @@ fn incremental_backup_reuses_unchanged_files_and_restic_agrees() {
     );
     assert_eq!(second.data_blobs_added, 2);
     restic_ok(&repo_path, &["check", "--read-data"]);
-    let target = tmp.path().join("restored");
-    restic_ok(
-        &repo_path,
-        &["restore", "latest", "--target", target.to_str().unwrap()],
-    );
-    assert_same_tree(&src, &restored_path(&target, &src));
-    let r_root = restored_path(&target, &src);
+    let r_root = restic_restore_latest(&repo_path, &tmp.path().join("restored"), &src);
+    assert_same_tree(&src, &r_root);
     assert!(
         same_inode(&r_root.join("tiny.txt"), &r_root.join("a/hardlink_to_tiny")),
         "hard link not restored"
@@ -191,12 +181,8 @@ fn wide_tree_read_in_parallel_is_exact_and_deterministic() {
     assert_eq!(listing(again.snapshot_id), entries);
 
     restic_ok(&repo_path, &["check", "--read-data"]);
-    let target = tmp.path().join("restored");
-    restic_ok(
-        &repo_path,
-        &["restore", "latest", "--target", target.to_str().unwrap()],
-    );
-    assert_same_tree(&src, &restored_path(&target, &src));
+    let restored = restic_restore_latest(&repo_path, &tmp.path().join("restored"), &src);
+    assert_same_tree(&src, &restored);
 }
 
 #[test]

@@ -245,6 +245,16 @@ fn xattrs(p: &Path) -> Vec<(String, Vec<u8>)> {
     v
 }
 
+/// Restore the latest snapshot of `repo` with restic into `target` and
+/// return where the backed-up path `src` landed.
+pub fn restic_restore_latest(repo: &Path, target: &Path, src: &Path) -> PathBuf {
+    restic_ok(
+        repo,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    );
+    restored_path(target, src)
+}
+
 /// Where a restore into `target` puts the backed-up absolute path `src`.
 pub fn restored_path(target: &Path, src: &Path) -> PathBuf {
     target.join(src.strip_prefix("/").unwrap())
