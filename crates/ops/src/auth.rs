@@ -37,11 +37,11 @@ impl Actor {
         Actor(format!("key:{}", principal.name))
     }
 
-    /// A local operator using the command line: `cli:<user>`.
+    /// A local operator using the command line: `cli:<user>`, the account
+    /// name of the process's real uid. Not `$USER`: anyone can set that, and
+    /// the audit trail would then name whoever they like.
     pub fn cli() -> Actor {
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "unknown".to_string());
+        let user = real_uid().map_or_else(|| "unknown".to_string(), account_name);
         Actor(format!("cli:{user}"))
     }
 
@@ -64,6 +64,34 @@ impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The real uid, from the first field of `Uid:` in `/proc/self/status`
+/// (real, effective, saved, filesystem).
+fn real_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The account name of `uid` from `/etc/passwd`, or `uid:N` when it has none.
+fn account_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut f = line.split(':');
+                let name = f.next()?;
+                let id: u32 = f.nth(1)?.parse().ok()?;
+                (id == uid && !name.is_empty()).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("uid:{uid}"))
 }
 
 /// The SHA-256 of a presented key, the form in which keys are stored.

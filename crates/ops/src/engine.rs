@@ -17,9 +17,8 @@
 //! result that opened it is stored, and [`Engine::stop`] flushes everything.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -27,6 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::alert::{self, Alert, AlertStatus};
 use crate::config::{AlertSeverity, Config, MonitorConfig, MonitorKind};
+use crate::files::NdjsonLog;
 use crate::probe::{ProbeResult, Prober};
 use crate::slo::SloStatus;
 use crate::store::{Store, StoreError};
@@ -133,58 +133,6 @@ impl Live {
     fn set_monitor(&self, name: &str, state: MonitorLive) {
         if let Ok(mut m) = self.monitors.write() {
             m.insert(name.to_string(), state);
-        }
-    }
-}
-
-/// Appends JSON lines to a file in the data directory's `logs/`.
-#[derive(Debug)]
-pub(crate) struct NdjsonLog {
-    file: Mutex<Option<std::fs::File>>,
-}
-
-impl NdjsonLog {
-    pub(crate) fn open(data_dir: &Path, name: &str) -> NdjsonLog {
-        let dir = data_dir.join("logs");
-        let file = std::fs::create_dir_all(&dir)
-            .and_then(|()| {
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(dir.join(name))
-            })
-            .map_err(|e| tracing::warn!(file = name, error = %e, "cannot open event log; continuing without it"))
-            .ok();
-        NdjsonLog {
-            file: Mutex::new(file),
-        }
-    }
-
-    pub(crate) fn write(&self, value: &serde_json::Value) {
-        if let Ok(mut guard) = self.file.lock() {
-            if let Some(f) = guard.as_mut() {
-                let mut line = value.to_string();
-                line.push('\n');
-                if let Err(e) = f.write_all(line.as_bytes()) {
-                    tracing::warn!(error = %e, "cannot append to event log");
-                }
-            }
-        }
-    }
-}
-
-impl NdjsonLog {
-    /// Appends already formatted lines in one write.
-    fn append(&self, lines: &str) {
-        if lines.is_empty() {
-            return;
-        }
-        if let Ok(mut guard) = self.file.lock() {
-            if let Some(f) = guard.as_mut() {
-                if let Err(e) = f.write_all(lines.as_bytes()) {
-                    tracing::warn!(error = %e, "cannot append to event log");
-                }
-            }
         }
     }
 }

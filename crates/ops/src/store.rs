@@ -141,11 +141,17 @@ impl Store {
         match database {
             Some(url) => Store::open_postgres(url).await,
             None => {
-                std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
-                    path: data_dir.to_path_buf(),
-                    source,
-                })?;
-                Store::open_sqlite(&data_dir.join("bulwark.db")).await
+                let db = data_dir.join("bulwark.db");
+                // Private before SQLite touches it: the database holds the
+                // audit trail and job history, and its `-wal`/`-shm` files
+                // take the database file's mode.
+                crate::files::private_dir(data_dir)
+                    .and_then(|()| crate::files::private_file(&db))
+                    .map_err(|source| StoreError::DataDir {
+                        path: data_dir.to_path_buf(),
+                        source,
+                    })?;
+                Store::open_sqlite(&db).await
             }
         }
     }

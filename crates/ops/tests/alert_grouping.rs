@@ -202,8 +202,20 @@ on_both!(
 );
 async fn lifecycle_body(store: Store, db: TestDb) {
     let (base, got) = webhook_receiver().await;
+    // The monitors exist so that one of them can be silenced; nothing
+    // probes them here (the alerts are made by hand).
     let config = parse(&format!(
         r#"
+[[monitor]]
+name = "a"
+url = "http://127.0.0.1:9/"
+[[monitor]]
+name = "b"
+url = "http://127.0.0.1:9/"
+[[monitor]]
+name = "c"
+url = "http://127.0.0.1:9/"
+
 [[channel]]
 name = "ops"
 type = "webhook"
@@ -227,7 +239,13 @@ repeat_interval = "4h"
             .await
             .unwrap()
     };
-    alert::create_silence(&store, &Actor::cli(), Some("c"), None, "", now + 3_600_000)
+    let silence = alert::NewSilence {
+        monitor: Some("c"),
+        tag: None,
+        comment: "",
+        ends: alert::SilenceEnd::At(now + 3_600_000),
+    };
+    alert::create_silence(&store, &config, &Actor::cli(), silence)
         .await
         .unwrap();
 

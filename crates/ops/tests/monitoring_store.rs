@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bulwark_ops::alert::{self, Alert, AlertStatus};
+use bulwark_ops::alert::{self, Alert, AlertStatus, SilenceEnd};
 use bulwark_ops::audit::{self, Filter};
 use bulwark_ops::config::{self, AlertSeverity, Config};
 use bulwark_ops::probe::ProbeResult;
@@ -284,20 +284,49 @@ async fn push_body(store: Store, _db: TestDb) {
 on_both!(silences_are_audited_and_expire, silences_body);
 async fn silences_body(store: Store, _db: TestDb) {
     let actor = Actor::cli();
+    let config = bulwark_ops::config::parse(
+        "[server]\nmax_silence = \"30d\"\n[[monitor]]\nname = \"api\"\nurl = \"http://127.0.0.1:9/\"\n",
+        None,
+        &|_| None,
+    )
+    .unwrap()
+    .config;
     let now = chrono::Utc::now().timestamp_millis();
-    let s = alert::create_silence(&store, &actor, Some("api"), None, "deploy", now + 3_600_000)
-        .await
-        .unwrap();
-    assert!(
-        alert::create_silence(&store, &actor, None, None, "", now + 1000)
+    let new = |monitor, tag, comment, ends| alert::NewSilence {
+        monitor,
+        tag,
+        comment,
+        ends,
+    };
+    let s = alert::create_silence(
+        &store,
+        &config,
+        &actor,
+        new(Some("api"), None, "deploy", SilenceEnd::At(now + 3_600_000)),
+    )
+    .await
+    .unwrap();
+    let day = Duration::from_secs(86_400);
+    // Each refused with a message naming what is wrong, and nothing stored.
+    for (bad, why) in [
+        (new(None, None, "", SilenceEnd::At(now + 1000)), "name a monitor"),
+        (new(Some("api"), None, "", SilenceEnd::At(now - 1)), "in the future"),
+        (
+            new(Some("api"), None, "", SilenceEnd::After(Duration::from_secs(i64::MAX as u64))),
+            "server.max_silence",
+        ),
+        (new(Some("api"), None, "", SilenceEnd::After(day * 31)), "server.max_silence"),
+        (new(Some("api"), None, "", SilenceEnd::At(i64::MAX)), "server.max_silence"),
+        (new(Some("nope"), None, "", SilenceEnd::After(day)), "no monitor named \"nope\""),
+        (new(None, Some("team\0a"), "", SilenceEnd::After(day)), "tag contains control"),
+        (new(Some("api"), None, "x\u{1b}[2J", SilenceEnd::After(day)), "comment contains control"),
+    ] {
+        let err = alert::create_silence(&store, &config, &actor, bad)
             .await
-            .is_err()
-    );
-    assert!(
-        alert::create_silence(&store, &actor, Some("api"), None, "", now - 1)
-            .await
-            .is_err()
-    );
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(why), "{bad:?}: {err}");
+    }
     assert_eq!(
         alert::list_silences(&store, false, now).await.unwrap(),
         vec![s.clone()]
@@ -403,6 +432,81 @@ url = "{url}"
     config::parse(&text, None, &|_| None)
         .expect("config")
         .config
+}
+
+on_both!(a_slow_channel_holds_up_no_other, slow_channel_body);
+async fn slow_channel_body(store: Store, _db: TestDb) {
+    // "slow" reads the request and answers only when the test says so.
+    let slow = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_url = format!("http://{}/hook", slow.local_addr().unwrap());
+    let (got_tx, got_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut sock, _) = slow.accept().await.unwrap();
+        common::read_request(&mut sock).await;
+        let _ = got_tx.send(());
+        let _ = release_rx.await;
+        let _ = sock
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await;
+    });
+    let fast = receiver().await;
+    let text = format!(
+        r#"
+[[monitor]]
+name = "api"
+url = "http://127.0.0.1:9/"
+[[monitor]]
+name = "web"
+url = "http://127.0.0.1:9/"
+
+[[channel]]
+name = "slow"
+type = "webhook"
+url = "{slow_url}"
+[[channel]]
+name = "fast"
+type = "webhook"
+url = "{fast}"
+
+[[route]]
+channel = "slow"
+monitors = ["api"]
+[[route]]
+channel = "fast"
+monitors = ["web"]
+"#,
+        fast = fast.url
+    );
+    let config = Arc::new(config::parse(&text, None, &|_| None).unwrap().config);
+    let now = chrono::Utc::now().timestamp_millis();
+    // The slow channel's message is older, so it comes first in the outbox.
+    for (monitor, at) in [("api", now), ("web", now + 1)] {
+        let a = Alert::new("MonitorDown", monitor, "", AlertSeverity::Critical, "down".into(), at);
+        alert::notify(&store, &config, &a, at).await.unwrap();
+    }
+    let deliver = tokio::spawn({
+        let (store, config) = (store.clone(), config.clone());
+        async move {
+            let client = reqwest::Client::new();
+            alert::deliver_due(&store, &config, &client, now + 10).await
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(30), got_rx)
+        .await
+        .expect("the slow channel was called")
+        .unwrap();
+    // While the slow channel still holds its request, the fast one is served.
+    let served = async {
+        while fast.accepted.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), served)
+        .await
+        .expect("the fast channel waited for the slow one");
+    release_tx.send(()).unwrap();
+    assert_eq!(deliver.await.unwrap().unwrap(), 2);
 }
 
 async fn reopen(db: &TestDb) -> Store {
@@ -543,11 +647,14 @@ async fn silence_and_repeat_body(store: Store, _db: TestDb) {
     let now = chrono::Utc::now().timestamp_millis();
     alert::create_silence(
         &store,
+        &config,
         &Actor::cli(),
-        None,
-        Some("team-a"),
-        "maint",
-        now + 3_600_000,
+        alert::NewSilence {
+            monitor: None,
+            tag: Some("team-a"),
+            comment: "maint",
+            ends: SilenceEnd::At(now + 3_600_000),
+        },
     )
     .await
     .unwrap();

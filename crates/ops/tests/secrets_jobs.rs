@@ -14,7 +14,7 @@ use bulwark_ops::scheduler::{
     self, runs, BoxFuture, ClaimError, FailureSink, Job, JobAction, JobContext, JobError, JobRun,
     MissedRuns, RunOutcome, Scheduler, Trigger,
 };
-use bulwark_ops::secrets::{self, DASHBOARD_KEY};
+use bulwark_ops::secrets::{self, RotateOptions, DASHBOARD_KEY};
 use bulwark_ops::{Actor, Authenticator, Role, Store};
 use chrono::{DateTime, Utc};
 use common::TestDb;
@@ -43,7 +43,7 @@ name = "DASHBOARD_KEY"
 length = 56
 max_age = "30d"
 grace = "1d"
-hook = {{ command = ["{}", "reload"] }}
+hook = {{ command = ["{}", "reload"], env = {{ APP_MODE = "reload" }}, pass_env = ["HOOK_PASSED"] }}
 "#,
         script.display()
     );
@@ -51,6 +51,11 @@ hook = {{ command = ["{}", "reload"] }}
         .expect("config")
         .config
 }
+
+const FORCE: RotateOptions = RotateOptions {
+    force: true,
+    no_grace: false,
+};
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
@@ -65,6 +70,18 @@ async fn admin(auth: &Authenticator, key: &str) -> bool {
 
 on_both!(rotation_end_to_end, rotation_end_to_end_body);
 async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
+    // The server's credentials, which a hook must never see (each test is
+    // its own process under nextest, so this environment is the test's).
+    let server_env = [
+        ("ROLES_JSON", r#"{"admin-key-in-env":"admin"}"#),
+        ("BULWARK_PASSWORD", "repo-password-in-env"),
+        ("TELEGRAM_BOT_TOKEN", "telegram-token-in-env"),
+        ("SLACK_WEBHOOK_URL", "https://hooks.slack.test/slack-token-in-env"),
+        ("HOOK_PASSED", "listed-in-pass-env"),
+    ];
+    for (name, value) in server_env {
+        std::env::set_var(name, value);
+    }
     let data = tempfile::tempdir().unwrap();
     let config = config_with_hook(data.path());
     let cfg = &config.secrets[0];
@@ -75,7 +92,7 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
 
     // First value: created even though nothing is "old", no previous value.
     let now = Utc::now();
-    let r1 = secrets::rotate(&store, data.path(), cfg, &actor, false, now)
+    let r1 = secrets::rotate(&store, data.path(), cfg, &actor, RotateOptions::default(), now)
         .await
         .unwrap()
         .expect("a missing secret is due");
@@ -95,7 +112,7 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
 
     // Not due yet: nothing happens without --force.
     assert!(
-        secrets::rotate(&store, data.path(), cfg, &actor, false, now)
+        secrets::rotate(&store, data.path(), cfg, &actor, RotateOptions::default(), now)
             .await
             .unwrap()
             .is_none()
@@ -103,7 +120,7 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
 
     // Forced rotation: the file changes, the old value is kept and still
     // works during the grace period.
-    let r2 = secrets::rotate(&store, data.path(), cfg, &actor, true, Utc::now())
+    let r2 = secrets::rotate(&store, data.path(), cfg, &actor, FORCE, Utc::now())
         .await
         .unwrap()
         .unwrap();
@@ -125,7 +142,7 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
     // than a day ago): the previous value (v2) is refused from then on,
     // even though its file is still there.
     let long_ago = Utc::now() - chrono::Duration::days(2);
-    let r3 = secrets::rotate(&store, data.path(), cfg, &actor, true, long_ago)
+    let r3 = secrets::rotate(&store, data.path(), cfg, &actor, FORCE, long_ago)
         .await
         .unwrap()
         .unwrap();
@@ -157,6 +174,14 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
     );
     assert!(hook_out.contains("BULWARK_SECRET_VERSION=3"));
     assert!(hook_out.contains("ARGS:reload"));
+    // Only PATH, HOME, LANG, Bulwark's own variables and what the config
+    // lists: none of the server's credentials.
+    assert!(hook_out.contains("APP_MODE=reload"), "{hook_out}");
+    assert!(hook_out.contains("HOOK_PASSED=listed-in-pass-env"), "{hook_out}");
+    assert!(hook_out.contains("PATH="), "{hook_out}");
+    for leaked in ["admin-key-in-env", "repo-password-in-env", "telegram-token-in-env", "slack-token-in-env", "ROLES_JSON", "BULWARK_PASSWORD"] {
+        assert!(!hook_out.contains(leaked), "hook saw {leaked}: {hook_out}");
+    }
     for v in [&v1, &v2, &v3] {
         assert!(!hook_out.contains(v.as_str()), "hook saw a secret value");
     }
@@ -210,7 +235,7 @@ async fn rotation_disabled_body(store: Store, _db: TestDb) {
     let cfg = &config.secrets[0];
     assert!(!cfg.rotate);
     let actor = Actor::system("test");
-    let created = secrets::rotate(&store, data.path(), cfg, &actor, false, Utc::now())
+    let created = secrets::rotate(&store, data.path(), cfg, &actor, RotateOptions::default(), Utc::now())
         .await
         .unwrap();
     assert_eq!(created.map(|r| r.version), Some(1));
@@ -220,6 +245,50 @@ async fn rotation_disabled_body(store: Store, _db: TestDb) {
         .await
         .unwrap();
     assert!(again.is_none());
+}
+
+on_both!(a_leaked_value_is_revoked_at_once, no_grace_body);
+async fn no_grace_body(store: Store, _db: TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let text = "[[secret]]\nname = \"DASHBOARD_KEY\"\nmax_age = \"30d\"\ngrace = \"1d\"\n";
+    let config = config::parse(text, None, &|_| None).unwrap().config;
+    let cfg = &config.secrets[0];
+    let actor = Actor::cli();
+    let auth = Authenticator::new(Vec::new(), store.clone()).with_managed_keys(data.path());
+    let current = secrets::current_path(data.path(), DASHBOARD_KEY);
+    let now = Utc::now();
+    secrets::rotate(&store, data.path(), cfg, &actor, FORCE, now)
+        .await
+        .unwrap();
+    let leaked = read(&current);
+    assert!(admin(&auth, &leaked).await);
+
+    // Not due, but `no_grace` rotates anyway and the leaked value stops
+    // working at once, not a day later.
+    let how = RotateOptions {
+        force: false,
+        no_grace: true,
+    };
+    let r = secrets::rotate(&store, data.path(), cfg, &actor, how, now)
+        .await
+        .unwrap()
+        .expect("no_grace rotates whether due or not");
+    assert_eq!(r.previous_valid_until, None);
+    let fresh = read(&current);
+    assert!(admin(&auth, &fresh).await);
+    assert!(!admin(&auth, &leaked).await, "the leaked value still works");
+    assert!(!secrets::previous_path(data.path(), DASHBOARD_KEY).exists());
+    let records = audit::query(
+        &store,
+        &Filter {
+            action: Some("secret.rotate".into()),
+            ..Filter::default()
+        },
+    )
+    .await
+    .unwrap();
+    let last = serde_json::to_value(&records[0]).unwrap();
+    assert_eq!(last["detail"]["no_grace"], true, "{last}");
 }
 
 /// Counts runs and can be told to fail or to wait.
@@ -641,7 +710,7 @@ async fn webhook_hook_body(store: Store, _db: TestDb) {
         data.path(),
         &config.secrets[0],
         &Actor::system("test"),
-        false,
+        RotateOptions::default(),
         Utc::now(),
     )
     .await

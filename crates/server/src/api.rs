@@ -520,6 +520,9 @@ impl From<bulwark_ops::secrets::SecretStatus> for SecretMetaWire {
 pub struct RotateQuery {
     /// Rotate even when not due (and even with `rotate = false`).
     pub force: Option<bool>,
+    /// Revoke the previous value at once instead of after the grace period
+    /// (implies `force`).
+    pub no_grace: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

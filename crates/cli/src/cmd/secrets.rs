@@ -20,6 +20,10 @@ pub(crate) enum Command {
         /// Rotate even when not due, and even with `rotate = false`
         #[arg(long)]
         force: bool,
+        /// Revoke the previous value at once (it leaked) instead of
+        /// accepting it for the grace period; rotates now
+        #[arg(long, requires = "name")]
+        no_grace: bool,
     },
 }
 
@@ -95,7 +99,11 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                 }
                 ExitCode::SUCCESS
             }
-            Command::Rotate { name, force } => {
+            Command::Rotate {
+                name,
+                force,
+                no_grace,
+            } => {
                 let targets: Vec<_> = match &name {
                     Some(n) => vec![config
                         .secrets
@@ -108,8 +116,9 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                 let mut results = Vec::new();
                 let mut hook_failed = false;
                 for cfg in targets {
+                    let how = secrets::RotateOptions { force, no_grace };
                     let rotation =
-                        secrets::rotate(&store, &globals.data_dir, cfg, &actor, force, now).await?;
+                        secrets::rotate(&store, &globals.data_dir, cfg, &actor, how, now).await?;
                     if let Err(e) =
                         secrets::expire_previous(&store, &globals.data_dir, &cfg.name, now).await
                     {

@@ -68,23 +68,15 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                 duration,
                 comment,
             } => {
-                if let Some(m) = &monitor {
-                    if loaded.config.monitor(m).is_none() {
-                        anyhow::bail!("no monitor named {m:?} in the config");
-                    }
-                }
                 let d = bulwark_ops::config::parse_duration(&duration)
                     .map_err(|e| anyhow::anyhow!("invalid --duration: {e}"))?;
-                let ends = now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2);
-                let s = alert::create_silence(
-                    &store,
-                    &actor,
-                    monitor.as_deref(),
-                    tag.as_deref(),
-                    &comment,
-                    ends,
-                )
-                .await?;
+                let new = alert::NewSilence {
+                    monitor: monitor.as_deref(),
+                    tag: tag.as_deref(),
+                    comment: &comment,
+                    ends: alert::SilenceEnd::After(d),
+                };
+                let s = alert::create_silence(&store, &loaded.config, &actor, new).await?;
                 if globals.json {
                     crate::output::print_json(&json(&s));
                 } else {

@@ -1,6 +1,8 @@
 //! The persistent outbox: notifications wait here until a channel takes
 //! them, across channel outages and restarts.
 
+use std::collections::BTreeMap;
+
 use sqlx::Row;
 
 use crate::config::Config;
@@ -145,9 +147,22 @@ pub async fn pending(store: &Store) -> Result<Vec<Delivery>, StoreError> {
         .collect()
 }
 
+/// A due row of the outbox.
+struct Due {
+    id: String,
+    channel: String,
+    body: String,
+    attempts: i64,
+}
+
 /// Delivers every notification that is due; returns how many went out.
 /// A failed one is retried later with exponential backoff; nothing is dropped
 /// except rows for a channel no longer configured (marked, not deleted).
+///
+/// Channels are served concurrently, each in order of creation, so a slow
+/// or unreachable channel delays only itself. Once a channel fails, its
+/// later rows wait for the next pass: they would most likely fail too, and
+/// sending them would reorder its messages.
 ///
 /// # Errors
 /// On a database error.
@@ -166,12 +181,42 @@ pub async fn deliver_due(
     .bind(now_ms)
     .fetch_all(store.pool())
     .await?;
-    let mut delivered = 0;
+    let mut by_channel: BTreeMap<String, Vec<Due>> = BTreeMap::new();
     for row in &rows {
-        let id: String = row.try_get("id")?;
-        let channel_name: String = row.try_get("channel")?;
-        let body: String = row.try_get("body")?;
-        let attempts: i64 = row.try_get("attempts")?;
+        let due = Due {
+            id: row.try_get("id")?,
+            channel: row.try_get("channel")?,
+            body: row.try_get("body")?,
+            attempts: row.try_get("attempts")?,
+        };
+        by_channel.entry(due.channel.clone()).or_default().push(due);
+    }
+    let passes = by_channel
+        .into_values()
+        .map(|queue| deliver_channel(store, config, client, queue, now_ms));
+    let mut delivered = 0;
+    for result in futures_util::future::join_all(passes).await {
+        delivered += result?;
+    }
+    Ok(delivered)
+}
+
+/// One channel's due rows, in order, until one fails.
+async fn deliver_channel(
+    store: &Store,
+    config: &Config,
+    client: &reqwest::Client,
+    queue: Vec<Due>,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let mut delivered = 0;
+    for Due {
+        id,
+        channel: channel_name,
+        body,
+        attempts,
+    } in queue
+    {
         // Claim it, so a second worker (another instance) skips it.
         let claimed = sqlx::query(
             "UPDATE alert_outbox SET claimed_until = $1
@@ -193,25 +238,13 @@ pub async fn deliver_due(
         let outcome = match (config.channel(&channel_name), notification) {
             (Some(channel), Some(n)) => super::send(client, channel, &n).await,
             (None, _) => {
-                mark(
-                    store,
-                    &id,
-                    now_ms,
-                    attempts,
-                    Some("channel is no longer configured"),
-                )
-                .await?;
+                let why = "channel is no longer configured";
+                mark(store, &id, now_ms, attempts, Some(why)).await?;
                 continue;
             }
             (_, None) => {
-                mark(
-                    store,
-                    &id,
-                    now_ms,
-                    attempts,
-                    Some("stored alert does not decode"),
-                )
-                .await?;
+                let why = "stored alert does not decode";
+                mark(store, &id, now_ms, attempts, Some(why)).await?;
                 continue;
             }
         };
@@ -233,6 +266,7 @@ pub async fn deliver_due(
                 .bind(&id)
                 .execute(store.pool())
                 .await?;
+                break;
             }
         }
     }

@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use crate::audit::{self, Entry, Outcome};
 use crate::auth::Actor;
+use crate::config::Config;
 use crate::store::{Store, StoreError};
 
 use super::{Alert, AlertError};
@@ -47,35 +48,85 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Silence, StoreError> {
     })
 }
 
-/// Creates a silence until `ends_at_ms`, audited.
+/// When a new silence ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SilenceEnd {
+    /// At this instant (unix ms).
+    At(i64),
+    /// This long from now.
+    After(std::time::Duration),
+}
+
+/// What to silence: a configured monitor, a tag, or both.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSilence<'a> {
+    pub monitor: Option<&'a str>,
+    pub tag: Option<&'a str>,
+    pub comment: &'a str,
+    pub ends: SilenceEnd,
+}
+
+fn invalid(msg: impl Into<String>) -> AlertError {
+    AlertError::InvalidSilence(msg.into())
+}
+
+/// Printable text only: a NUL or an escape sequence in a tag or comment
+/// would end up in logs, terminals and the audit trail.
+fn check_text(what: &str, value: &str, max: usize) -> Result<(), AlertError> {
+    if value.chars().count() > max {
+        return Err(invalid(format!("the {what} is longer than {max} characters")));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(invalid(format!("the {what} contains control characters")));
+    }
+    Ok(())
+}
+
+/// Creates a silence, audited. It names a monitor of `config`, a tag, or
+/// both, and ends in the future but no later than `[server] max_silence`
+/// from now.
 ///
 /// # Errors
-/// With neither monitor nor tag, an end in the past, or a database error.
+/// [`AlertError::InvalidSilence`] naming what is wrong, or a database error.
 pub async fn create(
     store: &Store,
+    config: &Config,
     actor: &Actor,
-    monitor: Option<&str>,
-    tag: Option<&str>,
-    comment: &str,
-    ends_at_ms: i64,
+    new: NewSilence<'_>,
 ) -> Result<Silence, AlertError> {
-    let monitor = monitor.map(str::trim).filter(|m| !m.is_empty());
-    let tag = tag.map(str::trim).filter(|t| !t.is_empty());
+    let monitor = new.monitor.map(str::trim).filter(|m| !m.is_empty());
+    let tag = new.tag.map(str::trim).filter(|t| !t.is_empty());
+    let comment = new.comment;
     if monitor.is_none() && tag.is_none() {
-        return Err(AlertError::InvalidSilence(
-            "name a monitor, a tag or both".into(),
-        ));
+        return Err(invalid("name a monitor, a tag or both"));
     }
+    if let Some(m) = monitor {
+        if config.monitor(m).is_none() {
+            return Err(invalid(format!("no monitor named {m:?} is configured")));
+        }
+    }
+    if let Some(t) = tag {
+        check_text("tag", t, 100)?;
+    }
+    check_text("comment", comment, 1000)?;
     let now = crate::time::now_ms();
+    let max = config.server.max_silence;
+    let max_ms = i64::try_from(max.as_millis()).unwrap_or(i64::MAX);
+    let ends_at_ms = match new.ends {
+        SilenceEnd::At(at) => at,
+        SilenceEnd::After(d) => i64::try_from(d.as_millis())
+            .ok()
+            .and_then(|d| now.checked_add(d))
+            .unwrap_or(i64::MAX),
+    };
     if ends_at_ms <= now {
-        return Err(AlertError::InvalidSilence(
-            "it must end in the future".into(),
-        ));
+        return Err(invalid("it must end in the future"));
     }
-    if comment.len() > 1000 {
-        return Err(AlertError::InvalidSilence(
-            "the comment is longer than 1000 characters".into(),
-        ));
+    if ends_at_ms - now > max_ms {
+        return Err(invalid(format!(
+            "it must end within {} (server.max_silence)",
+            crate::config::format_duration(max)
+        )));
     }
     let mut id = [0_u8; 6];
     rand::rngs::OsRng.fill_bytes(&mut id);

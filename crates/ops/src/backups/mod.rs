@@ -226,14 +226,29 @@ pub(crate) struct FileEntry {
     pub(crate) content: Vec<Id>,
 }
 
+/// The regular files below `tree`, with their paths in the snapshot.
+///
+/// # Errors
+/// An unreadable tree, or a node whose name is not one plain path
+/// component (`..`, `a/b`, empty): a hostile repository could otherwise
+/// make the comparison read a file outside the restore directory.
 pub(crate) fn walk(
     repo: &Repository,
     tree: &Id,
     prefix: &str,
     out: &mut Vec<FileEntry>,
-) -> bulwark_repo::Result<()> {
-    let tree: Tree = repo.load_tree(tree)?;
+) -> Result<(), String> {
+    let id = tree;
+    let tree: Tree = repo.load_tree(id).map_err(|e| e.to_string())?;
     for node in tree.nodes {
+        if !bulwark_repo::is_safe_name(&node.name) {
+            return Err(format!(
+                "tree {}: unsafe name {:?} in {}",
+                id.to_hex(),
+                node.name,
+                if prefix.is_empty() { "/" } else { prefix }
+            ));
+        }
         let path = format!("{prefix}/{}", node.name);
         match node.node_type.as_str() {
             "file" => out.push(FileEntry {
@@ -281,7 +296,7 @@ pub async fn verify(cfg: &BackupConfig, data_dir: &Path) -> Result<VerifyReport,
     for e in &report.check_errors {
         tracing::error!(backup = %report.backup, error = %e, "repository check failed");
     }
-    if let Err(e) = crate::secrets::append_event(data_dir, VERIFY_LOG, &report.json()) {
+    if let Err(e) = crate::files::append_event(data_dir, VERIFY_LOG, &report.json()) {
         tracing::warn!(error = %e, "cannot append to {VERIFY_LOG}");
     }
     Ok(report)
@@ -327,7 +342,7 @@ fn verify_blocking(cfg: &BackupConfig) -> Result<VerifyReport, BackupError> {
     if let Err(e) = walk(&repo, &snap.tree, "", &mut files) {
         report
             .check_errors
-            .push(format!("cannot read the snapshot's trees: {e}"));
+            .push(format!("cannot walk the snapshot's trees: {e}"));
         return Ok(report);
     }
     let mut rng = rand::thread_rng();
@@ -347,14 +362,25 @@ fn verify_blocking(cfg: &BackupConfig) -> Result<VerifyReport, BackupError> {
         })?;
     let opts = RestoreOptions {
         target: target.path().to_path_buf(),
-        include: sampled.iter().map(|f| f.path.clone()).collect(),
+        // Exact paths: `we[ird` or `*` are file names, not patterns.
+        include: sampled.iter().map(|f| glob_literal(&f.path)).collect(),
         verify: false,
+        ..RestoreOptions::default()
     };
-    if let Err(e) = bulwark_repo::restore(&repo, &sid.to_hex(), &opts) {
-        report
-            .check_errors
-            .push(format!("sample restore failed: {e}"));
-        return Ok(report);
+    match bulwark_repo::restore(&repo, &sid.to_hex(), &opts) {
+        Err(e) => {
+            report
+                .check_errors
+                .push(format!("sample restore failed: {e}"));
+            return Ok(report);
+        }
+        // Anything the restore skipped or could not do is a failure too.
+        Ok(summary) => report.check_errors.extend(
+            summary
+                .errors
+                .into_iter()
+                .map(|e| format!("sample restore: {e}")),
+        ),
     }
     for file in sampled {
         if let Some(m) = compare_restored(&repo, file, target.path()) {
@@ -362,6 +388,19 @@ fn verify_blocking(cfg: &BackupConfig) -> Result<VerifyReport, BackupError> {
         }
     }
     Ok(report)
+}
+
+/// A pattern for `RestoreOptions::include` that matches exactly `path`:
+/// glob metacharacters escaped with a backslash.
+fn glob_literal(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if matches!(c, '\\' | '*' | '?' | '[' | ']' | '{' | '}') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Compares the restored copy of `file` under `target` with the snapshot:

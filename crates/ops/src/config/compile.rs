@@ -10,7 +10,7 @@
 //! the document, so that an SLO pointing at a broken monitor is not also
 //! reported as pointing at a missing one.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -377,7 +377,8 @@ impl Cx<'_> {
                     .as_ref()
                     .map(|s| locate(item, s.start))
                     .unwrap_or_default();
-                self.error(span, format!("{path}{sub}"), lowercase_first(e.message()));
+                let message = without_values(&lowercase_first(e.message()));
+                self.error(span, format!("{path}{sub}"), message);
                 None
             }
         }
@@ -528,6 +529,59 @@ impl Cx<'_> {
         }
     }
 
+    /// `env = { NAME = "value" }` and `pass_env = ["NAME"]` of a command
+    /// Bulwark runs. Values are never echoed (they may be credentials).
+    fn command_env(
+        &mut self,
+        env: &Option<BTreeMap<String, Sp<String>>>,
+        pass_env: &Option<Vec<Sp<String>>>,
+        path: &str,
+    ) -> Option<CommandEnv> {
+        let mut ok = true;
+        let mut out = CommandEnv::default();
+        for (name, value) in env.iter().flatten() {
+            if !is_env_name(name) {
+                // A key has no span of its own once deserialized: point at its value.
+                self.error(
+                    Some(value.span()),
+                    format!("{path}.env.{name}"),
+                    "invalid variable name (use letters, digits and `_`, not starting with a digit)",
+                );
+                ok = false;
+            } else if value.get_ref().contains('\0') {
+                self.error(Some(value.span()), format!("{path}.env.{name}"), "contains a NUL byte");
+                ok = false;
+            } else {
+                out.set
+                    .push((name.clone(), Secret::new(value.get_ref().clone())));
+            }
+        }
+        for (i, name) in pass_env.iter().flatten().enumerate() {
+            let field = format!("{path}.pass_env[{i}]");
+            if !is_env_name(name.get_ref()) {
+                self.error(
+                    Some(name.span()),
+                    field,
+                    format!("invalid variable name \"{}\"", name.get_ref().escape_debug()),
+                );
+                ok = false;
+            } else if crate::child_env::NEVER_PASSED.contains(&name.get_ref().as_str()) {
+                self.error(
+                    Some(name.span()),
+                    field,
+                    format!(
+                        "{} is never passed to commands (it unlocks backups or the API)",
+                        name.get_ref()
+                    ),
+                );
+                ok = false;
+            } else {
+                out.pass.push(name.get_ref().clone());
+            }
+        }
+        ok.then_some(out)
+    }
+
     /// Fields present in the file that do not apply in this context.
     fn reject(&mut self, path: &str, context: &str, fields: &[(&str, Option<Span>)]) -> bool {
         let mut ok = true;
@@ -543,6 +597,38 @@ impl Cx<'_> {
         }
         ok
     }
+}
+
+/// serde's type and value errors quote the offending value ("invalid type:
+/// integer `1234567890`, expected a string"), which may be a password typed
+/// into the wrong place. The diagnostic already points at line and column,
+/// so the value itself is dropped: "invalid type: integer, expected a string".
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+pub(super) fn without_values(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        let Some(rest) = message.strip_prefix(prefix) else {
+            continue;
+        };
+        let Some((unexpected, expected)) = rest.split_once(", expected ") else {
+            return format!("{prefix}(value not shown)");
+        };
+        // `integer `5``, `floating point `1.5``, `string "abc"`, `sequence`:
+        // the kind is everything before the quoted value.
+        let cut = [" `", " \""]
+            .iter()
+            .filter_map(|q| unexpected.find(q))
+            .min()
+            .unwrap_or(unexpected.len());
+        return format!("{prefix}{}, expected {expected}", &unexpected[..cut]);
+    }
+    message.to_string()
 }
 
 impl Element {
@@ -788,6 +874,13 @@ fn compile_server(
                         "server.strict_budget_threshold",
                         format!("must be in (0, 1], got {t}"),
                     );
+                }
+            }
+            if let Some(v) = &raw.max_silence {
+                if let Some(d) =
+                    cx.duration_at(v, "server.max_silence".into(), Duration::from_secs(60))
+                {
+                    server.max_silence = d;
                 }
             }
             if let Some(b) = raw.metrics_require_key {
@@ -2467,6 +2560,7 @@ fn compile_secret(cx: &mut Cx<'_>, el: &Element) -> Option<SecretConfig> {
                     .http_url(u, format!("{p}.hook.url"))
                     .map(|u| Some(Secret::new(u))),
             };
+            let env = cx.command_env(&h.env, &h.pass_env, &format!("{p}.hook"));
             if h.command.is_none() && h.url.is_none() {
                 cx.error(
                     el.span.clone(),
@@ -2475,8 +2569,10 @@ fn compile_secret(cx: &mut Cx<'_>, el: &Element) -> Option<SecretConfig> {
                 );
                 ok = false;
             }
-            match (command, url) {
-                (Some(command), Some(url)) => Some(Some(SecretHook { command, url })),
+            match (command, url, env) {
+                (Some(command), Some(url), Some(env)) => {
+                    Some(Some(SecretHook { command, url, env }))
+                }
                 _ => None,
             }
         }
@@ -2525,6 +2621,14 @@ fn compile_drill(cx: &mut Cx<'_>, el: &Element, backups: &BTreeSet<String>) -> O
         );
         ok = false;
     }
+    let env = cx.command_env(&raw.env, &raw.pass_env, p);
+    if (raw.env.is_some() || raw.pass_env.is_some()) && raw.start.is_none() {
+        cx.warn(
+            el.span.clone(),
+            format!("{p}.env"),
+            "`env` and `pass_env` only apply to `start`, which is not set",
+        );
+    }
     let rto = cx.opt_duration(&raw.rto_target, format!("{p}.rto_target"));
     let rpo = cx.opt_duration(&raw.rpo_target, format!("{p}.rpo_target"));
     let timeout = cx.duration(
@@ -2554,5 +2658,6 @@ fn compile_drill(cx: &mut Cx<'_>, el: &Element, backups: &BTreeSet<String>) -> O
         rto_target: rto.ok()?,
         rpo_target: rpo.ok()?,
         timeout: timeout?,
+        env: env?,
     })
 }

@@ -20,6 +20,7 @@ pub(super) struct ServerRaw {
     pub listen: Option<Sp<String>>,
     pub database: Option<Sp<String>>,
     pub strict_budget_threshold: Option<Sp<f64>>,
+    pub max_silence: Option<Sp<String>>,
     pub metrics_require_key: Option<bool>,
     pub results_retention: Option<Sp<String>>,
 }
@@ -180,6 +181,8 @@ pub(super) struct SecretRaw {
 pub(super) struct HookRaw {
     pub command: Option<Sp<Vec<String>>>,
     pub url: Option<Sp<String>>,
+    pub env: Option<BTreeMap<String, Sp<String>>>,
+    pub pass_env: Option<Vec<Sp<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,4 +196,6 @@ pub(super) struct DrillRaw {
     pub rto_target: Option<Sp<String>>,
     pub rpo_target: Option<Sp<String>>,
     pub timeout: Option<Sp<String>>,
+    pub env: Option<BTreeMap<String, Sp<String>>>,
+    pub pass_env: Option<Vec<Sp<String>>>,
 }

@@ -870,6 +870,51 @@ hook = { command = ["systemctl", "reload", "app"], url = "https://hooks.example.
 }
 
 #[test]
+fn a_secret_of_the_wrong_type_is_not_echoed() {
+    // A numeric password, a token typed as a float, a key in a list: the
+    // error names the field and the kind of value, never the value.
+    let text = r#"
+[[channel]]
+name = "mail"
+type = "email"
+smtp_host = "smtp.example.com"
+username = "alerts"
+password = 1234567890
+from = "bulwark@example.com"
+to = ["ops@example.com"]
+
+[[channel]]
+name = "tg"
+type = "telegram"
+bot_token = 98765.4321
+chat_id = 42
+"#;
+    check(
+        text,
+        &[
+            (7, "channel[0].password", "invalid type: integer, expected a string"),
+            (
+                14,
+                "channel[1].bot_token",
+                "invalid type: floating point, expected a string",
+            ),
+        ],
+    );
+    let err = parse(text, None, &no_env).unwrap_err().to_string();
+    for value in ["1234567890", "98765", "4321"] {
+        assert!(!err.contains(value), "{value} echoed: {err}");
+    }
+    assert_eq!(
+        compile::without_values(r#"invalid value: string "hunter2", expected a duration"#),
+        "invalid value: string, expected a duration"
+    );
+    assert_eq!(
+        compile::without_values("unknown field `passwd`, expected one of `password`"),
+        "unknown field `passwd`, expected one of `password`"
+    );
+}
+
+#[test]
 fn other_sections_compile_with_their_defaults() {
     let c = ok(r#"
 [[monitor]]

@@ -71,6 +71,7 @@ impl Config {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_STRICT_BUDGET_THRESHOLD: f64 = 0.8;
+pub const DEFAULT_MAX_SILENCE: Duration = Duration::from_secs(365 * 86_400);
 pub const DEFAULT_RESULTS_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
 /// `[server]`
@@ -83,6 +84,9 @@ pub struct ServerConfig {
     /// The share of an SLO's error budget, in (0, 1], whose consumption turns
     /// `/healthz/strict` to 503.
     pub strict_budget_threshold: f64,
+    /// The longest a silence may last (default a year): a mistyped
+    /// duration must not mute alerts for ever.
+    pub max_silence: Duration,
     /// When false, `/metrics` is public.
     pub metrics_require_key: bool,
     /// How long raw probe results are kept; per-minute rollups stay 400 days.
@@ -95,6 +99,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database: None,
             strict_budget_threshold: DEFAULT_STRICT_BUDGET_THRESHOLD,
+            max_silence: DEFAULT_MAX_SILENCE,
             metrics_require_key: false,
             results_retention: DEFAULT_RESULTS_RETENTION,
         }
@@ -457,6 +462,18 @@ pub struct SecretConfig {
 pub struct SecretHook {
     pub command: Vec<String>,
     pub url: Option<Secret<String>>,
+    /// The command's environment beyond `PATH`, `HOME` and `LANG`.
+    pub env: CommandEnv,
+}
+
+/// What a command Bulwark runs may see of the environment (`env = { .. }`,
+/// `pass_env = [..]`); everything else is cleared.
+#[derive(Debug, Clone, Default)]
+pub struct CommandEnv {
+    /// Variables set to these values (may be credentials: never printed).
+    pub set: Vec<(String, Secret<String>)>,
+    /// Variables passed through from Bulwark's own environment.
+    pub pass: Vec<String>,
 }
 
 pub const DEFAULT_DRILL_TIMEOUT: Duration = Duration::from_secs(300);
@@ -474,4 +491,6 @@ pub struct DrillConfig {
     pub rto_target: Option<Duration>,
     pub rpo_target: Option<Duration>,
     pub timeout: Duration,
+    /// The `start` command's environment beyond `PATH`, `HOME` and `LANG`.
+    pub env: CommandEnv,
 }

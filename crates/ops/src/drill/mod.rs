@@ -69,6 +69,8 @@ fn since(start: Instant) -> u64 {
 }
 
 /// Runs the step `name`, recording how long it took and what it said.
+/// URLs in what it said are cut to their origin: analysts read reports,
+/// and a `health_url` may carry a token.
 async fn step<T>(
     steps: &mut Vec<Step>,
     name: &'static str,
@@ -85,11 +87,12 @@ async fn step<T>(
                 ok: true,
                 started_at,
                 duration_ms,
-                detail,
+                detail: crate::redact::urls_in(&detail),
             });
             Some(value)
         }
         Err(detail) => {
+            let detail = crate::redact::urls_in(&detail);
             tracing::error!(step = name, error = %detail, "drill step failed");
             steps.push(Step {
                 name,
@@ -205,7 +208,7 @@ pub async fn run(
         .prefix(&format!("drill-{}-", drill.name))
         .tempdir_in({
             let dir = data_dir.join("drills");
-            let _ = std::fs::create_dir_all(&dir);
+            let _ = crate::files::private_dir(&dir);
             dir
         })
         .or_else(|_| tempfile::Builder::new().prefix("bulwark-drill-").tempdir());
@@ -249,8 +252,7 @@ pub async fn run(
                         let repo = crate::backups::open(&b).map_err(|e| e.to_string())?;
                         let snap = repo.load_snapshot(&sid).map_err(|e| e.to_string())?;
                         let mut files = Vec::new();
-                        crate::backups::walk(&repo, &snap.tree, "", &mut files)
-                            .map_err(|e| e.to_string())?;
+                        crate::backups::walk(&repo, &snap.tree, "", &mut files)?;
                         let bad: Vec<String> = files
                             .iter()
                             .filter_map(|f| crate::backups::compare_restored(&repo, f, &target))
@@ -282,6 +284,14 @@ pub async fn run(
                         .unwrap_or_else(|| target.clone());
                     let started = step(&mut steps, "start", async {
                         let mut cmd = tokio::process::Command::new("sh");
+                        let mut own = vec![
+                            ("BULWARK_DRILL_NAME", drill.name.clone()),
+                            ("BULWARK_DRILL_SANDBOX", target.display().to_string()),
+                        ];
+                        if let Some(port) = drill.health_url.as_deref().and_then(url_port) {
+                            own.push(("BULWARK_DRILL_PORT", port.to_string()));
+                        }
+                        crate::child_env::apply(&mut cmd, &drill.env, &own);
                         cmd.arg("-c")
                             .arg(start)
                             .current_dir(&app_dir)
@@ -374,6 +384,24 @@ pub async fn run(
     Ok(report)
 }
 
+/// The port `url` names or implies, so the restored app can be told where
+/// the drill will probe it.
+fn url_port(url: &str) -> Option<u16> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit('@').next()?;
+    // `[::1]:8080` or `host:8080`; a bare IPv6 literal has no port.
+    let port = match host_port.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') && !port.contains(']') => port.parse().ok(),
+        _ => None,
+    };
+    port.or(match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    })
+}
+
 /// Probes `url` until it answers 2xx, the app exits, or `timeout` passes.
 async fn wait_healthy(app: &mut App, url: &str, timeout: Duration) -> Result<String, String> {
     let client = reqwest::Client::builder()
@@ -451,9 +479,9 @@ async fn save(
         "dr_report_{}.json",
         report.started_at.format("%Y%m%dT%H%M%SZ")
     ));
-    let written = std::fs::create_dir_all(&dir).and_then(|()| {
-        std::fs::write(&file, serde_json::to_vec_pretty(report).unwrap_or_default())
-    });
+    let written = serde_json::to_vec_pretty(report)
+        .map_err(std::io::Error::other)
+        .and_then(|json| crate::files::write_atomic(&file, &json));
     if let Err(e) = written {
         tracing::warn!(file = %file.display(), error = %e, "cannot write the drill report file");
     }
@@ -473,6 +501,9 @@ pub async fn last(store: &Store, n: u32) -> Result<Vec<serde_json::Value>, Store
     rows.iter()
         .map(|r| {
             let text: String = r.try_get("report")?;
+            // Reports stored before details were redacted may quote a full
+            // health URL: cut those too.
+            let text = crate::redact::urls_in(&text);
             Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
         })
         .collect()

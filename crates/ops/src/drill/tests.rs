@@ -20,6 +20,11 @@ fn free_port() -> u16 {
 }
 
 async fn fixture(start: &str, health: bool) -> Fixture {
+    fixture_with(start, health, "").await
+}
+
+/// `extra` is appended to the `[[drill]]` table.
+async fn fixture_with(start: &str, health: bool, extra: &str) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join("app");
     std::fs::create_dir_all(app.join("static")).unwrap();
@@ -54,13 +59,15 @@ start = "{start}"
 rto_target = "5m"
 rpo_target = "1d"
 timeout = "5m"
+{extra}
 "#,
         repo = repo.display(),
         pw = dir.path().join("pw").display(),
         app = app.display(),
         start = start.replace("PORT", &port.to_string()),
         health = if health {
-            format!("health_url = \"http://127.0.0.1:{port}/healthz\"")
+            // The token must never reach a report (analysts read them).
+            format!("health_url = \"http://127.0.0.1:{port}/healthz?token=drill-secret-token\"")
         } else {
             String::new()
         },
@@ -123,6 +130,11 @@ async fn drill_restores_starts_and_measures_rto_and_rpo() {
         .filter(|n| n.starts_with("dr_report_") && n.ends_with("Z.json"))
         .collect();
     assert_eq!(files.len(), 1);
+    let file = std::fs::read_to_string(data.join("logs").join(&files[0])).unwrap();
+    for shown in [serde_json::to_string(&last).unwrap(), file] {
+        assert!(!shown.contains("drill-secret-token"), "{shown}");
+        assert!(shown.contains("http://127.0.0.1:"), "the origin stays: {shown}");
+    }
     let audited = crate::audit::query(
         &f.store,
         &crate::audit::Filter {
@@ -133,6 +145,75 @@ async fn drill_restores_starts_and_measures_rto_and_rpo() {
     .await
     .unwrap();
     assert_eq!(audited[0].outcome, "success");
+}
+
+#[tokio::test]
+async fn drill_start_command_sees_no_server_credentials() {
+    // Code restored from a backup runs as `start`: it gets PATH, HOME, LANG,
+    // the drill's own variables and what the config lists, nothing else.
+    for (name, value) in [
+        ("ROLES_JSON", r#"{"admin-key-in-env":"admin"}"#),
+        ("BULWARK_PASSWORD", "repo-password-in-env"),
+        ("TELEGRAM_BOT_TOKEN", "telegram-token-in-env"),
+        ("SLACK_WEBHOOK_URL", "https://hooks.slack.test/slack-token-in-env"),
+        ("DRILL_PASSED", "listed-in-pass-env"),
+    ] {
+        std::env::set_var(name, value);
+    }
+    let seen = tempfile::tempdir().unwrap();
+    let env_file = seen.path().join("env.txt");
+    let f = fixture_with(
+        &format!("env > {}; sh run.sh PORT", env_file.display()),
+        true,
+        r#"env = { APP_ENV = "drill" }
+pass_env = ["DRILL_PASSED"]"#,
+    )
+    .await;
+    let report = run(
+        &f.store,
+        &f.config,
+        &f.config.drills[0],
+        &f.dir.path().join("data"),
+        &Actor::system("test"),
+    )
+    .await
+    .unwrap();
+    assert!(report.passed, "{report:#?}");
+    let env = std::fs::read_to_string(&env_file).unwrap();
+    let port = url_port(f.config.drills[0].health_url.as_deref().unwrap()).unwrap();
+    for wanted in [
+        "APP_ENV=drill".to_string(),
+        "DRILL_PASSED=listed-in-pass-env".to_string(),
+        "BULWARK_DRILL_NAME=weekly".to_string(),
+        format!("BULWARK_DRILL_PORT={port}"),
+        "BULWARK_DRILL_SANDBOX=".to_string(),
+        "PATH=".to_string(),
+    ] {
+        assert!(env.contains(&wanted), "{wanted} missing: {env}");
+    }
+    for leaked in [
+        "admin-key-in-env",
+        "repo-password-in-env",
+        "telegram-token-in-env",
+        "slack-token-in-env",
+        "ROLES_JSON",
+        "BULWARK_PASSWORD",
+    ] {
+        assert!(!env.contains(leaked), "start saw {leaked}: {env}");
+    }
+}
+
+#[test]
+fn url_port_table() {
+    for (url, want) in [
+        ("http://127.0.0.1:8080/healthz", Some(8080)),
+        ("http://example.com/x", Some(80)),
+        ("https://example.com?x=1", Some(443)),
+        ("http://u:p@[::1]:9000/", Some(9000)),
+        ("http://[::1]/", Some(80)),
+    ] {
+        assert_eq!(url_port(url), want, "{url}");
+    }
 }
 
 #[tokio::test]

@@ -493,25 +493,6 @@ pub async fn gather(
     })
 }
 
-/// Writes `bytes` to `path` by temporary file, fsync and rename, so an
-/// archive never holds half a report.
-///
-/// # Errors
-/// When the directory cannot be written.
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 /// The scheduler's `report` job: the month before `at`, gathered and written
 /// as `<data-dir>/reports/report_<YYYY-MM>.{json,html}`. Returns the HTML path.
 ///
@@ -531,10 +512,10 @@ pub async fn write_monthly(
     let json = serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?;
     let base = dir.join(format!("report_{period}"));
     let json_path = base.with_extension("json");
-    write_atomic(&json_path, &json)
+    crate::files::write_atomic(&json_path, &json)
         .map_err(|e| format!("cannot write {}: {e}", json_path.display()))?;
     let html_path = base.with_extension("html");
-    write_atomic(&html_path, render::html(&report).as_bytes())
+    crate::files::write_atomic(&html_path, render::html(&report).as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", html_path.display()))?;
     Ok(html_path)
 }

@@ -22,10 +22,16 @@ pub(crate) async fn notify(
     let mut errors = Vec::new();
     if let Some((program, args)) = hook.command.split_first() {
         let mut cmd = tokio::process::Command::new(program);
+        crate::child_env::apply(
+            &mut cmd,
+            &hook.env,
+            &[
+                ("BULWARK_SECRET_NAME", name.to_string()),
+                ("BULWARK_SECRET_VERSION", version.to_string()),
+                ("BULWARK_SECRET_FILE", file.display().to_string()),
+            ],
+        );
         cmd.args(args)
-            .env("BULWARK_SECRET_NAME", name)
-            .env("BULWARK_SECRET_VERSION", version.to_string())
-            .env("BULWARK_SECRET_FILE", file)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

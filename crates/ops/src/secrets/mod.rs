@@ -16,7 +16,6 @@ pub(crate) mod generate;
 mod hook;
 
 /// Appends one line to an event stream under `<data-dir>/logs/`.
-pub(crate) use files::append_ndjson as append_event;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -188,9 +187,20 @@ pub async fn list(
     Ok(out)
 }
 
-/// Rotates `cfg` at `now` when it is due, or whenever `force` is set
-/// (`secrets rotate --force`, the API, an operator overriding `rotate =
-/// false`). Returns None when nothing was due.
+/// How a rotation is asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RotateOptions {
+    /// Rotate even when not due (`secrets rotate --force`, the API, an
+    /// operator overriding `rotate = false`).
+    pub force: bool,
+    /// Revoke the previous value at once instead of accepting it for the
+    /// grace period: the value leaked (`secrets rotate NAME --no-grace`).
+    /// Implies `force`.
+    pub no_grace: bool,
+}
+
+/// Rotates `cfg` at `now` when it is due, or whenever `how` forces it.
+/// Returns None when nothing was due.
 ///
 /// The order makes a crash at any point safe: the store row is claimed
 /// first (a concurrent rotation loses with [`SecretError::Conflict`]), then
@@ -205,13 +215,15 @@ pub async fn rotate(
     data_dir: &Path,
     cfg: &SecretConfig,
     actor: &Actor,
-    force: bool,
+    how: RotateOptions,
     now: DateTime<Utc>,
 ) -> Result<Option<Rotation>, SecretError> {
     let current = meta(store, &cfg.name).await?;
     let cur_path = current_path(data_dir, &cfg.name);
     let prev_path = previous_path(data_dir, &cfg.name);
     let present = cur_path.is_file();
+    // Revoking a leaked value cannot wait for the schedule.
+    let force = how.force || how.no_grace;
     if !force && !is_due(cfg, current.as_ref(), present, now) {
         return Ok(None);
     }
@@ -221,7 +233,11 @@ pub async fn rotate(
     };
     let now_ms = now.timestamp_millis();
     let version = current.as_ref().map_or(1, |m| m.version + 1);
-    let old_value = files::read(&cur_path).map_err(io(&cur_path))?;
+    // The old value is kept for the grace period, unless it is revoked now.
+    let old_value = match how.no_grace {
+        true => None,
+        false => files::read(&cur_path).map_err(io(&cur_path))?,
+    };
     // Only a value that existed can be honoured during a grace period.
     let previous_valid_until = old_value
         .as_ref()
@@ -272,16 +288,18 @@ pub async fn rotate(
             serde_json::json!({
                 "version": version,
                 "forced": force,
+                "no_grace": how.no_grace,
                 "previous_valid_until": previous_valid_until.map(|ms| crate::time::from_ms(ms).to_rfc3339()),
             }),
         );
         audit::append_in(&mut tx, store.dialect(), &entry).await?;
 
         let dir = runtime_dir(data_dir);
-        files::ensure_private_dir(&dir).map_err(io(&dir))?;
+        crate::files::private_dir(&dir).map_err(io(&dir))?;
         match &old_value {
             Some(old) => files::write_atomic(&prev_path, old).map_err(io(&prev_path))?,
-            // A stale previous value from before a lost file must not outlive it.
+            // Revoked at once (`no_grace`), or a stale previous value
+            // from before a lost file: it must not outlive this rotation.
             None => {
                 files::remove(&prev_path).map_err(io(&prev_path))?;
             }
@@ -323,11 +341,12 @@ pub async fn rotate(
         "version": version,
         "actor": actor.as_str(),
         "forced": force,
+        "no_grace": how.no_grace,
         "previous_valid_until": previous_valid_until.map(|ms| crate::time::from_ms(ms).to_rfc3339()),
         "hook": match &hook { None => "none", Some(Ok(())) => "ok", Some(Err(_)) => "failed" },
         "hook_error": hook.as_ref().and_then(|h| h.as_ref().err()),
     });
-    if let Err(e) = files::append_ndjson(data_dir, ROTATION_LOG, &line) {
+    if let Err(e) = crate::files::append_event(data_dir, ROTATION_LOG, &line) {
         tracing::warn!(error = %e, "cannot append to {ROTATION_LOG}");
     }
     tracing::info!(secret = %cfg.name, version, actor = %actor, "rotated secret");
@@ -377,7 +396,7 @@ pub async fn rotation_check(
     if expire_previous(store, data_dir, &cfg.name, now).await? {
         tracing::info!(secret = %cfg.name, "grace period over: removed the previous value");
     }
-    rotate(store, data_dir, cfg, actor, false, now).await
+    rotate(store, data_dir, cfg, actor, RotateOptions::default(), now).await
 }
 
 /// Whether `presented` is the current value of the managed secret `name`,

@@ -48,7 +48,8 @@ pub(crate) async fn list(
     Ok(Json(list.into_iter().map(SecretMetaWire::from).collect()))
 }
 
-/// Rotates a secret when due, or now with `force=true`. Audited.
+/// Rotates a secret when due, or now with `force=true`; `no_grace=true`
+/// also revokes the previous value at once (it leaked). Audited.
 #[utoipa::path(post, path = "/api/v1/secrets/{name}/rotate", tag = "secrets",
     params(("name" = String, Path, description = "Secret name, e.g. DASHBOARD_KEY"), RotateQuery),
     security(("dash_key" = []), ("bearer" = [])),
@@ -72,7 +73,10 @@ pub(crate) async fn rotate(
         &state.data_dir,
         cfg,
         &auth.actor(),
-        q.force.unwrap_or(false),
+        secrets::RotateOptions {
+            force: q.force.unwrap_or(false),
+            no_grace: q.no_grace.unwrap_or(false),
+        },
         chrono::Utc::now(),
     )
     .await?;

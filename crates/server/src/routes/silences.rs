@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use bulwark_ops::alert::{self, AlertError};
+use bulwark_ops::alert::{self, AlertError, NewSilence, SilenceEnd};
 
 use crate::api::{CreateSilence, SilenceQuery, SilenceWire};
 use crate::auth::{Admin, Analyst, Auth};
@@ -55,29 +55,25 @@ pub(crate) async fn create(
     auth: Auth<Admin>,
     ApiJson(body): ApiJson<CreateSilence>,
 ) -> Result<(StatusCode, Json<SilenceWire>), ApiError> {
-    let now = chrono::Utc::now().timestamp_millis();
-    let ends_at = match (body.ends_at, body.duration.as_deref()) {
-        (Some(t), None) => t.timestamp_millis(),
-        (None, Some(d)) => {
-            let d = bulwark_ops::config::parse_duration(d)
-                .map_err(|e| ApiError::BadRequest(format!("invalid duration: {e}")))?;
-            now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
-        }
+    let ends = match (body.ends_at, body.duration.as_deref()) {
+        (Some(t), None) => SilenceEnd::At(t.timestamp_millis()),
+        (None, Some(d)) => SilenceEnd::After(
+            bulwark_ops::config::parse_duration(d)
+                .map_err(|e| ApiError::BadRequest(format!("invalid duration: {e}")))?,
+        ),
         _ => {
             return Err(ApiError::BadRequest(
                 "give exactly one of ends_at and duration".into(),
             ))
         }
     };
-    let s = alert::create_silence(
-        &state.store,
-        &auth.actor(),
-        body.monitor.as_deref(),
-        body.tag.as_deref(),
-        &body.comment,
-        ends_at,
-    )
-    .await?;
+    let new = NewSilence {
+        monitor: body.monitor.as_deref(),
+        tag: body.tag.as_deref(),
+        comment: &body.comment,
+        ends,
+    };
+    let s = alert::create_silence(&state.store, &state.config, &auth.actor(), new).await?;
     Ok((StatusCode::CREATED, Json(s.into())))
 }
 

@@ -1,0 +1,45 @@
+//! The environment of commands Bulwark runs on the user's behalf: secret
+//! rotation hooks and drill `start` commands (code restored from a backup).
+//!
+//! They start from an empty environment. The server's own environment holds
+//! credentials (`ROLES_JSON` with admin keys, `BULWARK_PASSWORD`, bot tokens,
+//! webhook URLs) that such a command must never see, so only what a program
+//! needs to run at all is passed on, plus what the config names explicitly.
+
+use crate::config::CommandEnv;
+
+/// Passed through from Bulwark's environment to every command.
+pub(crate) const ALWAYS_PASSED: &[&str] = &["PATH", "HOME", "LANG"];
+
+/// Never passed, even when a config lists it in `pass_env`: the repository
+/// password and the API keys. `config check` refuses them by name.
+pub(crate) const NEVER_PASSED: &[&str] = &[
+    "BULWARK_PASSWORD",
+    "BULWARK_PASSWORD_FILE",
+    "RESTIC_PASSWORD",
+    "RESTIC_PASSWORD_FILE",
+    "ROLES_JSON",
+];
+
+/// Clears `cmd`'s environment and sets what a command may see: `PATH`,
+/// `HOME`, `LANG`, the variables in `pass_env`, the values in `env`, then
+/// `own` (what Bulwark sets on purpose, which nothing overrides).
+pub(crate) fn apply(cmd: &mut tokio::process::Command, config: &CommandEnv, own: &[(&str, String)]) {
+    cmd.env_clear();
+    let passed = ALWAYS_PASSED
+        .iter()
+        .copied()
+        .chain(config.pass.iter().map(String::as_str))
+        .filter(|name| !NEVER_PASSED.contains(name));
+    for name in passed {
+        if let Some(value) = std::env::var_os(name) {
+            cmd.env(name, value);
+        }
+    }
+    for (name, value) in &config.set {
+        cmd.env(name, value.expose());
+    }
+    for (name, value) in own {
+        cmd.env(name, value);
+    }
+}
