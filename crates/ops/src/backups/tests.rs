@@ -140,6 +140,53 @@ async fn verification_detects_a_missing_pack() {
     );
 }
 
+#[tokio::test]
+async fn verification_of_a_hostile_snapshot_reads_nothing_outside_its_sandbox() {
+    // A tree node named `../../../../etc/hostname`, written by someone with
+    // the key: verification must fail on it, not hash the host's file.
+    let f = fixture();
+    let mut repo = open(&f.cfg).unwrap();
+    let host_file = std::fs::read("/etc/hostname").unwrap_or_default();
+    let host_sha = hex::encode(Sha256::digest(&host_file));
+    bulwark_repo::fuzzing::save_snapshot_with_names(
+        &mut repo,
+        &["../../../../etc/hostname", "fine"],
+        b"planted",
+    )
+    .unwrap();
+    let data = f.dir.path().join("data");
+    let report = verify(&f.cfg, &data).await.unwrap();
+    assert!(!report.is_ok());
+    assert!(
+        report
+            .check_errors
+            .iter()
+            .any(|e| e.contains("unsafe name \"../../../../etc/hostname\"")),
+        "{report:?}"
+    );
+    let log = std::fs::read_to_string(data.join("logs").join(VERIFY_LOG)).unwrap();
+    assert!(!log.contains(&host_sha), "{log}");
+}
+
+#[tokio::test]
+async fn verification_samples_files_whose_names_look_like_patterns() {
+    let f = fixture();
+    let weird = ["we[ird", "*", "a?b", "{x,y}", "back\\slash"];
+    for name in weird {
+        std::fs::write(f.cfg.paths[0].join(name), name).unwrap();
+    }
+    run_backup(&f.cfg).await.unwrap();
+    let report = verify(&f.cfg, &f.dir.path().join("data")).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.files_sampled, 3 + weird.len());
+}
+
+#[test]
+fn glob_literal_matches_only_its_path() {
+    assert_eq!(glob_literal("/a/we[ird"), "/a/we\\[ird");
+    assert_eq!(glob_literal("/x/*.{a,b}?"), "/x/\\*.\\{a,b\\}\\?");
+}
+
 #[test]
 fn retention_maps_keep_flags_and_within() {
     let keep = KeepPolicy {
