@@ -145,6 +145,64 @@ pub async fn append(store: &Store, entry: Entry) -> Result<Record, StoreError> {
     }
 }
 
+/// A database change that can only be committed together with its audit
+/// record: [`AuditedTx`] has no `commit`; [`AuditedTx::record`] appends the
+/// entry in the same transaction and returns a [`RecordedTx`], which does.
+/// Dropping either rolls everything back. Holding it serialises audited
+/// changes in this process (the chain's next `seq`).
+pub(crate) struct AuditedTx<'s> {
+    dialect: Dialect,
+    _guard: tokio::sync::MutexGuard<'s, ()>,
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+}
+
+impl<'s> AuditedTx<'s> {
+    /// Starts a transaction on `store`.
+    pub(crate) async fn begin(store: &'s Store) -> Result<AuditedTx<'s>, StoreError> {
+        let guard = store.audit_lock.lock().await;
+        Ok(AuditedTx {
+            dialect: store.dialect(),
+            _guard: guard,
+            tx: store.pool().begin().await?,
+        })
+    }
+
+    /// The connection to run the change's statements on.
+    pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
+    /// Appends `entry` in this transaction. Work may go on after it (a
+    /// record written before files change, so a failure to record leaves
+    /// them untouched).
+    pub(crate) async fn record(mut self, entry: &Entry) -> Result<RecordedTx<'s>, StoreError> {
+        let record = append_in(&mut self.tx, self.dialect, entry).await?;
+        Ok(RecordedTx {
+            inner: self,
+            record,
+        })
+    }
+
+    /// Appends `entry` and commits.
+    pub(crate) async fn commit(self, entry: &Entry) -> Result<Record, StoreError> {
+        self.record(entry).await?.commit().await
+    }
+}
+
+/// An [`AuditedTx`] whose record is written: it may commit.
+pub(crate) struct RecordedTx<'s> {
+    inner: AuditedTx<'s>,
+    record: Record,
+}
+
+impl RecordedTx<'_> {
+    /// Commits the change and its record together.
+    pub(crate) async fn commit(self) -> Result<Record, StoreError> {
+        self.inner.tx.commit().await?;
+        Ok(self.record)
+    }
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }

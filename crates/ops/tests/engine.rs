@@ -103,8 +103,10 @@ url = "{hook}"
     assert!(engine.live().monitors()["cron"].incident_open);
 
     // The job pings: it recovers.
-    let token = uptime::push_token(&store, "cron").await.unwrap();
-    let pinged = uptime::ping(&store, &token, chrono::Utc::now().timestamp_millis())
+    let token = uptime::create_push_token(&store, &bulwark_ops::Actor::cli(), "cron")
+        .await
+        .unwrap();
+    let pinged = uptime::ping(&store, token.expose(), chrono::Utc::now().timestamp_millis())
         .await
         .unwrap();
     assert_eq!(pinged.as_deref(), Some("cron"));

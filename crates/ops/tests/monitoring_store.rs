@@ -266,12 +266,43 @@ async fn incidents_body(store: Store, _db: TestDb) {
         .is_empty());
 }
 
-on_both!(push_tokens_are_stable_and_pings_land, push_body);
-async fn push_body(store: Store, _db: TestDb) {
-    let token = uptime::push_token(&store, "cron").await.unwrap();
+on_both!(push_tokens_are_stored_as_digests_and_pings_land, push_body);
+async fn push_body(store: Store, db: TestDb) {
+    let actor = Actor::cli();
+    assert!(!uptime::has_push_token(&store, "cron").await.unwrap());
+    let first = uptime::create_push_token(&store, &actor, "cron").await.unwrap();
+    let token = uptime::create_push_token(&store, &actor, "cron")
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(token.len(), 40);
-    assert_eq!(uptime::push_token(&store, "cron").await.unwrap(), token);
-    assert_ne!(uptime::push_token(&store, "other").await.unwrap(), token);
+    assert!(uptime::has_push_token(&store, "cron").await.unwrap());
+    // The database holds a digest only, so a copy of it cannot ping.
+    let stored: Vec<String> = {
+        use sqlx::Row;
+        let mut conn = db.raw().await;
+        sqlx::query("SELECT token FROM push_monitors")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("token"))
+            .collect()
+    };
+    assert!(stored.iter().all(|t| t.starts_with("sha256:") && !t.contains(&token)), "{stored:?}");
+    // A new token replaces the old one at once.
+    assert_eq!(uptime::ping(&store, first.expose(), T0).await.unwrap(), None);
+    let made = audit::query(
+        &store,
+        &Filter {
+            action: Some("monitor.push_token".into()),
+            ..Filter::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(made.len(), 2);
+    assert!(!serde_json::to_string(&made).unwrap().contains(&token));
     assert_eq!(uptime::last_ping(&store, "cron").await.unwrap(), None);
     assert_eq!(
         uptime::ping(&store, &token, T0).await.unwrap().as_deref(),
@@ -279,6 +310,21 @@ async fn push_body(store: Store, _db: TestDb) {
     );
     assert_eq!(uptime::last_ping(&store, "cron").await.unwrap(), Some(T0));
     assert_eq!(uptime::ping(&store, "not-a-token", T0).await.unwrap(), None);
+
+    // A token an earlier version stored in clear keeps working, as a digest.
+    {
+        let mut conn = db.raw().await;
+        sqlx::query("INSERT INTO push_monitors (monitor, token, last_ping_at) VALUES ('old', 'legacy-token', NULL)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    assert_eq!(uptime::hash_stored_push_tokens(&store).await.unwrap(), 1);
+    assert_eq!(uptime::hash_stored_push_tokens(&store).await.unwrap(), 0);
+    assert_eq!(
+        uptime::ping(&store, "legacy-token", T0).await.unwrap().as_deref(),
+        Some("old")
+    );
 }
 
 on_both!(silences_are_audited_and_expire, silences_body);

@@ -211,8 +211,18 @@ pub struct MonitorWire {
     pub up: Option<bool>,
     pub incident_open: bool,
     pub last: Option<ProbeResultWire>,
-    /// For push monitors, to administrators only: where the heartbeat goes.
-    pub push_path: Option<String>,
+    /// For push monitors: whether a heartbeat token was made (only its
+    /// digest is kept; `POST /api/v1/monitors/{name}/push-token` makes one).
+    pub has_push_token: Option<bool>,
+}
+
+/// A new heartbeat token, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PushTokenCreated {
+    pub monitor: String,
+    pub token: String,
+    /// Where the heartbeat goes: `POST` (or `GET`) this path.
+    pub push_path: String,
 }
 
 /// One bucket (a minute or an hour, see `resolution`) of one monitor.

@@ -33,6 +33,7 @@ use crate::state::AppState;
         crate::routes::monitors::results,
         crate::routes::monitors::test,
         crate::routes::monitors::push,
+        crate::routes::monitors::create_push_token,
         crate::routes::slo::status,
         crate::routes::slo::list,
         crate::routes::slo::strict,

@@ -91,7 +91,7 @@ async fn healthz_strict_flips_to_503_when_the_budget_is_spent() {
 }
 
 #[tokio::test]
-async fn monitors_hide_secrets_and_show_push_paths_to_admins_only() {
+async fn monitors_hide_secrets_and_push_tokens_are_made_by_admins_and_shown_once() {
     let h = Harness::new(CONFIG).await;
     h.record(true, 2).await;
     let (status, list) = h.call("GET", "/api/v1/monitors", Some(ANALYST), None).await;
@@ -100,10 +100,25 @@ async fn monitors_hide_secrets_and_show_push_paths_to_admins_only() {
     assert!(!text.contains("hunter2") && !text.contains("pw@"), "{text}");
     assert_eq!(list[0]["target"], "http://127.0.0.1:9");
     assert_eq!(list[0]["up"], true);
-    assert!(list[1]["push_path"].is_null());
+    assert_eq!(list[1]["has_push_token"], false);
+    assert!(list[0]["has_push_token"].is_null());
 
+    let (status, _) = h
+        .call("POST", "/api/v1/monitors/cron/push-token", Some(ANALYST), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = h
+        .call("POST", "/api/v1/monitors/api/push-token", Some(ADMIN), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "api is not a push monitor");
+    let (status, made) = h
+        .call("POST", "/api/v1/monitors/cron/push-token", Some(ADMIN), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let path = made["push_path"].as_str().unwrap().to_string();
     let (_, list) = h.call("GET", "/api/v1/monitors", Some(ADMIN), None).await;
-    let path = list[1]["push_path"].as_str().unwrap().to_string();
+    assert_eq!(list[1]["has_push_token"], true);
+    assert!(!list.to_string().contains(made["token"].as_str().unwrap()));
     let (status, body) = h.call("POST", &path, None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["monitor"], "cron");

@@ -10,11 +10,19 @@ pub(crate) enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Make a new heartbeat token for push monitor NAME (shown once; the
+    /// previous token stops working)
+    PushToken {
+        /// A configured monitor with `type = "push"`
+        name: String,
+    },
 }
 
 pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCode> {
-    let Command::Check { once: _ } = command;
     let loaded = super::load_config(globals)?;
+    if let Command::PushToken { name } = command {
+        return push_token(globals, &loaded.config, &name);
+    }
     // Push monitors need the store for their last heartbeat.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -61,5 +69,35 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
         } else {
             ExitCode::from(1)
         })
+    })
+}
+
+/// Only the token's digest is stored, so this is the one time it is shown.
+fn push_token(
+    globals: &Globals,
+    config: &bulwark_ops::config::Config,
+    name: &str,
+) -> anyhow::Result<ExitCode> {
+    match config.monitor(name).map(|m| &m.kind) {
+        Some(bulwark_ops::config::MonitorKind::Push { .. }) => {}
+        Some(_) => anyhow::bail!("monitor {name:?} is not a push monitor"),
+        None => anyhow::bail!("no monitor named {name:?} is configured"),
+    }
+    super::runtime()?.block_on(async {
+        let store = super::open_store(globals, config).await?;
+        let token = bulwark_ops::uptime::create_push_token(&store, &bulwark_ops::Actor::cli(), name)
+            .await?;
+        store.close().await;
+        let path = format!("/api/v1/push/{}", token.expose());
+        if globals.json {
+            crate::output::print_json(&serde_json::json!({
+                "monitor": name,
+                "token": token.expose(),
+                "push_path": path,
+            }));
+        } else {
+            println!("heartbeat URL path for {name} (shown once): {path}");
+        }
+        Ok(ExitCode::SUCCESS)
     })
 }

@@ -4,7 +4,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 use sqlx::Row;
+
+use crate::audit::{AuditedTx, Entry, Outcome};
+use crate::auth::Actor;
+use crate::config::Secret;
 
 use crate::probe::ProbeResult;
 use crate::slo::Bucket;
@@ -801,28 +806,75 @@ pub async fn incidents(
     rows.iter().map(incident_from_row).collect()
 }
 
-/// The heartbeat token of push monitor `monitor`, made on first use. The
-/// token is random (not derived from the name) so nobody can guess it.
+/// How a push token is stored: its SHA-256, so the database (or a copy of
+/// it) cannot be used to fake heartbeats. Tokens are 160 random bits, so a
+/// fast hash is enough.
+fn token_digest(token: &str) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(token.as_bytes())))
+}
+
+/// Makes a new heartbeat token for push monitor `monitor`, replacing any
+/// earlier one (which stops working at once), audited as
+/// `monitor.push_token`. Only its digest is stored: the token is returned
+/// here and never again.
 ///
 /// # Errors
 /// On a database error.
-pub async fn push_token(store: &Store, monitor: &str) -> Result<String, StoreError> {
+pub async fn create_push_token(
+    store: &Store,
+    actor: &Actor,
+    monitor: &str,
+) -> Result<Secret<String>, StoreError> {
     let mut bytes = [0_u8; 20];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let fresh = hex::encode(bytes);
+    let token = Secret::new(hex::encode(bytes));
+    let digest = token_digest(token.expose());
+    let mut tx = AuditedTx::begin(store).await?;
     sqlx::query(
         "INSERT INTO push_monitors (monitor, token, last_ping_at) VALUES ($1, $2, NULL)
-         ON CONFLICT (monitor) DO NOTHING",
+         ON CONFLICT (monitor) DO UPDATE SET token = excluded.token",
     )
     .bind(monitor)
-    .bind(&fresh)
-    .execute(store.pool())
+    .bind(&digest)
+    .execute(tx.conn())
     .await?;
-    let token: String = sqlx::query_scalar("SELECT token FROM push_monitors WHERE monitor = $1")
+    tx.commit(&Entry::new(actor, "monitor.push_token", monitor, Outcome::Success))
+        .await?;
+    Ok(token)
+}
+
+/// Whether push monitor `monitor` has a token.
+///
+/// # Errors
+/// On a database error.
+pub async fn has_push_token(store: &Store, monitor: &str) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM push_monitors WHERE monitor = $1")
         .bind(monitor)
         .fetch_one(store.pool())
         .await?;
-    Ok(token)
+    Ok(n > 0)
+}
+
+/// Replaces tokens stored in clear by earlier versions with their digest,
+/// so they keep working without staying readable.
+///
+/// # Errors
+/// On a database error.
+pub async fn hash_stored_push_tokens(store: &Store) -> Result<usize, StoreError> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT monitor, token FROM push_monitors WHERE token NOT LIKE 'sha256:%'",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    for (monitor, token) in &rows {
+        sqlx::query("UPDATE push_monitors SET token = $1 WHERE monitor = $2 AND token = $3")
+            .bind(token_digest(token))
+            .bind(monitor)
+            .bind(token)
+            .execute(store.pool())
+            .await?;
+    }
+    Ok(rows.len())
 }
 
 /// Records a heartbeat; returns the monitor the token belongs to, or None
@@ -833,7 +885,7 @@ pub async fn push_token(store: &Store, monitor: &str) -> Result<String, StoreErr
 pub async fn ping(store: &Store, token: &str, at_ms: i64) -> Result<Option<String>, StoreError> {
     let monitor: Option<String> =
         sqlx::query_scalar("SELECT monitor FROM push_monitors WHERE token = $1")
-            .bind(token)
+            .bind(token_digest(token))
             .fetch_optional(store.pool())
             .await?;
     if let Some(m) = &monitor {

@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bulwark_ops::config::MonitorKind;
 use bulwark_ops::uptime::Resolution;
-use bulwark_ops::Role;
 
 use crate::api::{
-    ms_to_time, MonitorResults, MonitorWire, ProbeResultWire, PushAccepted, ResolutionWire,
+    ms_to_time, MonitorResults, MonitorWire, ProbeResultWire, PushAccepted, PushTokenCreated, ResolutionWire,
     ResultsQuery, RollupWire, UptimeTest,
 };
 use crate::auth::{Admin, Analyst, Auth};
@@ -23,6 +23,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/monitors", get(list))
         .route("/api/v1/monitors/{name}/results", get(results))
         .route("/api/ops/uptime/test", post(test))
+        .route("/api/v1/monitors/{name}/push-token", post(create_push_token))
         .route("/api/v1/push/{token}", post(push).get(push))
 }
 
@@ -57,7 +58,7 @@ fn kind_name(kind: &MonitorKind) -> &'static str {
     responses((status = 200, body = Vec<MonitorWire>), (status = 401, body = crate::api::ErrorBody)))]
 pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
-    auth: Auth<Analyst>,
+    _auth: Auth<Analyst>,
 ) -> Result<Json<Vec<MonitorWire>>, ApiError> {
     let live = state.live.as_ref().map(|l| l.monitors());
     // Without a running engine (one-off tools, tests) the store has the truth.
@@ -77,11 +78,10 @@ pub(crate) async fn list(
                 (last.as_ref().map(|_| !open), open, last)
             }
         };
-        let push_path = match (&m.kind, auth.principal.role) {
-            (MonitorKind::Push { .. }, Role::Admin) => Some(format!(
-                "/api/v1/push/{}",
-                bulwark_ops::uptime::push_token(&state.store, &m.name).await?
-            )),
+        let has_push_token = match &m.kind {
+            MonitorKind::Push { .. } => {
+                Some(bulwark_ops::uptime::has_push_token(&state.store, &m.name).await?)
+            }
             _ => None,
         };
         out.push(MonitorWire {
@@ -96,7 +96,7 @@ pub(crate) async fn list(
             up,
             incident_open,
             last: last.map(ProbeResultWire::from),
-            push_path,
+            has_push_token,
         });
     }
     Ok(Json(out))
@@ -244,6 +244,35 @@ pub(crate) async fn test(
         ok: results.iter().all(|r| r.ok),
         results: results.into_iter().map(ProbeResultWire::from).collect(),
     })
+}
+
+/// Makes a new heartbeat token for a push monitor; the previous one stops
+/// working. Only its digest is stored, so the answer is the one time the
+/// token is shown. Audited.
+#[utoipa::path(post, path = "/api/v1/monitors/{name}/push-token", tag = "monitors",
+    params(("name" = String, Path, description = "A push monitor's name")),
+    security(("dash_key" = []), ("bearer" = [])),
+    responses((status = 201, body = PushTokenCreated), (status = 403, body = crate::api::ErrorBody),
+              (status = 404, body = crate::api::ErrorBody)))]
+pub(crate) async fn create_push_token(
+    State(state): State<Arc<AppState>>,
+    auth: Auth<Admin>,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<PushTokenCreated>), ApiError> {
+    match state.config.monitor(&name).map(|m| &m.kind) {
+        Some(MonitorKind::Push { .. }) => {}
+        _ => return Err(ApiError::NotFound(format!("no push monitor named {name:?}"))),
+    }
+    let token = bulwark_ops::uptime::create_push_token(&state.store, &auth.actor(), &name).await?;
+    let push_path = format!("/api/v1/push/{}", token.expose());
+    Ok((
+        StatusCode::CREATED,
+        Json(PushTokenCreated {
+            monitor: name,
+            token: token.into_inner(),
+            push_path,
+        }),
+    ))
 }
 
 /// A heartbeat from a push monitor's job. The token is the credential, so no
