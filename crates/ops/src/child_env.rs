@@ -6,20 +6,10 @@
 //! webhook URLs) that such a command must never see, so only what a program
 //! needs to run at all is passed on, plus what the config names explicitly.
 
-use crate::config::CommandEnv;
+use crate::config::{CommandEnv, NEVER_PASSED};
 
 /// Passed through from Bulwark's environment to every command.
 pub(crate) const ALWAYS_PASSED: &[&str] = &["PATH", "HOME", "LANG"];
-
-/// Never passed, even when a config lists it in `pass_env`: the repository
-/// password and the API keys. `config check` refuses them by name.
-pub(crate) const NEVER_PASSED: &[&str] = &[
-    "BULWARK_PASSWORD",
-    "BULWARK_PASSWORD_FILE",
-    "RESTIC_PASSWORD",
-    "RESTIC_PASSWORD_FILE",
-    "ROLES_JSON",
-];
 
 /// Clears `cmd`'s environment and sets what a command may see: `PATH`,
 /// `HOME`, `LANG`, the variables in `pass_env`, the values in `env`, then

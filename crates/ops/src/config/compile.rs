@@ -565,7 +565,7 @@ impl Cx<'_> {
                     format!("invalid variable name \"{}\"", name.get_ref().escape_debug()),
                 );
                 ok = false;
-            } else if crate::child_env::NEVER_PASSED.contains(&name.get_ref().as_str()) {
+            } else if NEVER_PASSED.contains(&name.get_ref().as_str()) {
                 self.error(
                     Some(name.span()),
                     field,

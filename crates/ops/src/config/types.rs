@@ -466,6 +466,17 @@ pub struct SecretHook {
     pub env: CommandEnv,
 }
 
+/// Never passed to a command, even when a config lists it in `pass_env`
+/// (`config check` refuses them by name): the repository password and the
+/// API keys.
+pub const NEVER_PASSED: &[&str] = &[
+    "BULWARK_PASSWORD",
+    "BULWARK_PASSWORD_FILE",
+    "RESTIC_PASSWORD",
+    "RESTIC_PASSWORD_FILE",
+    "ROLES_JSON",
+];
+
 /// What a command Bulwark runs may see of the environment (`env = { .. }`,
 /// `pass_env = [..]`); everything else is cleared.
 #[derive(Debug, Clone, Default)]

@@ -16,13 +16,8 @@ use crate::config::{AlertSeverity, BurnRateRule, Calendar, SloConfig};
 
 pub use status::{all as status_all, maintenance_windows, strict_failures};
 
-/// One minute of a monitor: how many probes ran and how many failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bucket {
-    pub start_ms: i64,
-    pub total: u64,
-    pub bad: u64,
-}
+/// SLO math counts the uptime store's per-minute buckets.
+pub use crate::uptime::Bucket;
 
 pub const BUCKET_MS: i64 = 60_000;
 

@@ -5,6 +5,15 @@ mod store;
 
 pub use store::*;
 
+/// One minute of a monitor: how many probes ran and how many failed. What
+/// SLOs are computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    pub start_ms: i64,
+    pub total: u64,
+    pub bad: u64,
+}
+
 /// Counts results in a row and says when an incident opens or resolves.
 /// Pure: the engine feeds it results; tests feed it booleans.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use crate::auth::Actor;
 use crate::config::Secret;
 
 use crate::probe::ProbeResult;
-use crate::slo::Bucket;
+use super::Bucket;
 use crate::store::{Store, StoreError};
 
 const MINUTE_MS: i64 = 60_000;
