@@ -27,6 +27,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::Request;
 use axum::Router;
 
 // Public API.
@@ -39,7 +40,20 @@ pub use state::AppState;
 pub fn app(state: Arc<AppState>) -> Router {
     routes::router(state.clone())
         .layer(axum::middleware::from_fn_with_state(state, metrics::track))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
+}
+
+/// The request's trace span. It names the route template, never the URI:
+/// paths carry push tokens (`/api/v1/push/{token}`) and query strings
+/// whatever clients put there, and debug logs are shared more widely than
+/// secrets should be.
+fn request_span(request: &Request) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %metrics::method_label(request.method()),
+        route = %metrics::route_label(request),
+        version = ?request.version(),
+    )
 }
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then lets

@@ -316,6 +316,55 @@ async fn real_server_limits_failed_attempts_per_client() {
 }
 
 #[tokio::test]
+async fn random_methods_leave_the_metric_label_set_bounded() {
+    let h = Harness::new("").await;
+    let (_, before) = h.text("GET", "/metrics", None, None).await;
+    // Methods anyone can send: on a route (405) and on no route (404).
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..2_000 {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let method = format!("M{:016X}", seed);
+        let uri = if i % 2 == 0 { "/healthz" } else { "/no/such/route" };
+        let (status, _) = h.text(&method, uri, None, None).await;
+        assert!(
+            status == StatusCode::METHOD_NOT_ALLOWED || status == StatusCode::NOT_FOUND,
+            "{method} {uri}: {status}"
+        );
+    }
+    let (_, after) = h.text("GET", "/metrics", None, None).await;
+    let methods: std::collections::BTreeSet<&str> = after
+        .lines()
+        .filter(|l| l.starts_with("bulwark_http_"))
+        .filter_map(|l| l.split("method=\"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert_eq!(
+        methods,
+        ["GET", "other"].into_iter().collect(),
+        "{after}"
+    );
+    assert!(
+        after.contains(r#"bulwark_http_requests_total{method="other",route="/healthz",status="405"} 1000"#),
+        "{after}"
+    );
+    assert!(
+        after.contains(r#"bulwark_http_requests_total{method="other",route="unmatched",status="404"} 1000"#),
+        "{after}"
+    );
+    // Two thousand requests added a few label sets (`other` on two routes,
+    // GET /metrics; 17 lines each with the histogram), not thousands.
+    let series = |text: &str| text.lines().filter(|l| l.starts_with("bulwark_http_")).count();
+    assert!(
+        series(&after) <= series(&before) + 100,
+        "{} series before, {} after",
+        series(&before),
+        series(&after)
+    );
+}
+
+#[tokio::test]
 async fn config_file_keys_authenticate_by_hash() {
     // sha256("s3cret-ops-key"), as `printf %s KEY | sha256sum` prints it.
     let digest = {

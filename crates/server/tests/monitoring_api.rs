@@ -510,3 +510,49 @@ async fn openapi_lists_the_monitoring_routes() {
         .unwrap()
         .contains("newest"));
 }
+
+/// Everything a subscriber writes, shared with the test.
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn request_trace_names_the_route_not_the_push_token() {
+    let h = Harness::new(CONFIG).await;
+    let token = uptime::push_token(&h.state.store, "cron").await.unwrap();
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (status, _) = h
+        .call("POST", &format!("/api/v1/push/{token}"), None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = h
+        .call("GET", "/api/v1/push/not-a-token-4f1c?x=secret-query", None, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let logged = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("route=/api/v1/push/{token}"),
+        "the trace names the route:\n{logged}"
+    );
+    for secret in [token.as_str(), "not-a-token-4f1c", "secret-query"] {
+        assert!(!logged.contains(secret), "{secret} logged:\n{logged}");
+    }
+}
