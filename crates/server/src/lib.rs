@@ -16,6 +16,7 @@
 
 pub(crate) mod api;
 pub(crate) mod auth;
+pub(crate) mod client;
 pub(crate) mod error;
 pub(crate) mod metrics;
 pub(crate) mod monitoring;

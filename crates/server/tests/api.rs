@@ -266,9 +266,10 @@ async fn openapi_describes_every_route() {
 }
 
 /// The real server on a loopback port: the client address is known, so
-/// failed attempts are rate-limited per address.
+/// failed attempts are limited per address. A valid key always passes:
+/// whoever shares the address (a proxy, a NAT) cannot lock its owner out.
 #[tokio::test]
-async fn real_server_limits_failed_attempts_per_client() {
+async fn real_server_refuses_guesses_past_the_budget_but_never_a_valid_key() {
     let h = Harness::new("").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
@@ -277,22 +278,27 @@ async fn real_server_limits_failed_attempts_per_client() {
         let _ = stopped.await;
     }));
     let client = reqwest::Client::new();
-    let get = |key: &'static str| {
-        client
-            .get(format!("http://{addr}/api/v1/whoami"))
-            .header("authorization", format!("Bearer {key}"))
-            .send()
+    let get = |key: Option<&'static str>| {
+        let mut req = client.get(format!("http://{addr}/api/v1/whoami"));
+        if let Some(key) = key {
+            req = req.header("authorization", format!("Bearer {key}"));
+        }
+        req.send()
     };
 
-    assert_eq!(get(ANALYST).await.unwrap().status(), 200);
+    assert_eq!(get(Some(ANALYST)).await.unwrap().status(), 200);
     for _ in 0..10 {
-        assert_eq!(get("guess").await.unwrap().status(), 401);
+        assert_eq!(get(Some("guess")).await.unwrap().status(), 401);
     }
-    let blocked = get("guess").await.unwrap();
+    let blocked = get(Some("guess")).await.unwrap();
     assert_eq!(blocked.status(), 429);
     assert!(blocked.headers().get("retry-after").is_some());
-    // Once blocked, even a right key waits for the window to end.
-    assert_eq!(get(ANALYST).await.unwrap().status(), 429);
+    // The valid keys from the same address still pass.
+    assert_eq!(get(Some(ANALYST)).await.unwrap().status(), 200);
+    assert_eq!(get(Some(ADMIN)).await.unwrap().status(), 200);
+    // Failing attempts stay refused, with or without a key.
+    assert_eq!(get(Some("guess-again")).await.unwrap().status(), 429);
+    assert_eq!(get(None).await.unwrap().status(), 429);
 
     let actions = h.audit_actions().await;
     assert_eq!(
@@ -310,9 +316,130 @@ async fn real_server_limits_failed_attempts_per_client() {
         1,
         "{actions:?}"
     );
+    // The audit trail names the client as the server saw it.
+    let records = audit::query(&h.state.store, &Filter::default())
+        .await
+        .unwrap();
+    assert!(records.iter().all(|r| r.actor == "anonymous:127.0.0.1"), "{records:?}");
 
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+/// The clients named in refusals' audit records, newest first.
+async fn audited_clients(h: &Harness) -> Vec<String> {
+    audit::query(&h.state.store, &Filter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.actor)
+        .collect()
+}
+
+#[tokio::test]
+async fn forwarded_for_is_ignored_from_untrusted_peers() {
+    let h = Harness::new("").await;
+    // Each guess claims another address; all are the peer's.
+    for i in 0..10 {
+        let forwarded = format!("198.51.100.{i}");
+        let status = h
+            .call_from(
+                "127.0.0.1:4000",
+                "GET",
+                "/api/v1/whoami",
+                &[("x-dash-key", "guess"), ("x-forwarded-for", &forwarded)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let status = h
+        .call_from(
+            "127.0.0.1:4000",
+            "GET",
+            "/api/v1/whoami",
+            &[("x-dash-key", "guess"), ("x-forwarded-for", "198.51.100.99")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let clients = audited_clients(&h).await;
+    assert_eq!(clients.len(), 11);
+    assert!(
+        clients.iter().all(|c| c == "anonymous:127.0.0.1"),
+        "{clients:?}"
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_is_honoured_from_trusted_proxies() {
+    let h = Harness::new("[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n").await;
+    let guess = |peer: &'static str, forwarded: &'static str| {
+        let h = &h;
+        async move {
+            h.call_from(
+                peer,
+                "GET",
+                "/api/v1/whoami",
+                &[("x-dash-key", "guess"), ("x-forwarded-for", forwarded)],
+            )
+            .await
+        }
+    };
+    for _ in 0..10 {
+        assert_eq!(
+            guess("127.0.0.1:4000", "203.0.113.9").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        guess("127.0.0.1:4000", "203.0.113.9").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another client behind the same proxy is not blocked.
+    assert_eq!(
+        guess("127.0.0.1:4000", "203.0.113.10").await,
+        StatusCode::UNAUTHORIZED
+    );
+    // The right-most untrusted address counts, through a chain of proxies;
+    // what the client wrote at the left changes nothing.
+    assert_eq!(
+        guess("10.0.0.5:4000", "6.6.6.6, 203.0.113.9, 10.1.1.1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Without the header, the proxy is the client.
+    assert_eq!(
+        h.call_from("127.0.0.1:4000", "GET", "/api/v1/whoami", &[("x-dash-key", "guess")])
+            .await,
+        StatusCode::UNAUTHORIZED
+    );
+    // From a peer that is not a trusted proxy, the header is not believed.
+    assert_eq!(
+        guess("192.0.2.1:4000", "203.0.113.9").await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let clients = audited_clients(&h).await;
+    assert_eq!(
+        &clients[..4],
+        [
+            "anonymous:192.0.2.1",
+            "anonymous:127.0.0.1",
+            "anonymous:203.0.113.10",
+            "anonymous:203.0.113.9",
+        ],
+        "newest first"
+    );
+    let limited = audit::query(
+        &h.state.store,
+        &Filter {
+            action: Some("auth.rate_limited".into()),
+            ..Filter::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(limited.len(), 1);
+    assert_eq!(limited[0].actor, "anonymous:203.0.113.9");
+    assert_eq!(limited[0].detail["client"], "203.0.113.9");
 }
 
 #[tokio::test]

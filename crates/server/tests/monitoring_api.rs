@@ -511,6 +511,63 @@ async fn openapi_lists_the_monitoring_routes() {
         .contains("newest"));
 }
 
+/// The failure limiter as the real server feeds it: the TCP peer's address.
+fn peer(n: u8) -> String {
+    format!("192.0.2.{n}:40000")
+}
+
+#[tokio::test]
+async fn push_token_guessing_is_limited_per_address() {
+    let h = Harness::new(CONFIG).await;
+    let token = uptime::push_token(&h.state.store, "cron").await.unwrap();
+    let push = |p: String, token: String| {
+        let h = &h;
+        async move {
+            h.call_from(&p, "POST", &format!("/api/v1/push/{token}"), &[])
+                .await
+        }
+    };
+    for i in 0..10 {
+        assert_eq!(
+            push(peer(7), format!("guess{i}")).await,
+            StatusCode::NOT_FOUND
+        );
+    }
+    assert_eq!(
+        push(peer(7), "guess-more".into()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The real token still works from that address; others are unaffected.
+    assert_eq!(push(peer(7), token.clone()).await, StatusCode::OK);
+    assert_eq!(push(peer(8), "guess".into()).await, StatusCode::NOT_FOUND);
+    // Wrong keys and wrong tokens draw on one budget.
+    for _ in 0..5 {
+        assert_eq!(
+            h.call_from(&peer(9), "GET", "/api/v1/monitors", &[("x-dash-key", "nope")])
+                .await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(push(peer(9), "guess".into()).await, StatusCode::NOT_FOUND);
+    }
+    assert_eq!(
+        h.call_from(&peer(9), "GET", "/api/v1/monitors", &[("x-dash-key", "nope")])
+            .await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    let records = audit::query(&h.state.store, &Filter::default())
+        .await
+        .unwrap();
+    let limited: Vec<&str> = records
+        .iter()
+        .filter(|r| r.action == "auth.rate_limited")
+        .map(|r| r.target.as_str())
+        .collect();
+    assert_eq!(limited, ["GET /api/v1/monitors", "POST /api/v1/push/{token}"]);
+    let all = serde_json::to_string(&records).unwrap();
+    assert!(!all.contains("guess") && !all.contains(&token), "{all}");
+}
+
 /// Everything a subscriber writes, shared with the test.
 #[derive(Clone, Default)]
 struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

@@ -2,9 +2,11 @@
 //! directory, and a way to call the router as a client would.
 #![allow(dead_code)] // each test binary uses a different part
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use bulwark_ops::audit::{self, Filter};
 use bulwark_ops::{config, Store};
@@ -37,6 +39,36 @@ impl Harness {
         }
     }
 
+    /// Sends `req` through the router; the status and body as text.
+    pub async fn send(&self, req: Request<Body>) -> (StatusCode, String) {
+        let resp = bulwark_server::app(self.state.clone())
+            .oneshot(req)
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// A bodiless request from the TCP peer `peer` (as the real server
+    /// records it), with `headers`; the status.
+    pub async fn call_from(
+        &self,
+        peer: &str,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+    ) -> StatusCode {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut req = req.body(Body::empty()).unwrap();
+        let peer: SocketAddr = peer.parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        self.send(req).await.0
+    }
+
     /// The status and body as text.
     pub async fn text(
         &self,
@@ -56,13 +88,7 @@ impl Harness {
             None => req.body(Body::empty()),
         }
         .unwrap();
-        let resp = bulwark_server::app(self.state.clone())
-            .oneshot(req)
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8_lossy(&bytes).into_owned())
+        self.send(req).await
     }
 
     /// The status and body as JSON (a JSON string when the body is not JSON).
