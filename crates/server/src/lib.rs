@@ -9,7 +9,9 @@
 //! ```no_run
 //! # async fn demo(state: std::sync::Arc<bulwark_server::AppState>) -> std::io::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! bulwark_server::serve(listener, state, std::future::pending()).await
+//! let options = bulwark_server::ServeOptions::from_config(&state.config.server);
+//! bulwark_server::serve(listener, state, options, std::future::pending()).await;
+//! # Ok(())
 //! # }
 //! ```
 #![forbid(unsafe_code)]
@@ -22,10 +24,9 @@ pub(crate) mod metrics;
 pub(crate) mod monitoring;
 pub(crate) mod openapi;
 pub(crate) mod routes;
+pub(crate) mod serve;
 pub(crate) mod state;
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::Request;
@@ -35,6 +36,7 @@ use axum::Router;
 pub use auth::FailureLimiter;
 pub use metrics::Metrics;
 pub use monitoring::monitoring_observer;
+pub use serve::{serve, ServeOptions};
 pub use state::AppState;
 
 /// The whole HTTP application.
@@ -55,22 +57,4 @@ fn request_span(request: &Request) -> tracing::Span {
         route = %metrics::route_label(request),
         version = ?request.version(),
     )
-}
-
-/// Serves [`app`] on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish.
-///
-/// # Errors
-/// When accepting connections fails.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
 }

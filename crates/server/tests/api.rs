@@ -1,10 +1,9 @@
 //! The HTTP API driven through the router (`oneshot`) and through a real
 //! server on a loopback port.
 
-use std::net::SocketAddr;
-
 use axum::http::StatusCode;
 use bulwark_ops::audit::{self, Filter};
+use bulwark_server::ServeOptions;
 
 mod common;
 use common::{Harness, ADMIN, ANALYST};
@@ -271,15 +270,10 @@ async fn openapi_describes_every_route() {
 #[tokio::test]
 async fn real_server_refuses_guesses_past_the_budget_but_never_a_valid_key() {
     let h = Harness::new("").await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(bulwark_server::serve(listener, h.state.clone(), async {
-        let _ = stopped.await;
-    }));
+    let server = h.serve(ServeOptions::default()).await;
     let client = reqwest::Client::new();
     let get = |key: Option<&'static str>| {
-        let mut req = client.get(format!("http://{addr}/api/v1/whoami"));
+        let mut req = client.get(server.url("/api/v1/whoami"));
         if let Some(key) = key {
             req = req.header("authorization", format!("Bearer {key}"));
         }
@@ -322,8 +316,7 @@ async fn real_server_refuses_guesses_past_the_budget_but_never_a_valid_key() {
         .unwrap();
     assert!(records.iter().all(|r| r.actor == "anonymous:127.0.0.1"), "{records:?}");
 
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 /// The clients named in refusals' audit records, newest first.

@@ -10,7 +10,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use bulwark_ops::audit::{self, Filter};
 use bulwark_ops::{config, Store};
-use bulwark_server::AppState;
+use bulwark_server::{AppState, ServeOptions};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -104,6 +104,26 @@ impl Harness {
         (status, json)
     }
 
+    /// The real server on a loopback port.
+    pub async fn serve(&self, options: ServeOptions) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(bulwark_server::serve(
+            listener,
+            self.state.clone(),
+            options,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Server {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
     /// Every audit record as "action outcome target", newest first.
     pub async fn audit_actions(&self) -> Vec<String> {
         audit::query(&self.state.store, &Filter::default())
@@ -112,5 +132,35 @@ impl Harness {
             .into_iter()
             .map(|r| format!("{} {} {}", r.action, r.outcome, r.target))
             .collect()
+    }
+}
+
+/// A server started by [`Harness::serve`].
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends the shutdown signal; `task` then ends within the grace.
+    pub fn signal_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Signals shutdown and waits for `serve` to return (a minute at most,
+    /// as a guard: a hung server fails the test instead of hanging it).
+    pub async fn stop(mut self) {
+        self.signal_stop();
+        tokio::time::timeout(std::time::Duration::from_secs(60), self.task)
+            .await
+            .expect("serve returns after shutdown")
+            .unwrap();
     }
 }
