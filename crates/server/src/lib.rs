@@ -18,6 +18,7 @@
 
 pub(crate) mod api;
 pub(crate) mod auth;
+pub(crate) mod cache;
 pub(crate) mod client;
 pub(crate) mod error;
 pub(crate) mod metrics;
@@ -37,7 +38,7 @@ pub use auth::FailureLimiter;
 pub use metrics::Metrics;
 pub use monitoring::monitoring_observer;
 pub use serve::{serve, ServeOptions};
-pub use state::AppState;
+pub use state::{AppState, DEFAULT_VIEW_TTL};
 
 /// The whole HTTP application.
 pub fn app(state: Arc<AppState>) -> Router {

@@ -21,6 +21,9 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     in_flight: IntGauge,
+    /// Computations of the cached views (`slo_status`, `ops_check`,
+    /// `snapshots`): a cache miss each.
+    pub(crate) view_computations: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -51,6 +54,15 @@ impl Metrics {
             &["method", "route"],
         )
         .expect("static metric definition");
+        let view_computations = IntCounterVec::new(
+            Opts::new(
+                "bulwark_view_computations_total",
+                "Expensive views computed (SLO evaluations, ops checks, repository \
+                 openings), by view; requests served from the cache are not counted",
+            ),
+            &["view"],
+        )
+        .expect("static metric definition");
         let in_flight = IntGauge::new(
             "bulwark_http_requests_in_flight",
             "HTTP requests being served",
@@ -70,6 +82,7 @@ impl Metrics {
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(in_flight.clone()),
+            Box::new(view_computations.clone()),
             Box::new(build),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
@@ -80,6 +93,7 @@ impl Metrics {
             requests,
             latency,
             in_flight,
+            view_computations,
         }
     }
 

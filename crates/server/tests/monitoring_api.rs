@@ -59,7 +59,8 @@ impl Record for Harness {
 
 #[tokio::test]
 async fn healthz_strict_flips_to_503_when_the_budget_is_spent() {
-    let h = Harness::new(CONFIG).await;
+    // No cache between the calls: each sees the results just recorded.
+    let h = Harness::with_state(CONFIG, |s| s.with_view_ttl(Duration::ZERO)).await;
     // No data yet: a full budget.
     let (status, body) = h.call("GET", "/healthz/strict", None, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -566,6 +567,57 @@ async fn push_token_guessing_is_limited_per_address() {
     assert_eq!(limited, ["GET /api/v1/monitors", "POST /api/v1/push/{token}"]);
     let all = serde_json::to_string(&records).unwrap();
     assert!(!all.contains("guess") && !all.contains(&token), "{all}");
+}
+
+#[tokio::test]
+async fn healthz_strict_serves_the_engines_evaluation() {
+    let live = std::sync::Arc::new(bulwark_ops::engine::Live::default());
+    let h = Harness::with_state(CONFIG, |s| s.with_live(live.clone())).await;
+    // The engine's pass over an empty store: a full budget.
+    let at_ms = chrono::Utc::now().timestamp_millis() - 5_000;
+    let statuses = bulwark_ops::slo::status_all(&h.state.store, &h.state.config, at_ms)
+        .await
+        .unwrap();
+    live.set_slos(at_ms, statuses);
+    // Then the budget is spent, as the store shows; the engine has not
+    // looked yet, and the public route does not evaluate by itself.
+    h.record(true, 99).await;
+    h.record(false, 1).await;
+    let (status, body) = h.call("GET", "/healthz/strict", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let evaluated_at = chrono::DateTime::parse_from_rfc3339(body["evaluated_at"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(evaluated_at.timestamp_millis(), at_ms);
+    assert_eq!(h.view_computations("slo_status"), 0);
+
+    // The engine's next pass sees the spent budget.
+    let now = chrono::Utc::now().timestamp_millis();
+    let statuses = bulwark_ops::slo::status_all(&h.state.store, &h.state.config, now)
+        .await
+        .unwrap();
+    live.set_slos(now, statuses);
+    let (status, body) = h.call("GET", "/healthz/strict", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["failing"], serde_json::json!(["api-availability"]));
+    assert_eq!(h.view_computations("slo_status"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_strict_health_checks_share_one_evaluation() {
+    // No engine: the route evaluates, one request at a time, and serves the
+    // result for the view TTL.
+    let h = Harness::new(CONFIG).await;
+    h.record(true, 99).await;
+    h.record(false, 1).await;
+    let answers = h.concurrently(16, "/healthz/strict", None).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    }
+    assert_eq!(h.view_computations("slo_status"), 1);
+    // Later calls within the TTL: still one.
+    let (status, _) = h.call("GET", "/healthz/strict", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(h.view_computations("slo_status"), 1);
 }
 
 /// Everything a subscriber writes, shared with the test.

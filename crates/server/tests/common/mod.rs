@@ -26,6 +26,11 @@ impl Harness {
     /// `config_text` is a bulwark.toml; `ROLES_JSON` gives [`ADMIN`] and
     /// [`ANALYST`] their roles.
     pub async fn new(config_text: &str) -> Harness {
+        Harness::with_state(config_text, |s| s).await
+    }
+
+    /// [`Harness::new`], with `adjust` applied to the state (e.g. a view TTL).
+    pub async fn with_state(config_text: &str, adjust: impl FnOnce(AppState) -> AppState) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let env = |k: &str| {
             (k == "ROLES_JSON").then(|| format!(r#"{{"{ADMIN}":"admin","{ANALYST}":"analyst"}}"#))
@@ -34,7 +39,7 @@ impl Harness {
         let store = Store::open(None, dir.path()).await.unwrap();
         let state = AppState::new(Arc::new(loaded.config), store).with_data_dir(dir.path());
         Harness {
-            state: Arc::new(state),
+            state: Arc::new(adjust(state)),
             dir,
         }
     }
@@ -67,6 +72,64 @@ impl Harness {
         let peer: SocketAddr = peer.parse().unwrap();
         req.extensions_mut().insert(ConnectInfo(peer));
         self.send(req).await.0
+    }
+
+    /// `n` GET requests to `uri` sent at once, each on its own task; their
+    /// statuses and bodies.
+    pub async fn concurrently(
+        &self,
+        n: usize,
+        uri: &str,
+        key: Option<&str>,
+    ) -> Vec<(StatusCode, String)> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let mut req = Request::builder().uri(uri);
+            if let Some(key) = key {
+                req = req.header("x-dash-key", key);
+            }
+            let req = req.body(Body::empty()).unwrap();
+            let app = bulwark_server::app(self.state.clone());
+            tasks.spawn(async move {
+                let resp = app.oneshot(req).await.unwrap();
+                let status = resp.status();
+                let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+                (status, String::from_utf8_lossy(&bytes).into_owned())
+            });
+        }
+        tasks.join_all().await
+    }
+
+    /// How often the cached view `view` was computed, from `/metrics`'
+    /// `bulwark_view_computations_total`.
+    pub fn view_computations(&self, view: &str) -> u64 {
+        let series = format!("bulwark_view_computations_total{{view=\"{view}\"}} ");
+        let text = self.state.metrics.render();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
+    /// The real server on a loopback port.
+    pub async fn serve(&self, options: ServeOptions) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(bulwark_server::serve(
+            listener,
+            self.state.clone(),
+            options,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Server {
+            addr,
+            stop: Some(stop),
+            task,
+        }
     }
 
     /// The status and body as text.
@@ -102,26 +165,6 @@ impl Harness {
         let (status, text) = self.text(method, uri, key, body).await;
         let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
         (status, json)
-    }
-
-    /// The real server on a loopback port.
-    pub async fn serve(&self, options: ServeOptions) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(bulwark_server::serve(
-            listener,
-            self.state.clone(),
-            options,
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        Server {
-            addr,
-            stop: Some(stop),
-            task,
-        }
     }
 
     /// Every audit record as "action outcome target", newest first.
