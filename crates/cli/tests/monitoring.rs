@@ -89,12 +89,15 @@ struct Receiver {
 }
 
 impl Receiver {
-    /// (status, monitor) of each notification so far.
+    /// (status, monitor) of each incident notification (`MonitorDown`) so
+    /// far. SLO alerts about the same monitor come from the SLO evaluator,
+    /// on its own schedule, and are left out.
     fn events(&self) -> Vec<(String, String)> {
         self.bodies
             .lock()
             .unwrap()
             .iter()
+            .filter(|b| b["alerts"][0]["labels"]["alertname"] == "MonitorDown")
             .map(|b| {
                 (
                     b["status"].as_str().unwrap_or("").to_string(),
