@@ -121,8 +121,17 @@ mod tests {
     async fn errors_are_not_cached() {
         let cache = Cached::<u32>::new(counter());
         let max_age = Duration::from_secs(60);
-        assert_eq!(cache.get(max_age, || async { Err("down") }).await, Err("down"));
-        assert_eq!(cache.get(max_age, || async { Ok::<_, &str>(7) }).await, Ok(7));
-        assert_eq!(cache.get(max_age, || async { Ok::<_, &str>(8) }).await, Ok(7));
+        assert_eq!(
+            cache.get(max_age, || async { Err("down") }).await,
+            Err("down")
+        );
+        assert_eq!(
+            cache.get(max_age, || async { Ok::<_, &str>(7) }).await,
+            Ok(7)
+        );
+        assert_eq!(
+            cache.get(max_age, || async { Ok::<_, &str>(8) }).await,
+            Ok(7)
+        );
     }
 }

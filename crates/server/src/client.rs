@@ -88,7 +88,11 @@ mod tests {
         // The client forged a left part; the right-most untrusted wins.
         check("127.0.0.1", &["6.6.6.6, 198.51.100.1"], "198.51.100.1");
         // Proxies in a chain are skipped.
-        check("10.1.1.1", &["6.6.6.6, 198.51.100.1, 10.2.2.2"], "198.51.100.1");
+        check(
+            "10.1.1.1",
+            &["6.6.6.6, 198.51.100.1, 10.2.2.2"],
+            "198.51.100.1",
+        );
         // Several header lines are one list.
         check("127.0.0.1", &["198.51.100.1", "10.2.2.2"], "198.51.100.1");
         check("127.0.0.1", &["6.6.6.6, 10.2.2.2", "10.3.3.3"], "6.6.6.6");
@@ -99,7 +103,11 @@ mod tests {
         check("127.0.0.1", &["[2001:db8::1]:4711"], "2001:db8::1");
         check("127.0.0.1", &["2001:db8::1"], "2001:db8::1");
         // An unreadable entry: the last address known good.
-        check("127.0.0.1", &["198.51.100.1, unknown, 10.2.2.2"], "10.2.2.2");
+        check(
+            "127.0.0.1",
+            &["198.51.100.1, unknown, 10.2.2.2"],
+            "10.2.2.2",
+        );
         check("127.0.0.1", &["garbage"], "127.0.0.1");
         // A dual-stack listener's mapped IPv4 peer.
         check("::ffff:127.0.0.1", &["198.51.100.1"], "198.51.100.1");

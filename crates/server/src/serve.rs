@@ -224,7 +224,10 @@ fn open_file_limit() -> Option<u64> {
 
 fn parse_open_file_limit(limits: &str) -> Option<u64> {
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    let soft = line.trim_start_matches("Max open files").split_whitespace().next()?;
+    let soft = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?;
     soft.parse().ok() // "unlimited" => None
 }
 
@@ -238,7 +241,8 @@ mod tests {
                     Max processes             63413                63413                processes \n\
                     Max open files            1024                 524288               files     \n";
         assert_eq!(parse_open_file_limit(text), Some(1024));
-        let unlimited = "Max open files            unlimited            unlimited            files\n";
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
         assert_eq!(parse_open_file_limit(unlimited), None);
         assert_eq!(parse_open_file_limit(""), None);
     }

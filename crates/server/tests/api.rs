@@ -314,7 +314,10 @@ async fn real_server_refuses_guesses_past_the_budget_but_never_a_valid_key() {
     let records = audit::query(&h.state.store, &Filter::default())
         .await
         .unwrap();
-    assert!(records.iter().all(|r| r.actor == "anonymous:127.0.0.1"), "{records:?}");
+    assert!(
+        records.iter().all(|r| r.actor == "anonymous:127.0.0.1"),
+        "{records:?}"
+    );
 
     server.stop().await;
 }
@@ -350,7 +353,10 @@ async fn forwarded_for_is_ignored_from_untrusted_peers() {
             "127.0.0.1:4000",
             "GET",
             "/api/v1/whoami",
-            &[("x-dash-key", "guess"), ("x-forwarded-for", "198.51.100.99")],
+            &[
+                ("x-dash-key", "guess"),
+                ("x-forwarded-for", "198.51.100.99"),
+            ],
         )
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
@@ -400,8 +406,13 @@ async fn forwarded_for_is_honoured_from_trusted_proxies() {
     );
     // Without the header, the proxy is the client.
     assert_eq!(
-        h.call_from("127.0.0.1:4000", "GET", "/api/v1/whoami", &[("x-dash-key", "guess")])
-            .await,
+        h.call_from(
+            "127.0.0.1:4000",
+            "GET",
+            "/api/v1/whoami",
+            &[("x-dash-key", "guess")]
+        )
+        .await,
         StatusCode::UNAUTHORIZED
     );
     // From a peer that is not a trusted proxy, the header is not believed.
@@ -446,7 +457,11 @@ async fn random_methods_leave_the_metric_label_set_bounded() {
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
         let method = format!("M{:016X}", seed);
-        let uri = if i % 2 == 0 { "/healthz" } else { "/no/such/route" };
+        let uri = if i % 2 == 0 {
+            "/healthz"
+        } else {
+            "/no/such/route"
+        };
         let (status, _) = h.text(&method, uri, None, None).await;
         assert!(
             status == StatusCode::METHOD_NOT_ALLOWED || status == StatusCode::NOT_FOUND,
@@ -460,22 +475,26 @@ async fn random_methods_leave_the_metric_label_set_bounded() {
         .filter_map(|l| l.split("method=\"").nth(1))
         .filter_map(|rest| rest.split('"').next())
         .collect();
-    assert_eq!(
-        methods,
-        ["GET", "other"].into_iter().collect(),
+    assert_eq!(methods, ["GET", "other"].into_iter().collect(), "{after}");
+    assert!(
+        after.contains(
+            r#"bulwark_http_requests_total{method="other",route="/healthz",status="405"} 1000"#
+        ),
         "{after}"
     );
     assert!(
-        after.contains(r#"bulwark_http_requests_total{method="other",route="/healthz",status="405"} 1000"#),
-        "{after}"
-    );
-    assert!(
-        after.contains(r#"bulwark_http_requests_total{method="other",route="unmatched",status="404"} 1000"#),
+        after.contains(
+            r#"bulwark_http_requests_total{method="other",route="unmatched",status="404"} 1000"#
+        ),
         "{after}"
     );
     // Two thousand requests added a few label sets (`other` on two routes,
     // GET /metrics; 17 lines each with the histogram), not thousands.
-    let series = |text: &str| text.lines().filter(|l| l.starts_with("bulwark_http_")).count();
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("bulwark_http_"))
+            .count()
+    };
     assert!(
         series(&after) <= series(&before) + 100,
         "{} series before, {} after",

@@ -82,9 +82,7 @@ async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
 #[tokio::test]
 async fn slow_and_silent_clients_are_disconnected_after_the_header_timeout() {
     let h = Harness::new("").await;
-    let server = h
-        .serve(options(Duration::from_millis(300), 16))
-        .await;
+    let server = h.serve(options(Duration::from_millis(300), 16)).await;
     let mut half = connect(&server).await;
     half.write_all(HALF_SENT).await.unwrap();
     let mut silent = connect(&server).await;
@@ -105,9 +103,7 @@ async fn slow_and_silent_clients_are_disconnected_after_the_header_timeout() {
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed() {
     let h = Harness::new("").await;
-    let server = h
-        .serve(options(Duration::from_millis(300), 16))
-        .await;
+    let server = h.serve(options(Duration::from_millis(300), 16)).await;
     let mut conn = connect(&server).await;
     conn.write_all(HEALTHZ).await.unwrap();
     let response = guard("healthz", read_response(&mut conn)).await;
@@ -138,7 +134,10 @@ async fn a_full_server_accepts_no_more_until_a_slot_frees() {
     waiting.write_all(HEALTHZ).await.unwrap();
     let mut byte = [0u8; 1];
     let early = tokio::time::timeout(Duration::from_millis(500), waiting.read(&mut byte)).await;
-    assert!(early.is_err(), "served while every slot was taken: {early:?}");
+    assert!(
+        early.is_err(),
+        "served while every slot was taken: {early:?}"
+    );
 
     // (A read cut short by the timeout loses nothing: it read nothing.)
     drop(held.pop());
@@ -150,9 +149,7 @@ async fn a_full_server_accepts_no_more_until_a_slot_frees() {
 #[tokio::test]
 async fn half_open_connections_lose_their_slots_at_the_header_timeout() {
     let h = Harness::new("").await;
-    let server = h
-        .serve(options(Duration::from_millis(500), 2))
-        .await;
+    let server = h.serve(options(Duration::from_millis(500), 2)).await;
     // Every slot taken by a half-sent request, as in a slowloris attack.
     let mut attackers = Vec::new();
     for _ in 0..2 {

@@ -544,15 +544,25 @@ async fn push_token_guessing_is_limited_per_address() {
     // Wrong keys and wrong tokens draw on one budget.
     for _ in 0..5 {
         assert_eq!(
-            h.call_from(&peer(9), "GET", "/api/v1/monitors", &[("x-dash-key", "nope")])
-                .await,
+            h.call_from(
+                &peer(9),
+                "GET",
+                "/api/v1/monitors",
+                &[("x-dash-key", "nope")]
+            )
+            .await,
             StatusCode::UNAUTHORIZED
         );
         assert_eq!(push(peer(9), "guess".into()).await, StatusCode::NOT_FOUND);
     }
     assert_eq!(
-        h.call_from(&peer(9), "GET", "/api/v1/monitors", &[("x-dash-key", "nope")])
-            .await,
+        h.call_from(
+            &peer(9),
+            "GET",
+            "/api/v1/monitors",
+            &[("x-dash-key", "nope")]
+        )
+        .await,
         StatusCode::TOO_MANY_REQUESTS
     );
 
@@ -564,7 +574,10 @@ async fn push_token_guessing_is_limited_per_address() {
         .filter(|r| r.action == "auth.rate_limited")
         .map(|r| r.target.as_str())
         .collect();
-    assert_eq!(limited, ["GET /api/v1/monitors", "POST /api/v1/push/{token}"]);
+    assert_eq!(
+        limited,
+        ["GET /api/v1/monitors", "POST /api/v1/push/{token}"]
+    );
     let all = serde_json::to_string(&records).unwrap();
     assert!(!all.contains("guess") && !all.contains(&token), "{all}");
 }
@@ -585,8 +598,8 @@ async fn healthz_strict_serves_the_engines_evaluation() {
     h.record(false, 1).await;
     let (status, body) = h.call("GET", "/healthz/strict", None, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let evaluated_at = chrono::DateTime::parse_from_rfc3339(body["evaluated_at"].as_str().unwrap())
-        .unwrap();
+    let evaluated_at =
+        chrono::DateTime::parse_from_rfc3339(body["evaluated_at"].as_str().unwrap()).unwrap();
     assert_eq!(evaluated_at.timestamp_millis(), at_ms);
     assert_eq!(h.view_computations("slo_status"), 0);
 
@@ -652,7 +665,12 @@ async fn request_trace_names_the_route_not_the_push_token() {
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = h
-        .call("GET", "/api/v1/push/not-a-token-4f1c?x=secret-query", None, None)
+        .call(
+            "GET",
+            "/api/v1/push/not-a-token-4f1c?x=secret-query",
+            None,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 

@@ -811,11 +811,9 @@ fn compile_server(
             for (i, v) in raw.trusted_proxies.iter().flatten().enumerate() {
                 match IpNetwork::parse(v.get_ref()) {
                     Ok(net) => server.trusted_proxies.push(net),
-                    Err(msg) => cx.error(
-                        Some(v.span()),
-                        format!("server.trusted_proxies[{i}]"),
-                        msg,
-                    ),
+                    Err(msg) => {
+                        cx.error(Some(v.span()), format!("server.trusted_proxies[{i}]"), msg)
+                    }
                 }
             }
             if let Some(v) = &raw.header_read_timeout {
@@ -836,9 +834,7 @@ fn compile_server(
                 }
             }
             if let Some(v) = &raw.shutdown_grace {
-                if let Some(d) =
-                    cx.duration_at(v, "server.shutdown_grace".into(), Duration::ZERO)
-                {
+                if let Some(d) = cx.duration_at(v, "server.shutdown_grace".into(), Duration::ZERO) {
                     server.shutdown_grace = d;
                 }
             }

@@ -149,7 +149,11 @@ impl IpNetwork {
             None => max,
             Some(p) => match p.parse::<u8>() {
                 Ok(n) if n <= max => n,
-                _ => return Err(format!("invalid prefix length in {s:?}: expected 0 to {max}")),
+                _ => {
+                    return Err(format!(
+                        "invalid prefix length in {s:?}: expected 0 to {max}"
+                    ))
+                }
             },
         };
         let net = IpNetwork {
@@ -157,9 +161,7 @@ impl IpNetwork {
             prefix,
         };
         if net.addr != addr {
-            return Err(format!(
-                "{s:?} has host bits set: did you mean {net}?"
-            ));
+            return Err(format!("{s:?} has host bits set: did you mean {net}?"));
         }
         Ok(net)
     }

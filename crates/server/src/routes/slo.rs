@@ -83,10 +83,11 @@ pub(crate) async fn strict(
         None => evaluated(&state, state.view_ttl).await?,
     };
     let threshold = state.config.server.strict_budget_threshold;
-    let failing: Vec<String> = bulwark_ops::slo::strict_failures(&state.config, &e.statuses, threshold)
-        .into_iter()
-        .map(|s| s.name.clone())
-        .collect();
+    let failing: Vec<String> =
+        bulwark_ops::slo::strict_failures(&state.config, &e.statuses, threshold)
+            .into_iter()
+            .map(|s| s.name.clone())
+            .collect();
     let code = if failing.is_empty() {
         StatusCode::OK
     } else {

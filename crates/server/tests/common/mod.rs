@@ -30,7 +30,10 @@ impl Harness {
     }
 
     /// [`Harness::new`], with `adjust` applied to the state (e.g. a view TTL).
-    pub async fn with_state(config_text: &str, adjust: impl FnOnce(AppState) -> AppState) -> Harness {
+    pub async fn with_state(
+        config_text: &str,
+        adjust: impl FnOnce(AppState) -> AppState,
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let env = |k: &str| {
             (k == "ROLES_JSON").then(|| format!(r#"{{"{ADMIN}":"admin","{ANALYST}":"analyst"}}"#))
