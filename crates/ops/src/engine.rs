@@ -118,7 +118,16 @@ pub struct MonitorLive {
 #[derive(Debug, Default)]
 pub struct Live {
     monitors: RwLock<BTreeMap<String, MonitorLive>>,
-    slos: RwLock<Vec<SloStatus>>,
+    slos: RwLock<Option<Arc<SloEvaluation>>>,
+}
+
+/// The SLO evaluator's latest pass: what `/healthz/strict` serves, so a
+/// public route does not evaluate every SLO per request.
+#[derive(Debug, Clone)]
+pub struct SloEvaluation {
+    /// When it was evaluated (Unix ms).
+    pub at_ms: i64,
+    pub statuses: Vec<SloStatus>,
 }
 
 impl Live {
@@ -127,7 +136,21 @@ impl Live {
     }
 
     pub fn slos(&self) -> Vec<SloStatus> {
-        self.slos.read().map(|s| s.clone()).unwrap_or_default()
+        self.slo_evaluation()
+            .map(|e| e.statuses.clone())
+            .unwrap_or_default()
+    }
+
+    /// The latest evaluation; None until the first one completes.
+    pub fn slo_evaluation(&self) -> Option<Arc<SloEvaluation>> {
+        self.slos.read().ok().and_then(|s| s.clone())
+    }
+
+    /// Replaces the latest evaluation (the engine's SLO loop calls this).
+    pub fn set_slos(&self, at_ms: i64, statuses: Vec<SloStatus>) {
+        if let Ok(mut slos) = self.slos.write() {
+            *slos = Some(Arc::new(SloEvaluation { at_ms, statuses }));
+        }
     }
 
     fn set_monitor(&self, name: &str, state: MonitorLive) {
@@ -684,9 +707,7 @@ async fn slo_loop(shared: Arc<Shared>, mut rx: watch::Receiver<bool>) {
                         o.slo(s);
                     }
                 }
-                if let Ok(mut slos) = shared.live.slos.write() {
-                    *slos = statuses;
-                }
+                shared.live.set_slos(now, statuses);
             }
             Err(e) => tracing::error!(error = %e, "slo evaluation failed"),
         }

@@ -405,6 +405,9 @@ pub struct StrictHealth {
     pub threshold: f64,
     /// The SLOs at or past the threshold.
     pub failing: Vec<String>,
+    /// When the SLOs were evaluated: the monitoring engine's latest pass,
+    /// at most a few seconds old without an engine.
+    pub evaluated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -603,7 +606,7 @@ impl From<bulwark_ops::scheduler::JobStatus> for JobWire {
 }
 
 /// One snapshot of a configured backup.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SnapshotWire {
     pub id: String,
     pub short_id: String,
@@ -627,7 +630,7 @@ impl From<(bulwark_repo::Id, bulwark_repo::Snapshot)> for SnapshotWire {
 }
 
 /// The snapshots of one `[[backup]]`, or why they could not be listed.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BackupSnapshots {
     pub backup: String,
     /// Oldest first.
@@ -644,14 +647,14 @@ pub struct SnapshotQuery {
 }
 
 /// `GET /api/v1/ops/check`: `bulwark ops check --json`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct OpsCheck {
     /// Every row passed.
     pub ok: bool,
     pub rows: Vec<OpsCheckRow>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct OpsCheckRow {
     /// config, monitor, slo, backup, verify, drill, secret or audit.
     pub area: &'static str,

@@ -2,16 +2,17 @@
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath};
+use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use bulwark_ops::audit::{self, Entry, Outcome};
 use bulwark_ops::{Actor, Principal, Role};
 
+use crate::client::client_ip;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -62,44 +63,24 @@ impl<R: MinRole> FromRequestParts<Arc<AppState>> for Auth<R> {
 }
 
 /// Checks the request's key against `required`, auditing every refusal.
+///
+/// The key is checked first: a valid key always passes, so a client that
+/// shares an address with someone guessing (behind a proxy or a NAT) is not
+/// locked out. Only failing attempts count against the address, and once
+/// over its budget a failing attempt gets 429 instead of 401.
 pub(crate) async fn authorize(
     parts: &Parts,
     state: &AppState,
     required: Role,
 ) -> Result<Principal, ApiError> {
-    let client = client_ip(parts);
-    let route = parts
-        .extensions
-        .get::<MatchedPath>()
-        .map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
-    let target = format!("{} {}", parts.method, route);
-    let client_label = client.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
-
-    if let Some(ip) = client {
-        if let Err(blocked) = state.limiter.check(ip, Instant::now()) {
-            if blocked.first_refusal {
-                deny(
-                    state,
-                    &Actor::anonymous(&client_label),
-                    "auth.rate_limited",
-                    &target,
-                    serde_json::json!({ "client": client_label }),
-                )
-                .await;
-            }
-            return Err(ApiError::TooManyRequests(blocked.retry_after));
-        }
-    }
-
+    let attempt = Attempt::of(parts, state);
     let presented = presented_key(&parts.headers);
     let principal = match presented {
         Some(key) => state.auth.authenticate(key).await?,
         None => None,
     };
     let Some(principal) = principal else {
-        if let Some(ip) = client {
-            state.limiter.record_failure(ip, Instant::now());
-        }
+        attempt.failed(state).await?;
         let reason = if presented.is_some() {
             "unknown key"
         } else {
@@ -107,10 +88,10 @@ pub(crate) async fn authorize(
         };
         deny(
             state,
-            &Actor::anonymous(&client_label),
+            &Actor::anonymous(&attempt.client_label),
             "auth.unauthenticated",
-            &target,
-            serde_json::json!({ "client": client_label, "reason": reason }),
+            &attempt.target,
+            serde_json::json!({ "client": attempt.client_label, "reason": reason }),
         )
         .await;
         return Err(ApiError::Unauthorized);
@@ -120,13 +101,63 @@ pub(crate) async fn authorize(
             state,
             &Actor::key(&principal),
             "auth.forbidden",
-            &target,
-            serde_json::json!({ "client": client_label, "role": principal.role.as_str(), "required": required.as_str() }),
+            &attempt.target,
+            serde_json::json!({ "client": attempt.client_label, "role": principal.role.as_str(), "required": required.as_str() }),
         )
         .await;
         return Err(ApiError::Forbidden(required));
     }
     Ok(principal)
+}
+
+/// A request presenting a credential: who sent it and what it was for.
+pub(crate) struct Attempt {
+    client: Option<IpAddr>,
+    client_label: String,
+    /// `METHOD /route/{template}`: never the concrete path, which may hold
+    /// a push token.
+    target: String,
+}
+
+impl Attempt {
+    pub(crate) fn of(parts: &Parts, state: &AppState) -> Attempt {
+        let client = client_ip(parts, &state.config.server.trusted_proxies);
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map_or("unmatched", |p| p.as_str());
+        Attempt {
+            client,
+            client_label: client.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()),
+            target: format!("{} {route}", crate::metrics::method_label(&parts.method)),
+        }
+    }
+
+    /// Counts a failed attempt (a wrong key, an unknown push token) against
+    /// the client's address.
+    ///
+    /// # Errors
+    /// 429 when the address is over its failure budget; the first refusal
+    /// of each window is audited.
+    pub(crate) async fn failed(&self, state: &AppState) -> Result<(), ApiError> {
+        let Some(ip) = self.client else {
+            return Ok(());
+        };
+        let Err(blocked) = state.limiter.fail(ip, Instant::now()) else {
+            return Ok(());
+        };
+        if blocked.first_refusal {
+            deny(
+                state,
+                &Actor::anonymous(&self.client_label),
+                "auth.rate_limited",
+                &self.target,
+                serde_json::json!({ "client": self.client_label }),
+            )
+            .await;
+        }
+        Err(ApiError::TooManyRequests(blocked.retry_after))
+    }
 }
 
 async fn deny(
@@ -157,16 +188,10 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-fn client_ip(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
-}
-
 /// Limits failed authentication attempts per client address: after
-/// `max_failures` failures within `window`, the address is refused with 429
-/// until that window ends, without the key even being looked at.
+/// `max_failures` failures within `window`, further failing attempts from
+/// the address are refused with 429 until that window ends. Successful
+/// attempts are never limited (see [`authorize`]).
 pub struct FailureLimiter {
     max_failures: u32,
     window: Duration,
@@ -179,7 +204,7 @@ struct Window {
     refusal_recorded: bool,
 }
 
-/// The answer of [`FailureLimiter::check`] for a blocked client.
+/// The answer of [`FailureLimiter::fail`] for a client over its budget.
 pub(crate) struct Blocked {
     pub retry_after: Duration,
     /// True the first time this window refuses the client, so the audit
@@ -206,28 +231,10 @@ impl FailureLimiter {
         }
     }
 
-    pub(crate) fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Blocked> {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(w) = clients.get_mut(&ip) else {
-            return Ok(());
-        };
-        let elapsed = now.saturating_duration_since(w.started);
-        if elapsed >= self.window {
-            clients.remove(&ip);
-            return Ok(());
-        }
-        if w.failures < self.max_failures {
-            return Ok(());
-        }
-        let first_refusal = !w.refusal_recorded;
-        w.refusal_recorded = true;
-        Err(Blocked {
-            retry_after: self.window - elapsed,
-            first_refusal,
-        })
-    }
-
-    pub(crate) fn record_failure(&self, ip: IpAddr, now: Instant) {
+    /// Records a failed attempt from `ip`, or refuses it when `ip` already
+    /// failed `max_failures` times in the current window (a refused attempt
+    /// is not counted: the window is not extended).
+    pub(crate) fn fail(&self, ip: IpAddr, now: Instant) -> Result<(), Blocked> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if clients.len() >= SWEEP_AT {
             let window = self.window;
@@ -238,14 +245,23 @@ impl FailureLimiter {
             failures: 0,
             refusal_recorded: false,
         });
-        if now.saturating_duration_since(w.started) >= self.window {
+        let elapsed = now.saturating_duration_since(w.started);
+        if elapsed >= self.window {
             *w = Window {
                 started: now,
                 failures: 0,
                 refusal_recorded: false,
             };
+        } else if w.failures >= self.max_failures {
+            let first_refusal = !w.refusal_recorded;
+            w.refusal_recorded = true;
+            return Err(Blocked {
+                retry_after: self.window - elapsed,
+                first_refusal,
+            });
         }
         w.failures += 1;
+        Ok(())
     }
 }
 
@@ -254,28 +270,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limiter_blocks_after_max_failures_until_window_ends() {
+    fn limiter_refuses_failures_past_the_budget_until_window_ends() {
         let limiter = FailureLimiter::new(3, Duration::from_secs(60));
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         let other: IpAddr = "192.0.2.8".parse().unwrap();
         let t0 = Instant::now();
         for i in 0..3 {
-            assert!(limiter.check(ip, t0).is_ok(), "attempt {i} allowed");
-            limiter.record_failure(ip, t0 + Duration::from_secs(i));
+            assert!(
+                limiter.fail(ip, t0 + Duration::from_secs(i)).is_ok(),
+                "failure {i} counted, not refused"
+            );
         }
-        let blocked = limiter.check(ip, t0 + Duration::from_secs(10)).unwrap_err();
+        let blocked = limiter.fail(ip, t0 + Duration::from_secs(10)).unwrap_err();
         assert!(blocked.first_refusal);
         assert_eq!(blocked.retry_after, Duration::from_secs(50));
-        let again = limiter.check(ip, t0 + Duration::from_secs(11)).unwrap_err();
+        let again = limiter.fail(ip, t0 + Duration::from_secs(11)).unwrap_err();
         assert!(!again.first_refusal, "a block is recorded once per window");
+        assert_eq!(again.retry_after, Duration::from_secs(49), "not extended");
         assert!(
-            limiter.check(other, t0 + Duration::from_secs(10)).is_ok(),
+            limiter.fail(other, t0 + Duration::from_secs(10)).is_ok(),
             "other clients unaffected"
         );
         assert!(
-            limiter.check(ip, t0 + Duration::from_secs(60)).is_ok(),
-            "window over"
+            limiter.fail(ip, t0 + Duration::from_secs(60)).is_ok(),
+            "window over: a new budget"
         );
+        for i in 1..3 {
+            assert!(limiter.fail(ip, t0 + Duration::from_secs(60 + i)).is_ok());
+        }
+        let blocked = limiter.fail(ip, t0 + Duration::from_secs(63)).unwrap_err();
+        assert!(blocked.first_refusal, "the new window's block is recorded");
     }
 
     #[test]

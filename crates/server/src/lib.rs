@@ -9,53 +9,53 @@
 //! ```no_run
 //! # async fn demo(state: std::sync::Arc<bulwark_server::AppState>) -> std::io::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! bulwark_server::serve(listener, state, std::future::pending()).await
+//! let options = bulwark_server::ServeOptions::from_config(&state.config.server);
+//! bulwark_server::serve(listener, state, options, std::future::pending()).await;
+//! # Ok(())
 //! # }
 //! ```
 #![forbid(unsafe_code)]
 
 pub(crate) mod api;
 pub(crate) mod auth;
+pub(crate) mod cache;
+pub(crate) mod client;
 pub(crate) mod error;
 pub(crate) mod metrics;
 pub(crate) mod monitoring;
 pub(crate) mod openapi;
 pub(crate) mod routes;
+pub(crate) mod serve;
 pub(crate) mod state;
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::Request;
 use axum::Router;
 
 // Public API.
 pub use auth::FailureLimiter;
 pub use metrics::Metrics;
 pub use monitoring::monitoring_observer;
-pub use state::AppState;
+pub use serve::{serve, ServeOptions};
+pub use state::{AppState, DEFAULT_VIEW_TTL};
 
 /// The whole HTTP application.
 pub fn app(state: Arc<AppState>) -> Router {
     routes::router(state.clone())
         .layer(axum::middleware::from_fn_with_state(state, metrics::track))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
 }
 
-/// Serves [`app`] on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish.
-///
-/// # Errors
-/// When accepting connections fails.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+/// The request's trace span. It names the route template, never the URI:
+/// paths carry push tokens (`/api/v1/push/{token}`) and query strings
+/// whatever clients put there, and debug logs are shared more widely than
+/// secrets should be.
+fn request_span(request: &Request) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %metrics::method_label(request.method()),
+        route = %metrics::route_label(request),
+        version = ?request.version(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{
@@ -20,6 +21,9 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     in_flight: IntGauge,
+    /// Computations of the cached views (`slo_status`, `ops_check`,
+    /// `snapshots`): a cache miss each.
+    pub(crate) view_computations: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -50,6 +54,15 @@ impl Metrics {
             &["method", "route"],
         )
         .expect("static metric definition");
+        let view_computations = IntCounterVec::new(
+            Opts::new(
+                "bulwark_view_computations_total",
+                "Expensive views computed (SLO evaluations, ops checks, repository \
+                 openings), by view; requests served from the cache are not counted",
+            ),
+            &["view"],
+        )
+        .expect("static metric definition");
         let in_flight = IntGauge::new(
             "bulwark_http_requests_in_flight",
             "HTTP requests being served",
@@ -69,6 +82,7 @@ impl Metrics {
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(in_flight.clone()),
+            Box::new(view_computations.clone()),
             Box::new(build),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
@@ -79,6 +93,7 @@ impl Metrics {
             requests,
             latency,
             in_flight,
+            view_computations,
         }
     }
 
@@ -97,29 +112,90 @@ impl Metrics {
     }
 }
 
-/// Middleware: counts and times every request under its route template
-/// (`/api/v1/keys/{id}`, not the concrete path, to keep label sets bounded).
+/// A request's method as a label value: one of the nine methods of RFC 9110
+/// or `other`. Clients choose the method freely (`FOO`, `X1`, …), so the raw
+/// string would let anyone add label sets without bound.
+pub(crate) fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// A request's route as a label value: the matched template
+/// (`/api/v1/keys/{id}`, not the concrete path, which may hold ids or push
+/// tokens) or `unmatched`.
+pub(crate) fn route_label(request: &Request) -> &str {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+}
+
+/// Middleware: counts and times every request under its method and route
+/// template, both bounded label sets (see [`method_label`], [`route_label`]).
 pub(crate) async fn track(
     State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let method = request.method().as_str().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_string();
+    let method = method_label(request.method());
+    let route = route_label(&request).to_string();
     let m = &state.metrics;
-    m.in_flight.inc();
+    // Decremented on drop: a request whose client went away (or whose
+    // connection was closed at shutdown) is dropped mid-way, not finished.
+    let _in_flight = InFlight::enter(&m.in_flight);
     let start = Instant::now();
     let response = next.run(request).await;
-    m.in_flight.dec();
     m.latency
-        .with_label_values(&[&method, &route])
+        .with_label_values(&[method, &route])
         .observe(start.elapsed().as_secs_f64());
     m.requests
-        .with_label_values(&[&method, &route, response.status().as_str()])
+        .with_label_values(&[method, &route, response.status().as_str()])
         .inc();
     response
+}
+
+struct InFlight<'a>(&'a IntGauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a IntGauge) -> InFlight<'a> {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_labels_are_the_standard_methods_or_other() {
+        let check = |method: &str, expected: &str| {
+            let m = Method::from_bytes(method.as_bytes()).unwrap();
+            assert_eq!(method_label(&m), expected, "{method}");
+        };
+        for standard in [
+            "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+        ] {
+            check(standard, standard);
+        }
+        check("get", "other");
+        check("PROPFIND", "other");
+        check("X7f3a", "other");
+    }
 }

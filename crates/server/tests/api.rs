@@ -1,10 +1,9 @@
 //! The HTTP API driven through the router (`oneshot`) and through a real
 //! server on a loopback port.
 
-use std::net::SocketAddr;
-
 use axum::http::StatusCode;
 use bulwark_ops::audit::{self, Filter};
+use bulwark_server::ServeOptions;
 
 mod common;
 use common::{Harness, ADMIN, ANALYST};
@@ -266,33 +265,34 @@ async fn openapi_describes_every_route() {
 }
 
 /// The real server on a loopback port: the client address is known, so
-/// failed attempts are rate-limited per address.
+/// failed attempts are limited per address. A valid key always passes:
+/// whoever shares the address (a proxy, a NAT) cannot lock its owner out.
 #[tokio::test]
-async fn real_server_limits_failed_attempts_per_client() {
+async fn real_server_refuses_guesses_past_the_budget_but_never_a_valid_key() {
     let h = Harness::new("").await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(bulwark_server::serve(listener, h.state.clone(), async {
-        let _ = stopped.await;
-    }));
+    let server = h.serve(ServeOptions::default()).await;
     let client = reqwest::Client::new();
-    let get = |key: &'static str| {
-        client
-            .get(format!("http://{addr}/api/v1/whoami"))
-            .header("authorization", format!("Bearer {key}"))
-            .send()
+    let get = |key: Option<&'static str>| {
+        let mut req = client.get(server.url("/api/v1/whoami"));
+        if let Some(key) = key {
+            req = req.header("authorization", format!("Bearer {key}"));
+        }
+        req.send()
     };
 
-    assert_eq!(get(ANALYST).await.unwrap().status(), 200);
+    assert_eq!(get(Some(ANALYST)).await.unwrap().status(), 200);
     for _ in 0..10 {
-        assert_eq!(get("guess").await.unwrap().status(), 401);
+        assert_eq!(get(Some("guess")).await.unwrap().status(), 401);
     }
-    let blocked = get("guess").await.unwrap();
+    let blocked = get(Some("guess")).await.unwrap();
     assert_eq!(blocked.status(), 429);
     assert!(blocked.headers().get("retry-after").is_some());
-    // Once blocked, even a right key waits for the window to end.
-    assert_eq!(get(ANALYST).await.unwrap().status(), 429);
+    // The valid keys from the same address still pass.
+    assert_eq!(get(Some(ANALYST)).await.unwrap().status(), 200);
+    assert_eq!(get(Some(ADMIN)).await.unwrap().status(), 200);
+    // Failing attempts stay refused, with or without a key.
+    assert_eq!(get(Some("guess-again")).await.unwrap().status(), 429);
+    assert_eq!(get(None).await.unwrap().status(), 429);
 
     let actions = h.audit_actions().await;
     assert_eq!(
@@ -310,9 +310,197 @@ async fn real_server_limits_failed_attempts_per_client() {
         1,
         "{actions:?}"
     );
+    // The audit trail names the client as the server saw it.
+    let records = audit::query(&h.state.store, &Filter::default())
+        .await
+        .unwrap();
+    assert!(
+        records.iter().all(|r| r.actor == "anonymous:127.0.0.1"),
+        "{records:?}"
+    );
 
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await;
+}
+
+/// The clients named in refusals' audit records, newest first.
+async fn audited_clients(h: &Harness) -> Vec<String> {
+    audit::query(&h.state.store, &Filter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.actor)
+        .collect()
+}
+
+#[tokio::test]
+async fn forwarded_for_is_ignored_from_untrusted_peers() {
+    let h = Harness::new("").await;
+    // Each guess claims another address; all are the peer's.
+    for i in 0..10 {
+        let forwarded = format!("198.51.100.{i}");
+        let status = h
+            .call_from(
+                "127.0.0.1:4000",
+                "GET",
+                "/api/v1/whoami",
+                &[("x-dash-key", "guess"), ("x-forwarded-for", &forwarded)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let status = h
+        .call_from(
+            "127.0.0.1:4000",
+            "GET",
+            "/api/v1/whoami",
+            &[
+                ("x-dash-key", "guess"),
+                ("x-forwarded-for", "198.51.100.99"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let clients = audited_clients(&h).await;
+    assert_eq!(clients.len(), 11);
+    assert!(
+        clients.iter().all(|c| c == "anonymous:127.0.0.1"),
+        "{clients:?}"
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_is_honoured_from_trusted_proxies() {
+    let h = Harness::new("[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n").await;
+    let guess = |peer: &'static str, forwarded: &'static str| {
+        let h = &h;
+        async move {
+            h.call_from(
+                peer,
+                "GET",
+                "/api/v1/whoami",
+                &[("x-dash-key", "guess"), ("x-forwarded-for", forwarded)],
+            )
+            .await
+        }
+    };
+    for _ in 0..10 {
+        assert_eq!(
+            guess("127.0.0.1:4000", "203.0.113.9").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        guess("127.0.0.1:4000", "203.0.113.9").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another client behind the same proxy is not blocked.
+    assert_eq!(
+        guess("127.0.0.1:4000", "203.0.113.10").await,
+        StatusCode::UNAUTHORIZED
+    );
+    // The right-most untrusted address counts, through a chain of proxies;
+    // what the client wrote at the left changes nothing.
+    assert_eq!(
+        guess("10.0.0.5:4000", "6.6.6.6, 203.0.113.9, 10.1.1.1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Without the header, the proxy is the client.
+    assert_eq!(
+        h.call_from(
+            "127.0.0.1:4000",
+            "GET",
+            "/api/v1/whoami",
+            &[("x-dash-key", "guess")]
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    // From a peer that is not a trusted proxy, the header is not believed.
+    assert_eq!(
+        guess("192.0.2.1:4000", "203.0.113.9").await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let clients = audited_clients(&h).await;
+    assert_eq!(
+        &clients[..4],
+        [
+            "anonymous:192.0.2.1",
+            "anonymous:127.0.0.1",
+            "anonymous:203.0.113.10",
+            "anonymous:203.0.113.9",
+        ],
+        "newest first"
+    );
+    let limited = audit::query(
+        &h.state.store,
+        &Filter {
+            action: Some("auth.rate_limited".into()),
+            ..Filter::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(limited.len(), 1);
+    assert_eq!(limited[0].actor, "anonymous:203.0.113.9");
+    assert_eq!(limited[0].detail["client"], "203.0.113.9");
+}
+
+#[tokio::test]
+async fn random_methods_leave_the_metric_label_set_bounded() {
+    let h = Harness::new("").await;
+    let (_, before) = h.text("GET", "/metrics", None, None).await;
+    // Methods anyone can send: on a route (405) and on no route (404).
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..2_000 {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let method = format!("M{:016X}", seed);
+        let uri = if i % 2 == 0 {
+            "/healthz"
+        } else {
+            "/no/such/route"
+        };
+        let (status, _) = h.text(&method, uri, None, None).await;
+        assert!(
+            status == StatusCode::METHOD_NOT_ALLOWED || status == StatusCode::NOT_FOUND,
+            "{method} {uri}: {status}"
+        );
+    }
+    let (_, after) = h.text("GET", "/metrics", None, None).await;
+    let methods: std::collections::BTreeSet<&str> = after
+        .lines()
+        .filter(|l| l.starts_with("bulwark_http_"))
+        .filter_map(|l| l.split("method=\"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert_eq!(methods, ["GET", "other"].into_iter().collect(), "{after}");
+    assert!(
+        after.contains(
+            r#"bulwark_http_requests_total{method="other",route="/healthz",status="405"} 1000"#
+        ),
+        "{after}"
+    );
+    assert!(
+        after.contains(
+            r#"bulwark_http_requests_total{method="other",route="unmatched",status="404"} 1000"#
+        ),
+        "{after}"
+    );
+    // Two thousand requests added a few label sets (`other` on two routes,
+    // GET /metrics; 17 lines each with the histogram), not thousands.
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("bulwark_http_"))
+            .count()
+    };
+    assert!(
+        series(&after) <= series(&before) + 100,
+        "{} series before, {} after",
+        series(&before),
+        series(&after)
+    );
 }
 
 #[tokio::test]

@@ -191,3 +191,39 @@ async fn drills_and_slos_under_the_versioned_api() {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_ops_checks_run_one_check() {
+    let (h, _dir) = with_backups().await;
+    let answers = h.concurrently(8, "/api/v1/ops/check", Some(ANALYST)).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_eq!(body, &answers[0].1, "one check, one answer");
+    }
+    assert_eq!(h.view_computations("ops_check"), 1);
+    // Within the TTL, later calls are answered from the cache.
+    let (status, _) = h
+        .call("GET", "/api/v1/ops/check", Some(ANALYST), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h.view_computations("ops_check"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_snapshot_listings_open_each_repository_once() {
+    let (h, _dir) = with_backups().await;
+    let answers = h.concurrently(16, "/api/v1/snapshots", Some(ANALYST)).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_eq!(body, &answers[0].1);
+    }
+    // Two configured backups ("app" and the unreadable "gone"): two
+    // openings, not thirty-two.
+    assert_eq!(h.view_computations("snapshots"), 2);
+    let (status, one) = h
+        .call("GET", "/api/v1/snapshots?backup=app", Some(ANALYST), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one[0]["snapshots"].as_array().unwrap().len(), 1);
+    assert_eq!(h.view_computations("snapshots"), 2);
+}

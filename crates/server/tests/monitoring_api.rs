@@ -59,7 +59,8 @@ impl Record for Harness {
 
 #[tokio::test]
 async fn healthz_strict_flips_to_503_when_the_budget_is_spent() {
-    let h = Harness::new(CONFIG).await;
+    // No cache between the calls: each sees the results just recorded.
+    let h = Harness::with_state(CONFIG, |s| s.with_view_ttl(Duration::ZERO)).await;
     // No data yet: a full budget.
     let (status, body) = h.call("GET", "/healthz/strict", None, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -524,4 +525,182 @@ async fn openapi_lists_the_monitoring_routes() {
         .as_str()
         .unwrap()
         .contains("newest"));
+}
+
+/// The failure limiter as the real server feeds it: the TCP peer's address.
+fn peer(n: u8) -> String {
+    format!("192.0.2.{n}:40000")
+}
+
+#[tokio::test]
+async fn push_token_guessing_is_limited_per_address() {
+    let h = Harness::new(CONFIG).await;
+    let token = uptime::create_push_token(&h.state.store, &bulwark_ops::Actor::cli(), "cron")
+        .await
+        .unwrap()
+        .into_inner();
+    let push = |p: String, token: String| {
+        let h = &h;
+        async move {
+            h.call_from(&p, "POST", &format!("/api/v1/push/{token}"), &[])
+                .await
+        }
+    };
+    for i in 0..10 {
+        assert_eq!(
+            push(peer(7), format!("guess{i}")).await,
+            StatusCode::NOT_FOUND
+        );
+    }
+    assert_eq!(
+        push(peer(7), "guess-more".into()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The real token still works from that address; others are unaffected.
+    assert_eq!(push(peer(7), token.clone()).await, StatusCode::OK);
+    assert_eq!(push(peer(8), "guess".into()).await, StatusCode::NOT_FOUND);
+    // Wrong keys and wrong tokens draw on one budget.
+    for _ in 0..5 {
+        assert_eq!(
+            h.call_from(
+                &peer(9),
+                "GET",
+                "/api/v1/monitors",
+                &[("x-dash-key", "nope")]
+            )
+            .await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(push(peer(9), "guess".into()).await, StatusCode::NOT_FOUND);
+    }
+    assert_eq!(
+        h.call_from(
+            &peer(9),
+            "GET",
+            "/api/v1/monitors",
+            &[("x-dash-key", "nope")]
+        )
+        .await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    let records = audit::query(&h.state.store, &Filter::default())
+        .await
+        .unwrap();
+    let limited: Vec<&str> = records
+        .iter()
+        .filter(|r| r.action == "auth.rate_limited")
+        .map(|r| r.target.as_str())
+        .collect();
+    assert_eq!(
+        limited,
+        ["GET /api/v1/monitors", "POST /api/v1/push/{token}"]
+    );
+    let all = serde_json::to_string(&records).unwrap();
+    assert!(!all.contains("guess") && !all.contains(&token), "{all}");
+}
+
+#[tokio::test]
+async fn healthz_strict_serves_the_engines_evaluation() {
+    let live = std::sync::Arc::new(bulwark_ops::engine::Live::default());
+    let h = Harness::with_state(CONFIG, |s| s.with_live(live.clone())).await;
+    // The engine's pass over an empty store: a full budget.
+    let at_ms = chrono::Utc::now().timestamp_millis() - 5_000;
+    let statuses = bulwark_ops::slo::status_all(&h.state.store, &h.state.config, at_ms)
+        .await
+        .unwrap();
+    live.set_slos(at_ms, statuses);
+    // Then the budget is spent, as the store shows; the engine has not
+    // looked yet, and the public route does not evaluate by itself.
+    h.record(true, 99).await;
+    h.record(false, 1).await;
+    let (status, body) = h.call("GET", "/healthz/strict", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let evaluated_at =
+        chrono::DateTime::parse_from_rfc3339(body["evaluated_at"].as_str().unwrap()).unwrap();
+    assert_eq!(evaluated_at.timestamp_millis(), at_ms);
+    assert_eq!(h.view_computations("slo_status"), 0);
+
+    // The engine's next pass sees the spent budget.
+    let now = chrono::Utc::now().timestamp_millis();
+    let statuses = bulwark_ops::slo::status_all(&h.state.store, &h.state.config, now)
+        .await
+        .unwrap();
+    live.set_slos(now, statuses);
+    let (status, body) = h.call("GET", "/healthz/strict", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["failing"], serde_json::json!(["api-availability"]));
+    assert_eq!(h.view_computations("slo_status"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_strict_health_checks_share_one_evaluation() {
+    // No engine: the route evaluates, one request at a time, and serves the
+    // result for the view TTL.
+    let h = Harness::new(CONFIG).await;
+    h.record(true, 99).await;
+    h.record(false, 1).await;
+    let answers = h.concurrently(16, "/healthz/strict", None).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    }
+    assert_eq!(h.view_computations("slo_status"), 1);
+    // Later calls within the TTL: still one.
+    let (status, _) = h.call("GET", "/healthz/strict", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(h.view_computations("slo_status"), 1);
+}
+
+/// Everything a subscriber writes, shared with the test.
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn request_trace_names_the_route_not_the_push_token() {
+    let h = Harness::new(CONFIG).await;
+    let token = uptime::create_push_token(&h.state.store, &bulwark_ops::Actor::cli(), "cron")
+        .await
+        .unwrap()
+        .into_inner();
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (status, _) = h
+        .call("POST", &format!("/api/v1/push/{token}"), None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = h
+        .call(
+            "GET",
+            "/api/v1/push/not-a-token-4f1c?x=secret-query",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let logged = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("route=/api/v1/push/{token}"),
+        "the trace names the route:\n{logged}"
+    );
+    for secret in [token.as_str(), "not-a-token-4f1c", "secret-query"] {
+        assert!(!logged.contains(secret), "{secret} logged:\n{logged}");
+    }
 }

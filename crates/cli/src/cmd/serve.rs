@@ -88,14 +88,14 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
             .await
             .context("cannot start the monitoring engine")?;
         let state = Arc::new(state.with_live(engine.live()));
-        let served = bulwark_server::serve(listener, state, stopped(stop_rx)).await;
+        let options = bulwark_server::ServeOptions::from_config(&state.config.server);
+        bulwark_server::serve(listener, state, options, stopped(stop_rx)).await;
         tracing::info!("stopping the monitoring engine");
         engine.stop().await;
         tracing::info!("stopping the scheduler");
         if let Err(e) = scheduler.await {
             tracing::error!(error = %e, "the scheduler task failed");
         }
-        served?;
         tracing::info!("stopped accepting requests; closing the state store");
         store.close().await;
         Ok(ExitCode::SUCCESS)

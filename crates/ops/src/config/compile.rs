@@ -833,6 +833,10 @@ fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     })
 }
 
+/// A sanity bound on `[server] max_connections`: far above what one
+/// process's open-file limit allows.
+const MAX_CONNECTIONS_LIMIT: i64 = 1_000_000;
+
 fn compile_server(
     cx: &mut Cx<'_>,
     root: &Table,
@@ -895,6 +899,36 @@ fn compile_server(
                     Duration::from_secs(120),
                 ) {
                     server.results_retention = d;
+                }
+            }
+            for (i, v) in raw.trusted_proxies.iter().flatten().enumerate() {
+                match IpNetwork::parse(v.get_ref()) {
+                    Ok(net) => server.trusted_proxies.push(net),
+                    Err(msg) => {
+                        cx.error(Some(v.span()), format!("server.trusted_proxies[{i}]"), msg)
+                    }
+                }
+            }
+            if let Some(v) = &raw.header_read_timeout {
+                // Below a second, clients on slow links lose requests.
+                if let Some(d) = cx.duration_at(
+                    v,
+                    "server.header_read_timeout".into(),
+                    Duration::from_secs(1),
+                ) {
+                    server.header_read_timeout = d;
+                }
+            }
+            if let Some(v) = &raw.max_connections {
+                if let Some(n) =
+                    cx.int_at(v, "server.max_connections".into(), 1, MAX_CONNECTIONS_LIMIT)
+                {
+                    server.max_connections = n as usize;
+                }
+            }
+            if let Some(v) = &raw.shutdown_grace {
+                if let Some(d) = cx.duration_at(v, "server.shutdown_grace".into(), Duration::ZERO) {
+                    server.shutdown_grace = d;
                 }
             }
         }

@@ -23,6 +23,10 @@ pub(super) struct ServerRaw {
     pub max_silence: Option<Sp<String>>,
     pub metrics_require_key: Option<bool>,
     pub results_retention: Option<Sp<String>>,
+    pub trusted_proxies: Option<Vec<Sp<String>>>,
+    pub header_read_timeout: Option<Sp<String>>,
+    pub max_connections: Option<Sp<i64>>,
+    pub shutdown_grace: Option<Sp<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1090,3 +1090,84 @@ fn results_retention() {
         &[(2, "server.results_retention", "must be at least 2m")],
     );
 }
+
+#[test]
+fn server_connection_settings() {
+    let c = ok("").config;
+    assert_eq!(c.server.header_read_timeout, DEFAULT_HEADER_READ_TIMEOUT);
+    assert_eq!(c.server.max_connections, DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(c.server.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
+    assert!(c.server.trusted_proxies.is_empty());
+
+    let c = ok(r#"[server]
+header_read_timeout = "5s"
+max_connections = 64
+shutdown_grace = "30s"
+trusted_proxies = ["10.0.0.0/8", "127.0.0.1", "fd00::/8", "::1"]
+"#)
+    .config;
+    assert_eq!(c.server.header_read_timeout, Duration::from_secs(5));
+    assert_eq!(c.server.max_connections, 64);
+    assert_eq!(c.server.shutdown_grace, Duration::from_secs(30));
+    let shown: Vec<String> = c
+        .server
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1", "fd00::/8", "::1"]);
+
+    check(
+        "[server]\nheader_read_timeout = \"500ms\"",
+        &[(2, "server.header_read_timeout", "must be at least 1s")],
+    );
+    check(
+        "[server]\nheader_read_timeout = \"soon\"",
+        &[(2, "server.header_read_timeout", "invalid duration")],
+    );
+    check(
+        "[server]\nmax_connections = 0",
+        &[(2, "server.max_connections", "must be between 1 and 1000000")],
+    );
+    check(
+        "[server]\nmax_connections = \"many\"",
+        &[(2, "server.max_connections", "invalid type")],
+    );
+    check(
+        "[server]\nshutdown_grace = \"0s\"",
+        &[(2, "server.shutdown_grace", "must be at least 1ms")],
+    );
+    check(
+        "[server]\ntrusted_proxies = [\"10.0.0.0/8\",\n  \"10.0.0.1/8\", \"proxy.internal\",\n  \"10.0.0.0/33\"]",
+        &[
+            (3, "server.trusted_proxies[1]", "host bits set: did you mean 10.0.0.0/8?"),
+            (3, "server.trusted_proxies[2]", "invalid address \"proxy.internal\""),
+            (4, "server.trusted_proxies[3]", "expected 0 to 32"),
+        ],
+    );
+    check(
+        "[server]\ntrusted_proxies = \"10.0.0.0/8\"",
+        &[(2, "server.trusted_proxies", "invalid type")],
+    );
+}
+
+#[test]
+fn ip_networks_contain_their_addresses() {
+    let check = |net: &str, ip: &str, expected: bool| {
+        let n = IpNetwork::parse(net).unwrap();
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        assert_eq!(n.contains(ip), expected, "{net} contains {ip}");
+    };
+    check("10.0.0.0/8", "10.255.1.2", true);
+    check("10.0.0.0/8", "11.0.0.1", false);
+    check("127.0.0.1", "127.0.0.1", true);
+    check("127.0.0.1", "127.0.0.2", false);
+    check("0.0.0.0/0", "203.0.113.9", true);
+    check("0.0.0.0/0", "::1", false);
+    // A dual-stack listener reports IPv4 peers as mapped IPv6 addresses.
+    check("10.0.0.0/8", "::ffff:10.1.2.3", true);
+    check("fd00::/8", "fd12::1", true);
+    check("fd00::/8", "fe80::1", false);
+    check("::/0", "2001:db8::1", true);
+    check("::1", "::1", true);
+}

@@ -5,7 +5,7 @@
 //! keeps it out of `Debug` output and therefore out of logs and panics.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -73,6 +73,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_STRICT_BUDGET_THRESHOLD: f64 = 0.8;
 pub const DEFAULT_MAX_SILENCE: Duration = Duration::from_secs(365 * 86_400);
 pub const DEFAULT_RESULTS_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// `[server]`
 #[derive(Debug, Clone)]
@@ -91,6 +94,18 @@ pub struct ServerConfig {
     pub metrics_require_key: bool,
     /// How long raw probe results are kept; per-minute rollups stay 400 days.
     pub results_retention: Duration,
+    /// Peers whose `X-Forwarded-For` is believed (reverse proxies); empty
+    /// means the TCP peer is the client.
+    pub trusted_proxies: Vec<IpNetwork>,
+    /// How long a client has to send a request's headers; also how long an
+    /// idle keep-alive connection stays open.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; past this, new ones wait in the kernel's
+    /// accept queue.
+    pub max_connections: usize,
+    /// After a shutdown signal, how long requests in flight may finish
+    /// before their connections are dropped.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerConfig {
@@ -102,6 +117,91 @@ impl Default for ServerConfig {
             max_silence: DEFAULT_MAX_SILENCE,
             metrics_require_key: false,
             results_retention: DEFAULT_RESULTS_RETENTION,
+            trusted_proxies: Vec::new(),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+/// An IP address or a CIDR block (`10.0.0.0/8`, `::1`), as in
+/// `[server] trusted_proxies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IpNetwork {
+    /// With the host bits cleared.
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNetwork {
+    /// Parses `ADDR` or `ADDR/PREFIX`. Host bits below the prefix are
+    /// refused (`10.0.0.1/8` is likely a typo for `10.0.0.1` or `10.0.0.0/8`).
+    ///
+    /// # Errors
+    /// A message naming what is wrong.
+    pub fn parse(s: &str) -> Result<IpNetwork, String> {
+        let expected = "expected an ip address or a cidr block such as 10.0.0.0/8";
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("invalid address {s:?}: {expected}"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => match p.parse::<u8>() {
+                Ok(n) if n <= max => n,
+                _ => {
+                    return Err(format!(
+                        "invalid prefix length in {s:?}: expected 0 to {max}"
+                    ))
+                }
+            },
+        };
+        let net = IpNetwork {
+            addr: mask(addr, prefix),
+            prefix,
+        };
+        if net.addr != addr {
+            return Err(format!("{s:?} has host bits set: did you mean {net}?"));
+        }
+        Ok(net)
+    }
+
+    /// Whether `ip` is in this network. An IPv4-mapped IPv6 address
+    /// (`::ffff:10.0.0.1`, as a dual-stack listener reports IPv4 peers)
+    /// counts as its IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        ip.is_ipv4() == self.addr.is_ipv4() && mask(ip, self.prefix) == self.addr
+    }
+}
+
+fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let bits = u32::from(v4);
+            let m = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::from((bits & m).to_be_bytes())
+        }
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            let m = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::from((bits & m).to_be_bytes())
+        }
+    }
+}
+
+impl fmt::Display for IpNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let max = if self.addr.is_ipv4() { 32 } else { 128 };
+        if self.prefix == max {
+            write!(f, "{}", self.addr)
+        } else {
+            write!(f, "{}/{}", self.addr, self.prefix)
         }
     }
 }

@@ -10,6 +10,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use bulwark_ops::config::BackupConfig;
 use bulwark_ops::report::{self, render, Period};
 
 use crate::api::{
@@ -50,32 +51,62 @@ pub(crate) async fn snapshots(
     if let (Some(name), true) = (&q.backup, backups.is_empty()) {
         return Err(ApiError::NotFound(format!("no backup named {name:?}")));
     }
-    // The engine is synchronous and reads the repository's snapshot files.
-    let listed = tokio::task::spawn_blocking(move || {
-        backups
-            .into_iter()
-            .map(|b| match bulwark_ops::backups::snapshots(&b) {
-                Ok(list) => BackupSnapshots {
-                    backup: b.name,
-                    snapshots: list.into_iter().map(SnapshotWire::from).collect(),
-                    error: None,
-                },
-                Err(e) => BackupSnapshots {
-                    backup: b.name,
-                    snapshots: Vec::new(),
-                    error: Some(e.to_string()),
-                },
-            })
-            .collect()
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let mut listed = Vec::with_capacity(backups.len());
+    for b in backups {
+        listed.push(backup_snapshots(&state, b).await?);
+    }
     Ok(Json(listed))
+}
+
+/// One backup's listing, from cache when younger than the view TTL. Each
+/// repository is opened by one request at a time, and at most
+/// `REPOSITORY_OPENINGS` repositories at once: an opening derives the key
+/// with scrypt (tens of MiB), and a burst of requests multiplied that.
+async fn backup_snapshots(
+    state: &AppState,
+    backup: BackupConfig,
+) -> Result<BackupSnapshots, ApiError> {
+    let Some(cache) = state.views.snapshots.get(&backup.name) else {
+        // Every configured backup has an entry; this is unreachable.
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "no snapshot cache for backup {:?}",
+            backup.name
+        )));
+    };
+    let openings = state.views.repository_openings.clone();
+    cache
+        .get(state.view_ttl, || async move {
+            let permit = openings.acquire_owned().await.map_err(ApiError::internal)?;
+            // The engine is synchronous and reads the repository's snapshot
+            // files. The permit goes with it, so the bound holds even when
+            // this request is dropped before the listing ends.
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                match bulwark_ops::backups::snapshots(&backup) {
+                    Ok(list) => BackupSnapshots {
+                        backup: backup.name,
+                        snapshots: list.into_iter().map(SnapshotWire::from).collect(),
+                        error: None,
+                    },
+                    Err(e) => BackupSnapshots {
+                        backup: backup.name,
+                        snapshots: Vec::new(),
+                        error: Some(e.to_string()),
+                    },
+                }
+            })
+            .await
+            .map_err(ApiError::internal)
+        })
+        .await
 }
 
 /// `bulwark ops check` as JSON: probes every monitor once, then reads SLO
 /// budgets, backup, verification and drill freshness, secret ages and the
 /// audit chain. `ok` is false when any row failed (the CLI's exit 1).
+///
+/// Probing every monitor is expensive, so one check runs at a time and its
+/// answer is served for the view TTL (15 s by default).
 #[utoipa::path(get, path = "/api/v1/ops/check", tag = "ops",
     security(("dash_key" = []), ("bearer" = [])),
     responses((status = 200, body = OpsCheck), (status = 401, body = crate::api::ErrorBody)))]
@@ -83,17 +114,24 @@ pub(crate) async fn ops_check(
     State(state): State<Arc<AppState>>,
     _auth: Auth<Analyst>,
 ) -> Result<Json<OpsCheck>, ApiError> {
-    let rows = bulwark_ops::opscheck::run(
-        &state.store,
-        &state.config,
-        &state.data_dir,
-        chrono::Utc::now(),
-    )
-    .await?;
-    Ok(Json(OpsCheck {
-        ok: bulwark_ops::opscheck::all_ok(&rows),
-        rows: rows.into_iter().map(OpsCheckRow::from).collect(),
-    }))
+    let check = state
+        .views
+        .ops_check
+        .get(state.view_ttl, || async {
+            let rows = bulwark_ops::opscheck::run(
+                &state.store,
+                &state.config,
+                &state.data_dir,
+                chrono::Utc::now(),
+            )
+            .await?;
+            Ok::<_, ApiError>(OpsCheck {
+                ok: bulwark_ops::opscheck::all_ok(&rows),
+                rows: rows.into_iter().map(OpsCheckRow::from).collect(),
+            })
+        })
+        .await?;
+    Ok(Json(check))
 }
 
 /// The monthly reliability report for `period` (YYYY-MM, UTC), as

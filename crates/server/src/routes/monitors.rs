@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -14,7 +15,7 @@ use crate::api::{
     ms_to_time, MonitorResults, MonitorWire, ProbeResultWire, PushAccepted, PushTokenCreated, ResolutionWire,
     ResultsQuery, RollupWire, UptimeTest,
 };
-use crate::auth::{Admin, Analyst, Auth};
+use crate::auth::{Admin, Analyst, Attempt, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -276,19 +277,25 @@ pub(crate) async fn create_push_token(
 }
 
 /// A heartbeat from a push monitor's job. The token is the credential, so no
-/// key is needed; an unknown token is 404.
+/// key is needed; an unknown token is 404 and counts as a failed attempt
+/// against the client's address, like a wrong key (429 once over budget).
 #[utoipa::path(post, path = "/api/v1/push/{token}", tag = "monitors",
     params(("token" = String, Path, description = "The push monitor's token")),
-    responses((status = 200, body = PushAccepted), (status = 404, body = crate::api::ErrorBody)))]
+    responses((status = 200, body = PushAccepted), (status = 404, body = crate::api::ErrorBody),
+        (status = 429, description = "Too many unknown tokens from this address", body = crate::api::ErrorBody)))]
 pub(crate) async fn push(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
+    parts: Parts,
 ) -> Result<Json<PushAccepted>, ApiError> {
     let now = chrono::Utc::now().timestamp_millis();
     match bulwark_ops::uptime::ping(&state.store, &token, now).await? {
         Some(monitor) if state.config.monitor(&monitor).is_some() => {
             Ok(Json(PushAccepted { monitor }))
         }
-        _ => Err(ApiError::NotFound("unknown push token".into())),
+        _ => {
+            Attempt::of(&parts, &state).failed(&state).await?;
+            Err(ApiError::NotFound("unknown push token".into()))
+        }
     }
 }

@@ -1,13 +1,15 @@
 //! SLO status and the strict health check.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use bulwark_ops::engine::SloEvaluation;
 
-use crate::api::{SloStatusWire, StrictHealth};
+use crate::api::{ms_to_time, SloStatusWire, StrictHealth};
 use crate::auth::{Analyst, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -19,11 +21,26 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/healthz/strict", get(strict))
 }
 
-async fn statuses(state: &AppState) -> Result<Vec<bulwark_ops::slo::SloStatus>, ApiError> {
-    // Always computed from the store, so the answer is as fresh as the last
-    // probe, with or without a running engine.
-    let now = chrono::Utc::now().timestamp_millis();
-    Ok(bulwark_ops::slo::status_all(&state.store, &state.config, now).await?)
+/// Every SLO evaluated from the store by a computation started after this
+/// call, so the answer is as fresh as the last stored probe; concurrent
+/// callers share one evaluation.
+async fn fresh(state: &AppState) -> Result<Arc<SloEvaluation>, ApiError> {
+    evaluated(state, Duration::ZERO).await
+}
+
+async fn evaluated(state: &AppState, max_age: Duration) -> Result<Arc<SloEvaluation>, ApiError> {
+    state
+        .views
+        .slo
+        .get(max_age, || async {
+            let now = chrono::Utc::now().timestamp_millis();
+            let statuses = bulwark_ops::slo::status_all(&state.store, &state.config, now).await?;
+            Ok::<_, ApiError>(Arc::new(SloEvaluation {
+                at_ms: now,
+                statuses,
+            }))
+        })
+        .await
 }
 
 /// Every SLO's status, as `bulwark slo status --json`.
@@ -34,8 +51,8 @@ pub(crate) async fn status(
     State(state): State<Arc<AppState>>,
     _auth: Auth<Analyst>,
 ) -> Result<Json<Vec<SloStatusWire>>, ApiError> {
-    let s = statuses(&state).await?;
-    Ok(Json(s.iter().map(SloStatusWire::from).collect()))
+    let e = fresh(&state).await?;
+    Ok(Json(e.statuses.iter().map(SloStatusWire::from).collect()))
 }
 
 /// Every SLO's status: the same answer as `/api/ops/slo/status`, under the
@@ -52,17 +69,25 @@ pub(crate) async fn list(
 
 /// 503 when a strict SLO has consumed at least `strict_budget_threshold` of
 /// its error budget, naming it; else 200.
+///
+/// Anyone may call it, so it never evaluates SLOs per request: it serves
+/// the monitoring engine's latest evaluation, or without an engine (or
+/// before its first pass) an evaluation at most the view TTL old.
 #[utoipa::path(get, path = "/healthz/strict", tag = "health",
     responses((status = 200, body = StrictHealth), (status = 503, body = StrictHealth)))]
 pub(crate) async fn strict(
     State(state): State<Arc<AppState>>,
 ) -> Result<(StatusCode, Json<StrictHealth>), ApiError> {
-    let s = statuses(&state).await?;
+    let e = match state.live.as_ref().and_then(|l| l.slo_evaluation()) {
+        Some(e) => e,
+        None => evaluated(&state, state.view_ttl).await?,
+    };
     let threshold = state.config.server.strict_budget_threshold;
-    let failing: Vec<String> = bulwark_ops::slo::strict_failures(&state.config, &s, threshold)
-        .into_iter()
-        .map(|s| s.name.clone())
-        .collect();
+    let failing: Vec<String> =
+        bulwark_ops::slo::strict_failures(&state.config, &e.statuses, threshold)
+            .into_iter()
+            .map(|s| s.name.clone())
+            .collect();
     let code = if failing.is_empty() {
         StatusCode::OK
     } else {
@@ -78,6 +103,7 @@ pub(crate) async fn strict(
             },
             threshold,
             failing,
+            evaluated_at: ms_to_time(e.at_ms),
         }),
     ))
 }

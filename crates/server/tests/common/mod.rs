@@ -2,13 +2,15 @@
 //! directory, and a way to call the router as a client would.
 #![allow(dead_code)] // each test binary uses a different part
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use bulwark_ops::audit::{self, Filter};
 use bulwark_ops::{config, Store};
-use bulwark_server::AppState;
+use bulwark_server::{AppState, ServeOptions};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -24,6 +26,14 @@ impl Harness {
     /// `config_text` is a bulwark.toml; `ROLES_JSON` gives [`ADMIN`] and
     /// [`ANALYST`] their roles.
     pub async fn new(config_text: &str) -> Harness {
+        Harness::with_state(config_text, |s| s).await
+    }
+
+    /// [`Harness::new`], with `adjust` applied to the state (e.g. a view TTL).
+    pub async fn with_state(
+        config_text: &str,
+        adjust: impl FnOnce(AppState) -> AppState,
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let env = |k: &str| {
             (k == "ROLES_JSON").then(|| format!(r#"{{"{ADMIN}":"admin","{ANALYST}":"analyst"}}"#))
@@ -32,8 +42,96 @@ impl Harness {
         let store = Store::open(None, dir.path()).await.unwrap();
         let state = AppState::new(Arc::new(loaded.config), store).with_data_dir(dir.path());
         Harness {
-            state: Arc::new(state),
+            state: Arc::new(adjust(state)),
             dir,
+        }
+    }
+
+    /// Sends `req` through the router; the status and body as text.
+    pub async fn send(&self, req: Request<Body>) -> (StatusCode, String) {
+        let resp = bulwark_server::app(self.state.clone())
+            .oneshot(req)
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// A bodiless request from the TCP peer `peer` (as the real server
+    /// records it), with `headers`; the status.
+    pub async fn call_from(
+        &self,
+        peer: &str,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+    ) -> StatusCode {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut req = req.body(Body::empty()).unwrap();
+        let peer: SocketAddr = peer.parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        self.send(req).await.0
+    }
+
+    /// `n` GET requests to `uri` sent at once, each on its own task; their
+    /// statuses and bodies.
+    pub async fn concurrently(
+        &self,
+        n: usize,
+        uri: &str,
+        key: Option<&str>,
+    ) -> Vec<(StatusCode, String)> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let mut req = Request::builder().uri(uri);
+            if let Some(key) = key {
+                req = req.header("x-dash-key", key);
+            }
+            let req = req.body(Body::empty()).unwrap();
+            let app = bulwark_server::app(self.state.clone());
+            tasks.spawn(async move {
+                let resp = app.oneshot(req).await.unwrap();
+                let status = resp.status();
+                let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+                (status, String::from_utf8_lossy(&bytes).into_owned())
+            });
+        }
+        tasks.join_all().await
+    }
+
+    /// How often the cached view `view` was computed, from `/metrics`'
+    /// `bulwark_view_computations_total`.
+    pub fn view_computations(&self, view: &str) -> u64 {
+        let series = format!("bulwark_view_computations_total{{view=\"{view}\"}} ");
+        let text = self.state.metrics.render();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
+    /// The real server on a loopback port.
+    pub async fn serve(&self, options: ServeOptions) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(bulwark_server::serve(
+            listener,
+            self.state.clone(),
+            options,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Server {
+            addr,
+            stop: Some(stop),
+            task,
         }
     }
 
@@ -56,13 +154,7 @@ impl Harness {
             None => req.body(Body::empty()),
         }
         .unwrap();
-        let resp = bulwark_server::app(self.state.clone())
-            .oneshot(req)
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8_lossy(&bytes).into_owned())
+        self.send(req).await
     }
 
     /// The status and body as JSON (a JSON string when the body is not JSON).
@@ -86,5 +178,35 @@ impl Harness {
             .into_iter()
             .map(|r| format!("{} {} {}", r.action, r.outcome, r.target))
             .collect()
+    }
+}
+
+/// A server started by [`Harness::serve`].
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends the shutdown signal; `task` then ends within the grace.
+    pub fn signal_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Signals shutdown and waits for `serve` to return (a minute at most,
+    /// as a guard: a hung server fails the test instead of hanging it).
+    pub async fn stop(mut self) {
+        self.signal_stop();
+        tokio::time::timeout(std::time::Duration::from_secs(60), self.task)
+            .await
+            .expect("serve returns after shutdown")
+            .unwrap();
     }
 }
