@@ -3,10 +3,14 @@
 //! Structure: every index file and snapshot decodes, every tree reachable
 //! from a snapshot loads and parses, every blob a tree refers to is in the
 //! index, and every pack the index names exists with the size the index
-//! implies. With `read_data`, every (or a sample of) pack is read whole,
-//! its hash compared with its name, its header with the index, and every
-//! blob decrypted, decompressed and hashed. Damaged packs are reported with
-//! the snapshots that use them.
+//! implies. Every node name must be one plain path component (see
+//! [`is_safe_name`](crate::is_safe_name)): restore refuses other names, so
+//! a snapshot holding one cannot be restored whole.
+//!
+//! With `read_data`, every (or a sample of) pack is read whole, its hash
+//! compared with its name, its header with the index, and every blob
+//! decrypted, decompressed and hashed. Damaged packs are reported with the
+//! snapshots that use them.
 
 use std::collections::{HashMap, HashSet};
 
@@ -301,6 +305,11 @@ fn check_tree(repo: &Repository, tid: &Id, sid: &Id) -> (Vec<CheckError>, Vec<Id
         }
     };
     for n in &tree.nodes {
+        if !crate::format::tree::is_safe_name(&n.name) {
+            let mut ce = err(format!("tree {tid}: unsafe node name {:?}", n.name), None);
+            ce.snapshots.push(*sid);
+            errors.push(ce);
+        }
         match n.node_type.as_str() {
             "file" => match &n.content {
                 None => errors.push(err(
@@ -440,5 +449,79 @@ fn read_pack(repo: &Repository, pid: &Id, indexed: &[PackedBlob]) -> Result<u64,
         Ok(n)
     } else {
         Err((n, problems.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::memory::MemoryBackend;
+    use crate::crypto::KdfParams;
+    use crate::format::snapshot::Snapshot;
+    use crate::format::tree::{Node, Tree};
+    use crate::repository::BlobSaver;
+
+    fn file(name: &str, blob: Id) -> Node {
+        Node {
+            name: name.into(),
+            node_type: "file".into(),
+            mode: 0o644,
+            mtime: crate::format::time::zero(),
+            atime: crate::format::time::zero(),
+            ctime: crate::format::time::zero(),
+            uid: 0,
+            gid: 0,
+            user: String::new(),
+            group: String::new(),
+            inode: 0,
+            device_id: 0,
+            size: 4,
+            links: 1,
+            linktarget: String::new(),
+            extended_attributes: None,
+            device: 0,
+            content: Some(vec![blob]),
+            subtree: None,
+            error: String::new(),
+        }
+    }
+
+    /// A hostile (but authenticated) tree whose node names would make a
+    /// restore write outside its target: check names each one with its
+    /// tree and the snapshot, and fails.
+    #[test]
+    fn unsafe_node_names_fail_the_check() {
+        let mut repo = Repository::init(
+            Box::new(MemoryBackend::new()),
+            b"pw",
+            KdfParams::INSECURE_FAST,
+        )
+        .unwrap();
+        let mut saver = BlobSaver::new();
+        let (blob, _) = saver.save(&mut repo, BlobType::Data, b"evil").unwrap();
+        let unsafe_names = ["../../../../etc/hostname", "a/b", ".", "..", "", "nul\0"];
+        let mut nodes: Vec<Node> = unsafe_names.iter().map(|n| file(n, blob)).collect();
+        nodes.push(file("fine", blob));
+        let tree = Tree { nodes };
+        let (tid, _) = saver
+            .save(&mut repo, BlobType::Tree, &tree.to_json().unwrap())
+            .unwrap();
+        saver.finish(&mut repo).unwrap();
+        let sid = repo.save_snapshot(&Snapshot::for_tests(tid, "/x")).unwrap();
+
+        let report = check(&mut repo, ReadData::All, |_, _| {}).unwrap();
+        assert!(!report.is_ok());
+        let mut got: Vec<_> = report
+            .errors
+            .iter()
+            .map(|e| (e.message.clone(), e.snapshots.clone()))
+            .collect();
+        got.sort();
+        let mut want: Vec<_> = unsafe_names
+            .iter()
+            .map(|n| (format!("tree {tid}: unsafe node name {n:?}"), vec![sid]))
+            .collect();
+        want.sort();
+        assert_eq!(got, want);
     }
 }

@@ -94,8 +94,7 @@ fn add_tree<W: Write>(
     }
     let tree = repo.load_tree(tid)?;
     for node in &tree.nodes {
-        if node.name.is_empty() || node.name == "." || node.name == ".." || node.name.contains('/')
-        {
+        if !crate::format::tree::is_safe_name(&node.name) {
             return Err(Error::format(
                 format!("tree {tid}"),
                 format!("unsafe name {:?}", node.name),

@@ -146,7 +146,7 @@ pub use forget::{
 };
 pub use format::pack::PackedBlob;
 pub use format::snapshot::Snapshot;
-pub use format::tree::{Node, Tree};
+pub use format::tree::{is_safe_name, Node, Tree};
 pub use format::BlobType;
 pub use git::backup_git;
 pub use id::Id;

@@ -376,12 +376,6 @@ fn create_file(path: &Path) -> Result<fs::File> {
     }
 }
 
-/// A name from a tree must be one plain path component: a hostile tree must
-/// not write outside the target.
-fn safe_name(name: &str) -> bool {
-    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
-}
-
 impl Walker<'_> {
     fn selected(&self, snap_path: &Path) -> bool {
         self.include.as_ref().is_none_or(|g| g.is_match(snap_path))
@@ -408,7 +402,7 @@ impl Walker<'_> {
         let tree = self.repo.load_tree(id)?;
         let mut any = false;
         for node in tree.nodes {
-            if !safe_name(&node.name) {
+            if !crate::format::tree::is_safe_name(&node.name) {
                 self.summary
                     .errors
                     .push(format!("tree {id}: unsafe name {:?} skipped", node.name));
@@ -841,7 +835,7 @@ mod tests {
             ("", false),
             ("x\0", false),
         ] {
-            assert_eq!(safe_name(name), ok, "{name:?}");
+            assert_eq!(crate::format::tree::is_safe_name(name), ok, "{name:?}");
         }
         // An authenticated but hostile tree (written with the key).
         let mut repo = Repository::init(
