@@ -23,6 +23,12 @@
 //! for backup and reads, exclusive for forget and prune). Nothing here
 //! knows about HTTP, SQL or the CLI.
 //!
+//! Backups often run as root over trees other users can write to: below
+//! the paths given, the walk reaches every entry through its directory's
+//! descriptor and reads a file only if it is still the inode it stat'ed,
+//! so an entry swapped for a symlink, a FIFO or another file is skipped
+//! (and reported), never followed.
+//!
 //! Memory is bounded: files stream through the chunker one chunk (at most
 //! 8 MiB) at a time, a few chunks are in flight on the compression and
 //! encryption threads, packs are written at 16 MiB.
