@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use rayon::prelude::*;
 
 use crate::backend::FileType;
+use crate::cancel::Cancel;
 use crate::crypto::CRYPTO_OVERHEAD;
 use crate::error::{Error, Result};
 use crate::format::pack::{self, PackedBlob};
@@ -87,15 +88,21 @@ fn err(message: String, pack: Option<Id>) -> CheckError {
 
 /// Check the repository. The index is (re)loaded from the repository
 /// file by file, so one broken index file is reported, not fatal.
+/// `progress` is called after each pack read with (packs read, packs to
+/// read). `cancel` is polled between index files, snapshots, trees and
+/// packs.
 ///
 /// # Errors
-/// Only failures that prevent checking at all (listing the backend);
-/// everything else is reported in the [`CheckReport`].
+/// Only failures that prevent checking at all (listing the backend), and
+/// [`Error::Cancelled`]; everything else is reported in the
+/// [`CheckReport`].
 pub fn check(
     repo: &mut Repository,
     read_data: ReadData,
+    cancel: &Cancel,
     progress: impl Fn(u64, u64) + Sync,
 ) -> Result<CheckReport> {
+    cancel.check()?;
     let _lock = crate::lock::lock_for_reading(repo)?;
     let mut report = CheckReport::default();
     // Snapshots before the index (the read order of the design document).
@@ -106,6 +113,7 @@ pub fn check(
     repo.index.clear();
     let mut packs: HashMap<Id, Vec<PackedBlob>> = HashMap::new();
     for (iid, _) in repo.list_ids(FileType::Index)? {
+        cancel.check()?;
         match repo.load_index_file(&iid) {
             Ok(idx) => {
                 for p in idx.packs {
@@ -174,6 +182,7 @@ pub fn check(
     // Snapshots and trees.
     let mut snapshots = Vec::new();
     for (sid, _) in &snapshot_ids {
+        cancel.check()?;
         match repo.load_snapshot(sid) {
             Ok(s) => snapshots.push((*sid, s)),
             Err(e) => report
@@ -193,10 +202,18 @@ pub fn check(
             level.push(s.tree);
         }
         while !level.is_empty() {
+            cancel.check()?;
             report.trees += level.len() as u64;
             let checked: Vec<(Vec<CheckError>, Vec<Id>)> = level
                 .par_iter()
-                .map(|tid| check_tree(repo_ro, tid, sid))
+                .map(|tid| {
+                    // Cancelled mid-level: the rest of it is skipped and
+                    // the check below ends the walk.
+                    if cancel.is_cancelled() {
+                        return (Vec::new(), Vec::new());
+                    }
+                    check_tree(repo_ro, tid, sid)
+                })
                 .collect();
             level = Vec::new();
             for (errors, subtrees) in checked {
@@ -241,16 +258,22 @@ pub fn check(
     let repo_ref = repo_ro;
     let results: Vec<(Id, u64, Option<String>)> = to_read
         .par_iter()
-        .map(|(pid, blobs)| {
+        .filter_map(|(pid, blobs)| {
+            // Packs not started when cancelled are skipped; the result is
+            // discarded below.
+            if cancel.is_cancelled() {
+                return None;
+            }
             let r = read_pack(repo_ref, pid, blobs);
             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(d, total);
-            match r {
+            Some(match r {
                 Ok(n) => (**pid, n, None),
                 Err((n, e)) => (**pid, n, Some(e)),
-            }
+            })
         })
         .collect();
+    cancel.check()?;
     report.packs_read = results.len() as u64;
     for (pid, n, e) in results {
         report.blobs_read += n;
@@ -270,6 +293,7 @@ pub fn check(
         let mut affected: HashMap<Id, Vec<Id>> = HashMap::new();
         let mut memo: HashMap<Id, HashSet<Id>> = HashMap::new();
         for (sid, s) in &snapshots {
+            cancel.check()?;
             for pid in packs_used_by_tree(repo_ref, &s.tree, &bad_blobs, &mut memo, 0) {
                 affected.entry(pid).or_default().push(*sid);
             }
@@ -509,7 +533,7 @@ mod tests {
         saver.finish(&mut repo).unwrap();
         let sid = repo.save_snapshot(&Snapshot::for_tests(tid, "/x")).unwrap();
 
-        let report = check(&mut repo, ReadData::All, |_, _| {}).unwrap();
+        let report = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
         assert!(!report.is_ok());
         let mut got: Vec<_> = report
             .errors

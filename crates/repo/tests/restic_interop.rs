@@ -6,7 +6,8 @@ mod common;
 use std::fs;
 
 use bulwark_repo::{
-    backup, check, open_backend, restore, BackupOptions, ReadData, Repository, RestoreOptions,
+    backup, check, open_backend, restore, BackupOptions, Cancel, ReadData, Repository,
+    RestoreOptions,
 };
 use common::*;
 
@@ -52,7 +53,7 @@ fn restic_reads_our_repository() {
     );
 
     // Our own check agrees, and so does our restore.
-    let report = check(&mut repo, ReadData::All, |_, _| {}).unwrap();
+    let report = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
     assert!(report.is_ok(), "{:?}", report.errors);
     let ours = tmp.path().join("ours");
     let r = restore(
@@ -219,7 +220,7 @@ fn we_restore_restic_repository() {
         "hard link not restored"
     );
 
-    let report = check(&mut repo, ReadData::All, |_, _| {}).unwrap();
+    let report = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
     assert!(report.is_ok(), "{:?}", report.errors);
     assert!(report.packs_read >= 2);
 }

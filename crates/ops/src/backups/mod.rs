@@ -295,7 +295,8 @@ fn verify_blocking(cfg: &BackupConfig) -> Result<VerifyReport, BackupError> {
         None => (None, crate::config::DEFAULT_SAMPLE_FILES),
     };
     let read = subset.map_or(ReadData::None, ReadData::Subset);
-    let checked = check(&mut repo, read, |_, _| {}).map_err(wrap)?;
+    let checked =
+        check(&mut repo, read, &bulwark_repo::Cancel::default(), |_, _| {}).map_err(wrap)?;
     let mut report = VerifyReport {
         backup: cfg.name.clone(),
         at: Utc::now(),
@@ -349,6 +350,7 @@ fn verify_blocking(cfg: &BackupConfig) -> Result<VerifyReport, BackupError> {
         target: target.path().to_path_buf(),
         include: sampled.iter().map(|f| f.path.clone()).collect(),
         verify: false,
+        ..Default::default()
     };
     if let Err(e) = bulwark_repo::restore(&repo, &sid.to_hex(), &opts) {
         report

@@ -44,6 +44,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use rustix::fs::FileType;
 
 use self::dirfd::{Meta, Opened};
+use crate::cancel::Cancel;
 use crate::chunker::{Chunker, ChunkerTables};
 use crate::error::{Error, Result};
 use crate::format::snapshot::Snapshot;
@@ -72,6 +73,9 @@ pub struct BackupOptions {
     pub force: bool,
     /// Snapshot time (default: now).
     pub time: Option<DateTime<FixedOffset>>,
+    /// Stops the backup (polled per entry and per chunk read): it returns
+    /// [`Error::Cancelled`] and saves no snapshot.
+    pub cancel: Cancel,
 }
 
 /// Progress reported after each file.
@@ -247,8 +251,8 @@ enum ReadOutcome {
     /// It could not be read, or was replaced: left out of the snapshot,
     /// the backup goes on.
     Unreadable(String),
-    /// Saving its blobs failed (the repository, not the file): the backup
-    /// stops.
+    /// Saving its blobs failed (the repository, not the file), or the
+    /// backup was cancelled: the backup stops.
     Failed(Error),
 }
 
@@ -303,6 +307,7 @@ struct Archiver<'s, 'r, F> {
     open: Vec<OpenDir>,
     /// Whether `/proc/self/fd` exists (see [`dirfd::entry_path`]).
     have_proc: bool,
+    cancel: &'s Cancel,
     // Empty outside tests.
     #[cfg_attr(not(test), allow(dead_code))]
     stat_hook: StatHook,
@@ -356,7 +361,8 @@ fn changed_message(path: &Path) -> String {
 /// [`BackupSummary::errors`] and left out; a missing top-level path fails.
 ///
 /// # Errors
-/// Missing paths, bad exclude patterns, backend failures.
+/// Missing paths, bad exclude patterns, backend failures,
+/// [`Error::Cancelled`] (no snapshot is saved then).
 pub fn backup(
     repo: &mut Repository,
     opts: &BackupOptions,
@@ -395,6 +401,7 @@ fn backup_inner(
     progress: impl FnMut(BackupProgress) + Send,
     stat_hook: StatHook,
 ) -> Result<BackupSummary> {
+    opts.cancel.check()?;
     // A shared lock: prune (exclusive) must not delete packs that this
     // backup's snapshot will refer to.
     let _lock = crate::lock::lock(repo, false)?;
@@ -471,13 +478,14 @@ fn backup_inner(
     let stop = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<ReadJob>();
     let rx = Mutex::new(rx);
+    let cancel = &opts.cancel;
     let walked = std::thread::scope(|s| {
         let mut started = 0;
         for i in 0..readers {
             let (shared, tables, rx, stop) = (&shared, &tables, &rx, &stop);
             let spawned = std::thread::Builder::new()
                 .name(format!("bulwark-read-{i}"))
-                .spawn_scoped(s, move || read_files(shared, tables, rx, stop));
+                .spawn_scoped(s, move || read_files(shared, tables, rx, stop, cancel));
             // A thread that cannot start only costs parallelism.
             started += usize::from(spawned.is_ok());
         }
@@ -499,6 +507,7 @@ fn backup_inner(
             outstanding: 0,
             open: Vec::new(),
             have_proc: dirfd::have_proc(),
+            cancel,
             stat_hook,
         };
         let tree = a.walk(&root, parent.as_ref().map(|p| p.1.tree));
@@ -511,7 +520,7 @@ fn backup_inner(
     let Shared { repo, mut saver } = shared
         .into_inner()
         .map_err(|_| Error::format("backup", "a file reader panicked"))?;
-    let (tree, summary) = match walked {
+    let (tree, summary) = match walked.and_then(|w| opts.cancel.check().map(|()| w)) {
         Ok(v) => v,
         Err(e) => {
             // Forget blobs that were only pending in memory or whose pack
@@ -522,6 +531,9 @@ fn backup_inner(
     };
     // On failure `finish` forgets those blobs itself.
     let stats = saver.finish(repo)?;
+    // Cancelled while the last packs were written: they and their index
+    // stay (the next backup uses them), the snapshot is not made.
+    opts.cancel.check()?;
     let user = crate::current_user();
     let snap = Snapshot {
         time: opts.time.unwrap_or_else(time::now),
@@ -555,6 +567,7 @@ fn read_files(
     tables: &ChunkerTables,
     jobs: &Mutex<mpsc::Receiver<ReadJob>>,
     stop: &AtomicBool,
+    cancel: &Cancel,
 ) {
     loop {
         let job = match jobs.lock() {
@@ -566,23 +579,32 @@ fn read_files(
             return;
         }
         // The walker may have stopped waiting (it failed): nothing to tell.
-        let _ = job.reply.send(read_file(shared, tables, &job.file));
+        let _ = job.reply.send(read_file(shared, tables, &job.file, cancel));
     }
 }
 
 /// Open `file` (through its directory's descriptor, checking it is the
 /// inode the walk saw), then read, chunk and hash it, saving each new
 /// chunk as a data blob. Only saving takes the shared lock.
-fn read_file(shared: &Mutex<Shared<'_>>, tables: &ChunkerTables, file: &FileRef) -> ReadOutcome {
+fn read_file(
+    shared: &Mutex<Shared<'_>>,
+    tables: &ChunkerTables,
+    file: &FileRef,
+    cancel: &Cancel,
+) -> ReadOutcome {
     use std::io::Read;
     let path = &file.path;
     let save = |data: Vec<u8>| -> Result<Id> {
+        cancel.check()?;
         let id = Id::hash(&data);
         let mut g = lock(shared)?;
         let Shared { repo, saver } = &mut *g;
         saver.save_hashed(repo, BlobType::Data, id, data)?;
         Ok(id)
     };
+    if let Err(e) = cancel.check() {
+        return ReadOutcome::Failed(e);
+    }
     let (mut f, meta) = match dirfd::open_file_at(file.dir.as_fd(), &file.name, &file.seen) {
         Ok(Opened::Same(f, meta)) => (f, meta),
         Ok(Opened::Changed) => return ReadOutcome::Unreadable(changed_message(path)),
@@ -626,6 +648,7 @@ fn read_file(shared: &Mutex<Shared<'_>>, tables: &ChunkerTables, file: &FileRef)
             Err(e) => return ReadOutcome::Unreadable(Error::io("read", path, e).to_string()),
         }
         size += buf.len() as u64;
+        // `save` polls the cancellation: a large file stops within a chunk.
         match save(buf) {
             Ok(id) => content.push(id),
             Err(e) => return ReadOutcome::Failed(e),
@@ -903,6 +926,7 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
         name: String,
         parent: Option<&Node>,
     ) -> Result<Option<Slot>> {
+        self.cancel.check()?;
         if self.excluded(&path) {
             return Ok(None);
         }
@@ -1010,7 +1034,7 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
             }
             None => file,
         };
-        FileState::Done(read_file(self.shared, self.tables, &file))
+        FileState::Done(read_file(self.shared, self.tables, &file, self.cancel))
     }
 
     /// The parent's content list when size, mtime, ctime and inode are
