@@ -384,6 +384,7 @@ fn run_backup(a: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {
         parent,
         force: a.force,
         time: None,
+        ..Default::default()
     };
     let mut progress = Progress::new(json, None, "backup");
     let on_progress = |p: bulwark_repo::BackupProgress| {
@@ -499,6 +500,7 @@ fn run_restore(a: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
         target: a.target.clone(),
         include: a.include.clone(),
         verify: a.verify,
+        ..Default::default()
     };
     let mut progress = Progress::new(json, None, "restore");
     let result = restore_with_progress(&repo, &a.snapshot, &opts, |p| {
@@ -598,7 +600,7 @@ fn run_forget(a: ForgetArgs, json: bool) -> anyhow::Result<ExitCode> {
 
 fn run_prune(r: RepoArgs, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
     let mut repo = r.open()?;
-    let s = prune(&mut repo, dry_run)?;
+    let s = prune(&mut repo, dry_run, &bulwark_repo::Cancel::default())?;
     if json {
         println!(
             "{}",
@@ -776,7 +778,8 @@ fn run_check(a: CheckArgs, json: bool) -> anyhow::Result<ExitCode> {
     };
     let mut repo = a.repo.open()?;
     let progress = std::sync::Mutex::new(Progress::new(json, None, "read data"));
-    let report = check(&mut repo, read, |done, total| {
+    let cancel = bulwark_repo::Cancel::default();
+    let report = check(&mut repo, read, &cancel, |done, total| {
         if let Ok(mut p) = progress.lock() {
             p.update(done, || {
                 (

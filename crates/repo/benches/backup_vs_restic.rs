@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use bulwark_repo::{
-    backup, check, open_backend, restore, BackupOptions, KdfParams, ReadData, Repository,
+    backup, check, open_backend, restore, BackupOptions, Cancel, KdfParams, ReadData, Repository,
     RestoreOptions,
 };
 use rand::{Rng, SeedableRng};
@@ -124,9 +124,14 @@ fn main() {
     });
     rows.push(("restore", a, b));
     let a = time(|| {
-        assert!(check(&mut open(&ours), ReadData::All, |_, _| {})
-            .unwrap()
-            .is_ok());
+        assert!(check(
+            &mut open(&ours),
+            ReadData::All,
+            &Cancel::default(),
+            |_, _| {}
+        )
+        .unwrap()
+        .is_ok());
     });
     let b = time(|| restic(&theirs, &["check", "--read-data"]));
     rows.push(("check --read-data", a, b));

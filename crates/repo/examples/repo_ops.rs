@@ -6,7 +6,8 @@
 //! `cargo build --release -p bulwark-repo --example repo_ops`
 
 use bulwark_repo::{
-    backup, check, open_backend, restore, BackupOptions, ReadData, Repository, RestoreOptions,
+    backup, check, open_backend, restore, BackupOptions, Cancel, ReadData, Repository,
+    RestoreOptions,
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("files {} bytes {} errors {:?}", s.files, s.bytes, s.errors);
         }
         "check" => {
-            let r = check(&mut repo, ReadData::All, |_, _| {})?;
+            let r = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {})?;
             eprintln!(
                 "ok {} packs {} errors {:?}",
                 r.is_ok(),

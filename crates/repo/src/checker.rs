@@ -3,16 +3,21 @@
 //! Structure: every index file and snapshot decodes, every tree reachable
 //! from a snapshot loads and parses, every blob a tree refers to is in the
 //! index, and every pack the index names exists with the size the index
-//! implies. With `read_data`, every (or a sample of) pack is read whole,
-//! its hash compared with its name, its header with the index, and every
-//! blob decrypted, decompressed and hashed. Damaged packs are reported with
-//! the snapshots that use them.
+//! implies. Every node name must be one plain path component (see
+//! [`is_safe_name`](crate::is_safe_name)): restore refuses other names, so
+//! a snapshot holding one cannot be restored whole.
+//!
+//! With `read_data`, every (or a sample of) pack is read whole, its hash
+//! compared with its name, its header with the index, and every blob
+//! decrypted, decompressed and hashed. Damaged packs are reported with the
+//! snapshots that use them.
 
 use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 
 use crate::backend::FileType;
+use crate::cancel::Cancel;
 use crate::crypto::CRYPTO_OVERHEAD;
 use crate::error::{Error, Result};
 use crate::format::pack::{self, PackedBlob};
@@ -83,15 +88,21 @@ fn err(message: String, pack: Option<Id>) -> CheckError {
 
 /// Check the repository. The index is (re)loaded from the repository
 /// file by file, so one broken index file is reported, not fatal.
+/// `progress` is called after each pack read with (packs read, packs to
+/// read). `cancel` is polled between index files, snapshots, trees and
+/// packs.
 ///
 /// # Errors
-/// Only failures that prevent checking at all (listing the backend);
-/// everything else is reported in the [`CheckReport`].
+/// Only failures that prevent checking at all (listing the backend), and
+/// [`Error::Cancelled`]; everything else is reported in the
+/// [`CheckReport`].
 pub fn check(
     repo: &mut Repository,
     read_data: ReadData,
+    cancel: &Cancel,
     progress: impl Fn(u64, u64) + Sync,
 ) -> Result<CheckReport> {
+    cancel.check()?;
     let _lock = crate::lock::lock_for_reading(repo)?;
     let mut report = CheckReport::default();
     // Snapshots before the index (the read order of the design document).
@@ -102,6 +113,7 @@ pub fn check(
     repo.index.clear();
     let mut packs: HashMap<Id, Vec<PackedBlob>> = HashMap::new();
     for (iid, _) in repo.list_ids(FileType::Index)? {
+        cancel.check()?;
         match repo.load_index_file(&iid) {
             Ok(idx) => {
                 for p in idx.packs {
@@ -170,6 +182,7 @@ pub fn check(
     // Snapshots and trees.
     let mut snapshots = Vec::new();
     for (sid, _) in &snapshot_ids {
+        cancel.check()?;
         match repo.load_snapshot(sid) {
             Ok(s) => snapshots.push((*sid, s)),
             Err(e) => report
@@ -189,10 +202,18 @@ pub fn check(
             level.push(s.tree);
         }
         while !level.is_empty() {
+            cancel.check()?;
             report.trees += level.len() as u64;
             let checked: Vec<(Vec<CheckError>, Vec<Id>)> = level
                 .par_iter()
-                .map(|tid| check_tree(repo_ro, tid, sid))
+                .map(|tid| {
+                    // Cancelled mid-level: the rest of it is skipped and
+                    // the check below ends the walk.
+                    if cancel.is_cancelled() {
+                        return (Vec::new(), Vec::new());
+                    }
+                    check_tree(repo_ro, tid, sid)
+                })
                 .collect();
             level = Vec::new();
             for (errors, subtrees) in checked {
@@ -237,16 +258,22 @@ pub fn check(
     let repo_ref = repo_ro;
     let results: Vec<(Id, u64, Option<String>)> = to_read
         .par_iter()
-        .map(|(pid, blobs)| {
+        .filter_map(|(pid, blobs)| {
+            // Packs not started when cancelled are skipped; the result is
+            // discarded below.
+            if cancel.is_cancelled() {
+                return None;
+            }
             let r = read_pack(repo_ref, pid, blobs);
             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(d, total);
-            match r {
+            Some(match r {
                 Ok(n) => (**pid, n, None),
                 Err((n, e)) => (**pid, n, Some(e)),
-            }
+            })
         })
         .collect();
+    cancel.check()?;
     report.packs_read = results.len() as u64;
     for (pid, n, e) in results {
         report.blobs_read += n;
@@ -266,6 +293,7 @@ pub fn check(
         let mut affected: HashMap<Id, Vec<Id>> = HashMap::new();
         let mut memo: HashMap<Id, HashSet<Id>> = HashMap::new();
         for (sid, s) in &snapshots {
+            cancel.check()?;
             for pid in packs_used_by_tree(repo_ref, &s.tree, &bad_blobs, &mut memo, 0) {
                 affected.entry(pid).or_default().push(*sid);
             }
@@ -301,6 +329,11 @@ fn check_tree(repo: &Repository, tid: &Id, sid: &Id) -> (Vec<CheckError>, Vec<Id
         }
     };
     for n in &tree.nodes {
+        if !crate::format::tree::is_safe_name(&n.name) {
+            let mut ce = err(format!("tree {tid}: unsafe node name {:?}", n.name), None);
+            ce.snapshots.push(*sid);
+            errors.push(ce);
+        }
         match n.node_type.as_str() {
             "file" => match &n.content {
                 None => errors.push(err(
@@ -440,5 +473,79 @@ fn read_pack(repo: &Repository, pid: &Id, indexed: &[PackedBlob]) -> Result<u64,
         Ok(n)
     } else {
         Err((n, problems.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::memory::MemoryBackend;
+    use crate::crypto::KdfParams;
+    use crate::format::snapshot::Snapshot;
+    use crate::format::tree::{Node, Tree};
+    use crate::repository::BlobSaver;
+
+    fn file(name: &str, blob: Id) -> Node {
+        Node {
+            name: name.into(),
+            node_type: "file".into(),
+            mode: 0o644,
+            mtime: crate::format::time::zero(),
+            atime: crate::format::time::zero(),
+            ctime: crate::format::time::zero(),
+            uid: 0,
+            gid: 0,
+            user: String::new(),
+            group: String::new(),
+            inode: 0,
+            device_id: 0,
+            size: 4,
+            links: 1,
+            linktarget: String::new(),
+            extended_attributes: None,
+            device: 0,
+            content: Some(vec![blob]),
+            subtree: None,
+            error: String::new(),
+        }
+    }
+
+    /// A hostile (but authenticated) tree whose node names would make a
+    /// restore write outside its target: check names each one with its
+    /// tree and the snapshot, and fails.
+    #[test]
+    fn unsafe_node_names_fail_the_check() {
+        let mut repo = Repository::init(
+            Box::new(MemoryBackend::new()),
+            b"pw",
+            KdfParams::INSECURE_FAST,
+        )
+        .unwrap();
+        let mut saver = BlobSaver::new();
+        let (blob, _) = saver.save(&mut repo, BlobType::Data, b"evil").unwrap();
+        let unsafe_names = ["../../../../etc/hostname", "a/b", ".", "..", "", "nul\0"];
+        let mut nodes: Vec<Node> = unsafe_names.iter().map(|n| file(n, blob)).collect();
+        nodes.push(file("fine", blob));
+        let tree = Tree { nodes };
+        let (tid, _) = saver
+            .save(&mut repo, BlobType::Tree, &tree.to_json().unwrap())
+            .unwrap();
+        saver.finish(&mut repo).unwrap();
+        let sid = repo.save_snapshot(&Snapshot::for_tests(tid, "/x")).unwrap();
+
+        let report = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
+        assert!(!report.is_ok());
+        let mut got: Vec<_> = report
+            .errors
+            .iter()
+            .map(|e| (e.message.clone(), e.snapshots.clone()))
+            .collect();
+        got.sort();
+        let mut want: Vec<_> = unsafe_names
+            .iter()
+            .map(|n| (format!("tree {tid}: unsafe node name {n:?}"), vec![sid]))
+            .collect();
+        want.sort();
+        assert_eq!(got, want);
     }
 }

@@ -96,6 +96,11 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// The operation was stopped through its [`Cancel`](crate::Cancel)
+    /// token. What it wrote is consistent: no snapshot refers to data that
+    /// was not stored; packs written without one are removed by `prune`.
+    #[error("operation cancelled")]
+    Cancelled,
 }
 
 impl Error {

@@ -94,7 +94,7 @@ fn add_tree<W: Write>(
     }
     let tree = repo.load_tree(tid)?;
     for node in &tree.nodes {
-        if !crate::restorer::is_safe_name(&node.name) {
+        if !crate::format::tree::is_safe_name(&node.name) {
             return Err(Error::format(
                 format!("tree {tid}"),
                 format!("unsafe name {:?}", node.name),

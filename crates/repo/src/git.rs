@@ -31,6 +31,7 @@ use gix_attributes::{Search, StateRef};
 use crate::archiver::{
     backup_sources, clean_absolute, BackupOptions, BackupProgress, BackupSummary,
 };
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::repository::Repository;
 
@@ -207,6 +208,7 @@ struct Extractor<'r> {
     what: String,
     time: FileTime,
     attrs: ExportIgnore,
+    cancel: &'r Cancel,
 }
 
 impl Extractor<'_> {
@@ -267,6 +269,7 @@ impl Extractor<'_> {
     ) -> Result<bool> {
         let mut wrote = false;
         for (kind, name, oid) in entries {
+            self.cancel.check()?;
             let mut child_rel = BString::from(rel);
             if !child_rel.is_empty() {
                 child_rel.push(b'/');
@@ -355,7 +358,7 @@ fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 
 /// Write HEAD's tree of the repository at `path` into the new directory
 /// `dest`; returns the commit.
-fn extract_head(path: &Path, dest: &Path) -> Result<ObjectId> {
+fn extract_head(path: &Path, dest: &Path, cancel: &Cancel) -> Result<ObjectId> {
     let repo = open(path)?;
     let head = head(&repo, path)?;
     let info_path = repo.common_dir().join("info").join("attributes");
@@ -369,6 +372,7 @@ fn extract_head(path: &Path, dest: &Path) -> Result<ObjectId> {
         what: format!("git repository {}", path.display()),
         time: FileTime::from_unix_time(head.time, 0),
         attrs: ExportIgnore::new(info),
+        cancel,
     };
     mkdir(dest)?;
     x.tree(head.tree, BStr::new(""), dest)?;
@@ -394,7 +398,7 @@ pub fn backup_git(
     let tmp = PrivateDir::create()?;
     let root = tmp.0.join("tree");
     // Trees can be deep: walk them on a thread with room for it.
-    let commit = crate::with_big_stack(|| extract_head(&logical, &root))?;
+    let commit = crate::with_big_stack(|| extract_head(&logical, &root, &opts.cancel))?;
     let mut o = opts.clone();
     o.tags.push(commit.to_string());
     backup_sources(repo, vec![(logical, root)], &o, progress)

@@ -20,15 +20,23 @@
 //! [`Repository`]: [`backup`] (and [`backup_git`]), [`restore`], [`check`],
 //! [`forget`] with a pure [`apply_policy`], [`prune`], [`copy_snapshots`],
 //! [`export_tar_gz`]. They take restic-compatible locks themselves (shared
-//! for backup and reads, exclusive for forget and prune). Nothing here
+//! for backup and reads, exclusive for forget and prune). The long ones
+//! (backup, restore, check, prune) poll a [`Cancel`] token and stop with
+//! [`Error::Cancelled`], leaving the repository consistent. Nothing here
 //! knows about HTTP, SQL or the CLI.
+//!
+//! Backups often run as root over trees other users can write to: below
+//! the paths given, the walk reaches every entry through its directory's
+//! descriptor and reads a file only if it is still the inode it stat'ed,
+//! so an entry swapped for a symlink, a FIFO or another file is skipped
+//! (and reported), never followed.
 //!
 //! Memory is bounded: files stream through the chunker one chunk (at most
 //! 8 MiB) at a time, a few chunks are in flight on the compression and
 //! encryption threads, packs are written at 16 MiB.
 //!
 //! ```
-//! use bulwark_repo::{backup, check, restore, BackupOptions, KdfParams, MemoryBackend};
+//! use bulwark_repo::{backup, check, restore, BackupOptions, Cancel, KdfParams, MemoryBackend};
 //! use bulwark_repo::{ReadData, Repository, RestoreOptions};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = std::env::temp_dir().join(format!("bulwark-doc-{}", std::process::id()));
@@ -40,7 +48,7 @@
 //! let opts = BackupOptions { paths: vec![dir.join("src")], ..Default::default() };
 //! let summary = backup(&mut repo, &opts, |_| {})?;
 //!
-//! assert!(check(&mut repo, ReadData::All, |_, _| {})?.is_ok());
+//! assert!(check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {})?.is_ok());
 //! let target = dir.join("restored");
 //! restore(&repo, &summary.snapshot_id.to_hex(), &RestoreOptions { target: target.clone(), ..Default::default() })?;
 //! let restored = target.join(dir.join("src/hello.txt").strip_prefix("/")?);
@@ -54,6 +62,7 @@
 
 pub(crate) mod archiver;
 pub(crate) mod backend;
+pub(crate) mod cancel;
 pub(crate) mod checker;
 pub(crate) mod chunker;
 pub(crate) mod copy;
@@ -136,6 +145,7 @@ pub use archiver::{backup, BackupOptions, BackupProgress, BackupSummary};
 pub use backend::local::LocalBackend;
 pub use backend::memory::MemoryBackend;
 pub use backend::{open_backend, Backend, FileType};
+pub use cancel::Cancel;
 pub use checker::{check, CheckError, CheckReport, ReadData};
 pub use copy::{copy_snapshots, CopySummary};
 pub use crypto::KdfParams;
@@ -146,7 +156,7 @@ pub use forget::{
 };
 pub use format::pack::PackedBlob;
 pub use format::snapshot::Snapshot;
-pub use format::tree::{Node, Tree};
+pub use format::tree::{is_safe_name, Node, Tree};
 pub use format::BlobType;
 pub use git::backup_git;
 pub use id::Id;
@@ -154,5 +164,5 @@ pub use lock::{lock, remove_all_locks, unlock_stale, Lock};
 pub use prune::{prune, PruneSummary};
 pub use repository::{IndexEntry, Repository, SnapshotList};
 pub use restorer::{
-    is_safe_name, restore, restore_with_progress, RestoreOptions, RestoreProgress, RestoreSummary,
+    restore, restore_with_progress, RestoreOptions, RestoreProgress, RestoreSummary,
 };

@@ -7,10 +7,18 @@
 //! packs, then the new index, then removal of the old index files, and only
 //! then removal of packs. Temporary files that interrupted writes left in
 //! a local repository are removed too.
+//!
+//! Cancellation is polled while reading trees and before each repacked
+//! blob, and no longer once old index files start to go: from there on
+//! only deletions remain, and every earlier stopping point leaves at worst
+//! what an interrupted prune leaves (new packs no index names, or two
+//! index files naming the same pack), which `check` accepts and the next
+//! prune cleans up.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::backend::FileType;
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::format::index::{IndexJson, IndexPack};
 use crate::format::pack::PackedBlob;
@@ -46,7 +54,7 @@ pub struct PruneSummary {
 
 /// Every blob reachable from a snapshot. Fails on any unreadable tree:
 /// deleting on incomplete knowledge would lose data.
-fn used_blobs(repo: &Repository) -> Result<HashSet<(BlobType, Id)>> {
+fn used_blobs(repo: &Repository, cancel: &Cancel) -> Result<HashSet<(BlobType, Id)>> {
     let mut used = HashSet::new();
     for (sid, s) in repo.snapshots()? {
         let mut stack = vec![s.tree];
@@ -54,6 +62,7 @@ fn used_blobs(repo: &Repository) -> Result<HashSet<(BlobType, Id)>> {
             if !used.insert((BlobType::Tree, t)) {
                 continue;
             }
+            cancel.check()?;
             let tree = repo.load_tree(&t).map_err(|e| {
                 Error::format(
                     format!("snapshot {sid}"),
@@ -73,12 +82,14 @@ fn used_blobs(repo: &Repository) -> Result<HashSet<(BlobType, Id)>> {
     Ok(used)
 }
 
-/// Remove unreferenced data. With `dry_run`, only report.
+/// Remove unreferenced data. With `dry_run`, only report. `cancel` stops
+/// it before it starts deleting (see the module documentation).
 ///
 /// # Errors
 /// A lock held by another process, an unreadable snapshot or tree (nothing
-/// is deleted then), backend failures.
-pub fn prune(repo: &mut Repository, dry_run: bool) -> Result<PruneSummary> {
+/// is deleted then), backend failures, [`Error::Cancelled`].
+pub fn prune(repo: &mut Repository, dry_run: bool, cancel: &Cancel) -> Result<PruneSummary> {
+    cancel.check()?;
     let _lock = crate::lock::lock(repo, true)?;
     let mut summary = PruneSummary::default();
     // Under the exclusive lock no other process writes (writers hold a
@@ -112,7 +123,7 @@ pub fn prune(repo: &mut Repository, dry_run: bool) -> Result<PruneSummary> {
             }
         }
     }
-    let used = used_blobs(repo)?;
+    let used = used_blobs(repo, cancel)?;
     for k in &used {
         if !repo.index.contains_key(k) {
             return Err(Error::BlobNotFound(format!(
@@ -172,30 +183,25 @@ pub fn prune(repo: &mut Repository, dry_run: bool) -> Result<PruneSummary> {
         return Ok(summary);
     }
 
-    // 1. Copy the used blobs of partly used packs into new packs. Their
-    //    entries leave the in-memory index first so the saver does not
-    //    deduplicate them against the copies about to be deleted.
+    // 1. Copy the used blobs of partly used packs into new packs.
     let mut saver = BlobSaver::new();
-    for (pid, blobs) in &repack {
-        for b in blobs {
-            let e = IndexEntry {
-                pack: *pid,
-                blob: *b,
-            };
-            let enc = repo.backend.read_range(
-                FileType::Pack,
-                &pid.to_hex(),
-                b.offset as u64,
-                b.length,
-            )?;
-            let plain = repo.decode_blob(&e, &enc)?;
-            repo.index.remove(&(b.blob_type, b.id));
-            saver.save_with_id(repo, b.blob_type, b.id, &plain)?;
-        }
+    let copied = repack_blobs(repo, &mut saver, &repack, cancel);
+    if let Err(e) = copied {
+        // Forget the copies that were only in memory; packs already
+        // written stay unindexed until the next prune.
+        saver.abort(repo);
+        // The in-memory index lost the repacked blobs' entries: read it
+        // again. Should that fail too, the first error is the one to
+        // report; a short index only costs a later backup deduplication.
+        let _ = repo.load_index();
+        return Err(e);
     }
     // 2. Write the new packs and their index.
     let stats = saver.finish(repo)?;
     summary.bytes_added = stats.data_added_packed;
+    // Last stopping point: the old index files still name every pack, the
+    // new one names the copies, and the in-memory index matches that.
+    cancel.check()?;
     // 3. One new index for the packs kept as they are.
     for chunk in keep.chunks(1000) {
         let idx = IndexJson {
@@ -215,4 +221,34 @@ pub fn prune(repo: &mut Repository, dry_run: bool) -> Result<PruneSummary> {
     }
     repo.load_index()?;
     Ok(summary)
+}
+
+/// Step 1 of [`prune`]: copy the used blobs of partly used packs into new
+/// packs. Their entries leave the in-memory index first so the saver does
+/// not deduplicate them against the copies about to be deleted.
+fn repack_blobs(
+    repo: &mut Repository,
+    saver: &mut BlobSaver,
+    repack: &[(Id, Vec<PackedBlob>)],
+    cancel: &Cancel,
+) -> Result<()> {
+    for (pid, blobs) in repack {
+        for b in blobs {
+            cancel.check()?;
+            let e = IndexEntry {
+                pack: *pid,
+                blob: *b,
+            };
+            let enc = repo.backend.read_range(
+                FileType::Pack,
+                &pid.to_hex(),
+                b.offset as u64,
+                b.length,
+            )?;
+            let plain = repo.decode_blob(&e, &enc)?;
+            repo.index.remove(&(b.blob_type, b.id));
+            saver.save_with_id(repo, b.blob_type, b.id, &plain)?;
+        }
+    }
+    Ok(())
 }

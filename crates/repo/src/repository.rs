@@ -953,10 +953,12 @@ impl BlobSaver {
         }
     }
 
-    /// After a failure: stop the threads and forget the blobs that may not
-    /// have been stored (pending in memory, or in a pack handed to the
-    /// writer), so that a later backup with this repository value does not
-    /// deduplicate against them.
+    /// After a failure or a cancellation: stop the threads and forget the
+    /// blobs that may not have been stored (pending in memory, or in a
+    /// pack handed to the writer) or that no stored index names (in a
+    /// pack whose index file was not written yet), so that a later backup
+    /// with this repository value does not deduplicate against them: its
+    /// snapshot would refer to blobs the repository cannot find.
     pub(crate) fn abort(&mut self, repo: &mut Repository) {
         drop(self.workers.take());
         let written = self
@@ -964,8 +966,12 @@ impl BlobSaver {
             .as_mut()
             .is_none_or(|w| w.finish().is_ok() && !w.failed);
         let sent = std::mem::take(&mut self.sent_packs);
-        repo.index
-            .retain(|_, e| e.pack != Id::default() && (written || !sent.contains(&e.pack)));
+        let unindexed: HashSet<Id> = self.pending_index.drain(..).map(|p| p.id).collect();
+        repo.index.retain(|_, e| {
+            e.pack != Id::default()
+                && !unindexed.contains(&e.pack)
+                && (written || !sent.contains(&e.pack))
+        });
     }
 }
 

@@ -26,6 +26,7 @@ use std::sync::Mutex;
 use globset::GlobSet;
 
 use crate::backend::FileType;
+use crate::cancel::Cancel;
 use crate::crypto::CRYPTO_OVERHEAD;
 use crate::error::{Error, Result};
 use crate::format::pack::PackedBlob;
@@ -53,6 +54,10 @@ pub struct RestoreOptions {
     pub include: Vec<String>,
     /// Re-read every restored file and compare it with the snapshot.
     pub verify: bool,
+    /// Stops the restore (polled per tree node and per blob): it returns
+    /// [`Error::Cancelled`], leaving what was written so far in the target,
+    /// without the metadata of unfinished files and directories.
+    pub cancel: Cancel,
 }
 
 /// What a restore did.
@@ -94,7 +99,8 @@ pub struct RestoreProgress {
 ///
 /// # Errors
 /// Unknown snapshot, an unreadable root tree, a target that cannot be
-/// created, an exclusive lock held by another process.
+/// created, an exclusive lock held by another process,
+/// [`Error::Cancelled`].
 pub fn restore(repo: &Repository, spec: &str, opts: &RestoreOptions) -> Result<RestoreSummary> {
     restore_with_progress(repo, spec, opts, |_| {})
 }
@@ -118,11 +124,13 @@ fn restore_inner(
     opts: &RestoreOptions,
     progress: impl FnMut(RestoreProgress) + Send,
 ) -> Result<RestoreSummary> {
+    opts.cancel.check()?;
     let _lock = crate::lock::lock_for_reading(repo)?;
     let (sid, snap) = repo.find_snapshot(spec)?;
     fs::create_dir_all(&opts.target).map_err(|e| Error::io("create", &opts.target, e))?;
     let mut w = Walker {
         repo,
+        cancel: &opts.cancel,
         include: crate::archiver::build_globs(&opts.include)?,
         summary: RestoreSummary {
             snapshot_id: sid,
@@ -143,6 +151,7 @@ fn restore_inner(
     let files = plan.files;
     let state = Shared {
         repo,
+        cancel: &opts.cancel,
         verify: opts.verify,
         files: &files,
         errors: Mutex::new(Vec::new()),
@@ -154,10 +163,14 @@ fn restore_inner(
     // Files without content have nothing to wait for.
     for (i, f) in files.iter().enumerate() {
         if f.targets == 0 {
+            opts.cancel.check()?;
             state.complete(i);
         }
     }
     state.run(&jobs);
+    // Files cut short by a cancellation are incomplete: no links to them,
+    // no directory metadata after them.
+    opts.cancel.check()?;
     // Hard links once their first file is complete.
     for l in &plan.links {
         state.link(l);
@@ -288,6 +301,7 @@ fn plan_jobs(packs: Vec<(Id, Vec<BlobUse>)>) -> Vec<Job> {
 /// The tree walk: creates directories and symlinks, plans files.
 struct Walker<'r> {
     repo: &'r Repository,
+    cancel: &'r Cancel,
     include: Option<GlobSet>,
     summary: RestoreSummary,
     plan: Plan,
@@ -376,13 +390,6 @@ fn create_file(path: &Path) -> Result<fs::File> {
     }
 }
 
-/// A name from a tree must be one plain path component: a hostile tree must
-/// not write outside the target. Anything that joins tree names into paths
-/// (restore, verification, export) refuses the others.
-pub fn is_safe_name(name: &str) -> bool {
-    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
-}
-
 impl Walker<'_> {
     fn selected(&self, snap_path: &Path) -> bool {
         self.include.as_ref().is_none_or(|g| g.is_match(snap_path))
@@ -409,7 +416,8 @@ impl Walker<'_> {
         let tree = self.repo.load_tree(id)?;
         let mut any = false;
         for node in tree.nodes {
-            if !is_safe_name(&node.name) {
+            self.cancel.check()?;
+            if !crate::format::tree::is_safe_name(&node.name) {
                 self.summary
                     .errors
                     .push(format!("tree {id}: unsafe name {:?} skipped", node.name));
@@ -442,6 +450,7 @@ impl Walker<'_> {
                     }
                     let restored = match self.restore_tree(&sub, &path, &snap_path, inc, inc) {
                         Ok(r) => r,
+                        Err(Error::Cancelled) => return Err(Error::Cancelled),
                         Err(e) => {
                             self.summary
                                 .errors
@@ -554,6 +563,7 @@ impl Walker<'_> {
 /// State the workers share.
 struct Shared<'a, 'r> {
     repo: &'r Repository,
+    cancel: &'a Cancel,
     verify: bool,
     files: &'a [FilePlan],
     errors: Mutex<Vec<String>>,
@@ -579,6 +589,9 @@ impl Shared<'_, '_> {
     fn run(&self, jobs: &[Job]) {
         let next = AtomicUsize::new(0);
         let work = || loop {
+            if self.cancel.is_cancelled() {
+                return;
+            }
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(job) = jobs.get(i) else { return };
             self.run_job(job);
@@ -619,6 +632,10 @@ impl Shared<'_, '_> {
                 Err(e) => return self.fail_all(job, &e),
             };
         for b in &job.blobs {
+            // A run holds up to hundreds of small blobs: stop between them.
+            if self.cancel.is_cancelled() {
+                return;
+            }
             let at = (b.blob.offset as u64 - job.start) as usize;
             let Some(enc) = data.get(at..at + b.blob.length as usize) else {
                 let e = Error::format(format!("pack {}", job.pack), "short read");
@@ -842,7 +859,7 @@ mod tests {
             ("", false),
             ("x\0", false),
         ] {
-            assert_eq!(is_safe_name(name), ok, "{name:?}");
+            assert_eq!(crate::format::tree::is_safe_name(name), ok, "{name:?}");
         }
         // An authenticated but hostile tree (written with the key).
         let mut repo = Repository::init(
@@ -1209,6 +1226,7 @@ mod plan_tests {
                 target: target.to_path_buf(),
                 include: include.iter().map(|s| s.to_string()).collect(),
                 verify: true,
+                ..Default::default()
             },
         )
         .unwrap()

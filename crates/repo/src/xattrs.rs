@@ -3,9 +3,13 @@
 //! `extended_attributes` is a JSON list of `{"name": ..., "value": base64}`.
 //!
 //! Neither side follows symlinks: a symlink's own attributes are read and
-//! written. A filesystem without extended attributes has none to read and
+//! written. Backup reads those of files and directories through the
+//! descriptor it opened and checked (see `archiver`), so a path swapped
+//! after the check cannot redirect the read. A filesystem without extended attributes has none to read and
 //! takes none on restore; that is not an error, as in restic.
 
+use std::ffi::OsString;
+use std::fs::File;
 use std::io;
 use std::path::Path;
 
@@ -22,12 +26,32 @@ fn unsupported(e: &io::Error) -> bool {
     e.raw_os_error() == Some(ENOTSUP)
 }
 
-/// The attributes of `path` in restic's form, `None` when it has none.
+/// The attributes of the entry at `path` itself (a symlink is not
+/// followed) in restic's form, `None` when it has none. Messages name
+/// `what`: `path` may be a `/proc/self/fd/...` alias of it.
 ///
 /// # Errors
-/// A message naming the path when they cannot be read.
-pub(crate) fn read(path: &Path) -> Result<Option<Value>, String> {
-    let names = match xattr::list(path) {
+/// A message naming `what` when they cannot be read.
+pub(crate) fn read(path: &Path, what: &Path) -> Result<Option<Value>, String> {
+    collect(what, xattr::list(path), |name| xattr::get(path, name))
+}
+
+/// The attributes of an open file or directory, as [`read`].
+///
+/// # Errors
+/// A message naming `what` when they cannot be read.
+pub(crate) fn read_file(f: &File, what: &Path) -> Result<Option<Value>, String> {
+    use xattr::FileExt;
+    collect(what, f.list_xattr(), |name| f.get_xattr(name))
+}
+
+fn collect(
+    what: &Path,
+    names: io::Result<impl Iterator<Item = OsString>>,
+    get: impl Fn(&OsString) -> io::Result<Option<Vec<u8>>>,
+) -> Result<Option<Value>, String> {
+    let path = what;
+    let names = match names {
         Ok(names) => names,
         Err(e) if unsupported(&e) => return Ok(None),
         Err(e) => return Err(format!("{}: list extended attributes: {e}", path.display())),
@@ -35,7 +59,7 @@ pub(crate) fn read(path: &Path) -> Result<Option<Value>, String> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut out = Vec::new();
     for name in names {
-        let value = match xattr::get(path, &name) {
+        let value = match get(&name) {
             Ok(Some(v)) => v,
             // Removed since it was listed.
             Ok(None) => continue,
@@ -146,13 +170,15 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let f = tmp.path().join("f");
         std::fs::write(&f, b"x").unwrap();
-        assert_eq!(read(&f).unwrap(), None);
+        assert_eq!(read(&f, &f).unwrap(), None);
         let value = b"bin\0ary\xff";
         match xattr::set(&f, "user.bulwark", value) {
             Err(e) if unsupported(&e) => return, // no user xattrs here
             r => r.unwrap(),
         }
-        let recorded = read(&f).unwrap().unwrap();
+        let recorded = read(&f, &f).unwrap().unwrap();
+        let opened = File::open(&f).unwrap();
+        assert_eq!(read_file(&opened, &f).unwrap(), Some(recorded.clone()));
         assert_eq!(
             recorded,
             json!([{ "name": "user.bulwark", "value": b64(value) }])

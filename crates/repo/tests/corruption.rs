@@ -5,7 +5,9 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use bulwark_repo::{backup, check, restore, BackupOptions, BlobType, Id, ReadData, RestoreOptions};
+use bulwark_repo::{
+    backup, check, restore, BackupOptions, BlobType, Cancel, Id, ReadData, RestoreOptions,
+};
 use common::*;
 
 fn flip_byte(path: &std::path::Path, offset: u64) {
@@ -48,10 +50,10 @@ fn flipped_byte_in_pack_names_pack_and_snapshot_and_spares_the_rest() {
     flip_byte(&pack_path, entry.blob.offset as u64 + 20);
 
     // Structure alone looks fine: the pack is there, with the right size.
-    let structural = check(&mut repo, ReadData::None, |_, _| {}).unwrap();
+    let structural = check(&mut repo, ReadData::None, &Cancel::default(), |_, _| {}).unwrap();
     assert!(structural.is_ok(), "{:?}", structural.errors);
 
-    let report = check(&mut repo, ReadData::All, |_, _| {}).unwrap();
+    let report = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
     assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
     let e = &report.errors[0];
     assert_eq!(e.pack, Some(entry.pack));
@@ -118,7 +120,7 @@ fn damaged_metadata_files_are_reported_not_fatal() {
     // Flip a byte of the snapshot file: its name no longer matches its hash.
     let sp = repo_path.join("snapshots").join(s.snapshot_id.to_hex());
     flip_byte(&sp, 0);
-    let report = check(&mut repo, ReadData::All, |_, _| {}).unwrap();
+    let report = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
     assert!(!report.is_ok());
     assert!(
         report.errors[0].message.contains(&s.snapshot_id.to_hex()),
@@ -164,18 +166,36 @@ fn read_data_subset_reads_a_sample() {
         |_| {},
     )
     .unwrap();
-    let all = check(&mut repo, ReadData::All, |_, _| {}).unwrap();
-    let some = check(&mut repo, ReadData::Subset(1.0), |_, _| {}).unwrap();
+    let all = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
+    let some = check(
+        &mut repo,
+        ReadData::Subset(1.0),
+        &Cancel::default(),
+        |_, _| {},
+    )
+    .unwrap();
     assert!(all.is_ok() && some.is_ok());
     assert!(all.packs_read >= 2, "{all:?}");
     assert_eq!(some.packs_read, 1);
     // restic's n/t groups partition the packs.
     let mut total = 0;
     for n in 1..=3 {
-        let g = check(&mut repo, ReadData::Group(n, 3), |_, _| {}).unwrap();
+        let g = check(
+            &mut repo,
+            ReadData::Group(n, 3),
+            &Cancel::default(),
+            |_, _| {},
+        )
+        .unwrap();
         assert!(g.is_ok());
         total += g.packs_read;
     }
     assert_eq!(total, all.packs_read);
-    assert!(check(&mut repo, ReadData::Group(4, 3), |_, _| {}).is_err());
+    assert!(check(
+        &mut repo,
+        ReadData::Group(4, 3),
+        &Cancel::default(),
+        |_, _| {}
+    )
+    .is_err());
 }

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bulwark_repo::{
-    backup, check, open_backend, restore, Backend, BackupOptions, FileType, ReadData, Repository,
-    RestoreOptions,
+    backup, check, open_backend, restore, Backend, BackupOptions, Cancel, FileType, ReadData,
+    Repository, RestoreOptions,
 };
 use common::*;
 use rand::{Rng, SeedableRng};
@@ -201,7 +201,7 @@ fn write_random(path: &Path, rng: &mut impl Rng, len: usize) {
 /// gone) and remove it.
 fn both_tools_check_clean(repo_path: &Path, label: &str) {
     let mut repo = open(repo_path);
-    let report = check(&mut repo, ReadData::All, |_, _| {}).unwrap();
+    let report = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
     assert!(
         report.is_ok(),
         "{label}: bulwark check failed: {:?}",

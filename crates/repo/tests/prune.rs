@@ -5,7 +5,8 @@ mod common;
 use std::fs;
 
 use bulwark_repo::{
-    backup, check, forget, prune, restore, BackupOptions, ReadData, RestoreOptions, RetentionPolicy,
+    backup, check, forget, prune, restore, BackupOptions, Cancel, ReadData, RestoreOptions,
+    RetentionPolicy,
 };
 use common::*;
 
@@ -43,7 +44,7 @@ fn prune_removes_forgotten_data_and_repacks_partly_used_packs() {
     let before = dir_size(&repo_path.join("data"));
 
     // Nothing is forgotten yet: prune finds nothing to delete.
-    let dry = prune(&mut repo, true).unwrap();
+    let dry = prune(&mut repo, true, &Cancel::default()).unwrap();
     assert_eq!(dry.packs_deleted + dry.packs_repacked, 0, "{dry:?}");
 
     forget(
@@ -55,7 +56,7 @@ fn prune_removes_forgotten_data_and_repacks_partly_used_packs() {
         false,
     )
     .unwrap();
-    let s = prune(&mut repo, false).unwrap();
+    let s = prune(&mut repo, false, &Cancel::default()).unwrap();
     // Packs hold up to 16 MiB, so the dropped files share packs with kept
     // ones: those packs are repacked.
     assert!(s.packs_repacked >= 1 && s.blobs_unused >= 2, "{s:?}");
@@ -65,7 +66,7 @@ fn prune_removes_forgotten_data_and_repacks_partly_used_packs() {
         "before {before}, after {after}"
     );
 
-    let report = check(&mut repo, ReadData::All, |_, _| {}).unwrap();
+    let report = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
     assert!(report.is_ok() && report.warnings.is_empty(), "{report:?}");
     restic_ok(&repo_path, &["check", "--read-data"]);
 
@@ -83,7 +84,7 @@ fn prune_removes_forgotten_data_and_repacks_partly_used_packs() {
     assert_same_tree(&src, &restored_path(&target, &src));
 
     // A second prune has nothing left to do.
-    let again = prune(&mut repo, false).unwrap();
+    let again = prune(&mut repo, false, &Cancel::default()).unwrap();
     assert_eq!(
         (
             again.packs_deleted,
@@ -130,12 +131,12 @@ fn prune_deletes_packs_nothing_uses() {
         false,
     )
     .unwrap();
-    let s = prune(&mut repo, false).unwrap();
+    let s = prune(&mut repo, false, &Cancel::default()).unwrap();
     assert!(
         s.packs_deleted >= 1 && s.bytes_removed > 40 * 1024 * 1024,
         "{s:?}"
     );
-    let report = check(&mut repo, ReadData::All, |_, _| {}).unwrap();
+    let report = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
     assert!(report.is_ok() && report.warnings.is_empty(), "{report:?}");
     let t = tmp.path().join("t");
     restore(
@@ -174,21 +175,21 @@ fn prune_removes_torn_temporary_files() {
     fs::write(&torn[0], vec![7u8; 4096]).unwrap();
     fs::write(&torn[1], b"{\"packs\":[").unwrap();
 
-    let dry = prune(&mut repo, true).unwrap();
+    let dry = prune(&mut repo, true, &Cancel::default()).unwrap();
     assert_eq!(
         (dry.temp_files_removed, dry.temp_bytes_removed),
         (2, 4096 + 10),
         "{dry:?}"
     );
     assert!(torn.iter().all(|t| t.exists()), "a dry run removed files");
-    let s = prune(&mut repo, false).unwrap();
+    let s = prune(&mut repo, false, &Cancel::default()).unwrap();
     assert_eq!((s.temp_files_removed, s.temp_bytes_removed), (2, 4096 + 10));
     for t in &torn {
         assert!(!t.exists(), "{} is still there", t.display());
     }
-    let again = prune(&mut repo, false).unwrap();
+    let again = prune(&mut repo, false, &Cancel::default()).unwrap();
     assert_eq!(again.temp_files_removed, 0);
     restic_ok(&repo_path, &["check", "--read-data"]);
-    let report = check(&mut repo, ReadData::All, |_, _| {}).unwrap();
+    let report = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
     assert!(report.is_ok() && report.warnings.is_empty(), "{report:?}");
 }

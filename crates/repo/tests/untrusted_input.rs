@@ -6,8 +6,8 @@ mod common;
 use std::fs;
 
 use bulwark_repo::{
-    backup, check, restore, Backend, BackupOptions, FileType, KdfParams, MemoryBackend, ReadData,
-    Repository, RestoreOptions,
+    backup, check, restore, Backend, BackupOptions, Cancel, FileType, KdfParams, MemoryBackend,
+    ReadData, Repository, RestoreOptions,
 };
 use rand::{Rng, SeedableRng};
 
@@ -79,7 +79,7 @@ fn mutated_repository_files_give_errors_not_panics() {
         .unwrap();
         let mut r = Repository::open(Box::new(mem), b"pw").unwrap();
         let _ = r.load_index();
-        let report = check(&mut r, ReadData::All, |_, _| {}).unwrap();
+        let report = check(&mut r, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
         assert!(
             !report.is_ok(),
             "round {round}: mutation of {t:?} {name} not detected"
@@ -123,6 +123,7 @@ fn restore_include_filter_selects_paths() {
             target: target.clone(),
             include: vec![anchored],
             verify: true,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -143,6 +144,7 @@ fn restore_include_filter_selects_paths() {
             target: t2.clone(),
             include: vec!["g".into()],
             verify: false,
+            ..Default::default()
         },
     )
     .unwrap();

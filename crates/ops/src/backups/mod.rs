@@ -310,7 +310,8 @@ fn verify_blocking(cfg: &BackupConfig) -> Result<VerifyReport, BackupError> {
         None => (None, crate::config::DEFAULT_SAMPLE_FILES),
     };
     let read = subset.map_or(ReadData::None, ReadData::Subset);
-    let checked = check(&mut repo, read, |_, _| {}).map_err(wrap)?;
+    let checked =
+        check(&mut repo, read, &bulwark_repo::Cancel::default(), |_, _| {}).map_err(wrap)?;
     let mut report = VerifyReport {
         backup: cfg.name.clone(),
         at: Utc::now(),

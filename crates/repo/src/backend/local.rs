@@ -1,9 +1,16 @@
 //! The local filesystem backend, in restic's default layout:
 //! `config`, `keys/<id>`, `data/<first two hex chars>/<id>`, `index/<id>`,
 //! `snapshots/<id>`, `locks/<id>`.
+//!
+//! Only the owner may read anything in it, whatever the umask: key files
+//! let whoever copies them attack the password offline, and the rest
+//! reveals sizes and timing. As restic does, directories are created 0700
+//! and files 0600, then made read-only (0400) before they get their name.
+//! Modes are given at creation, so no file is ever more open than that.
 
 use std::fs;
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::{Backend, FileType};
@@ -12,6 +19,22 @@ use crate::error::{Error, Result};
 /// A repository in a local directory.
 pub struct LocalBackend {
     root: PathBuf,
+}
+
+/// Mode of repository directories.
+const DIR_MODE: u32 = 0o700;
+/// Mode a repository file is written with.
+const FILE_MODE: u32 = 0o600;
+/// Mode of a complete repository file: read-only, so that a stray write
+/// fails (restic's choice too).
+const DONE_MODE: u32 = 0o400;
+
+/// `mkdir -p` with [`DIR_MODE`] for every directory it creates.
+fn create_dirs(d: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(d)
 }
 
 fn be(op: &'static str, what: &Path, source: std::io::Error) -> Error {
@@ -82,12 +105,12 @@ impl Backend for LocalBackend {
     fn create(&self) -> Result<()> {
         for t in FileType::DIRS {
             let d = self.root.join(t.dir());
-            fs::create_dir_all(&d).map_err(|e| be("create", &d, e))?;
+            create_dirs(&d).map_err(|e| be("create", &d, e))?;
         }
         // restic creates the 256 pack subdirectories up front.
         for i in 0..256 {
             let d = self.root.join("data").join(format!("{i:02x}"));
-            fs::create_dir_all(&d).map_err(|e| be("create", &d, e))?;
+            create_dirs(&d).map_err(|e| be("create", &d, e))?;
         }
         Ok(())
     }
@@ -150,19 +173,21 @@ impl Backend for LocalBackend {
     fn write(&self, t: FileType, name: &str, data: &[u8]) -> Result<()> {
         let p = self.path(t, name)?;
         let dir = p.parent().unwrap_or(&self.root).to_path_buf();
-        fs::create_dir_all(&dir).map_err(|e| be("create", &dir, e))?;
+        create_dirs(&dir).map_err(|e| be("create", &dir, e))?;
         // Write under a temporary name, fsync, then rename: readers see the
         // whole file or nothing, even after a crash.
         let tmp = dir.join(format!(".{}-tmp-{}", name, crate::id::Id::random().short()));
         let res = (|| {
-            let mut f = fs::File::create(&tmp)?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(FILE_MODE)
+                .open(&tmp)?;
             f.write_all(data)?;
+            // Read-only through the descriptor, before the name is visible.
+            f.set_permissions(fs::Permissions::from_mode(DONE_MODE))?;
             f.sync_all()?;
             drop(f);
-            // restic makes repository files read-only.
-            let mut perm = fs::metadata(&tmp)?.permissions();
-            perm.set_readonly(true);
-            fs::set_permissions(&tmp, perm)?;
             fs::rename(&tmp, &p)?;
             // Persist the directory entry too.
             fs::File::open(&dir)?.sync_all()

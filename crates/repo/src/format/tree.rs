@@ -95,6 +95,21 @@ impl Tree {
     }
 }
 
+/// Whether a node name from a tree is one plain path component: not
+/// empty, not `.` or `..`, without `/` or NUL. Repositories are untrusted
+/// input; a name that fails this would let a hostile tree write outside a
+/// restore's target (`../../etc/cron.d/x`), so restore and export skip
+/// such nodes and `check` reports them.
+///
+/// ```
+/// use bulwark_repo::is_safe_name;
+/// assert!(is_safe_name("notes.txt") && is_safe_name("..hidden"));
+/// assert!(!is_safe_name("../../etc/hostname") && !is_safe_name(".."));
+/// ```
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
+}
+
 /// Deepest directory nesting followed when walking a snapshot. Real trees
 /// stay far below (Linux paths end at 4096 bytes); a hostile repository
 /// must not be able to exhaust the stack of the recursive walks.

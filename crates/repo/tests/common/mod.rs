@@ -19,6 +19,15 @@ pub fn init_repo(path: &Path) -> Repository {
     Repository::init(backend, PASSWORD.as_bytes(), KdfParams::INSECURE_FAST).expect("init")
 }
 
+/// The local repository at `path`, opened with the test password, its
+/// index loaded.
+pub fn open_repo(path: &Path) -> Repository {
+    let backend = open_backend(path.to_str().expect("UTF-8 test path")).expect("backend");
+    let mut repo = Repository::open(backend, PASSWORD.as_bytes()).expect("open");
+    repo.load_index().expect("index");
+    repo
+}
+
 /// A new repository in memory with the test password and a cheap KDF.
 pub fn memory_repo() -> Repository {
     let backend = Box::new(MemoryBackend::new());

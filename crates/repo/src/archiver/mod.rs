@@ -12,17 +12,39 @@
 //! packs. Memory is bounded: a file streams through its reader one chunk
 //! (at most 8 MiB) at a time, the walk runs at most a few hundred files
 //! ahead of the readers, and packs are flushed at 16 MiB.
+//!
+//! Below the paths the user named, entries are reached only through
+//! directory descriptors, and a file is read only if the inode opened is
+//! the one the walk saw (see [`dirfd`]): a tree that someone else can
+//! write to cannot make a backup run as root read a file it points to.
+//!
+//! Descriptors are bounded too. The walk keeps at most
+//! [`MAX_OPEN_DIRS`] of the directories it is inside open (deeper, it
+//! closes the outermost and reopens it through `..` on the way back), and
+//! each file handed to the readers holds its directory open until it is
+//! read, which the [`MAX_OUTSTANDING`] limit bounds: at most about
+//! `MAX_OPEN_DIRS + MAX_OUTSTANDING + MAX_READERS` descriptors, well under
+//! the usual limit of 1024.
+
+mod dirfd;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ffi::{CString, OsStr};
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 
 use chrono::{DateTime, FixedOffset};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use rustix::fs::FileType;
 
+use self::dirfd::{Meta, Opened};
+use crate::cancel::Cancel;
 use crate::chunker::{Chunker, ChunkerTables};
 use crate::error::{Error, Result};
 use crate::format::snapshot::Snapshot;
@@ -51,6 +73,9 @@ pub struct BackupOptions {
     pub force: bool,
     /// Snapshot time (default: now).
     pub time: Option<DateTime<FixedOffset>>,
+    /// Stops the backup (polled per entry and per chunk read): it returns
+    /// [`Error::Cancelled`] and saves no snapshot.
+    pub cancel: Cancel,
 }
 
 /// Progress reported after each file.
@@ -89,7 +114,9 @@ pub struct BackupSummary {
     pub data_added_packed: u64,
     /// Pack files written.
     pub packs_written: u64,
-    /// Entries that could not be read (they are left out of the snapshot).
+    /// Entries that could not be read or changed type or inode while the
+    /// backup looked at them (they are left out of the snapshot), and
+    /// extended attributes that could not be read (the entry is kept).
     pub errors: Vec<String>,
 }
 
@@ -191,32 +218,51 @@ const MAX_OUTSTANDING: usize = 256;
 /// Directories walked whose tree is not saved yet (bounds memory when a
 /// slow file holds up the queue).
 const MAX_QUEUED_DIRS: usize = 4096;
+/// Directories the walk is inside that it keeps open (see the module
+/// documentation).
+const MAX_OPEN_DIRS: usize = 64;
+
+/// A file to read: the entry `name` of directory `dir`, which must still
+/// be the inode the walk saw.
+struct FileRef {
+    dir: Arc<OwnedFd>,
+    name: CString,
+    /// For messages (and nothing else: paths are not trusted).
+    path: PathBuf,
+    seen: Meta,
+}
 
 /// A file for a reader.
 struct ReadJob {
-    path: PathBuf,
-    size_hint: u64,
+    file: FileRef,
     reply: mpsc::SyncSender<ReadOutcome>,
 }
 
 /// What reading a file gave.
 enum ReadOutcome {
-    /// Its content blobs and its size as read.
-    Read(Vec<Id>, u64),
-    /// It could not be read: left out of the snapshot, the backup goes on.
-    Unreadable(Error),
-    /// Saving its blobs failed (the repository, not the file): the backup
-    /// stops.
+    /// Its content blobs, its size as read, its metadata from the opened
+    /// descriptor and its extended attributes read through it.
+    Read {
+        content: Vec<Id>,
+        size: u64,
+        meta: Meta,
+        xattrs: std::result::Result<Option<serde_json::Value>, String>,
+    },
+    /// It could not be read, or was replaced: left out of the snapshot,
+    /// the backup goes on.
+    Unreadable(String),
+    /// Saving its blobs failed (the repository, not the file), or the
+    /// backup was cancelled: the backup stops.
     Failed(Error),
 }
 
 /// An entry of a directory whose tree is not saved yet.
 enum Slot {
     Ready(Node),
-    /// A file being read; `changed` when the parent snapshot had a file by
-    /// that name.
+    /// A file being read (its node is made from what the reader opened);
+    /// `changed` when the parent snapshot had a file by that name.
     File {
-        node: Node,
+        name: String,
         changed: bool,
         state: FileState,
     },
@@ -257,6 +303,55 @@ struct Archiver<'s, 'r, F> {
     saved: HashMap<usize, Id>,
     next_dir: usize,
     outstanding: usize,
+    /// The directories the walk is inside, outermost first.
+    open: Vec<OpenDir>,
+    /// Whether `/proc/self/fd` exists (see [`dirfd::entry_path`]).
+    have_proc: bool,
+    cancel: &'s Cancel,
+    // Empty outside tests.
+    #[cfg_attr(not(test), allow(dead_code))]
+    stat_hook: StatHook,
+}
+
+/// A directory the walk is inside: its descriptor while open, and what it
+/// was when opened, to check it when it is opened again.
+struct OpenDir {
+    fd: Option<Arc<OwnedFd>>,
+    seen: Meta,
+}
+
+/// Tests only: called by the walk right after it stat'ed and classified an
+/// entry, before it opens it or hands it to a reader, so that a test can
+/// swap the entry in that window.
+#[cfg(test)]
+type StatHook = Option<Box<dyn FnMut(&Path) + Send>>;
+/// Nothing outside tests.
+#[cfg(not(test))]
+struct StatHook;
+
+#[cfg(test)]
+thread_local! {
+    /// The hook the next backup on this thread takes.
+    static STAT_HOOK: std::cell::RefCell<StatHook> = const { std::cell::RefCell::new(None) };
+}
+
+#[cfg(test)]
+fn take_stat_hook() -> StatHook {
+    STAT_HOOK.with(|h| h.borrow_mut().take())
+}
+
+#[cfg(not(test))]
+fn take_stat_hook() -> StatHook {
+    StatHook
+}
+
+/// "PATH: changed during backup ...": an entry replaced between the
+/// walk's look at it and its opening.
+fn changed_message(path: &Path) -> String {
+    format!(
+        "{}: changed during backup (replaced by another file), skipped",
+        path.display()
+    )
 }
 
 /// Back up `opts.paths` into `repo` and save a snapshot.
@@ -266,7 +361,8 @@ struct Archiver<'s, 'r, F> {
 /// [`BackupSummary::errors`] and left out; a missing top-level path fails.
 ///
 /// # Errors
-/// Missing paths, bad exclude patterns, backend failures.
+/// Missing paths, bad exclude patterns, backend failures,
+/// [`Error::Cancelled`] (no snapshot is saved then).
 pub fn backup(
     repo: &mut Repository,
     opts: &BackupOptions,
@@ -293,7 +389,9 @@ pub(crate) fn backup_sources(
     opts: &BackupOptions,
     progress: impl FnMut(BackupProgress) + Send,
 ) -> Result<BackupSummary> {
-    crate::with_big_stack(|| backup_inner(repo, sources, opts, progress))
+    // Taken on the caller's thread: the walk runs on another.
+    let hook = take_stat_hook();
+    crate::with_big_stack(|| backup_inner(repo, sources, opts, progress, hook))
 }
 
 fn backup_inner(
@@ -301,7 +399,9 @@ fn backup_inner(
     mut sources: Vec<(PathBuf, PathBuf)>,
     opts: &BackupOptions,
     progress: impl FnMut(BackupProgress) + Send,
+    stat_hook: StatHook,
 ) -> Result<BackupSummary> {
+    opts.cancel.check()?;
     // A shared lock: prune (exclusive) must not delete packs that this
     // backup's snapshot will refer to.
     let _lock = crate::lock::lock(repo, false)?;
@@ -378,13 +478,14 @@ fn backup_inner(
     let stop = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<ReadJob>();
     let rx = Mutex::new(rx);
+    let cancel = &opts.cancel;
     let walked = std::thread::scope(|s| {
         let mut started = 0;
         for i in 0..readers {
             let (shared, tables, rx, stop) = (&shared, &tables, &rx, &stop);
             let spawned = std::thread::Builder::new()
                 .name(format!("bulwark-read-{i}"))
-                .spawn_scoped(s, move || read_files(shared, tables, rx, stop));
+                .spawn_scoped(s, move || read_files(shared, tables, rx, stop, cancel));
             // A thread that cannot start only costs parallelism.
             started += usize::from(spawned.is_ok());
         }
@@ -404,6 +505,10 @@ fn backup_inner(
             saved: HashMap::new(),
             next_dir: 0,
             outstanding: 0,
+            open: Vec::new(),
+            have_proc: dirfd::have_proc(),
+            cancel,
+            stat_hook,
         };
         let tree = a.walk(&root, parent.as_ref().map(|p| p.1.tree));
         if tree.is_err() {
@@ -415,7 +520,7 @@ fn backup_inner(
     let Shared { repo, mut saver } = shared
         .into_inner()
         .map_err(|_| Error::format("backup", "a file reader panicked"))?;
-    let (tree, summary) = match walked {
+    let (tree, summary) = match walked.and_then(|w| opts.cancel.check().map(|()| w)) {
         Ok(v) => v,
         Err(e) => {
             // Forget blobs that were only pending in memory or whose pack
@@ -426,6 +531,9 @@ fn backup_inner(
     };
     // On failure `finish` forgets those blobs itself.
     let stats = saver.finish(repo)?;
+    // Cancelled while the last packs were written: they and their index
+    // stay (the next backup uses them), the snapshot is not made.
+    opts.cancel.check()?;
     let user = crate::current_user();
     let snap = Snapshot {
         time: opts.time.unwrap_or_else(time::now),
@@ -459,6 +567,7 @@ fn read_files(
     tables: &ChunkerTables,
     jobs: &Mutex<mpsc::Receiver<ReadJob>>,
     stop: &AtomicBool,
+    cancel: &Cancel,
 ) {
     loop {
         let job = match jobs.lock() {
@@ -470,48 +579,60 @@ fn read_files(
             return;
         }
         // The walker may have stopped waiting (it failed): nothing to tell.
-        let _ = job
-            .reply
-            .send(read_file(shared, tables, &job.path, job.size_hint));
+        let _ = job.reply.send(read_file(shared, tables, &job.file, cancel));
     }
 }
 
-/// Read, chunk and hash one file, saving each new chunk as a data blob.
-/// Only saving takes the shared lock.
+/// Open `file` (through its directory's descriptor, checking it is the
+/// inode the walk saw), then read, chunk and hash it, saving each new
+/// chunk as a data blob. Only saving takes the shared lock.
 fn read_file(
     shared: &Mutex<Shared<'_>>,
     tables: &ChunkerTables,
-    path: &Path,
-    size_hint: u64,
+    file: &FileRef,
+    cancel: &Cancel,
 ) -> ReadOutcome {
     use std::io::Read;
+    let path = &file.path;
     let save = |data: Vec<u8>| -> Result<Id> {
+        cancel.check()?;
         let id = Id::hash(&data);
         let mut g = lock(shared)?;
         let Shared { repo, saver } = &mut *g;
         saver.save_hashed(repo, BlobType::Data, id, data)?;
         Ok(id)
     };
-    let mut f = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => return ReadOutcome::Unreadable(Error::io("open", path, e)),
+    if let Err(e) = cancel.check() {
+        return ReadOutcome::Failed(e);
+    }
+    let (mut f, meta) = match dirfd::open_file_at(file.dir.as_fd(), &file.name, &file.seen) {
+        Ok(Opened::Same(f, meta)) => (f, meta),
+        Ok(Opened::Changed) => return ReadOutcome::Unreadable(changed_message(path)),
+        Err(e) => return ReadOutcome::Unreadable(Error::io("open", path, e).to_string()),
+    };
+    let xattrs = crate::xattrs::read_file(&f, path);
+    let done = |content, size| ReadOutcome::Read {
+        content,
+        size,
+        meta,
+        xattrs,
     };
     // Most files are smaller than the minimum chunk, so they are one
     // chunk whatever the content: read them straight into the blob's
     // buffer, without the chunker (whose 512 KiB read buffer, zeroed
     // for each of thousands of small files, cost more than hashing).
     let min = crate::chunker::MIN_SIZE as u64;
-    let mut head = Vec::with_capacity(size_hint.min(min) as usize + 1);
+    let mut head = Vec::with_capacity(meta.size.min(min) as usize + 1);
     if let Err(e) = (&mut f).take(min).read_to_end(&mut head) {
-        return ReadOutcome::Unreadable(Error::io("read", path, e));
+        return ReadOutcome::Unreadable(Error::io("read", path, e).to_string());
     }
     if (head.len() as u64) < min {
         let size = head.len() as u64;
         if head.is_empty() {
-            return ReadOutcome::Read(Vec::new(), 0);
+            return done(Vec::new(), 0);
         }
         return match save(head) {
-            Ok(id) => ReadOutcome::Read(vec![id], size),
+            Ok(id) => done(vec![id], size),
             Err(e) => ReadOutcome::Failed(e),
         };
     }
@@ -523,10 +644,11 @@ fn read_file(
         let mut buf = Vec::new();
         match ch.next_chunk(&mut buf) {
             Ok(true) => {}
-            Ok(false) => return ReadOutcome::Read(content, size),
-            Err(e) => return ReadOutcome::Unreadable(Error::io("read", path, e)),
+            Ok(false) => return done(content, size),
+            Err(e) => return ReadOutcome::Unreadable(Error::io("read", path, e).to_string()),
         }
         size += buf.len() as u64;
+        // `save` polls the cancellation: a large file stops within a chunk.
         match save(buf) {
             Ok(id) => content.push(id),
             Err(e) => return ReadOutcome::Failed(e),
@@ -616,13 +738,24 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
                     tree.nodes.push(node);
                 }
                 Slot::File {
-                    mut node,
+                    name,
                     changed,
                     state,
                 } => match state {
-                    FileState::Done(ReadOutcome::Read(content, size)) => {
+                    FileState::Done(ReadOutcome::Read {
+                        content,
+                        size,
+                        meta,
+                        xattrs,
+                    }) => {
+                        // Metadata from the descriptor that was read.
+                        let mut node = self.node_from_meta(name, &meta);
                         node.content = Some(content);
                         node.size = size;
+                        node.extended_attributes = xattrs.unwrap_or_else(|e| {
+                            self.summary.errors.push(e);
+                            None
+                        });
                         if changed {
                             self.summary.files_changed += 1;
                         } else {
@@ -631,9 +764,7 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
                         self.file_done(size);
                         tree.nodes.push(node);
                     }
-                    FileState::Done(ReadOutcome::Unreadable(e)) => {
-                        self.summary.errors.push(e.to_string())
-                    }
+                    FileState::Done(ReadOutcome::Unreadable(e)) => self.summary.errors.push(e),
                     FileState::Done(ReadOutcome::Failed(e)) => return Err(e),
                     FileState::Waiting(_) => return Err(Error::format("backup", "file not read")),
                 },
@@ -673,14 +804,32 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
         for (name, v) in dir {
             let pn = parents.get(name);
             match v {
+                // Above the paths the user named: by path, as named.
                 Virtual::Dir(real, children) => {
-                    let md = fs::symlink_metadata(real).map_err(|e| Error::io("stat", real, e))?;
-                    let node = self.node_from_meta(name.clone(), &md, real, pn);
+                    let meta = dirfd::lstat(real).map_err(|e| Error::io("stat", real, e))?;
+                    let mut node = self.node_from_meta(name.clone(), &meta);
+                    node.extended_attributes =
+                        self.xattrs(&meta, pn, || crate::xattrs::read(real, real));
                     let number = self.walk_virtual(children, pn.and_then(|n| n.subtree))?;
                     slots.push(Slot::Dir(node, number));
                 }
+                // A path the user named: its directory is opened by path,
+                // the entry itself (maybe a symlink) is not followed.
                 Virtual::Target(real) => {
-                    if let Some(slot) = self.archive_entry(real, name.clone(), pn)? {
+                    let (Some(parent), Some(file_name)) = (real.parent(), real.file_name()) else {
+                        return Err(Error::InvalidArgument(format!(
+                            "cannot back up {}",
+                            real.display()
+                        )));
+                    };
+                    let dir =
+                        dirfd::open_dir_path(parent).map_err(|e| Error::io("open", parent, e))?;
+                    let cname = CString::new(file_name.as_bytes())
+                        .map_err(|_| Error::InvalidArgument(format!("path {real:?}")))?;
+                    let dir = Arc::new(dir);
+                    if let Some(slot) =
+                        self.archive_entry(&dir, real.clone(), cname, name.clone(), pn)?
+                    {
                         slots.push(slot);
                     }
                 }
@@ -689,77 +838,66 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
         self.enqueue(slots)
     }
 
-    /// The node of `path`, from its metadata and extended attributes. The
-    /// attributes are the parent snapshot's when inode and ctime say the
-    /// entry is untouched (setting an attribute changes ctime), so a
-    /// no-change backup lists none; otherwise they are read, and a failure
-    /// is reported with the entry kept.
-    fn node_from_meta(
-        &mut self,
-        name: String,
-        md: &fs::Metadata,
-        path: &Path,
-        parent: Option<&Node>,
-    ) -> Node {
-        let ctime = time::from_unix(md.ctime(), md.ctime_nsec());
-        let extended_attributes = match parent {
-            Some(p) if !self.force && p.inode == md.ino() && p.ctime == ctime => {
-                p.extended_attributes.clone()
-            }
-            _ => crate::xattrs::read(path).unwrap_or_else(|e| {
-                self.summary.errors.push(e);
-                None
-            }),
-        };
+    /// A node from an entry's metadata, without extended attributes.
+    fn node_from_meta(&self, name: String, md: &Meta) -> Node {
         let ft = md.file_type();
-        let node_type = if ft.is_dir() {
-            "dir"
-        } else if ft.is_symlink() {
-            "symlink"
-        } else if ft.is_file() {
-            "file"
-        } else {
-            use std::os::unix::fs::FileTypeExt;
-            if ft.is_block_device() {
-                "dev"
-            } else if ft.is_char_device() {
-                "chardev"
-            } else if ft.is_fifo() {
-                "fifo"
-            } else {
-                "socket"
-            }
+        let node_type = match ft {
+            FileType::Directory => "dir",
+            FileType::Symlink => "symlink",
+            FileType::RegularFile => "file",
+            FileType::BlockDevice => "dev",
+            FileType::CharacterDevice => "chardev",
+            FileType::Fifo => "fifo",
+            _ => "socket",
         };
+        let is_device = matches!(ft, FileType::BlockDevice | FileType::CharacterDevice);
         Node {
             name,
             node_type: node_type.to_string(),
-            mode: go_mode_from_unix(md.mode()),
-            mtime: time::from_unix(md.mtime(), md.mtime_nsec()),
-            atime: time::from_unix(md.atime(), md.atime_nsec()),
-            ctime,
-            uid: md.uid(),
-            gid: md.gid(),
-            user: self.names.users.get(&md.uid()).cloned().unwrap_or_default(),
-            group: self
-                .names
-                .groups
-                .get(&md.gid())
-                .cloned()
-                .unwrap_or_default(),
-            inode: md.ino(),
-            device_id: md.dev(),
-            size: if ft.is_file() { md.size() } else { 0 },
-            links: md.nlink(),
-            linktarget: String::new(),
-            extended_attributes,
-            device: if node_type == "dev" || node_type == "chardev" {
-                md.rdev()
+            mode: go_mode_from_unix(md.mode),
+            mtime: time::from_unix(md.mtime.0, md.mtime.1),
+            atime: time::from_unix(md.atime.0, md.atime.1),
+            ctime: time::from_unix(md.ctime.0, md.ctime.1),
+            uid: md.uid,
+            gid: md.gid,
+            user: self.names.users.get(&md.uid).cloned().unwrap_or_default(),
+            group: self.names.groups.get(&md.gid).cloned().unwrap_or_default(),
+            inode: md.ino,
+            device_id: md.dev,
+            size: if ft == FileType::RegularFile {
+                md.size
             } else {
                 0
             },
+            links: md.nlink,
+            linktarget: String::new(),
+            extended_attributes: None,
+            device: if is_device { md.rdev } else { 0 },
             content: None,
             subtree: None,
             error: String::new(),
+        }
+    }
+
+    /// An entry's extended attributes: the parent snapshot's when inode
+    /// and ctime say the entry is untouched (setting an attribute changes
+    /// ctime), so a no-change backup lists none; otherwise `read`, and a
+    /// failure is reported with the entry kept.
+    fn xattrs(
+        &mut self,
+        md: &Meta,
+        parent: Option<&Node>,
+        read: impl FnOnce() -> std::result::Result<Option<serde_json::Value>, String>,
+    ) -> Option<serde_json::Value> {
+        let ctime = time::from_unix(md.ctime.0, md.ctime.1);
+        match parent {
+            Some(p) if !self.force && p.inode == md.ino && p.ctime == ctime => {
+                p.extended_attributes.clone()
+            }
+            _ => read().unwrap_or_else(|e| {
+                self.summary.errors.push(e);
+                None
+            }),
         }
     }
 
@@ -767,51 +905,106 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
         self.excludes.as_ref().is_some_and(|g| g.is_match(path))
     }
 
-    /// Archive one entry. `Ok(None)` means it was skipped (excluded or
-    /// unreadable, recorded in the summary).
+    #[cfg(test)]
+    fn after_stat(&mut self, path: &Path) {
+        if let Some(hook) = self.stat_hook.as_mut() {
+            hook(path);
+        }
+    }
+
+    #[cfg(not(test))]
+    fn after_stat(&mut self, _path: &Path) {}
+
+    /// Archive the entry `cname` of the directory `dir`, found at `path`
+    /// and recorded as `name`. `Ok(None)` means it was skipped (excluded,
+    /// unreadable or replaced, recorded in the summary).
     fn archive_entry(
         &mut self,
-        path: &Path,
+        dir: &Arc<OwnedFd>,
+        path: PathBuf,
+        cname: CString,
         name: String,
         parent: Option<&Node>,
     ) -> Result<Option<Slot>> {
-        if self.excluded(path) {
+        self.cancel.check()?;
+        if self.excluded(&path) {
             return Ok(None);
         }
-        let md = match fs::symlink_metadata(path) {
+        let md = match dirfd::stat_at(dir.as_fd(), &cname) {
             Ok(m) => m,
             Err(e) => {
                 self.summary.errors.push(format!("{}: {e}", path.display()));
                 return Ok(None);
             }
         };
-        let mut node = self.node_from_meta(name, &md, path, parent);
-        match node.node_type.as_str() {
-            "file" => {
+        self.after_stat(&path);
+        let mut node = self.node_from_meta(name, &md);
+        match md.file_type() {
+            FileType::RegularFile => {
                 if let Some(content) = self.unchanged_content(&node, parent)? {
+                    // Unchanged inode and ctime: so are the attributes.
+                    node.extended_attributes = parent.and_then(|p| p.extended_attributes.clone());
                     node.content = Some(content);
                     self.summary.files_unmodified += 1;
                     self.file_done(node.size);
                     return Ok(Some(Slot::Ready(node)));
                 }
                 let changed = parent.is_some_and(|p| p.node_type == "file");
-                let state = self.read(path, node.size);
+                let state = self.read(FileRef {
+                    dir: dir.clone(),
+                    name: cname,
+                    path,
+                    seen: md,
+                });
                 return Ok(Some(Slot::File {
-                    node,
+                    name: node.name,
                     changed,
                     state,
                 }));
             }
-            "dir" => {
+            FileType::Directory => {
+                if path.components().count() > crate::format::tree::MAX_TREE_DEPTH {
+                    // Restore refuses deeper trees: say so now.
+                    self.summary.errors.push(format!(
+                        "{}: directories nested too deeply, skipped",
+                        path.display()
+                    ));
+                    return Ok(None);
+                }
                 let parent_tree = parent
                     .filter(|p| p.node_type == "dir")
                     .and_then(|p| p.subtree);
-                let number = self.archive_dir(path, parent_tree)?;
+                let fd = match dirfd::open_dir_at(dir.as_fd(), &cname, &md) {
+                    Ok(Opened::Same(fd, now)) => {
+                        node = self.node_from_meta(node.name, &now);
+                        let f = fs::File::from(fd);
+                        node.extended_attributes =
+                            self.xattrs(&now, parent, || crate::xattrs::read_file(&f, &path));
+                        Some((OwnedFd::from(f), now))
+                    }
+                    Ok(Opened::Changed) => {
+                        self.summary.errors.push(changed_message(&path));
+                        return Ok(None);
+                    }
+                    // Unreadable (no permission): kept, empty, as restic
+                    // does, with the error reported.
+                    Err(e) => {
+                        self.summary.errors.push(format!("{}: {e}", path.display()));
+                        let at = dirfd::entry_path(dir.as_fd(), &cname, self.have_proc, &path);
+                        node.extended_attributes =
+                            self.xattrs(&md, parent, || crate::xattrs::read(&at, &path));
+                        None
+                    }
+                };
+                let number = match fd {
+                    Some((fd, now)) => self.archive_dir(&path, fd, now, parent_tree)?,
+                    None => self.enqueue(Vec::new())?,
+                };
                 self.summary.dirs += 1;
                 return Ok(Some(Slot::Dir(node, number)));
             }
-            "symlink" => match fs::read_link(path) {
-                Ok(t) => node.linktarget = t.to_string_lossy().into_owned(),
+            FileType::Symlink => match dirfd::read_link_at(dir.as_fd(), &cname) {
+                Ok(t) => node.linktarget = String::from_utf8_lossy(t.as_bytes()).into_owned(),
                 Err(e) => {
                     self.summary.errors.push(format!("{}: {e}", path.display()));
                     return Ok(None);
@@ -819,24 +1012,29 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
             },
             _ => {}
         }
+        // Symlinks and special files are never opened: their attributes
+        // are read by name within the directory's descriptor.
+        let at = dirfd::entry_path(dir.as_fd(), &cname, self.have_proc, &path);
+        node.extended_attributes = self.xattrs(&md, parent, || crate::xattrs::read(&at, &path));
         Ok(Some(Slot::Ready(node)))
     }
 
     /// Hand a file to the readers, or read it here without them.
-    fn read(&mut self, path: &Path, size_hint: u64) -> FileState {
-        if let Some(jobs) = &self.jobs {
-            let (reply, rx) = mpsc::sync_channel(1);
-            let job = ReadJob {
-                path: path.to_path_buf(),
-                size_hint,
-                reply,
-            };
-            if jobs.send(job).is_ok() {
-                self.outstanding += 1;
-                return FileState::Waiting(rx);
+    fn read(&mut self, file: FileRef) -> FileState {
+        let file = match &self.jobs {
+            Some(jobs) => {
+                let (reply, rx) = mpsc::sync_channel(1);
+                match jobs.send(ReadJob { file, reply }) {
+                    Ok(()) => {
+                        self.outstanding += 1;
+                        return FileState::Waiting(rx);
+                    }
+                    Err(mpsc::SendError(job)) => job.file,
+                }
             }
-        }
-        FileState::Done(read_file(self.shared, self.tables, path, size_hint))
+            None => file,
+        };
+        FileState::Done(read_file(self.shared, self.tables, &file, self.cancel))
     }
 
     /// The parent's content list when size, mtime, ctime and inode are
@@ -862,73 +1060,85 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
             .then(|| c.clone()))
     }
 
-    fn archive_dir(&mut self, path: &Path, parent_tree: Option<Id>) -> Result<usize> {
+    /// Walk the directory open as `fd` (stat'ed as `seen`) at `path`.
+    /// Returns its number in the queue.
+    fn archive_dir(
+        &mut self,
+        path: &Path,
+        fd: OwnedFd,
+        seen: Meta,
+        parent_tree: Option<Id>,
+    ) -> Result<usize> {
         let parents = self.parent_nodes(parent_tree)?;
-        let mut entries: Vec<(String, PathBuf)> = Vec::new();
-        match fs::read_dir(path) {
-            Ok(rd) => {
-                for e in rd {
-                    match e {
-                        Ok(e) => {
-                            entries.push((e.file_name().to_string_lossy().into_owned(), e.path()))
-                        }
-                        Err(err) => self
-                            .summary
-                            .errors
-                            .push(format!("{}: {err}", path.display())),
-                    }
-                }
+        let mut entries: Vec<(String, CString)> = match dirfd::list(fd.as_fd()) {
+            Ok(names) => names
+                .into_iter()
+                .map(|n| (String::from_utf8_lossy(n.to_bytes()).into_owned(), n))
+                .collect(),
+            Err(e) => {
+                self.summary.errors.push(format!("{}: {e}", path.display()));
+                Vec::new()
             }
-            Err(e) => self.summary.errors.push(format!("{}: {e}", path.display())),
-        }
+        };
         entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        self.enter(fd, seen);
         let mut slots = Vec::new();
-        for (name, p) in entries {
+        for (name, cname) in entries {
+            // Re-read for every entry: a subdirectory walked just now may
+            // have had this directory closed and opened again.
+            let Some(dir) = self.open.last().and_then(|d| d.fd.clone()) else {
+                break;
+            };
             let pn = parents.get(&name);
-            if let Some(slot) = self.archive_entry(&p, name, pn)? {
+            let p = path.join(OsStr::from_bytes(cname.to_bytes()));
+            if let Some(slot) = self.archive_entry(&dir, p, cname, name, pn)? {
                 slots.push(slot);
             }
         }
+        self.leave(path);
         self.enqueue(slots)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exclude_patterns_table() {
-        let g = build_globs(&[
-            "*.tmp".into(),
-            "/srv/app/cache".into(),
-            "node_modules".into(),
-            "logs/*.log".into(),
-        ])
-        .unwrap()
-        .unwrap();
-        let cases = [
-            ("/srv/app/a.tmp", true),
-            ("/srv/app/deep/er/b.tmp", true),
-            ("/srv/app/a.tmpx", false),
-            ("/srv/app/cache", true),
-            ("/srv/other/cache", false),
-            ("/srv/app/x/node_modules", true),
-            ("/srv/app/logs/x.log", true),
-            ("/srv/app/logs/sub/x.log", false),
-            ("/srv/app/main.rs", false),
-        ];
-        for (p, want) in cases {
-            assert_eq!(g.is_match(p), want, "{p}");
+    /// Enter a directory: it becomes the innermost open one, and the
+    /// outermost is closed when more than [`MAX_OPEN_DIRS`] are open.
+    fn enter(&mut self, fd: OwnedFd, seen: Meta) {
+        self.open.push(OpenDir {
+            fd: Some(Arc::new(fd)),
+            seen,
+        });
+        if let Some(i) = self.open.len().checked_sub(MAX_OPEN_DIRS + 1) {
+            self.open[i].fd = None;
         }
-        assert!(build_globs(&["a[".into()]).is_err());
     }
 
-    #[test]
-    fn clean_absolute_is_lexical() {
-        assert_eq!(
-            clean_absolute(Path::new("/a/./b/../c")).unwrap(),
-            PathBuf::from("/a/c")
-        );
+    /// Leave the directory at `path`. If its parent was closed, open it
+    /// again through `..`; should that no longer be the same directory
+    /// (this one was moved elsewhere), the rest of the parent is skipped:
+    /// the walk never continues in a directory it did not come from.
+    fn leave(&mut self, path: &Path) {
+        let Some(child) = self.open.pop() else { return };
+        let Some(parent) = self.open.last_mut() else {
+            return;
+        };
+        if parent.fd.is_some() {
+            return;
+        }
+        let problem = match child
+            .fd
+            .map(|c| dirfd::reopen_parent(c.as_fd(), &parent.seen))
+        {
+            Some(Ok(Opened::Same(fd, _))) => {
+                parent.fd = Some(Arc::new(fd));
+                return;
+            }
+            Some(Ok(Opened::Changed)) => "changed during backup (moved)".to_string(),
+            Some(Err(e)) => format!("cannot open it again: {e}"),
+            // This directory was lost the same way: nothing leads back.
+            None => "a directory in it changed during backup".to_string(),
+        };
+        self.summary.errors.push(format!(
+            "{}: {problem}, the rest of it skipped",
+            path.parent().unwrap_or(path).display()
+        ));
     }
 }
