@@ -97,22 +97,66 @@ fn jobs_list_and_run_backup_then_verify_passes() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// `(status, body)` of the job-failure alert of `job`, as the alert router
+/// stored it, read the way an operator with the database would.
+fn job_alert(dir: &std::path::Path, job: &str) -> Option<String> {
+    let db = dir.join("data/bulwark.db");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::{Connection, Row};
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let rows = sqlx::query("SELECT status, body FROM alerts")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        rows.iter().find_map(|r| {
+            let body: String = r.get("body");
+            (body.contains("JobFailed") && body.contains(job)).then(|| r.get("status"))
+        })
+    })
+}
+
+/// The last run of `job` as `jobs list --json` shows it.
+fn last_run(dir: &std::path::Path, job: &str) -> serde_json::Value {
+    let out = run(bulwark_in(dir).args(["--json", "jobs", "list"]));
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    jobs.as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == job)
+        .map(|j| j["last_run"].clone())
+        .unwrap_or_default()
+}
+
 #[test]
-fn verify_exits_1_when_a_pack_is_missing() {
+fn cli_verify_is_a_job_run_that_alerts_on_failure_and_resolves_on_success() {
     let dir = setup();
     assert!(
         run(bulwark_in(dir.path()).args(["jobs", "run", "backup:app"]))
             .status
             .success()
     );
-    for sub in std::fs::read_dir(dir.path().join("repo/data")).unwrap() {
-        for f in std::fs::read_dir(sub.unwrap().path()).unwrap() {
-            std::fs::remove_file(f.unwrap().path()).unwrap();
-        }
-    }
-    let out = run(bulwark_in(dir.path()).args(["verify"]));
+    // Every pack gone: the repository is broken.
+    let data = dir.path().join("repo/data");
+    let aside = dir.path().join("repo/data.aside");
+    std::fs::rename(&data, &aside).unwrap();
+    std::fs::create_dir(&data).unwrap();
+    let out = run(bulwark_in(dir.path()).args(["verify", "app"]));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("FAILED"));
+    let failed = last_run(dir.path(), "verify:app");
+    assert_eq!(failed["outcome"], "failure", "{failed}");
+    assert_eq!(failed["trigger"], "manual", "{failed}");
+    assert_eq!(job_alert(dir.path(), "verify:app").as_deref(), Some("firing"));
+
+    // Repaired: the next run passes and resolves the alert.
+    std::fs::remove_dir(&data).unwrap();
+    std::fs::rename(&aside, &data).unwrap();
+    let out = run(bulwark_in(dir.path()).args(["verify", "app"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(last_run(dir.path(), "verify:app")["outcome"], "success");
+    assert_eq!(job_alert(dir.path(), "verify:app").as_deref(), Some("resolved"));
 }
 
 #[test]

@@ -16,7 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::auth::Actor;
+use crate::identity::Actor;
 use crate::store::{Dialect, Store, StoreError};
 
 /// How an audited action ended.

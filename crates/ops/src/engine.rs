@@ -561,106 +561,6 @@ fn monitor_alert(monitor: &MonitorConfig, cause: &str, started_at_ms: i64) -> Al
     a
 }
 
-/// Evaluates every SLO once: rollups first, then the math, the log line,
-/// the alerts.
-///
-/// # Errors
-/// On a database error.
-pub async fn evaluate_slos(
-    store: &Store,
-    config: &Config,
-    now_ms: i64,
-) -> Result<Vec<SloStatus>, StoreError> {
-    // Re-roll the last few complete minutes: results arrive up to a timeout
-    // after the minute they started in.
-    uptime::rollup(store, now_ms - 5 * 60_000, now_ms - 60_000).await?;
-    evaluate_rolled_slos(store, config, now_ms).await
-}
-
-/// [`evaluate_slos`] without the rollup, for a caller that keeps rollups
-/// current itself.
-async fn evaluate_rolled_slos(
-    store: &Store,
-    config: &Config,
-    now_ms: i64,
-) -> Result<Vec<SloStatus>, StoreError> {
-    let statuses = crate::slo::status_all(store, config, now_ms).await?;
-    for s in &statuses {
-        let Some(slo) = config.slos.iter().find(|c| c.name == s.name) else {
-            continue;
-        };
-        let tags = config
-            .monitor(&slo.monitor)
-            .map(|m| m.tags.clone())
-            .unwrap_or_default();
-        // Every rule this SLO can fire, so the ones that stopped resolve.
-        let mut rules: Vec<(String, AlertSeverity)> = slo
-            .alerts
-            .iter()
-            .map(|r| {
-                (
-                    format!(
-                        "burn:{}:{}:{}",
-                        crate::config::format_duration(r.long_window),
-                        crate::config::format_duration(r.short_window),
-                        r.burn_rate
-                    ),
-                    r.severity,
-                )
-            })
-            .collect();
-        rules.push((
-            format!("budget:{}", crate::slo::BUDGET_ALERT_THRESHOLD),
-            AlertSeverity::Warning,
-        ));
-        for (id, severity) in rules {
-            let firing = s.firing.iter().find(|f| f.id == id);
-            let name = if id.starts_with("budget:") {
-                "SloBudgetLow"
-            } else {
-                "SloBurnRate"
-            };
-            let mut a = Alert::new(
-                name,
-                &slo.monitor,
-                &format!("{}/{id}", slo.name),
-                severity,
-                firing.map_or_else(
-                    || format!("{} is within its budget", slo.name),
-                    |f| f.summary.clone(),
-                ),
-                now_ms,
-            );
-            a.slo = Some(slo.name.clone());
-            a.tags = tags.clone();
-            a.status = if firing.is_some() {
-                AlertStatus::Firing
-            } else {
-                AlertStatus::Resolved
-            };
-            alert::notify(store, config, &a, now_ms).await?;
-        }
-    }
-    Ok(statuses)
-}
-
-pub(crate) fn slo_json(s: &SloStatus) -> serde_json::Value {
-    serde_json::json!({
-        "ts": crate::alert::rfc3339(s.now_ms),
-        "slo": s.name,
-        "monitor": s.monitor,
-        "target": s.target,
-        "attainment": s.attainment,
-        "total": s.total,
-        "bad": s.bad,
-        "budget_consumed": s.budget_consumed,
-        "budget_remaining": s.budget_remaining,
-        "burn_rates": s.burn_rates.iter().map(|(l, r)| (l.to_string(), serde_json::json!(r))).collect::<serde_json::Map<_, _>>(),
-        "exhaustion_at": s.exhaustion_at_ms.map(crate::alert::rfc3339),
-        "firing": s.firing.iter().map(|f| f.id.clone()).collect::<Vec<_>>(),
-    })
-}
-
 /// The end of the newest minute whose results are all stored at `now_ms`:
 /// a result is stored up to `lateness` (the longest probe timeout plus
 /// flushing) after the minute it started in.
@@ -695,14 +595,14 @@ async fn slo_loop(shared: Arc<Shared>, mut rx: watch::Receiver<bool>) {
         let result = match rolled {
             Ok(to) => {
                 rolled_to = Some(to);
-                evaluate_rolled_slos(&shared.store, &shared.config, now).await
+                crate::slo::evaluate_rolled(&shared.store, &shared.config, now).await
             }
             Err(e) => Err(e),
         };
         match result {
             Ok(statuses) => {
                 for s in &statuses {
-                    shared.slo_log.write(&slo_json(s));
+                    shared.slo_log.write(&crate::slo::slo_json(s));
                     if let Some(o) = &shared.opts.observer {
                         o.slo(s);
                     }

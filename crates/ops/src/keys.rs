@@ -8,10 +8,11 @@ use rand::RngCore;
 use sqlx::Row;
 
 use crate::audit::{self, Entry, Outcome};
-use crate::auth::{key_digest, Actor, Principal};
+use crate::auth::KeySource;
 use crate::config::Secret;
-use crate::role::Role;
+use crate::identity::{key_digest, Actor, Principal, Role, UnknownRole};
 use crate::store::{Store, StoreError};
+use crate::BoxFuture;
 
 /// Every key starts with this, so a leaked key is recognisable to secret
 /// scanners and to people.
@@ -134,7 +135,7 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<KeyInfo, KeyError> {
         name: row.try_get("name").map_err(StoreError::from)?,
         role: role
             .parse()
-            .map_err(|e: crate::role::UnknownRole| StoreError::Invalid(format!("api_keys: {e}")))?,
+            .map_err(|e: UnknownRole| StoreError::Invalid(format!("api_keys: {e}")))?,
         created_at: crate::time::from_ms(row.try_get("created_at").map_err(StoreError::from)?),
         created_by: row.try_get("created_by").map_err(StoreError::from)?,
         revoked_at: revoked_at.map(crate::time::from_ms),
@@ -208,6 +209,31 @@ pub(crate) async fn find_active(
         name: row.try_get("name")?,
         role: role
             .parse()
-            .map_err(|e: crate::role::UnknownRole| StoreError::Invalid(format!("api_keys: {e}")))?,
+            .map_err(|e: crate::identity::UnknownRole| StoreError::Invalid(format!("api_keys: {e}")))?,
     }))
+}
+
+/// The keys of the store (`bulwark keys create`), as the authenticator
+/// asks for them: by the digest's index.
+#[derive(Debug, Clone)]
+pub struct StoreKeys(Store);
+
+impl StoreKeys {
+    pub fn new(store: Store) -> StoreKeys {
+        StoreKeys(store)
+    }
+}
+
+impl KeySource for StoreKeys {
+    fn find<'a>(
+        &'a self,
+        _presented: &'a str,
+        digest: &'a [u8; 32],
+    ) -> BoxFuture<'a, Result<Option<Principal>, StoreError>> {
+        Box::pin(find_active(&self.0, digest))
+    }
+
+    fn has_admin(&self) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(has_active_admin(&self.0))
+    }
 }

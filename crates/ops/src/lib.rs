@@ -26,13 +26,14 @@ pub mod config;
 pub mod drill;
 pub mod engine;
 pub(crate) mod files;
+pub mod identity;
+pub mod instance;
 pub mod keys;
 pub mod maintenance;
 pub mod opscheck;
 pub mod probe;
 pub mod redact;
 pub mod report;
-pub(crate) mod role;
 pub mod scheduler;
 pub mod secrets;
 pub mod slo;
@@ -40,7 +41,12 @@ pub(crate) mod store;
 pub(crate) mod time;
 pub mod uptime;
 
+/// A boxed future, so async work can sit behind trait objects (jobs, key
+/// sources, failure sinks).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 // Public API.
-pub use auth::{Actor, Authenticator, Principal};
-pub use role::{Role, UnknownRole};
+pub use auth::{Authenticator, KeySource};
+pub use identity::{Actor, Principal, Role, UnknownRole};
+pub use instance::Instance;
 pub use store::{Dialect, Store, StoreError};

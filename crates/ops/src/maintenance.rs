@@ -6,7 +6,7 @@ use rand::RngCore;
 use sqlx::Row;
 
 use crate::audit::{self, Entry, Outcome};
-use crate::auth::Actor;
+use crate::identity::Actor;
 use crate::store::{Store, StoreError};
 
 /// A window stored in the database.

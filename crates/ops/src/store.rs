@@ -124,6 +124,12 @@ const MIGRATIONS: &[Migration] = &[
         "hourly rollups",
         include_str!("../migrations/0005_hourly_rollups.sql"),
     ),
+    Migration {
+        version: 6,
+        name: "cancelled job runs",
+        sqlite: include_str!("../migrations/0006_cancelled_runs.sqlite.sql"),
+        postgres: include_str!("../migrations/0006_cancelled_runs.postgres.sql"),
+    },
 ];
 
 /// Fixed key for `pg_advisory_lock` while migrating, so that several

@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use bulwark_ops::config;
 use bulwark_ops::scheduler::runs::RunOutcome;
-use bulwark_ops::scheduler::Scheduler;
-use bulwark_ops::{Actor, Store};
+use bulwark_ops::{Actor, Instance, Store};
 use common::TestDb;
 
 on_both!(
@@ -34,11 +33,7 @@ schedule = "0 1 * * 0"
         src = data.path().display(),
     );
     let loaded = config::parse(&text, None, &|_| None).expect("config");
-    let s = Scheduler::from_config(
-        Arc::new(loaded.config),
-        store.clone(),
-        data.path().to_path_buf(),
-    );
+    let s = Instance::new(Arc::new(loaded.config), store.clone(), data.path()).scheduler;
 
     let run = s
         .run_now("drill-overdue:weekly", &Actor::cli())

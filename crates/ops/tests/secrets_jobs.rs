@@ -11,11 +11,11 @@ use std::time::Duration;
 use bulwark_ops::audit::{self, Filter};
 use bulwark_ops::config::{self, Config};
 use bulwark_ops::scheduler::{
-    self, runs, BoxFuture, ClaimError, FailureSink, Job, JobAction, JobContext, JobError, JobRun,
+    self, runs, BoxFuture, ClaimError, FailureSink, Job, JobAction, JobContext, JobError, JobRun, RunError,
     MissedRuns, RunOutcome, Scheduler, Trigger,
 };
 use bulwark_ops::secrets::{self, RotateOptions, DASHBOARD_KEY};
-use bulwark_ops::{Actor, Authenticator, Role, Store};
+use bulwark_ops::{Actor, Authenticator, Instance, Role, Store};
 use chrono::{DateTime, Utc};
 use common::TestDb;
 
@@ -86,7 +86,7 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
     let config = config_with_hook(data.path());
     let cfg = &config.secrets[0];
     let actor = Actor::system("test");
-    let auth = Authenticator::new(Vec::new(), store.clone()).with_managed_keys(data.path());
+    let auth = Instance::new(Arc::new(config.clone()), store.clone(), data.path()).auth;
     let current = secrets::current_path(data.path(), DASHBOARD_KEY);
     let previous = secrets::previous_path(data.path(), DASHBOARD_KEY);
 
@@ -108,7 +108,7 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
         assert_eq!(mode, 0o600);
     }
     assert!(admin(&auth, &v1).await);
-    assert!(auth.has_static_admin());
+    assert!(auth.has_admin().await.unwrap());
 
     // Not due yet: nothing happens without --force.
     assert!(
@@ -254,7 +254,7 @@ async fn no_grace_body(store: Store, _db: TestDb) {
     let config = config::parse(text, None, &|_| None).unwrap().config;
     let cfg = &config.secrets[0];
     let actor = Actor::cli();
-    let auth = Authenticator::new(Vec::new(), store.clone()).with_managed_keys(data.path());
+    let auth = Instance::new(Arc::new(config.clone()), store.clone(), data.path()).auth;
     let current = secrets::current_path(data.path(), DASHBOARD_KEY);
     let now = Utc::now();
     secrets::rotate(&store, data.path(), cfg, &actor, FORCE, now)
@@ -299,12 +299,12 @@ struct Probe {
 }
 
 impl JobAction for Probe {
-    fn run<'a>(&'a self, _ctx: &'a JobContext) -> BoxFuture<'a, Result<String, String>> {
+    fn run<'a>(&'a self, _ctx: &'a JobContext) -> BoxFuture<'a, Result<String, RunError>> {
         Box::pin(async move {
-            let _permit = self.gate.acquire().await.map_err(|e| e.to_string())?;
+            let _permit = self.gate.acquire().await.map_err(RunError::error)?;
             let n = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
             if self.fail {
-                Err(format!("failed on run {n}"))
+                Err(RunError::Failed(format!("failed on run {n}")))
             } else {
                 Ok(format!("run {n}"))
             }
@@ -597,7 +597,7 @@ on_both!(rotate_job_from_config_rotates_the_secret, rotate_job_body);
 async fn rotate_job_body(store: Store, _db: TestDb) {
     let data = tempfile::tempdir().unwrap();
     let config = Arc::new(config_with_hook(data.path()));
-    let s = Scheduler::from_config(config, store.clone(), data.path().to_path_buf());
+    let s = Instance::new(config, store.clone(), data.path()).scheduler;
     let job = s.job("rotate:DASHBOARD_KEY").expect("rotation job");
     assert_eq!(job.missed, MissedRuns::RunOnce);
     let run = s
@@ -618,10 +618,10 @@ async fn rotate_job_body(store: Store, _db: TestDb) {
 struct Flaky(std::sync::atomic::AtomicBool);
 
 impl JobAction for Flaky {
-    fn run<'a>(&'a self, _ctx: &'a JobContext) -> BoxFuture<'a, Result<String, String>> {
+    fn run<'a>(&'a self, _ctx: &'a JobContext) -> BoxFuture<'a, Result<String, RunError>> {
         Box::pin(async move {
             if self.0.load(Ordering::SeqCst) {
-                Err("repository locked".to_string())
+                Err(RunError::Failed("repository locked".to_string()))
             } else {
                 Ok("snapshot 1a2b".to_string())
             }
@@ -643,7 +643,7 @@ async fn job_alert_body(store: Store, _db: TestDb) {
         missed: MissedRuns::RunOnce,
         action: flaky.clone(),
     });
-    let s = s.with_failure_sink(Arc::new(scheduler::alerting::AlertSink::new(
+    let s = s.with_failure_sink(Arc::new(bulwark_ops::alert::JobFailureAlerts::new(
         store.clone(),
         config,
     )));
@@ -726,4 +726,96 @@ async fn webhook_hook_body(store: Store, _db: TestDb) {
     );
     assert!(request.contains("\"version\":1"), "{request}");
     assert!(!request.contains(&value));
+}
+
+/// Waits for the cancel a shutdown sends, telling the test when it started.
+struct UntilCancelled(tokio::sync::Notify);
+
+impl JobAction for UntilCancelled {
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<String, RunError>> {
+        Box::pin(async move {
+            self.0.notify_one();
+            while !ctx.cancel.is_cancelled() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(RunError::Cancelled)
+        })
+    }
+}
+
+on_both!(
+    shutdown_cancels_running_jobs_and_records_them_cancelled,
+    shutdown_cancel_body
+);
+async fn shutdown_cancel_body(store: Store, _db: TestDb) {
+    let job = Arc::new(UntilCancelled(tokio::sync::Notify::new()));
+    let sink = Arc::new(Sink::default());
+    let mut s = Scheduler::new(store.clone());
+    s.add(Job {
+        name: "backup:app".into(),
+        schedule: Some(scheduler::Schedule::every(Duration::from_secs(1)).unwrap()),
+        missed: MissedRuns::Skip,
+        action: job.clone(),
+    });
+    let s = Arc::new(s.with_failure_sink(sink.clone()));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let looping = tokio::spawn(s.clone().run(
+        async move {
+            let _ = stop_rx.await;
+        },
+        Duration::from_secs(60),
+    ));
+    tokio::time::timeout(Duration::from_secs(30), job.0.notified())
+        .await
+        .expect("the job started");
+    stop_tx.send(()).unwrap();
+    // Without the cancel the job would run until the 60 s drain ends.
+    tokio::time::timeout(Duration::from_secs(30), looping)
+        .await
+        .expect("the scheduler stopped once its job was cancelled")
+        .unwrap();
+    let runs = runs::latest(&store).await.unwrap();
+    assert_eq!(runs["backup:app"].outcome, RunOutcome::Cancelled);
+    assert!(
+        sink.0.lock().unwrap().is_empty(),
+        "a cancel is not a failure to alert on"
+    );
+}
+
+on_both!(a_cancelled_backup_job_saves_no_snapshot, cancelled_backup_body);
+async fn cancelled_backup_body(store: Store, _db: TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let src = data.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..50 {
+        std::fs::write(src.join(format!("f{i}")), format!("file {i}")).unwrap();
+    }
+    let repo = data.path().join("repo");
+    std::fs::write(data.path().join("pw"), "pw").unwrap();
+    bulwark_repo::Repository::init(
+        bulwark_repo::open_backend(repo.to_str().unwrap()).unwrap(),
+        b"pw",
+        bulwark_repo::KdfParams::INSECURE_FAST,
+    )
+    .unwrap();
+    let text = format!(
+        "[[backup]]\nname = \"app\"\nrepo = \"{}\"\npassword_file = \"{}\"\npaths = [\"{}\"]\n",
+        repo.display(),
+        data.path().join("pw").display(),
+        src.display()
+    );
+    let config = Arc::new(config::parse(&text, None, &|_| None).unwrap().config);
+    let instance = Instance::new(config, store.clone(), data.path());
+    // Shutdown came first: the run starts, stops at its first checkpoint,
+    // and is recorded as cancelled, not as a success or a failure.
+    instance.scheduler.cancel();
+    let run = instance
+        .scheduler
+        .run_now("backup:app", &Actor::cli())
+        .await
+        .unwrap();
+    assert_eq!(run.outcome, RunOutcome::Cancelled, "{}", run.summary);
+    let opened = bulwark_ops::backups::open(&instance.config.backups[0]).unwrap();
+    assert!(opened.snapshots().unwrap().is_empty());
+    assert!(bulwark_ops::alert::firing(&store).await.unwrap().is_empty());
 }

@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use bulwark_ops::config;
 use bulwark_ops::scheduler::runs::RunOutcome;
-use bulwark_ops::scheduler::Scheduler;
-use bulwark_ops::{Actor, Store};
+use bulwark_ops::{Actor, Instance, Store};
 use common::TestDb;
 
 on_both!(
@@ -29,11 +28,7 @@ target = 0.99
 window = "1d"
 "#;
     let loaded = config::parse(text, None, &|_| None).expect("config");
-    let s = Scheduler::from_config(
-        Arc::new(loaded.config),
-        store.clone(),
-        data.path().to_path_buf(),
-    );
+    let s = Instance::new(Arc::new(loaded.config), store.clone(), data.path()).scheduler;
 
     let run = s.run_now("slo", &Actor::cli()).await.unwrap();
     assert_eq!(run.outcome, RunOutcome::Success, "{}", run.summary);

@@ -3,10 +3,15 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use bulwark_ops::audit::{self, Entry, Filter, Outcome};
 use bulwark_ops::keys::{self, KeyError};
 use bulwark_ops::{Actor, Authenticator, Role, Store, StoreError};
 use common::TestDb;
+
+/// The newest migration.
+const LATEST: i64 = 6;
 
 fn entry(i: usize) -> Entry {
     Entry::new(
@@ -47,7 +52,7 @@ async fn hand_edit(db: &TestDb, sql: &str) {
 
 on_both!(migrations_are_idempotent, migrations_are_idempotent_body);
 async fn migrations_are_idempotent_body(store: Store, db: TestDb) {
-    assert_eq!(store.schema_version().await.unwrap(), 5);
+    assert_eq!(store.schema_version().await.unwrap(), LATEST);
     // A second instance opening the same database finds nothing to do.
     let again = match &db {
         TestDb::Postgres { url } => Store::open_postgres(url).await.unwrap(),
@@ -57,7 +62,7 @@ async fn migrations_are_idempotent_body(store: Store, db: TestDb) {
                 .unwrap()
         }
     };
-    assert_eq!(again.schema_version().await.unwrap(), 5);
+    assert_eq!(again.schema_version().await.unwrap(), LATEST);
 }
 
 on_both!(
@@ -72,7 +77,7 @@ async fn migration_gap_body(store: Store, db: TestDb) {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(rows.len(), 5);
+    assert_eq!(rows.len() as i64, LATEST);
     // (versions deleted by hand, the missing one named, the newer one named)
     let cases: &[(&[i64], i64, i64)] = &[
         (&[2], 2, 3),
@@ -80,7 +85,7 @@ async fn migration_gap_body(store: Store, db: TestDb) {
         (&[2, 3], 2, 4),
         (&[4], 4, 5),
         // A gap and a migration pending above it: nothing is applied.
-        (&[3, 5], 3, 4),
+        (&[3, LATEST], 3, 4),
     ];
     for (deleted, missing, newer) in cases {
         for v in *deleted {
@@ -120,7 +125,7 @@ async fn migration_gap_body(store: Store, db: TestDb) {
     }
     // With every version back, it opens again.
     let store = db.open_again().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 5);
+    assert_eq!(store.schema_version().await.unwrap(), LATEST);
 }
 
 on_both!(keys_lifecycle, keys_lifecycle_body);
@@ -133,7 +138,7 @@ async fn keys_lifecycle_body(store: Store, _db: TestDb) {
     assert!(secret.starts_with(keys::KEY_PREFIX));
     assert_eq!(secret.len(), keys::KEY_PREFIX.len() + 64);
 
-    let auth = Authenticator::new(vec![], store.clone());
+    let auth = Authenticator::new(vec![Arc::new(keys::StoreKeys::new(store.clone()))]);
     let principal = auth
         .authenticate(&secret)
         .await

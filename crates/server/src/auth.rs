@@ -76,7 +76,7 @@ pub(crate) async fn authorize(
     let attempt = Attempt::of(parts, state);
     let presented = presented_key(&parts.headers);
     let principal = match presented {
-        Some(key) => state.auth.authenticate(key).await?,
+        Some(key) => state.instance.auth.authenticate(key).await?,
         None => None,
     };
     let Some(principal) = principal else {
@@ -121,7 +121,7 @@ pub(crate) struct Attempt {
 
 impl Attempt {
     pub(crate) fn of(parts: &Parts, state: &AppState) -> Attempt {
-        let client = client_ip(parts, &state.config.server.trusted_proxies);
+        let client = client_ip(parts, &state.instance.config.server.trusted_proxies);
         let route = parts
             .extensions
             .get::<MatchedPath>()
@@ -169,7 +169,7 @@ async fn deny(
 ) {
     let entry = Entry::new(actor, action, target, Outcome::Denied).detail(detail);
     // The refusal stands even if it cannot be recorded; the failure is logged.
-    if let Err(e) = audit::append(&state.store, entry).await {
+    if let Err(e) = audit::append(&state.instance.store, entry).await {
         tracing::error!(error = %e, action, "cannot record refused request in the audit trail");
     }
 }

@@ -9,7 +9,7 @@
 //! ```no_run
 //! # async fn demo(state: std::sync::Arc<bulwark_server::AppState>) -> std::io::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! let options = bulwark_server::ServeOptions::from_config(&state.config.server);
+//! let options = bulwark_server::ServeOptions::from_config(&state.instance.config.server);
 //! bulwark_server::serve(listener, state, options, std::future::pending()).await;
 //! # Ok(())
 //! # }

@@ -1,21 +1,16 @@
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bulwark_ops::config::Config;
 use bulwark_ops::engine::SloEvaluation;
-use bulwark_ops::scheduler::Scheduler;
-use bulwark_ops::{Authenticator, Store};
+use bulwark_ops::Instance;
 use tokio::sync::Semaphore;
 
 use crate::api::{BackupSnapshots, OpsCheck};
 use crate::auth::FailureLimiter;
 use crate::cache::Cached;
 use crate::metrics::Metrics;
-
-/// The CLI's default `--data-dir`, used until [`AppState::with_data_dir`].
-const DEFAULT_DATA_DIR: &str = "bulwark-data";
 
 /// How long `/healthz/strict` (without an engine), `ops check` and snapshot
 /// listings are served from cache; see [`AppState::with_view_ttl`].
@@ -27,19 +22,15 @@ const REPOSITORY_OPENINGS: usize = 2;
 
 /// What every handler can reach; shared behind an `Arc`.
 pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub auth: Authenticator,
+    /// The config, store, authenticator and scheduler `bulwark serve` (or a
+    /// test) built once; a manual run through the API and a scheduled run
+    /// of one job share its scheduler, so they cannot overlap.
+    pub instance: Arc<Instance>,
     pub metrics: Metrics,
     pub limiter: FailureLimiter,
     /// The running monitoring engine's snapshots; None when no engine runs
     /// (then monitor state is read from the store).
     pub live: Option<Arc<bulwark_ops::engine::Live>>,
-    /// The data directory: managed secrets, event logs, drill reports.
-    pub data_dir: PathBuf,
-    /// Shared with `bulwark serve`'s scheduler loop, so a manual run through
-    /// the API and a scheduled run of one job cannot overlap.
-    pub scheduler: Arc<Scheduler>,
     pub(crate) views: Views,
     pub(crate) view_ttl: Duration,
 }
@@ -72,25 +63,14 @@ impl Views {
 }
 
 impl AppState {
-    pub fn new(config: Arc<Config>, store: Store) -> AppState {
-        let auth = Authenticator::new(config.auth.keys.clone(), store.clone());
-        let data_dir = PathBuf::from(DEFAULT_DATA_DIR);
-        let scheduler = Arc::new(Scheduler::from_config(
-            config.clone(),
-            store.clone(),
-            data_dir.clone(),
-        ));
+    pub fn new(instance: Arc<Instance>) -> AppState {
         let metrics = Metrics::new();
-        let views = Views::new(&config, &metrics);
+        let views = Views::new(&instance.config, &metrics);
         AppState {
-            config,
-            store,
-            auth,
+            instance,
             metrics,
             limiter: FailureLimiter::default(),
             live: None,
-            data_dir,
-            scheduler,
             views,
             view_ttl: DEFAULT_VIEW_TTL,
         }
@@ -102,26 +82,6 @@ impl AppState {
     /// started after it arrived, still one at a time.
     pub fn with_view_ttl(mut self, ttl: Duration) -> AppState {
         self.view_ttl = ttl;
-        self
-    }
-
-    /// Uses `data_dir` for managed secrets (accepting `DASHBOARD_KEY` as an
-    /// admin key) and for the jobs' files.
-    pub fn with_data_dir(mut self, data_dir: &Path) -> AppState {
-        self.data_dir = data_dir.to_path_buf();
-        self.auth = Authenticator::new(self.config.auth.keys.clone(), self.store.clone())
-            .with_managed_keys(data_dir);
-        self.scheduler = Arc::new(Scheduler::from_config(
-            self.config.clone(),
-            self.store.clone(),
-            data_dir.to_path_buf(),
-        ));
-        self
-    }
-
-    /// Shares `scheduler` (the one `bulwark serve` runs) with the API.
-    pub fn with_scheduler(mut self, scheduler: Arc<Scheduler>) -> AppState {
-        self.scheduler = scheduler;
         self
     }
 

@@ -52,7 +52,7 @@ impl Record for Harness {
                 status: Some(if ok { 200 } else { 503 }),
                 error: (!ok).then(|| "unexpected status 503".into()),
             };
-            uptime::record(&self.state.store, &r).await.unwrap();
+            uptime::record(&self.state.instance.store, &r).await.unwrap();
         }
     }
 }
@@ -123,7 +123,7 @@ async fn monitors_hide_secrets_and_push_tokens_are_made_by_admins_and_shown_once
     let (status, body) = h.call("POST", &path, None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["monitor"], "cron");
-    assert!(uptime::last_ping(&h.state.store, "cron")
+    assert!(uptime::last_ping(&h.state.instance.store, "cron")
         .await
         .unwrap()
         .is_some());
@@ -175,7 +175,7 @@ fn buckets(body: &serde_json::Value) -> Vec<(String, i64, i64)> {
 #[tokio::test]
 async fn results_serve_hourly_rollups_across_the_retention() {
     let h = Harness::new(CONFIG).await;
-    let store = &h.state.store;
+    let store = &h.state.instance.store;
     let now = chrono::Utc::now().timestamp_millis();
     let this_hour = now.div_euclid(HOUR) * HOUR;
     // Two hours 40 days ago (past the 35-day minute retention) and the two
@@ -464,7 +464,7 @@ async fn silences_and_maintenance_are_admin_only_and_audited() {
         .await;
     assert_eq!(incidents, serde_json::json!([]));
 
-    let actions: Vec<String> = audit::query(&h.state.store, &Filter::default())
+    let actions: Vec<String> = audit::query(&h.state.instance.store, &Filter::default())
         .await
         .unwrap()
         .into_iter()
@@ -535,7 +535,7 @@ fn peer(n: u8) -> String {
 #[tokio::test]
 async fn push_token_guessing_is_limited_per_address() {
     let h = Harness::new(CONFIG).await;
-    let token = uptime::create_push_token(&h.state.store, &bulwark_ops::Actor::cli(), "cron")
+    let token = uptime::create_push_token(&h.state.instance.store, &bulwark_ops::Actor::cli(), "cron")
         .await
         .unwrap()
         .into_inner();
@@ -584,7 +584,7 @@ async fn push_token_guessing_is_limited_per_address() {
         StatusCode::TOO_MANY_REQUESTS
     );
 
-    let records = audit::query(&h.state.store, &Filter::default())
+    let records = audit::query(&h.state.instance.store, &Filter::default())
         .await
         .unwrap();
     let limited: Vec<&str> = records
@@ -606,7 +606,7 @@ async fn healthz_strict_serves_the_engines_evaluation() {
     let h = Harness::with_state(CONFIG, |s| s.with_live(live.clone())).await;
     // The engine's pass over an empty store: a full budget.
     let at_ms = chrono::Utc::now().timestamp_millis() - 5_000;
-    let statuses = bulwark_ops::slo::status_all(&h.state.store, &h.state.config, at_ms)
+    let statuses = bulwark_ops::slo::status_all(&h.state.instance.store, &h.state.instance.config, at_ms)
         .await
         .unwrap();
     live.set_slos(at_ms, statuses);
@@ -623,7 +623,7 @@ async fn healthz_strict_serves_the_engines_evaluation() {
 
     // The engine's next pass sees the spent budget.
     let now = chrono::Utc::now().timestamp_millis();
-    let statuses = bulwark_ops::slo::status_all(&h.state.store, &h.state.config, now)
+    let statuses = bulwark_ops::slo::status_all(&h.state.instance.store, &h.state.instance.config, now)
         .await
         .unwrap();
     live.set_slos(now, statuses);
@@ -668,7 +668,7 @@ impl std::io::Write for Capture {
 #[tokio::test]
 async fn request_trace_names_the_route_not_the_push_token() {
     let h = Harness::new(CONFIG).await;
-    let token = uptime::create_push_token(&h.state.store, &bulwark_ops::Actor::cli(), "cron")
+    let token = uptime::create_push_token(&h.state.instance.store, &bulwark_ops::Actor::cli(), "cron")
         .await
         .unwrap()
         .into_inner();

@@ -69,7 +69,7 @@ async fn rotating_the_dashboard_key_through_the_api_keeps_the_old_key_during_gra
     );
 
     let records = audit::query(
-        &h.state.store,
+        &h.state.instance.store,
         &Filter {
             action: Some("secret.rotate".into()),
             ..Filter::default()
@@ -119,7 +119,7 @@ async fn jobs_are_listed_for_analysts_and_run_by_admins() {
     let (_, body) = h.call("GET", "/api/v1/jobs", Some(ANALYST), None).await;
     assert_eq!(body[1]["last_run"]["outcome"], "success");
     let audited = audit::query(
-        &h.state.store,
+        &h.state.instance.store,
         &Filter {
             action: Some("job.run".into()),
             ..Filter::default()

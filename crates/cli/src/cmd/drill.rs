@@ -3,7 +3,8 @@
 
 use std::process::ExitCode;
 
-use bulwark_ops::{drill, Actor};
+use bulwark_ops::drill::{self, DrillJob};
+use bulwark_ops::Actor;
 
 use crate::Globals;
 
@@ -20,26 +21,43 @@ pub(crate) enum Command {
 
 pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCode> {
     let loaded = super::load_config(globals)?;
-    let config = loaded.config;
     super::runtime()?.block_on(async {
-        let store = super::open_store(globals, &config).await?;
+        let instance = super::open_instance(globals, loaded.config).await?;
+        let store = instance.store.clone();
         let code = match command {
             Command::Run { name } => {
-                let drills: Vec<_> = match &name {
+                let config = &instance.config;
+                let drills: Vec<String> = match &name {
                     Some(n) => vec![config
                         .drills
                         .iter()
                         .find(|d| &d.name == n)
-                        .ok_or_else(|| anyhow::anyhow!("no drill named {n:?} is configured"))?],
-                    None => config.drills.iter().collect(),
+                        .ok_or_else(|| anyhow::anyhow!("no drill named {n:?} is configured"))?
+                        .name
+                        .clone()],
+                    None => config.drills.iter().map(|d| d.name.clone()).collect(),
                 };
                 if drills.is_empty() {
                     anyhow::bail!("no [[drill]] is configured");
                 }
+                super::cancel_jobs_on_signal(&instance);
                 let mut failed = false;
-                for d in drills {
-                    let report =
-                        drill::run(&store, &config, d, &globals.data_dir, &Actor::cli()).await?;
+                for name in drills {
+                    // A run of `drill:NAME`, recorded and alerted like a
+                    // scheduled one.
+                    let job = DrillJob {
+                        config: instance.config.clone(),
+                        name: name.clone(),
+                        store: store.clone(),
+                        data_dir: instance.data_dir.clone(),
+                    };
+                    let (run, report) = instance
+                        .scheduler
+                        .run_task(&format!("drill:{name}"), &job, &Actor::cli())
+                        .await?;
+                    let Some(report) = report else {
+                        anyhow::bail!("drill {name} could not run: {}", run.summary);
+                    };
                     failed |= !report.passed;
                     if globals.json {
                         crate::output::print_json(&serde_json::to_value(&report)?);

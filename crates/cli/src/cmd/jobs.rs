@@ -2,9 +2,8 @@
 //! history; running one now.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use bulwark_ops::scheduler::{RunOutcome, Scheduler};
+use bulwark_ops::scheduler::RunOutcome;
 use bulwark_ops::Actor;
 
 use crate::Globals;
@@ -29,11 +28,13 @@ fn ts(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
 
 pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCode> {
     let loaded = super::load_config(globals)?;
-    let config = Arc::new(loaded.config);
     super::runtime()?.block_on(async {
-        let store = super::open_store(globals, &config).await?;
-        // The same jobs `bulwark serve` schedules, run in this process.
-        let scheduler = Scheduler::from_config(config, store.clone(), globals.data_dir.clone());
+        // The same jobs `bulwark serve` schedules, run in this process and
+        // recorded, audited and alerted the same way.
+        let instance = super::open_instance(globals, loaded.config).await?;
+        super::cancel_jobs_on_signal(&instance);
+        let scheduler = &instance.scheduler;
+        let store = instance.store.clone();
         let code = match command {
             Command::List => {
                 let jobs = scheduler.list(chrono::Utc::now()).await?;

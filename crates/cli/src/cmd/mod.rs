@@ -15,9 +15,11 @@ pub(crate) mod slo;
 pub(crate) mod uptime;
 pub(crate) mod verify;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use bulwark_ops::config::{self as cfg, Config, Loaded};
-use bulwark_ops::Store;
+use bulwark_ops::{Instance, Store};
 
 use crate::Globals;
 
@@ -48,6 +50,24 @@ pub(crate) async fn open_store(globals: &Globals, config: &Config) -> anyhow::Re
                 globals.data_dir.display()
             ),
         })
+}
+
+/// The instance the config describes: its store, authenticator and
+/// scheduler, as `bulwark serve` builds them.
+pub(crate) async fn open_instance(globals: &Globals, config: Config) -> anyhow::Result<Instance> {
+    let store = open_store(globals, &config).await?;
+    Ok(Instance::new(Arc::new(config), store, &globals.data_dir))
+}
+
+/// Cancels the instance's running jobs on SIGINT or SIGTERM, so a backup or
+/// verification run from the command line stops cleanly (recorded as
+/// cancelled, no snapshot saved after the signal).
+pub(crate) fn cancel_jobs_on_signal(instance: &Instance) {
+    let scheduler = instance.scheduler.clone();
+    tokio::spawn(async move {
+        serve::shutdown_signal().await;
+        scheduler.cancel();
+    });
 }
 
 /// A runtime for one command; `serve` builds its own multi-threaded one.

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use bulwark_ops::{keys, Actor, Authenticator, Role, Store};
+use bulwark_ops::{keys, Actor, Instance, Role};
 use bulwark_server::AppState;
 
 use crate::Globals;
@@ -33,16 +33,6 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
                 globals.config_path.display()
             ),
         }
-        let store = super::open_store(globals, &config).await?;
-        ensure_secrets(globals, &store, &config).await;
-        bootstrap_admin_key(
-            globals,
-            &store,
-            &Authenticator::new(config.auth.keys.clone(), store.clone())
-                .with_managed_keys(&globals.data_dir),
-        )
-        .await?;
-
         let listen = config.server.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -52,20 +42,11 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
             // The embedded default monitors Bulwark itself.
             config.monitors.push(self_monitor(listener.local_addr()?));
         }
-        let config = Arc::new(config);
-        // Failed jobs raise `JobFailed` alerts through the alert router.
-        let scheduler = bulwark_ops::scheduler::Scheduler::from_config(
-            config.clone(),
-            store.clone(),
-            globals.data_dir.clone(),
-        )
-        .with_failure_sink(Arc::new(bulwark_ops::scheduler::alerting::AlertSink::new(
-            store.clone(),
-            config.clone(),
-        )));
-        let state = AppState::new(config.clone(), store.clone())
-            .with_data_dir(&globals.data_dir)
-            .with_scheduler(Arc::new(scheduler));
+        let instance = Arc::new(super::open_instance(globals, config).await?);
+        ensure_secrets(&instance).await;
+        bootstrap_admin_key(globals, &instance).await?;
+
+        let state = AppState::new(instance.clone());
         // One shutdown signal, seen by the HTTP server and the scheduler.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -76,19 +57,20 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
             let _ = rx.wait_for(|stop| *stop).await;
         };
         let scheduler = tokio::spawn(
-            state
+            instance
                 .scheduler
                 .clone()
                 .run(stopped(stop_rx.clone()), std::time::Duration::from_secs(30)),
         );
         let mut engine_opts = bulwark_ops::engine::EngineOptions::new(&globals.data_dir);
         engine_opts.observer = Some(bulwark_server::monitoring_observer(&state.metrics));
-        engine_opts.raw_retention = state.config.server.results_retention;
-        let engine = bulwark_ops::engine::Engine::start(config, store.clone(), engine_opts)
+        engine_opts.raw_retention = instance.config.server.results_retention;
+        let engine = instance
+            .start_engine(engine_opts)
             .await
             .context("cannot start the monitoring engine")?;
         let state = Arc::new(state.with_live(engine.live()));
-        let options = bulwark_server::ServeOptions::from_config(&state.config.server);
+        let options = bulwark_server::ServeOptions::from_config(&instance.config.server);
         bulwark_server::serve(listener, state, options, stopped(stop_rx)).await;
         tracing::info!("stopping the monitoring engine");
         engine.stop().await;
@@ -97,7 +79,7 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
             tracing::error!(error = %e, "the scheduler task failed");
         }
         tracing::info!("stopped accepting requests; closing the state store");
-        store.close().await;
+        instance.store.close().await;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -152,12 +134,12 @@ fn self_monitor(addr: SocketAddr) -> bulwark_ops::config::MonitorConfig {
 /// came due while Bulwark was down, before anything reads them (the admin
 /// key check below counts a `DASHBOARD_KEY`). Failures are logged: the
 /// hourly rotation job retries them.
-async fn ensure_secrets(globals: &Globals, store: &Store, config: &bulwark_ops::config::Config) {
+async fn ensure_secrets(instance: &Instance) {
     let actor = Actor::system("scheduler");
-    for cfg in &config.secrets {
+    for cfg in &instance.config.secrets {
         match bulwark_ops::secrets::rotation_check(
-            store,
-            &globals.data_dir,
+            &instance.store,
+            &instance.data_dir,
             cfg,
             &actor,
             chrono::Utc::now(),
@@ -177,16 +159,12 @@ async fn ensure_secrets(globals: &Globals, store: &Store, config: &bulwark_ops::
 
 /// On a fresh install nobody holds an admin key, and without one nobody can
 /// make one through the API: generate one and print it, once.
-async fn bootstrap_admin_key(
-    globals: &Globals,
-    store: &Store,
-    auth: &Authenticator,
-) -> anyhow::Result<()> {
-    if auth.has_static_admin() || keys::has_active_admin(store).await? {
+async fn bootstrap_admin_key(globals: &Globals, instance: &Instance) -> anyhow::Result<()> {
+    if instance.auth.has_admin().await? {
         return Ok(());
     }
     let created = keys::create(
-        store,
+        &instance.store,
         &Actor::system("bootstrap"),
         Role::Admin,
         "bootstrap-admin",
@@ -209,7 +187,7 @@ async fn bootstrap_admin_key(
 }
 
 /// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for ctrl-c");

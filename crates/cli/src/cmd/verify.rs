@@ -1,10 +1,12 @@
 //! `bulwark verify [NAME]`: verification of configured backups (check, a
-//! read of a subset of packs, a sample restore compared by SHA-256). Exit 1
-//! on any mismatch.
+//! read of a subset of packs, a sample restore compared by SHA-256), each a
+//! run of its `verify:NAME` job: recorded, audited and alerted like a
+//! scheduled one. Exit 1 on any mismatch.
 
 use std::process::ExitCode;
 
-use bulwark_ops::backups;
+use bulwark_ops::backups::VerifyJob;
+use bulwark_ops::Actor;
 
 use crate::Globals;
 
@@ -17,20 +19,45 @@ pub(crate) struct Args {
 pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
     let loaded = super::load_config(globals)?;
     let config = loaded.config;
-    let targets: Vec<_> = match &args.name {
+    let targets: Vec<String> = match &args.name {
         Some(n) => vec![config
             .backup(n)
-            .ok_or_else(|| anyhow::anyhow!("no backup named {n:?} is configured"))?],
-        None => config.backups.iter().collect(),
+            .ok_or_else(|| anyhow::anyhow!("no backup named {n:?} is configured"))?
+            .name
+            .clone()],
+        None => config.backups.iter().map(|b| b.name.clone()).collect(),
     };
     if targets.is_empty() {
         anyhow::bail!("no [[backup]] is configured");
     }
     super::runtime()?.block_on(async {
+        let instance = super::open_instance(globals, config).await?;
+        super::cancel_jobs_on_signal(&instance);
         let mut failed = false;
         let mut out = Vec::new();
-        for cfg in targets {
-            let report = backups::verify(cfg, &globals.data_dir).await?;
+        for name in targets {
+            let job = VerifyJob {
+                config: instance.config.clone(),
+                name: name.clone(),
+                data_dir: instance.data_dir.clone(),
+            };
+            let (run, report) = instance
+                .scheduler
+                .run_task(&format!("verify:{name}"), &job, &Actor::cli())
+                .await?;
+            // No report: the verification could not run at all.
+            let Some(report) = report else {
+                failed = true;
+                if globals.json {
+                    out.push(serde_json::json!({
+                        "backup": name, "ok": false, "run": run.id,
+                        "outcome": run.outcome.as_str(), "error": run.summary,
+                    }));
+                } else {
+                    println!("{name}: {} ({})", run.outcome.as_str().to_uppercase(), run.summary);
+                }
+                continue;
+            };
             failed |= !report.is_ok();
             if globals.json {
                 out.push(serde_json::json!({
@@ -67,6 +94,7 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
         if globals.json {
             crate::output::print_json(&serde_json::Value::Array(out));
         }
+        instance.store.close().await;
         Ok(if failed {
             ExitCode::from(1)
         } else {

@@ -14,6 +14,7 @@
 
 mod email;
 pub mod group;
+mod job_failures;
 mod outbox;
 mod pagerduty;
 mod silence;
@@ -33,6 +34,7 @@ use crate::config::{
 use crate::store::{Store, StoreError};
 
 pub use group::flush_due as flush_groups;
+pub use job_failures::JobFailureAlerts;
 pub use outbox::{deliver_due, pending, Delivery};
 pub use silence::{
     create as create_silence, expire as expire_silence, list as list_silences, NewSilence,

@@ -5,7 +5,7 @@ use rand::RngCore;
 use sqlx::Row;
 
 use crate::audit::{self, Entry, Outcome};
-use crate::auth::Actor;
+use crate::identity::Actor;
 use crate::config::Config;
 use crate::store::{Store, StoreError};
 

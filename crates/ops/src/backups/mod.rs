@@ -6,10 +6,12 @@
 //! The repository engine is synchronous; everything here runs it on the
 //! blocking pool so the scheduler's runtime keeps serving.
 
+mod jobs;
+
 use std::path::{Path, PathBuf};
 
 use bulwark_repo::{
-    backup, check, forget, open_backend, BackupOptions, BlobType, Id, KeepWithin, ReadData,
+    backup, check, forget, open_backend, BackupOptions, Cancel, BlobType, Id, KeepWithin, ReadData,
     Repository, RestoreOptions, RetentionPolicy, Snapshot, Tree,
 };
 use chrono::{DateTime, Utc};
@@ -17,6 +19,8 @@ use rand::seq::SliceRandom;
 use sha2::{Digest, Sha256};
 
 use crate::config::{BackupConfig, KeepPolicy, PasswordSource};
+
+pub use jobs::{jobs, BackupJob, VerifyJob};
 
 /// The verification event stream, under `<data-dir>/logs/`.
 pub const VERIFY_LOG: &str = "backup_verify.ndjson";
@@ -138,8 +142,9 @@ pub struct BackupRun {
 ///
 /// # Errors
 /// As [`open`], and any failure of the backup or of retention.
-pub async fn run_backup(cfg: &BackupConfig) -> Result<BackupRun, BackupError> {
+pub async fn run_backup(cfg: &BackupConfig, cancel: &Cancel) -> Result<BackupRun, BackupError> {
     let cfg = cfg.clone();
+    let cancel = cancel.clone();
     tokio::task::spawn_blocking(move || {
         let mut repo = open(&cfg)?;
         let wrap = |source| repo_error(&cfg, source);
@@ -147,6 +152,7 @@ pub async fn run_backup(cfg: &BackupConfig) -> Result<BackupRun, BackupError> {
             paths: cfg.paths.clone(),
             excludes: cfg.exclude.clone(),
             tags: cfg.tags.clone(),
+            cancel,
             ..BackupOptions::default()
         };
         let summary = backup(&mut repo, &opts, |_| {}).map_err(wrap)?;
@@ -282,9 +288,14 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
 /// # Errors
 /// When the repository cannot be opened at all; everything found wrong
 /// inside it is in the report.
-pub async fn verify(cfg: &BackupConfig, data_dir: &Path) -> Result<VerifyReport, BackupError> {
+pub async fn verify(
+    cfg: &BackupConfig,
+    data_dir: &Path,
+    cancel: &Cancel,
+) -> Result<VerifyReport, BackupError> {
     let cfg2 = cfg.clone();
-    let report = tokio::task::spawn_blocking(move || verify_blocking(&cfg2))
+    let cancel = cancel.clone();
+    let report = tokio::task::spawn_blocking(move || verify_blocking(&cfg2, &cancel))
         .await
         .map_err(|e| BackupError::Other {
             backup: cfg.name.clone(),
@@ -302,7 +313,7 @@ pub async fn verify(cfg: &BackupConfig, data_dir: &Path) -> Result<VerifyReport,
     Ok(report)
 }
 
-fn verify_blocking(cfg: &BackupConfig) -> Result<VerifyReport, BackupError> {
+fn verify_blocking(cfg: &BackupConfig, cancel: &Cancel) -> Result<VerifyReport, BackupError> {
     let mut repo = open(cfg)?;
     let wrap = |source| repo_error(cfg, source);
     let (subset, sample) = match &cfg.verify {
@@ -311,7 +322,7 @@ fn verify_blocking(cfg: &BackupConfig) -> Result<VerifyReport, BackupError> {
     };
     let read = subset.map_or(ReadData::None, ReadData::Subset);
     let checked =
-        check(&mut repo, read, &bulwark_repo::Cancel::default(), |_, _| {}).map_err(wrap)?;
+        check(&mut repo, read, cancel, |_, _| {}).map_err(wrap)?;
     let mut report = VerifyReport {
         backup: cfg.name.clone(),
         at: Utc::now(),
@@ -366,9 +377,10 @@ fn verify_blocking(cfg: &BackupConfig) -> Result<VerifyReport, BackupError> {
         // Exact paths: `we[ird` or `*` are file names, not patterns.
         include: sampled.iter().map(|f| glob_literal(&f.path)).collect(),
         verify: false,
-        ..RestoreOptions::default()
+        cancel: cancel.clone(),
     };
     match bulwark_repo::restore(&repo, &sid.to_hex(), &opts) {
+        Err(e @ bulwark_repo::Error::Cancelled) => return Err(repo_error(cfg, e)),
         Err(e) => {
             report
                 .check_errors

@@ -70,11 +70,11 @@ fn packs(repo: &Path) -> Vec<std::path::PathBuf> {
 #[tokio::test]
 async fn backup_job_snapshots_and_applies_retention() {
     let f = fixture();
-    let first = run_backup(&f.cfg).await.unwrap();
+    let first = run_backup(&f.cfg, &Cancel::default()).await.unwrap();
     assert_eq!(first.files, 3);
     assert_eq!(first.forgotten, 0);
     std::fs::write(f.cfg.paths[0].join("index.html"), "<h1>v2</h1>").unwrap();
-    let second = run_backup(&f.cfg).await.unwrap();
+    let second = run_backup(&f.cfg, &Cancel::default()).await.unwrap();
     assert_ne!(first.snapshot, second.snapshot);
     // keep = { last = 1 }: the first snapshot goes.
     assert_eq!(second.forgotten, 1);
@@ -85,9 +85,9 @@ async fn backup_job_snapshots_and_applies_retention() {
 #[tokio::test]
 async fn verification_of_a_healthy_repository_passes_and_is_logged() {
     let f = fixture();
-    run_backup(&f.cfg).await.unwrap();
+    run_backup(&f.cfg, &Cancel::default()).await.unwrap();
     let data = f.dir.path().join("data");
-    let report = verify(&f.cfg, &data).await.unwrap();
+    let report = verify(&f.cfg, &data, &Cancel::default()).await.unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.files_sampled, 3);
     assert!(report.packs_read >= 1);
@@ -100,7 +100,7 @@ async fn verification_of_a_healthy_repository_passes_and_is_logged() {
 #[tokio::test]
 async fn verification_detects_a_corrupted_pack_and_names_the_files() {
     let f = fixture();
-    run_backup(&f.cfg).await.unwrap();
+    run_backup(&f.cfg, &Cancel::default()).await.unwrap();
     let repo = Path::new(&f.cfg.repo);
     // The largest pack holds file data (trees are small): damage it, so
     // the trees still read and the damage shows as files that differ.
@@ -113,7 +113,7 @@ async fn verification_detects_a_corrupted_pack_and_names_the_files() {
     bytes[mid] ^= 0xff;
     std::fs::write(&pack, bytes).unwrap();
     let data = f.dir.path().join("data");
-    let report = verify(&f.cfg, &data).await.unwrap();
+    let report = verify(&f.cfg, &data, &Cancel::default()).await.unwrap();
     assert!(!report.is_ok());
     assert!(!report.check_errors.is_empty(), "{report:?}");
     assert!(!report.mismatches.is_empty(), "{report:?}");
@@ -127,11 +127,11 @@ async fn verification_detects_a_corrupted_pack_and_names_the_files() {
 #[tokio::test]
 async fn verification_detects_a_missing_pack() {
     let f = fixture();
-    run_backup(&f.cfg).await.unwrap();
+    run_backup(&f.cfg, &Cancel::default()).await.unwrap();
     let repo = Path::new(&f.cfg.repo);
     let victims = packs(repo);
     std::fs::remove_file(&victims[0]).unwrap();
-    let report = verify(&f.cfg, &f.dir.path().join("data")).await.unwrap();
+    let report = verify(&f.cfg, &f.dir.path().join("data"), &Cancel::default()).await.unwrap();
     assert!(!report.is_ok());
     assert!(
         report.check_errors.iter().any(|e| e.contains("pack")),
@@ -155,7 +155,7 @@ async fn verification_of_a_hostile_snapshot_reads_nothing_outside_its_sandbox() 
     )
     .unwrap();
     let data = f.dir.path().join("data");
-    let report = verify(&f.cfg, &data).await.unwrap();
+    let report = verify(&f.cfg, &data, &Cancel::default()).await.unwrap();
     assert!(!report.is_ok());
     assert!(
         report
@@ -175,8 +175,8 @@ async fn verification_samples_files_whose_names_look_like_patterns() {
     for name in weird {
         std::fs::write(f.cfg.paths[0].join(name), name).unwrap();
     }
-    run_backup(&f.cfg).await.unwrap();
-    let report = verify(&f.cfg, &f.dir.path().join("data")).await.unwrap();
+    run_backup(&f.cfg, &Cancel::default()).await.unwrap();
+    let report = verify(&f.cfg, &f.dir.path().join("data"), &Cancel::default()).await.unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.files_sampled, 3 + weird.len());
 }

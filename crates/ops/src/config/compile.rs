@@ -25,7 +25,7 @@ use super::types::*;
 use super::{
     lowercase_first, parse_duration, validate_cron, ConfigErrors, Diagnostic, Loaded, Severity,
 };
-use crate::role::Role;
+use crate::identity::Role;
 
 type Span = Range<usize>;
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;

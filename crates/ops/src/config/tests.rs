@@ -3,7 +3,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-use crate::role::Role;
+use crate::identity::Role;
 
 fn no_env(_: &str) -> Option<String> {
     None

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::role::Role;
+use crate::identity::Role;
 
 /// A value that must never be printed: tokens, passwords, webhook URLs, DB URLs.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]

@@ -9,6 +9,8 @@
 //! RTO is restore start to healthy (to verified, without `start`). The
 //! report is stored, audited, and written to `logs/dr_report_<UTC>.json`.
 
+mod jobs;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -17,9 +19,11 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::audit::{self, Entry, Outcome};
-use crate::auth::Actor;
+use crate::identity::Actor;
 use crate::config::{Config, DrillConfig};
 use crate::store::{Store, StoreError};
+
+pub use jobs::{jobs, DrillJob};
 
 /// One timed step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -154,6 +158,7 @@ pub async fn run(
     drill: &DrillConfig,
     data_dir: &Path,
     actor: &Actor,
+    cancel: &bulwark_repo::Cancel,
 ) -> Result<DrillReport, DrillError> {
     let started_at = Utc::now();
     let mut steps = Vec::new();
@@ -219,10 +224,12 @@ pub async fn run(
         let target = sandbox.path().to_path_buf();
         let restored = step(&mut steps, "restore", async {
             let (b, sid, target) = (b.clone(), *sid, target.clone());
+            let cancel = cancel.clone();
             tokio::task::spawn_blocking(move || {
                 let repo = crate::backups::open(&b).map_err(|e| e.to_string())?;
                 let opts = bulwark_repo::RestoreOptions {
                     target,
+                    cancel,
                     ..Default::default()
                 };
                 let summary = bulwark_repo::restore(&repo, &sid.to_hex(), &opts)
@@ -519,13 +526,14 @@ pub async fn run_named(
     name: &str,
     data_dir: &Path,
     actor: &Actor,
+    cancel: &bulwark_repo::Cancel,
 ) -> Result<DrillReport, DrillError> {
     let drill = config
         .drills
         .iter()
         .find(|d| d.name == name)
         .ok_or_else(|| DrillError::Unknown(name.to_string()))?;
-    run(store, config, drill, data_dir, actor).await
+    run(store, config, drill, data_dir, actor, cancel).await
 }
 
 #[cfg(test)]

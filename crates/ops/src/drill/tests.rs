@@ -74,7 +74,7 @@ timeout = "5m"
     );
     let loaded = config::parse(&text, None, &|_| None).unwrap_or_else(|e| panic!("{e}"));
     let config = loaded.config;
-    crate::backups::run_backup(&config.backups[0])
+    crate::backups::run_backup(&config.backups[0], &Default::default())
         .await
         .unwrap();
     let store = Store::open_sqlite(&dir.path().join("bulwark.db"))
@@ -93,6 +93,7 @@ async fn drill_restores_starts_and_measures_rto_and_rpo() {
         &f.config.drills[0],
         &data,
         &Actor::system("test"),
+        &Default::default(),
     )
     .await
     .unwrap();
@@ -175,6 +176,7 @@ pass_env = ["DRILL_PASSED"]"#,
         &f.config.drills[0],
         &f.dir.path().join("data"),
         &Actor::system("test"),
+        &Default::default(),
     )
     .await
     .unwrap();
@@ -226,6 +228,7 @@ async fn drill_whose_app_fails_to_start_reports_the_failed_step() {
         &f.config.drills[0],
         &data,
         &Actor::system("test"),
+        &Default::default(),
     )
     .await
     .unwrap();
@@ -260,6 +263,7 @@ async fn drill_with_a_snapshot_older_than_the_rpo_target_fails() {
         &f.config.drills[0],
         &f.dir.path().join("data"),
         &Actor::system("test"),
+        &Default::default(),
     )
     .await
     .unwrap();

@@ -9,7 +9,10 @@
 //! ([`Period`], [`uptime_summary`], [`slo_summary`]) is pure and takes plain
 //! numbers.
 
+mod job;
 pub mod render;
+
+pub use job::{job, REPORT_SCHEDULE};
 
 #[cfg(test)]
 mod tests;

@@ -1,19 +1,15 @@
-//! The scheduler: runs configured jobs on cron schedules or intervals,
-//! records every run, never runs one job twice at once, and catches up on
-//! runs missed while Bulwark was down.
-//!
-//! Jobs are named as the product spec says: `backup:NAME`, `verify:NAME`
-//! (per `[[backup]]`), `drill:NAME`, `rotate:NAME` (per `[[secret]]`),
-//! `slo` and `report`. [`Scheduler::from_config`] registers the ones this
-//! build can run; other components add theirs with [`Scheduler::add`].
+//! The scheduler: runs jobs on cron schedules or intervals, records every
+//! run, never runs one job twice at once, and catches up on runs missed
+//! while Bulwark was down. It knows no domain: each component provides its
+//! jobs next to its code (`backups::jobs`, `drill::jobs`, `secrets::jobs`,
+//! `slo::job`, `report::job`) and [`crate::instance`] registers them.
 //!
 //! When is pure ([`schedule`]); who may run is the store's claim ([`runs`]);
 //! this module ties them to real time. A failed run is logged and handed to
-//! the [`FailureSink`]; `bulwark serve` installs [`alerting::AlertSink`],
-//! which raises a `JobFailed` alert through the alert router and resolves it
-//! on the job's next success.
+//! the [`FailureSink`] (the alert router's `JobFailed` alerts in `serve` and
+//! every CLI command that runs a job). Shutdown cancels the runs in flight
+//! through their [`JobContext::cancel`]; they are recorded as `cancelled`.
 
-pub mod alerting;
 pub mod runs;
 pub mod schedule;
 
@@ -22,28 +18,87 @@ mod tests;
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
-use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bulwark_repo::Cancel;
 use chrono::{DateTime, Utc};
 
 use crate::audit::{self, Entry, Outcome};
-use crate::auth::Actor;
-use crate::config::Config;
+use crate::identity::Actor;
 use crate::store::{Store, StoreError};
 
 pub use runs::{ClaimError, JobRun, RunOutcome, Trigger};
 pub use schedule::{MissedRuns, Schedule};
 
-/// A boxed future, so job actions can be trait objects.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::BoxFuture;
 
-/// What a job does. `Ok` carries a one-line summary; `Err` says why it
-/// failed. Neither may contain secret values: both are stored and shown.
+/// Why a run did not succeed. Its text is stored and shown, so it never
+/// holds a secret value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The job did its work and what it found is a failure (a drill that
+    /// did not pass, a verification that found mismatches).
+    #[error("{0}")]
+    Failed(String),
+    /// The job could not do its work.
+    #[error(transparent)]
+    Error(Box<dyn std::error::Error + Send + Sync>),
+    /// Shutdown (or the operator) asked it to stop.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl RunError {
+    /// Wraps the error that stopped a job.
+    pub fn error(e: impl std::error::Error + Send + Sync + 'static) -> RunError {
+        RunError::Error(Box::new(e))
+    }
+}
+
+/// A job's work with a typed result: the scheduler records the run, and a
+/// caller that runs it directly ([`Scheduler::run_task`], e.g. `bulwark
+/// verify`) also gets the result to show.
+pub trait Task: Send + Sync {
+    type Output: Send;
+
+    /// Does the work. `Err` when it could not be done at all.
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Self::Output, RunError>>;
+
+    /// The one-line summary stored with the run, as `Err` when the result
+    /// is a failure.
+    fn judge(&self, output: &Self::Output) -> Result<String, String>;
+}
+
+/// What a registered job does: any [`Task`], its result reduced to the
+/// stored summary.
 pub trait JobAction: Send + Sync {
-    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<String, String>>;
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<String, RunError>>;
+}
+
+impl<T: Task> JobAction for T {
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<String, RunError>> {
+        Box::pin(async move {
+            let output = Task::run(self, ctx).await?;
+            self.judge(&output).map_err(RunError::Failed)
+        })
+    }
+}
+
+/// A registered job's action seen as a [`Task`] whose result is its summary.
+struct Registered<'a>(&'a dyn JobAction);
+
+impl Task for Registered<'_> {
+    type Output = String;
+
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<String, RunError>> {
+        self.0.run(ctx)
+    }
+
+    fn judge(&self, summary: &String) -> Result<String, String> {
+        Ok(summary.clone())
+    }
 }
 
 /// What a job action knows about its run.
@@ -54,6 +109,9 @@ pub struct JobContext {
     pub trigger: Trigger,
     /// Who asked: `system:scheduler` or the operator of a manual run.
     pub actor: Actor,
+    /// Set at shutdown: long work (backups, restores, checks) stops soon
+    /// after and the run is recorded as cancelled.
+    pub cancel: Cancel,
 }
 
 /// Told about every failed or abandoned run. The alert router implements
@@ -113,11 +171,6 @@ pub enum JobError {
 /// taken over after this long.
 pub const LEASE: Duration = Duration::from_secs(120);
 
-/// How often scheduled rotation checks run for secrets without a `schedule`.
-pub const ROTATION_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
-/// When the `report` job writes last month's evidence report: early on the
-/// 1st (UTC), after the month's last results have been rolled up.
-pub const REPORT_SCHEDULE: &str = "0 4 1 * *";
 
 /// Runs jobs. Cheap to share behind an `Arc`; the HTTP API and the loop
 /// share one, so a manual run and a scheduled run of a job cannot overlap
@@ -128,6 +181,8 @@ pub struct Scheduler {
     instance: String,
     running: Mutex<HashSet<String>>,
     sink: Option<Arc<dyn FailureSink>>,
+    /// Handed to every run; cancelled at shutdown.
+    cancel: Cancel,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -167,147 +222,14 @@ impl Scheduler {
             ),
             running: Mutex::new(HashSet::new()),
             sink: None,
+            cancel: Cancel::new(),
         }
     }
 
-    /// The jobs the config asks for that this build can run: `backup:NAME`
-    /// and `verify:NAME` for every `[[backup]]` (on their schedules, or
-    /// manual-only without one), `rotate:NAME` for every `[[secret]]` (its
-    /// `schedule`, or an hourly check), `drill:NAME` for every `[[drill]]`,
-    /// and `report` (last month's evidence report, on the 1st).
-    pub fn from_config(config: Arc<Config>, store: Store, data_dir: PathBuf) -> Scheduler {
-        let mut scheduler = Scheduler::new(store.clone());
-        for backup in &config.backups {
-            let cron = |expr: &Option<String>| match expr {
-                None => None,
-                Some(expr) => match Schedule::cron(expr, backup.timezone.as_deref()) {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        tracing::error!(backup = %backup.name, error = %e, "cannot schedule backup job");
-                        None
-                    }
-                },
-            };
-            scheduler.add(Job {
-                name: format!("backup:{}", backup.name),
-                schedule: cron(&backup.schedule),
-                missed: MissedRuns::RunOnce,
-                action: Arc::new(BackupJob {
-                    config: config.clone(),
-                    name: backup.name.clone(),
-                    data_dir: data_dir.clone(),
-                    verify_only: false,
-                }),
-            });
-            scheduler.add(Job {
-                name: format!("verify:{}", backup.name),
-                schedule: cron(&backup.verify.as_ref().and_then(|v| v.schedule.clone())),
-                missed: MissedRuns::RunOnce,
-                action: Arc::new(BackupJob {
-                    config: config.clone(),
-                    name: backup.name.clone(),
-                    data_dir: data_dir.clone(),
-                    verify_only: true,
-                }),
-            });
-        }
-        for drill in &config.drills {
-            let schedule = drill.schedule.as_ref().and_then(|expr| {
-                let tz = config.backup(&drill.backup).and_then(|b| b.timezone.as_deref());
-                Schedule::cron(expr, tz)
-                    .map_err(|e| tracing::error!(drill = %drill.name, error = %e, "cannot schedule drill"))
-                    .ok()
-            });
-            // A drill that silently stops running is as bad as one that
-            // fails: `drill-overdue:NAME` checks every hour that the run due
-            // a day ago (its period plus a day) passed, and its failure goes
-            // through the same alerting as any failed job.
-            if let Some(schedule) = &schedule {
-                match Schedule::every(DRILL_WATCH_INTERVAL) {
-                    Ok(every) => scheduler.add(Job {
-                        name: format!("drill-overdue:{}", drill.name),
-                        schedule: Some(every),
-                        missed: MissedRuns::Skip,
-                        action: Arc::new(DrillOverdue {
-                            name: drill.name.clone(),
-                            store: store.clone(),
-                            schedule: schedule.clone(),
-                        }),
-                    }),
-                    Err(e) => {
-                        tracing::error!(drill = %drill.name, error = %e, "cannot watch drill")
-                    }
-                }
-            }
-            scheduler.add(Job {
-                name: format!("drill:{}", drill.name),
-                schedule,
-                missed: MissedRuns::RunOnce,
-                action: Arc::new(DrillJob {
-                    config: config.clone(),
-                    name: drill.name.clone(),
-                    store: store.clone(),
-                    data_dir: data_dir.clone(),
-                }),
-            });
-        }
-        for secret in &config.secrets {
-            let schedule = match &secret.schedule {
-                Some(expr) => Schedule::cron(expr, None),
-                None => Schedule::every(ROTATION_CHECK_INTERVAL),
-            };
-            match schedule {
-                Ok(schedule) => scheduler.add(Job {
-                    name: format!("rotate:{}", secret.name),
-                    schedule: Some(schedule),
-                    missed: MissedRuns::RunOnce,
-                    action: Arc::new(RotateSecret {
-                        config: config.clone(),
-                        name: secret.name.clone(),
-                        store: store.clone(),
-                        data_dir: data_dir.clone(),
-                    }),
-                }),
-                // Config validation accepted it, so croner disagreeing is a
-                // bug worth a loud log, not a refusal to start.
-                Err(e) => {
-                    tracing::error!(secret = %secret.name, error = %e, "cannot schedule rotation")
-                }
-            }
-        }
-        if !config.slos.is_empty() {
-            // The engine evaluates SLOs every few seconds for its live state
-            // (metrics, /healthz/strict); this job is the recorded evaluation
-            // at the seed's slo_guard cadence, visible in `jobs list` and
-            // runnable with `jobs run slo`. Alerts are deduplicated by
-            // fingerprint, so the two paths never notify twice.
-            match Schedule::every(SLO_JOB_INTERVAL) {
-                Ok(schedule) => scheduler.add(Job {
-                    name: "slo".to_string(),
-                    schedule: Some(schedule),
-                    missed: MissedRuns::Skip,
-                    action: Arc::new(SloJob {
-                        config: config.clone(),
-                        store: store.clone(),
-                    }),
-                }),
-                Err(e) => tracing::error!(error = %e, "cannot schedule SLO evaluation"),
-            }
-        }
-        match Schedule::cron(REPORT_SCHEDULE, None) {
-            Ok(schedule) => scheduler.add(Job {
-                name: "report".to_string(),
-                schedule: Some(schedule),
-                missed: MissedRuns::RunOnce,
-                action: Arc::new(ReportJob {
-                    config: config.clone(),
-                    store: store.clone(),
-                    data_dir: data_dir.clone(),
-                }),
-            }),
-            Err(e) => tracing::error!(error = %e, "cannot schedule the monthly report"),
-        }
-        scheduler
+    /// Asks every run in flight to stop (shutdown, a signal to a CLI
+    /// command); they are recorded as `cancelled`.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
     }
 
     /// Registers (or replaces) a job.
@@ -355,9 +277,30 @@ impl Scheduler {
             .get(name)
             .cloned()
             .ok_or_else(|| JobError::Unknown(name.to_string()))?;
-        let result = self.execute(&job, Utc::now(), Trigger::Manual, actor).await;
+        let task = Registered(job.action.as_ref());
+        self.run_task(name, &task, actor).await.map(|(run, _)| run)
+    }
+
+    /// Runs `task` now as a manual run of job `name` (which need not be
+    /// registered: a CLI command runs the task it built), and returns its
+    /// result with the recorded run. Recorded, alerted and audited exactly
+    /// like a scheduled run (`job.run`).
+    ///
+    /// # Errors
+    /// A job already running, or a database error. A run that fails is not
+    /// an error: see the returned run's outcome (the output, when the task
+    /// produced one, is returned either way).
+    pub async fn run_task<T: Task>(
+        &self,
+        name: &str,
+        task: &T,
+        actor: &Actor,
+    ) -> Result<(JobRun, Option<T::Output>), JobError> {
+        let result = self
+            .execute(name, task, Utc::now(), Trigger::Manual, actor)
+            .await;
         let (outcome, detail) = match &result {
-            Ok(run) => (
+            Ok((run, _)) => (
                 if run.outcome == RunOutcome::Success {
                     Outcome::Success
                 } else {
@@ -377,29 +320,30 @@ impl Scheduler {
         result
     }
 
-    /// Claims, runs and records one run of `job` for `slot`.
-    async fn execute(
+    /// Claims, runs and records one run of job `name` for `slot`.
+    async fn execute<T: Task>(
         &self,
-        job: &Job,
+        name: &str,
+        task: &T,
         slot: DateTime<Utc>,
         trigger: Trigger,
         actor: &Actor,
-    ) -> Result<JobRun, JobError> {
+    ) -> Result<(JobRun, Option<T::Output>), JobError> {
         {
             let mut running = self.running.lock().map_err(|_| {
                 StoreError::Invalid("scheduler state poisoned by an earlier panic".into())
             })?;
-            if !running.insert(job.name.clone()) {
-                return Err(ClaimError::AlreadyRunning(job.name.clone()).into());
+            if !running.insert(name.to_string()) {
+                return Err(ClaimError::AlreadyRunning(name.to_string()).into());
             }
         }
         let _guard = RunningGuard {
             set: &self.running,
-            job: job.name.clone(),
+            job: name.to_string(),
         };
         let mut run = runs::claim(
             &self.store,
-            &job.name,
+            name,
             slot,
             trigger,
             &self.instance,
@@ -408,12 +352,13 @@ impl Scheduler {
             LEASE,
         )
         .await?;
-        tracing::info!(job = %job.name, run = %run.id, trigger = trigger.as_str(), "job started");
+        tracing::info!(job = %name, run = %run.id, trigger = trigger.as_str(), "job started");
         let ctx = JobContext {
-            job: job.name.clone(),
+            job: name.to_string(),
             scheduled_at: slot,
             trigger,
             actor: actor.clone(),
+            cancel: self.cancel.clone(),
         };
         // Renew the lease while the action runs, so other instances see the
         // job as busy for as long as it really is.
@@ -437,27 +382,42 @@ impl Scheduler {
                 }
             };
             tokio::select! {
-                r = job.action.run(&ctx) => r,
-                () = renew => Err("stopped: the job's lease was lost to another instance".to_string()),
+                r = task.run(&ctx) => r,
+                () = renew => Err(RunError::Failed("stopped: the job's lease was lost to another instance".to_string())),
             }
         };
-        let (outcome, summary) = match result {
-            Ok(s) => (RunOutcome::Success, s),
-            Err(s) => (RunOutcome::Failure, s),
+        let (outcome, summary, output) = match result {
+            Ok(output) => match task.judge(&output) {
+                Ok(s) => (RunOutcome::Success, s, Some(output)),
+                Err(s) => (RunOutcome::Failure, s, Some(output)),
+            },
+            // Whatever a job says when it stops on a cancel, it was cut short.
+            Err(e) if matches!(e, RunError::Cancelled) || ctx.cancel.is_cancelled() => {
+                (RunOutcome::Cancelled, format!("cancelled: {e}"), None)
+            }
+            Err(e) => (RunOutcome::Failure, e.to_string(), None),
         };
         runs::finish(&self.store, &mut run, outcome, &summary, Utc::now()).await?;
-        if outcome == RunOutcome::Success {
-            tracing::info!(job = %run.job, run = %run.id, summary = %run.summary, "job succeeded");
-            if let Some(sink) = &self.sink {
-                sink.job_succeeded(&run).await;
+        match outcome {
+            RunOutcome::Success => {
+                tracing::info!(job = %run.job, run = %run.id, summary = %run.summary, "job succeeded");
+                if let Some(sink) = &self.sink {
+                    sink.job_succeeded(&run).await;
+                }
             }
-        } else {
-            tracing::error!(job = %run.job, run = %run.id, summary = %run.summary, "job failed");
-            if let Some(sink) = &self.sink {
-                sink.job_failed(&run).await;
+            // Stopping for a shutdown is not the job failing: no alert, and
+            // the next run decides whether an earlier alert resolves.
+            RunOutcome::Cancelled => {
+                tracing::warn!(job = %run.job, run = %run.id, "job cancelled")
+            }
+            _ => {
+                tracing::error!(job = %run.job, run = %run.id, summary = %run.summary, "job failed");
+                if let Some(sink) = &self.sink {
+                    sink.job_failed(&run).await;
+                }
             }
         }
-        Ok(run)
+        Ok((run, output))
     }
 
     /// Runs scheduled jobs until `shutdown` completes: first the runs missed
@@ -530,6 +490,9 @@ impl Scheduler {
             }
         }
         tracing::info!(running = tasks.len(), "scheduler stopping");
+        // Long work stops at its next checkpoint and records itself as
+        // cancelled; no backup saves a snapshot after this point.
+        self.cancel();
         let drained =
             tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
@@ -551,7 +514,8 @@ impl Scheduler {
     ) {
         let this = self.clone();
         tasks.spawn(async move {
-            match this.execute(&job, slot, trigger, &actor).await {
+            let task = Registered(job.action.as_ref());
+            match this.execute(&job.name, &task, slot, trigger, &actor).await {
                 Ok(_) => {}
                 // A slot another instance (or a manual run) already has is
                 // the design working, not a fault.
@@ -563,229 +527,5 @@ impl Scheduler {
                 Err(e) => tracing::error!(job = %job.name, error = %e, "cannot run job"),
             }
         });
-    }
-}
-
-/// `rotate:NAME`: drop an expired previous value, rotate when due.
-struct RotateSecret {
-    config: Arc<Config>,
-    name: String,
-    store: Store,
-    data_dir: PathBuf,
-}
-
-impl JobAction for RotateSecret {
-    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<String, String>> {
-        Box::pin(async move {
-            let cfg = self
-                .config
-                .secrets
-                .iter()
-                .find(|s| s.name == self.name)
-                .ok_or_else(|| format!("secret {:?} is no longer configured", self.name))?;
-            let rotation = crate::secrets::rotation_check(
-                &self.store,
-                &self.data_dir,
-                cfg,
-                &ctx.actor,
-                Utc::now(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            match rotation {
-                None => Ok("not due".to_string()),
-                Some(r) => match r.hook {
-                    Some(Err(why)) => Err(format!(
-                        "rotated to version {} but the hook failed: {why}",
-                        r.version
-                    )),
-                    _ => Ok(format!("rotated to version {}", r.version)),
-                },
-            }
-        })
-    }
-}
-
-/// `backup:NAME` (snapshot and retention) and `verify:NAME`.
-struct BackupJob {
-    config: Arc<Config>,
-    name: String,
-    data_dir: PathBuf,
-    verify_only: bool,
-}
-
-impl JobAction for BackupJob {
-    fn run<'a>(&'a self, _ctx: &'a JobContext) -> BoxFuture<'a, Result<String, String>> {
-        Box::pin(async move {
-            let cfg = self
-                .config
-                .backup(&self.name)
-                .ok_or_else(|| format!("backup {:?} is no longer configured", self.name))?;
-            if self.verify_only {
-                let report = crate::backups::verify(cfg, &self.data_dir)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let summary = format!(
-                    "snapshot {}: {} of {} packs read, {} files compared, {} check errors, {} mismatches",
-                    report.snapshot.as_deref().map_or("-", |s| &s[..s.len().min(8)]),
-                    report.packs_read,
-                    report.packs,
-                    report.files_sampled,
-                    report.check_errors.len(),
-                    report.mismatches.len()
-                );
-                if report.is_ok() {
-                    Ok(summary)
-                } else {
-                    Err(summary)
-                }
-            } else {
-                let run = crate::backups::run_backup(cfg)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(format!(
-                    "snapshot {}: {} files, {} bytes; retention removed {} snapshots",
-                    &run.snapshot[..run.snapshot.len().min(8)],
-                    run.files,
-                    run.bytes,
-                    run.forgotten
-                ))
-            }
-        })
-    }
-}
-
-/// `drill:NAME`: a DR drill; a failed drill is a failed run (and so alerts).
-/// `report`: last month's evidence report into `<data-dir>/reports/`.
-struct ReportJob {
-    config: Arc<Config>,
-    store: Store,
-    data_dir: PathBuf,
-}
-
-impl JobAction for ReportJob {
-    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<String, String>> {
-        Box::pin(async move {
-            let path = crate::report::write_monthly(
-                &self.store,
-                &self.config,
-                &self.data_dir,
-                ctx.scheduled_at,
-            )
-            .await?;
-            Ok(format!("wrote {}", path.display()))
-        })
-    }
-}
-
-/// The seed's slo_guard ran every 15 minutes.
-const SLO_JOB_INTERVAL: Duration = Duration::from_secs(15 * 60);
-
-/// `slo`: evaluates every SLO (rollups, budgets, burn-rate alerts) and
-/// summarises them; fails when any SLO has spent its whole budget.
-struct SloJob {
-    config: Arc<Config>,
-    store: Store,
-}
-
-impl JobAction for SloJob {
-    fn run<'a>(&'a self, _ctx: &'a JobContext) -> BoxFuture<'a, Result<String, String>> {
-        Box::pin(async move {
-            let statuses =
-                crate::engine::evaluate_slos(&self.store, &self.config, crate::time::now_ms())
-                    .await
-                    .map_err(|e| e.to_string())?;
-            let summary = statuses
-                .iter()
-                .map(|s| {
-                    format!(
-                        "{}: {:.3}% ({:.1}% of budget used)",
-                        s.name,
-                        s.attainment * 100.0,
-                        s.budget_consumed * 100.0
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            if statuses.iter().any(|s| s.budget_consumed >= 1.0) {
-                Err(format!("error budget exhausted: {summary}"))
-            } else {
-                Ok(summary)
-            }
-        })
-    }
-}
-
-/// How often `drill-overdue:NAME` looks at the drill's last pass.
-const DRILL_WATCH_INTERVAL: Duration = Duration::from_secs(3600);
-
-/// `drill-overdue:NAME`: fails while the drill's latest due run (at least a
-/// day old) has no passing report after it.
-struct DrillOverdue {
-    name: String,
-    store: Store,
-    schedule: Schedule,
-}
-
-impl JobAction for DrillOverdue {
-    fn run<'a>(&'a self, _ctx: &'a JobContext) -> BoxFuture<'a, Result<String, String>> {
-        Box::pin(async move {
-            let (_, last_pass) = crate::opscheck::drill_reports(&self.store, &self.name)
-                .await
-                .map_err(|e| e.to_string())?;
-            let now = Utc::now();
-            let since = last_pass.map_or_else(
-                || "no drill has passed yet".to_string(),
-                |t| format!("last pass {}", t.format("%Y-%m-%d %H:%M:%SZ")),
-            );
-            match crate::opscheck::freshness(
-                Some(&self.schedule),
-                last_pass,
-                crate::opscheck::DRILL_SLACK,
-                now,
-            ) {
-                crate::opscheck::Freshness::Stale { due } => Err(format!(
-                    "drill {} is overdue: the run due {} has not passed ({since})",
-                    self.name,
-                    due.format("%Y-%m-%d %H:%M:%SZ")
-                )),
-                _ => Ok(format!("drill {} is on time ({since})", self.name)),
-            }
-        })
-    }
-}
-
-struct DrillJob {
-    config: Arc<Config>,
-    name: String,
-    store: Store,
-    data_dir: PathBuf,
-}
-
-impl JobAction for DrillJob {
-    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<String, String>> {
-        Box::pin(async move {
-            let report = crate::drill::run_named(
-                &self.store,
-                &self.config,
-                &self.name,
-                &self.data_dir,
-                &ctx.actor,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            let rto = report
-                .rto_seconds
-                .map_or_else(|| "-".to_string(), |s| format!("{s:.1}s"));
-            if report.passed {
-                Ok(format!("report {}: passed, RTO {rto}", report.id))
-            } else {
-                Err(format!(
-                    "report {}: failed at {}, RTO {rto}",
-                    report.id,
-                    report.failed_step.unwrap_or("targets")
-                ))
-            }
-        })
     }
 }

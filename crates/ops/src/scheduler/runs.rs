@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use crate::auth::Actor;
+use crate::identity::Actor;
 use crate::store::{Dialect, Store, StoreError};
 
 /// Why a run started.
@@ -58,6 +58,8 @@ pub enum RunOutcome {
     Failure,
     /// Its instance stopped while it ran; found when its lease expired.
     Abandoned,
+    /// Stopped on request (shutdown) before it finished.
+    Cancelled,
 }
 
 impl RunOutcome {
@@ -67,6 +69,7 @@ impl RunOutcome {
             RunOutcome::Success => "success",
             RunOutcome::Failure => "failure",
             RunOutcome::Abandoned => "abandoned",
+            RunOutcome::Cancelled => "cancelled",
         }
     }
 
@@ -76,6 +79,7 @@ impl RunOutcome {
             "success" => Ok(RunOutcome::Success),
             "failure" => Ok(RunOutcome::Failure),
             "abandoned" => Ok(RunOutcome::Abandoned),
+            "cancelled" => Ok(RunOutcome::Cancelled),
             other => Err(StoreError::Invalid(format!(
                 "job_runs: unknown outcome {other:?}"
             ))),

@@ -8,14 +8,15 @@
 //! valid), the audit trail and `logs/secret_rotations.ndjson` record every
 //! rotation, and none of them ever holds a value.
 //!
-//! A secret named `DASHBOARD_KEY` is also an admin API key: see
-//! [`crate::Authenticator::with_managed_keys`].
+//! A secret named `DASHBOARD_KEY` is also an admin API key
+//! ([`ManagedAdminKeys`]).
 
 mod files;
 pub(crate) mod generate;
 mod hook;
+mod jobs;
 
-/// Appends one line to an event stream under `<data-dir>/logs/`.
+pub use jobs::{jobs, ROTATION_CHECK_INTERVAL};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,9 +25,11 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::audit::{self, Entry, Outcome};
-use crate::auth::Actor;
+use crate::auth::KeySource;
 use crate::config::{Secret, SecretConfig};
+use crate::identity::{key_digest, Actor, Principal, Role};
 use crate::store::{Store, StoreError};
+use crate::BoxFuture;
 
 /// The managed secret that doubles as an admin API key.
 pub const DASHBOARD_KEY: &str = "DASHBOARD_KEY";
@@ -412,9 +415,9 @@ pub(crate) async fn matches(
 ) -> Result<bool, StoreError> {
     use subtle::ConstantTimeEq;
     // Compare digests so the comparison's length does not depend on the key.
-    let digest = crate::auth::key_digest(presented);
+    let digest = key_digest(presented);
     let same = |value: &Secret<String>| -> bool {
-        bool::from(crate::auth::key_digest(value.expose()).ct_eq(&digest))
+        bool::from(key_digest(value.expose()).ct_eq(&digest))
     };
     let read = |path: PathBuf| match files::read(&path) {
         Ok(v) => v,
@@ -437,6 +440,47 @@ pub(crate) async fn matches(
         .await?
         .and_then(|m| m.previous_valid_until)
         .is_some_and(|until| now < until))
+}
+
+/// The managed secrets that are admin API keys (`DASHBOARD_KEY`): the
+/// current value, and the previous one during its grace period. Read from
+/// the files on every call, so a rotation by another process takes effect
+/// at once.
+#[derive(Debug, Clone)]
+pub struct ManagedAdminKeys {
+    store: Store,
+    data_dir: PathBuf,
+}
+
+impl ManagedAdminKeys {
+    pub fn new(store: Store, data_dir: &Path) -> ManagedAdminKeys {
+        ManagedAdminKeys {
+            store,
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+}
+
+impl KeySource for ManagedAdminKeys {
+    fn find<'a>(
+        &'a self,
+        presented: &'a str,
+        _digest: &'a [u8; 32],
+    ) -> BoxFuture<'a, Result<Option<Principal>, StoreError>> {
+        Box::pin(async move {
+            let held = matches(&self.store, &self.data_dir, DASHBOARD_KEY, presented, Utc::now()).await?;
+            Ok(held.then(|| Principal {
+                key_id: None,
+                name: format!("secret:{DASHBOARD_KEY}"),
+                role: Role::Admin,
+            }))
+        })
+    }
+
+    fn has_admin(&self) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let present = current_path(&self.data_dir, DASHBOARD_KEY).is_file();
+        Box::pin(async move { Ok(present) })
+    }
 }
 
 #[cfg(test)]

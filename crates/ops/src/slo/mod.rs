@@ -3,6 +3,8 @@
 //! counts, maintenance windows and "now" as values, so every number here is
 //! tested with plain inputs and nothing sleeps.
 
+mod evaluate;
+mod job;
 mod status;
 
 #[cfg(test)]
@@ -14,6 +16,9 @@ use chrono::{Datelike, TimeZone, Utc};
 
 use crate::config::{AlertSeverity, BurnRateRule, Calendar, SloConfig};
 
+pub(crate) use evaluate::{evaluate_rolled, slo_json};
+pub use evaluate::evaluate_all;
+pub use job::job;
 pub use status::{all as status_all, maintenance_windows, strict_failures};
 
 /// SLO math counts the uptime store's per-minute buckets.

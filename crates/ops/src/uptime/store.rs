@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::audit::{AuditedTx, Entry, Outcome};
-use crate::auth::Actor;
+use crate::identity::Actor;
 use crate::config::Secret;
 
 use crate::probe::ProbeResult;

@@ -54,7 +54,7 @@ pub(crate) async fn list(
         before_seq: q.before,
         limit: Some(limit),
     };
-    let records = audit::query(&state.store, &filter).await?;
+    let records = audit::query(&state.instance.store, &filter).await?;
     let next_before = (records.len() == limit as usize)
         .then(|| records.last().map(|r| r.seq))
         .flatten();

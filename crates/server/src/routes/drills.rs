@@ -25,5 +25,5 @@ pub(crate) async fn last(
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     // The report is stored as the JSON written to logs/dr_report_*.json, a
     // format of its own that the API passes through unchanged.
-    Ok(Json(bulwark_ops::drill::last(&state.store, 3).await?))
+    Ok(Json(bulwark_ops::drill::last(&state.instance.store, 3).await?))
 }

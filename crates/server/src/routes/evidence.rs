@@ -42,6 +42,7 @@ pub(crate) async fn snapshots(
 ) -> Result<Json<Vec<BackupSnapshots>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let backups: Vec<_> = state
+        .instance
         .config
         .backups
         .iter()
@@ -119,9 +120,9 @@ pub(crate) async fn ops_check(
         .ops_check
         .get(state.view_ttl, || async {
             let rows = bulwark_ops::opscheck::run(
-                &state.store,
-                &state.config,
-                &state.data_dir,
+                &state.instance.store,
+                &state.instance.config,
+                &state.instance.data_dir,
                 chrono::Utc::now(),
             )
             .await?;
@@ -155,7 +156,7 @@ pub(crate) async fn monthly_report(
             "invalid format {format:?}: expected json, md or html"
         )));
     }
-    let data = report::gather(&state.store, &state.config, period, chrono::Utc::now()).await?;
+    let data = report::gather(&state.instance.store, &state.instance.config, period, chrono::Utc::now()).await?;
     Ok(match format.as_str() {
         "md" => (
             [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
@@ -188,5 +189,5 @@ pub(crate) async fn drills(
             "invalid limit {limit}: expected 1 to 100"
         )));
     }
-    Ok(Json(bulwark_ops::drill::last(&state.store, limit).await?))
+    Ok(Json(bulwark_ops::drill::last(&state.instance.store, limit).await?))
 }

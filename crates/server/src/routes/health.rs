@@ -32,7 +32,7 @@ pub(crate) async fn metrics(
     State(state): State<Arc<AppState>>,
     parts: Parts,
 ) -> Result<impl IntoResponse, ApiError> {
-    if state.config.server.metrics_require_key {
+    if state.instance.config.server.metrics_require_key {
         authorize(&parts, &state, bulwark_ops::Role::Analyst).await?;
     }
     Ok((

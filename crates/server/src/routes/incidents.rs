@@ -31,7 +31,7 @@ pub(crate) async fn list(
         )));
     }
     let list = bulwark_ops::uptime::incidents(
-        &state.store,
+        &state.instance.store,
         q.monitor.as_deref(),
         q.open.unwrap_or(false),
         limit,

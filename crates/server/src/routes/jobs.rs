@@ -38,7 +38,7 @@ pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
     _auth: Auth<Analyst>,
 ) -> Result<Json<Vec<JobWire>>, ApiError> {
-    let jobs = state.scheduler.list(chrono::Utc::now()).await?;
+    let jobs = state.instance.scheduler.list(chrono::Utc::now()).await?;
     Ok(Json(jobs.into_iter().map(JobWire::from).collect()))
 }
 
@@ -54,6 +54,6 @@ pub(crate) async fn run(
     auth: Auth<Admin>,
     Path(name): Path<String>,
 ) -> Result<Json<JobRunWire>, ApiError> {
-    let run = state.scheduler.run_now(&name, &auth.actor()).await?;
+    let run = state.instance.scheduler.run_now(&name, &auth.actor()).await?;
     Ok(Json(run.into()))
 }

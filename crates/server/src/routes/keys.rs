@@ -39,7 +39,7 @@ pub(crate) async fn create(
     auth: Auth<Admin>,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    let created = keys::create(&state.store, &auth.actor(), body.role.into(), &body.name).await?;
+    let created = keys::create(&state.instance.store, &auth.actor(), body.role.into(), &body.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedKey {
@@ -60,7 +60,7 @@ pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
     _auth: Auth<Admin>,
 ) -> Result<Json<Vec<KeyMeta>>, ApiError> {
-    let keys = keys::list(&state.store).await?;
+    let keys = keys::list(&state.instance.store).await?;
     Ok(Json(keys.into_iter().map(KeyMeta::from).collect()))
 }
 
@@ -75,6 +75,6 @@ pub(crate) async fn revoke(
     auth: Auth<Admin>,
     Path(id): Path<String>,
 ) -> Result<Json<KeyMeta>, ApiError> {
-    let info = keys::revoke(&state.store, &auth.actor(), &id).await?;
+    let info = keys::revoke(&state.instance.store, &auth.actor(), &id).await?;
     Ok(Json(info.into()))
 }

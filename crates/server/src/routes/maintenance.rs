@@ -38,6 +38,7 @@ pub(crate) async fn list(
 ) -> Result<Json<Vec<MaintenanceWire>>, ApiError> {
     let now = chrono::Utc::now();
     let mut out: Vec<MaintenanceWire> = state
+        .instance
         .config
         .maintenance
         .iter()
@@ -52,7 +53,7 @@ pub(crate) async fn list(
         })
         .collect();
     let now_ms = now.timestamp_millis();
-    for w in maintenance::list(&state.store).await? {
+    for w in maintenance::list(&state.instance.store).await? {
         out.push(MaintenanceWire {
             id: Some(w.id),
             name: w.name,
@@ -76,12 +77,12 @@ pub(crate) async fn create(
     ApiJson(body): ApiJson<CreateMaintenance>,
 ) -> Result<(StatusCode, Json<MaintenanceWire>), ApiError> {
     for m in &body.monitors {
-        if state.config.monitor(m).is_none() {
+        if state.instance.config.monitor(m).is_none() {
             return Err(ApiError::BadRequest(format!("no monitor named {m:?}")));
         }
     }
     let w = maintenance::create(
-        &state.store,
+        &state.instance.store,
         &auth.actor(),
         &body.name,
         &body.monitors,
@@ -114,6 +115,6 @@ pub(crate) async fn remove(
     auth: Auth<Admin>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    maintenance::delete(&state.store, &auth.actor(), &id).await?;
+    maintenance::delete(&state.instance.store, &auth.actor(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -65,14 +65,14 @@ pub(crate) async fn list(
     // Without a running engine (one-off tools, tests) the store has the truth.
     let latest = match live {
         Some(_) => Default::default(),
-        None => bulwark_ops::uptime::latest_results(&state.store).await?,
+        None => bulwark_ops::uptime::latest_results(&state.instance.store).await?,
     };
     let mut out = Vec::new();
-    for m in &state.config.monitors {
+    for m in &state.instance.config.monitors {
         let (up, incident_open, last) = match live.as_ref().and_then(|l| l.get(&m.name)) {
             Some(l) => (l.up, l.incident_open, l.last.clone()),
             None => {
-                let open = bulwark_ops::uptime::open_incident_of(&state.store, &m.name)
+                let open = bulwark_ops::uptime::open_incident_of(&state.instance.store, &m.name)
                     .await?
                     .is_some();
                 let last = latest.get(&m.name).cloned();
@@ -81,7 +81,7 @@ pub(crate) async fn list(
         };
         let has_push_token = match &m.kind {
             MonitorKind::Push { .. } => {
-                Some(bulwark_ops::uptime::has_push_token(&state.store, &m.name).await?)
+                Some(bulwark_ops::uptime::has_push_token(&state.instance.store, &m.name).await?)
             }
             _ => None,
         };
@@ -118,14 +118,14 @@ pub(crate) async fn results(
     query: Result<Query<ResultsQuery>, QueryRejection>,
 ) -> Result<Json<MonitorResults>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    if state.config.monitor(&name).is_none() {
+    if state.instance.config.monitor(&name).is_none() {
         return Err(ApiError::NotFound(format!("no monitor named {name:?}")));
     }
     let p = ResultsParams::parse(&q, chrono::Utc::now().timestamp_millis())?;
     let series = match p.resolution {
         ResolutionWire::Raw => {
             let results =
-                bulwark_ops::uptime::results(&state.store, &name, p.from_ms, p.to_ms, p.limit)
+                bulwark_ops::uptime::results(&state.instance.store, &name, p.from_ms, p.to_ms, p.limit)
                     .await?;
             return Ok(Json(MonitorResults {
                 monitor: name,
@@ -138,7 +138,7 @@ pub(crate) async fn results(
         ResolutionWire::Hour => Resolution::Hour,
     };
     let rollups = bulwark_ops::uptime::rollup_series(
-        &state.store,
+        &state.instance.store,
         &name,
         series,
         p.from_ms,
@@ -240,7 +240,7 @@ pub(crate) async fn test(
     State(state): State<Arc<AppState>>,
     _auth: Auth<Admin>,
 ) -> Json<UptimeTest> {
-    let results = bulwark_ops::engine::check_all(&state.store, &state.config).await;
+    let results = bulwark_ops::engine::check_all(&state.instance.store, &state.instance.config).await;
     Json(UptimeTest {
         ok: results.iter().all(|r| r.ok),
         results: results.into_iter().map(ProbeResultWire::from).collect(),
@@ -260,11 +260,11 @@ pub(crate) async fn create_push_token(
     auth: Auth<Admin>,
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<PushTokenCreated>), ApiError> {
-    match state.config.monitor(&name).map(|m| &m.kind) {
+    match state.instance.config.monitor(&name).map(|m| &m.kind) {
         Some(MonitorKind::Push { .. }) => {}
         _ => return Err(ApiError::NotFound(format!("no push monitor named {name:?}"))),
     }
-    let token = bulwark_ops::uptime::create_push_token(&state.store, &auth.actor(), &name).await?;
+    let token = bulwark_ops::uptime::create_push_token(&state.instance.store, &auth.actor(), &name).await?;
     let push_path = format!("/api/v1/push/{}", token.expose());
     Ok((
         StatusCode::CREATED,
@@ -289,8 +289,8 @@ pub(crate) async fn push(
     parts: Parts,
 ) -> Result<Json<PushAccepted>, ApiError> {
     let now = chrono::Utc::now().timestamp_millis();
-    match bulwark_ops::uptime::ping(&state.store, &token, now).await? {
-        Some(monitor) if state.config.monitor(&monitor).is_some() => {
+    match bulwark_ops::uptime::ping(&state.instance.store, &token, now).await? {
+        Some(monitor) if state.instance.config.monitor(&monitor).is_some() => {
             Ok(Json(PushAccepted { monitor }))
         }
         _ => {

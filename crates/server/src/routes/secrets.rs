@@ -39,9 +39,9 @@ pub(crate) async fn list(
     _auth: Auth<Analyst>,
 ) -> Result<Json<Vec<SecretMetaWire>>, ApiError> {
     let list = secrets::list(
-        &state.store,
-        &state.data_dir,
-        &state.config.secrets,
+        &state.instance.store,
+        &state.instance.data_dir,
+        &state.instance.config.secrets,
         chrono::Utc::now(),
     )
     .await?;
@@ -63,14 +63,15 @@ pub(crate) async fn rotate(
 ) -> Result<Json<RotateResult>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let cfg = state
+        .instance
         .config
         .secrets
         .iter()
         .find(|s| s.name == name)
         .ok_or_else(|| SecretError::Unknown(name.clone()))?;
     let rotation = secrets::rotate(
-        &state.store,
-        &state.data_dir,
+        &state.instance.store,
+        &state.instance.data_dir,
         cfg,
         &auth.actor(),
         secrets::RotateOptions {

@@ -41,7 +41,7 @@ pub(crate) async fn list(
 ) -> Result<Json<Vec<SilenceWire>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let now = chrono::Utc::now().timestamp_millis();
-    let list = alert::list_silences(&state.store, q.all.unwrap_or(false), now).await?;
+    let list = alert::list_silences(&state.instance.store, q.all.unwrap_or(false), now).await?;
     Ok(Json(list.into_iter().map(SilenceWire::from).collect()))
 }
 
@@ -73,7 +73,7 @@ pub(crate) async fn create(
         comment: &body.comment,
         ends,
     };
-    let s = alert::create_silence(&state.store, &state.config, &auth.actor(), new).await?;
+    let s = alert::create_silence(&state.instance.store, &state.instance.config, &auth.actor(), new).await?;
     Ok((StatusCode::CREATED, Json(s.into())))
 }
 
@@ -88,6 +88,6 @@ pub(crate) async fn expire(
     auth: Auth<Admin>,
     Path(id): Path<String>,
 ) -> Result<Json<SilenceWire>, ApiError> {
-    let s = alert::expire_silence(&state.store, &auth.actor(), &id).await?;
+    let s = alert::expire_silence(&state.instance.store, &auth.actor(), &id).await?;
     Ok(Json(s.into()))
 }

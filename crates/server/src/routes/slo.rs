@@ -34,7 +34,7 @@ async fn evaluated(state: &AppState, max_age: Duration) -> Result<Arc<SloEvaluat
         .slo
         .get(max_age, || async {
             let now = chrono::Utc::now().timestamp_millis();
-            let statuses = bulwark_ops::slo::status_all(&state.store, &state.config, now).await?;
+            let statuses = bulwark_ops::slo::status_all(&state.instance.store, &state.instance.config, now).await?;
             Ok::<_, ApiError>(Arc::new(SloEvaluation {
                 at_ms: now,
                 statuses,
@@ -82,9 +82,9 @@ pub(crate) async fn strict(
         Some(e) => e,
         None => evaluated(&state, state.view_ttl).await?,
     };
-    let threshold = state.config.server.strict_budget_threshold;
+    let threshold = state.instance.config.server.strict_budget_threshold;
     let failing: Vec<String> =
-        bulwark_ops::slo::strict_failures(&state.config, &e.statuses, threshold)
+        bulwark_ops::slo::strict_failures(&state.instance.config, &e.statuses, threshold)
             .into_iter()
             .map(|s| s.name.clone())
             .collect();

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use bulwark_ops::audit::{self, Filter};
-use bulwark_ops::{config, Store};
+use bulwark_ops::{config, Instance};
 use bulwark_server::{AppState, ServeOptions};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -39,8 +39,10 @@ impl Harness {
             (k == "ROLES_JSON").then(|| format!(r#"{{"{ADMIN}":"admin","{ANALYST}":"analyst"}}"#))
         };
         let loaded = config::parse(config_text, None, &env).expect("config");
-        let store = Store::open(None, dir.path()).await.unwrap();
-        let state = AppState::new(Arc::new(loaded.config), store).with_data_dir(dir.path());
+        let instance = Instance::open(Arc::new(loaded.config), dir.path())
+            .await
+            .unwrap();
+        let state = AppState::new(Arc::new(instance));
         Harness {
             state: Arc::new(adjust(state)),
             dir,
@@ -172,7 +174,7 @@ impl Harness {
 
     /// Every audit record as "action outcome target", newest first.
     pub async fn audit_actions(&self) -> Vec<String> {
-        audit::query(&self.state.store, &Filter::default())
+        audit::query(&self.state.instance.store, &Filter::default())
             .await
             .unwrap()
             .into_iter()

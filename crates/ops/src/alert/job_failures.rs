@@ -4,21 +4,21 @@
 
 use std::sync::Arc;
 
-use crate::alert::{self, Alert, AlertStatus};
 use crate::config::{AlertSeverity, Config};
+use crate::scheduler::{BoxFuture, FailureSink, JobRun};
 use crate::store::Store;
 
-use super::{BoxFuture, FailureSink, JobRun};
+use super::{Alert, AlertStatus};
 
-/// The [`FailureSink`] `bulwark serve` installs.
-pub struct AlertSink {
+/// The [`FailureSink`] every [`crate::Instance`] installs.
+pub struct JobFailureAlerts {
     store: Store,
     config: Arc<Config>,
 }
 
-impl AlertSink {
-    pub fn new(store: Store, config: Arc<Config>) -> AlertSink {
-        AlertSink { store, config }
+impl JobFailureAlerts {
+    pub fn new(store: Store, config: Arc<Config>) -> JobFailureAlerts {
+        JobFailureAlerts { store, config }
     }
 
     fn alert(run: &JobRun) -> Alert {
@@ -45,12 +45,12 @@ impl AlertSink {
     }
 }
 
-impl FailureSink for AlertSink {
+impl FailureSink for JobFailureAlerts {
     fn job_failed<'a>(&'a self, run: &'a JobRun) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let alert = AlertSink::alert(run);
+            let alert = JobFailureAlerts::alert(run);
             let now = chrono::Utc::now().timestamp_millis();
-            if let Err(e) = alert::notify(&self.store, &self.config, &alert, now).await {
+            if let Err(e) = super::notify(&self.store, &self.config, &alert, now).await {
                 tracing::error!(job = %run.job, error = %e, "cannot raise the job-failure alert");
             }
         })
@@ -58,11 +58,11 @@ impl FailureSink for AlertSink {
 
     fn job_succeeded<'a>(&'a self, run: &'a JobRun) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let mut alert = AlertSink::alert(run);
+            let mut alert = JobFailureAlerts::alert(run);
             let now = chrono::Utc::now().timestamp_millis();
             alert.status = AlertStatus::Resolved;
             alert.ended_at_ms = Some(now);
-            if let Err(e) = alert::notify(&self.store, &self.config, &alert, now).await {
+            if let Err(e) = super::notify(&self.store, &self.config, &alert, now).await {
                 tracing::error!(job = %run.job, error = %e, "cannot resolve the job-failure alert");
             }
         })
