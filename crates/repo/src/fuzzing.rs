@@ -118,6 +118,67 @@ pub fn parse_tree(data: &[u8]) {
     assert_eq!(again, tree, "tree round trip");
 }
 
+/// Saves a snapshot whose root tree holds one file per name in `names`, each
+/// with `content`, names unchecked: what a hostile writer holding the key
+/// could store. For the tests of everything that turns tree names into
+/// paths (restore, check, export, the ops crate's verification).
+///
+/// # Errors
+/// When the repository cannot be written.
+#[doc(hidden)]
+pub fn save_snapshot_with_names(
+    repo: &mut crate::Repository,
+    names: &[&str],
+    content: &[u8],
+) -> Result<crate::Id> {
+    use crate::format::tree::Node;
+    use crate::format::{time, BlobType};
+    let mut saver = crate::repository::BlobSaver::new();
+    let (blob, _) = saver.save(repo, BlobType::Data, content)?;
+    let node = |name: &str| Node {
+        name: name.into(),
+        node_type: "file".into(),
+        mode: 0o644,
+        mtime: time::zero(),
+        atime: time::zero(),
+        ctime: time::zero(),
+        uid: 0,
+        gid: 0,
+        user: String::new(),
+        group: String::new(),
+        inode: 0,
+        device_id: 0,
+        size: content.len() as u64,
+        links: 1,
+        linktarget: String::new(),
+        extended_attributes: None,
+        device: 0,
+        content: Some(vec![blob]),
+        subtree: None,
+        error: String::new(),
+    };
+    let tree = Tree {
+        nodes: names.iter().map(|n| node(n)).collect(),
+    };
+    let json = tree.to_json().map_err(|e| Error::json("tree", e))?;
+    let (tree_id, _) = saver.save(repo, BlobType::Tree, &json)?;
+    saver.finish(repo)?;
+    repo.save_snapshot(&crate::format::snapshot::Snapshot {
+        time: time::now(),
+        parent: None,
+        tree: tree_id,
+        paths: vec!["/hostile".into()],
+        hostname: "hostile".into(),
+        username: String::new(),
+        uid: 0,
+        gid: 0,
+        excludes: Vec::new(),
+        tags: Vec::new(),
+        original: None,
+        program_version: String::new(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     //! The fuzz entry points over a deterministic corpus of mutated valid
@@ -247,65 +308,4 @@ mod tests {
         .unwrap();
         run(&[file.as_bytes().to_vec(), ours], parse_tree);
     }
-}
-
-/// Saves a snapshot whose root tree holds one file per name in `names`, each
-/// with `content`, names unchecked: what a hostile writer holding the key
-/// could store. For the tests of everything that turns tree names into
-/// paths (restore, check, export, the ops crate's verification).
-///
-/// # Errors
-/// When the repository cannot be written.
-#[doc(hidden)]
-pub fn save_snapshot_with_names(
-    repo: &mut crate::Repository,
-    names: &[&str],
-    content: &[u8],
-) -> Result<crate::Id> {
-    use crate::format::tree::Node;
-    use crate::format::{time, BlobType};
-    let mut saver = crate::repository::BlobSaver::new();
-    let (blob, _) = saver.save(repo, BlobType::Data, content)?;
-    let node = |name: &str| Node {
-        name: name.into(),
-        node_type: "file".into(),
-        mode: 0o644,
-        mtime: time::zero(),
-        atime: time::zero(),
-        ctime: time::zero(),
-        uid: 0,
-        gid: 0,
-        user: String::new(),
-        group: String::new(),
-        inode: 0,
-        device_id: 0,
-        size: content.len() as u64,
-        links: 1,
-        linktarget: String::new(),
-        extended_attributes: None,
-        device: 0,
-        content: Some(vec![blob]),
-        subtree: None,
-        error: String::new(),
-    };
-    let tree = Tree {
-        nodes: names.iter().map(|n| node(n)).collect(),
-    };
-    let json = tree.to_json().map_err(|e| Error::json("tree", e))?;
-    let (tree_id, _) = saver.save(repo, BlobType::Tree, &json)?;
-    saver.finish(repo)?;
-    repo.save_snapshot(&crate::format::snapshot::Snapshot {
-        time: time::now(),
-        parent: None,
-        tree: tree_id,
-        paths: vec!["/hostile".into()],
-        hostname: "hostile".into(),
-        username: String::new(),
-        uid: 0,
-        gid: 0,
-        excludes: Vec::new(),
-        tags: Vec::new(),
-        original: None,
-        program_version: String::new(),
-    })
 }

@@ -1171,3 +1171,44 @@ fn ip_networks_contain_their_addresses() {
     check("::/0", "2001:db8::1", true);
     check("::1", "::1", true);
 }
+
+#[test]
+fn commands_get_only_the_environment_the_config_names() {
+    let text = r#"
+[[backup]]
+name = "app"
+repo = "/srv/backups/app"
+paths = ["/srv/app"]
+
+[[secret]]
+name = "DASHBOARD_KEY"
+hook = { command = ["reload"], env = { TOKEN = "s3cr3t-value", "1BAD" = "x" }, pass_env = ["HOME_URL", "BULWARK_PASSWORD"] }
+
+[[drill]]
+name = "weekly"
+backup = "app"
+start = "./run.sh"
+pass_env = ["ROLES_JSON", "bad-name"]
+"#;
+    check(
+        text,
+        &[
+            (9, "secret[0].hook.env.1BAD", "invalid variable name"),
+            (9, "secret[0].hook.pass_env[1]", "BULWARK_PASSWORD is never passed"),
+            (15, "drill[0].pass_env[0]", "ROLES_JSON is never passed"),
+            (15, "drill[0].pass_env[1]", "invalid variable name \"bad-name\""),
+        ],
+    );
+    let err = parse(text, None, &no_env).unwrap_err().to_string();
+    assert!(!err.contains("s3cr3t-value"), "{err}");
+
+    let ok = ok(r#"
+[[secret]]
+name = "DASHBOARD_KEY"
+hook = { command = ["reload"], env = { TOKEN = "s3cr3t-value" }, pass_env = ["HOME_URL"] }
+"#);
+    let env = &ok.config.secrets[0].hook.as_ref().unwrap().env;
+    assert_eq!(env.pass, ["HOME_URL"]);
+    assert_eq!(env.set[0].0, "TOKEN");
+    assert!(!format!("{:?}", ok.config).contains("s3cr3t-value"));
+}
