@@ -21,9 +21,10 @@ pub(crate) mod auth;
 pub(crate) mod cache;
 pub(crate) mod client;
 pub(crate) mod error;
+pub(crate) mod limiter;
 pub(crate) mod metrics;
 pub(crate) mod monitoring;
-pub(crate) mod openapi;
+
 pub(crate) mod routes;
 pub(crate) mod serve;
 pub(crate) mod state;
@@ -34,7 +35,7 @@ use axum::extract::Request;
 use axum::Router;
 
 // Public API.
-pub use auth::FailureLimiter;
+pub use limiter::FailureLimiter;
 pub use metrics::Metrics;
 pub use monitoring::monitoring_observer;
 pub use serve::{serve, ServeOptions};
@@ -43,7 +44,10 @@ pub use state::{AppState, DEFAULT_VIEW_TTL};
 /// The whole HTTP application.
 pub fn app(state: Arc<AppState>) -> Router {
     routes::router(state.clone())
-        .layer(axum::middleware::from_fn_with_state(state, metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
 }
 

@@ -1,7 +1,7 @@
 //! Prometheus metrics: request counts and latencies per route, plus the
 //! process collector (resident memory, CPU seconds, open fds, start time).
 
-use std::sync::Arc;
+
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -12,10 +12,10 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
-use crate::state::AppState;
 
 /// The registry and the HTTP metrics. Each instance has its own registry so
 /// tests running in parallel do not share counters.
+#[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
@@ -142,14 +142,9 @@ pub(crate) fn route_label(request: &Request) -> &str {
 
 /// Middleware: counts and times every request under its method and route
 /// template, both bounded label sets (see [`method_label`], [`route_label`]).
-pub(crate) async fn track(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn track(State(m): State<Metrics>, request: Request, next: Next) -> Response {
     let method = method_label(request.method());
     let route = route_label(&request).to_string();
-    let m = &state.metrics;
     // Decremented on drop: a request whose client went away (or whose
     // connection was closed at shutdown) is dropped mid-way, not finished.
     let _in_flight = InFlight::enter(&m.in_flight);

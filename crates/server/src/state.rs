@@ -8,7 +8,7 @@ use bulwark_ops::Instance;
 use tokio::sync::Semaphore;
 
 use crate::api::{BackupSnapshots, OpsCheck};
-use crate::auth::FailureLimiter;
+use crate::limiter::FailureLimiter;
 use crate::cache::Cached;
 use crate::metrics::Metrics;
 

@@ -19,6 +19,7 @@ pub(crate) mod jobs;
 pub(crate) mod keys;
 pub(crate) mod maintenance;
 pub(crate) mod monitors;
+pub(crate) mod openapi;
 pub(crate) mod secrets;
 pub(crate) mod silences;
 pub(crate) mod slo;
@@ -39,7 +40,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .nest("/api/v1/silences", silences::router())
         .nest("/api/v1/maintenance", maintenance::router())
         .merge(whoami::router())
-        .merge(crate::openapi::router())
+        .merge(openapi::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
 }
