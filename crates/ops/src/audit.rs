@@ -187,6 +187,13 @@ impl<'s> AuditedTx<'s> {
     pub(crate) async fn commit(self, entry: &Entry) -> Result<Record, StoreError> {
         self.record(entry).await?.commit().await
     }
+
+    /// Rolls back at once: a dropped transaction is rolled back only when
+    /// its connection is next used, holding its row locks until then.
+    pub(crate) async fn rollback(self) -> Result<(), StoreError> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
 }
 
 /// An [`AuditedTx`] whose record is written: it may commit.
@@ -201,6 +208,11 @@ impl RecordedTx<'_> {
         self.inner.tx.commit().await?;
         Ok(self.record)
     }
+
+    /// Rolls back the change and its record at once.
+    pub(crate) async fn rollback(self) -> Result<(), StoreError> {
+        self.inner.rollback().await
+    }
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -212,7 +224,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 ///
 /// # Errors
 /// On a database error, including a lost race for the next `seq`.
-pub(crate) async fn append_in(
+async fn append_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     dialect: Dialect,
     entry: &Entry,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sqlx::Row;
 
-use crate::audit::{self, Entry, Outcome};
+use crate::audit::{AuditedTx, Entry, Outcome};
 use crate::auth::KeySource;
 use crate::config::Secret;
 use crate::identity::{key_digest, Actor, Principal, Role, UnknownRole};
@@ -80,8 +80,7 @@ pub async fn create(
 
     // Taken before the transaction, in the same order as `audit::append`, so
     // two writers never hold one lock each while waiting for the other.
-    let _guard = store.audit_lock.lock().await;
-    let mut tx = store.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = AuditedTx::begin(store).await?;
     sqlx::query(
         "INSERT INTO api_keys (id, name, role, key_hash, created_at, created_by)
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -92,13 +91,12 @@ pub async fn create(
     .bind(hex::encode(key_digest(&secret)))
     .bind(now)
     .bind(actor.as_str())
-    .execute(&mut *tx)
+    .execute(tx.conn())
     .await
     .map_err(StoreError::from)?;
     let entry = Entry::new(actor, "key.create", &id, Outcome::Success)
         .detail(serde_json::json!({ "name": name, "role": role.as_str() }));
-    audit::append_in(&mut tx, store.dialect(), &entry).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit(&entry).await?;
 
     Ok(Created {
         info: KeyInfo {
@@ -147,13 +145,12 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<KeyInfo, KeyError> {
 /// # Errors
 /// For an unknown or already revoked key, or a database error.
 pub async fn revoke(store: &Store, actor: &Actor, id: &str) -> Result<KeyInfo, KeyError> {
-    let _guard = store.audit_lock.lock().await;
-    let mut tx = store.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = AuditedTx::begin(store).await?;
     let row = sqlx::query(
         "SELECT id, name, role, created_at, created_by, revoked_at FROM api_keys WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(tx.conn())
     .await
     .map_err(StoreError::from)?;
     let Some(row) = row else {
@@ -167,13 +164,12 @@ pub async fn revoke(store: &Store, actor: &Actor, id: &str) -> Result<KeyInfo, K
     sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2")
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await
         .map_err(StoreError::from)?;
     let entry = Entry::new(actor, "key.revoke", id, Outcome::Success)
         .detail(serde_json::json!({ "name": info.name, "role": info.role.as_str() }));
-    audit::append_in(&mut tx, store.dialect(), &entry).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit(&entry).await?;
     info.revoked_at = Some(crate::time::from_ms(now));
     Ok(info)
 }

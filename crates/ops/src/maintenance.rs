@@ -5,7 +5,7 @@
 use rand::RngCore;
 use sqlx::Row;
 
-use crate::audit::{self, Entry, Outcome};
+use crate::audit::{AuditedTx, Entry, Outcome};
 use crate::identity::Actor;
 use crate::store::{Store, StoreError};
 
@@ -64,8 +64,7 @@ pub async fn create(
         created_by: actor.as_str().to_string(),
         created_at_ms: crate::time::now_ms(),
     };
-    let _guard = store.audit_lock.lock().await;
-    let mut tx = store.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = AuditedTx::begin(store).await?;
     sqlx::query(
         "INSERT INTO maintenance_windows (id, name, monitors, starts_at, ends_at, created_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -77,14 +76,13 @@ pub async fn create(
     .bind(ends_at_ms)
     .bind(&w.created_by)
     .bind(w.created_at_ms)
-    .execute(&mut *tx)
+    .execute(tx.conn())
     .await
     .map_err(StoreError::from)?;
     let entry = Entry::new(actor, "maintenance.create", &w.id, Outcome::Success).detail(
         serde_json::json!({ "name": name, "monitors": monitors, "starts_at": starts_at_ms, "ends_at": ends_at_ms }),
     );
-    audit::append_in(&mut tx, store.dialect(), &entry).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit(&entry).await?;
     Ok(w)
 }
 
@@ -120,11 +118,10 @@ pub async fn list(store: &Store) -> Result<Vec<Window>, StoreError> {
 /// # Errors
 /// When there is no such window, or on a database error.
 pub async fn delete(store: &Store, actor: &Actor, id: &str) -> Result<(), MaintenanceError> {
-    let _guard = store.audit_lock.lock().await;
-    let mut tx = store.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = AuditedTx::begin(store).await?;
     let n = sqlx::query("DELETE FROM maintenance_windows WHERE id = $1")
         .bind(id)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await
         .map_err(StoreError::from)?
         .rows_affected();
@@ -132,8 +129,7 @@ pub async fn delete(store: &Store, actor: &Actor, id: &str) -> Result<(), Mainte
         return Err(MaintenanceError::NotFound(id.to_string()));
     }
     let entry = Entry::new(actor, "maintenance.delete", id, Outcome::Success);
-    audit::append_in(&mut tx, store.dialect(), &entry).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit(&entry).await?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use rand::RngCore;
 use sqlx::Row;
 
-use crate::audit::{self, Entry, Outcome};
+use crate::audit::{AuditedTx, Entry, Outcome};
 use crate::identity::Actor;
 use crate::config::Config;
 use crate::store::{Store, StoreError};
@@ -140,8 +140,7 @@ pub async fn create(
         ends_at_ms,
         expired_at_ms: None,
     };
-    let _guard = store.audit_lock.lock().await;
-    let mut tx = store.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = AuditedTx::begin(store).await?;
     sqlx::query(
         "INSERT INTO silences (id, monitor, tag, comment, created_by, created_at, ends_at, expired_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
@@ -153,13 +152,12 @@ pub async fn create(
     .bind(&s.created_by)
     .bind(now)
     .bind(ends_at_ms)
-    .execute(&mut *tx)
+    .execute(tx.conn())
     .await
     .map_err(StoreError::from)?;
     let entry = Entry::new(actor, "silence.create", &s.id, Outcome::Success)
         .detail(serde_json::json!({ "monitor": s.monitor, "tag": s.tag, "ends_at": ends_at_ms }));
-    audit::append_in(&mut tx, store.dialect(), &entry).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit(&entry).await?;
     Ok(s)
 }
 
@@ -195,14 +193,13 @@ pub(super) async fn active(store: &Store, now_ms: i64) -> Result<Vec<Silence>, S
 /// When there is no such silence or it already ended, or on a database error.
 pub async fn expire(store: &Store, actor: &Actor, id: &str) -> Result<Silence, AlertError> {
     let now = crate::time::now_ms();
-    let _guard = store.audit_lock.lock().await;
-    let mut tx = store.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = AuditedTx::begin(store).await?;
     let row = sqlx::query(
         "SELECT id, monitor, tag, comment, created_by, created_at, ends_at, expired_at
          FROM silences WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(tx.conn())
     .await
     .map_err(StoreError::from)?;
     let mut s = match row {
@@ -215,12 +212,11 @@ pub async fn expire(store: &Store, actor: &Actor, id: &str) -> Result<Silence, A
     sqlx::query("UPDATE silences SET expired_at = $1 WHERE id = $2")
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await
         .map_err(StoreError::from)?;
     let entry = Entry::new(actor, "silence.expire", id, Outcome::Success);
-    audit::append_in(&mut tx, store.dialect(), &entry).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit(&entry).await?;
     s.expired_at_ms = Some(now);
     Ok(s)
 }

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::audit::{self, Entry, Outcome};
+use crate::audit::{AuditedTx, Entry, Outcome};
 use crate::identity::Actor;
 use crate::config::{Config, DrillConfig};
 use crate::store::{Store, StoreError};
@@ -447,8 +447,7 @@ async fn save(
     actor: &Actor,
 ) -> Result<(), DrillError> {
     let json = serde_json::to_string(report).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let _guard = store.audit_lock.lock().await;
-    let mut tx = store.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = AuditedTx::begin(store).await?;
     sqlx::query(
         "INSERT INTO drill_reports (id, drill, started_at, finished_at, passed, report)
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -459,7 +458,7 @@ async fn save(
     .bind(report.finished_at.timestamp_millis())
     .bind(i64::from(report.passed))
     .bind(&json)
-    .execute(&mut *tx)
+    .execute(tx.conn())
     .await
     .map_err(StoreError::from)?;
     let entry = Entry::new(
@@ -478,9 +477,7 @@ async fn save(
         "rto_seconds": report.rto_seconds,
         "rpo_seconds": report.rpo_seconds,
     }));
-    audit::append_in(&mut tx, store.dialect(), &entry).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    drop(_guard);
+    tx.commit(&entry).await?;
     let dir = data_dir.join("logs");
     let file = dir.join(format!(
         "dr_report_{}.json",

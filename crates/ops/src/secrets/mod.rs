@@ -24,7 +24,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use crate::audit::{self, Entry, Outcome};
+use crate::audit::{AuditedTx, Entry, Outcome};
 use crate::auth::KeySource;
 use crate::config::{Secret, SecretConfig};
 use crate::identity::{key_digest, Actor, Principal, Role};
@@ -246,77 +246,75 @@ pub async fn rotate(
         .as_ref()
         .map(|_| now_ms.saturating_add(i64::try_from(cfg.grace.as_millis()).unwrap_or(i64::MAX)));
 
-    let _guard = store.audit_lock.lock().await;
-    let mut tx = store.pool().begin().await.map_err(StoreError::from)?;
-    let staged: Result<(), SecretError> = async {
-        let claimed = match &current {
-            Some(m) => sqlx::query(
-                "UPDATE secrets SET version = $1, rotated_at = $2, rotated_by = $3, previous_valid_until = $4
-                 WHERE name = $5 AND version = $6",
-            )
-            .bind(version)
-            .bind(now_ms)
-            .bind(actor.as_str())
-            .bind(previous_valid_until)
-            .bind(&cfg.name)
-            .bind(m.version)
-            .execute(&mut *tx)
-            .await
-            .map(|r| r.rows_affected() == 1),
-            None => sqlx::query(
-                "INSERT INTO secrets (name, version, rotated_at, rotated_by, previous_valid_until)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&cfg.name)
-            .bind(version)
-            .bind(now_ms)
-            .bind(actor.as_str())
-            .bind(previous_valid_until)
-            .execute(&mut *tx)
-            .await
-            .map(|_| true),
-        };
-        match claimed {
-            Ok(true) => {}
-            Ok(false) => return Err(SecretError::Conflict(cfg.name.clone())),
-            Err(sqlx::Error::Database(db)) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
-                return Err(SecretError::Conflict(cfg.name.clone()))
-            }
-            Err(e) => return Err(StoreError::from(e).into()),
+    let mut tx = AuditedTx::begin(store).await?;
+    let claimed = match &current {
+        Some(m) => sqlx::query(
+            "UPDATE secrets SET version = $1, rotated_at = $2, rotated_by = $3, previous_valid_until = $4
+             WHERE name = $5 AND version = $6",
+        )
+        .bind(version)
+        .bind(now_ms)
+        .bind(actor.as_str())
+        .bind(previous_valid_until)
+        .bind(&cfg.name)
+        .bind(m.version)
+        .execute(tx.conn())
+        .await
+        .map(|r| r.rows_affected() == 1),
+        None => sqlx::query(
+            "INSERT INTO secrets (name, version, rotated_at, rotated_by, previous_valid_until)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&cfg.name)
+        .bind(version)
+        .bind(now_ms)
+        .bind(actor.as_str())
+        .bind(previous_valid_until)
+        .execute(tx.conn())
+        .await
+        .map(|_| true),
+    };
+    let refused = match claimed {
+        Ok(true) => None,
+        Ok(false) => Some(SecretError::Conflict(cfg.name.clone())),
+        Err(sqlx::Error::Database(db)) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+            Some(SecretError::Conflict(cfg.name.clone()))
         }
+        Err(e) => Some(StoreError::from(e).into()),
+    };
+    if let Some(e) = refused {
+        if let Err(rollback) = tx.rollback().await {
+            tracing::warn!(secret = %cfg.name, error = %rollback, "cannot roll back a refused rotation");
+        }
+        return Err(e);
+    }
 
-        // Recorded before the files change, so a failure to record leaves
-        // the old value in place.
-        let entry = Entry::new(actor, "secret.rotate", &cfg.name, Outcome::Success).detail(
-            serde_json::json!({
-                "version": version,
-                "forced": force,
-                "no_grace": how.no_grace,
-                "previous_valid_until": previous_valid_until.map(|ms| crate::time::from_ms(ms).to_rfc3339()),
-            }),
-        );
-        audit::append_in(&mut tx, store.dialect(), &entry).await?;
-
+    // Recorded before the files change, so a failure to record leaves the
+    // old value in place.
+    let entry = Entry::new(actor, "secret.rotate", &cfg.name, Outcome::Success).detail(
+        serde_json::json!({
+            "version": version,
+            "forced": force,
+            "no_grace": how.no_grace,
+            "previous_valid_until": previous_valid_until.map(|ms| crate::time::from_ms(ms).to_rfc3339()),
+        }),
+    );
+    let tx = tx.record(&entry).await?;
+    let written = (|| -> Result<(), SecretError> {
         let dir = runtime_dir(data_dir);
         crate::files::private_dir(&dir).map_err(io(&dir))?;
         match &old_value {
             Some(old) => files::write_atomic(&prev_path, old).map_err(io(&prev_path))?,
-            // Revoked at once (`no_grace`), or a stale previous value
-            // from before a lost file: it must not outlive this rotation.
+            // Revoked at once (`no_grace`), or a stale previous value from
+            // before a lost file: it must not outlive this rotation.
             None => {
                 files::remove(&prev_path).map_err(io(&prev_path))?;
             }
         }
         let new_value: Secret<String> = generate::generate(cfg.length, &cfg.alphabet);
-        files::write_atomic(&cur_path, &new_value).map_err(io(&cur_path))?;
-        drop(new_value);
-
-        Ok(())
-    }
-    .await;
-    if let Err(e) = staged {
-        // Release the row at once (a dropped transaction is rolled back only
-        // when its connection is next used).
+        files::write_atomic(&cur_path, &new_value).map_err(io(&cur_path))
+    })();
+    if let Err(e) = written {
         if let Err(rollback) = tx.rollback().await {
             tracing::warn!(secret = %cfg.name, error = %rollback, "cannot roll back a failed rotation");
         }
@@ -326,9 +324,8 @@ pub async fn rotate(
         // The files already hold the new value, and consumers may have read
         // it; the metadata is behind until the next rotation.
         tracing::error!(secret = %cfg.name, error = %e, "secret rotated on disk but its metadata was not saved");
-        return Err(StoreError::from(e).into());
+        return Err(e.into());
     }
-    drop(_guard);
 
     let hook = match &cfg.hook {
         None => None,
