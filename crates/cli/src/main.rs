@@ -100,6 +100,7 @@ pub(crate) struct Globals {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     match try_main(cli) {
         Ok(code) => code,
@@ -108,6 +109,25 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `bulwark jobs list | head -1`: the reader went away, so there is nobody
+/// left to tell anything. Rust ignores SIGPIPE, and `println!` then panics
+/// on the broken pipe; end quietly instead, as Unix tools do.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -75,3 +75,25 @@ fn no_grace_needs_a_secret_name() {
     let out = run(bulwark(&dir.path().join("data")).args(["secrets", "rotate", "--no-grace"]));
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    // `bulwark jobs list | head -1` with head already gone: no panic.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bulwark.toml"),
+        "[[secret]]\nname = \"A\"\n[[secret]]\nname = \"B\"\n",
+    )
+    .unwrap();
+    let mut child = common::bulwark_in(dir.path())
+        .args(["jobs", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

@@ -349,7 +349,7 @@ url = "{hook}"
     let (_, incidents) = get(&server, "/api/v1/incidents?monitor=api");
     assert!(!incidents[0]["resolved_at"].is_null());
 
-    // The seed's event logs.
+    // The event logs in the data directory.
     let uptime_log = std::fs::read_to_string(data.join("logs/uptime.ndjson")).unwrap();
     let first: serde_json::Value =
         serde_json::from_str(uptime_log.lines().next().unwrap()).unwrap();

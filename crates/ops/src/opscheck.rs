@@ -1,6 +1,5 @@
 //! `bulwark ops check`: one pass/fail table over everything an on-call
-//! engineer wants to know before trusting the system (the seed's
-//! `make ops-check`): config, a probe pass, SLO budgets, backup freshness and
+//! engineer wants to know before trusting the system (`make ops-check`): config, a probe pass, SLO budgets, backup freshness and
 //! verification, drills, secret ages and the audit chain.
 //!
 //! Gathering is I/O ([`run`]); judging is pure ([`freshness`] and the row

@@ -1,4 +1,4 @@
-//! `export`: a snapshot as a tar.gz stream (what the seed's backup scripts
+//! `export`: a snapshot as a tar.gz stream (what shell backup scripts
 //! produce), written blob by blob so memory stays bounded.
 
 use std::io::{Read, Write};

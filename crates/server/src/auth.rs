@@ -173,7 +173,7 @@ async fn deny(
     }
 }
 
-/// The key from `X-Dash-Key` (the seed's header) or `Authorization: Bearer`.
+/// The key from `X-Dash-Key` (the dashboard's header) or `Authorization: Bearer`.
 fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get("x-dash-key").and_then(|v| v.to_str().ok()) {
         let v = v.trim();

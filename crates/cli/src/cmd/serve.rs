@@ -95,7 +95,7 @@ fn self_monitor(addr: SocketAddr) -> bulwark_ops::config::MonitorConfig {
         ip => ip.to_string(),
     };
     let url = format!("http://{host}:{}/healthz", addr.port());
-    // Built the way the seed's BASE_URL monitor is, so UPTIME_INTERVAL_SEC
+    // Built the way the `BASE_URL` monitor is, so UPTIME_INTERVAL_SEC
     // and UPTIME_STRIKES apply to it too.
     let env = |k: &str| match k {
         "BASE_URL" => Some(url.clone()),

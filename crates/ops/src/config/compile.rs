@@ -43,7 +43,7 @@ const SECTIONS: &[&str] = &[
     "drill",
 ];
 
-/// The env vars that toggle rotation of the seed's two managed secrets.
+/// The env vars that toggle rotation of the two managed secrets users had before Bulwark.
 const ROTATE_ENV: &[(&str, &str)] = &[
     ("ROTATE_DASHBOARD_KEY", "DASHBOARD_KEY"),
     ("ROTATE_STRIPE_WEBHOOK", "STRIPE_WEBHOOK_SECRET"),
@@ -105,7 +105,7 @@ pub(super) fn compile(
         .collect();
     if let Some(url) = env("BASE_URL") {
         if monitor_names.contains("base_url") {
-            // The file wins over the seed's variable: nothing to add.
+            // The file wins over the environment variable: nothing to add.
         } else if let Some(m) = base_url_monitor(&mut cx, &url, &defaults) {
             monitor_names.insert(m.name.clone());
             monitors.push(m);
@@ -1034,7 +1034,7 @@ fn parse_hash(s: &str) -> Option<[u8; 32]> {
     bytes.try_into().ok()
 }
 
-/// Keys from the seed's `ROLES_JSON`; hashed at once, and no message ever
+/// Keys from `ROLES_JSON`; hashed at once, and no message ever
 /// quotes a key or a role value (a swapped pair would put the key there).
 fn roles_json(cx: &mut Cx<'_>, json: &str) -> Vec<StaticKey> {
     let map: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(json) {
@@ -1540,7 +1540,7 @@ fn expect_status(v: &toml::Value) -> Result<Vec<std::ops::RangeInclusive<u16>>, 
     }
 }
 
-/// The seed's uptime monitor on `BASE_URL`, probing `/healthz` when the URL
+/// The uptime monitor on `BASE_URL`, probing `/healthz` when the URL
 /// has no path of its own.
 fn base_url_monitor(
     cx: &mut Cx<'_>,
@@ -2090,7 +2090,7 @@ fn api_base(cx: &mut Cx<'_>, v: &Option<Sp<String>>, p: &str, default: &str) -> 
     }
 }
 
-/// Channels from the seed's variables, unless the file already has one of
+/// Channels from the environment variables, unless the file already has one of
 /// that name (the file is the more specific statement).
 fn env_channels(
     cx: &mut Cx<'_>,

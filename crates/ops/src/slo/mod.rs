@@ -36,7 +36,7 @@ pub const BURN_WINDOWS: [(&str, Duration); 6] = [
     ("3d", Duration::from_secs(3 * 86_400)),
 ];
 
-/// The seed's rule: alert when more than this share of the budget is gone.
+/// The users' original rule: alert when more than this share of the budget is gone.
 pub const BUDGET_ALERT_THRESHOLD: f64 = 0.8;
 
 /// An SLO evaluated at one instant.
