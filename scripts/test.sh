@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a used one: installs and starts
-# what the tests need (PostgreSQL, restic), then runs every test.
+# what the tests need (PostgreSQL, restic, openapi-spec-validator), then runs
+# every test.
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh -E 'test(audit)'   # extra arguments go to cargo nextest
@@ -59,8 +60,24 @@ ensure_restic() {
     log "$(restic version)"
 }
 
+# --- openapi-spec-validator: the judge of our OpenAPI document -------------
+ensure_openapi_validator() {
+    if ! command -v openapi-spec-validator >/dev/null; then
+        log "installing openapi-spec-validator"
+        python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator >/dev/null
+        # pyenv needs its shims refreshed; a --user install lands in ~/.local/bin.
+        command -v pyenv >/dev/null && pyenv rehash
+        export PATH="$PATH:$(python3 -m site --user-base)/bin"
+    fi
+    command -v openapi-spec-validator >/dev/null || {
+        log "openapi-spec-validator is not on PATH after installing it"
+        exit 1
+    }
+}
+
 ensure_postgres
 ensure_restic
+ensure_openapi_validator
 
 if ! cargo nextest --version >/dev/null 2>&1; then
     log "installing cargo-nextest"

@@ -20,8 +20,12 @@ pub(crate) fn init_logging(format: LogFormat, serving: bool) {
 }
 
 /// Prints `value` as one line of JSON on stdout.
-pub(crate) fn print_json(value: &serde_json::Value) {
-    println!("{value}");
+pub(crate) fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string(value) {
+        Ok(text) => println!("{text}"),
+        // Wire types serialise infallibly (no maps with non-string keys).
+        Err(e) => eprintln!("error: cannot encode the output as json: {e}"),
+    }
 }
 
 /// Prints rows as an aligned table with a header.

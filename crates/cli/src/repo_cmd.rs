@@ -19,6 +19,7 @@ use bulwark_repo::{
     backup, check, forget, open_backend, prune, restore_with_progress, BackupOptions, KdfParams,
     ReadData, Repository, RestoreOptions, RetentionPolicy,
 };
+use bulwark_server::api::SnapshotWire;
 use serde_json::json;
 
 /// Where the repository is and how to unlock it.
@@ -457,23 +458,9 @@ fn snapshots(a: SnapshotsArgs, json: bool) -> anyhow::Result<ExitCode> {
         .filter(|(_, s)| a.tags.is_empty() || s.tags.iter().any(|t| a.tags.contains(t)))
         .collect();
     if json {
-        let v: Vec<_> = list
-            .iter()
-            .map(|(id, s)| {
-                json!({
-                    "id": id.to_hex(),
-                    "short_id": id.short(),
-                    "time": s.time.to_rfc3339(),
-                    "tree": s.tree.to_hex(),
-                    "parent": s.parent.map(|p| p.to_hex()),
-                    "paths": s.paths,
-                    "hostname": s.hostname,
-                    "username": s.username,
-                    "tags": s.tags,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::Value::Array(v));
+        // The snapshots `GET /api/v1/snapshots` lists for a configured backup.
+        let wire: Vec<SnapshotWire> = list.iter().cloned().map(SnapshotWire::from).collect();
+        crate::output::print_json(&wire);
     } else {
         println!(
             "{:<10} {:<25} {:<15} {:<20} paths",

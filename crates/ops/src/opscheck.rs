@@ -1,5 +1,6 @@
 //! `bulwark ops check`: one pass/fail table over everything an on-call
-//! engineer wants to know before trusting the system (`make ops-check`): config, a probe pass, SLO budgets, backup freshness and
+//! engineer wants to know before trusting the system (`make ops-check`):
+//! config, a probe pass, SLO budgets, backup freshness and
 //! verification, drills, secret ages and the audit chain.
 //!
 //! Gathering is I/O ([`run`]); judging is pure ([`freshness`] and the row
@@ -12,19 +13,19 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::{format_duration, Config};
+use crate::drill::DrillReport;
 use crate::scheduler::runs::{self, JobRun, RunOutcome};
-use crate::scheduler::Schedule;
+use crate::scheduler::{freshness, Freshness, Schedule};
 use crate::store::{Store, StoreError};
 
 /// How late a scheduled backup (or its verification) may be before the
 /// check fails: backups of large trees take hours, and a check run while
 /// one is in flight must not flap.
 pub const BACKUP_SLACK: Duration = Duration::from_secs(2 * 3600);
-/// How late a drill may be: the product spec's "schedule period plus a day".
-pub const DRILL_SLACK: Duration = Duration::from_secs(86_400);
+pub use crate::drill::DRILL_SLACK;
 
 /// One line of the table.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckRow {
     /// `config`, `monitor`, `slo`, `backup`, `verify`, `drill`, `secret`, `audit`.
     pub area: &'static str,
@@ -49,39 +50,6 @@ impl CheckRow {
 /// Whether every row passed.
 pub fn all_ok(rows: &[CheckRow]) -> bool {
     rows.iter().all(|r| r.ok)
-}
-
-/// Whether the last success of a scheduled thing is recent enough.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Freshness {
-    /// It succeeded at or after the latest slot that is at least `slack` old.
-    Fresh,
-    /// The slot at `due` (at least `slack` ago) has no success after it.
-    Stale { due: DateTime<Utc> },
-    /// No schedule: nothing is ever late.
-    Unscheduled,
-}
-
-/// Judges `last_success` against `schedule`: the run due for the latest slot
-/// at least `slack` before `now` must have succeeded. Comparing against that
-/// slot, not a "period", works for irregular crons (`0 3 * * 1-5`) too.
-pub fn freshness(
-    schedule: Option<&Schedule>,
-    last_success: Option<DateTime<Utc>>,
-    slack: Duration,
-    now: DateTime<Utc>,
-) -> Freshness {
-    let Some(schedule) = schedule else {
-        return Freshness::Unscheduled;
-    };
-    let slack = chrono::Duration::from_std(slack).unwrap_or(chrono::Duration::zero());
-    let Some(due) = schedule.latest_at_or_before(now - slack) else {
-        return Freshness::Unscheduled;
-    };
-    match last_success {
-        Some(t) if t >= due => Freshness::Fresh,
-        _ => Freshness::Stale { due },
-    }
 }
 
 fn age(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
@@ -157,12 +125,12 @@ pub fn job_row(
     }
 }
 
-/// The row for a drill from its latest report (`drill::last` JSON) and the
+/// The row for a drill from its latest report and the
 /// latest passing one. A configured drill that never ran fails: the drill is
 /// the evidence that recovery works, and there is none.
 pub fn drill_row(
     name: &str,
-    latest: Option<&serde_json::Value>,
+    latest: Option<&DrillReport>,
     last_pass: Option<DateTime<Utc>>,
     schedule: Option<&Schedule>,
     now: DateTime<Utc>,
@@ -170,13 +138,9 @@ pub fn drill_row(
     let Some(latest) = latest else {
         return CheckRow::new("drill", name, false, "no drill run recorded");
     };
-    let started = latest["started_at"]
-        .as_str()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc));
-    let when = started.map_or_else(|| "at an unknown time".to_string(), |t| age(now, t));
-    if latest["passed"] != true {
-        let step = latest["failed_step"].as_str().unwrap_or("?");
+    let when = age(now, latest.started_at);
+    if !latest.passed {
+        let step = latest.failed_step.as_deref().unwrap_or("targets");
         return CheckRow::new(
             "drill",
             name,
@@ -198,40 +162,13 @@ pub fn drill_row(
     }
 }
 
-pub(crate) async fn drill_reports(
-    store: &Store,
-    drill: &str,
-) -> Result<(Option<serde_json::Value>, Option<DateTime<Utc>>), StoreError> {
-    use sqlx::Row;
-    let latest = sqlx::query(
-        "SELECT report FROM drill_reports WHERE drill = $1 ORDER BY started_at DESC, id DESC LIMIT 1",
-    )
-    .bind(drill)
-    .fetch_optional(store.pool())
-    .await?;
-    let latest = match latest {
-        Some(row) => {
-            let text: String = row.try_get("report")?;
-            Some(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
-        }
-        None => None,
-    };
-    let pass: Option<i64> = sqlx::query_scalar(
-        "SELECT MAX(started_at) FROM drill_reports WHERE drill = $1 AND passed = 1",
-    )
-    .bind(drill)
-    .fetch_one(store.pool())
-    .await?;
-    Ok((latest, pass.map(crate::time::from_ms)))
-}
-
 fn cron(expr: Option<&str>, tz: Option<&str>) -> Option<Schedule> {
     expr.and_then(|e| Schedule::cron(e, tz).ok())
 }
 
-/// Every row after the config row: probes each monitor once, evaluates SLOs,
-/// reads job runs, drill reports and secret metadata, and verifies the audit
-/// chain.
+/// Every row: the config (loaded, so valid), then probes each monitor once,
+/// evaluates SLOs, reads job runs, drill reports and secret metadata, and
+/// verifies the audit chain.
 ///
 /// # Errors
 /// On a database error.
@@ -241,7 +178,11 @@ pub async fn run(
     data_dir: &Path,
     now: DateTime<Utc>,
 ) -> Result<Vec<CheckRow>, StoreError> {
-    let mut rows = Vec::new();
+    let source = config.source.as_ref().map_or_else(
+        || "embedded default".to_string(),
+        |p| p.display().to_string(),
+    );
+    let mut rows = vec![CheckRow::new("config", &source, true, "valid")];
     for r in crate::engine::check_all(store, config).await {
         let detail = match (&r.error, r.ok) {
             (_, true) => format!("up in {} ms", r.latency.as_millis()),
@@ -299,7 +240,7 @@ pub async fn run(
     }
     for d in &config.drills {
         let tz = config.backup(&d.backup).and_then(|b| b.timezone.as_deref());
-        let (latest, last_pass) = drill_reports(store, &d.name).await?;
+        let (latest, last_pass) = crate::drill::latest_and_last_pass(store, &d.name).await?;
         rows.push(drill_row(
             &d.name,
             latest.as_ref(),

@@ -193,6 +193,15 @@ pub struct UptimeTest {
     pub results: Vec<ProbeResultWire>,
 }
 
+impl From<Vec<bulwark_ops::probe::ProbeResult>> for UptimeTest {
+    fn from(results: Vec<bulwark_ops::probe::ProbeResult>) -> Self {
+        UptimeTest {
+            ok: results.iter().all(|r| r.ok),
+            results: results.into_iter().map(ProbeResultWire::from).collect(),
+        }
+    }
+}
+
 /// A monitor and its current state.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MonitorWire {
@@ -551,6 +560,36 @@ pub struct RotateResult {
     pub hook_error: Option<String>,
 }
 
+impl RotateResult {
+    /// The answer for secret `name`: `rotation` is None when it was not due.
+    pub fn new(name: &str, rotation: Option<bulwark_ops::secrets::Rotation>) -> RotateResult {
+        match rotation {
+            None => RotateResult {
+                name: name.to_string(),
+                rotated: false,
+                version: None,
+                rotated_at: None,
+                previous_valid_until: None,
+                hook: "none",
+                hook_error: None,
+            },
+            Some(r) => RotateResult {
+                name: r.name,
+                rotated: true,
+                version: Some(r.version),
+                rotated_at: Some(r.rotated_at),
+                previous_valid_until: r.previous_valid_until,
+                hook: match &r.hook {
+                    None => "none",
+                    Some(Ok(())) => "ok",
+                    Some(Err(_)) => "failed",
+                },
+                hook_error: r.hook.and_then(Result::err),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobRunWire {
     pub id: String,
@@ -605,13 +644,19 @@ impl From<bulwark_ops::scheduler::JobStatus> for JobWire {
     }
 }
 
-/// One snapshot of a configured backup.
+/// One snapshot (`bulwark snapshots --json`, `GET /api/v1/snapshots`), in
+/// the fields restic's `snapshots --json` uses.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SnapshotWire {
     pub id: String,
     pub short_id: String,
     pub time: DateTime<chrono::FixedOffset>,
+    /// The root tree.
+    pub tree: String,
+    /// The snapshot this one was based on.
+    pub parent: Option<String>,
     pub hostname: String,
+    pub username: String,
     pub paths: Vec<String>,
     pub tags: Vec<String>,
 }
@@ -622,7 +667,10 @@ impl From<(bulwark_repo::Id, bulwark_repo::Snapshot)> for SnapshotWire {
             id: id.to_hex(),
             short_id: id.short(),
             time: s.time,
+            tree: s.tree.to_hex(),
+            parent: s.parent.map(|p| p.to_hex()),
             hostname: s.hostname,
+            username: s.username,
             paths: s.paths,
             tags: s.tags,
         }
@@ -663,6 +711,15 @@ pub struct OpsCheckRow {
     pub detail: String,
 }
 
+impl From<Vec<bulwark_ops::opscheck::CheckRow>> for OpsCheck {
+    fn from(rows: Vec<bulwark_ops::opscheck::CheckRow>) -> Self {
+        OpsCheck {
+            ok: bulwark_ops::opscheck::all_ok(&rows),
+            rows: rows.into_iter().map(OpsCheckRow::from).collect(),
+        }
+    }
+}
+
 impl From<bulwark_ops::opscheck::CheckRow> for OpsCheckRow {
     fn from(r: bulwark_ops::opscheck::CheckRow) -> Self {
         OpsCheckRow {
@@ -686,4 +743,79 @@ pub struct ReportQuery {
 pub struct DrillQuery {
     /// How many reports, newest first (1 to 100, default 10).
     pub limit: Option<u32>,
+}
+
+/// One timed step of a drill.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DrillStepWire {
+    /// `validate_config`, `snapshot_age`, `restore`, `verify_files`, `start`,
+    /// `health` or `cleanup`.
+    pub name: String,
+    pub ok: bool,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    /// What it did or why it failed; URLs cut to scheme, host and port.
+    pub detail: String,
+}
+
+/// A DR drill's report (`GET /api/ops/dr/last`, `bulwark drill last --json`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DrillReportWire {
+    /// The version of the stored report it was read from.
+    pub schema: u32,
+    pub id: String,
+    pub drill: String,
+    pub backup: String,
+    /// Who ran it: `system:scheduler`, `cli:USER` or `key:NAME`.
+    pub actor: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub passed: bool,
+    /// The first step that failed; none when only a target was missed.
+    pub failed_step: Option<String>,
+    /// The snapshot restored.
+    pub snapshot: Option<String>,
+    pub steps: Vec<DrillStepWire>,
+    /// Restore start to healthy (to verified without `start`).
+    pub rto_seconds: Option<f64>,
+    pub rto_target_seconds: Option<u64>,
+    pub rto_met: Option<bool>,
+    /// The restored snapshot's age when the drill started.
+    pub rpo_seconds: Option<f64>,
+    pub rpo_target_seconds: Option<u64>,
+    pub rpo_met: Option<bool>,
+}
+
+impl From<bulwark_ops::drill::DrillReport> for DrillReportWire {
+    fn from(r: bulwark_ops::drill::DrillReport) -> Self {
+        DrillReportWire {
+            schema: r.schema,
+            id: r.id,
+            drill: r.drill,
+            backup: r.backup,
+            actor: r.actor,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            passed: r.passed,
+            failed_step: r.failed_step,
+            snapshot: r.snapshot,
+            steps: r
+                .steps
+                .into_iter()
+                .map(|s| DrillStepWire {
+                    name: s.name,
+                    ok: s.ok,
+                    started_at: s.started_at,
+                    duration_ms: s.duration_ms,
+                    detail: s.detail,
+                })
+                .collect(),
+            rto_seconds: r.rto_seconds,
+            rto_target_seconds: r.rto_target_seconds,
+            rto_met: r.rto_met,
+            rpo_seconds: r.rpo_seconds,
+            rpo_target_seconds: r.rpo_target_seconds,
+            rpo_met: r.rpo_met,
+        }
+    }
 }

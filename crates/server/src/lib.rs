@@ -4,7 +4,8 @@
 //! role it needs, so the key check cannot be forgotten; refusals (401, 403,
 //! 429) are written to the audit trail by the extractor itself. Wire types
 //! live in [`api`] and are converted by hand from domain types, so the
-//! domain can change without breaking clients.
+//! domain can change without breaking clients. The CLI prints the same
+//! types for `--json`, so a command and its route answer the same document.
 //!
 //! ```no_run
 //! # async fn demo(state: std::sync::Arc<bulwark_server::AppState>) -> std::io::Result<()> {
@@ -16,7 +17,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub(crate) mod api;
+pub mod api;
 pub(crate) mod auth;
 pub(crate) mod cache;
 pub(crate) mod client;
@@ -24,7 +25,6 @@ pub(crate) mod error;
 pub(crate) mod limiter;
 pub(crate) mod metrics;
 pub(crate) mod monitoring;
-
 pub(crate) mod routes;
 pub(crate) mod serve;
 pub(crate) mod state;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use bulwark_ops::drill::{self, DrillJob};
 use bulwark_ops::Actor;
+use bulwark_server::api::DrillReportWire;
 
 use crate::Globals;
 
@@ -60,7 +61,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                     };
                     failed |= !report.passed;
                     if globals.json {
-                        crate::output::print_json(&serde_json::to_value(&report)?);
+                        crate::output::print_json(&DrillReportWire::from(report.clone()));
                     } else {
                         println!(
                             "drill {}: {}",
@@ -99,27 +100,30 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
             Command::Last { n } => {
                 let reports = drill::last(&store, n).await?;
                 if globals.json {
-                    crate::output::print_json(&serde_json::Value::Array(reports));
+                    // The document `GET /api/ops/dr/last` serves.
+                    let wire: Vec<DrillReportWire> =
+                        reports.iter().cloned().map(DrillReportWire::from).collect();
+                    crate::output::print_json(&wire);
                 } else if reports.is_empty() {
                     println!("no drill has run yet");
                 } else {
                     let rows: Vec<Vec<String>> = reports
                         .iter()
                         .map(|r| {
-                            let s = |k: &str| r[k].as_str().unwrap_or("-").to_string();
                             vec![
-                                s("started_at"),
-                                s("drill"),
-                                if r["passed"] == true {
+                                r.started_at.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+                                r.drill.clone(),
+                                if r.passed {
                                     "passed".into()
                                 } else {
-                                    format!("failed at {}", s("failed_step"))
+                                    format!(
+                                        "failed at {}",
+                                        r.failed_step.as_deref().unwrap_or("targets")
+                                    )
                                 },
-                                r["rto_seconds"]
-                                    .as_f64()
+                                r.rto_seconds
                                     .map_or_else(|| "-".into(), |v| format!("{v:.1}s")),
-                                r["rpo_seconds"]
-                                    .as_f64()
+                                r.rpo_seconds
                                     .map_or_else(|| "-".into(), |v| format!("{v:.0}s")),
                             ]
                         })

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use bulwark_ops::scheduler::RunOutcome;
+use bulwark_server::api::{JobRunWire, JobWire};
 use bulwark_ops::Actor;
 
 use crate::Globals;
@@ -39,25 +40,9 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
             Command::List => {
                 let jobs = scheduler.list(chrono::Utc::now()).await?;
                 if globals.json {
-                    let items: Vec<_> = jobs
-                        .iter()
-                        .map(|j| {
-                            serde_json::json!({
-                                "name": j.name,
-                                "schedule": j.schedule,
-                                "next_run": j.next_run,
-                                "last_run": j.last_run.as_ref().map(|r| serde_json::json!({
-                                    "id": r.id,
-                                    "trigger": r.trigger.as_str(),
-                                    "started_at": r.started_at,
-                                    "finished_at": r.finished_at,
-                                    "outcome": r.outcome.as_str(),
-                                    "summary": r.summary,
-                                })),
-                            })
-                        })
-                        .collect();
-                    crate::output::print_json(&serde_json::Value::Array(items));
+                    // The document `GET /api/v1/jobs` serves.
+                    let wire: Vec<JobWire> = jobs.iter().cloned().map(JobWire::from).collect();
+                    crate::output::print_json(&wire);
                 } else if jobs.is_empty() {
                     println!("no jobs: configure [[backup]], [[drill]] or [[secret]] entries");
                 } else {
@@ -91,14 +76,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
             Command::Run { name } => {
                 let run = scheduler.run_now(&name, &Actor::cli()).await?;
                 if globals.json {
-                    crate::output::print_json(&serde_json::json!({
-                        "id": run.id,
-                        "job": run.job,
-                        "outcome": run.outcome.as_str(),
-                        "started_at": run.started_at,
-                        "finished_at": run.finished_at,
-                        "summary": run.summary,
-                    }));
+                    crate::output::print_json(&JobRunWire::from(run.clone()));
                 } else {
                     println!("{}: {} ({})", run.job, run.outcome.as_str(), run.summary);
                 }

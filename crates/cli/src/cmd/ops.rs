@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use bulwark_ops::config as cfg;
 use bulwark_ops::opscheck::{self, CheckRow};
 
+use bulwark_server::api::OpsCheck;
+
 use crate::Globals;
 
 #[derive(Debug, clap::Subcommand)]
@@ -15,9 +17,9 @@ pub(crate) enum Command {
 }
 
 fn print(globals: &Globals, rows: &[CheckRow]) {
-    let ok = opscheck::all_ok(rows);
     if globals.json {
-        crate::output::print_json(&serde_json::json!({ "ok": ok, "rows": rows }));
+        // The document `GET /api/v1/ops/check` serves.
+        crate::output::print_json(&OpsCheck::from(rows.to_vec()));
         return;
     }
     let table: Vec<Vec<String>> = rows
@@ -64,20 +66,11 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
             return Ok(ExitCode::from(1));
         }
     };
+    // Warnings go to stderr; the config row says it is valid, as the API's.
     for warning in &loaded.warnings {
         eprintln!("{warning}");
     }
     let config = loaded.config;
-    let source = config.source.as_ref().map_or_else(
-        || "embedded default".to_string(),
-        |p| p.display().to_string(),
-    );
-    let mut rows = vec![CheckRow::new(
-        "config",
-        &source,
-        true,
-        format!("valid, {} warning(s)", loaded.warnings.len()),
-    )];
     // Probes run concurrently; give them worker threads as `uptime check` does.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -87,7 +80,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
         let store = super::open_store(globals, &config).await?;
         let result = opscheck::run(&store, &config, &globals.data_dir, chrono::Utc::now()).await;
         store.close().await;
-        rows.extend(result?);
+        let rows = result?;
         print(globals, &rows);
         Ok(if opscheck::all_ok(&rows) {
             ExitCode::SUCCESS

@@ -7,6 +7,8 @@ use bulwark_ops::config::format_duration;
 use bulwark_ops::secrets;
 use bulwark_ops::Actor;
 
+use bulwark_server::api::{RotateResult, SecretMetaWire};
+
 use crate::Globals;
 
 #[derive(Debug, clap::Subcommand)]
@@ -44,25 +46,10 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
             Command::List => {
                 let list = secrets::list(&store, &globals.data_dir, &config.secrets, now).await?;
                 if globals.json {
-                    let items: Vec<_> = list
-                        .iter()
-                        .map(|s| {
-                            serde_json::json!({
-                                "name": s.name,
-                                "version": s.meta.as_ref().map(|m| m.version),
-                                "rotated_at": s.meta.as_ref().map(|m| m.rotated_at),
-                                "rotated_by": s.meta.as_ref().map(|m| &m.rotated_by),
-                                "age_seconds": s.age.map(|a| a.as_secs()),
-                                "max_age_seconds": s.max_age.as_secs(),
-                                "rotate": s.rotate,
-                                "present": s.present,
-                                "due": s.due,
-                                "next_rotation": s.next_rotation,
-                                "previous_valid_until": s.meta.as_ref().and_then(|m| m.previous_valid_until),
-                            })
-                        })
-                        .collect();
-                    crate::output::print_json(&serde_json::Value::Array(items));
+                    // The document `GET /api/v1/secrets` serves.
+                    let wire: Vec<SecretMetaWire> =
+                        list.iter().cloned().map(SecretMetaWire::from).collect();
+                    crate::output::print_json(&wire);
                 } else if list.is_empty() {
                     println!("no [[secret]] is configured");
                 } else {
@@ -131,13 +118,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                         .cloned();
                     hook_failed |= hook_error.is_some();
                     if globals.json {
-                        results.push(serde_json::json!({
-                            "name": cfg.name,
-                            "rotated": rotation.is_some(),
-                            "version": rotation.as_ref().map(|r| r.version),
-                            "previous_valid_until": rotation.as_ref().and_then(|r| r.previous_valid_until),
-                            "hook_error": hook_error,
-                        }));
+                        results.push(RotateResult::new(&cfg.name, rotation));
                     } else {
                         match &rotation {
                             Some(r) => println!(
@@ -157,7 +138,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                     }
                 }
                 if globals.json {
-                    crate::output::print_json(&serde_json::Value::Array(results));
+                    crate::output::print_json(&results);
                 }
                 // The new values are in place; a failed hook means a consumer
                 // may still hold the old one, which the operator must know.

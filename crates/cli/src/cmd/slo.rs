@@ -1,5 +1,7 @@
 use std::process::ExitCode;
 
+use bulwark_server::api::SloStatusWire;
+
 use crate::Globals;
 
 #[derive(Debug, clap::Subcommand)]
@@ -21,27 +23,9 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
         let statuses = bulwark_ops::slo::status_all(&store, &loaded.config, now).await?;
         store.close().await;
         if globals.json {
-            let items: Vec<_> = statuses
-                .iter()
-                .map(|s| {
-                    serde_json::json!({
-                        "name": s.name,
-                        "monitor": s.monitor,
-                        "target": s.target,
-                        "window_start": chrono::DateTime::from_timestamp_millis(s.window_start_ms),
-                        "total": s.total,
-                        "bad": s.bad,
-                        "attainment": s.attainment,
-                        "budget_total": s.budget_total,
-                        "budget_consumed": s.budget_consumed,
-                        "budget_remaining": s.budget_remaining,
-                        "burn_rates": s.burn_rates.iter().map(|(w, r)| serde_json::json!({ "window": w, "rate": r })).collect::<Vec<_>>(),
-                        "exhaustion_at": s.exhaustion_at_ms.and_then(chrono::DateTime::from_timestamp_millis),
-                        "firing": s.firing.iter().map(|f| f.id.clone()).collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
-            crate::output::print_json(&serde_json::Value::Array(items));
+            // The document `GET /api/ops/slo/status` serves.
+            let wire: Vec<SloStatusWire> = statuses.iter().map(SloStatusWire::from).collect();
+            crate::output::print_json(&wire);
         } else if statuses.is_empty() {
             println!("no SLOs configured");
         } else {

@@ -1,5 +1,7 @@
 use std::process::ExitCode;
 
+use bulwark_server::api::UptimeTest;
+
 use crate::Globals;
 
 #[derive(Debug, clap::Subcommand)]
@@ -34,19 +36,8 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
         store.close().await;
         let all_up = results.iter().all(|r| r.ok);
         if globals.json {
-            let items: Vec<_> = results
-                .iter()
-                .map(|r| {
-                    serde_json::json!({
-                        "monitor": r.monitor,
-                        "ok": r.ok,
-                        "latency_ms": r.latency.as_millis() as u64,
-                        "status": r.status,
-                        "error": r.error,
-                    })
-                })
-                .collect();
-            crate::output::print_json(&serde_json::json!({ "ok": all_up, "results": items }));
+            // The document `POST /api/ops/uptime/test` serves.
+            crate::output::print_json(&UptimeTest::from(results.clone()));
         } else if results.is_empty() {
             println!("no monitors configured");
         } else {

@@ -84,3 +84,71 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// The HTTP API over the same config and data directory as the binary, in
+/// process (no engine, no scheduler loop: nothing changes between a CLI
+/// call and an API call but the clock). `ROLES_JSON` holds [`API_KEY`].
+pub struct Api {
+    app: axum::Router,
+}
+
+/// An admin key for [`Api`].
+pub const API_KEY: &str = "parity-admin-key";
+
+impl Api {
+    pub async fn over(dir: &Path) -> Api {
+        let file = dir.join("bulwark.toml");
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let env = |k: &str| (k == "ROLES_JSON").then(|| format!(r#"{{"{API_KEY}":"admin"}}"#));
+        let config = bulwark_ops::config::parse(&text, Some(&file), &env)
+            .expect("config")
+            .config;
+        let instance = bulwark_ops::Instance::open(std::sync::Arc::new(config), &dir.join("data"))
+            .await
+            .unwrap();
+        let state = bulwark_server::AppState::new(std::sync::Arc::new(instance))
+            .with_view_ttl(std::time::Duration::ZERO);
+        Api {
+            app: bulwark_server::app(std::sync::Arc::new(state)),
+        }
+    }
+
+    /// The JSON body of `METHOD PATH` with the admin key.
+    pub async fn json(&self, method: &str, path: &str) -> serde_json::Value {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-dash-key", API_KEY)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(status.is_success(), "{method} {path}: {status} {}", String::from_utf8_lossy(&bytes));
+        serde_json::from_slice(&bytes).unwrap()
+    }
+}
+
+/// `value` with every field named in `volatile` (at any depth) set to null:
+/// fields that depend on the instant they are computed at.
+pub fn without(mut value: serde_json::Value, volatile: &[&str]) -> serde_json::Value {
+    fn walk(v: &mut serde_json::Value, volatile: &[&str]) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, child) in map.iter_mut() {
+                    if volatile.contains(&k.as_str()) {
+                        *child = serde_json::Value::Null;
+                    } else {
+                        walk(child, volatile);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|c| walk(c, volatile)),
+            _ => {}
+        }
+    }
+    walk(&mut value, volatile);
+    value
+}

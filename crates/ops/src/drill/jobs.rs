@@ -10,11 +10,15 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::config::Config;
-use crate::opscheck::{self, Freshness};
-use crate::scheduler::{BoxFuture, Job, JobContext, MissedRuns, RunError, Schedule, Task};
+use crate::scheduler::{
+    freshness, BoxFuture, Freshness, Job, JobContext, MissedRuns, RunError, Schedule, Task,
+};
 use crate::store::Store;
 
 use super::{DrillError, DrillReport};
+
+/// How late a drill may be: the product spec's "schedule period plus a day".
+pub const DRILL_SLACK: Duration = Duration::from_secs(86_400);
 
 /// How often `drill-overdue:NAME` looks at the drill's last pass.
 const DRILL_WATCH_INTERVAL: Duration = Duration::from_secs(3600);
@@ -109,7 +113,7 @@ impl Task for DrillJob {
             Err(format!(
                 "report {}: failed at {}, RTO {rto}",
                 report.id,
-                report.failed_step.unwrap_or("targets")
+                report.failed_step.as_deref().unwrap_or("targets")
             ))
         }
     }
@@ -128,19 +132,14 @@ impl Task for OverdueJob {
 
     fn run<'a>(&'a self, _ctx: &'a JobContext) -> BoxFuture<'a, Result<Self::Output, RunError>> {
         Box::pin(async move {
-            let (_, last_pass) = opscheck::drill_reports(&self.store, &self.name)
+            let (_, last_pass) = super::latest_and_last_pass(&self.store, &self.name)
                 .await
                 .map_err(RunError::error)?;
             let since = last_pass.map_or_else(
                 || "no drill has passed yet".to_string(),
                 |t| format!("last pass {}", t.format("%Y-%m-%d %H:%M:%SZ")),
             );
-            let fresh = opscheck::freshness(
-                Some(&self.schedule),
-                last_pass,
-                opscheck::DRILL_SLACK,
-                Utc::now(),
-            );
+            let fresh = freshness(Some(&self.schedule), last_pass, DRILL_SLACK, Utc::now());
             Ok((fresh, since))
         })
     }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::audit::{AuditedTx, Entry, Outcome};
@@ -23,21 +23,33 @@ use crate::identity::Actor;
 use crate::config::{Config, DrillConfig};
 use crate::store::{Store, StoreError};
 
-pub use jobs::{jobs, DrillJob};
+pub use jobs::{jobs, DrillJob, DRILL_SLACK};
+
+/// The version of the stored report document (`drill_reports.report` and
+/// `logs/dr_report_*.json`). Reports stored before the field existed are
+/// version 1.
+pub const REPORT_SCHEMA: u32 = 1;
+
+fn schema_1() -> u32 {
+    1
+}
 
 /// One timed step.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
-    pub name: &'static str,
+    pub name: String,
     pub ok: bool,
     pub started_at: DateTime<Utc>,
     pub duration_ms: u64,
     pub detail: String,
 }
 
-/// A drill's report, as stored and served (`GET /api/ops/dr/last`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A drill's report. Its serde form is the stored document (versioned by
+/// `schema`, read back by [`last`]); clients see the server's wire type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DrillReport {
+    #[serde(default = "schema_1")]
+    pub schema: u32,
     pub id: String,
     pub drill: String,
     pub backup: String,
@@ -46,7 +58,7 @@ pub struct DrillReport {
     pub finished_at: DateTime<Utc>,
     pub passed: bool,
     /// The first step that failed.
-    pub failed_step: Option<&'static str>,
+    pub failed_step: Option<String>,
     pub snapshot: Option<String>,
     pub steps: Vec<Step>,
     pub rto_seconds: Option<f64>,
@@ -87,7 +99,7 @@ async fn step<T>(
     match result {
         Ok((value, detail)) => {
             steps.push(Step {
-                name,
+                name: name.to_string(),
                 ok: true,
                 started_at,
                 duration_ms,
@@ -99,7 +111,7 @@ async fn step<T>(
             let detail = crate::redact::urls_in(&detail);
             tracing::error!(step = name, error = %detail, "drill step failed");
             steps.push(Step {
-                name,
+                name: name.to_string(),
                 ok: false,
                 started_at,
                 duration_ms,
@@ -333,7 +345,7 @@ pub async fn run(
         }
     } else if let Err(e) = &sandbox {
         steps.push(Step {
-            name: "restore",
+            name: "restore".to_string(),
             ok: false,
             started_at: Utc::now(),
             duration_ms: 0,
@@ -368,8 +380,9 @@ pub async fn run(
         (None, Some(_)) => Some(false),
         _ => None,
     };
-    let failed_step = steps.iter().find(|s| !s.ok).map(|s| s.name);
+    let failed_step = steps.iter().find(|s| !s.ok).map(|s| s.name.clone());
     let report = DrillReport {
+        schema: REPORT_SCHEMA,
         id: format!("d_{}", hex::encode(rand::random::<[u8; 6]>())),
         drill: drill.name.clone(),
         backup: drill.backup.clone(),
@@ -492,25 +505,78 @@ async fn save(
     Ok(())
 }
 
-/// The latest `n` reports (all drills), newest first, as stored JSON.
+/// A stored report, or None (logged) when it does not parse: one damaged
+/// row must not hide the others. Reports stored before step details were
+/// redacted may quote a full health URL: it is cut to its origin here.
+fn parse_stored(text: &str) -> Option<DrillReport> {
+    let text = crate::redact::urls_in(text);
+    serde_json::from_str(&text)
+        .map_err(|e| tracing::warn!(error = %e, "cannot read a stored drill report"))
+        .ok()
+}
+
+async fn reports(
+    store: &Store,
+    sql: &str,
+    binds: &[i64],
+    name: Option<&str>,
+) -> Result<Vec<DrillReport>, StoreError> {
+    let mut q = sqlx::query(sql);
+    if let Some(n) = name {
+        q = q.bind(n.to_string());
+    }
+    for b in binds {
+        q = q.bind(*b);
+    }
+    let rows = q.fetch_all(store.pool()).await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let text: String = r.try_get("report")?;
+        out.extend(parse_stored(&text));
+    }
+    Ok(out)
+}
+
+/// The latest `n` reports (all drills), newest first.
 ///
 /// # Errors
 /// On a database error.
-pub async fn last(store: &Store, n: u32) -> Result<Vec<serde_json::Value>, StoreError> {
+pub async fn last(store: &Store, n: u32) -> Result<Vec<DrillReport>, StoreError> {
     let sql = format!(
         "SELECT report FROM drill_reports ORDER BY started_at DESC, id DESC LIMIT {}",
         n.clamp(1, 100)
     );
-    let rows = sqlx::query(&sql).fetch_all(store.pool()).await?;
-    rows.iter()
-        .map(|r| {
-            let text: String = r.try_get("report")?;
-            // Reports stored before details were redacted may quote a full
-            // health URL: cut those too.
-            let text = crate::redact::urls_in(&text);
-            Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
-        })
-        .collect()
+    reports(store, &sql, &[], None).await
+}
+
+/// Reports that started in `[from_ms, to_ms)`, oldest first.
+///
+/// # Errors
+/// On a database error.
+pub async fn between(store: &Store, from_ms: i64, to_ms: i64) -> Result<Vec<DrillReport>, StoreError> {
+    let sql = "SELECT report FROM drill_reports WHERE started_at >= $1 AND started_at < $2
+               ORDER BY started_at, id";
+    reports(store, sql, &[from_ms, to_ms], None).await
+}
+
+/// The latest report of `drill`, and when it last passed.
+///
+/// # Errors
+/// On a database error.
+pub async fn latest_and_last_pass(
+    store: &Store,
+    drill: &str,
+) -> Result<(Option<DrillReport>, Option<DateTime<Utc>>), StoreError> {
+    let sql = "SELECT report FROM drill_reports WHERE drill = $1
+               ORDER BY started_at DESC, id DESC LIMIT 1";
+    let latest = reports(store, sql, &[], Some(drill)).await?.into_iter().next();
+    let pass: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(started_at) FROM drill_reports WHERE drill = $1 AND passed = 1",
+    )
+    .bind(drill)
+    .fetch_one(store.pool())
+    .await?;
+    Ok((latest, pass.map(crate::time::from_ms)))
 }
 
 /// Runs the drill named `name`.

@@ -97,7 +97,7 @@ async fn drill_restores_starts_and_measures_rto_and_rpo() {
     )
     .await
     .unwrap();
-    let names: Vec<_> = report.steps.iter().map(|s| (s.name, s.ok)).collect();
+    let names: Vec<_> = report.steps.iter().map(|s| (s.name.as_str(), s.ok)).collect();
     assert_eq!(
         names,
         [
@@ -123,8 +123,9 @@ async fn drill_restores_starts_and_measures_rto_and_rpo() {
     // Stored, served newest first, and written as a file.
     let last = last(&f.store, 3).await.unwrap();
     assert_eq!(last.len(), 1);
-    assert_eq!(last[0]["passed"], true);
-    assert_eq!(last[0]["drill"], "weekly");
+    assert!(last[0].passed);
+    assert_eq!(last[0].drill, "weekly");
+    assert_eq!(last[0].schema, REPORT_SCHEMA);
     let files: Vec<_> = std::fs::read_dir(data.join("logs"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -233,7 +234,7 @@ async fn drill_whose_app_fails_to_start_reports_the_failed_step() {
     .await
     .unwrap();
     assert!(!report.passed);
-    assert_eq!(report.failed_step, Some("health"));
+    assert_eq!(report.failed_step.as_deref(), Some("health"));
     let health = report.steps.iter().find(|s| s.name == "health").unwrap();
     assert!(health.detail.contains("exited"), "{}", health.detail);
     assert_eq!(report.rto_seconds, None);
@@ -268,6 +269,32 @@ async fn drill_with_a_snapshot_older_than_the_rpo_target_fails() {
     .await
     .unwrap();
     assert!(!report.passed);
-    assert_eq!(report.failed_step, Some("snapshot_age"));
+    assert_eq!(report.failed_step.as_deref(), Some("snapshot_age"));
     assert_eq!(report.rpo_met, Some(false));
+}
+
+#[tokio::test]
+async fn reports_stored_before_the_schema_field_read_as_version_1_and_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("bulwark.db")).await.unwrap();
+    // As an earlier version stored it: no `schema`, a health URL in full.
+    let old = r#"{"id":"d_0a","drill":"weekly","backup":"app","actor":"system:scheduler",
+        "started_at":"2026-01-04T01:00:00Z","finished_at":"2026-01-04T01:00:09Z","passed":true,
+        "failed_step":null,"snapshot":"ab12","steps":[{"name":"health","ok":true,
+        "started_at":"2026-01-04T01:00:05Z","duration_ms":400,
+        "detail":"http://127.0.0.1:9200/healthz?token=old-secret answered 200 OK after 0.4s"}],
+        "rto_seconds":6.0,"rto_target_seconds":900,"rto_met":true,"rpo_seconds":60.0,
+        "rpo_target_seconds":86400,"rpo_met":true}"#;
+    sqlx::query(
+        "INSERT INTO drill_reports (id, drill, started_at, finished_at, passed, report)
+         VALUES ('d_0a', 'weekly', 1767488400000, 1767488409000, 1, $1)",
+    )
+    .bind(old)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let reports = last(&store, 3).await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].schema, 1);
+    assert_eq!(reports[0].steps[0].detail, "http://127.0.0.1:9200 answered 200 OK after 0.4s");
 }

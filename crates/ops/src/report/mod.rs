@@ -416,34 +416,22 @@ pub async fn gather(
     }
     let names: Vec<String> = config.backups.iter().map(|b| b.name.clone()).collect();
 
-    let rows = sqlx::query(
-        "SELECT report FROM drill_reports WHERE started_at >= $1 AND started_at < $2
-         ORDER BY started_at, id",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_all(store.pool())
-    .await?;
-    let mut drills = Vec::new();
-    for row in &rows {
-        let text: String = row.try_get("report")?;
-        let r: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        let s = |k: &str| r[k].as_str().map(str::to_string);
-        drills.push(DrillRow {
-            drill: s("drill").unwrap_or_default(),
-            started_at: s("started_at")
-                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-                .map(|t| t.with_timezone(&Utc)),
-            passed: r["passed"] == true,
-            failed_step: s("failed_step"),
-            rto_seconds: r["rto_seconds"].as_f64(),
-            rto_target_seconds: r["rto_target_seconds"].as_u64(),
-            rto_met: r["rto_met"].as_bool(),
-            rpo_seconds: r["rpo_seconds"].as_f64(),
-            rpo_target_seconds: r["rpo_target_seconds"].as_u64(),
-            rpo_met: r["rpo_met"].as_bool(),
-        });
-    }
+    let drills = crate::drill::between(store, from, to)
+        .await?
+        .into_iter()
+        .map(|r| DrillRow {
+            drill: r.drill,
+            started_at: Some(r.started_at),
+            passed: r.passed,
+            failed_step: r.failed_step,
+            rto_seconds: r.rto_seconds,
+            rto_target_seconds: r.rto_target_seconds,
+            rto_met: r.rto_met,
+            rpo_seconds: r.rpo_seconds,
+            rpo_target_seconds: r.rpo_target_seconds,
+            rpo_met: r.rpo_met,
+        })
+        .collect();
 
     // The audit trail is the record of rotations an auditor trusts: it is
     // hash-chained, unlike the secrets table, which keeps only the latest.

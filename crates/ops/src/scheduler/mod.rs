@@ -29,7 +29,7 @@ use crate::identity::Actor;
 use crate::store::{Store, StoreError};
 
 pub use runs::{ClaimError, JobRun, RunOutcome, Trigger};
-pub use schedule::{MissedRuns, Schedule};
+pub use schedule::{freshness, Freshness, MissedRuns, Schedule};
 
 pub use crate::BoxFuture;
 

@@ -157,3 +157,36 @@ pub fn tick(
         other => (None, other),
     }
 }
+/// Whether the last success of a scheduled thing is recent enough.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshness {
+    /// It succeeded at or after the latest slot that is at least `slack` old.
+    Fresh,
+    /// The slot at `due` (at least `slack` ago) has no success after it.
+    Stale { due: DateTime<Utc> },
+    /// No schedule: nothing is ever late.
+    Unscheduled,
+}
+
+/// Judges `last_success` against `schedule`: the run due for the latest slot
+/// at least `slack` before `now` must have succeeded. Comparing against that
+/// slot, not a "period", works for irregular crons (`0 3 * * 1-5`) too.
+pub fn freshness(
+    schedule: Option<&Schedule>,
+    last_success: Option<DateTime<Utc>>,
+    slack: Duration,
+    now: DateTime<Utc>,
+) -> Freshness {
+    let Some(schedule) = schedule else {
+        return Freshness::Unscheduled;
+    };
+    let slack = chrono::Duration::from_std(slack).unwrap_or(chrono::Duration::zero());
+    let Some(due) = schedule.latest_at_or_before(now - slack) else {
+        return Freshness::Unscheduled;
+    };
+    match last_success {
+        Some(t) if t >= due => Freshness::Fresh,
+        _ => Freshness::Stale { due },
+    }
+}
+

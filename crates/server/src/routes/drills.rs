@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 
+use crate::api::DrillReportWire;
 use crate::auth::{Analyst, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -18,12 +19,11 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
 /// against their targets.
 #[utoipa::path(get, path = "/api/ops/dr/last", tag = "drills",
     security(("dash_key" = []), ("bearer" = [])),
-    responses((status = 200, body = Vec<Object>), (status = 401, body = crate::api::ErrorBody)))]
+    responses((status = 200, body = Vec<DrillReportWire>), (status = 401, body = crate::api::ErrorBody)))]
 pub(crate) async fn last(
     State(state): State<Arc<AppState>>,
     _auth: Auth<Analyst>,
-) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
-    // The report is stored as the JSON written to logs/dr_report_*.json, a
-    // format of its own that the API passes through unchanged.
-    Ok(Json(bulwark_ops::drill::last(&state.instance.store, 3).await?))
+) -> Result<Json<Vec<DrillReportWire>>, ApiError> {
+    let reports = bulwark_ops::drill::last(&state.instance.store, 3).await?;
+    Ok(Json(reports.into_iter().map(DrillReportWire::from).collect()))
 }

@@ -14,7 +14,7 @@ use bulwark_ops::config::BackupConfig;
 use bulwark_ops::report::{self, render, Period};
 
 use crate::api::{
-    BackupSnapshots, DrillQuery, OpsCheck, OpsCheckRow, ReportQuery, SnapshotQuery, SnapshotWire,
+    BackupSnapshots, DrillQuery, OpsCheck, ReportQuery, SnapshotQuery, SnapshotWire,
 };
 use crate::auth::{Analyst, Auth};
 use crate::error::ApiError;
@@ -126,10 +126,7 @@ pub(crate) async fn ops_check(
                 chrono::Utc::now(),
             )
             .await?;
-            Ok::<_, ApiError>(OpsCheck {
-                ok: bulwark_ops::opscheck::all_ok(&rows),
-                rows: rows.into_iter().map(OpsCheckRow::from).collect(),
-            })
+            Ok::<_, ApiError>(OpsCheck::from(rows))
         })
         .await?;
     Ok(Json(check))
@@ -175,13 +172,13 @@ pub(crate) async fn monthly_report(
 /// Drill reports, newest first (`bulwark drill last -n N`).
 #[utoipa::path(get, path = "/api/v1/drills", tag = "drills", params(DrillQuery),
     security(("dash_key" = []), ("bearer" = [])),
-    responses((status = 200, body = Vec<Object>), (status = 400, body = crate::api::ErrorBody),
+    responses((status = 200, body = Vec<crate::api::DrillReportWire>), (status = 400, body = crate::api::ErrorBody),
         (status = 401, body = crate::api::ErrorBody)))]
 pub(crate) async fn drills(
     State(state): State<Arc<AppState>>,
     _auth: Auth<Analyst>,
     query: Result<Query<DrillQuery>, QueryRejection>,
-) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+) -> Result<Json<Vec<crate::api::DrillReportWire>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = q.limit.unwrap_or(10);
     if !(1..=100).contains(&limit) {
@@ -189,5 +186,6 @@ pub(crate) async fn drills(
             "invalid limit {limit}: expected 1 to 100"
         )));
     }
-    Ok(Json(bulwark_ops::drill::last(&state.instance.store, limit).await?))
+    let reports = bulwark_ops::drill::last(&state.instance.store, limit).await?;
+    Ok(Json(reports.into_iter().map(Into::into).collect()))
 }

@@ -241,10 +241,7 @@ pub(crate) async fn test(
     _auth: Auth<Admin>,
 ) -> Json<UptimeTest> {
     let results = bulwark_ops::engine::check_all(&state.instance.store, &state.instance.config).await;
-    Json(UptimeTest {
-        ok: results.iter().all(|r| r.ok),
-        results: results.into_iter().map(ProbeResultWire::from).collect(),
-    })
+    Json(UptimeTest::from(results))
 }
 
 /// Makes a new heartbeat token for a push monitor; the previous one stops

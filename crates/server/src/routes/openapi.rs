@@ -45,7 +45,7 @@ use crate::state::AppState;
         super::maintenance::create,
         super::maintenance::remove,
     ),
-    modifiers(&KeySchemes)
+    modifiers(&KeySchemes, &OperationIds)
 )]
 pub(crate) struct ApiDoc;
 
@@ -62,6 +62,40 @@ impl Modify for KeySchemes {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Names every operation `<method>_<path>` (`get_api_v1_keys`,
+/// `delete_api_v1_keys_id`): unique by construction, where utoipa's default,
+/// the handler's name, repeats (`list` in nine modules), which breaks client
+/// generators.
+struct OperationIds;
+
+impl Modify for OperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let slug: String = path
+                .trim_start_matches('/')
+                .chars()
+                .filter(|c| !matches!(c, '{' | '}'))
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let operations = [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("options", &mut item.options),
+                ("head", &mut item.head),
+                ("patch", &mut item.patch),
+                ("trace", &mut item.trace),
+            ];
+            for (method, operation) in operations {
+                if let Some(op) = operation {
+                    op.operation_id = Some(format!("{method}_{slug}"));
+                }
+            }
+        }
     }
 }
 

@@ -81,28 +81,5 @@ pub(crate) async fn rotate(
         chrono::Utc::now(),
     )
     .await?;
-    Ok(Json(match rotation {
-        None => RotateResult {
-            name,
-            rotated: false,
-            version: None,
-            rotated_at: None,
-            previous_valid_until: None,
-            hook: "none",
-            hook_error: None,
-        },
-        Some(r) => RotateResult {
-            name: r.name,
-            rotated: true,
-            version: Some(r.version),
-            rotated_at: Some(r.rotated_at),
-            previous_valid_until: r.previous_valid_until,
-            hook: match &r.hook {
-                None => "none",
-                Some(Ok(())) => "ok",
-                Some(Err(_)) => "failed",
-            },
-            hook_error: r.hook.and_then(Result::err),
-        },
-    }))
+    Ok(Json(RotateResult::new(&name, rotation)))
 }
