@@ -73,6 +73,18 @@ pub struct CreatedKey {
     pub created_at: DateTime<Utc>,
 }
 
+impl From<bulwark_ops::keys::Created> for CreatedKey {
+    fn from(created: bulwark_ops::keys::Created) -> CreatedKey {
+        CreatedKey {
+            id: created.info.id,
+            name: created.info.name,
+            role: created.info.role.into(),
+            key: created.secret.into_inner(),
+            created_at: created.info.created_at,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyMeta {
     pub id: String,

@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use bulwark_ops::keys;
 use bulwark_ops::{Actor, Role};
+use bulwark_server::api::{CreatedKey, KeyMeta};
 
 use crate::Globals;
 
@@ -35,12 +36,8 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
             Command::Create { role, name } => {
                 let created = keys::create(&store, &actor, role, &name).await?;
                 if globals.json {
-                    crate::output::print_json(&serde_json::json!({
-                        "id": created.info.id,
-                        "name": created.info.name,
-                        "role": created.info.role.as_str(),
-                        "key": created.secret.expose(),
-                    }));
+                    // `POST /api/v1/keys`'s answer.
+                    crate::output::print_json(&CreatedKey::from(created));
                 } else {
                     eprintln!(
                         "created {} key {} ({}); it is shown only now:",
@@ -52,17 +49,9 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
             Command::List => {
                 let list = keys::list(&store).await?;
                 if globals.json {
-                    let items: Vec<_> = list
-                        .iter()
-                        .map(|k| {
-                            serde_json::json!({
-                                "id": k.id, "name": k.name, "role": k.role.as_str(),
-                                "created_at": k.created_at, "created_by": k.created_by,
-                                "revoked_at": k.revoked_at,
-                            })
-                        })
-                        .collect();
-                    crate::output::print_json(&serde_json::Value::Array(items));
+                    // `GET /api/v1/keys`'s answer.
+                    let wire: Vec<KeyMeta> = list.iter().cloned().map(KeyMeta::from).collect();
+                    crate::output::print_json(&wire);
                 } else {
                     let rows: Vec<Vec<String>> = list
                         .iter()
@@ -89,9 +78,8 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
             Command::Revoke { id } => {
                 let info = keys::revoke(&store, &actor, &id).await?;
                 if globals.json {
-                    crate::output::print_json(
-                        &serde_json::json!({ "id": info.id, "revoked": true }),
-                    );
+                    // `DELETE /api/v1/keys/{id}`'s answer.
+                    crate::output::print_json(&KeyMeta::from(info));
                 } else {
                     println!("revoked key {} ({})", info.id, info.name);
                 }

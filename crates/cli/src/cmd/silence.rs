@@ -3,6 +3,8 @@ use std::process::ExitCode;
 use bulwark_ops::alert;
 use bulwark_ops::Actor;
 
+use bulwark_server::api::SilenceWire;
+
 use crate::Globals;
 
 #[derive(Debug, clap::Subcommand)]
@@ -44,13 +46,9 @@ fn row(s: &alert::Silence) -> Vec<String> {
     ]
 }
 
-fn json(s: &alert::Silence) -> serde_json::Value {
-    serde_json::json!({
-        "id": s.id, "monitor": s.monitor, "tag": s.tag, "comment": s.comment,
-        "created_by": s.created_by,
-        "ends_at": chrono::DateTime::from_timestamp_millis(s.ends_at_ms),
-        "expired_at": s.expired_at_ms.and_then(chrono::DateTime::from_timestamp_millis),
-    })
+/// What `/api/v1/silences` serves for `s`.
+fn json(s: &alert::Silence) -> SilenceWire {
+    SilenceWire::from(s.clone())
 }
 
 const HEADER: [&str; 7] = ["ID", "MONITOR", "TAG", "ENDS", "EXPIRED", "BY", "COMMENT"];
@@ -86,9 +84,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
             Command::List { all } => {
                 let list = alert::list_silences(&store, all, now).await?;
                 if globals.json {
-                    crate::output::print_json(&serde_json::Value::Array(
-                        list.iter().map(json).collect(),
-                    ));
+                    crate::output::print_json(&list.iter().map(json).collect::<Vec<_>>());
                 } else {
                     let rows: Vec<_> = list.iter().map(row).collect();
                     crate::output::print_table(&HEADER, &rows);

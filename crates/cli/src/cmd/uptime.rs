@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use bulwark_server::api::UptimeTest;
+use bulwark_server::api::{PushTokenCreated, UptimeTest};
 
 use crate::Globals;
 
@@ -81,11 +81,12 @@ fn push_token(
         store.close().await;
         let path = format!("/api/v1/push/{}", token.expose());
         if globals.json {
-            crate::output::print_json(&serde_json::json!({
-                "monitor": name,
-                "token": token.expose(),
-                "push_path": path,
-            }));
+            // `POST /api/v1/monitors/{name}/push-token`'s answer.
+            crate::output::print_json(&PushTokenCreated {
+                monitor: name.to_string(),
+                token: token.expose().clone(),
+                push_path: path,
+            });
         } else {
             println!("heartbeat URL path for {name} (shown once): {path}");
         }

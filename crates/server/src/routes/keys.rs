@@ -42,13 +42,7 @@ pub(crate) async fn create(
     let created = keys::create(&state.instance.store, &auth.actor(), body.role.into(), &body.name).await?;
     Ok((
         StatusCode::CREATED,
-        Json(CreatedKey {
-            id: created.info.id,
-            name: created.info.name,
-            role: created.info.role.into(),
-            key: created.secret.expose().clone(),
-            created_at: created.info.created_at,
-        }),
+        Json(CreatedKey::from(created)),
     ))
 }
 
