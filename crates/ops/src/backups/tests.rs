@@ -5,7 +5,7 @@ use std::path::Path;
 use bulwark_repo::{open_backend, KdfParams, Repository};
 
 use super::*;
-use crate::config::{KeepPolicy, RepoKind, VerifyConfig};
+use crate::config::{KeepPolicy, VerifyConfig};
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -35,7 +35,7 @@ fn fixture() -> Fixture {
     let cfg = BackupConfig {
         name: "app".into(),
         repo: repo.display().to_string(),
-        repo_kind: RepoKind::Local,
+        location: bulwark_repo::Location::Local(repo.clone()),
         password: Some(PasswordSource::File(pw)),
         paths: vec![app],
         exclude: Vec::new(),

@@ -2235,69 +2235,29 @@ fn compile_route(
     })
 }
 
-/// restic backends Bulwark does not implement; everything else without a
-/// known prefix is a local path.
-const UNSUPPORTED_BACKENDS: &[&str] = &["rest:", "sftp:", "b2:", "swift:", "rclone:"];
-
-fn repo_kind(repo: &str) -> Result<RepoKind, String> {
-    let repo = repo.trim();
-    if repo.is_empty() {
-        return Err("must not be empty".to_string());
-    }
-    let cloud = |rest: &str, form: &str, kind: RepoKind| -> Result<RepoKind, String> {
-        let name = rest.split(':').next().unwrap_or("");
-        if rest.is_empty() || name.is_empty() {
-            Err(format!("invalid repository {repo:?}: expected {form}"))
-        } else {
-            Ok(kind)
-        }
-    };
-    if let Some(rest) = repo.strip_prefix("s3:") {
-        let bucket = match rest.split_once("://") {
-            Some((scheme, after)) if scheme == "http" || scheme == "https" => {
-                after.split_once('/').map_or("", |(_, b)| b)
-            }
-            Some(_) => {
-                return Err(format!(
-                    "invalid repository {repo:?}: s3 endpoints are http:// or https://"
-                ))
-            }
-            None => rest,
-        };
-        if bucket.trim_matches('/').is_empty() {
-            return Err(format!(
-                "invalid repository {repo:?}: expected s3:[http(s)://host[:port]/]bucket[/prefix]"
-            ));
-        }
-        return Ok(RepoKind::S3);
-    }
-    if let Some(rest) = repo.strip_prefix("azure:") {
-        return cloud(rest, "azure:container:/prefix", RepoKind::Azure);
-    }
-    if let Some(rest) = repo.strip_prefix("gs:") {
-        return cloud(rest, "gs:bucket:/prefix", RepoKind::Gcs);
-    }
-    if let Some(prefix) = UNSUPPORTED_BACKENDS.iter().find(|p| repo.starts_with(**p)) {
-        return Err(format!(
-            "unsupported repository backend `{}` (use a local path, s3:, azure: or gs:)",
-            prefix.trim_end_matches(':')
-        ));
-    }
-    if repo.contains("://") {
-        return Err(format!(
-            "invalid repository {repo:?}: use a local path, s3:, azure: or gs:"
-        ));
-    }
-    Ok(RepoKind::Local)
-}
-
 fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConfig> {
     let raw: BackupRaw = cx.de(el)?;
     let p = &el.path;
     let mut ok = true;
-    let kind = match repo_kind(raw.repo.get_ref()) {
-        Ok(k) => Some(k),
-        Err(msg) => {
+    // The backend opener's own parser, so what passes here opens the same.
+    let location = match bulwark_repo::Location::parse(raw.repo.get_ref()) {
+        Ok(l) if !l.is_supported() => {
+            cx.warn(
+                Some(raw.repo.span()),
+                format!("{p}.repo"),
+                format!(
+                    "this build has no {} backend yet: every run of this backup will fail",
+                    l.scheme()
+                ),
+            );
+            Some(l)
+        }
+        Ok(l) => Some(l),
+        Err(e) => {
+            let msg = match e {
+                bulwark_repo::Error::InvalidArgument(m) => m,
+                other => other.to_string(),
+            };
             cx.error(Some(raw.repo.span()), format!("{p}.repo"), msg);
             None
         }
@@ -2456,7 +2416,7 @@ fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConfig> {
     Some(BackupConfig {
         name: raw.name.get_ref().clone(),
         repo: raw.repo.get_ref().trim().to_string(),
-        repo_kind: kind?,
+        location: location?,
         password,
         paths,
         exclude,

@@ -962,7 +962,7 @@ backup = "app"
         1
     );
     let b = &c.backups[0];
-    assert_eq!(b.repo_kind, RepoKind::S3);
+    assert_eq!(b.location.scheme(), "s3");
     assert_eq!(b.keep.daily, Some(7));
     assert_eq!(b.keep.within, Some(Duration::from_secs(2 * 86_400)));
     assert_eq!(
@@ -974,7 +974,7 @@ backup = "app"
         })
     );
     assert!(c.backups[1].git && c.backups[1].paths.is_empty());
-    assert_eq!(c.backups[1].repo_kind, RepoKind::Gcs);
+    assert_eq!(c.backups[1].location.scheme(), "gs");
     let sec = &c.secrets[0];
     assert_eq!((sec.length, sec.alphabet.len(), sec.rotate), (48, 62, true));
     assert_eq!(

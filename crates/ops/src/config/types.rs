@@ -476,7 +476,8 @@ pub struct BackupConfig {
     pub name: String,
     /// As restic spells it: a local path, `s3:...`, `azure:...` or `gs:...`.
     pub repo: String,
-    pub repo_kind: RepoKind,
+    /// `repo`, parsed as the backend opener parses it.
+    pub location: bulwark_repo::Location,
     /// None: the run-time `BULWARK_PASSWORD` / `RESTIC_PASSWORD`.
     pub password: Option<PasswordSource>,
     pub paths: Vec<PathBuf>,
@@ -490,14 +491,6 @@ pub struct BackupConfig {
     pub timezone: Option<String>,
     pub keep: KeepPolicy,
     pub verify: Option<VerifyConfig>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RepoKind {
-    Local,
-    S3,
-    Azure,
-    Gcs,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

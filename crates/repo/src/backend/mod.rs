@@ -6,9 +6,12 @@
 //! `(FileType, name)` to a location using restic's layout.
 
 pub(crate) mod local;
+pub(crate) mod location;
 pub(crate) mod memory;
 
 use crate::error::Result;
+
+pub use location::Location;
 
 /// The kinds of files in a repository, one directory each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,23 +108,21 @@ pub trait Backend: Send + Sync {
     }
 }
 
-/// Open the backend a repository string names. Only local paths for now;
-/// `s3:`, `azure:` and `gs:` are recognised and rejected with a clear error.
+/// Open the backend a repository string names ([`Location::parse`]).
+/// Only local directories for now; `s3:`, `azure:` and `gs:` parse and are
+/// refused with a clear error.
 ///
 /// # Errors
-/// [`crate::Error::InvalidArgument`] for a scheme that has no backend yet.
+/// [`crate::Error::InvalidArgument`] for an invalid location or one that
+/// has no backend yet.
 pub fn open_backend(repo: &str) -> Result<Box<dyn Backend>> {
-    for scheme in [
-        "s3:", "azure:", "gs:", "sftp:", "rest:", "b2:", "swift:", "rclone:",
-    ] {
-        if repo.starts_with(scheme) {
-            return Err(crate::Error::InvalidArgument(format!(
-                "backend {scheme} is not implemented yet (repository {repo})"
-            )));
-        }
+    match Location::parse(repo)? {
+        Location::Local(path) => Ok(Box::new(local::LocalBackend::new(path))),
+        other => Err(crate::Error::InvalidArgument(format!(
+            "backend {}: is not implemented yet (repository {repo})",
+            other.scheme()
+        ))),
     }
-    let path = repo.strip_prefix("local:").unwrap_or(repo);
-    Ok(Box::new(local::LocalBackend::new(path)))
 }
 
 #[cfg(test)]
