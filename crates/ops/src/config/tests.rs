@@ -1212,3 +1212,24 @@ hook = { command = ["reload"], env = { TOKEN = "s3cr3t-value" }, pass_env = ["HO
     assert_eq!(env.set[0].0, "TOKEN");
     assert!(!format!("{:?}", ok.config).contains("s3cr3t-value"));
 }
+
+#[test]
+fn a_cloud_repository_is_read_as_the_opener_reads_it_and_flagged_until_its_backend_lands() {
+    for (repo, scheme) in [
+        ("s3:http://127.0.0.1:5000/backups/app", "s3"),
+        ("azure:backups:/app", "azure"),
+        ("gs:bucket:/app", "gs"),
+    ] {
+        let text = format!("[[backup]]\nname = \"b\"\nrepo = \"{repo}\"\npaths = [\"/a\"]\n");
+        check_warnings(
+            &text,
+            &no_env,
+            &[(3, "backup[0].repo", &format!("no {scheme} backend yet"))],
+        );
+        let loaded = ok(&text);
+        assert_eq!(
+            loaded.config.backups[0].location,
+            bulwark_repo::Location::parse(repo).unwrap()
+        );
+    }
+}
