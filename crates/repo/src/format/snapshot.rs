@@ -50,20 +50,6 @@ pub struct Snapshot {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_restic_snapshot() {
-        let j = r#"{"time":"2026-11-21T23:50:58.348024177Z","tree":"bf216423b11d6f37461141aa62b611a5c10fe22f7a875f76956e3958e018d87b","paths":["/tmp/rsrc"],"hostname":"vm","username":"root"}"#;
-        let s: Snapshot = serde_json::from_str(j).unwrap();
-        assert_eq!(s.paths, vec!["/tmp/rsrc"]);
-        assert_eq!(serde_json::to_string(&s).unwrap(), j);
-        assert!(serde_json::from_str::<Snapshot>(r#"{"time":"x","tree":"00"}"#).is_err());
-    }
-}
-
-#[cfg(test)]
 impl Snapshot {
     /// A snapshot of `path` with root `tree`, taken now, with nothing else
     /// recorded: what unit tests that build trees by hand save.
@@ -82,5 +68,19 @@ impl Snapshot {
             original: None,
             program_version: String::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_restic_snapshot() {
+        let j = r#"{"time":"2026-11-21T23:50:58.348024177Z","tree":"bf216423b11d6f37461141aa62b611a5c10fe22f7a875f76956e3958e018d87b","paths":["/tmp/rsrc"],"hostname":"vm","username":"root"}"#;
+        let s: Snapshot = serde_json::from_str(j).unwrap();
+        assert_eq!(s.paths, vec!["/tmp/rsrc"]);
+        assert_eq!(serde_json::to_string(&s).unwrap(), j);
+        assert!(serde_json::from_str::<Snapshot>(r#"{"time":"x","tree":"00"}"#).is_err());
     }
 }
