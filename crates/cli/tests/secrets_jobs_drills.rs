@@ -148,7 +148,10 @@ fn cli_verify_is_a_job_run_that_alerts_on_failure_and_resolves_on_success() {
     let failed = last_run(dir.path(), "verify:app");
     assert_eq!(failed["outcome"], "failure", "{failed}");
     assert_eq!(failed["trigger"], "manual", "{failed}");
-    assert_eq!(job_alert(dir.path(), "verify:app").as_deref(), Some("firing"));
+    assert_eq!(
+        job_alert(dir.path(), "verify:app").as_deref(),
+        Some("firing")
+    );
 
     // Repaired: the next run passes and resolves the alert.
     std::fs::remove_dir(&data).unwrap();
@@ -156,7 +159,10 @@ fn cli_verify_is_a_job_run_that_alerts_on_failure_and_resolves_on_success() {
     let out = run(bulwark_in(dir.path()).args(["verify", "app"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(last_run(dir.path(), "verify:app")["outcome"], "success");
-    assert_eq!(job_alert(dir.path(), "verify:app").as_deref(), Some("resolved"));
+    assert_eq!(
+        job_alert(dir.path(), "verify:app").as_deref(),
+        Some("resolved")
+    );
 }
 
 #[test]

@@ -69,8 +69,13 @@ name = "DASHBOARD_KEY"
 fn cli_json(dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
     let out = run(bulwark_in(dir).arg("--json").args(args));
     // `uptime check` and `ops check` exit 1 when something is down.
-    assert!(matches!(out.status.code(), Some(0 | 1)), "{args:?}: {}", text(&out));
-    serde_json::from_str(stdout(&out).trim()).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out)))
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{args:?}: {}",
+        text(&out)
+    );
+    serde_json::from_str(stdout(&out).trim())
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,12 +86,32 @@ async fn every_json_output_is_the_document_its_route_serves() {
     let repo = d.join("repo").display().to_string();
     let pw = d.join("pw").display().to_string();
     let pairs: Vec<(Vec<&str>, &str, &str, &[&str])> = vec![
-        (vec!["slo", "status"], "GET", "/api/ops/slo/status", &["window_start", "exhaustion_at"]),
+        (
+            vec!["slo", "status"],
+            "GET",
+            "/api/ops/slo/status",
+            &["window_start", "exhaustion_at"],
+        ),
         (vec!["drill", "last"], "GET", "/api/ops/dr/last", &[]),
         (vec!["jobs", "list"], "GET", "/api/v1/jobs", &["next_run"]),
-        (vec!["secrets", "list"], "GET", "/api/v1/secrets", &["age_seconds"]),
-        (vec!["uptime", "check", "--once"], "POST", "/api/ops/uptime/test", &["ts", "latency_ms"]),
-        (vec!["ops", "check"], "GET", "/api/v1/ops/check", &["detail"]),
+        (
+            vec!["secrets", "list"],
+            "GET",
+            "/api/v1/secrets",
+            &["age_seconds"],
+        ),
+        (
+            vec!["uptime", "check", "--once"],
+            "POST",
+            "/api/ops/uptime/test",
+            &["ts", "latency_ms"],
+        ),
+        (
+            vec!["ops", "check"],
+            "GET",
+            "/api/v1/ops/check",
+            &["detail"],
+        ),
     ];
     for (args, method, path, volatile) in pairs {
         let cli = {

@@ -14,7 +14,11 @@ pub(crate) const ALWAYS_PASSED: &[&str] = &["PATH", "HOME", "LANG"];
 /// Clears `cmd`'s environment and sets what a command may see: `PATH`,
 /// `HOME`, `LANG`, the variables in `pass_env`, the values in `env`, then
 /// `own` (what Bulwark sets on purpose, which nothing overrides).
-pub(crate) fn apply(cmd: &mut tokio::process::Command, config: &CommandEnv, own: &[(&str, String)]) {
+pub(crate) fn apply(
+    cmd: &mut tokio::process::Command,
+    config: &CommandEnv,
+    own: &[(&str, String)],
+) {
     cmd.env_clear();
     let passed = ALWAYS_PASSED
         .iter()

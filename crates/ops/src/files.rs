@@ -167,7 +167,11 @@ impl NdjsonLog {
 ///
 /// # Errors
 /// When the file cannot be opened or written.
-pub(crate) fn append_event(data_dir: &Path, name: &str, value: &serde_json::Value) -> io::Result<()> {
+pub(crate) fn append_event(
+    data_dir: &Path,
+    name: &str,
+    value: &serde_json::Value,
+) -> io::Result<()> {
     let mut f = open_append(&data_dir.join("logs").join(name))?;
     let mut line = value.to_string();
     line.push('\n');

@@ -203,9 +203,9 @@ pub(crate) async fn find_active(
     Ok(Some(Principal {
         key_id: Some(row.try_get("id")?),
         name: row.try_get("name")?,
-        role: role
-            .parse()
-            .map_err(|e: crate::identity::UnknownRole| StoreError::Invalid(format!("api_keys: {e}")))?,
+        role: role.parse().map_err(|e: crate::identity::UnknownRole| {
+            StoreError::Invalid(format!("api_keys: {e}"))
+        })?,
     }))
 }
 

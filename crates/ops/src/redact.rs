@@ -46,7 +46,10 @@ mod tests {
     #[test]
     fn origins_table() {
         for (url, want) in [
-            ("http://127.0.0.1:9200/healthz?token=s3cret", "http://127.0.0.1:9200"),
+            (
+                "http://127.0.0.1:9200/healthz?token=s3cret",
+                "http://127.0.0.1:9200",
+            ),
             ("https://user:pw@example.com/x", "https://example.com"),
             ("https://example.com", "https://example.com"),
             ("http://[::1]:80/#frag", "http://[::1]:80"),

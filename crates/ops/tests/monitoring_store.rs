@@ -270,7 +270,9 @@ on_both!(push_tokens_are_stored_as_digests_and_pings_land, push_body);
 async fn push_body(store: Store, db: TestDb) {
     let actor = Actor::cli();
     assert!(!uptime::has_push_token(&store, "cron").await.unwrap());
-    let first = uptime::create_push_token(&store, &actor, "cron").await.unwrap();
+    let first = uptime::create_push_token(&store, &actor, "cron")
+        .await
+        .unwrap();
     let token = uptime::create_push_token(&store, &actor, "cron")
         .await
         .unwrap()
@@ -289,9 +291,17 @@ async fn push_body(store: Store, db: TestDb) {
             .map(|r| r.get::<String, _>("token"))
             .collect()
     };
-    assert!(stored.iter().all(|t| t.starts_with("sha256:") && !t.contains(&token)), "{stored:?}");
+    assert!(
+        stored
+            .iter()
+            .all(|t| t.starts_with("sha256:") && !t.contains(&token)),
+        "{stored:?}"
+    );
     // A new token replaces the old one at once.
-    assert_eq!(uptime::ping(&store, first.expose(), T0).await.unwrap(), None);
+    assert_eq!(
+        uptime::ping(&store, first.expose(), T0).await.unwrap(),
+        None
+    );
     let made = audit::query(
         &store,
         &Filter {
@@ -322,7 +332,10 @@ async fn push_body(store: Store, db: TestDb) {
     assert_eq!(uptime::hash_stored_push_tokens(&store).await.unwrap(), 1);
     assert_eq!(uptime::hash_stored_push_tokens(&store).await.unwrap(), 0);
     assert_eq!(
-        uptime::ping(&store, "legacy-token", T0).await.unwrap().as_deref(),
+        uptime::ping(&store, "legacy-token", T0)
+            .await
+            .unwrap()
+            .as_deref(),
         Some("old")
     );
 }
@@ -355,17 +368,43 @@ async fn silences_body(store: Store, _db: TestDb) {
     let day = Duration::from_secs(86_400);
     // Each refused with a message naming what is wrong, and nothing stored.
     for (bad, why) in [
-        (new(None, None, "", SilenceEnd::At(now + 1000)), "name a monitor"),
-        (new(Some("api"), None, "", SilenceEnd::At(now - 1)), "in the future"),
         (
-            new(Some("api"), None, "", SilenceEnd::After(Duration::from_secs(i64::MAX as u64))),
+            new(None, None, "", SilenceEnd::At(now + 1000)),
+            "name a monitor",
+        ),
+        (
+            new(Some("api"), None, "", SilenceEnd::At(now - 1)),
+            "in the future",
+        ),
+        (
+            new(
+                Some("api"),
+                None,
+                "",
+                SilenceEnd::After(Duration::from_secs(i64::MAX as u64)),
+            ),
             "server.max_silence",
         ),
-        (new(Some("api"), None, "", SilenceEnd::After(day * 31)), "server.max_silence"),
-        (new(Some("api"), None, "", SilenceEnd::At(i64::MAX)), "server.max_silence"),
-        (new(Some("nope"), None, "", SilenceEnd::After(day)), "no monitor named \"nope\""),
-        (new(None, Some("team\0a"), "", SilenceEnd::After(day)), "tag contains control"),
-        (new(Some("api"), None, "x\u{1b}[2J", SilenceEnd::After(day)), "comment contains control"),
+        (
+            new(Some("api"), None, "", SilenceEnd::After(day * 31)),
+            "server.max_silence",
+        ),
+        (
+            new(Some("api"), None, "", SilenceEnd::At(i64::MAX)),
+            "server.max_silence",
+        ),
+        (
+            new(Some("nope"), None, "", SilenceEnd::After(day)),
+            "no monitor named \"nope\"",
+        ),
+        (
+            new(None, Some("team\0a"), "", SilenceEnd::After(day)),
+            "tag contains control",
+        ),
+        (
+            new(Some("api"), None, "x\u{1b}[2J", SilenceEnd::After(day)),
+            "comment contains control",
+        ),
     ] {
         let err = alert::create_silence(&store, &config, &actor, bad)
             .await
@@ -528,7 +567,14 @@ monitors = ["web"]
     let now = chrono::Utc::now().timestamp_millis();
     // The slow channel's message is older, so it comes first in the outbox.
     for (monitor, at) in [("api", now), ("web", now + 1)] {
-        let a = Alert::new("MonitorDown", monitor, "", AlertSeverity::Critical, "down".into(), at);
+        let a = Alert::new(
+            "MonitorDown",
+            monitor,
+            "",
+            AlertSeverity::Critical,
+            "down".into(),
+            at,
+        );
         alert::notify(&store, &config, &a, at).await.unwrap();
     }
     let deliver = tokio::spawn({

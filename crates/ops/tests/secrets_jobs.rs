@@ -11,8 +11,8 @@ use std::time::Duration;
 use bulwark_ops::audit::{self, Filter};
 use bulwark_ops::config::{self, Config};
 use bulwark_ops::scheduler::{
-    self, runs, BoxFuture, ClaimError, FailureSink, Job, JobAction, JobContext, JobError, JobRun, RunError,
-    MissedRuns, RunOutcome, Scheduler, Trigger,
+    self, runs, BoxFuture, ClaimError, FailureSink, Job, JobAction, JobContext, JobError, JobRun,
+    MissedRuns, RunError, RunOutcome, Scheduler, Trigger,
 };
 use bulwark_ops::secrets::{self, RotateOptions, DASHBOARD_KEY};
 use bulwark_ops::{Actor, Authenticator, Instance, Role, Store};
@@ -76,7 +76,10 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
         ("ROLES_JSON", r#"{"admin-key-in-env":"admin"}"#),
         ("BULWARK_PASSWORD", "repo-password-in-env"),
         ("TELEGRAM_BOT_TOKEN", "telegram-token-in-env"),
-        ("SLACK_WEBHOOK_URL", "https://hooks.slack.test/slack-token-in-env"),
+        (
+            "SLACK_WEBHOOK_URL",
+            "https://hooks.slack.test/slack-token-in-env",
+        ),
         ("HOOK_PASSED", "listed-in-pass-env"),
     ];
     for (name, value) in server_env {
@@ -92,10 +95,17 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
 
     // First value: created even though nothing is "old", no previous value.
     let now = Utc::now();
-    let r1 = secrets::rotate(&store, data.path(), cfg, &actor, RotateOptions::default(), now)
-        .await
-        .unwrap()
-        .expect("a missing secret is due");
+    let r1 = secrets::rotate(
+        &store,
+        data.path(),
+        cfg,
+        &actor,
+        RotateOptions::default(),
+        now,
+    )
+    .await
+    .unwrap()
+    .expect("a missing secret is due");
     assert_eq!(r1.version, 1);
     assert_eq!(r1.hook, Some(Ok(())));
     let v1 = read(&current);
@@ -111,12 +121,17 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
     assert!(auth.has_admin().await.unwrap());
 
     // Not due yet: nothing happens without --force.
-    assert!(
-        secrets::rotate(&store, data.path(), cfg, &actor, RotateOptions::default(), now)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(secrets::rotate(
+        &store,
+        data.path(),
+        cfg,
+        &actor,
+        RotateOptions::default(),
+        now
+    )
+    .await
+    .unwrap()
+    .is_none());
 
     // Forced rotation: the file changes, the old value is kept and still
     // works during the grace period.
@@ -177,9 +192,19 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
     // Only PATH, HOME, LANG, Bulwark's own variables and what the config
     // lists: none of the server's credentials.
     assert!(hook_out.contains("APP_MODE=reload"), "{hook_out}");
-    assert!(hook_out.contains("HOOK_PASSED=listed-in-pass-env"), "{hook_out}");
+    assert!(
+        hook_out.contains("HOOK_PASSED=listed-in-pass-env"),
+        "{hook_out}"
+    );
     assert!(hook_out.contains("PATH="), "{hook_out}");
-    for leaked in ["admin-key-in-env", "repo-password-in-env", "telegram-token-in-env", "slack-token-in-env", "ROLES_JSON", "BULWARK_PASSWORD"] {
+    for leaked in [
+        "admin-key-in-env",
+        "repo-password-in-env",
+        "telegram-token-in-env",
+        "slack-token-in-env",
+        "ROLES_JSON",
+        "BULWARK_PASSWORD",
+    ] {
         assert!(!hook_out.contains(leaked), "hook saw {leaked}: {hook_out}");
     }
     for v in [&v1, &v2, &v3] {
@@ -235,9 +260,16 @@ async fn rotation_disabled_body(store: Store, _db: TestDb) {
     let cfg = &config.secrets[0];
     assert!(!cfg.rotate);
     let actor = Actor::system("test");
-    let created = secrets::rotate(&store, data.path(), cfg, &actor, RotateOptions::default(), Utc::now())
-        .await
-        .unwrap();
+    let created = secrets::rotate(
+        &store,
+        data.path(),
+        cfg,
+        &actor,
+        RotateOptions::default(),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(created.map(|r| r.version), Some(1));
     // Long past max_age, still no rotation: it is switched off.
     let later = Utc::now() + chrono::Duration::days(400);
@@ -782,7 +814,10 @@ async fn shutdown_cancel_body(store: Store, _db: TestDb) {
     );
 }
 
-on_both!(a_cancelled_backup_job_saves_no_snapshot, cancelled_backup_body);
+on_both!(
+    a_cancelled_backup_job_saves_no_snapshot,
+    cancelled_backup_body
+);
 async fn cancelled_backup_body(store: Store, _db: TestDb) {
     let data = tempfile::tempdir().unwrap();
     let src = data.path().join("src");

@@ -1,7 +1,6 @@
 //! Prometheus metrics: request counts and latencies per route, plus the
 //! process collector (resident memory, CPU seconds, open fds, start time).
 
-
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -11,7 +10,6 @@ use axum::response::Response;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
-
 
 /// The registry and the HTTP metrics. Each instance has its own registry so
 /// tests running in parallel do not share counters.

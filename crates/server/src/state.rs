@@ -8,8 +8,8 @@ use bulwark_ops::Instance;
 use tokio::sync::Semaphore;
 
 use crate::api::{BackupSnapshots, OpsCheck};
-use crate::limiter::FailureLimiter;
 use crate::cache::Cached;
+use crate::limiter::FailureLimiter;
 use crate::metrics::Metrics;
 
 /// How long `/healthz/strict` (without an engine), `ops check` and snapshot

@@ -52,7 +52,9 @@ impl Record for Harness {
                 status: Some(if ok { 200 } else { 503 }),
                 error: (!ok).then(|| "unexpected status 503".into()),
             };
-            uptime::record(&self.state.instance.store, &r).await.unwrap();
+            uptime::record(&self.state.instance.store, &r)
+                .await
+                .unwrap();
         }
     }
 }
@@ -105,7 +107,12 @@ async fn monitors_hide_secrets_and_push_tokens_are_made_by_admins_and_shown_once
     assert!(list[0]["has_push_token"].is_null());
 
     let (status, _) = h
-        .call("POST", "/api/v1/monitors/cron/push-token", Some(ANALYST), None)
+        .call(
+            "POST",
+            "/api/v1/monitors/cron/push-token",
+            Some(ANALYST),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = h
@@ -113,7 +120,12 @@ async fn monitors_hide_secrets_and_push_tokens_are_made_by_admins_and_shown_once
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "api is not a push monitor");
     let (status, made) = h
-        .call("POST", "/api/v1/monitors/cron/push-token", Some(ADMIN), None)
+        .call(
+            "POST",
+            "/api/v1/monitors/cron/push-token",
+            Some(ADMIN),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let path = made["push_path"].as_str().unwrap().to_string();
@@ -535,10 +547,11 @@ fn peer(n: u8) -> String {
 #[tokio::test]
 async fn push_token_guessing_is_limited_per_address() {
     let h = Harness::new(CONFIG).await;
-    let token = uptime::create_push_token(&h.state.instance.store, &bulwark_ops::Actor::cli(), "cron")
-        .await
-        .unwrap()
-        .into_inner();
+    let token =
+        uptime::create_push_token(&h.state.instance.store, &bulwark_ops::Actor::cli(), "cron")
+            .await
+            .unwrap()
+            .into_inner();
     let push = |p: String, token: String| {
         let h = &h;
         async move {
@@ -606,9 +619,10 @@ async fn healthz_strict_serves_the_engines_evaluation() {
     let h = Harness::with_state(CONFIG, |s| s.with_live(live.clone())).await;
     // The engine's pass over an empty store: a full budget.
     let at_ms = chrono::Utc::now().timestamp_millis() - 5_000;
-    let statuses = bulwark_ops::slo::status_all(&h.state.instance.store, &h.state.instance.config, at_ms)
-        .await
-        .unwrap();
+    let statuses =
+        bulwark_ops::slo::status_all(&h.state.instance.store, &h.state.instance.config, at_ms)
+            .await
+            .unwrap();
     live.set_slos(at_ms, statuses);
     // Then the budget is spent, as the store shows; the engine has not
     // looked yet, and the public route does not evaluate by itself.
@@ -623,9 +637,10 @@ async fn healthz_strict_serves_the_engines_evaluation() {
 
     // The engine's next pass sees the spent budget.
     let now = chrono::Utc::now().timestamp_millis();
-    let statuses = bulwark_ops::slo::status_all(&h.state.instance.store, &h.state.instance.config, now)
-        .await
-        .unwrap();
+    let statuses =
+        bulwark_ops::slo::status_all(&h.state.instance.store, &h.state.instance.config, now)
+            .await
+            .unwrap();
     live.set_slos(now, statuses);
     let (status, body) = h.call("GET", "/healthz/strict", None, None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -668,10 +683,11 @@ impl std::io::Write for Capture {
 #[tokio::test]
 async fn request_trace_names_the_route_not_the_push_token() {
     let h = Harness::new(CONFIG).await;
-    let token = uptime::create_push_token(&h.state.instance.store, &bulwark_ops::Actor::cli(), "cron")
-        .await
-        .unwrap()
-        .into_inner();
+    let token =
+        uptime::create_push_token(&h.state.instance.store, &bulwark_ops::Actor::cli(), "cron")
+            .await
+            .unwrap()
+            .into_inner();
     let capture = Capture::default();
     let writer = capture.clone();
     let subscriber = tracing_subscriber::fmt()

@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use bulwark_ops::scheduler::RunOutcome;
-use bulwark_server::api::{JobRunWire, JobWire};
 use bulwark_ops::Actor;
+use bulwark_server::api::{JobRunWire, JobWire};
 
 use crate::Globals;
 

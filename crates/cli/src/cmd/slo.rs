@@ -51,7 +51,14 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                 })
                 .collect();
             crate::output::print_table(
-                &["SLO", "TARGET", "ATTAINMENT", "BUDGET LEFT", "BURN RATES", "FIRING"],
+                &[
+                    "SLO",
+                    "TARGET",
+                    "ATTAINMENT",
+                    "BUDGET LEFT",
+                    "BURN RATES",
+                    "FIRING",
+                ],
                 &rows,
             );
         }

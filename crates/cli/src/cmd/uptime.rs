@@ -76,8 +76,9 @@ fn push_token(
     }
     super::runtime()?.block_on(async {
         let store = super::open_store(globals, config).await?;
-        let token = bulwark_ops::uptime::create_push_token(&store, &bulwark_ops::Actor::cli(), name)
-            .await?;
+        let token =
+            bulwark_ops::uptime::create_push_token(&store, &bulwark_ops::Actor::cli(), name)
+                .await?;
         store.close().await;
         let path = format!("/api/v1/push/{}", token.expose());
         if globals.json {

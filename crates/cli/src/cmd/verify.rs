@@ -54,7 +54,11 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
                         "outcome": run.outcome.as_str(), "error": run.summary,
                     }));
                 } else {
-                    println!("{name}: {} ({})", run.outcome.as_str().to_uppercase(), run.summary);
+                    println!(
+                        "{name}: {} ({})",
+                        run.outcome.as_str().to_uppercase(),
+                        run.summary
+                    );
                 }
                 continue;
             };

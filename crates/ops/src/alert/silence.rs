@@ -5,8 +5,8 @@ use rand::RngCore;
 use sqlx::Row;
 
 use crate::audit::{AuditedTx, Entry, Outcome};
-use crate::identity::Actor;
 use crate::config::Config;
+use crate::identity::Actor;
 use crate::store::{Store, StoreError};
 
 use super::{Alert, AlertError};
@@ -74,9 +74,14 @@ fn invalid(msg: impl Into<String>) -> AlertError {
 /// would end up in logs, terminals and the audit trail.
 fn check_text(what: &str, value: &str, max: usize) -> Result<(), AlertError> {
     if value.chars().count() > max {
-        return Err(invalid(format!("the {what} is longer than {max} characters")));
+        return Err(invalid(format!(
+            "the {what} is longer than {max} characters"
+        )));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(invalid(format!("the {what} contains control characters")));
     }
     Ok(())

@@ -107,7 +107,8 @@ impl Task for VerifyJob {
     }
 
     fn judge(&self, report: &VerifyReport) -> Result<String, String> {
-        let summary = format!(
+        let summary =
+            format!(
             "snapshot {}: {} of {} packs read, {} files compared, {} check errors, {} mismatches",
             report.snapshot.as_deref().map_or("-", |s| &s[..s.len().min(8)]),
             report.packs_read,

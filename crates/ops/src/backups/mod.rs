@@ -11,7 +11,7 @@ mod jobs;
 use std::path::{Path, PathBuf};
 
 use bulwark_repo::{
-    backup, check, forget, open_backend, BackupOptions, Cancel, BlobType, Id, KeepWithin, ReadData,
+    backup, check, forget, open_backend, BackupOptions, BlobType, Cancel, Id, KeepWithin, ReadData,
     Repository, RestoreOptions, RetentionPolicy, Snapshot, Tree,
 };
 use chrono::{DateTime, Utc};
@@ -321,8 +321,7 @@ fn verify_blocking(cfg: &BackupConfig, cancel: &Cancel) -> Result<VerifyReport, 
         None => (None, crate::config::DEFAULT_SAMPLE_FILES),
     };
     let read = subset.map_or(ReadData::None, ReadData::Subset);
-    let checked =
-        check(&mut repo, read, cancel, |_, _| {}).map_err(wrap)?;
+    let checked = check(&mut repo, read, cancel, |_, _| {}).map_err(wrap)?;
     let mut report = VerifyReport {
         backup: cfg.name.clone(),
         at: Utc::now(),

@@ -131,7 +131,9 @@ async fn verification_detects_a_missing_pack() {
     let repo = Path::new(&f.cfg.repo);
     let victims = packs(repo);
     std::fs::remove_file(&victims[0]).unwrap();
-    let report = verify(&f.cfg, &f.dir.path().join("data"), &Cancel::default()).await.unwrap();
+    let report = verify(&f.cfg, &f.dir.path().join("data"), &Cancel::default())
+        .await
+        .unwrap();
     assert!(!report.is_ok());
     assert!(
         report.check_errors.iter().any(|e| e.contains("pack")),
@@ -176,7 +178,9 @@ async fn verification_samples_files_whose_names_look_like_patterns() {
         std::fs::write(f.cfg.paths[0].join(name), name).unwrap();
     }
     run_backup(&f.cfg, &Cancel::default()).await.unwrap();
-    let report = verify(&f.cfg, &f.dir.path().join("data"), &Cancel::default()).await.unwrap();
+    let report = verify(&f.cfg, &f.dir.path().join("data"), &Cancel::default())
+        .await
+        .unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.files_sampled, 3 + weird.len());
 }

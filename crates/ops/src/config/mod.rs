@@ -19,10 +19,18 @@
 //! assert_eq!(loaded.config.monitors[0].interval.as_secs(), 30);
 //! ```
 
+mod alerting;
+mod backup;
 mod compile;
 mod cron;
+mod cx;
+mod drill;
 mod duration;
+mod monitor;
 mod raw;
+mod secret;
+mod server;
+mod slo;
 mod types;
 
 #[cfg(test)]

@@ -892,7 +892,11 @@ chat_id = 42
     check(
         text,
         &[
-            (7, "channel[0].password", "invalid type: integer, expected a string"),
+            (
+                7,
+                "channel[0].password",
+                "invalid type: integer, expected a string",
+            ),
             (
                 14,
                 "channel[1].bot_token",
@@ -905,11 +909,11 @@ chat_id = 42
         assert!(!err.contains(value), "{value} echoed: {err}");
     }
     assert_eq!(
-        compile::without_values(r#"invalid value: string "hunter2", expected a duration"#),
+        cx::without_values(r#"invalid value: string "hunter2", expected a duration"#),
         "invalid value: string, expected a duration"
     );
     assert_eq!(
-        compile::without_values("unknown field `passwd`, expected one of `password`"),
+        cx::without_values("unknown field `passwd`, expected one of `password`"),
         "unknown field `passwd`, expected one of `password`"
     );
 }
@@ -1194,9 +1198,17 @@ pass_env = ["ROLES_JSON", "bad-name"]
         text,
         &[
             (9, "secret[0].hook.env.1BAD", "invalid variable name"),
-            (9, "secret[0].hook.pass_env[1]", "BULWARK_PASSWORD is never passed"),
+            (
+                9,
+                "secret[0].hook.pass_env[1]",
+                "BULWARK_PASSWORD is never passed",
+            ),
             (15, "drill[0].pass_env[0]", "ROLES_JSON is never passed"),
-            (15, "drill[0].pass_env[1]", "invalid variable name \"bad-name\""),
+            (
+                15,
+                "drill[0].pass_env[1]",
+                "invalid variable name \"bad-name\"",
+            ),
         ],
     );
     let err = parse(text, None, &no_env).unwrap_err().to_string();

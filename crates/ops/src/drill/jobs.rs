@@ -33,7 +33,9 @@ pub fn jobs(config: &Arc<Config>, store: &Store, data_dir: &std::path::Path) -> 
                 .backup(&drill.backup)
                 .and_then(|b| b.timezone.as_deref());
             Schedule::cron(expr, tz)
-                .map_err(|e| tracing::error!(drill = %drill.name, error = %e, "cannot schedule drill"))
+                .map_err(
+                    |e| tracing::error!(drill = %drill.name, error = %e, "cannot schedule drill"),
+                )
                 .ok()
         });
         // Every hour: the run due a day ago (its period plus a day) must

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::audit::{AuditedTx, Entry, Outcome};
-use crate::identity::Actor;
 use crate::config::{Config, DrillConfig};
+use crate::identity::Actor;
 use crate::store::{Store, StoreError};
 
 pub use jobs::{jobs, DrillJob, DRILL_SLACK};
@@ -553,7 +553,11 @@ pub async fn last(store: &Store, n: u32) -> Result<Vec<DrillReport>, StoreError>
 ///
 /// # Errors
 /// On a database error.
-pub async fn between(store: &Store, from_ms: i64, to_ms: i64) -> Result<Vec<DrillReport>, StoreError> {
+pub async fn between(
+    store: &Store,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<DrillReport>, StoreError> {
     let sql = "SELECT report FROM drill_reports WHERE started_at >= $1 AND started_at < $2
                ORDER BY started_at, id";
     reports(store, sql, &[from_ms, to_ms], None).await
@@ -569,7 +573,10 @@ pub async fn latest_and_last_pass(
 ) -> Result<(Option<DrillReport>, Option<DateTime<Utc>>), StoreError> {
     let sql = "SELECT report FROM drill_reports WHERE drill = $1
                ORDER BY started_at DESC, id DESC LIMIT 1";
-    let latest = reports(store, sql, &[], Some(drill)).await?.into_iter().next();
+    let latest = reports(store, sql, &[], Some(drill))
+        .await?
+        .into_iter()
+        .next();
     let pass: Option<i64> = sqlx::query_scalar(
         "SELECT MAX(started_at) FROM drill_reports WHERE drill = $1 AND passed = 1",
     )

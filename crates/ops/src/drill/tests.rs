@@ -97,7 +97,11 @@ async fn drill_restores_starts_and_measures_rto_and_rpo() {
     )
     .await
     .unwrap();
-    let names: Vec<_> = report.steps.iter().map(|s| (s.name.as_str(), s.ok)).collect();
+    let names: Vec<_> = report
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.ok))
+        .collect();
     assert_eq!(
         names,
         [
@@ -135,7 +139,10 @@ async fn drill_restores_starts_and_measures_rto_and_rpo() {
     let file = std::fs::read_to_string(data.join("logs").join(&files[0])).unwrap();
     for shown in [serde_json::to_string(&last).unwrap(), file] {
         assert!(!shown.contains("drill-secret-token"), "{shown}");
-        assert!(shown.contains("http://127.0.0.1:"), "the origin stays: {shown}");
+        assert!(
+            shown.contains("http://127.0.0.1:"),
+            "the origin stays: {shown}"
+        );
     }
     let audited = crate::audit::query(
         &f.store,
@@ -157,7 +164,10 @@ async fn drill_start_command_sees_no_server_credentials() {
         ("ROLES_JSON", r#"{"admin-key-in-env":"admin"}"#),
         ("BULWARK_PASSWORD", "repo-password-in-env"),
         ("TELEGRAM_BOT_TOKEN", "telegram-token-in-env"),
-        ("SLACK_WEBHOOK_URL", "https://hooks.slack.test/slack-token-in-env"),
+        (
+            "SLACK_WEBHOOK_URL",
+            "https://hooks.slack.test/slack-token-in-env",
+        ),
         ("DRILL_PASSED", "listed-in-pass-env"),
     ] {
         std::env::set_var(name, value);
@@ -276,7 +286,9 @@ async fn drill_with_a_snapshot_older_than_the_rpo_target_fails() {
 #[tokio::test]
 async fn reports_stored_before_the_schema_field_read_as_version_1_and_redacted() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(&dir.path().join("bulwark.db")).await.unwrap();
+    let store = Store::open_sqlite(&dir.path().join("bulwark.db"))
+        .await
+        .unwrap();
     // As an earlier version stored it: no `schema`, a health URL in full.
     let old = r#"{"id":"d_0a","drill":"weekly","backup":"app","actor":"system:scheduler",
         "started_at":"2026-01-04T01:00:00Z","finished_at":"2026-01-04T01:00:09Z","passed":true,
@@ -296,5 +308,8 @@ async fn reports_stored_before_the_schema_field_read_as_version_1_and_redacted()
     let reports = last(&store, 3).await.unwrap();
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].schema, 1);
-    assert_eq!(reports[0].steps[0].detail, "http://127.0.0.1:9200 answered 200 OK after 0.4s");
+    assert_eq!(
+        reports[0].steps[0].detail,
+        "http://127.0.0.1:9200 answered 200 OK after 0.4s"
+    );
 }

@@ -171,7 +171,6 @@ pub enum JobError {
 /// taken over after this long.
 pub const LEASE: Duration = Duration::from_secs(120);
 
-
 /// Runs jobs. Cheap to share behind an `Arc`; the HTTP API and the loop
 /// share one, so a manual run and a scheduled run of a job cannot overlap
 /// even before the store is asked.

@@ -189,4 +189,3 @@ pub fn freshness(
         _ => Freshness::Stale { due },
     }
 }
-

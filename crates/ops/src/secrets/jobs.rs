@@ -39,7 +39,9 @@ pub fn jobs(config: &Arc<Config>, store: &Store, data_dir: &std::path::Path) -> 
             }),
             // Config validation accepted it, so croner disagreeing is a bug
             // worth a loud log, not a refusal to start.
-            Err(e) => tracing::error!(secret = %secret.name, error = %e, "cannot schedule rotation"),
+            Err(e) => {
+                tracing::error!(secret = %secret.name, error = %e, "cannot schedule rotation")
+            }
         }
     }
     out

@@ -413,9 +413,8 @@ pub(crate) async fn matches(
     use subtle::ConstantTimeEq;
     // Compare digests so the comparison's length does not depend on the key.
     let digest = key_digest(presented);
-    let same = |value: &Secret<String>| -> bool {
-        bool::from(key_digest(value.expose()).ct_eq(&digest))
-    };
+    let same =
+        |value: &Secret<String>| -> bool { bool::from(key_digest(value.expose()).ct_eq(&digest)) };
     let read = |path: PathBuf| match files::read(&path) {
         Ok(v) => v,
         Err(e) => {
@@ -465,7 +464,14 @@ impl KeySource for ManagedAdminKeys {
         _digest: &'a [u8; 32],
     ) -> BoxFuture<'a, Result<Option<Principal>, StoreError>> {
         Box::pin(async move {
-            let held = matches(&self.store, &self.data_dir, DASHBOARD_KEY, presented, Utc::now()).await?;
+            let held = matches(
+                &self.store,
+                &self.data_dir,
+                DASHBOARD_KEY,
+                presented,
+                Utc::now(),
+            )
+            .await?;
             Ok(held.then(|| Principal {
                 key_id: None,
                 name: format!("secret:{DASHBOARD_KEY}"),

@@ -108,4 +108,3 @@ pub(crate) fn slo_json(s: &SloStatus) -> serde_json::Value {
         "firing": s.firing.iter().map(|f| f.id.clone()).collect::<Vec<_>>(),
     })
 }
-

@@ -16,8 +16,8 @@ use chrono::{Datelike, TimeZone, Utc};
 
 use crate::config::{AlertSeverity, BurnRateRule, Calendar, SloConfig};
 
-pub(crate) use evaluate::{evaluate_rolled, slo_json};
 pub use evaluate::evaluate_all;
+pub(crate) use evaluate::{evaluate_rolled, slo_json};
 pub use job::job;
 pub use status::{all as status_all, maintenance_windows, strict_failures};
 

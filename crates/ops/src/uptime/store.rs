@@ -8,11 +8,11 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::audit::{AuditedTx, Entry, Outcome};
-use crate::identity::Actor;
 use crate::config::Secret;
+use crate::identity::Actor;
 
-use crate::probe::ProbeResult;
 use super::Bucket;
+use crate::probe::ProbeResult;
 use crate::store::{Store, StoreError};
 
 const MINUTE_MS: i64 = 60_000;
@@ -838,8 +838,13 @@ pub async fn create_push_token(
     .bind(&digest)
     .execute(tx.conn())
     .await?;
-    tx.commit(&Entry::new(actor, "monitor.push_token", monitor, Outcome::Success))
-        .await?;
+    tx.commit(&Entry::new(
+        actor,
+        "monitor.push_token",
+        monitor,
+        Outcome::Success,
+    ))
+    .await?;
     Ok(token)
 }
 
@@ -861,11 +866,10 @@ pub async fn has_push_token(store: &Store, monitor: &str) -> Result<bool, StoreE
 /// # Errors
 /// On a database error.
 pub async fn hash_stored_push_tokens(store: &Store) -> Result<usize, StoreError> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT monitor, token FROM push_monitors WHERE token NOT LIKE 'sha256:%'",
-    )
-    .fetch_all(store.pool())
-    .await?;
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT monitor, token FROM push_monitors WHERE token NOT LIKE 'sha256:%'")
+            .fetch_all(store.pool())
+            .await?;
     for (monitor, token) in &rows {
         sqlx::query("UPDATE push_monitors SET token = $1 WHERE monitor = $2 AND token = $3")
             .bind(token_digest(token))

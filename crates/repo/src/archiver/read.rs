@@ -39,7 +39,6 @@ pub(super) enum ReadOutcome {
     Failed(Error),
 }
 
-
 /// A reader thread: files from the channel, one at a time, until it closes
 /// or the walk failed.
 pub(super) fn read_files(

@@ -66,7 +66,9 @@ impl Location {
     pub fn parse(repo: &str) -> Result<Location> {
         let repo = repo.trim();
         if repo.is_empty() {
-            return Err(Error::InvalidArgument("the repository must not be empty".into()));
+            return Err(Error::InvalidArgument(
+                "the repository must not be empty".into(),
+            ));
         }
         if let Some(rest) = repo.strip_prefix("s3:") {
             let (endpoint, path) = match rest.split_once("://") {
@@ -137,7 +139,13 @@ impl Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let slash = |p: &str| if p.is_empty() { String::new() } else { format!("/{p}") };
+        let slash = |p: &str| {
+            if p.is_empty() {
+                String::new()
+            } else {
+                format!("/{p}")
+            }
+        };
         match self {
             Location::Local(p) => write!(f, "{}", p.display()),
             Location::S3 {
@@ -166,7 +174,10 @@ mod tests {
             prefix: p.into(),
         };
         for (repo, want) in [
-            ("/srv/backups/app", Location::Local("/srv/backups/app".into())),
+            (
+                "/srv/backups/app",
+                Location::Local("/srv/backups/app".into()),
+            ),
             ("local:/srv/x", Location::Local("/srv/x".into())),
             ("relative/dir", Location::Local("relative/dir".into())),
             ("s3:acme-backups/db", s3(None, "acme-backups", "db")),
@@ -207,7 +218,10 @@ mod tests {
             ("azure:", "azure:container:/prefix"),
             ("gs::/x", "gs:bucket:/prefix"),
             ("sftp:host:/x", "unsupported repository backend `sftp`"),
-            ("https://example.com/repo", "use a local path, s3:, azure: or gs:"),
+            (
+                "https://example.com/repo",
+                "use a local path, s3:, azure: or gs:",
+            ),
         ] {
             let err = Location::parse(repo).unwrap_err().to_string();
             assert!(err.contains(message), "{repo:?}: {err}");

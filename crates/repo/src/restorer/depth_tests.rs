@@ -94,9 +94,7 @@ fn deep_trees_are_refused_by_export_within_a_small_stack() {
     let repo = chain(MAX_TREE_DEPTH + 5);
     let r = std::thread::Builder::new()
         .stack_size(2 << 20)
-        .spawn(move || {
-            crate::export::export_tar_gz(&repo, "latest", std::io::sink()).map(|_| ())
-        })
+        .spawn(move || crate::export::export_tar_gz(&repo, "latest", std::io::sink()).map(|_| ()))
         .unwrap()
         .join()
         .unwrap();

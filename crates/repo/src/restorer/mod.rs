@@ -841,8 +841,8 @@ fn verify_file(repo: &Repository, path: &Path, node: &Node) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod depth_tests;
 #[cfg(test)]
 mod plan_tests;
+#[cfg(test)]
+mod tests;

@@ -78,8 +78,7 @@ fn file(name: &str, content: &[Id], size: u64, mode: u32) -> Node {
         name: name.into(),
         node_type: "file".into(),
         mode,
-        mtime: chrono::DateTime::parse_from_rfc3339("2021-05-06T07:08:09.123456789+02:00")
-            .unwrap(),
+        mtime: chrono::DateTime::parse_from_rfc3339("2021-05-06T07:08:09.123456789+02:00").unwrap(),
         atime: crate::format::time::zero(),
         ctime: crate::format::time::zero(),
         uid: 0,

@@ -25,5 +25,7 @@ pub(crate) async fn last(
     _auth: Auth<Analyst>,
 ) -> Result<Json<Vec<DrillReportWire>>, ApiError> {
     let reports = bulwark_ops::drill::last(&state.instance.store, 3).await?;
-    Ok(Json(reports.into_iter().map(DrillReportWire::from).collect()))
+    Ok(Json(
+        reports.into_iter().map(DrillReportWire::from).collect(),
+    ))
 }

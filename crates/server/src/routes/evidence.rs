@@ -13,9 +13,7 @@ use axum::{Json, Router};
 use bulwark_ops::config::BackupConfig;
 use bulwark_ops::report::{self, render, Period};
 
-use crate::api::{
-    BackupSnapshots, DrillQuery, OpsCheck, ReportQuery, SnapshotQuery, SnapshotWire,
-};
+use crate::api::{BackupSnapshots, DrillQuery, OpsCheck, ReportQuery, SnapshotQuery, SnapshotWire};
 use crate::auth::{Analyst, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -153,7 +151,13 @@ pub(crate) async fn monthly_report(
             "invalid format {format:?}: expected json, md or html"
         )));
     }
-    let data = report::gather(&state.instance.store, &state.instance.config, period, chrono::Utc::now()).await?;
+    let data = report::gather(
+        &state.instance.store,
+        &state.instance.config,
+        period,
+        chrono::Utc::now(),
+    )
+    .await?;
     Ok(match format.as_str() {
         "md" => (
             [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],

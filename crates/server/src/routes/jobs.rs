@@ -54,6 +54,10 @@ pub(crate) async fn run(
     auth: Auth<Admin>,
     Path(name): Path<String>,
 ) -> Result<Json<JobRunWire>, ApiError> {
-    let run = state.instance.scheduler.run_now(&name, &auth.actor()).await?;
+    let run = state
+        .instance
+        .scheduler
+        .run_now(&name, &auth.actor())
+        .await?;
     Ok(Json(run.into()))
 }

@@ -39,11 +39,14 @@ pub(crate) async fn create(
     auth: Auth<Admin>,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    let created = keys::create(&state.instance.store, &auth.actor(), body.role.into(), &body.name).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedKey::from(created)),
-    ))
+    let created = keys::create(
+        &state.instance.store,
+        &auth.actor(),
+        body.role.into(),
+        &body.name,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(CreatedKey::from(created))))
 }
 
 /// Every key's metadata (never the key), newest first.

@@ -12,8 +12,8 @@ use bulwark_ops::config::MonitorKind;
 use bulwark_ops::uptime::Resolution;
 
 use crate::api::{
-    ms_to_time, MonitorResults, MonitorWire, ProbeResultWire, PushAccepted, PushTokenCreated, ResolutionWire,
-    ResultsQuery, RollupWire, UptimeTest,
+    ms_to_time, MonitorResults, MonitorWire, ProbeResultWire, PushAccepted, PushTokenCreated,
+    ResolutionWire, ResultsQuery, RollupWire, UptimeTest,
 };
 use crate::auth::{Admin, Analyst, Attempt, Auth};
 use crate::error::ApiError;
@@ -24,7 +24,10 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/monitors", get(list))
         .route("/api/v1/monitors/{name}/results", get(results))
         .route("/api/ops/uptime/test", post(test))
-        .route("/api/v1/monitors/{name}/push-token", post(create_push_token))
+        .route(
+            "/api/v1/monitors/{name}/push-token",
+            post(create_push_token),
+        )
         .route("/api/v1/push/{token}", post(push).get(push))
 }
 
@@ -124,9 +127,14 @@ pub(crate) async fn results(
     let p = ResultsParams::parse(&q, chrono::Utc::now().timestamp_millis())?;
     let series = match p.resolution {
         ResolutionWire::Raw => {
-            let results =
-                bulwark_ops::uptime::results(&state.instance.store, &name, p.from_ms, p.to_ms, p.limit)
-                    .await?;
+            let results = bulwark_ops::uptime::results(
+                &state.instance.store,
+                &name,
+                p.from_ms,
+                p.to_ms,
+                p.limit,
+            )
+            .await?;
             return Ok(Json(MonitorResults {
                 monitor: name,
                 resolution: p.resolution,
@@ -240,7 +248,8 @@ pub(crate) async fn test(
     State(state): State<Arc<AppState>>,
     _auth: Auth<Admin>,
 ) -> Json<UptimeTest> {
-    let results = bulwark_ops::engine::check_all(&state.instance.store, &state.instance.config).await;
+    let results =
+        bulwark_ops::engine::check_all(&state.instance.store, &state.instance.config).await;
     Json(UptimeTest::from(results))
 }
 
@@ -259,9 +268,14 @@ pub(crate) async fn create_push_token(
 ) -> Result<(StatusCode, Json<PushTokenCreated>), ApiError> {
     match state.instance.config.monitor(&name).map(|m| &m.kind) {
         Some(MonitorKind::Push { .. }) => {}
-        _ => return Err(ApiError::NotFound(format!("no push monitor named {name:?}"))),
+        _ => {
+            return Err(ApiError::NotFound(format!(
+                "no push monitor named {name:?}"
+            )))
+        }
     }
-    let token = bulwark_ops::uptime::create_push_token(&state.instance.store, &auth.actor(), &name).await?;
+    let token =
+        bulwark_ops::uptime::create_push_token(&state.instance.store, &auth.actor(), &name).await?;
     let push_path = format!("/api/v1/push/{}", token.expose());
     Ok((
         StatusCode::CREATED,

@@ -73,7 +73,13 @@ pub(crate) async fn create(
         comment: &body.comment,
         ends,
     };
-    let s = alert::create_silence(&state.instance.store, &state.instance.config, &auth.actor(), new).await?;
+    let s = alert::create_silence(
+        &state.instance.store,
+        &state.instance.config,
+        &auth.actor(),
+        new,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(s.into())))
 }
 

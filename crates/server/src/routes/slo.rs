@@ -34,7 +34,9 @@ async fn evaluated(state: &AppState, max_age: Duration) -> Result<Arc<SloEvaluat
         .slo
         .get(max_age, || async {
             let now = chrono::Utc::now().timestamp_millis();
-            let statuses = bulwark_ops::slo::status_all(&state.instance.store, &state.instance.config, now).await?;
+            let statuses =
+                bulwark_ops::slo::status_all(&state.instance.store, &state.instance.config, now)
+                    .await?;
             Ok::<_, ApiError>(Arc::new(SloEvaluation {
                 at_ms: now,
                 statuses,

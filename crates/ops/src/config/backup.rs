@@ -1,0 +1,213 @@
+//! `[[backup]]`.
+
+use std::path::PathBuf;
+
+use super::cx::*;
+use super::raw::*;
+use super::types::*;
+
+pub(super) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConfig> {
+    let raw: BackupRaw = cx.de(el)?;
+    let p = &el.path;
+    let mut ok = true;
+    // The backend opener's own parser, so what passes here opens the same.
+    let location = match bulwark_repo::Location::parse(raw.repo.get_ref()) {
+        Ok(l) if !l.is_supported() => {
+            cx.warn(
+                Some(raw.repo.span()),
+                format!("{p}.repo"),
+                format!(
+                    "this build has no {} backend yet: every run of this backup will fail",
+                    l.scheme()
+                ),
+            );
+            Some(l)
+        }
+        Ok(l) => Some(l),
+        Err(e) => {
+            let msg = match e {
+                bulwark_repo::Error::InvalidArgument(m) => m,
+                other => other.to_string(),
+            };
+            cx.error(Some(raw.repo.span()), format!("{p}.repo"), msg);
+            None
+        }
+    };
+    let password = match (&raw.password_file, &raw.password_env) {
+        (Some(_), Some(v)) => {
+            cx.error(
+                Some(v.span()),
+                format!("{p}.password_env"),
+                "set either `password_file` or `password_env`, not both",
+            );
+            ok = false;
+            None
+        }
+        (Some(f), None) => cx
+            .non_empty(f, format!("{p}.password_file"))
+            .map(|f| PasswordSource::File(PathBuf::from(f))),
+        (None, Some(v)) => {
+            let name = v.get_ref();
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                cx.error(
+                    Some(v.span()),
+                    format!("{p}.password_env"),
+                    format!("invalid environment variable name \"{name}\""),
+                );
+                ok = false;
+            }
+            Some(PasswordSource::Env(name.clone()))
+        }
+        (None, None) => None,
+    };
+    let git = raw.git.unwrap_or(false);
+    let paths: Vec<PathBuf> = match &raw.paths {
+        Some(v) => {
+            if v.get_ref().is_empty() && !git {
+                cx.error(
+                    Some(v.span()),
+                    format!("{p}.paths"),
+                    "must list at least one path (or set git = true)",
+                );
+                ok = false;
+            }
+            if let Some(i) = v.get_ref().iter().position(|s| s.trim().is_empty()) {
+                cx.error(
+                    Some(v.span()),
+                    format!("{p}.paths[{i}]"),
+                    "must not be empty",
+                );
+                ok = false;
+            }
+            v.get_ref().iter().map(PathBuf::from).collect()
+        }
+        None if git => Vec::new(),
+        None => {
+            cx.error(el.span.clone(), p.clone(), "missing `paths` (or set git = true to back up the repository at the working directory)");
+            ok = false;
+            Vec::new()
+        }
+    };
+    let exclude = raw.exclude.clone().unwrap_or_default();
+    if exclude.iter().any(|e| e.trim().is_empty()) {
+        cx.error(
+            el.span.clone(),
+            format!("{p}.exclude"),
+            "patterns must not be empty",
+        );
+        ok = false;
+    }
+    let schedule = cx.cron(&raw.schedule, format!("{p}.schedule"));
+    if let Some(tz) = &raw.timezone {
+        let name = tz.get_ref();
+        let plausible = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+-/".contains(c))
+            && !name.starts_with('/')
+            && !name.ends_with('/');
+        if !plausible {
+            cx.error(Some(tz.span()), format!("{p}.timezone"), format!("invalid time zone \"{name}\" (expected an IANA name such as \"Europe/Berlin\")"));
+            ok = false;
+        }
+    }
+    let keep = match &raw.keep {
+        None => Some(KeepPolicy::default()),
+        Some(k) => {
+            let f = |n: &str| format!("{p}.keep.{n}");
+            let count =
+                |cx: &mut Cx<'_>, v: &Option<Sp<i64>>, n: &str| -> Result<Option<u32>, ()> {
+                    match v {
+                        None => Ok(None),
+                        Some(v) => cx.int_at(v, f(n), 1, 1_000_000).map(Some).ok_or(()),
+                    }
+                };
+            let last = count(cx, &k.last, "last");
+            let hourly = count(cx, &k.hourly, "hourly");
+            let daily = count(cx, &k.daily, "daily");
+            let weekly = count(cx, &k.weekly, "weekly");
+            let monthly = count(cx, &k.monthly, "monthly");
+            let yearly = count(cx, &k.yearly, "yearly");
+            let within = cx.opt_duration(&k.within, f("within"));
+            (|| {
+                Some(KeepPolicy {
+                    last: last.ok()?,
+                    hourly: hourly.ok()?,
+                    daily: daily.ok()?,
+                    weekly: weekly.ok()?,
+                    monthly: monthly.ok()?,
+                    yearly: yearly.ok()?,
+                    within: within.ok()?,
+                    tags: k.tags.clone().unwrap_or_default(),
+                })
+            })()
+        }
+    };
+    let verify = match &raw.verify {
+        None => Ok(None),
+        Some(v) => {
+            let schedule = cx.cron(&v.schedule, format!("{p}.verify.schedule"));
+            let subset = match &v.read_data_subset {
+                None => Ok(None),
+                Some(s) => match parse_percent(s.get_ref()) {
+                    Ok(pct) => Ok(Some(pct)),
+                    Err(msg) => {
+                        cx.error(Some(s.span()), format!("{p}.verify.read_data_subset"), msg);
+                        Err(())
+                    }
+                },
+            };
+            let sample = cx.int(
+                &v.sample_files,
+                format!("{p}.verify.sample_files"),
+                DEFAULT_SAMPLE_FILES,
+                0,
+                100_000,
+            );
+            match (schedule, subset, sample) {
+                (Ok(schedule), Ok(read_data_subset), Some(sample_files)) => {
+                    Ok(Some(VerifyConfig {
+                        schedule,
+                        read_data_subset,
+                        sample_files,
+                    }))
+                }
+                _ => Err(()),
+            }
+        }
+    };
+    if !ok {
+        return None;
+    }
+    Some(BackupConfig {
+        name: raw.name.get_ref().clone(),
+        repo: raw.repo.get_ref().trim().to_string(),
+        location: location?,
+        password,
+        paths,
+        exclude,
+        tags: raw.tags.clone().unwrap_or_default(),
+        git,
+        schedule: schedule.ok()?,
+        timezone: raw.timezone.as_ref().map(|t| t.get_ref().clone()),
+        keep: keep?,
+        verify: verify.ok()?,
+    })
+}
+
+/// `"5%"` => 5.0; restic's `--read-data-subset` percentage form.
+pub(super) fn parse_percent(s: &str) -> Result<f64, String> {
+    let bad = || {
+        format!("invalid percentage {s:?}: expected more than 0% and at most 100%, such as \"5%\"")
+    };
+    let number = s.trim().strip_suffix('%').ok_or_else(bad)?;
+    match number.trim().parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
+        _ => Err(bad()),
+    }
+}

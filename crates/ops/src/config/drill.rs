@@ -1,0 +1,82 @@
+//! `[[drill]]`.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::cx::*;
+use super::raw::*;
+use super::types::*;
+
+pub(super) fn compile_drill(
+    cx: &mut Cx<'_>,
+    el: &Element,
+    backups: &BTreeSet<String>,
+) -> Option<DrillConfig> {
+    let raw: DrillRaw = cx.de(el)?;
+    let p = &el.path;
+    let mut ok = true;
+    if !backups.contains(raw.backup.get_ref()) {
+        cx.error(
+            Some(raw.backup.span()),
+            format!("{p}.backup"),
+            format!("unknown backup \"{}\"", raw.backup.get_ref()),
+        );
+        ok = false;
+    }
+    let schedule = cx.cron(&raw.schedule, format!("{p}.schedule"));
+    let start = match &raw.start {
+        None => Some(None),
+        Some(s) => cx.non_empty(s, format!("{p}.start")).map(Some),
+    };
+    let health_url = match &raw.health_url {
+        None => Some(None),
+        Some(u) => cx.http_url(u, format!("{p}.health_url")).map(Some),
+    };
+    if raw.health_url.is_some() && raw.start.is_none() {
+        cx.error(
+            raw.health_url.as_ref().map(|u| u.span()),
+            format!("{p}.health_url"),
+            "needs `start`: nothing would be serving it",
+        );
+        ok = false;
+    }
+    let env = cx.command_env(&raw.env, &raw.pass_env, p);
+    if (raw.env.is_some() || raw.pass_env.is_some()) && raw.start.is_none() {
+        cx.warn(
+            el.span.clone(),
+            format!("{p}.env"),
+            "`env` and `pass_env` only apply to `start`, which is not set",
+        );
+    }
+    let rto = cx.opt_duration(&raw.rto_target, format!("{p}.rto_target"));
+    let rpo = cx.opt_duration(&raw.rpo_target, format!("{p}.rpo_target"));
+    let timeout = cx.duration(
+        &raw.timeout,
+        format!("{p}.timeout"),
+        DEFAULT_DRILL_TIMEOUT,
+        Duration::from_secs(1),
+    );
+    if let (Ok(Some(rto)), Some(t)) = (&rto, timeout) {
+        if t < *rto {
+            cx.warn(
+                raw.timeout.as_ref().map(|v| v.span()).or(el.span.clone()),
+                format!("{p}.timeout"),
+                format!("timeout {} is shorter than rto_target {}, so a slow recovery is cut off before it can miss the target", super::format_duration(t), super::format_duration(*rto)),
+            );
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(DrillConfig {
+        name: raw.name.get_ref().clone(),
+        backup: raw.backup.get_ref().clone(),
+        schedule: schedule.ok()?,
+        start: start?,
+        health_url: health_url?,
+        rto_target: rto.ok()?,
+        rpo_target: rpo.ok()?,
+        timeout: timeout?,
+        env: env?,
+    })
+}
