@@ -691,7 +691,7 @@ mod tests {
         let check = |slos: &str, expected: Duration| {
             let text =
                 format!("[[monitor]]\nname = \"api\"\nurl = \"http://127.0.0.1:1/\"\n{slos}");
-            let config = crate::config::parse(&text, None, &|_| None)
+            let config = crate::settings::parse(&text, None, &|_| None)
                 .unwrap_or_else(|e| panic!("config {text}: {e:?}"))
                 .config;
             assert_eq!(

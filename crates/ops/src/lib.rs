@@ -36,6 +36,7 @@ pub mod redact;
 pub mod report;
 pub mod scheduler;
 pub mod secrets;
+pub mod settings;
 pub mod slo;
 pub(crate) mod store;
 pub(crate) mod time;

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bulwark_ops::alert::{self, Alert, AlertStatus};
-use bulwark_ops::config::{self, AlertSeverity, Config};
+use bulwark_ops::config::{AlertSeverity, Config};
 use bulwark_ops::engine::{Engine, EngineOptions};
+use bulwark_ops::settings;
 use bulwark_ops::{Actor, Store};
 use common::{webhook_receiver, Received, TestDb};
 
@@ -49,7 +50,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 fn parse(text: &str) -> Config {
-    config::parse(text, None, &|_| None)
+    settings::parse(text, None, &|_| None)
         .unwrap_or_else(|e| panic!("test config does not compile: {e}"))
         .config
 }

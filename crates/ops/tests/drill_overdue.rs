@@ -6,8 +6,8 @@ mod common;
 
 use std::sync::Arc;
 
-use bulwark_ops::config;
 use bulwark_ops::scheduler::runs::RunOutcome;
+use bulwark_ops::settings;
 use bulwark_ops::{Actor, Instance, Store};
 use common::TestDb;
 
@@ -32,7 +32,7 @@ schedule = "0 1 * * 0"
         repo = data.path().join("repo").display(),
         src = data.path().display(),
     );
-    let loaded = config::parse(&text, None, &|_| None).expect("config");
+    let loaded = settings::parse(&text, None, &|_| None).expect("config");
     let s = Instance::new(Arc::new(loaded.config), store.clone(), data.path()).scheduler;
 
     let run = s

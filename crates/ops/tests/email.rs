@@ -3,7 +3,8 @@
 use std::sync::{Arc, Mutex};
 
 use bulwark_ops::alert::{self, Alert};
-use bulwark_ops::config::{self, AlertSeverity};
+use bulwark_ops::config::AlertSeverity;
+use bulwark_ops::settings;
 use bulwark_ops::Store;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -68,7 +69,7 @@ to = ["oncall@example.com"]
 starttls = false
 "#
     );
-    let config = config::parse(&text, None, &|_| None)
+    let config = settings::parse(&text, None, &|_| None)
         .unwrap_or_else(|e| panic!("{e}"))
         .config;
     let dir = tempfile::tempdir().unwrap();

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bulwark_ops::engine::{Engine, EngineOptions};
-use bulwark_ops::{config, uptime, Store};
+use bulwark_ops::settings;
+use bulwark_ops::{uptime, Store};
 use common::{webhook_receiver, Received};
 
 /// (status, monitor) of each webhook received, whatever its path.
@@ -76,7 +77,7 @@ url = "{hook}"
         end = (now + chrono::Duration::hours(1)).to_rfc3339(),
     );
     let config = Arc::new(
-        config::parse(&text, None, &|_| None)
+        settings::parse(&text, None, &|_| None)
             .expect("config")
             .config,
     );

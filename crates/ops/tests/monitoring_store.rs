@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use bulwark_ops::alert::{self, Alert, AlertStatus, SilenceEnd};
 use bulwark_ops::audit::{self, Filter};
-use bulwark_ops::config::{self, AlertSeverity, Config};
+use bulwark_ops::config::{AlertSeverity, Config};
 use bulwark_ops::probe::ProbeResult;
+use bulwark_ops::settings;
 use bulwark_ops::uptime;
 use bulwark_ops::{Actor, Store};
 use common::TestDb;
@@ -343,7 +344,7 @@ async fn push_body(store: Store, db: TestDb) {
 on_both!(silences_are_audited_and_expire, silences_body);
 async fn silences_body(store: Store, _db: TestDb) {
     let actor = Actor::cli();
-    let config = bulwark_ops::config::parse(
+    let config = bulwark_ops::settings::parse(
         "[server]\nmax_silence = \"30d\"\n[[monitor]]\nname = \"api\"\nurl = \"http://127.0.0.1:9/\"\n",
         None,
         &|_| None,
@@ -514,7 +515,7 @@ type = "webhook"
 url = "{url}"
 "#
     );
-    config::parse(&text, None, &|_| None)
+    settings::parse(&text, None, &|_| None)
         .expect("config")
         .config
 }
@@ -563,7 +564,7 @@ monitors = ["web"]
 "#,
         fast = fast.url
     );
-    let config = Arc::new(config::parse(&text, None, &|_| None).unwrap().config);
+    let config = Arc::new(settings::parse(&text, None, &|_| None).unwrap().config);
     let now = chrono::Utc::now().timestamp_millis();
     // The slow channel's message is older, so it comes first in the outbox.
     for (monitor, at) in [("api", now), ("web", now + 1)] {

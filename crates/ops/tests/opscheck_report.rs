@@ -6,11 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use bulwark_ops::config::{self, Config};
+use bulwark_ops::config::Config;
 use bulwark_ops::opscheck;
 use bulwark_ops::probe::ProbeResult;
 use bulwark_ops::report::{self, Period};
 use bulwark_ops::scheduler::runs::{self, RunOutcome, Trigger};
+use bulwark_ops::settings;
 use bulwark_ops::{uptime, Actor, Store};
 use chrono::{TimeZone, Utc};
 use common::TestDb;
@@ -33,7 +34,7 @@ name = "app"
 repo = "/nonexistent/repo"
 paths = ["/nonexistent"]
 "#;
-    config::parse(text, None, &|_| None).unwrap().config
+    settings::parse(text, None, &|_| None).unwrap().config
 }
 
 on_both!(report_gathers_a_month, report_body);

@@ -6,8 +6,9 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bulwark_ops::config::{self, MonitorConfig};
+use bulwark_ops::config::MonitorConfig;
 use bulwark_ops::probe::Prober;
+use bulwark_ops::settings;
 use tokio::io::AsyncWriteExt;
 
 /// A server answering every request with `status` and `body` after `delay`,
@@ -49,7 +50,7 @@ async fn server(
 
 fn monitor(extra: &str) -> MonitorConfig {
     let text = format!("[[monitor]]\nname = \"m\"\n{extra}\n");
-    config::parse(&text, None, &|_| None)
+    settings::parse(&text, None, &|_| None)
         .unwrap_or_else(|e| panic!("config: {e}"))
         .config
         .monitors

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bulwark_ops::audit::{self, Filter};
-use bulwark_ops::config::{self, Config};
+use bulwark_ops::config::Config;
 use bulwark_ops::scheduler::{
     self, runs, BoxFuture, ClaimError, FailureSink, Job, JobAction, JobContext, JobError, JobRun,
     MissedRuns, RunError, RunOutcome, Scheduler, Trigger,
 };
 use bulwark_ops::secrets::{self, RotateOptions, DASHBOARD_KEY};
+use bulwark_ops::settings;
 use bulwark_ops::{Actor, Authenticator, Instance, Role, Store};
 use chrono::{DateTime, Utc};
 use common::TestDb;
@@ -47,7 +48,7 @@ hook = {{ command = ["{}", "reload"], env = {{ APP_MODE = "reload" }}, pass_env 
 "#,
         script.display()
     );
-    config::parse(&text, None, &|_| None)
+    settings::parse(&text, None, &|_| None)
         .expect("config")
         .config
 }
@@ -256,7 +257,7 @@ async fn rotation_disabled_body(store: Store, _db: TestDb) {
     let data = tempfile::tempdir().unwrap();
     let text = "[[secret]]\nname = \"DASHBOARD_KEY\"\nmax_age = \"1h\"\ngrace = \"1m\"\n";
     let env = |k: &str| (k == "ROTATE_DASHBOARD_KEY").then(|| "0".to_string());
-    let config = config::parse(text, None, &env).unwrap().config;
+    let config = settings::parse(text, None, &env).unwrap().config;
     let cfg = &config.secrets[0];
     assert!(!cfg.rotate);
     let actor = Actor::system("test");
@@ -283,7 +284,7 @@ on_both!(a_leaked_value_is_revoked_at_once, no_grace_body);
 async fn no_grace_body(store: Store, _db: TestDb) {
     let data = tempfile::tempdir().unwrap();
     let text = "[[secret]]\nname = \"DASHBOARD_KEY\"\nmax_age = \"30d\"\ngrace = \"1d\"\n";
-    let config = config::parse(text, None, &|_| None).unwrap().config;
+    let config = settings::parse(text, None, &|_| None).unwrap().config;
     let cfg = &config.secrets[0];
     let actor = Actor::cli();
     let auth = Instance::new(Arc::new(config.clone()), store.clone(), data.path()).auth;
@@ -666,7 +667,7 @@ on_both!(
     job_alert_body
 );
 async fn job_alert_body(store: Store, _db: TestDb) {
-    let config = Arc::new(config::parse("", None, &|_| None).unwrap().config);
+    let config = Arc::new(settings::parse("", None, &|_| None).unwrap().config);
     let flaky = Arc::new(Flaky(std::sync::atomic::AtomicBool::new(true)));
     let mut s = Scheduler::new(store.clone());
     s.add(Job {
@@ -735,7 +736,7 @@ async fn webhook_hook_body(store: Store, _db: TestDb) {
     let text = format!(
         "[[secret]]\nname = \"STRIPE_WEBHOOK_SECRET\"\nhook = {{ url = \"http://127.0.0.1:{port}/hook\" }}\n"
     );
-    let config = config::parse(&text, None, &|_| None).unwrap().config;
+    let config = settings::parse(&text, None, &|_| None).unwrap().config;
     let data = tempfile::tempdir().unwrap();
     let r = secrets::rotate(
         &store,
@@ -839,7 +840,7 @@ async fn cancelled_backup_body(store: Store, _db: TestDb) {
         data.path().join("pw").display(),
         src.display()
     );
-    let config = Arc::new(config::parse(&text, None, &|_| None).unwrap().config);
+    let config = Arc::new(settings::parse(&text, None, &|_| None).unwrap().config);
     let instance = Instance::new(config, store.clone(), data.path());
     // Shutdown came first: the run starts, stops at its first checkpoint,
     // and is recorded as cancelled, not as a success or a failure.

@@ -5,8 +5,8 @@ mod common;
 
 use std::sync::Arc;
 
-use bulwark_ops::config;
 use bulwark_ops::scheduler::runs::RunOutcome;
+use bulwark_ops::settings;
 use bulwark_ops::{Actor, Instance, Store};
 use common::TestDb;
 
@@ -27,7 +27,7 @@ monitor = "api"
 target = 0.99
 window = "1d"
 "#;
-    let loaded = config::parse(text, None, &|_| None).expect("config");
+    let loaded = settings::parse(text, None, &|_| None).expect("config");
     let s = Instance::new(Arc::new(loaded.config), store.clone(), data.path()).scheduler;
 
     let run = s.run_now("slo", &Actor::cli()).await.unwrap();

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bulwark_ops::engine::{Engine, EngineOptions};
-use bulwark_ops::{config, slo, uptime, Store};
+use bulwark_ops::settings;
+use bulwark_ops::{slo, uptime, Store};
 use common::TestDb;
 
 const MIN: i64 = 60_000;
@@ -83,7 +84,9 @@ monitor = "api"
 target = 0.9
 calendar = "month"
 "#;
-    let config = config::parse(text, None, &|_| None).expect("config").config;
+    let config = settings::parse(text, None, &|_| None)
+        .expect("config")
+        .config;
     let from = NOW - 41 * DAY;
     let before = uptime::buckets(&store, "api", from).await.unwrap();
     let slos_before: Vec<_> = config
@@ -237,7 +240,7 @@ strikes = 2
 "#
     );
     let config = Arc::new(
-        config::parse(&text, None, &|_| None)
+        settings::parse(&text, None, &|_| None)
             .expect("config")
             .config,
     );

@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use bulwark_ops::config as cfg;
 use bulwark_ops::opscheck::{self, CheckRow};
 
 use bulwark_server::api::OpsCheck;
@@ -47,25 +46,26 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
     // An invalid config is a failed row (exit 1), not a runtime error: it is
     // the first thing this check exists to catch. Nothing else can be judged
     // without it, so the table stops there.
-    let loaded = match cfg::load(&globals.config_path, globals.config_required, &|k| {
-        std::env::var(k).ok()
-    }) {
-        Ok(l) => l,
-        Err(errors) => {
-            let n = errors.errors().count();
-            eprintln!("{errors}");
-            print(
-                globals,
-                &[CheckRow::new(
-                    "config",
-                    &globals.config_path.display().to_string(),
-                    false,
-                    format!("{n} error(s); see above"),
-                )],
-            );
-            return Ok(ExitCode::from(1));
-        }
-    };
+    let loaded =
+        match bulwark_ops::settings::load(&globals.config_path, globals.config_required, &|k| {
+            std::env::var(k).ok()
+        }) {
+            Ok(l) => l,
+            Err(errors) => {
+                let n = errors.errors().count();
+                eprintln!("{errors}");
+                print(
+                    globals,
+                    &[CheckRow::new(
+                        "config",
+                        &globals.config_path.display().to_string(),
+                        false,
+                        format!("{n} error(s); see above"),
+                    )],
+                );
+                return Ok(ExitCode::from(1));
+            }
+        };
     // Warnings go to stderr; the config row says it is valid, as the API's.
     for warning in &loaded.warnings {
         eprintln!("{warning}");

@@ -101,7 +101,7 @@ fn self_monitor(addr: SocketAddr) -> bulwark_ops::config::MonitorConfig {
         "BASE_URL" => Some(url.clone()),
         _ => std::env::var(k).ok(),
     };
-    if let Some(mut m) = cfg::parse("", None, &env)
+    if let Some(mut m) = bulwark_ops::settings::parse("", None, &env)
         .ok()
         .and_then(|l| l.config.monitors.into_iter().next())
     {

@@ -12,6 +12,7 @@
 //! A route with `group_by` batches alerts into groups first (see [`group`]):
 //! its notifications name a group and list its alerts, each with its status.
 
+pub(crate) mod config;
 mod email;
 pub mod group;
 mod job_failures;

@@ -6,6 +6,7 @@
 //! The repository engine is synchronous; everything here runs it on the
 //! blocking pool so the scheduler's runtime keeps serving.
 
+pub(crate) mod config;
 mod jobs;
 
 use std::path::{Path, PathBuf};

@@ -15,32 +15,32 @@ use super::{
     lowercase_first, parse_duration, validate_cron, ConfigErrors, Diagnostic, Loaded, Severity,
 };
 
-pub(super) type Span = Range<usize>;
-pub(super) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub(crate) type Span = Range<usize>;
+pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-pub(super) enum Origin {
+pub(crate) enum Origin {
     File(String, Span),
     Env(&'static str),
 }
 
 /// One element of a section (`monitor[1]`), detached from the document.
-pub(super) struct Element {
-    pub(super) item: Item,
-    pub(super) path: String,
-    pub(super) span: Option<Span>,
+pub(crate) struct Element {
+    pub(crate) item: Item,
+    pub(crate) path: String,
+    pub(crate) span: Option<Span>,
     /// Its `name`, read directly from the document so it is known even when
     /// the element itself fails to deserialize.
-    pub(super) name: Option<(String, Span)>,
+    pub(crate) name: Option<(String, Span)>,
 }
 
-pub(super) struct Cx<'a> {
-    pub(super) text: &'a str,
-    pub(super) file: Option<PathBuf>,
-    pub(super) diags: Vec<Diagnostic>,
+pub(crate) struct Cx<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) file: Option<PathBuf>,
+    pub(crate) diags: Vec<Diagnostic>,
 }
 
 impl Cx<'_> {
-    pub(super) fn push(
+    pub(crate) fn push(
         &mut self,
         severity: Severity,
         span: Option<Span>,
@@ -70,7 +70,7 @@ impl Cx<'_> {
         });
     }
 
-    pub(super) fn error(
+    pub(crate) fn error(
         &mut self,
         span: Option<Span>,
         field: impl Into<String>,
@@ -79,7 +79,7 @@ impl Cx<'_> {
         self.push(Severity::Error, span, field.into(), message.into());
     }
 
-    pub(super) fn warn(
+    pub(crate) fn warn(
         &mut self,
         span: Option<Span>,
         field: impl Into<String>,
@@ -88,12 +88,12 @@ impl Cx<'_> {
         self.push(Severity::Warning, span, field.into(), message.into());
     }
 
-    pub(super) fn env_error(&mut self, var: &str, message: impl Into<String>) {
+    pub(crate) fn env_error(&mut self, var: &str, message: impl Into<String>) {
         self.push(Severity::Error, None, format!("env {var}"), message.into());
     }
 
     /// 1-based line and column (in characters) of a byte offset.
-    pub(super) fn position(&self, offset: usize) -> (usize, usize) {
+    pub(crate) fn position(&self, offset: usize) -> (usize, usize) {
         let mut offset = offset.min(self.text.len());
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
@@ -105,14 +105,14 @@ impl Cx<'_> {
         (line, column)
     }
 
-    pub(super) fn into_errors(mut self) -> ConfigErrors {
+    pub(crate) fn into_errors(mut self) -> ConfigErrors {
         sort(&mut self.diags);
         ConfigErrors {
             diagnostics: self.diags,
         }
     }
 
-    pub(super) fn finish(mut self, config: Config) -> Result<Loaded, ConfigErrors> {
+    pub(crate) fn finish(mut self, config: Config) -> Result<Loaded, ConfigErrors> {
         sort(&mut self.diags);
         if self.diags.iter().any(|d| d.severity == Severity::Error) {
             Err(ConfigErrors {
@@ -128,14 +128,14 @@ impl Cx<'_> {
 
     /// The elements of an array-of-tables section (`[[monitor]]` or
     /// `monitor = [{...}]`).
-    pub(super) fn elements(&mut self, root: &Table, section: &str) -> Vec<Element> {
+    pub(crate) fn elements(&mut self, root: &Table, section: &str) -> Vec<Element> {
         let Some((key, item)) = root.get_key_value(section) else {
             return Vec::new();
         };
         self.elements_of(key, item, section)
     }
 
-    pub(super) fn elements_of(&mut self, key: &Key, item: &Item, base: &str) -> Vec<Element> {
+    pub(crate) fn elements_of(&mut self, key: &Key, item: &Item, base: &str) -> Vec<Element> {
         let mut out = Vec::new();
         match item {
             Item::ArrayOfTables(tables) => {
@@ -171,7 +171,7 @@ impl Cx<'_> {
 
     /// Deserializes one element into its raw struct, reporting the first serde
     /// error (unknown key, wrong type, missing field) with its position.
-    pub(super) fn de_item<T: DeserializeOwned>(
+    pub(crate) fn de_item<T: DeserializeOwned>(
         &mut self,
         item: &Item,
         path: &str,
@@ -193,13 +193,13 @@ impl Cx<'_> {
         }
     }
 
-    pub(super) fn de<T: DeserializeOwned>(&mut self, el: &Element) -> Option<T> {
+    pub(crate) fn de<T: DeserializeOwned>(&mut self, el: &Element) -> Option<T> {
         self.de_item(&el.item, &el.path, el.span.clone())
     }
 
     /// Checks name syntax and uniqueness; returns every name seen, so that
     /// references to an element with other errors still resolve.
-    pub(super) fn check_names(
+    pub(crate) fn check_names(
         &mut self,
         els: &[Element],
         what: &str,
@@ -231,7 +231,7 @@ impl Cx<'_> {
         names
     }
 
-    pub(super) fn duration(
+    pub(crate) fn duration(
         &mut self,
         value: &Option<Sp<String>>,
         field: String,
@@ -244,7 +244,7 @@ impl Cx<'_> {
         }
     }
 
-    pub(super) fn duration_at(
+    pub(crate) fn duration_at(
         &mut self,
         v: &Sp<String>,
         field: String,
@@ -270,7 +270,7 @@ impl Cx<'_> {
         }
     }
 
-    pub(super) fn opt_duration(
+    pub(crate) fn opt_duration(
         &mut self,
         value: &Option<Sp<String>>,
         field: String,
@@ -284,7 +284,7 @@ impl Cx<'_> {
         }
     }
 
-    pub(super) fn int(
+    pub(crate) fn int(
         &mut self,
         value: &Option<Sp<i64>>,
         field: String,
@@ -298,7 +298,7 @@ impl Cx<'_> {
         }
     }
 
-    pub(super) fn int_at(&mut self, v: &Sp<i64>, field: String, min: i64, max: i64) -> Option<u32> {
+    pub(crate) fn int_at(&mut self, v: &Sp<i64>, field: String, min: i64, max: i64) -> Option<u32> {
         let n = *v.get_ref();
         if n < min || n > max {
             self.error(
@@ -311,7 +311,7 @@ impl Cx<'_> {
         u32::try_from(n).ok()
     }
 
-    pub(super) fn cron(
+    pub(crate) fn cron(
         &mut self,
         value: &Option<Sp<String>>,
         field: String,
@@ -328,7 +328,7 @@ impl Cx<'_> {
         }
     }
 
-    pub(super) fn non_empty(&mut self, v: &Sp<String>, field: String) -> Option<String> {
+    pub(crate) fn non_empty(&mut self, v: &Sp<String>, field: String) -> Option<String> {
         if v.get_ref().trim().is_empty() {
             self.error(Some(v.span()), field, "must not be empty");
             None
@@ -337,7 +337,7 @@ impl Cx<'_> {
         }
     }
 
-    pub(super) fn http_url(&mut self, v: &Sp<String>, field: String) -> Option<String> {
+    pub(crate) fn http_url(&mut self, v: &Sp<String>, field: String) -> Option<String> {
         match check_http_url(v.get_ref()) {
             Ok(_) => Some(v.get_ref().clone()),
             Err(msg) => {
@@ -349,7 +349,7 @@ impl Cx<'_> {
 
     /// `env = { NAME = "value" }` and `pass_env = ["NAME"]` of a command
     /// Bulwark runs. Values are never echoed (they may be credentials).
-    pub(super) fn command_env(
+    pub(crate) fn command_env(
         &mut self,
         env: &Option<BTreeMap<String, Sp<String>>>,
         pass_env: &Option<Vec<Sp<String>>>,
@@ -408,7 +408,7 @@ impl Cx<'_> {
     }
 
     /// Fields present in the file that do not apply in this context.
-    pub(super) fn reject(
+    pub(crate) fn reject(
         &mut self,
         path: &str,
         context: &str,
@@ -433,7 +433,7 @@ impl Cx<'_> {
 /// integer `1234567890`, expected a string"), which may be a password typed
 /// into the wrong place. The diagnostic already points at line and column,
 /// so the value itself is dropped: "invalid type: integer, expected a string".
-pub(super) fn is_env_name(name: &str) -> bool {
+pub(crate) fn is_env_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
@@ -441,7 +441,7 @@ pub(super) fn is_env_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-pub(super) fn without_values(message: &str) -> String {
+pub(crate) fn without_values(message: &str) -> String {
     for prefix in ["invalid type: ", "invalid value: "] {
         let Some(rest) = message.strip_prefix(prefix) else {
             continue;
@@ -462,7 +462,7 @@ pub(super) fn without_values(message: &str) -> String {
 }
 
 impl Element {
-    pub(super) fn new(item: Item, path: String, span: Option<Span>) -> Element {
+    pub(crate) fn new(item: Item, path: String, span: Option<Span>) -> Element {
         let name = str_at(&item, "name");
         Element {
             item,
@@ -474,7 +474,7 @@ impl Element {
 }
 
 /// A string value of a direct child of a table item, with its span.
-pub(super) fn str_at(item: &Item, key: &str) -> Option<(String, Span)> {
+pub(crate) fn str_at(item: &Item, key: &str) -> Option<(String, Span)> {
     let value = match item {
         Item::Table(t) => t.get(key)?.as_value()?,
         Item::Value(Value::InlineTable(t)) => t.get(key)?,
@@ -483,7 +483,7 @@ pub(super) fn str_at(item: &Item, key: &str) -> Option<(String, Span)> {
     Some((value.as_str()?.to_string(), value.span().unwrap_or(0..0)))
 }
 
-pub(super) fn item_span(item: &Item) -> Option<Span> {
+pub(crate) fn item_span(item: &Item) -> Option<Span> {
     match item {
         Item::Value(v) => v.span(),
         Item::Table(t) => t.span(),
@@ -492,19 +492,19 @@ pub(super) fn item_span(item: &Item) -> Option<Span> {
     }
 }
 
-pub(super) fn covers(span: Option<Span>, at: usize) -> bool {
+pub(crate) fn covers(span: Option<Span>, at: usize) -> bool {
     span.is_some_and(|s| s.contains(&at) || (s.is_empty() && s.start == at))
 }
 
 /// The field path (`.headers.Accept`, `.alert[1].burn_rate`) below `item` of
 /// whatever sits at byte offset `at`.
-pub(super) fn locate(item: &Item, at: usize) -> String {
+pub(crate) fn locate(item: &Item, at: usize) -> String {
     let mut out = String::new();
     walk(item, at, &mut out);
     out
 }
 
-pub(super) fn walk(item: &Item, at: usize, out: &mut String) -> bool {
+pub(crate) fn walk(item: &Item, at: usize, out: &mut String) -> bool {
     let pairs: Vec<(&Key, &Item)> = match item {
         Item::Table(t) => t
             .iter()
@@ -558,11 +558,11 @@ pub(super) fn walk(item: &Item, at: usize, out: &mut String) -> bool {
 }
 
 /// Diagnostics in file order; environment ones (no line) last.
-pub(super) fn sort(diags: &mut [Diagnostic]) {
+pub(crate) fn sort(diags: &mut [Diagnostic]) {
     diags.sort_by_key(|d| (d.line.is_none(), d.line, d.column));
 }
 
-pub(super) fn quoted_list(items: &[&str]) -> String {
+pub(crate) fn quoted_list(items: &[&str]) -> String {
     items
         .iter()
         .map(|s| format!("`{s}`"))
@@ -570,7 +570,7 @@ pub(super) fn quoted_list(items: &[&str]) -> String {
         .join(", ")
 }
 
-pub(super) fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("name must not be empty".to_string());
     }
@@ -585,7 +585,7 @@ pub(super) fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) fn parse_env_bool(value: &str) -> Option<bool> {
+pub(crate) fn parse_env_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" => Some(true),
         "0" | "false" => Some(false),
@@ -594,7 +594,7 @@ pub(super) fn parse_env_bool(value: &str) -> Option<bool> {
 }
 
 /// Splits an http(s) URL into (scheme, authority, path+query).
-pub(super) fn check_http_url(url: &str) -> Result<(&str, &str, &str), String> {
+pub(crate) fn check_http_url(url: &str) -> Result<(&str, &str, &str), String> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| "invalid url: expected http:// or https://".to_string())?;
@@ -631,7 +631,7 @@ pub(super) fn check_http_url(url: &str) -> Result<(&str, &str, &str), String> {
 }
 
 /// `host:port` of tcp:// and tls:// monitors; `[v6]:port` for IPv6.
-pub(super) fn host_port(rest: &str) -> Result<(String, u16), String> {
+pub(crate) fn host_port(rest: &str) -> Result<(String, u16), String> {
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.contains(['/', '?', '#']) {
         return Err("expected host:port with no path".to_string());
@@ -649,4 +649,27 @@ pub(super) fn host_port(rest: &str) -> Result<(String, u16), String> {
         Ok(p) if p > 0 => Ok((host.to_string(), p)),
         _ => Err(format!("invalid port {port:?}")),
     }
+}
+
+pub(crate) fn check_monitor_refs(
+    cx: &mut Cx<'_>,
+    refs: &Option<Vec<Sp<String>>>,
+    field: &str,
+    monitors: &BTreeSet<String>,
+) -> Option<Vec<String>> {
+    let mut ok = true;
+    let mut out = Vec::new();
+    for (i, m) in refs.iter().flatten().enumerate() {
+        if monitors.contains(m.get_ref()) {
+            out.push(m.get_ref().clone());
+        } else {
+            cx.error(
+                Some(m.span()),
+                format!("{field}[{i}]"),
+                format!("unknown monitor \"{}\"", m.get_ref()),
+            );
+            ok = false;
+        }
+    }
+    Some(out).filter(|_| ok)
 }

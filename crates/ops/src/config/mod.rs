@@ -1,43 +1,26 @@
-//! The `bulwark.toml` configuration: parsing, validation and environment overrides.
+//! The configuration's validated types and its diagnostics engine.
 //!
-//! Parsing happens in two layers, the way Vector does it. Raw serde structs with
-//! `deny_unknown_fields` mirror the file; they are compiled into the validated
-//! types below in a single pass that collects every error and warning instead of
-//! stopping at the first one, so `bulwark config check` can show a user all of
-//! their mistakes at once, each with the file, line, column and field at fault.
-//!
-//! ```
-//! use bulwark_ops::config;
-//!
-//! let text = r#"
-//! [[monitor]]
-//! name = "api"
-//! url = "http://127.0.0.1:9000/health"
-//! interval = "30s"
-//! "#;
-//! let loaded = config::parse(text, None, &|_| None).unwrap();
-//! assert_eq!(loaded.config.monitors[0].interval.as_secs(), 30);
-//! ```
+//! Parsing happens in two layers, the way Vector does it. Raw serde structs
+//! with `deny_unknown_fields` mirror the file; they are compiled into the
+//! validated types below in a single pass that collects every error and
+//! warning instead of stopping at the first one, so `bulwark config check`
+//! can show a user all of their mistakes at once, each with the file, line,
+//! column and field at fault. Each section's raw struct and compile step
+//! live next to the code it configures (`probe::config`, `slo::config`,
+//! `alert::config`, `backups::config`, `secrets::config`, `drill::config`);
+//! this module is what they share: the engine (`cx`: spans, the collected
+//! diagnostics, value checks), durations, cron, [`Secret`] and the
+//! validated types, which the whole crate reads. [`crate::settings`] runs
+//! the pass.
 
-mod alerting;
-mod backup;
-mod compile;
 mod cron;
-mod cx;
-mod drill;
+pub(crate) mod cx;
 mod duration;
-mod monitor;
-mod raw;
-mod secret;
-mod server;
-mod slo;
+pub(crate) mod raw;
 mod types;
 
-#[cfg(test)]
-mod tests;
-
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use cron::validate_cron;
 pub use duration::{format_duration, parse_duration};
@@ -127,55 +110,6 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl std::error::Error for ConfigErrors {}
-
-/// Loads the config at `path`.
-///
-/// When `path` does not exist and `required` is false, the embedded default is
-/// returned (server defaults plus environment overrides, `source: None`), so
-/// `bulwark serve` runs on a fresh machine.
-///
-/// `env` looks up environment variables; production passes
-/// `&|k| std::env::var(k).ok()`, tests a closure over a map.
-///
-/// # Errors
-///
-/// Every problem found in the file or in the environment overrides, or a
-/// single diagnostic when the file cannot be read.
-pub fn load(
-    path: &Path,
-    required: bool,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Loaded, ConfigErrors> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse(&text, Some(path), env),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => parse("", None, env),
-        Err(e) => Err(ConfigErrors {
-            diagnostics: vec![Diagnostic {
-                severity: Severity::Error,
-                file: Some(path.to_path_buf()),
-                line: None,
-                column: None,
-                field: String::new(),
-                message: format!("cannot read config: {}", lowercase_first(&e.to_string())),
-            }],
-        }),
-    }
-}
-
-/// Parses and validates a config held in memory; `file` names it in diagnostics
-/// and becomes [`Config::source`].
-///
-/// # Errors
-///
-/// Every error found (syntax, unknown keys, invalid values, broken references,
-/// invalid environment overrides), together with the warnings, in source order.
-pub fn parse(
-    text: &str,
-    file: Option<&Path>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Loaded, ConfigErrors> {
-    compile::compile(text, file, env)
-}
 
 /// Turns a library's message into house style: lowercase start, one line, no
 /// trailing period.

@@ -9,6 +9,7 @@
 //! RTO is restore start to healthy (to verified, without `start`). The
 //! report is stored, audited, and written to `logs/dr_report_<UTC>.json`.
 
+pub(crate) mod config;
 mod jobs;
 
 use std::path::{Path, PathBuf};

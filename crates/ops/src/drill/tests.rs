@@ -6,7 +6,7 @@ use std::time::Duration;
 use bulwark_repo::{open_backend, KdfParams, Repository};
 
 use super::*;
-use crate::config;
+use crate::settings;
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -72,7 +72,7 @@ timeout = "5m"
             String::new()
         },
     );
-    let loaded = config::parse(&text, None, &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = settings::parse(&text, None, &|_| None).unwrap_or_else(|e| panic!("{e}"));
     let config = loaded.config;
     crate::backups::run_backup(&config.backups[0], &Default::default())
         .await

@@ -4,6 +4,7 @@
 //! connect", is a [`ProbeResult`] with `ok: false` and a short, secret-free
 //! reason, because that is what gets stored, alerted on and shown.
 
+pub(crate) mod config;
 mod der;
 mod http;
 mod tcp;

@@ -11,6 +11,7 @@
 //! A secret named `DASHBOARD_KEY` is also an admin API key
 //! ([`ManagedAdminKeys`]).
 
+pub(crate) mod config;
 mod files;
 pub(crate) mod generate;
 mod hook;

@@ -3,6 +3,7 @@
 //! counts, maintenance windows and "now" as values, so every number here is
 //! tested with plain inputs and nothing sleeps.
 
+pub(crate) mod config;
 mod evaluate;
 mod job;
 mod status;

@@ -9,7 +9,8 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use bulwark_ops::audit::{self, Filter};
-use bulwark_ops::{config, Instance};
+use bulwark_ops::settings;
+use bulwark_ops::Instance;
 use bulwark_server::{AppState, ServeOptions};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -38,7 +39,7 @@ impl Harness {
         let env = |k: &str| {
             (k == "ROLES_JSON").then(|| format!(r#"{{"{ADMIN}":"admin","{ANALYST}":"analyst"}}"#))
         };
-        let loaded = config::parse(config_text, None, &env).expect("config");
+        let loaded = settings::parse(config_text, None, &env).expect("config");
         let instance = Instance::open(Arc::new(loaded.config), dir.path())
             .await
             .unwrap();

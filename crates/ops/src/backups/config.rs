@@ -1,12 +1,51 @@
 //! `[[backup]]`.
 
+use serde::Deserialize;
 use std::path::PathBuf;
 
-use super::cx::*;
-use super::raw::*;
-use super::types::*;
+use crate::config::cx::*;
+use crate::config::raw::Sp;
+use crate::config::*;
 
-pub(super) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConfig> {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BackupRaw {
+    pub(crate) name: Sp<String>,
+    pub(crate) repo: Sp<String>,
+    pub(crate) password_file: Option<Sp<String>>,
+    pub(crate) password_env: Option<Sp<String>>,
+    pub(crate) paths: Option<Sp<Vec<String>>>,
+    pub(crate) exclude: Option<Vec<String>>,
+    pub(crate) tags: Option<Vec<String>>,
+    pub(crate) git: Option<bool>,
+    pub(crate) schedule: Option<Sp<String>>,
+    pub(crate) timezone: Option<Sp<String>>,
+    pub(crate) keep: Option<KeepRaw>,
+    pub(crate) verify: Option<VerifyRaw>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeepRaw {
+    pub(crate) last: Option<Sp<i64>>,
+    pub(crate) hourly: Option<Sp<i64>>,
+    pub(crate) daily: Option<Sp<i64>>,
+    pub(crate) weekly: Option<Sp<i64>>,
+    pub(crate) monthly: Option<Sp<i64>>,
+    pub(crate) yearly: Option<Sp<i64>>,
+    pub(crate) within: Option<Sp<String>>,
+    pub(crate) tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct VerifyRaw {
+    pub(crate) schedule: Option<Sp<String>>,
+    pub(crate) read_data_subset: Option<Sp<String>>,
+    pub(crate) sample_files: Option<Sp<i64>>,
+}
+
+pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConfig> {
     let raw: BackupRaw = cx.de(el)?;
     let p = &el.path;
     let mut ok = true;
@@ -201,7 +240,7 @@ pub(super) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
 }
 
 /// `"5%"` => 5.0; restic's `--read-data-subset` percentage form.
-pub(super) fn parse_percent(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_percent(s: &str) -> Result<f64, String> {
     let bad = || {
         format!("invalid percentage {s:?}: expected more than 0% and at most 100%, such as \"5%\"")
     };

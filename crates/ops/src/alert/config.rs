@@ -1,16 +1,53 @@
 //! `[[channel]]` (with `SLACK_WEBHOOK_URL`, `TELEGRAM_*`) and `[[route]]`.
 
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::cx::*;
-use super::raw::*;
-use super::slo::check_monitor_refs;
-use super::types::*;
+use crate::config::cx::*;
+use crate::config::raw::Sp;
 
-pub(super) const CHANNEL_TYPES: &[&str] = &["slack", "telegram", "webhook", "email", "pagerduty"];
+use crate::config::*;
 
-pub(super) fn compile_channel(cx: &mut Cx<'_>, el: &Element) -> Option<ChannelConfig> {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChannelRaw {
+    pub(crate) name: Sp<String>,
+    #[serde(rename = "type")]
+    pub(crate) kind: Sp<String>,
+    pub(crate) url: Option<Sp<String>>,
+    pub(crate) headers: Option<BTreeMap<String, Sp<String>>>,
+    pub(crate) bot_token: Option<Sp<String>>,
+    pub(crate) chat_id: Option<Sp<toml::Value>>,
+    pub(crate) api_base: Option<Sp<String>>,
+    pub(crate) smtp_host: Option<Sp<String>>,
+    pub(crate) smtp_port: Option<Sp<i64>>,
+    pub(crate) username: Option<Sp<String>>,
+    pub(crate) password: Option<Sp<String>>,
+    pub(crate) from: Option<Sp<String>>,
+    pub(crate) to: Option<Sp<Vec<String>>>,
+    pub(crate) starttls: Option<Sp<bool>>,
+    pub(crate) routing_key: Option<Sp<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteRaw {
+    pub(crate) channel: Sp<String>,
+    pub(crate) monitors: Option<Vec<Sp<String>>>,
+    pub(crate) tags: Option<Vec<String>>,
+    pub(crate) severity: Option<Vec<Sp<String>>>,
+    pub(crate) group_by: Option<Vec<Sp<String>>>,
+    pub(crate) group_wait: Option<Sp<String>>,
+    pub(crate) group_interval: Option<Sp<String>>,
+    pub(crate) repeat_interval: Option<Sp<String>>,
+    pub(crate) send_resolved: Option<bool>,
+}
+
+pub(crate) const CHANNEL_TYPES: &[&str] = &["slack", "telegram", "webhook", "email", "pagerduty"];
+
+pub(crate) fn compile_channel(cx: &mut Cx<'_>, el: &Element) -> Option<ChannelConfig> {
     let raw: ChannelRaw = cx.de(el)?;
     let p = &el.path;
     let ty = raw.kind.get_ref().as_str();
@@ -239,7 +276,7 @@ pub(super) fn compile_channel(cx: &mut Cx<'_>, el: &Element) -> Option<ChannelCo
     })
 }
 
-pub(super) fn api_base(
+pub(crate) fn api_base(
     cx: &mut Cx<'_>,
     v: &Option<Sp<String>>,
     p: &str,
@@ -255,7 +292,7 @@ pub(super) fn api_base(
 
 /// Channels from the environment variables, unless the file already has one of
 /// that name (the file is the more specific statement).
-pub(super) fn env_channels(
+pub(crate) fn env_channels(
     cx: &mut Cx<'_>,
     env: &dyn Fn(&str) -> Option<String>,
     existing: &BTreeSet<String>,
@@ -317,9 +354,9 @@ pub(super) fn env_channels(
     out
 }
 
-pub(super) const GROUP_BY: &[&str] = &["monitor", "slo", "severity", "tags", "..."];
+pub(crate) const GROUP_BY: &[&str] = &["monitor", "slo", "severity", "tags", "..."];
 
-pub(super) fn compile_route(
+pub(crate) fn compile_route(
     cx: &mut Cx<'_>,
     el: &Element,
     channels: &BTreeSet<String>,

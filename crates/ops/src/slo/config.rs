@@ -1,19 +1,51 @@
 //! `[[slo]]` (with `SLO_TARGET`, `SLO_WINDOW_DAYS`) and `[[maintenance]]`.
 
+use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::cx::*;
-use super::raw::*;
-use super::types::*;
+use crate::config::cx::*;
+use crate::config::raw::Sp;
+use crate::config::*;
 
-pub(super) struct SloDefaults {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SloRaw {
+    pub(crate) name: Sp<String>,
+    pub(crate) monitor: Sp<String>,
+    pub(crate) target: Option<Sp<f64>>,
+    pub(crate) window: Option<Sp<String>>,
+    pub(crate) calendar: Option<Sp<String>>,
+    pub(crate) strict: Option<bool>,
+    pub(crate) alert: Option<Vec<BurnRateRaw>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BurnRateRaw {
+    pub(crate) long_window: Sp<String>,
+    pub(crate) short_window: Sp<String>,
+    pub(crate) burn_rate: Sp<f64>,
+    pub(crate) severity: Option<Sp<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MaintenanceRaw {
+    pub(crate) name: Sp<String>,
+    pub(crate) monitors: Option<Vec<Sp<String>>>,
+    /// String or TOML datetime; both must be RFC 3339 with an offset.
+    pub(crate) start: Sp<toml::Value>,
+    pub(crate) end: Sp<toml::Value>,
+}
+
+pub(crate) struct SloDefaults {
     target: f64,
     window: Duration,
 }
 
 impl SloDefaults {
-    pub(super) fn from_env(cx: &mut Cx<'_>, env: &dyn Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn from_env(cx: &mut Cx<'_>, env: &dyn Fn(&str) -> Option<String>) -> Self {
         let mut d = SloDefaults {
             target: DEFAULT_SLO_TARGET,
             window: DEFAULT_SLO_WINDOW,
@@ -40,7 +72,7 @@ impl SloDefaults {
     }
 }
 
-pub(super) fn compile_slo(
+pub(crate) fn compile_slo(
     cx: &mut Cx<'_>,
     el: &Element,
     defaults: &SloDefaults,
@@ -198,30 +230,7 @@ pub(super) fn compile_slo(
     })
 }
 
-pub(super) fn check_monitor_refs(
-    cx: &mut Cx<'_>,
-    refs: &Option<Vec<Sp<String>>>,
-    field: &str,
-    monitors: &BTreeSet<String>,
-) -> Option<Vec<String>> {
-    let mut ok = true;
-    let mut out = Vec::new();
-    for (i, m) in refs.iter().flatten().enumerate() {
-        if monitors.contains(m.get_ref()) {
-            out.push(m.get_ref().clone());
-        } else {
-            cx.error(
-                Some(m.span()),
-                format!("{field}[{i}]"),
-                format!("unknown monitor \"{}\"", m.get_ref()),
-            );
-            ok = false;
-        }
-    }
-    Some(out).filter(|_| ok)
-}
-
-pub(super) fn rfc3339(
+pub(crate) fn rfc3339(
     cx: &mut Cx<'_>,
     v: &Sp<toml::Value>,
     field: String,
@@ -247,7 +256,7 @@ pub(super) fn rfc3339(
     }
 }
 
-pub(super) fn compile_maintenance(
+pub(crate) fn compile_maintenance(
     cx: &mut Cx<'_>,
     el: &Element,
     monitors: &BTreeSet<String>,

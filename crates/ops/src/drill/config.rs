@@ -1,13 +1,30 @@
 //! `[[drill]]`.
 
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::cx::*;
-use super::raw::*;
-use super::types::*;
+use crate::config::cx::*;
+use crate::config::raw::Sp;
+use crate::config::*;
 
-pub(super) fn compile_drill(
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DrillRaw {
+    pub(crate) name: Sp<String>,
+    pub(crate) backup: Sp<String>,
+    pub(crate) schedule: Option<Sp<String>>,
+    pub(crate) start: Option<Sp<String>>,
+    pub(crate) health_url: Option<Sp<String>>,
+    pub(crate) rto_target: Option<Sp<String>>,
+    pub(crate) rpo_target: Option<Sp<String>>,
+    pub(crate) timeout: Option<Sp<String>>,
+    pub(crate) env: Option<BTreeMap<String, Sp<String>>>,
+    pub(crate) pass_env: Option<Vec<Sp<String>>>,
+}
+
+pub(crate) fn compile_drill(
     cx: &mut Cx<'_>,
     el: &Element,
     backups: &BTreeSet<String>,
@@ -61,7 +78,7 @@ pub(super) fn compile_drill(
             cx.warn(
                 raw.timeout.as_ref().map(|v| v.span()).or(el.span.clone()),
                 format!("{p}.timeout"),
-                format!("timeout {} is shorter than rto_target {}, so a slow recovery is cut off before it can miss the target", super::format_duration(t), super::format_duration(*rto)),
+                format!("timeout {} is shorter than rto_target {}, so a slow recovery is cut off before it can miss the target", crate::config::format_duration(t), crate::config::format_duration(*rto)),
             );
         }
     }

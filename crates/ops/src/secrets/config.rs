@@ -1,12 +1,36 @@
 //! `[[secret]]` (with `ROTATE_*`).
 
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::cx::*;
-use super::raw::*;
-use super::types::*;
+use crate::config::cx::*;
+use crate::config::raw::Sp;
+use crate::config::*;
 
-pub(super) fn compile_secret(cx: &mut Cx<'_>, el: &Element) -> Option<SecretConfig> {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SecretRaw {
+    pub(crate) name: Sp<String>,
+    pub(crate) length: Option<Sp<i64>>,
+    pub(crate) alphabet: Option<Sp<String>>,
+    pub(crate) max_age: Option<Sp<String>>,
+    pub(crate) grace: Option<Sp<String>>,
+    pub(crate) rotate: Option<bool>,
+    pub(crate) schedule: Option<Sp<String>>,
+    pub(crate) hook: Option<HookRaw>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HookRaw {
+    pub(crate) command: Option<Sp<Vec<String>>>,
+    pub(crate) url: Option<Sp<String>>,
+    pub(crate) env: Option<BTreeMap<String, Sp<String>>>,
+    pub(crate) pass_env: Option<Vec<Sp<String>>>,
+}
+
+pub(crate) fn compile_secret(cx: &mut Cx<'_>, el: &Element) -> Option<SecretConfig> {
     let raw: SecretRaw = cx.de(el)?;
     let p = &el.path;
     let mut ok = true;

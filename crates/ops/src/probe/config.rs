@@ -1,18 +1,44 @@
 //! `[[monitor]]` (with `BASE_URL`, `UPTIME_INTERVAL_SEC`, `UPTIME_STRIKES`).
 
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::cx::*;
-use super::raw::*;
-use super::types::*;
+use crate::config::cx::*;
+use crate::config::raw::Sp;
+use crate::config::*;
 
-pub(super) struct MonitorDefaults {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MonitorRaw {
+    pub(crate) name: Sp<String>,
+    #[serde(rename = "type")]
+    pub(crate) kind: Option<Sp<String>>,
+    pub(crate) url: Option<Sp<String>>,
+    pub(crate) method: Option<Sp<String>>,
+    pub(crate) headers: Option<BTreeMap<String, Sp<String>>>,
+    pub(crate) body: Option<Sp<String>>,
+    pub(crate) interval: Option<Sp<String>>,
+    pub(crate) timeout: Option<Sp<String>>,
+    pub(crate) strikes: Option<Sp<i64>>,
+    pub(crate) recover_after: Option<Sp<i64>>,
+    pub(crate) expect_status: Option<Sp<toml::Value>>,
+    pub(crate) max_latency: Option<Sp<String>>,
+    pub(crate) body_contains: Option<Sp<String>>,
+    pub(crate) json: Option<BTreeMap<String, toml::Value>>,
+    pub(crate) cert_min_days: Option<Sp<i64>>,
+    pub(crate) tags: Option<Vec<Sp<String>>>,
+    pub(crate) period: Option<Sp<String>>,
+    pub(crate) grace: Option<Sp<String>>,
+}
+
+pub(crate) struct MonitorDefaults {
     interval: Duration,
     strikes: u32,
 }
 
 impl MonitorDefaults {
-    pub(super) fn from_env(cx: &mut Cx<'_>, env: &dyn Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn from_env(cx: &mut Cx<'_>, env: &dyn Fn(&str) -> Option<String>) -> Self {
         let mut d = MonitorDefaults {
             interval: DEFAULT_INTERVAL,
             strikes: DEFAULT_STRIKES,
@@ -39,10 +65,10 @@ impl MonitorDefaults {
     }
 }
 
-pub(super) const HTTP_METHODS: &[&str] =
+pub(crate) const HTTP_METHODS: &[&str] =
     &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
-pub(super) fn compile_monitor(
+pub(crate) fn compile_monitor(
     cx: &mut Cx<'_>,
     el: &Element,
     defaults: &MonitorDefaults,
@@ -72,8 +98,8 @@ pub(super) fn compile_monitor(
                 format!("{p}.timeout"),
                 format!(
                     "timeout {} is longer than the interval {}, so probes can overlap",
-                    super::format_duration(t),
-                    super::format_duration(i)
+                    crate::config::format_duration(t),
+                    crate::config::format_duration(i)
                 ),
             );
         }
@@ -202,7 +228,7 @@ pub(super) fn compile_monitor(
     })
 }
 
-pub(super) fn probe_kind(
+pub(crate) fn probe_kind(
     cx: &mut Cx<'_>,
     el: &Element,
     raw: &MonitorRaw,
@@ -404,7 +430,7 @@ pub(super) fn probe_kind(
     }
 }
 
-pub(super) fn cert_days(cx: &mut Cx<'_>, raw: &MonitorRaw, p: &str) -> Result<Option<u32>, ()> {
+pub(crate) fn cert_days(cx: &mut Cx<'_>, raw: &MonitorRaw, p: &str) -> Result<Option<u32>, ()> {
     match &raw.cert_min_days {
         None => Ok(None),
         Some(v) => cx
@@ -414,7 +440,7 @@ pub(super) fn cert_days(cx: &mut Cx<'_>, raw: &MonitorRaw, p: &str) -> Result<Op
     }
 }
 
-pub(super) fn toml_to_json(v: &toml::Value) -> Option<serde_json::Value> {
+pub(crate) fn toml_to_json(v: &toml::Value) -> Option<serde_json::Value> {
     Some(match v {
         toml::Value::String(s) => serde_json::Value::String(s.clone()),
         toml::Value::Integer(i) => serde_json::Value::from(*i),
@@ -434,7 +460,7 @@ pub(super) fn toml_to_json(v: &toml::Value) -> Option<serde_json::Value> {
 }
 
 /// `200`, `[200, 204]`, `"2xx"`, `"200-299"` or a list mixing them.
-pub(super) fn expect_status(v: &toml::Value) -> Result<Vec<std::ops::RangeInclusive<u16>>, String> {
+pub(crate) fn expect_status(v: &toml::Value) -> Result<Vec<std::ops::RangeInclusive<u16>>, String> {
     fn one(v: &toml::Value) -> Result<std::ops::RangeInclusive<u16>, String> {
         let code = |n: i64| -> Result<u16, String> {
             match u16::try_from(n) {
@@ -474,7 +500,7 @@ pub(super) fn expect_status(v: &toml::Value) -> Result<Vec<std::ops::RangeInclus
 
 /// The uptime monitor on `BASE_URL`, probing `/healthz` when the URL
 /// has no path of its own.
-pub(super) fn base_url_monitor(
+pub(crate) fn base_url_monitor(
     cx: &mut Cx<'_>,
     url: &str,
     defaults: &MonitorDefaults,

@@ -1,4 +1,18 @@
-//! Raw file + environment => validated [`Config`], collecting every diagnostic.
+//! `bulwark.toml` + environment => validated [`Config`], collecting every
+//! diagnostic: each section compiled by its component.
+//!
+//! ```
+//! use bulwark_ops::settings;
+//!
+//! let text = r#"
+//! [[monitor]]
+//! name = "api"
+//! url = "http://127.0.0.1:9000/health"
+//! interval = "30s"
+//! "#;
+//! let loaded = settings::parse(text, None, &|_| None).unwrap();
+//! assert_eq!(loaded.config.monitors[0].interval.as_secs(), 30);
+//! ```
 //!
 //! The document is parsed once with `toml_edit`, which keeps the byte span of
 //! every key and value. Each section element is then deserialized on its own,
@@ -15,17 +29,20 @@ use std::path::Path;
 
 use toml_edit::ImDocument;
 
-use super::types::*;
-use super::{lowercase_first, ConfigErrors, Loaded};
+use crate::alert::config::*;
+use crate::backups::config::*;
+use crate::config::cx::*;
+use crate::config::*;
+use crate::drill::config::*;
+use crate::probe::config::*;
+use crate::secrets::config::*;
+use crate::slo::config::*;
 
-use super::alerting::*;
-use super::backup::*;
-use super::cx::*;
-use super::drill::*;
-use super::monitor::*;
-use super::secret::*;
-use super::server::*;
-use super::slo::*;
+use self::server::*;
+
+mod server;
+#[cfg(test)]
+mod tests;
 
 const SECTIONS: &[&str] = &[
     "server",
@@ -41,16 +58,61 @@ const SECTIONS: &[&str] = &[
 ];
 
 /// The env vars that toggle rotation of the two managed secrets users had before Bulwark.
-pub(super) const ROTATE_ENV: &[(&str, &str)] = &[
+const ROTATE_ENV: &[(&str, &str)] = &[
     ("ROTATE_DASHBOARD_KEY", "DASHBOARD_KEY"),
     ("ROTATE_STRIPE_WEBHOOK", "STRIPE_WEBHOOK_SECRET"),
 ];
 
-pub(super) fn compile(
+/// Loads the config at `path`.
+///
+/// When `path` does not exist and `required` is false, the embedded default is
+/// returned (server defaults plus environment overrides, `source: None`), so
+/// `bulwark serve` runs on a fresh machine.
+///
+/// `env` looks up environment variables; production passes
+/// `&|k| std::env::var(k).ok()`, tests a closure over a map.
+///
+/// # Errors
+///
+/// Every problem found in the file or in the environment overrides, or a
+/// single diagnostic when the file cannot be read.
+pub fn load(
+    path: &Path,
+    required: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, ConfigErrors> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text, Some(path), env),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => parse("", None, env),
+        Err(e) => Err(ConfigErrors {
+            diagnostics: vec![Diagnostic {
+                severity: Severity::Error,
+                file: Some(path.to_path_buf()),
+                line: None,
+                column: None,
+                field: String::new(),
+                message: format!("cannot read config: {}", lowercase_first(&e.to_string())),
+            }],
+        }),
+    }
+}
+
+/// Parses and validates a config held in memory; `file` names it in diagnostics
+/// and becomes [`Config::source`].
+///
+/// # Errors
+///
+/// Every error found (syntax, unknown keys, invalid values, broken references,
+/// invalid environment overrides), together with the warnings, in source order.
+pub fn parse(
     text: &str,
     file: Option<&Path>,
-    env: Env<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, ConfigErrors> {
+    compile(text, file, env)
+}
+
+fn compile(text: &str, file: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigErrors> {
     let mut cx = Cx {
         text,
         file: file.map(Path::to_path_buf),

@@ -1,5 +1,6 @@
 //! `[server]` and `[auth]` (with `ROLES_JSON`).
 
+use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -7,13 +8,36 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use toml_edit::{Item, Key, Table, Value};
 
-use super::raw::*;
-use super::types::*;
+use crate::config::raw::Sp;
+use crate::config::*;
 use crate::identity::Role;
 
-use super::cx::*;
+use crate::config::cx::*;
 
-pub(super) fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServerRaw {
+    pub(crate) listen: Option<Sp<String>>,
+    pub(crate) database: Option<Sp<String>>,
+    pub(crate) strict_budget_threshold: Option<Sp<f64>>,
+    pub(crate) max_silence: Option<Sp<String>>,
+    pub(crate) metrics_require_key: Option<bool>,
+    pub(crate) results_retention: Option<Sp<String>>,
+    pub(crate) trusted_proxies: Option<Vec<Sp<String>>>,
+    pub(crate) header_read_timeout: Option<Sp<String>>,
+    pub(crate) max_connections: Option<Sp<i64>>,
+    pub(crate) shutdown_grace: Option<Sp<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeyRaw {
+    pub(crate) name: Sp<String>,
+    pub(crate) role: Sp<String>,
+    pub(crate) hash: Sp<String>,
+}
+
+pub(crate) fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     let s = s.trim();
     if let Some(port) = s.strip_prefix("localhost:") {
         if let Ok(p) = port.parse::<u16>() {
@@ -27,9 +51,9 @@ pub(super) fn parse_listen(s: &str) -> Result<SocketAddr, String> {
 
 /// A sanity bound on `[server] max_connections`: far above what one
 /// process's open-file limit allows.
-pub(super) const MAX_CONNECTIONS_LIMIT: i64 = 1_000_000;
+pub(crate) const MAX_CONNECTIONS_LIMIT: i64 = 1_000_000;
 
-pub(super) fn compile_server(
+pub(crate) fn compile_server(
     cx: &mut Cx<'_>,
     root: &Table,
     env: &dyn Fn(&str) -> Option<String>,
@@ -134,7 +158,7 @@ pub(super) fn compile_server(
     server
 }
 
-pub(super) fn compile_auth(
+pub(crate) fn compile_auth(
     cx: &mut Cx<'_>,
     root: &Table,
     env: &dyn Fn(&str) -> Option<String>,
@@ -221,7 +245,7 @@ pub(super) fn compile_auth(
     }
 }
 
-pub(super) fn parse_hash(s: &str) -> Option<[u8; 32]> {
+pub(crate) fn parse_hash(s: &str) -> Option<[u8; 32]> {
     let hex_part = s.trim().strip_prefix("sha256:")?;
     if hex_part.len() != 64 {
         return None;
@@ -232,7 +256,7 @@ pub(super) fn parse_hash(s: &str) -> Option<[u8; 32]> {
 
 /// Keys from `ROLES_JSON`; hashed at once, and no message ever
 /// quotes a key or a role value (a swapped pair would put the key there).
-pub(super) fn roles_json(cx: &mut Cx<'_>, json: &str) -> Vec<StaticKey> {
+pub(crate) fn roles_json(cx: &mut Cx<'_>, json: &str) -> Vec<StaticKey> {
     let map: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(json) {
         Ok(m) => m,
         Err(e) => {
