@@ -17,17 +17,22 @@
 //! ```
 #![forbid(unsafe_code)]
 
+// Each domain is a public namespace (`uptime::ping`, `drill::last`,
+// `secrets::list`): their functions share short names across domains, which
+// a flat API block would have to rename. Helpers, and the building blocks
+// `Instance` assembles, are crate-private; the items callers need from them
+// are re-exported in the public API block below.
 pub mod alert;
 pub mod audit;
-pub mod auth;
+pub(crate) mod auth;
 pub mod backups;
 pub(crate) mod child_env;
 pub mod config;
 pub mod drill;
 pub mod engine;
 pub(crate) mod files;
-pub mod identity;
-pub mod instance;
+pub(crate) mod identity;
+pub(crate) mod instance;
 pub mod keys;
 pub mod maintenance;
 pub mod opscheck;

@@ -34,13 +34,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
 /// Scheme, host and port of a URL: paths and query strings may hold tokens.
 fn redact_target(kind: &MonitorKind) -> String {
     match kind {
-        MonitorKind::Http(c) => {
-            let (scheme, rest) = c.url.split_once("://").unwrap_or(("http", &c.url));
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-            // Drop any user:password@ part.
-            let host = authority.rsplit('@').next().unwrap_or(authority);
-            format!("{scheme}://{host}")
-        }
+        MonitorKind::Http(c) => bulwark_ops::redact::url_origin(&c.url),
         MonitorKind::Tcp { host, port } => format!("tcp://{host}:{port}"),
         MonitorKind::Tls { host, port, .. } => format!("tls://{host}:{port}"),
         MonitorKind::Push { .. } => "push".to_string(),
