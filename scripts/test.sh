@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a used one: installs and starts
-# what the tests need (PostgreSQL, restic, openapi-spec-validator), then runs
-# every test.
+# what the tests need (PostgreSQL, restic, openapi-spec-validator, moto's S3
+# server), then runs every test.
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh -E 'test(audit)'   # extra arguments go to cargo nextest
@@ -75,9 +75,40 @@ ensure_openapi_validator() {
     }
 }
 
+# --- moto: an S3 server for the object-store backend ------------------------
+MOTO_PORT="${MOTO_PORT:-47151}"
+ensure_moto() {
+    if ! command -v moto_server >/dev/null; then
+        log "installing moto[server]"
+        python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' >/dev/null
+        command -v pyenv >/dev/null && pyenv rehash
+        export PATH="$PATH:$(python3 -m site --user-base)/bin"
+    fi
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null; then
+        log "starting moto on port $MOTO_PORT"
+        local logfile="${TMPDIR:-/tmp}/bulwark-moto.log"
+        setsid nohup moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$logfile" 2>&1 &
+        for _ in $(seq 1 100); do
+            (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null && break
+            sleep 0.2
+        done
+        (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null || {
+            log "moto did not start; see $logfile"
+            exit 1
+        }
+    fi
+    export BULWARK_TEST_S3_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+    # moto accepts any credentials; restic and our backend both read these.
+    export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-bulwark-test}"
+    export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-bulwark-test-secret}"
+    export AWS_REGION="${AWS_REGION:-us-east-1}"
+    log "moto ready at $BULWARK_TEST_S3_ENDPOINT"
+}
+
 ensure_postgres
 ensure_restic
 ensure_openapi_validator
+ensure_moto
 
 if ! cargo nextest --version >/dev/null 2>&1; then
     log "installing cargo-nextest"

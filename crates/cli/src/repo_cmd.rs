@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bulwark_repo::{
-    backup, check, forget, open_backend, prune, restore_with_progress, BackupOptions, KdfParams,
-    ReadData, Repository, RestoreOptions, RetentionPolicy,
+    backup, check, forget, open_backend_with, prune, restore_with_progress, Backend,
+    BackendOptions, BackupOptions, KdfParams, ReadData, Repository, RestoreOptions,
+    RetentionPolicy,
 };
 use bulwark_server::api::SnapshotWire;
 use serde_json::json;
@@ -25,9 +26,12 @@ use serde_json::json;
 /// Where the repository is and how to unlock it.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RepoArgs {
-    /// Repository: a local path (s3:, azure:, gs: are not supported yet) [env: BULWARK_REPOSITORY, RESTIC_REPOSITORY]
+    /// Repository: a local path or s3:[http(s)://host[:port]/]bucket[/prefix] [env: BULWARK_REPOSITORY, RESTIC_REPOSITORY]
     #[arg(short = 'r', long = "repo", value_name = "REPO")]
     repo: Option<String>,
+    /// Backend option, as restic spells it: s3.storage-class, s3.kms-key-id, s3.sse, s3.path-style, s3.region, azure.access-tier, gs.storage-class, connections (repeatable)
+    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
+    options: Vec<String>,
     /// Read the repository password from FILE (or put the password itself in BULWARK_PASSWORD or RESTIC_PASSWORD)
     #[arg(long, value_name = "FILE", env = "BULWARK_PASSWORD_FILE")]
     password_file: Option<PathBuf>,
@@ -91,7 +95,8 @@ pub(crate) struct ExportArgs {
     #[arg(value_name = "SNAPSHOT")]
     snapshot: String,
     /// Archive to write; an existing directory gets a timestamped file name
-    #[arg(long, short = 'o', value_name = "FILE.tar.gz")]
+    /// (`-o` is restic's backend option, as on every repository command)
+    #[arg(long, value_name = "FILE.tar.gz")]
     output: PathBuf,
 }
 
@@ -230,7 +235,7 @@ pub(crate) fn run(cmd: RepoCommand, json: bool) -> anyhow::Result<ExitCode> {
         RepoCommand::Copy(a) => run_copy(a, json),
         RepoCommand::Unlock(a) => {
             let loc = a.repo.location()?;
-            let repo = Repository::open(open_backend(&loc)?, a.repo.password()?.as_bytes())
+            let repo = Repository::open(a.repo.backend(&loc)?, a.repo.password()?.as_bytes())
                 .with_context(|| format!("opening repository {loc}"))?;
             let n = if a.remove_all {
                 bulwark_repo::remove_all_locks(&repo)?
@@ -276,10 +281,20 @@ impl RepoArgs {
             .context("no password given: use --password-file, BULWARK_PASSWORD or RESTIC_PASSWORD")
     }
 
+    fn backend_options(&self) -> anyhow::Result<BackendOptions> {
+        Ok(BackendOptions::parse(&self.options)?)
+    }
+
+    /// The backend of `repo` (this repository or another one a command
+    /// names) with this command's `-o` options.
+    fn backend(&self, repo: &str) -> anyhow::Result<Box<dyn Backend>> {
+        Ok(open_backend_with(repo, &self.backend_options()?)?)
+    }
+
     fn open(&self) -> anyhow::Result<Repository> {
         let loc = self.location()?;
         let pw = self.password()?;
-        let backend = open_backend(&loc)?;
+        let backend = self.backend(&loc)?;
         let mut repo = Repository::open(backend, pw.as_bytes())
             .with_context(|| format!("opening repository {loc}"))?;
         repo.load_index()
@@ -344,7 +359,7 @@ impl Progress {
 fn init(a: InitArgs, json: bool) -> anyhow::Result<ExitCode> {
     let loc = a.repo.location()?;
     let pw = a.repo.password()?;
-    let repo = Repository::init(open_backend(&loc)?, pw.as_bytes(), KdfParams::DEFAULT)
+    let repo = Repository::init(a.repo.backend(&loc)?, pw.as_bytes(), KdfParams::DEFAULT)
         .with_context(|| format!("creating repository {loc}"))?;
     if json {
         println!(
@@ -446,7 +461,7 @@ fn run_backup(a: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {
 
 fn snapshots(a: SnapshotsArgs, json: bool) -> anyhow::Result<ExitCode> {
     let loc = a.repo.location()?;
-    let repo = Repository::open(open_backend(&loc)?, a.repo.password()?.as_bytes())
+    let repo = Repository::open(a.repo.backend(&loc)?, a.repo.password()?.as_bytes())
         .with_context(|| format!("opening repository {loc}"))?;
     let loaded = repo.load_snapshots()?;
     for (id, e) in &loaded.broken {
@@ -692,7 +707,7 @@ fn run_copy(a: CopyArgs, json: bool) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let mut dst = Repository::open(open_backend(&a.to)?, to_password.as_bytes())
+    let mut dst = Repository::open(a.repo.backend(&a.to)?, to_password.as_bytes())
         .with_context(|| format!("opening destination repository {}", a.to))?;
     dst.load_index()
         .with_context(|| format!("loading the index of {}", a.to))?;

@@ -144,7 +144,9 @@ pub(crate) fn with_big_stack<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> R
 pub use archiver::{backup, BackupOptions, BackupProgress, BackupSummary};
 pub use backend::local::LocalBackend;
 pub use backend::memory::MemoryBackend;
-pub use backend::{open_backend, Backend, FileType, Location};
+pub use backend::{
+    open_backend, open_backend_with, Backend, BackendOptions, FileType, Location, KNOWN_OPTIONS,
+};
 pub use cancel::Cancel;
 pub use checker::{check, CheckError, CheckReport, ReadData};
 pub use copy::{copy_snapshots, CopySummary};

@@ -1,6 +1,7 @@
 //! `[[backup]]`.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::config::cx::*;
@@ -22,6 +23,8 @@ pub(crate) struct BackupRaw {
     pub(crate) timezone: Option<Sp<String>>,
     pub(crate) keep: Option<KeepRaw>,
     pub(crate) verify: Option<VerifyRaw>,
+    /// restic's `-o key=value` backend options.
+    pub(crate) options: Option<BTreeMap<String, Sp<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,6 +107,17 @@ pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
         }
         (None, None) => None,
     };
+    let mut options = bulwark_repo::BackendOptions::default();
+    for (key, value) in raw.options.iter().flatten() {
+        if let Err(e) = options.set(key, value.get_ref()) {
+            let msg = match e {
+                bulwark_repo::Error::InvalidArgument(m) => m,
+                other => other.to_string(),
+            };
+            cx.error(Some(value.span()), format!("{p}.options.{key}"), msg);
+            ok = false;
+        }
+    }
     let git = raw.git.unwrap_or(false);
     let paths: Vec<PathBuf> = match &raw.paths {
         Some(v) => {
@@ -227,6 +241,7 @@ pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
         name: raw.name.get_ref().clone(),
         repo: raw.repo.get_ref().trim().to_string(),
         location: location?,
+        options,
         password,
         paths,
         exclude,

@@ -12,8 +12,8 @@ mod jobs;
 use std::path::{Path, PathBuf};
 
 use bulwark_repo::{
-    backup, check, forget, open_backend, BackupOptions, BlobType, Cancel, Id, KeepWithin, ReadData,
-    Repository, RestoreOptions, RetentionPolicy, Snapshot, Tree,
+    backup, check, forget, open_backend_with, BackupOptions, BlobType, Cancel, Id, KeepWithin,
+    ReadData, Repository, RestoreOptions, RetentionPolicy, Snapshot, Tree,
 };
 use chrono::{DateTime, Utc};
 use rand::seq::SliceRandom;
@@ -91,7 +91,7 @@ fn repo_error(cfg: &BackupConfig, source: bulwark_repo::Error) -> BackupError {
 
 fn open_unindexed(cfg: &BackupConfig) -> Result<Repository, BackupError> {
     let pw = password(cfg)?;
-    let backend = open_backend(&cfg.repo).map_err(|e| repo_error(cfg, e))?;
+    let backend = open_backend_with(&cfg.repo, &cfg.options).map_err(|e| repo_error(cfg, e))?;
     Repository::open(backend, pw.expose().as_bytes()).map_err(|e| repo_error(cfg, e))
 }
 

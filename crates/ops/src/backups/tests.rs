@@ -36,6 +36,7 @@ fn fixture() -> Fixture {
         name: "app".into(),
         repo: repo.display().to_string(),
         location: bulwark_repo::Location::Local(repo.clone()),
+        options: Default::default(),
         password: Some(PasswordSource::File(pw)),
         paths: vec![app],
         exclude: Vec::new(),

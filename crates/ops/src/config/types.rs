@@ -478,6 +478,8 @@ pub struct BackupConfig {
     pub repo: String,
     /// `repo`, parsed as the backend opener parses it.
     pub location: bulwark_repo::Location,
+    /// `options = { "s3.storage-class" = "STANDARD_IA", ... }`, validated.
+    pub options: bulwark_repo::BackendOptions,
     /// None: the run-time `BULWARK_PASSWORD` / `RESTIC_PASSWORD`.
     pub password: Option<PasswordSource>,
     pub paths: Vec<PathBuf>,

@@ -1227,21 +1227,39 @@ hook = { command = ["reload"], env = { TOKEN = "s3cr3t-value" }, pass_env = ["HO
 
 #[test]
 fn a_cloud_repository_is_read_as_the_opener_reads_it_and_flagged_until_its_backend_lands() {
-    for (repo, scheme) in [
-        ("s3:http://127.0.0.1:5000/backups/app", "s3"),
-        ("azure:backups:/app", "azure"),
-        ("gs:bucket:/app", "gs"),
+    for (repo, missing) in [
+        ("s3:http://127.0.0.1:5000/backups/app", None),
+        ("azure:backups:/app", Some("azure")),
+        ("gs:bucket:/app", Some("gs")),
     ] {
         let text = format!("[[backup]]\nname = \"b\"\nrepo = \"{repo}\"\npaths = [\"/a\"]\n");
-        check_warnings(
-            &text,
-            &no_env,
-            &[(3, "backup[0].repo", &format!("no {scheme} backend yet"))],
-        );
+        let warning = missing.map(|scheme| format!("no {scheme} backend yet"));
+        let expected: Vec<(usize, &str, &str)> = warning
+            .iter()
+            .map(|w| (3, "backup[0].repo", w.as_str()))
+            .collect();
+        check_warnings(&text, &no_env, &expected);
         let loaded = ok(&text);
         assert_eq!(
             loaded.config.backups[0].location,
             bulwark_repo::Location::parse(repo).unwrap()
         );
     }
+}
+
+#[test]
+fn backup_options_are_restics_and_bad_ones_are_named() {
+    let text = "[[backup]]\nname = \"b\"\nrepo = \"s3:http://127.0.0.1:5000/backups/app\"\npaths = [\"/a\"]\noptions = { \"s3.storage-class\" = \"standard_ia\", connections = \"8\" }\n";
+    let loaded = ok(text);
+    let options = &loaded.config.backups[0].options;
+    assert_eq!(options.s3_storage_class.as_deref(), Some("STANDARD_IA"));
+    assert_eq!(options.connections, Some(8));
+    check(
+        &text.replace("s3.storage-class", "s3.storage_class"),
+        &[(5, "backup[0].options.s3.storage_class", "unknown option")],
+    );
+    check(
+        &text.replace("standard_ia", "GLACIER"),
+        &[(5, "backup[0].options.s3.storage-class", "thaw")],
+    );
 }

@@ -131,9 +131,9 @@ impl Location {
         }
     }
 
-    /// Whether this build can open it: local directories only so far.
+    /// Whether this build can open it: local directories and S3 so far.
     pub fn is_supported(&self) -> bool {
-        matches!(self, Location::Local(_))
+        matches!(self, Location::Local(_) | Location::S3 { .. })
     }
 }
 

@@ -8,10 +8,13 @@
 pub(crate) mod local;
 pub(crate) mod location;
 pub(crate) mod memory;
+pub(crate) mod object;
+pub(crate) mod options;
 
 use crate::error::Result;
 
 pub use location::Location;
+pub use options::{BackendOptions, KNOWN_OPTIONS};
 
 /// The kinds of files in a repository, one directory each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,6 +86,20 @@ pub trait Backend: Send + Sync {
     /// # Errors
     /// I/O failures.
     fn write(&self, t: FileType, name: &str, data: &[u8]) -> Result<()>;
+    /// [`Backend::write`] of a buffer the caller gives up, for backends
+    /// that would otherwise copy it (a 16 MiB pack into a request body).
+    ///
+    /// # Errors
+    /// As [`Backend::write`].
+    fn write_owned(&self, t: FileType, name: &str, data: Vec<u8>) -> Result<()> {
+        self.write(t, name, &data)
+    }
+    /// How many requests the engine should keep in flight at once (pack
+    /// uploads, restore reads): one for local disks, which gain nothing
+    /// from more, `connections` for object stores.
+    fn connections(&self) -> usize {
+        1
+    }
     /// Remove a file.
     ///
     /// # Errors
@@ -108,20 +125,25 @@ pub trait Backend: Send + Sync {
     }
 }
 
-/// Open the backend a repository string names ([`Location::parse`]).
-/// Only local directories for now; `s3:`, `azure:` and `gs:` parse and are
-/// refused with a clear error.
+/// Open the backend a repository string names ([`Location::parse`]) with
+/// default options: a local directory, or S3.
 ///
 /// # Errors
-/// [`crate::Error::InvalidArgument`] for an invalid location or one that
-/// has no backend yet.
+/// [`crate::Error::InvalidArgument`] for an invalid location, one that has
+/// no backend yet, or a client that cannot be built.
 pub fn open_backend(repo: &str) -> Result<Box<dyn Backend>> {
+    open_backend_with(repo, &BackendOptions::default())
+}
+
+/// [`open_backend`] with `-o` options ([`BackendOptions`]); options for
+/// another kind of store than `repo`'s are ignored.
+///
+/// # Errors
+/// As [`open_backend`].
+pub fn open_backend_with(repo: &str, options: &BackendOptions) -> Result<Box<dyn Backend>> {
     match Location::parse(repo)? {
         Location::Local(path) => Ok(Box::new(local::LocalBackend::new(path))),
-        other => Err(crate::Error::InvalidArgument(format!(
-            "backend {}: is not implemented yet (repository {repo})",
-            other.scheme()
-        ))),
+        cloud => Ok(Box::new(object::ObjectBackend::open(&cloud, options)?)),
     }
 }
 

@@ -2,6 +2,10 @@
 //! byte-for-byte tree comparison, and the restic oracle.
 #![allow(dead_code)]
 
+mod fault_proxy;
+#[allow(unused_imports)] // used by some of the test binaries that include this module
+pub use fault_proxy::FaultProxy;
+
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -34,14 +38,15 @@ pub fn memory_repo() -> Repository {
     Repository::init(backend, PASSWORD.as_bytes(), KdfParams::INSECURE_FAST).expect("init")
 }
 
-/// Run restic with the test password; fail loudly when restic is missing.
-pub fn restic(repo: &Path, args: &[&str]) -> std::process::Output {
+/// Run restic with the test password on `repo` (a path or an `s3:`
+/// location); fail loudly when restic is missing.
+pub fn restic(repo: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> std::process::Output {
     let out = Command::new("restic")
         .arg("-r")
         .arg(repo)
+        .arg("--no-cache")
         .args(args)
         .env("RESTIC_PASSWORD", PASSWORD)
-        .env("RESTIC_CACHE_DIR", repo.with_extension("cache"))
         .output();
     match out {
         Ok(o) => o,
@@ -53,7 +58,7 @@ pub fn restic(repo: &Path, args: &[&str]) -> std::process::Output {
 }
 
 /// Run restic and require success.
-pub fn restic_ok(repo: &Path, args: &[&str]) -> String {
+pub fn restic_ok(repo: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> String {
     let o = restic(repo, args);
     assert!(
         o.status.success(),
@@ -256,7 +261,11 @@ fn xattrs(p: &Path) -> Vec<(String, Vec<u8>)> {
 
 /// Restore the latest snapshot of `repo` with restic into `target` and
 /// return where the backed-up path `src` landed.
-pub fn restic_restore_latest(repo: &Path, target: &Path, src: &Path) -> PathBuf {
+pub fn restic_restore_latest(
+    repo: impl AsRef<std::ffi::OsStr>,
+    target: &Path,
+    src: &Path,
+) -> PathBuf {
     restic_ok(
         repo,
         &["restore", "latest", "--target", target.to_str().unwrap()],
@@ -276,3 +285,40 @@ pub fn same_inode(a: &Path, b: &Path) -> bool {
 
 /// Number of regular files `make_tree` creates (a hard link counts).
 pub const TREE_FILES: u64 = 11;
+
+/// A repository location in a new, empty bucket of the S3 test server
+/// (moto, started by scripts/test.sh): `s3:http://HOST:PORT/BUCKET/PREFIX`.
+pub fn s3_location(prefix: &str) -> String {
+    use std::io::{Read, Write};
+    let endpoint = std::env::var("BULWARK_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "BULWARK_TEST_S3_ENDPOINT is not set: scripts/test.sh starts moto's S3 server \
+             and sets it (with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION)"
+        )
+    });
+    for (k, v) in [
+        ("AWS_ACCESS_KEY_ID", "bulwark-test"),
+        ("AWS_SECRET_ACCESS_KEY", "bulwark-test-secret"),
+        ("AWS_REGION", "us-east-1"),
+    ] {
+        if std::env::var_os(k).is_none() {
+            std::env::set_var(k, v);
+        }
+    }
+    let bucket = format!("bulwark-{:016x}", rand::random::<u64>());
+    // moto does not check signatures: a plain PUT makes the bucket.
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(host).expect("connect to the S3 test server");
+    write!(
+        conn,
+        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "creating bucket {bucket}: {answer}"
+    );
+    format!("s3:{endpoint}/{bucket}/{prefix}")
+}

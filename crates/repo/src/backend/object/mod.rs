@@ -1,0 +1,329 @@
+//! Object stores (Amazon S3 and compatible stores), through opendal, in
+//! restic's layout under the location's prefix: `config`, `keys/<id>`,
+//! `data/<first two hex chars>/<id>`, `index/<id>`, `snapshots/<id>`,
+//! `locks/<id>`.
+//!
+//! The engine is synchronous; opendal is async. Each backend owns a small
+//! tokio runtime and blocks on it, so the engine's threads (readers, the
+//! pack writer, restore workers) each wait for their own request while the
+//! runtime multiplexes the connections.
+//!
+//! A write is one PUT carrying its length: the store makes the object
+//! visible whole or not at all, so nothing half-written ever has its final
+//! name. Every request has a deadline and is retried when the store is
+//! busy or briefly broken ([`transport`]); a body shorter than announced is
+//! an error, never data, and such reads are retried here.
+//!
+//! Two operators share one transport: data packs go through one carrying
+//! the pack storage class (`s3.storage-class`), everything else through one
+//! in the standard class, so listings and index reads stay cheap.
+
+mod s3;
+mod transport;
+
+use std::io;
+use std::time::Duration;
+
+use opendal::{ErrorKind, Operator};
+
+use super::location::Location;
+use super::options::BackendOptions;
+use super::{Backend, FileType};
+use crate::error::{Error, Result};
+use transport::RetryPolicy;
+
+/// Worker threads of a backend's runtime: requests are I/O-bound, and the
+/// engine already runs its own threads.
+const RUNTIME_THREADS: usize = 2;
+
+/// Attempts at a read whose body came back short or broke off (on top of
+/// the transport's retries of the request itself).
+const BODY_ATTEMPTS: u32 = 5;
+
+/// Longest wait for the next piece of a body, and longest for a whole
+/// operation with its retries: generous bounds that only catch a hang.
+const IO_TIMEOUT: Duration = Duration::from_secs(120);
+const OP_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A repository in an object store.
+pub struct ObjectBackend {
+    /// Everything but data packs.
+    meta: Operator,
+    /// Data packs (their own storage class).
+    data: Operator,
+    rt: tokio::runtime::Runtime,
+    /// The location as the user wrote it, for messages.
+    location: String,
+    connections: usize,
+}
+
+fn open_error(location: &Location, e: impl std::fmt::Display) -> Error {
+    Error::InvalidArgument(format!("cannot open repository {location}: {e}"))
+}
+
+/// An opendal error in one line that names no credential: kind, message
+/// and root cause, without the request URI or headers opendal attaches as
+/// context (a SAS token travels in the query string).
+fn describe(e: &opendal::Error) -> String {
+    let mut out = format!("{}: {}", e.kind(), e.message());
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    let mut root = None;
+    while let Some(c) = cause {
+        root = Some(c);
+        cause = c.source();
+    }
+    if let Some(root) = root {
+        out.push_str(": ");
+        out.push_str(&strip_queries(&root.to_string()));
+    }
+    out.replace('\n', " ")
+}
+
+/// Drop the query string of every URL in `s` (reqwest names the URL in its
+/// errors).
+fn strip_queries(s: &str) -> String {
+    s.split(' ')
+        .map(
+            |word| match word.split_once("://").and(word.split_once('?')) {
+                Some((before, _)) => before,
+                None => word,
+            },
+        )
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Operators over one service builder: the same transport, timeouts and
+/// runtime for both.
+fn with_layers(op: Operator) -> Operator {
+    let transport =
+        opendal::HttpTransporter::new(transport::RetryingTransport::new(RetryPolicy::DEFAULT));
+    op.with_context(opendal::OperationContext::new().with_http_transport(transport))
+        .layer(
+            opendal::layers::TimeoutLayer::new()
+                .with_timeout(OP_TIMEOUT)
+                .with_io_timeout(IO_TIMEOUT),
+        )
+}
+
+impl ObjectBackend {
+    /// The backend for a cloud `location`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the location is not an object store
+    /// or the client cannot be built.
+    pub fn open(location: &Location, options: &BackendOptions) -> Result<ObjectBackend> {
+        let (meta, data) = match location {
+            Location::S3 {
+                endpoint,
+                bucket,
+                prefix,
+            } => s3::operators(endpoint.as_deref(), bucket, prefix, options)
+                .map_err(|e| open_error(location, describe(&e)))?,
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "backend {}: is not implemented yet (repository {other})",
+                    other.scheme()
+                )))
+            }
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(RUNTIME_THREADS)
+            .thread_name("bulwark-object-io")
+            .enable_all()
+            .build()
+            .map_err(|e| open_error(location, e))?;
+        Ok(ObjectBackend {
+            meta: with_layers(meta),
+            data: with_layers(data),
+            rt,
+            location: location.to_string(),
+            connections: options.connections.unwrap_or(DEFAULT_CONNECTIONS),
+        })
+    }
+
+    /// The object key of a repository file, relative to the prefix.
+    fn key(t: FileType, name: &str) -> Result<String> {
+        if t == FileType::Config {
+            return Ok("config".to_string());
+        }
+        // Names come from listings and ids: nothing may escape the prefix.
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(Error::InvalidArgument(format!(
+                "invalid file name {name:?}"
+            )));
+        }
+        Ok(match t {
+            FileType::Pack => format!("data/{}/{name}", &name[..name.len().min(2)]),
+            _ => format!("{}/{name}", t.dir()),
+        })
+    }
+
+    fn op(&self, t: FileType) -> &Operator {
+        if t == FileType::Pack {
+            &self.data
+        } else {
+            &self.meta
+        }
+    }
+
+    fn error(&self, op: &'static str, key: &str, e: &opendal::Error) -> Error {
+        let what = format!("{}/{key}", self.location.trim_end_matches('/'));
+        if e.kind() == ErrorKind::NotFound {
+            Error::NotFound(what)
+        } else {
+            Error::Backend {
+                op,
+                what,
+                source: io::Error::other(describe(e)),
+            }
+        }
+    }
+
+    /// Read `key` (a range of it when given), retrying bodies that break
+    /// off or come back shorter than asked: the transport retried the
+    /// request, but only the reader sees the body end early.
+    fn read_retrying(&self, t: FileType, key: &str, range: Option<(u64, u32)>) -> Result<Vec<u8>> {
+        let policy = RetryPolicy::DEFAULT;
+        let mut retry = 0;
+        loop {
+            let got = self.rt.block_on(async {
+                match range {
+                    Some((offset, len)) => {
+                        self.op(t)
+                            .read_with(key)
+                            .range(offset..offset + u64::from(len))
+                            .await
+                    }
+                    None => self.op(t).read(key).await,
+                }
+            });
+            let failure = match got {
+                Ok(buf) => match range {
+                    Some((offset, len)) if buf.len() != len as usize => Error::Backend {
+                        op: "read",
+                        what: format!("{}/{key}", self.location.trim_end_matches('/')),
+                        source: io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!("{len} bytes at {offset} asked, {} returned", buf.len()),
+                        ),
+                    },
+                    _ => return Ok(buf.to_vec()),
+                },
+                Err(e) if e.is_temporary() || e.kind() == ErrorKind::Unexpected => {
+                    self.error("read", key, &e)
+                }
+                Err(e) => return Err(self.error("read", key, &e)),
+            };
+            retry += 1;
+            if retry >= BODY_ATTEMPTS {
+                return Err(failure);
+            }
+            std::thread::sleep(policy.backoff(retry));
+        }
+    }
+}
+
+/// Parallel requests when `connections` is not given: enough to keep a
+/// link busy while the engine's threads compress and encrypt on 2 cores.
+pub const DEFAULT_CONNECTIONS: usize = 5;
+
+impl Backend for ObjectBackend {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn connections(&self) -> usize {
+        self.connections
+    }
+
+    fn create(&self) -> Result<()> {
+        // Object stores have no directories; this proves the bucket is there
+        // and the credentials can list it before anything is written.
+        self.rt
+            .block_on(async { self.meta.list_with("keys/").limit(1).await })
+            .map(|_| ())
+            .map_err(|e| self.error("list", "keys/", &e))
+    }
+
+    fn list(&self, t: FileType) -> Result<Vec<(String, u64)>> {
+        let dir = match t {
+            FileType::Config => return Err(Error::InvalidArgument("config is not listed".into())),
+            _ => format!("{}/", t.dir()),
+        };
+        let entries = self
+            .rt
+            .block_on(async { self.meta.list_with(&dir).recursive(true).await })
+            .map_err(|e| self.error("list", &dir, &e))?;
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            if !e.metadata().is_file() {
+                continue;
+            }
+            let Some(name) = e.path().rsplit('/').next() else {
+                continue;
+            };
+            // Another tool's stray objects (and directory markers) are not
+            // repository files.
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                continue;
+            }
+            out.push((name.to_string(), e.metadata().content_length()));
+        }
+        Ok(out)
+    }
+
+    fn read(&self, t: FileType, name: &str) -> Result<Vec<u8>> {
+        let key = Self::key(t, name)?;
+        self.read_retrying(t, &key, None)
+    }
+
+    fn read_range(&self, t: FileType, name: &str, offset: u64, length: u32) -> Result<Vec<u8>> {
+        let key = Self::key(t, name)?;
+        self.read_retrying(t, &key, Some((offset, length)))
+    }
+
+    fn write(&self, t: FileType, name: &str, data: &[u8]) -> Result<()> {
+        self.write_owned(t, name, data.to_vec())
+    }
+
+    fn write_owned(&self, t: FileType, name: &str, data: Vec<u8>) -> Result<()> {
+        let key = Self::key(t, name)?;
+        self.rt
+            .block_on(self.op(t).write(&key, data))
+            .map(|_| ())
+            .map_err(|e| self.error("write", &key, &e))
+    }
+
+    fn remove(&self, t: FileType, name: &str) -> Result<()> {
+        let key = Self::key(t, name)?;
+        // Object stores delete a missing key without complaint; the
+        // contract says NotFound.
+        self.stat(t, name)?;
+        self.rt
+            .block_on(self.op(t).delete(&key))
+            .map_err(|e| self.error("remove", &key, &e))
+    }
+
+    fn stat(&self, t: FileType, name: &str) -> Result<u64> {
+        let key = Self::key(t, name)?;
+        self.rt
+            .block_on(self.op(t).stat(&key))
+            .map(|m| m.content_length())
+            .map_err(|e| self.error("stat", &key, &e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_drop_url_queries() {
+        assert_eq!(
+            strip_queries("error sending request for url (http://h:1/c/k?sig=SECRET&se=1) reset"),
+            "error sending request for url (http://h:1/c/k reset"
+        );
+        assert_eq!(strip_queries("plain words? yes"), "plain words? yes");
+    }
+}

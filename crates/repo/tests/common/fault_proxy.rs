@@ -1,0 +1,197 @@
+//! A loopback HTTP/1.1 proxy in front of an object-store emulator that
+//! misbehaves the way real stores do: every `fail_every`-th request is
+//! answered `503 SlowDown` (half of them after the emulator has done the
+//! work, as when the answer is lost), and every `cut_every`-th response
+//! with a body is cut short after its headers promised the whole length.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// What the proxy did, for the test to check that faults really happened.
+#[derive(Default)]
+pub struct FaultCounts {
+    pub requests: AtomicU64,
+    pub failed: AtomicU64,
+    pub cut: AtomicU64,
+}
+
+pub struct FaultProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    pub counts: Arc<FaultCounts>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+    }
+}
+
+const SLOW_DOWN: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
+<Message>Please reduce your request rate.</Message></Error>";
+
+impl FaultProxy {
+    /// A proxy to `upstream` (`http://host:port`).
+    pub fn start(upstream: &str, fail_every: u64, cut_every: u64) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fault proxy");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let counts = Arc::new(FaultCounts::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, s) = (counts.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (c, upstream) = (c.clone(), upstream.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &upstream, &c, fail_every, cut_every);
+                });
+            }
+        });
+        FaultProxy { url, counts, stop }
+    }
+}
+
+/// The head (request or status line plus headers) and the value of one
+/// header.
+fn read_head(r: &mut impl BufRead) -> std::io::Result<Option<Vec<String>>> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        if line.is_empty() {
+            return Ok(Some(lines));
+        }
+        lines.push(line);
+    }
+}
+
+fn header<'a>(head: &'a [String], name: &str) -> Option<&'a str> {
+    head.iter().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+fn serve(
+    client: TcpStream,
+    upstream: &str,
+    counts: &FaultCounts,
+    fail_every: u64,
+    cut_every: u64,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut client = client;
+    while let Some(head) = read_head(&mut reader)? {
+        let len: usize = header(&head, "content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        let n = counts.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        let fail = n % fail_every == 0;
+        // Half the failures before the emulator sees the request, half
+        // after it did the work (the answer was lost on the way back).
+        if !(fail && (n / fail_every) % 2 == 0) {
+            let response = forward(upstream, &head, &body)?;
+            if !fail {
+                let (resp_head, resp_body) = split_response(&response);
+                let is_head = head[0].starts_with("HEAD ");
+                if !is_head && resp_body.len() > 16 && n % cut_every == 0 {
+                    counts.cut.fetch_add(1, Ordering::SeqCst);
+                    client.write_all(resp_head)?;
+                    client.write_all(&resp_body[..resp_body.len() / 2])?;
+                    return Ok(()); // and close: the body ends early
+                }
+                client.write_all(&response)?;
+                continue;
+            }
+        }
+        counts.failed.fetch_add(1, Ordering::SeqCst);
+        write!(
+            client,
+            "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{SLOW_DOWN}",
+            SLOW_DOWN.len()
+        )?;
+    }
+    Ok(())
+}
+
+/// One request to the emulator on a fresh connection; the whole answer,
+/// re-framed with a Content-Length so the client's connection stays open.
+fn forward(upstream: &str, head: &[String], body: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut conn = TcpStream::connect(upstream)?;
+    let mut req = Vec::new();
+    for line in head {
+        if line.to_ascii_lowercase().starts_with("connection:") {
+            continue;
+        }
+        req.extend_from_slice(line.as_bytes());
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"Connection: close\r\n\r\n");
+    req.extend_from_slice(body);
+    conn.write_all(&req)?;
+    let mut reader = BufReader::new(conn);
+    let resp_head = read_head(&mut reader)?.unwrap_or_default();
+    let mut resp_body = Vec::new();
+    let is_head = head[0].starts_with("HEAD ");
+    if !is_head {
+        if header(&resp_head, "transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+            loop {
+                let mut size = String::new();
+                reader.read_line(&mut size)?;
+                let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+                let mut chunk = vec![0; size + 2];
+                reader.read_exact(&mut chunk)?;
+                if size == 0 {
+                    break;
+                }
+                resp_body.extend_from_slice(&chunk[..size]);
+            }
+        } else {
+            reader.read_to_end(&mut resp_body)?;
+        }
+    }
+    let mut out = Vec::new();
+    for line in &resp_head {
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with("connection:")
+            || lower.starts_with("transfer-encoding:")
+            || (!is_head && lower.starts_with("content-length:"))
+        {
+            continue;
+        }
+        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !is_head {
+        out.extend_from_slice(format!("Content-Length: {}\r\n", resp_body.len()).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&resp_body);
+    Ok(out)
+}
+
+/// (head with its blank line, body) of a response `forward` framed.
+fn split_response(response: &[u8]) -> (&[u8], &[u8]) {
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response.len(), |p| p + 4);
+    response.split_at(end)
+}
