@@ -156,3 +156,123 @@ pub fn without(mut value: serde_json::Value, volatile: &[&str]) -> serde_json::V
     walk(&mut value, volatile);
     value
 }
+
+/// The S3 test server (moto, started by scripts/test.sh) driven by boto3,
+/// the reference S3 client: buckets, KMS keys and what is stored, so the
+/// tests check objects as AWS's own SDK sees them.
+pub struct S3Test {
+    pub endpoint: String,
+}
+
+impl S3Test {
+    pub fn new() -> S3Test {
+        let endpoint = std::env::var("BULWARK_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
+            panic!("BULWARK_TEST_S3_ENDPOINT is not set: scripts/test.sh starts moto and sets it")
+        });
+        S3Test { endpoint }
+    }
+
+    /// Run a boto3 snippet with `s3` and `kms` clients bound to the test
+    /// server; its stdout, trimmed.
+    pub fn boto3(&self, code: &str) -> String {
+        let script = format!(
+            "import boto3, json, sys\n\
+             kw = dict(endpoint_url={:?}, region_name='us-east-1', \
+             aws_access_key_id='bulwark-test', aws_secret_access_key='bulwark-test-secret')\n\
+             s3 = boto3.client('s3', **kw)\nkms = boto3.client('kms', **kw)\n{code}\n",
+            self.endpoint
+        );
+        let out = Command::new("python3")
+            .args(["-c", &script])
+            .output()
+            .expect("python3 (boto3 comes with moto[server], which scripts/test.sh installs)");
+        assert!(
+            out.status.success(),
+            "boto3 script failed:\n{script}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A new empty bucket; its name.
+    pub fn bucket(&self) -> String {
+        let name = format!("bulwark-cli-{:016x}", rand_u64());
+        self.boto3(&format!("s3.create_bucket(Bucket={name:?})"));
+        name
+    }
+
+    /// Add the credentials the backend reads (moto accepts any).
+    pub fn env<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
+        cmd.env("AWS_ACCESS_KEY_ID", "bulwark-test")
+            .env("AWS_SECRET_ACCESS_KEY", "bulwark-test-secret")
+            .env("AWS_REGION", "us-east-1")
+    }
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish()
+}
+
+/// Every entry under `root` as `(relative path, kind and mode, content or
+/// link target)`, sorted: two trees are the same when these are equal.
+pub fn tree_listing(root: &Path) -> Vec<(String, String, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let mode = meta.permissions().mode() & 0o7777;
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                out.push((
+                    rel,
+                    "link".into(),
+                    target.to_string_lossy().into_owned().into_bytes(),
+                ));
+            } else if meta.is_dir() {
+                out.push((rel, format!("dir {mode:o}"), Vec::new()));
+                walk(root, &path, out);
+            } else {
+                out.push((rel, format!("file {mode:o}"), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// A small tree with what restores get wrong: modes, a symlink, an empty
+/// file, a nested directory and a file bigger than one chunk.
+pub fn small_tree(root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(root.join("nested/deeper")).unwrap();
+    std::fs::write(root.join("empty"), b"").unwrap();
+    std::fs::write(root.join("nested/secret.txt"), b"only the owner").unwrap();
+    std::fs::set_permissions(
+        root.join("nested/secret.txt"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::write(root.join("run.sh"), b"#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(root.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("nested/secret.txt", root.join("link")).unwrap();
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(root.join("nested/deeper/big.bin"), big).unwrap();
+}

@@ -65,7 +65,7 @@ fn open_error(location: &Location, e: impl std::fmt::Display) -> Error {
 /// and root cause, without the request URI or headers opendal attaches as
 /// context (a SAS token travels in the query string).
 fn describe(e: &opendal::Error) -> String {
-    let mut out = format!("{}: {}", e.kind(), e.message());
+    let mut out = format!("{}: {}", e.kind(), store_message(e.message()));
     let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     let mut root = None;
     while let Some(c) = cause {
@@ -77,6 +77,25 @@ fn describe(e: &opendal::Error) -> String {
         out.push_str(&strip_queries(&root.to_string()));
     }
     out.replace('\n', " ")
+}
+
+/// The code and message of an S3 error document, which opendal passes on
+/// in its Debug form (`S3Error { code: "NoSuchBucket", message: "...",
+/// request_id: ... }`); anything else as it is.
+fn store_message(message: &str) -> String {
+    let field = |name: &str| {
+        let start = message.find(&format!("{name}: \""))? + name.len() + 3;
+        let len = message[start..].find('"')?;
+        Some(&message[start..start + len])
+    };
+    match (
+        message.starts_with("S3Error {"),
+        field("code"),
+        field("message"),
+    ) {
+        (true, Some(code), Some(text)) => format!("{code}: {text}"),
+        _ => message.to_string(),
+    }
 }
 
 /// Drop the query string of every URL in `s` (reqwest names the URL in its
@@ -210,7 +229,9 @@ impl ObjectBackend {
                     },
                     _ => return Ok(buf.to_vec()),
                 },
-                Err(e) if e.is_temporary() || e.kind() == ErrorKind::Unexpected => {
+                // The transport retried the request and marks what it gave
+                // up on as persistent; what is left broke off in the body.
+                Err(e) if !e.is_persistent() && e.kind() == ErrorKind::Unexpected => {
                     self.error("read", key, &e)
                 }
                 Err(e) => return Err(self.error("read", key, &e)),
@@ -317,6 +338,17 @@ impl Backend for ObjectBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn s3_error_documents_read_as_code_and_message() {
+        assert_eq!(
+            store_message(
+                r#"S3Error { code: "NoSuchBucket", message: "The specified bucket does not exist", resource: "", request_id: "x" }"#
+            ),
+            "NoSuchBucket: The specified bucket does not exist"
+        );
+        assert_eq!(store_message("plain"), "plain");
+    }
 
     #[test]
     fn errors_drop_url_queries() {

@@ -97,14 +97,22 @@ impl HttpTransport for RetryingTransport {
         loop {
             let attempt = Request::from_parts(parts.clone(), body.clone());
             let last = retry + 1 >= self.policy.attempts;
+            // What the last attempt gets is persistent ("temporary, but
+            // retrying did not help"): nothing above retries it again.
             let wait = match tokio::time::timeout(deadline, self.inner.fetch(attempt)).await {
-                Ok(Ok(resp)) if !last && retryable(resp.status()) => {
-                    retry_after(&resp, self.policy.cap)
-                        .unwrap_or_else(|| self.policy.backoff(retry))
+                Ok(Ok(resp)) if retryable(resp.status()) && last => {
+                    return Err(Error::new(
+                        ErrorKind::Unexpected,
+                        format!("{} after {} attempts", resp.status(), self.policy.attempts),
+                    )
+                    .set_persistent())
                 }
+                Ok(Ok(resp)) if retryable(resp.status()) => retry_after(&resp, self.policy.cap)
+                    .unwrap_or_else(|| self.policy.backoff(retry)),
                 Ok(Ok(resp)) => return Ok(resp),
+                Ok(Err(e)) if last => return Err(e.set_persistent()),
                 // A request that cannot be built will not be fixed by waiting.
-                Ok(Err(e)) if last || e.kind() == ErrorKind::ConfigInvalid => return Err(e),
+                Ok(Err(e)) if e.kind() == ErrorKind::ConfigInvalid => return Err(e),
                 Ok(Err(_)) => self.policy.backoff(retry),
                 Err(_) if last => {
                     return Err(Error::new(
@@ -115,7 +123,7 @@ impl HttpTransport for RetryingTransport {
                             self.policy.attempts
                         ),
                     )
-                    .set_temporary())
+                    .set_persistent())
                 }
                 Err(_) => self.policy.backoff(retry),
             };

@@ -1,0 +1,165 @@
+//! Repository commands on S3 (moto, started by scripts/test.sh), end to end
+//! through the binary: restic's `-o` options land on the stored objects as
+//! boto3 sees them, and bad input gives one clear line and exit code 2.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::*;
+
+const PASSWORD: &str = "cloud test password";
+
+fn repo_cmd<S: AsRef<std::ffi::OsStr>>(s3: &S3Test, data: &Path, args: &[S]) -> Output {
+    let mut cmd = bulwark(data);
+    s3.env(&mut cmd)
+        .env("BULWARK_PASSWORD", PASSWORD)
+        .args(args);
+    run(&mut cmd)
+}
+
+fn ok(what: &str, o: Output) -> String {
+    assert!(o.status.success(), "{what} failed: {}", text(&o));
+    stdout(&o)
+}
+
+/// One line on stderr, exit code 2, naming `needle`.
+fn one_clear_error(o: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{}", text(o));
+    assert_eq!(err.trim().lines().count(), 1, "not one line:\n{err}");
+    assert!(err.contains(needle), "{needle:?} not in {err}");
+    assert!(
+        !err.contains("bulwark-test-secret"),
+        "credentials leaked: {err}"
+    );
+}
+
+#[test]
+fn an_s3_repository_keeps_packs_in_their_storage_class_and_everything_under_kms() {
+    let s3 = S3Test::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let src = tmp.path().join("src");
+    small_tree(&src);
+    let bucket = s3.bucket();
+    let key = s3.boto3("print(kms.create_key()['KeyMetadata']['KeyId'])");
+    let repo = format!("s3:{}/{bucket}/app", s3.endpoint);
+    let kms = format!("s3.kms-key-id={key}");
+    let opts = ["-o", "s3.storage-class=STANDARD_IA", "-o", &kms];
+    // `[global flags..] COMMAND -r REPO -o .. -o .. [args..]`
+    let with = |args: &[&str]| -> Vec<String> {
+        let at = args.iter().position(|a| !a.starts_with("--")).unwrap();
+        let mut v: Vec<&str> = args[..=at].to_vec();
+        v.extend(["-r", repo.as_str()]);
+        v.extend(opts);
+        v.extend(&args[at + 1..]);
+        v.into_iter().map(str::to_string).collect()
+    };
+
+    ok("init", repo_cmd(&s3, &data, &with(&["init"])));
+    ok(
+        "backup",
+        repo_cmd(&s3, &data, &with(&["backup", src.to_str().unwrap()])),
+    );
+    std::fs::write(src.join("empty"), b"no longer empty").unwrap();
+    ok(
+        "backup",
+        repo_cmd(&s3, &data, &with(&["backup", src.to_str().unwrap()])),
+    );
+    let snaps = ok(
+        "snapshots",
+        repo_cmd(&s3, &data, &with(&["--json", "snapshots"])),
+    );
+    let snaps: serde_json::Value = serde_json::from_str(&snaps).unwrap();
+    assert_eq!(snaps.as_array().unwrap().len(), 2, "{snaps}");
+    ok(
+        "forget",
+        repo_cmd(
+            &s3,
+            &data,
+            &with(&["forget", "--keep-last", "1", "--prune"]),
+        ),
+    );
+    ok(
+        "check",
+        repo_cmd(&s3, &data, &with(&["check", "--read-data"])),
+    );
+    let target = tmp.path().join("restored");
+    ok(
+        "restore",
+        repo_cmd(
+            &s3,
+            &data,
+            &with(&["restore", "latest", "--target", target.to_str().unwrap()]),
+        ),
+    );
+    let restored = target.join(src.strip_prefix("/").unwrap());
+    assert_eq!(tree_listing(&src), tree_listing(&restored));
+
+    // As AWS's SDK sees the objects: packs in STANDARD_IA, metadata in the
+    // standard class, every object encrypted with the key.
+    let objects = s3.boto3(&format!(
+        "for o in s3.list_objects_v2(Bucket={bucket:?})['Contents']:\n    \
+         h = s3.head_object(Bucket={bucket:?}, Key=o['Key'])\n    \
+         print(o['Key'], h.get('StorageClass', 'STANDARD'), h.get('ServerSideEncryption'), \
+         h.get('SSEKMSKeyId', '-'))"
+    ));
+    let mut packs = 0;
+    for line in objects.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let (path, class, sse, kms_key) = (f[0], f[1], f[2], f[3]);
+        let expected = if path.starts_with("app/data/") {
+            packs += 1;
+            "STANDARD_IA"
+        } else {
+            "STANDARD"
+        };
+        assert_eq!(class, expected, "{line}");
+        assert_eq!(sse, "aws:kms", "{line}");
+        assert!(kms_key.ends_with(&key), "{line}");
+    }
+    assert!(packs >= 2, "{objects}");
+}
+
+#[test]
+fn bad_s3_input_is_one_clear_line_and_exit_code_2() {
+    let s3 = S3Test::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let bucket = s3.bucket();
+    let repo = format!("s3:{}/{bucket}/app", s3.endpoint);
+    ok("init", repo_cmd(&s3, &data, &["init", "-r", &repo]));
+
+    let mut wrong = bulwark(&data);
+    s3.env(&mut wrong)
+        .env("BULWARK_PASSWORD", "not the password")
+        .args(["snapshots", "-r", &repo]);
+    one_clear_error(&run(&mut wrong), "password");
+
+    let missing = format!("s3:{}/bulwark-no-such-bucket/app", s3.endpoint);
+    one_clear_error(
+        &repo_cmd(&s3, &data, &["snapshots", "-r", &missing]),
+        "bulwark-no-such-bucket",
+    );
+    one_clear_error(
+        &repo_cmd(
+            &s3,
+            &data,
+            &["snapshots", "-r", &repo, "-o", "s3.storage_class=STANDARD"],
+        ),
+        "unknown option",
+    );
+    one_clear_error(
+        &repo_cmd(
+            &s3,
+            &data,
+            &["snapshots", "-r", &repo, "-o", "s3.storage-class=GLACIER"],
+        ),
+        "GLACIER",
+    );
+    // A second init on the same prefix refuses to overwrite.
+    let again = repo_cmd(&s3, &data, &["init", "-r", &repo]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+}
