@@ -41,12 +41,12 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
                 name: name.clone(),
                 data_dir: instance.data_dir.clone(),
             };
-            let (run, report) = instance
+            let (run, reports) = instance
                 .scheduler
                 .run_task(&format!("verify:{name}"), &job, &Actor::cli())
                 .await?;
             // No report: the verification could not run at all.
-            let Some(report) = report else {
+            let Some(reports) = reports else {
                 failed = true;
                 if globals.json {
                     out.push(serde_json::json!({
@@ -62,36 +62,46 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
                 }
                 continue;
             };
-            failed |= !report.is_ok();
-            if globals.json {
-                out.push(serde_json::json!({
-                    "backup": report.backup,
-                    "ok": report.is_ok(),
-                    "snapshot": report.snapshot,
-                    "packs": report.packs,
-                    "packs_read": report.packs_read,
-                    "files_sampled": report.files_sampled,
-                    "check_errors": report.check_errors,
-                    "mismatches": report.mismatches.iter().map(|m| serde_json::json!({
-                        "path": m.path, "expected_sha256": m.expected,
-                        "actual_sha256": m.actual, "reason": m.reason,
-                    })).collect::<Vec<_>>(),
-                }));
-            } else {
-                println!(
-                    "{}: {} (snapshot {}, {} of {} packs read, {} files compared)",
-                    report.backup,
-                    if report.is_ok() { "ok" } else { "FAILED" },
-                    report.snapshot.as_deref().unwrap_or("-"),
-                    report.packs_read,
-                    report.packs,
-                    report.files_sampled
-                );
-                for e in &report.check_errors {
-                    println!("  check: {e}");
-                }
-                for m in &report.mismatches {
-                    println!("  mismatch: {}: {}", m.path, m.reason);
+            // With copies, one report per repository, each naming it.
+            let copies = reports.len() > 1;
+            for report in reports {
+                failed |= !report.is_ok();
+                if globals.json {
+                    out.push(serde_json::json!({
+                        "backup": report.backup,
+                        "repo": report.repo,
+                        "ok": report.is_ok(),
+                        "snapshot": report.snapshot,
+                        "packs": report.packs,
+                        "packs_read": report.packs_read,
+                        "files_sampled": report.files_sampled,
+                        "check_errors": report.check_errors,
+                        "mismatches": report.mismatches.iter().map(|m| serde_json::json!({
+                            "path": m.path, "expected_sha256": m.expected,
+                            "actual_sha256": m.actual, "reason": m.reason,
+                        })).collect::<Vec<_>>(),
+                    }));
+                } else {
+                    let name = if copies {
+                        format!("{} ({})", report.backup, report.repo)
+                    } else {
+                        report.backup.clone()
+                    };
+                    println!(
+                        "{}: {} (snapshot {}, {} of {} packs read, {} files compared)",
+                        name,
+                        if report.is_ok() { "ok" } else { "FAILED" },
+                        report.snapshot.as_deref().unwrap_or("-"),
+                        report.packs_read,
+                        report.packs,
+                        report.files_sampled
+                    );
+                    for e in &report.check_errors {
+                        println!("  check: {e}");
+                    }
+                    for m in &report.mismatches {
+                        println!("  mismatch: {}: {}", m.path, m.reason);
+                    }
                 }
             }
         }

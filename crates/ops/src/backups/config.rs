@@ -23,6 +23,8 @@ pub(crate) struct BackupRaw {
     pub(crate) timezone: Option<Sp<String>>,
     pub(crate) keep: Option<KeepRaw>,
     pub(crate) verify: Option<VerifyRaw>,
+    /// More repositories that get a copy of every new snapshot.
+    pub(crate) repos: Option<Sp<Vec<String>>>,
     /// restic's `-o key=value` backend options.
     pub(crate) options: Option<BTreeMap<String, Sp<String>>>,
 }
@@ -107,6 +109,27 @@ pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
         }
         (None, None) => None,
     };
+    let mut copies = Vec::new();
+    if let Some(repos) = &raw.repos {
+        for repo in repos.get_ref() {
+            let repo = repo.trim();
+            let problem = match bulwark_repo::Location::parse(repo) {
+                Err(bulwark_repo::Error::InvalidArgument(m)) => Some(m),
+                Err(e) => Some(e.to_string()),
+                Ok(_) if repo == raw.repo.get_ref().trim() || copies.iter().any(|c| c == repo) => {
+                    Some(format!("repository {repo} is listed twice"))
+                }
+                Ok(_) => None,
+            };
+            match problem {
+                Some(m) => {
+                    cx.error(Some(repos.span()), format!("{p}.repos"), m);
+                    ok = false;
+                }
+                None => copies.push(repo.to_string()),
+            }
+        }
+    }
     let mut options = bulwark_repo::BackendOptions::default();
     for (key, value) in raw.options.iter().flatten() {
         if let Err(e) = options.set(key, value.get_ref()) {
@@ -241,6 +264,7 @@ pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
         name: raw.name.get_ref().clone(),
         repo: raw.repo.get_ref().trim().to_string(),
         location: location?,
+        copies,
         options,
         password,
         paths,

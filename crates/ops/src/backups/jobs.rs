@@ -75,19 +75,32 @@ impl Task for BackupJob {
         })
     }
 
+    /// A failed copy fails the run (and alerts): the snapshot is safe in
+    /// `repo`, but the backup is not where the config says it should be.
     fn judge(&self, run: &BackupRun) -> Result<String, String> {
-        Ok(format!(
+        let mut summary = format!(
             "snapshot {}: {} files, {} bytes; retention removed {} snapshots",
             &run.snapshot[..run.snapshot.len().min(8)],
             run.files,
             run.bytes,
             run.forgotten
-        ))
+        );
+        for copy in &run.copies {
+            match &copy.result {
+                Ok(done) => summary.push_str(&format!("; {}: {done}", copy.repo)),
+                Err(e) => summary.push_str(&format!("; copy to {} FAILED: {e}", copy.repo)),
+            }
+        }
+        if run.copies.iter().all(|c| c.result.is_ok()) {
+            Ok(summary)
+        } else {
+            Err(summary)
+        }
     }
 }
 
-/// `verify:NAME` (`bulwark verify NAME`): fails on any check error or
-/// mismatch.
+/// `verify:NAME` (`bulwark verify NAME`): verifies the backup's repository
+/// and every copy; fails on any check error or mismatch in any of them.
 pub struct VerifyJob {
     pub config: Arc<Config>,
     pub name: String,
@@ -95,32 +108,63 @@ pub struct VerifyJob {
 }
 
 impl Task for VerifyJob {
-    type Output = VerifyReport;
+    type Output = Vec<VerifyReport>;
 
-    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<VerifyReport, RunError>> {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a JobContext,
+    ) -> BoxFuture<'a, Result<Vec<VerifyReport>, RunError>> {
         Box::pin(async move {
             let cfg = configured(&self.config, &self.name)?;
-            super::verify(cfg, &self.data_dir, &ctx.cancel)
+            super::verify_all(cfg, &self.data_dir, &ctx.cancel)
                 .await
                 .map_err(stopped)
         })
     }
 
-    fn judge(&self, report: &VerifyReport) -> Result<String, String> {
-        let summary =
-            format!(
-            "snapshot {}: {} of {} packs read, {} files compared, {} check errors, {} mismatches",
-            report.snapshot.as_deref().map_or("-", |s| &s[..s.len().min(8)]),
-            report.packs_read,
-            report.packs,
-            report.files_sampled,
-            report.check_errors.len(),
-            report.mismatches.len()
-        );
-        if report.is_ok() {
+    fn judge(&self, reports: &Vec<VerifyReport>) -> Result<String, String> {
+        let lines: Vec<Result<String, String>> = reports.iter().map(judge_one).collect();
+        // With copies, each line names its repository.
+        let named = |i: usize, line: &String| {
+            if reports.len() > 1 {
+                format!("{}: {line}", reports[i].repo)
+            } else {
+                line.clone()
+            }
+        };
+        let summary = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| match l {
+                Ok(l) | Err(l) => named(i, l),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        if lines.iter().all(Result::is_ok) {
             Ok(summary)
         } else {
             Err(summary)
         }
+    }
+}
+
+/// One repository's verification in a line.
+fn judge_one(report: &VerifyReport) -> Result<String, String> {
+    let summary = format!(
+        "snapshot {}: {} of {} packs read, {} files compared, {} check errors, {} mismatches",
+        report
+            .snapshot
+            .as_deref()
+            .map_or("-", |s| &s[..s.len().min(8)]),
+        report.packs_read,
+        report.packs,
+        report.files_sampled,
+        report.check_errors.len(),
+        report.mismatches.len()
+    );
+    if report.is_ok() {
+        Ok(summary)
+    } else {
+        Err(summary)
     }
 }

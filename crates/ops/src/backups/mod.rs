@@ -76,23 +76,29 @@ fn password(cfg: &BackupConfig) -> Result<crate::config::Secret<String>, BackupE
 /// # Errors
 /// No password, a wrong one, or an unreachable repository.
 pub fn open(cfg: &BackupConfig) -> Result<Repository, BackupError> {
-    let mut repo = open_unindexed(cfg)?;
-    repo.load_index().map_err(|e| repo_error(cfg, e))?;
-    Ok(repo)
+    open_indexed(cfg, &cfg.repo)
 }
 
-fn repo_error(cfg: &BackupConfig, source: bulwark_repo::Error) -> BackupError {
+/// `repo` (`cfg.repo` or one of its copies) with `cfg`'s password and
+/// options, its index loaded.
+fn open_indexed(cfg: &BackupConfig, repo: &str) -> Result<Repository, BackupError> {
+    let mut opened = open_at(cfg, repo)?;
+    opened.load_index().map_err(|e| repo_error(cfg, repo, e))?;
+    Ok(opened)
+}
+
+fn repo_error(cfg: &BackupConfig, repo: &str, source: bulwark_repo::Error) -> BackupError {
     BackupError::Repo {
         backup: cfg.name.clone(),
-        repo: cfg.repo.clone(),
+        repo: repo.to_string(),
         source,
     }
 }
 
-fn open_unindexed(cfg: &BackupConfig) -> Result<Repository, BackupError> {
+fn open_at(cfg: &BackupConfig, repo: &str) -> Result<Repository, BackupError> {
     let pw = password(cfg)?;
-    let backend = open_backend_with(&cfg.repo, &cfg.options).map_err(|e| repo_error(cfg, e))?;
-    Repository::open(backend, pw.expose().as_bytes()).map_err(|e| repo_error(cfg, e))
+    let backend = open_backend_with(repo, &cfg.options).map_err(|e| repo_error(cfg, repo, e))?;
+    Repository::open(backend, pw.expose().as_bytes()).map_err(|e| repo_error(cfg, repo, e))
 }
 
 /// The snapshots in the repository of `cfg`, oldest first. Reads only the
@@ -102,9 +108,9 @@ fn open_unindexed(cfg: &BackupConfig) -> Result<Repository, BackupError> {
 /// # Errors
 /// As [`open`], and unreadable snapshot files.
 pub fn snapshots(cfg: &BackupConfig) -> Result<Vec<(Id, Snapshot)>, BackupError> {
-    open_unindexed(cfg)?
+    open_at(cfg, &cfg.repo)?
         .snapshots()
-        .map_err(|e| repo_error(cfg, e))
+        .map_err(|e| repo_error(cfg, &cfg.repo, e))
 }
 
 /// restic's retention flags from the config's `keep`.
@@ -136,42 +142,70 @@ pub struct BackupRun {
     pub bytes: u64,
     /// Snapshots removed by retention.
     pub forgotten: usize,
+    /// One per `repos` entry, in order.
+    pub copies: Vec<CopyRun>,
 }
 
-/// Backs up `cfg.paths` and applies its retention (without pruning: pack
-/// removal is a separate, exclusive-lock operation).
+/// The copy of a new snapshot to one of the backup's other repositories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyRun {
+    pub repo: String,
+    /// What was copied, or why nothing was.
+    pub result: Result<String, String>,
+}
+
+/// Backs up `cfg.paths` into `cfg.repo` and applies its retention (without
+/// pruning: pack removal is a separate, exclusive-lock operation), then
+/// copies the new snapshot to each of `cfg.copies` and applies the same
+/// retention there. A copy that fails is recorded in the run and does not
+/// stop the others; the snapshot stays in `repo` either way.
 ///
 /// # Errors
-/// As [`open`], and any failure of the backup or of retention.
+/// As [`open`], and any failure of the backup or of retention in `repo`.
 pub async fn run_backup(cfg: &BackupConfig, cancel: &Cancel) -> Result<BackupRun, BackupError> {
     let cfg = cfg.clone();
     let cancel = cancel.clone();
     tokio::task::spawn_blocking(move || {
         let mut repo = open(&cfg)?;
-        let wrap = |source| repo_error(&cfg, source);
+        let wrap = |source| repo_error(&cfg, &cfg.repo, source);
         let opts = BackupOptions {
             paths: cfg.paths.clone(),
             excludes: cfg.exclude.clone(),
             tags: cfg.tags.clone(),
-            cancel,
+            cancel: cancel.clone(),
             ..BackupOptions::default()
         };
         let summary = backup(&mut repo, &opts, |_| {}).map_err(wrap)?;
         let policy = retention(&cfg.keep);
-        let forgotten = if policy.is_empty() {
-            0
+        let forgotten = apply_retention(&repo, &policy).map_err(wrap)?;
+        let copies = if cfg.copies.is_empty() {
+            Vec::new()
         } else {
-            forget(&repo, &policy, false)
-                .map_err(wrap)?
-                .iter()
-                .filter(|d| !d.keep)
-                .count()
+            // The index as written, with the new snapshot's packs.
+            drop(repo);
+            let src = open(&cfg)?;
+            let mut copies = Vec::new();
+            for dst in &cfg.copies {
+                if cancel.is_cancelled() {
+                    return Err(wrap(bulwark_repo::Error::Cancelled));
+                }
+                let result = copy_to(&cfg, &src, dst, summary.snapshot_id, &policy);
+                if let Err(e) = &result {
+                    tracing::error!(backup = %cfg.name, repo = %dst, error = %e, "copy failed");
+                }
+                copies.push(CopyRun {
+                    repo: dst.clone(),
+                    result,
+                });
+            }
+            copies
         };
         Ok(BackupRun {
             snapshot: summary.snapshot_id.to_hex(),
             files: summary.files_new + summary.files_changed + summary.files_unmodified,
             bytes: summary.bytes_processed,
             forgotten,
+            copies,
         })
     })
     .await
@@ -179,6 +213,46 @@ pub async fn run_backup(cfg: &BackupConfig, cancel: &Cancel) -> Result<BackupRun
         backup: String::new(),
         message: format!("backup task failed: {e}"),
     })?
+}
+
+/// Snapshots removed by `policy` (none when it is empty).
+fn apply_retention(
+    repo: &Repository,
+    policy: &RetentionPolicy,
+) -> Result<usize, bulwark_repo::Error> {
+    if policy.is_empty() {
+        return Ok(0);
+    }
+    Ok(forget(repo, policy, false)?
+        .iter()
+        .filter(|d| !d.keep)
+        .count())
+}
+
+/// Copy `snapshot` from `src` to `dst` and apply retention there: the new
+/// snapshot's id in `dst`.
+fn copy_to(
+    cfg: &BackupConfig,
+    src: &Repository,
+    dst: &str,
+    snapshot: Id,
+    policy: &RetentionPolicy,
+) -> Result<String, String> {
+    let mut target = open_indexed(cfg, dst).map_err(|e| e.to_string())?;
+    let copied = bulwark_repo::copy_snapshots(src, &mut target, &[snapshot])
+        .map_err(|e| repo_error(cfg, dst, e).to_string())?;
+    apply_retention(&target, policy).map_err(|e| repo_error(cfg, dst, e).to_string())?;
+    let short = |id: &Id| id.to_hex()[..8].to_string();
+    match (copied.copied.first(), copied.skipped.first()) {
+        (Some((_, new)), _) => Ok(format!(
+            "snapshot {} copied as {}",
+            short(&snapshot),
+            short(new)
+        )),
+        // A retried run: the destination has it already.
+        (None, Some(_)) => Ok(format!("snapshot {} already there", short(&snapshot))),
+        (None, None) => Err(format!("snapshot {} was not copied", short(&snapshot))),
+    }
 }
 
 /// A restored file that does not match the snapshot.
@@ -195,6 +269,8 @@ pub struct Mismatch {
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifyReport {
     pub backup: String,
+    /// The repository verified: the backup's `repo` or one of its copies.
+    pub repo: String,
     pub at: DateTime<Utc>,
     pub snapshot: Option<String>,
     /// Problems `check` found (structure and read packs).
@@ -214,6 +290,7 @@ impl VerifyReport {
         serde_json::json!({
             "ts": self.at.to_rfc3339(),
             "backup": self.backup,
+            "repo": self.repo,
             "ok": self.is_ok(),
             "snapshot": self.snapshot,
             "packs": self.packs,
@@ -294,29 +371,87 @@ pub async fn verify(
     data_dir: &Path,
     cancel: &Cancel,
 ) -> Result<VerifyReport, BackupError> {
-    let cfg2 = cfg.clone();
+    verify_repo(cfg, &cfg.repo, data_dir, cancel).await
+}
+
+/// [`verify`] of the backup's `repo` and of every copy, in that order. A
+/// copy that cannot be opened is a failed report, not an error: the others
+/// are still verified.
+///
+/// # Errors
+/// When `repo` itself cannot be opened, or on cancellation.
+pub async fn verify_all(
+    cfg: &BackupConfig,
+    data_dir: &Path,
+    cancel: &Cancel,
+) -> Result<Vec<VerifyReport>, BackupError> {
+    let mut reports = vec![verify(cfg, data_dir, cancel).await?];
+    for copy in &cfg.copies {
+        match verify_repo(cfg, copy, data_dir, cancel).await {
+            Ok(report) => reports.push(report),
+            Err(
+                e @ BackupError::Repo {
+                    source: bulwark_repo::Error::Cancelled,
+                    ..
+                },
+            ) => return Err(e),
+            Err(e) => reports.push(record(
+                VerifyReport {
+                    backup: cfg.name.clone(),
+                    repo: copy.clone(),
+                    at: Utc::now(),
+                    snapshot: None,
+                    check_errors: vec![e.to_string()],
+                    packs: 0,
+                    packs_read: 0,
+                    files_sampled: 0,
+                    mismatches: Vec::new(),
+                },
+                data_dir,
+            )),
+        }
+    }
+    Ok(reports)
+}
+
+async fn verify_repo(
+    cfg: &BackupConfig,
+    repo: &str,
+    data_dir: &Path,
+    cancel: &Cancel,
+) -> Result<VerifyReport, BackupError> {
+    let (cfg2, repo2) = (cfg.clone(), repo.to_string());
     let cancel = cancel.clone();
-    let report = tokio::task::spawn_blocking(move || verify_blocking(&cfg2, &cancel))
+    let report = tokio::task::spawn_blocking(move || verify_blocking(&cfg2, &repo2, &cancel))
         .await
         .map_err(|e| BackupError::Other {
             backup: cfg.name.clone(),
             message: format!("verification task failed: {e}"),
         })??;
+    Ok(record(report, data_dir))
+}
+
+/// Log what a verification found and append it to [`VERIFY_LOG`].
+fn record(report: VerifyReport, data_dir: &Path) -> VerifyReport {
     for m in &report.mismatches {
-        tracing::error!(backup = %report.backup, path = %m.path, reason = %m.reason, "verification mismatch");
+        tracing::error!(backup = %report.backup, repo = %report.repo, path = %m.path, reason = %m.reason, "verification mismatch");
     }
     for e in &report.check_errors {
-        tracing::error!(backup = %report.backup, error = %e, "repository check failed");
+        tracing::error!(backup = %report.backup, repo = %report.repo, error = %e, "repository check failed");
     }
     if let Err(e) = crate::files::append_event(data_dir, VERIFY_LOG, &report.json()) {
         tracing::warn!(error = %e, "cannot append to {VERIFY_LOG}");
     }
-    Ok(report)
+    report
 }
 
-fn verify_blocking(cfg: &BackupConfig, cancel: &Cancel) -> Result<VerifyReport, BackupError> {
-    let mut repo = open(cfg)?;
-    let wrap = |source| repo_error(cfg, source);
+fn verify_blocking(
+    cfg: &BackupConfig,
+    at: &str,
+    cancel: &Cancel,
+) -> Result<VerifyReport, BackupError> {
+    let mut repo = open_indexed(cfg, at)?;
+    let wrap = |source| repo_error(cfg, at, source);
     let (subset, sample) = match &cfg.verify {
         Some(v) => (v.read_data_subset, v.sample_files),
         None => (None, crate::config::DEFAULT_SAMPLE_FILES),
@@ -325,6 +460,7 @@ fn verify_blocking(cfg: &BackupConfig, cancel: &Cancel) -> Result<VerifyReport, 
     let checked = check(&mut repo, read, cancel, |_, _| {}).map_err(wrap)?;
     let mut report = VerifyReport {
         backup: cfg.name.clone(),
+        repo: at.to_string(),
         at: Utc::now(),
         snapshot: None,
         check_errors: checked
@@ -380,7 +516,7 @@ fn verify_blocking(cfg: &BackupConfig, cancel: &Cancel) -> Result<VerifyReport, 
         cancel: cancel.clone(),
     };
     match bulwark_repo::restore(&repo, &sid.to_hex(), &opts) {
-        Err(e @ bulwark_repo::Error::Cancelled) => return Err(repo_error(cfg, e)),
+        Err(e @ bulwark_repo::Error::Cancelled) => return Err(repo_error(cfg, at, e)),
         Err(e) => {
             report
                 .check_errors

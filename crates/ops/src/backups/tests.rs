@@ -36,6 +36,7 @@ fn fixture() -> Fixture {
         name: "app".into(),
         repo: repo.display().to_string(),
         location: bulwark_repo::Location::Local(repo.clone()),
+        copies: Vec::new(),
         options: Default::default(),
         password: Some(PasswordSource::File(pw)),
         paths: vec![app],
@@ -207,4 +208,63 @@ fn retention_maps_keep_flags_and_within() {
     assert_eq!((w.days, w.hours), (2, 5));
     assert_eq!(p.tags, vec!["keep".to_string()]);
     assert!(retention(&KeepPolicy::default()).is_empty());
+}
+
+#[tokio::test]
+async fn a_backup_with_copies_copies_each_new_snapshot_and_verifies_every_repository() {
+    let mut f = fixture();
+    let copy = f.dir.path().join("copy");
+    Repository::init(
+        open_backend(copy.to_str().unwrap()).unwrap(),
+        b"correct horse",
+        KdfParams::INSECURE_FAST,
+    )
+    .unwrap();
+    let missing = f.dir.path().join("never-initialised");
+    f.cfg.copies = vec![copy.display().to_string(), missing.display().to_string()];
+
+    let run = run_backup(&f.cfg, &Cancel::default()).await.unwrap();
+    assert_eq!(run.copies.len(), 2);
+    let done = run.copies[0].result.as_ref().unwrap();
+    assert!(done.contains(&run.snapshot[..8]), "{done}");
+    assert!(run.copies[1].result.is_err(), "{:?}", run.copies[1]);
+    // The failed copy fails the job, naming the repository.
+    let job = BackupJob {
+        config: std::sync::Arc::new(crate::settings::parse("", None, &|_| None).unwrap().config),
+        name: "app".into(),
+    };
+    let judged = crate::scheduler::Task::judge(&job, &run).unwrap_err();
+    assert!(
+        judged.contains("never-initialised") && judged.contains("FAILED"),
+        "{judged}"
+    );
+
+    // The copy holds the same snapshot, with the retention applied there
+    // too (keep last 1), and restores byte for byte.
+    std::fs::write(f.cfg.paths[0].join("index.html"), "<h1>v2</h1>").unwrap();
+    f.cfg.copies.pop();
+    let second = run_backup(&f.cfg, &Cancel::default()).await.unwrap();
+    assert!(second.copies[0].result.is_ok(), "{:?}", second.copies);
+    let mut copied = Repository::open(
+        open_backend(copy.to_str().unwrap()).unwrap(),
+        b"correct horse",
+    )
+    .unwrap();
+    copied.load_index().unwrap();
+    let snaps = copied.snapshots().unwrap();
+    assert_eq!(snaps.len(), 1, "retention in the copy");
+    let primary = open(&f.cfg).unwrap().snapshots().unwrap();
+    assert_eq!(snaps[0].1.tree, primary[0].1.tree);
+
+    f.cfg.copies.push(missing.display().to_string());
+    let data = f.dir.path().join("data");
+    let reports = verify_all(&f.cfg, &data, &Cancel::default()).await.unwrap();
+    assert_eq!(reports.len(), 3);
+    assert!(reports[0].is_ok() && reports[1].is_ok(), "{reports:?}");
+    assert_eq!(reports[1].repo, copy.display().to_string());
+    assert!(reports[1].files_sampled > 0);
+    assert!(!reports[2].is_ok());
+    let log = std::fs::read_to_string(data.join("logs").join(VERIFY_LOG)).unwrap();
+    assert_eq!(log.lines().count(), 3, "{log}");
+    assert!(log.contains("never-initialised"));
 }

@@ -478,6 +478,10 @@ pub struct BackupConfig {
     pub repo: String,
     /// `repo`, parsed as the backend opener parses it.
     pub location: bulwark_repo::Location,
+    /// `repos = [...]`: more repositories (any backend, the same password
+    /// and options) that get a copy of every new snapshot, each verified
+    /// like `repo`.
+    pub copies: Vec<String>,
     /// `options = { "s3.storage-class" = "STANDARD_IA", ... }`, validated.
     pub options: bulwark_repo::BackendOptions,
     /// None: the run-time `BULWARK_PASSWORD` / `RESTIC_PASSWORD`.
@@ -499,6 +503,13 @@ pub struct BackupConfig {
 pub enum PasswordSource {
     File(PathBuf),
     Env(String),
+}
+
+impl BackupConfig {
+    /// `repo`, then every copy.
+    pub fn repositories(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.repo.as_str()).chain(self.copies.iter().map(String::as_str))
+    }
 }
 
 /// restic's `forget --keep-*` flags.

@@ -1263,3 +1263,20 @@ fn backup_options_are_restics_and_bad_ones_are_named() {
         &[(5, "backup[0].options.s3.storage-class", "thaw")],
     );
 }
+
+#[test]
+fn backup_copies_parse_as_the_opener_parses_them_and_are_listed_once() {
+    let text = "[[backup]]\nname = \"b\"\nrepo = \"/srv/b\"\npaths = [\"/a\"]\nrepos = [\"s3:http://127.0.0.1:5000/bk/b\", \"/mnt/usb/b\"]\n";
+    let loaded = ok(text);
+    let b = &loaded.config.backups[0];
+    assert_eq!(b.copies, ["s3:http://127.0.0.1:5000/bk/b", "/mnt/usb/b"]);
+    assert_eq!(b.repositories().count(), 3);
+    check(
+        &text.replace("\"/mnt/usb/b\"", "\"/srv/b\""),
+        &[(5, "backup[0].repos", "listed twice")],
+    );
+    check(
+        &text.replace("/mnt/usb/b", "s3:"),
+        &[(5, "backup[0].repos", "s3")],
+    );
+}
