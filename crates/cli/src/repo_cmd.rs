@@ -32,6 +32,9 @@ pub(crate) struct RepoArgs {
     /// Backend option, as restic spells it: s3.storage-class, s3.kms-key-id, s3.sse, s3.path-style, s3.region, azure.access-tier, gs.storage-class, connections (repeatable)
     #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
     options: Vec<String>,
+    /// Do not use the local metadata cache of remote repositories ($XDG_CACHE_HOME/bulwark)
+    #[arg(long)]
+    no_cache: bool,
     /// Read the repository password from FILE (or put the password itself in BULWARK_PASSWORD or RESTIC_PASSWORD)
     #[arg(long, value_name = "FILE", env = "BULWARK_PASSWORD_FILE")]
     password_file: Option<PathBuf>,
@@ -235,8 +238,7 @@ pub(crate) fn run(cmd: RepoCommand, json: bool) -> anyhow::Result<ExitCode> {
         RepoCommand::Copy(a) => run_copy(a, json),
         RepoCommand::Unlock(a) => {
             let loc = a.repo.location()?;
-            let repo = Repository::open(a.repo.backend(&loc)?, a.repo.password()?.as_bytes())
-                .with_context(|| format!("opening repository {loc}"))?;
+            let repo = a.repo.open_unindexed(&loc, &a.repo.password()?)?;
             let n = if a.remove_all {
                 bulwark_repo::remove_all_locks(&repo)?
             } else {
@@ -291,12 +293,24 @@ impl RepoArgs {
         Ok(open_backend_with(repo, &self.backend_options()?)?)
     }
 
+    /// `repo` opened with `password`, this command's options and (unless
+    /// `--no-cache`) the metadata cache; the index is not loaded.
+    fn open_unindexed(&self, repo: &str, password: &str) -> anyhow::Result<Repository> {
+        let cache = (!self.no_cache)
+            .then(bulwark_repo::default_cache_dir)
+            .flatten();
+        Repository::open_location(
+            repo,
+            &self.backend_options()?,
+            password.as_bytes(),
+            cache.as_deref(),
+        )
+        .with_context(|| format!("opening repository {repo}"))
+    }
+
     fn open(&self) -> anyhow::Result<Repository> {
         let loc = self.location()?;
-        let pw = self.password()?;
-        let backend = self.backend(&loc)?;
-        let mut repo = Repository::open(backend, pw.as_bytes())
-            .with_context(|| format!("opening repository {loc}"))?;
+        let mut repo = self.open_unindexed(&loc, &self.password()?)?;
         repo.load_index()
             .with_context(|| format!("loading the index of {loc}"))?;
         Ok(repo)
@@ -461,8 +475,7 @@ fn run_backup(a: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {
 
 fn snapshots(a: SnapshotsArgs, json: bool) -> anyhow::Result<ExitCode> {
     let loc = a.repo.location()?;
-    let repo = Repository::open(a.repo.backend(&loc)?, a.repo.password()?.as_bytes())
-        .with_context(|| format!("opening repository {loc}"))?;
+    let repo = a.repo.open_unindexed(&loc, &a.repo.password()?)?;
     let loaded = repo.load_snapshots()?;
     for (id, e) in &loaded.broken {
         eprintln!("warning: snapshot {}: {e}", id.short());
@@ -707,8 +720,7 @@ fn run_copy(a: CopyArgs, json: bool) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let mut dst = Repository::open(a.repo.backend(&a.to)?, to_password.as_bytes())
-        .with_context(|| format!("opening destination repository {}", a.to))?;
+    let mut dst = a.repo.open_unindexed(&a.to, &to_password)?;
     dst.load_index()
         .with_context(|| format!("loading the index of {}", a.to))?;
     let mut ids = Vec::new();

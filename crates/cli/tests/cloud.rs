@@ -15,6 +15,7 @@ fn repo_cmd<S: AsRef<std::ffi::OsStr>>(s3: &S3Test, data: &Path, args: &[S]) -> 
     let mut cmd = bulwark(data);
     s3.env(&mut cmd)
         .env("BULWARK_PASSWORD", PASSWORD)
+        .env("XDG_CACHE_HOME", data.with_file_name("cache"))
         .args(args);
     run(&mut cmd)
 }
@@ -74,6 +75,25 @@ fn an_s3_repository_keeps_packs_in_their_storage_class_and_everything_under_kms(
     );
     let snaps: serde_json::Value = serde_json::from_str(&snaps).unwrap();
     assert_eq!(snaps.as_array().unwrap().len(), 2, "{snaps}");
+    // The snapshots were cached under $XDG_CACHE_HOME/bulwark/<repository id>.
+    let cached = |dir: &str| -> usize {
+        let root = tmp.path().join("cache/bulwark");
+        std::fs::read_dir(&root)
+            .map(|ids| {
+                ids.flatten()
+                    .filter_map(|id| std::fs::read_dir(id.path().join(dir)).ok())
+                    .map(|files| files.count())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(cached("snapshots"), 2);
+    std::fs::remove_dir_all(tmp.path().join("cache")).unwrap();
+    ok(
+        "snapshots --no-cache",
+        repo_cmd(&s3, &data, &with(&["snapshots", "--no-cache"])),
+    );
+    assert_eq!(cached("snapshots"), 0, "--no-cache wrote the cache");
     ok(
         "forget",
         repo_cmd(

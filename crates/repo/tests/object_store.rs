@@ -177,3 +177,69 @@ fn a_backup_through_a_store_that_fails_one_request_in_five_succeeds_and_restic_c
     // What reached the store is a whole, valid repository.
     restic_ok(&direct, &["check", "--read-data"]);
 }
+
+#[test]
+fn the_metadata_cache_saves_the_index_and_snapshot_downloads_and_survives_tampering() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    make_tree(&src, 14);
+    let direct = s3_location("cached");
+    let endpoint = std::env::var("BULWARK_TEST_S3_ENDPOINT").unwrap();
+    // A proxy that never fails: here it only counts requests.
+    let proxy = FaultProxy::start(&endpoint, u64::MAX, u64::MAX);
+    let location = direct.replacen(&endpoint, &proxy.url, 1);
+    let mut repo = init_at(&location);
+    for _ in 0..2 {
+        let opts = BackupOptions {
+            paths: vec![src.clone()],
+            ..Default::default()
+        };
+        backup(&mut repo, &opts, |_| {}).unwrap();
+    }
+    drop(repo);
+    let cache = tmp.path().join("cache");
+    let options = bulwark_repo::BackendOptions::default();
+    let requests = || {
+        proxy
+            .counts
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let open_cached = || {
+        let mut repo =
+            Repository::open_location(&location, &options, PASSWORD.as_bytes(), Some(&cache))
+                .unwrap();
+        repo.load_index().unwrap();
+        assert_eq!(repo.snapshots().unwrap().len(), 2);
+        repo
+    };
+    let before = requests();
+    let repo = open_cached();
+    let cold = requests() - before;
+    let before = requests();
+    open_cached();
+    let warm = requests() - before;
+    // Warm: only the config, the key and the listings.
+    let files = repo.backend().list(FileType::Index).unwrap().len()
+        + repo.backend().list(FileType::Snapshot).unwrap().len();
+    assert!(files >= 3, "{files}");
+    assert_eq!(
+        cold - warm,
+        files as u64,
+        "cold {cold}, warm {warm} requests"
+    );
+
+    // A tampered cache file is noticed, dropped and fetched again.
+    let index_dir = cache.join(repo.id()).join("index");
+    let cached = std::fs::read_dir(&index_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&cached, b"not an index").unwrap();
+    let before = requests();
+    open_cached();
+    assert_eq!(requests() - before, warm + 1);
+    assert_ne!(std::fs::read(&cached).unwrap(), b"not an index");
+}

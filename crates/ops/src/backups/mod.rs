@@ -12,8 +12,8 @@ mod jobs;
 use std::path::{Path, PathBuf};
 
 use bulwark_repo::{
-    backup, check, forget, open_backend_with, BackupOptions, BlobType, Cancel, Id, KeepWithin,
-    ReadData, Repository, RestoreOptions, RetentionPolicy, Snapshot, Tree,
+    backup, check, forget, BackupOptions, BlobType, Cancel, Id, KeepWithin, ReadData, Repository,
+    RestoreOptions, RetentionPolicy, Snapshot, Tree,
 };
 use chrono::{DateTime, Utc};
 use rand::seq::SliceRandom;
@@ -95,10 +95,13 @@ fn repo_error(cfg: &BackupConfig, repo: &str, source: bulwark_repo::Error) -> Ba
     }
 }
 
+/// `repo` with `cfg`'s password and options; remote repositories with the
+/// metadata cache, as the CLI's repository commands use it.
 fn open_at(cfg: &BackupConfig, repo: &str) -> Result<Repository, BackupError> {
     let pw = password(cfg)?;
-    let backend = open_backend_with(repo, &cfg.options).map_err(|e| repo_error(cfg, repo, e))?;
-    Repository::open(backend, pw.expose().as_bytes()).map_err(|e| repo_error(cfg, repo, e))
+    let cache = bulwark_repo::default_cache_dir();
+    Repository::open_location(repo, &cfg.options, pw.expose().as_bytes(), cache.as_deref())
+        .map_err(|e| repo_error(cfg, repo, e))
 }
 
 /// The snapshots in the repository of `cfg`, oldest first. Reads only the

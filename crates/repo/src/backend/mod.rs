@@ -5,6 +5,7 @@
 //! Every file except `config` is named by its id; the backend maps
 //! `(FileType, name)` to a location using restic's layout.
 
+pub(crate) mod cache;
 pub(crate) mod local;
 pub(crate) mod location;
 pub(crate) mod memory;
@@ -13,6 +14,7 @@ pub(crate) mod options;
 
 use crate::error::Result;
 
+pub use cache::default_cache_dir;
 pub use location::Location;
 pub use options::{BackendOptions, KNOWN_OPTIONS};
 

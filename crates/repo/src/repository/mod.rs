@@ -175,6 +175,39 @@ impl Repository {
         self.config.version
     }
 
+    /// [`Repository::open`] of the repository a location string names
+    /// (`-r`), with `-o` options, and, for a remote one, index and snapshot
+    /// files cached under `cache` (see [`Repository::use_cache`]; a local
+    /// repository is its own cache).
+    ///
+    /// # Errors
+    /// As [`crate::open_backend_with`] and [`Repository::open`].
+    pub fn open_location(
+        repo: &str,
+        options: &crate::BackendOptions,
+        password: &[u8],
+        cache: Option<&std::path::Path>,
+    ) -> Result<Repository> {
+        let remote = !matches!(crate::Location::parse(repo)?, crate::Location::Local(_));
+        let mut opened = Repository::open(crate::open_backend_with(repo, options)?, password)?;
+        if let (true, Some(root)) = (remote, cache) {
+            opened.use_cache(root);
+        }
+        Ok(opened)
+    }
+
+    /// Serve index and snapshot reads from a local cache under
+    /// `root/<repository id>/` from now on (see `backend/cache.rs`): what
+    /// restic's `~/.cache/restic` does for remote repositories. Call it
+    /// before [`Repository::load_index`].
+    pub fn use_cache(&mut self, root: &std::path::Path) {
+        if let Some(cached) =
+            crate::backend::cache::CachedBackend::new(self.backend.clone(), root, &self.config.id)
+        {
+            self.backend = std::sync::Arc::new(cached);
+        }
+    }
+
     /// The storage backend.
     pub fn backend(&self) -> &dyn Backend {
         self.backend.as_ref()

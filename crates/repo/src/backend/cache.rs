@@ -1,0 +1,212 @@
+//! A local cache of a remote repository's metadata, like restic's
+//! `~/.cache/restic`: index and snapshot files, which every command reads
+//! and which never change once written (their names are the SHA-256 of
+//! their contents), are kept under `<root>/<repository id>/` so they are
+//! downloaded once.
+//!
+//! The cache is only ever a faster copy: a cached file is used when its
+//! content still hashes to its name (anything else is deleted and fetched
+//! again), writes go to the repository first, files the repository no
+//! longer lists are dropped, and a cache that cannot be written costs speed,
+//! never a failure. Files are written to a temporary name and renamed, in
+//! 0700 directories as 0600 files, like the repository's own.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::{Backend, FileType};
+use crate::error::Result;
+
+/// `$XDG_CACHE_HOME/bulwark`, else `~/.cache/bulwark`; None without either.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let nonempty = |v: &str| std::env::var_os(v).filter(|s| !s.is_empty());
+    nonempty("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| nonempty("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|base| base.join("bulwark"))
+}
+
+/// A backend whose index and snapshot reads are served from a local cache.
+pub(crate) struct CachedBackend {
+    inner: Arc<dyn Backend>,
+    /// `<root>/<repository id>`.
+    dir: PathBuf,
+}
+
+fn cached(t: FileType) -> bool {
+    matches!(t, FileType::Index | FileType::Snapshot)
+}
+
+/// Whether `data` is the content of the file named `name`.
+fn matches_name(name: &str, data: &[u8]) -> bool {
+    hex::encode(Sha256::digest(data)) == name
+}
+
+impl CachedBackend {
+    /// `None` when `id` is not a repository id (a hostile config must not
+    /// pick the cache's path).
+    pub(crate) fn new(inner: Arc<dyn Backend>, root: &Path, id: &str) -> Option<CachedBackend> {
+        let valid = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+        valid.then(|| CachedBackend {
+            inner,
+            dir: root.join(id),
+        })
+    }
+
+    fn path(&self, t: FileType, name: &str) -> Option<PathBuf> {
+        let plain = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric());
+        (cached(t) && plain).then(|| self.dir.join(t.dir()).join(name))
+    }
+
+    /// Best effort: a failure leaves at most a temporary file, which the
+    /// next store of the same name replaces.
+    fn store(&self, path: &Path, data: &[u8]) {
+        let Some(dir) = path.parent() else { return };
+        if fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .is_err()
+        {
+            return;
+        }
+        let tmp = path.with_extension("tmp");
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(data));
+        if written.is_err() || fs::rename(&tmp, path).is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+    }
+}
+
+impl Backend for CachedBackend {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+
+    fn connections(&self) -> usize {
+        self.inner.connections()
+    }
+
+    fn create(&self) -> Result<()> {
+        self.inner.create()
+    }
+
+    fn list(&self, t: FileType) -> Result<Vec<(String, u64)>> {
+        let listed = self.inner.list(t)?;
+        if cached(t) {
+            // Forget what the repository no longer has (forget, prune).
+            if let Ok(entries) = fs::read_dir(self.dir.join(t.dir())) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name();
+                    let name = name.to_string_lossy();
+                    if !listed.iter().any(|(n, _)| *n == name) {
+                        let _ = fs::remove_file(entry.path());
+                    }
+                }
+            }
+        }
+        Ok(listed)
+    }
+
+    fn read(&self, t: FileType, name: &str) -> Result<Vec<u8>> {
+        let Some(path) = self.path(t, name) else {
+            return self.inner.read(t, name);
+        };
+        if let Ok(data) = fs::read(&path) {
+            if matches_name(name, &data) {
+                return Ok(data);
+            }
+            let _ = fs::remove_file(&path);
+        }
+        let data = self.inner.read(t, name)?;
+        if matches_name(name, &data) {
+            self.store(&path, &data);
+        }
+        Ok(data)
+    }
+
+    fn read_range(&self, t: FileType, name: &str, offset: u64, length: u32) -> Result<Vec<u8>> {
+        self.inner.read_range(t, name, offset, length)
+    }
+
+    fn write(&self, t: FileType, name: &str, data: &[u8]) -> Result<()> {
+        self.inner.write(t, name, data)?;
+        if let Some(path) = self.path(t, name) {
+            self.store(&path, data);
+        }
+        Ok(())
+    }
+
+    fn write_owned(&self, t: FileType, name: &str, data: Vec<u8>) -> Result<()> {
+        match self.path(t, name) {
+            Some(path) => {
+                self.inner.write(t, name, &data)?;
+                self.store(&path, &data);
+                Ok(())
+            }
+            None => self.inner.write_owned(t, name, data),
+        }
+    }
+
+    fn remove(&self, t: FileType, name: &str) -> Result<()> {
+        if let Some(path) = self.path(t, name) {
+            let _ = fs::remove_file(path);
+        }
+        self.inner.remove(t, name)
+    }
+
+    fn stat(&self, t: FileType, name: &str) -> Result<u64> {
+        self.inner.stat(t, name)
+    }
+
+    fn remove_leftovers(&self, dry_run: bool) -> Result<(u64, u64)> {
+        self.inner.remove_leftovers(dry_run)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::memory::MemoryBackend;
+
+    #[test]
+    fn cached_files_are_checked_by_hash_and_follow_the_repository() {
+        let tmp = tempfile::tempdir().unwrap();
+        let inner: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+        let id = "ab".repeat(32);
+        assert!(CachedBackend::new(inner.clone(), tmp.path(), "../x").is_none());
+        let cache = CachedBackend::new(inner.clone(), tmp.path(), &id).unwrap();
+        let data = b"an index file".to_vec();
+        let name = hex::encode(Sha256::digest(&data));
+        cache.write(FileType::Index, &name, &data).unwrap();
+        let file = tmp.path().join(&id).join("index").join(&name);
+        assert_eq!(fs::read(&file).unwrap(), data);
+
+        // Served from the cache even when the repository's copy is gone...
+        inner.remove(FileType::Index, &name).unwrap();
+        assert_eq!(cache.read(FileType::Index, &name).unwrap(), data);
+        // ...but never when it no longer hashes to its name.
+        fs::write(&file, b"tampered").unwrap();
+        assert!(cache.read(FileType::Index, &name).is_err());
+        assert!(!file.exists());
+
+        // A file the repository stops listing leaves the cache.
+        inner.write(FileType::Index, &name, &data).unwrap();
+        cache.read(FileType::Index, &name).unwrap();
+        assert!(file.exists());
+        inner.remove(FileType::Index, &name).unwrap();
+        assert!(cache.list(FileType::Index).unwrap().is_empty());
+        assert!(!file.exists());
+    }
+}
