@@ -2,6 +2,15 @@
 # Bulwark against restic, same dataset, same machine.
 #
 #   bench/backup_vs_restic.sh [DATASET_DIR] [OUTPUT_MD]
+#   bench/backup_vs_restic.sh --linux [OUTPUT_MD]
+#
+# `--linux` uses the Linux 6.1 source tree of Debian's `linux-source-6.1`
+# (about 78,600 files, 1.3 GB; the size where per-file and per-blob state
+# shows in peak RSS), downloaded with apt-get and extracted into
+# BENCH_LINUX_DIR (default ~/.cache/bulwark-bench/linux-source-6.1) when
+# missing, and writes its own section of OUTPUT_MD. Scratch space
+# (repositories, restore targets: about 3 GB per run for this tree) goes
+# under BENCH_TMP (default /tmp); BENCH_TMP=/dev/shm measures on tmpfs.
 #
 # Runs, for each tool: first backup, no-change backup, full restore and
 # `check --read-data`, each BENCH_RUNS times (default 3), measuring wall
@@ -15,6 +24,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+marker=backup-vs-restic
+if [ "${1:-}" = --linux ]; then
+    shift
+    linux=${BENCH_LINUX_DIR:-$HOME/.cache/bulwark-bench/linux-source-6.1}
+    if [ ! -d "$linux" ]; then
+        # The .deb holds the source as one tarball; both go once extracted.
+        mkdir -p "$(dirname "$linux")"
+        dl=$(mktemp -d "$(dirname "$linux")/.linux-dl.XXXXXX")
+        (cd "$dl" && apt-get download linux-source-6.1 >&2)
+        dpkg-deb -x "$dl"/linux-source-6.1_*.deb "$dl/deb"
+        tar -xJf "$dl"/deb/usr/src/linux-source-6.1.tar.xz -C "$dl"
+        mv "$dl/linux-source-6.1" "$linux"
+        rm -rf "$dl"
+    fi
+    set -- "$linux" "$@"
+    marker=backup-vs-restic-linux
+fi
 dataset=$(realpath "${1:-$HOME/.cargo/registry/src}")
 out=${2:-docs/benchmarks.md}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bulwark-target}"
@@ -25,7 +51,7 @@ command -v restic >/dev/null || { echo "restic is not installed (scripts/test.sh
 cargo build --release -p bulwark >&2
 bulwark="$CARGO_TARGET_DIR/release/bulwark"
 
-work=$(mktemp -d /tmp/bulwark-bench.XXXXXX)
+work=$(mktemp -d "${BENCH_TMP:-/tmp}/bulwark-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export RESTIC_PASSWORD=bench-password BULWARK_PASSWORD=bench-password
 export RESTIC_CACHE_DIR="$work/restic-cache"
@@ -126,12 +152,14 @@ table=$(
 )
 
 mkdir -p "$(dirname "$out")"
-[ -f "$out" ] || printf '# Benchmarks\n\n<!-- backup-vs-restic:start -->\n<!-- backup-vs-restic:end -->\n' >"$out"
-python3 - "$out" "$table" <<'PY'
+[ -f "$out" ] || printf '# Benchmarks\n' >"$out"
+python3 - "$out" "$table" "$marker" <<'PY'
 import sys
-path, table = sys.argv[1], sys.argv[2]
+path, table, marker = sys.argv[1], sys.argv[2], sys.argv[3]
 text = open(path).read()
-start, end = "<!-- backup-vs-restic:start -->", "<!-- backup-vs-restic:end -->"
+start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+if start not in text:
+    text += f"\n{start}\n{end}\n"
 i, j = text.index(start) + len(start), text.index(end)
 open(path, "w").write(text[:i] + "\n" + table + "\n" + text[j:])
 PY

@@ -1,8 +1,10 @@
 //! The `bulwark` binary: parses arguments, calls `bulwark-ops`,
 //! `bulwark-server` and `bulwark-repo`, prints, and maps errors to exit codes
 //! (0 success, 1 a check failed, 2 usage or runtime error).
-#![forbid(unsafe_code)]
+// One exception: the allocator setting in `alloc` (a libc call).
+#![deny(unsafe_code)]
 
+mod alloc;
 mod cmd;
 mod output;
 mod repo_cmd;
@@ -100,6 +102,7 @@ pub(crate) struct Globals {
 }
 
 fn main() -> ExitCode {
+    alloc::tune();
     quiet_on_closed_stdout();
     let cli = Cli::parse();
     match try_main(cli) {

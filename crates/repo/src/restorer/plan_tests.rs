@@ -5,8 +5,10 @@ use crate::format::snapshot::Snapshot;
 use crate::format::tree::Tree;
 use crate::repository::BlobSaver;
 
-fn use_at(offset: u32, length: u32) -> BlobUse {
+/// A write of the blob at `offset` in pack `pack` to file `file`.
+fn use_at(pack: u32, offset: u32, length: u32, file: u32) -> BlobUse {
     BlobUse {
+        pack,
         blob: PackedBlob {
             id: Id::hash(&offset.to_le_bytes()),
             blob_type: BlobType::Data,
@@ -14,7 +16,8 @@ fn use_at(offset: u32, length: u32) -> BlobUse {
             length,
             uncompressed_length: None,
         },
-        targets: vec![(0, 0)],
+        file,
+        offset: 0,
     }
 }
 
@@ -47,30 +50,50 @@ fn jobs_merge_neighbours_and_split_at_gaps_and_size() {
         ),
     ];
     for (i, (blobs, want)) in cases.into_iter().enumerate() {
-        let pack = Id::hash(b"pack");
-        let jobs = plan_jobs(vec![(
-            pack,
-            blobs.iter().map(|&(o, l)| use_at(o, l)).collect(),
-        )]);
+        let mut uses: Vec<BlobUse> = blobs.iter().map(|&(o, l)| use_at(0, o, l, 0)).collect();
+        let jobs = plan_jobs(&mut uses);
         let got: Vec<(u64, u64, usize)> = jobs
             .iter()
-            .map(|j| (j.start, j.len, j.blobs.len()))
+            .map(|j| (j.start, j.len, j.uses.len()))
             .collect();
         assert_eq!(got, want, "case {i}");
         for j in &jobs {
-            assert_eq!(j.pack, pack);
-            for b in &j.blobs {
-                assert!(b.blob.offset as u64 >= j.start, "case {i}");
-                assert!(b.blob.offset as u64 + b.blob.length as u64 <= j.start + j.len);
+            assert_eq!(j.pack, 0);
+            for u in &uses[j.uses.clone()] {
+                assert!(u.blob.offset as u64 >= j.start, "case {i}");
+                assert!(u.blob.offset as u64 + u.blob.length as u64 <= j.start + j.len);
             }
         }
     }
-    // Packs stay apart.
-    let jobs = plan_jobs(vec![
-        (Id::hash(b"a"), vec![use_at(0, 10)]),
-        (Id::hash(b"b"), vec![use_at(10, 10)]),
-    ]);
+    // Packs stay apart, even at neighbouring offsets.
+    let mut uses = vec![use_at(1, 10, 10, 0), use_at(0, 0, 10, 1)];
+    let jobs = plan_jobs(&mut uses);
     assert_eq!(jobs.len(), 2);
+    assert_eq!((jobs[0].pack, jobs[1].pack), (0, 1));
+}
+
+/// A blob several files use is one record per write; sorted, the records
+/// sit together in one read, in planning order, next to the blobs around.
+#[test]
+fn writes_of_a_shared_blob_share_one_read() {
+    let mut uses = vec![
+        use_at(0, 100, 50, 0),
+        use_at(0, 0, 100, 1),
+        use_at(0, 100, 50, 2),
+        use_at(0, 100, 50, 3),
+    ];
+    let jobs = plan_jobs(&mut uses);
+    assert_eq!(
+        jobs,
+        vec![Job {
+            pack: 0,
+            start: 0,
+            len: 150,
+            uses: 0..4
+        }]
+    );
+    let order: Vec<(u32, u32)> = uses.iter().map(|u| (u.blob.offset, u.file)).collect();
+    assert_eq!(order, vec![(0, 1), (100, 0), (100, 2), (100, 3)]);
 }
 
 fn file(name: &str, content: &[Id], size: u64, mode: u32) -> Node {
