@@ -131,9 +131,16 @@ impl Location {
         }
     }
 
-    /// Whether this build can open it: local directories and S3 so far.
+    /// Whether this build can open it: local directories, S3, Azure Blob
+    /// Storage and Google Cloud Storage all have backends.
     pub fn is_supported(&self) -> bool {
-        matches!(self, Location::Local(_) | Location::S3 { .. })
+        matches!(
+            self,
+            Location::Local(_)
+                | Location::S3 { .. }
+                | Location::Azure { .. }
+                | Location::Gcs { .. }
+        )
     }
 }
 

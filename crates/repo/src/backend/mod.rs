@@ -1,7 +1,9 @@
 //! Storage backends: where repository files live.
 //!
 //! The trait is deliberately small (rustic's shape) so that retry, caching
-//! and fault injection can be wrappers and cloud stores can be added later.
+//! and fault injection can be wrappers. Local directories implement it,
+//! and so do the object stores (S3, Azure Blob Storage, Google Cloud
+//! Storage) in [`object`].
 //! Every file except `config` is named by its id; the backend maps
 //! `(FileType, name)` to a location using restic's layout.
 
@@ -128,11 +130,12 @@ pub trait Backend: Send + Sync {
 }
 
 /// Open the backend a repository string names ([`Location::parse`]) with
-/// default options: a local directory, or S3.
+/// default options: a local directory, S3, Azure Blob Storage or Google
+/// Cloud Storage.
 ///
 /// # Errors
-/// [`crate::Error::InvalidArgument`] for an invalid location, one that has
-/// no backend yet, or a client that cannot be built.
+/// [`crate::Error::InvalidArgument`] for an invalid location, a cloud
+/// whose credentials are missing, or a client that cannot be built.
 pub fn open_backend(repo: &str) -> Result<Box<dyn Backend>> {
     open_backend_with(repo, &BackendOptions::default())
 }

@@ -1,4 +1,5 @@
-//! Object stores (Amazon S3 and compatible stores), through opendal, in
+//! Object stores — Amazon S3 and compatible stores ([`s3`]), Azure Blob
+//! Storage ([`azure`]), Google Cloud Storage ([`gcs`]) — through opendal, in
 //! restic's layout under the location's prefix: `config`, `keys/<id>`,
 //! `data/<first two hex chars>/<id>`, `index/<id>`, `snapshots/<id>`,
 //! `locks/<id>`.
@@ -15,9 +16,15 @@
 //! an error, never data, and such reads are retried here.
 //!
 //! Two operators share one transport: data packs go through one carrying
-//! the pack storage class (`s3.storage-class`), everything else through one
-//! in the standard class, so listings and index reads stay cheap.
+//! the pack storage class (`s3.storage-class`, `gs.storage-class`),
+//! everything else through one in the standard class, so listings and
+//! index reads stay cheap. Azure's access tier (`azure.access-tier`) has no
+//! opendal setting: tiered packs are uploaded by [`azure::TieredPut`].
+//! Every object is written as `application/octet-stream`, as restic does
+//! (GCS wants a content type).
 
+mod azure;
+mod gcs;
 mod s3;
 mod transport;
 
@@ -51,6 +58,8 @@ pub struct ObjectBackend {
     meta: Operator,
     /// Data packs (their own storage class).
     data: Operator,
+    /// Azure packs in an access tier, written past opendal.
+    tiered: Option<azure::TieredPut>,
     rt: tokio::runtime::Runtime,
     /// The location as the user wrote it, for messages.
     location: String,
@@ -79,9 +88,11 @@ fn describe(e: &opendal::Error) -> String {
     out.replace('\n', " ")
 }
 
-/// The code and message of an S3 error document, which opendal passes on
-/// in its Debug form (`S3Error { code: "NoSuchBucket", message: "...",
-/// request_id: ... }`); anything else as it is.
+/// The code and message of an S3 or Azure error document, which opendal
+/// passes on in its Debug form (`S3Error { code: "NoSuchBucket", message:
+/// "...", request_id: ... }`, `AzblobError { code: ..., message: ...,
+/// query_parameter_value: ... }`); anything else as it is, less any
+/// echoed query parameter value.
 fn store_message(message: &str) -> String {
     let field = |name: &str| {
         let start = message.find(&format!("{name}: \""))? + name.len() + 3;
@@ -89,13 +100,27 @@ fn store_message(message: &str) -> String {
         Some(&message[start..start + len])
     };
     match (
-        message.starts_with("S3Error {"),
+        message.starts_with("S3Error {") || message.starts_with("AzblobError {"),
         field("code"),
         field("message"),
     ) {
         (true, Some(code), Some(text)) => format!("{code}: {text}"),
-        _ => message.to_string(),
+        _ => redact_echoed_query(message),
     }
+}
+
+/// Azure echoes the query parameter it rejects (a SAS field, the
+/// signature itself) in its error: keep the parameter's name, drop its
+/// value.
+fn redact_echoed_query(message: &str) -> String {
+    const FIELD: &str = "query_parameter_value: \"";
+    let Some(start) = message.find(FIELD).map(|i| i + FIELD.len()) else {
+        return message.to_string();
+    };
+    let end = message[start..]
+        .find('"')
+        .map_or(message.len(), |i| start + i);
+    format!("{}…{}", &message[..start], &message[end..])
 }
 
 /// Drop the query string of every URL in `s` (reqwest names the URL in its
@@ -132,6 +157,7 @@ impl ObjectBackend {
     /// [`Error::InvalidArgument`] when the location is not an object store
     /// or the client cannot be built.
     pub fn open(location: &Location, options: &BackendOptions) -> Result<ObjectBackend> {
+        let mut tiered = None;
         let (meta, data) = match location {
             Location::S3 {
                 endpoint,
@@ -139,10 +165,18 @@ impl ObjectBackend {
                 prefix,
             } => s3::operators(endpoint.as_deref(), bucket, prefix, options)
                 .map_err(|e| open_error(location, describe(&e)))?,
-            other => {
+            Location::Azure { container, prefix } => {
+                let (meta, data, t) = azure::operators(container, prefix, options)
+                    .map_err(|e| open_error(location, e))?;
+                tiered = t;
+                (meta, data)
+            }
+            Location::Gcs { bucket, prefix } => {
+                gcs::operators(bucket, prefix, options).map_err(|e| open_error(location, e))?
+            }
+            Location::Local(_) => {
                 return Err(Error::InvalidArgument(format!(
-                    "backend {}: is not implemented yet (repository {other})",
-                    other.scheme()
+                    "repository {location} is a local directory, not an object store"
                 )))
             }
         };
@@ -155,6 +189,7 @@ impl ObjectBackend {
         Ok(ObjectBackend {
             meta: with_layers(meta),
             data: with_layers(data),
+            tiered,
             rt,
             location: location.to_string(),
             connections: options.connections.unwrap_or(DEFAULT_CONNECTIONS),
@@ -310,8 +345,28 @@ impl Backend for ObjectBackend {
 
     fn write_owned(&self, t: FileType, name: &str, data: Vec<u8>) -> Result<()> {
         let key = Self::key(t, name)?;
+        if let (FileType::Pack, Some(tiered)) = (t, &self.tiered) {
+            return self
+                .rt
+                .block_on(async {
+                    tokio::time::timeout(azure::PUT_TIMEOUT, tiered.put(&key, data))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(opendal::Error::new(
+                                ErrorKind::Unexpected,
+                                format!("no answer within {} s", azure::PUT_TIMEOUT.as_secs()),
+                            ))
+                        })
+                })
+                .map_err(|e| self.error("write", &key, &e));
+        }
         self.rt
-            .block_on(self.op(t).write(&key, data))
+            .block_on(async {
+                self.op(t)
+                    .write_with(&key, data)
+                    .content_type("application/octet-stream")
+                    .await
+            })
             .map(|_| ())
             .map_err(|e| self.error("write", &key, &e))
     }
@@ -347,6 +402,12 @@ mod tests {
             ),
             "NoSuchBucket: The specified bucket does not exist"
         );
+        assert_eq!(
+            store_message(
+                r#"AzblobError { code: "AuthenticationFailed", message: "Signature did not match", query_parameter_name: "sig", query_parameter_value: "SECRET", reason: "" }"#
+            ),
+            "AuthenticationFailed: Signature did not match"
+        );
         assert_eq!(store_message("plain"), "plain");
     }
 
@@ -357,5 +418,11 @@ mod tests {
             "error sending request for url (http://h:1/c/k reset"
         );
         assert_eq!(strip_queries("plain words? yes"), "plain words? yes");
+        assert_eq!(
+            redact_echoed_query(
+                r#"AzblobError { code: "AuthenticationFailed", query_parameter_name: "sig", query_parameter_value: "SECRET", reason: "" }"#
+            ),
+            r#"AzblobError { code: "AuthenticationFailed", query_parameter_name: "sig", query_parameter_value: "…", reason: "" }"#
+        );
     }
 }

@@ -1,0 +1,68 @@
+//! Google Cloud Storage, through its JSON API. Credentials as Google's
+//! client libraries find them: `GOOGLE_APPLICATION_CREDENTIALS` (a
+//! service-account or authorized-user JSON file), else the gcloud
+//! well-known file, else the metadata server of the VM we run on. With
+//! `STORAGE_EMULATOR_HOST` (the variable Google's libraries honour) every
+//! request goes to that host, unsigned, as to fake-gcs-server.
+//!
+//! Each object is one upload request (`uploadType=multipart`: metadata
+//! and bytes together), never a resumable or XML multipart upload: packs
+//! are 16 MiB, well under the single-request limit, and a single request
+//! makes the object appear whole or not at all.
+
+use opendal::{services::Gcs, Operator};
+
+use crate::backend::options::BackendOptions;
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The metadata and data-pack operators for `bucket/prefix`; packs carry
+/// `gs.storage-class`.
+pub(super) fn operators(
+    bucket: &str,
+    prefix: &str,
+    options: &BackendOptions,
+) -> Result<(Operator, Operator), String> {
+    let emulator = var("STORAGE_EMULATOR_HOST").map(|host| {
+        // Google's libraries accept `host:port` and prepend http://.
+        let host = host.trim().trim_end_matches('/');
+        if host.contains("://") {
+            host.to_string()
+        } else {
+            format!("http://{host}")
+        }
+    });
+    let credentials = var("GOOGLE_APPLICATION_CREDENTIALS");
+    if emulator.is_none() {
+        if let Some(path) = &credentials {
+            if !std::path::Path::new(path).is_file() {
+                return Err(format!(
+                    "GOOGLE_APPLICATION_CREDENTIALS names {path}, which is not a readable file"
+                ));
+            }
+        }
+    }
+    let build = |storage_class: Option<&str>| {
+        let mut builder = Gcs::default().bucket(bucket).root(&format!("/{prefix}"));
+        match (&emulator, &credentials) {
+            (Some(endpoint), _) => {
+                builder = builder
+                    .endpoint(endpoint)
+                    .skip_signature()
+                    .disable_vm_metadata()
+                    .disable_config_load();
+            }
+            (None, Some(path)) => {
+                builder = builder.credential_path(path).disable_vm_metadata();
+            }
+            (None, None) => {}
+        }
+        if let Some(class) = storage_class {
+            builder = builder.default_storage_class(class);
+        }
+        Operator::new(builder).map_err(|e| super::describe(&e))
+    };
+    Ok((build(None)?, build(options.gs_storage_class.as_deref())?))
+}
