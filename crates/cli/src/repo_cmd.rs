@@ -26,7 +26,7 @@ use serde_json::json;
 /// Where the repository is and how to unlock it.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RepoArgs {
-    /// Repository: a local path or s3:[http(s)://host[:port]/]bucket[/prefix] [env: BULWARK_REPOSITORY, RESTIC_REPOSITORY]
+    /// Repository: a local path, s3:[http(s)://host[:port]/]bucket[/prefix], azure:container:/prefix or gs:bucket:/prefix; credentials from each cloud's standard variables (AWS_*, AZURE_STORAGE_CONNECTION_STRING or AZURE_ACCOUNT_NAME with AZURE_ACCOUNT_KEY/AZURE_ACCOUNT_SAS, GOOGLE_APPLICATION_CREDENTIALS or STORAGE_EMULATOR_HOST) [env: BULWARK_REPOSITORY, RESTIC_REPOSITORY]
     #[arg(short = 'r', long = "repo", value_name = "REPO")]
     repo: Option<String>,
     /// Backend option, as restic spells it: s3.storage-class, s3.kms-key-id, s3.sse, s3.path-style, s3.region, azure.access-tier, gs.storage-class, connections (repeatable)
