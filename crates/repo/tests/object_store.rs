@@ -1,12 +1,16 @@
-//! Repositories in S3, against a real S3 server (moto, started by
-//! scripts/test.sh), with restic as the oracle: it must read what we write
-//! there and we must read what it writes.
+//! Repositories in object stores, against real servers started by
+//! scripts/test.sh: S3 (moto), with restic as the oracle — it must read
+//! what we write there and we must read what it writes —, Azure Blob
+//! Storage (Azurite) and Google Cloud Storage (fake-gcs-server).
 
 mod common;
 
+use std::path::Path;
+
 use bulwark_repo::{
-    backup, check, open_backend, restore, BackupOptions, Cancel, Error, FileType, KdfParams,
-    ReadData, Repository, RestoreOptions,
+    backup, check, copy_snapshots, forget, open_backend, open_backend_with, prune, restore,
+    BackendOptions, BackupOptions, Cancel, Error, FileType, KdfParams, ReadData, Repository,
+    RestoreOptions, RetentionPolicy,
 };
 use common::*;
 
@@ -25,10 +29,9 @@ fn open_at(location: &str) -> Repository {
     repo
 }
 
-#[test]
-fn s3_backend_keeps_the_backend_contract() {
-    let location = s3_location("contract");
-    let b = open_backend(&location).unwrap();
+/// The backend contract, as every object store must keep it.
+fn keeps_the_backend_contract(location: &str) {
+    let b = open_backend(location).unwrap();
     b.create().unwrap();
     let id = "ab".repeat(32);
     assert!(matches!(
@@ -60,6 +63,286 @@ fn s3_backend_keeps_the_backend_contract() {
     assert!(b.read(FileType::Pack, "../config").is_err());
     b.remove(FileType::Pack, &id).unwrap();
     assert!(b.list(FileType::Pack).unwrap().is_empty());
+    // An empty file is a file.
+    b.write(FileType::Lock, &"ef".repeat(32), b"").unwrap();
+    assert_eq!(b.stat(FileType::Lock, &"ef".repeat(32)).unwrap(), 0);
+    assert_eq!(b.read(FileType::Lock, &"ef".repeat(32)).unwrap(), b"");
+}
+
+#[test]
+fn s3_backend_keeps_the_backend_contract() {
+    keeps_the_backend_contract(&s3_location("contract"));
+}
+
+#[test]
+fn azure_backend_keeps_the_backend_contract() {
+    keeps_the_backend_contract(&azure_location("contract"));
+}
+
+#[test]
+fn gcs_backend_keeps_the_backend_contract() {
+    keeps_the_backend_contract(&gcs_location("contract"));
+}
+
+/// Restore the latest snapshot of `repo` and compare it with `src`.
+fn restore_latest_and_compare(repo: &Repository, src: &Path, target: &Path) {
+    restore(
+        repo,
+        "latest",
+        &RestoreOptions {
+            target: target.to_path_buf(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_same_tree(src, &restored_path(target, src));
+}
+
+fn check_all(location: &str) -> Repository {
+    let mut repo = open_at(location);
+    let report = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
+    assert!(report.is_ok(), "{location}: {:?}", report.errors);
+    repo
+}
+
+/// init, two backups, check with every pack read, restore byte-identical,
+/// forget the first snapshot and prune, check and restore again.
+fn full_cycle(location: &str, seed: u64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    make_tree(&src, seed);
+    let mut repo = init_at(location);
+    let opts = BackupOptions {
+        paths: vec![src.clone()],
+        ..Default::default()
+    };
+    let summary = backup(&mut repo, &opts, |_| {}).unwrap();
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    // The second snapshot has a changed file, so pruning the first frees
+    // data.
+    std::fs::write(src.join("a/small.bin"), b"changed after the first snapshot").unwrap();
+    let summary = backup(&mut repo, &opts, |_| {}).unwrap();
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    drop(repo);
+
+    let repo = check_all(location);
+    restore_latest_and_compare(&repo, &src, &tmp.path().join("first"));
+
+    let decisions = forget(
+        &repo,
+        &RetentionPolicy {
+            last: 1,
+            ..Default::default()
+        },
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        decisions.iter().filter(|d| !d.keep).count(),
+        1,
+        "{decisions:?}"
+    );
+    let mut repo = repo;
+    let pruned = prune(&mut repo, false, &Cancel::new()).unwrap();
+    assert!(
+        pruned.packs_deleted + pruned.packs_repacked > 0,
+        "{pruned:?}"
+    );
+    drop(repo);
+
+    let repo = check_all(location);
+    assert_eq!(repo.snapshots().unwrap().len(), 1);
+    restore_latest_and_compare(&repo, &src, &tmp.path().join("after-prune"));
+}
+
+#[test]
+fn an_azure_repository_backs_up_checks_restores_and_prunes() {
+    full_cycle(&azure_location("cycle"), 21);
+}
+
+#[test]
+fn a_gcs_repository_backs_up_checks_restores_and_prunes() {
+    full_cycle(&gcs_location("cycle"), 22);
+}
+
+#[test]
+fn a_snapshot_copied_from_s3_to_azure_and_to_gcs_restores_from_each_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    make_tree(&src, 23);
+    let s3 = s3_location("source");
+    let mut repo = init_at(&s3);
+    let opts = BackupOptions {
+        paths: vec![src.clone()],
+        ..Default::default()
+    };
+    backup(&mut repo, &opts, |_| {}).unwrap();
+    drop(repo);
+    let source = open_at(&s3);
+    for (name, location) in [
+        ("azure", azure_location("copy")),
+        ("gcs", gcs_location("copy")),
+    ] {
+        let mut dst = init_at(&location);
+        dst.load_index().unwrap();
+        let summary = copy_snapshots(&source, &mut dst, &[]).unwrap();
+        assert_eq!(summary.copied.len(), 1, "{name}: {summary:?}");
+        drop(dst);
+        let dst = check_all(&location);
+        restore_latest_and_compare(&dst, &src, &tmp.path().join(name));
+    }
+}
+
+#[test]
+fn azure_packs_go_to_the_access_tier_and_everything_else_stays_hot() {
+    let location = azure_location("tiered");
+    let container = location.split(':').nth(1).unwrap().to_string();
+    let options = BackendOptions::parse(["azure.access-tier=cool"]).unwrap();
+    let b = open_backend_with(&location, &options).unwrap();
+    let id = "ab".repeat(32);
+    b.write(FileType::Pack, &id, b"pack bytes").unwrap();
+    b.write(FileType::Snapshot, &id, b"snapshot").unwrap();
+    assert_eq!(b.read(FileType::Pack, &id).unwrap(), b"pack bytes");
+    assert_eq!(
+        azurite_access_tier(&container, &format!("tiered/data/ab/{id}")).as_deref(),
+        Some("Cool")
+    );
+    assert_ne!(
+        azurite_access_tier(&container, &format!("tiered/snapshots/{id}")).as_deref(),
+        Some("Cool")
+    );
+}
+
+#[test]
+fn gcs_packs_carry_the_storage_class_and_everything_else_stays_standard() {
+    let location = gcs_location("classes");
+    let bucket = location.split(':').nth(1).unwrap().to_string();
+    let options = BackendOptions::parse(["gs.storage-class=nearline"]).unwrap();
+    let b = open_backend_with(&location, &options).unwrap();
+    let id = "ab".repeat(32);
+    b.write(FileType::Pack, &id, b"pack bytes").unwrap();
+    b.write(FileType::Snapshot, &id, b"snapshot").unwrap();
+    let host = std::env::var("BULWARK_TEST_GCS_EMULATOR_HOST").unwrap();
+    let class = |name: &str| {
+        let url = format!(
+            "{host}/storage/v1/b/{bucket}/o/{}",
+            name.replace('/', "%2F")
+        );
+        let (status, body) = http_request("GET", &url, &[], b"");
+        let body = String::from_utf8_lossy(&body).into_owned();
+        assert_eq!(status, 200, "{name}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        (
+            v["storageClass"].as_str().unwrap_or("").to_string(),
+            v["contentType"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let (pack_class, pack_type) = class(&format!("classes/data/ab/{id}"));
+    assert_eq!(pack_class, "NEARLINE");
+    assert_eq!(pack_type, "application/octet-stream");
+    assert_ne!(class(&format!("classes/snapshots/{id}")).0, "NEARLINE");
+}
+
+#[test]
+fn a_wrong_azure_account_key_is_one_clear_error_naming_the_repository() {
+    let location = azure_location("wrong-key");
+    let (endpoint, account, key) = azurite_account();
+    // A well-formed key that is not the account's.
+    let wrong = "V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3Jvbmc=";
+    std::env::set_var(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        format!(
+            "DefaultEndpointsProtocol=http;AccountName={account};AccountKey={wrong};\
+             BlobEndpoint={endpoint};"
+        ),
+    );
+    let err = match Repository::init(
+        open_backend(&location).unwrap(),
+        PASSWORD.as_bytes(),
+        KdfParams::INSECURE_FAST,
+    ) {
+        Ok(_) => panic!("a repository was created with a wrong account key"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(&location.trim_end_matches('/').to_string()),
+        "{err}"
+    );
+    assert!(
+        err.contains("AuthenticationFailed") || err.contains("PermissionDenied"),
+        "{err}"
+    );
+    assert!(!err.contains(wrong) && !err.contains(&key), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn azure_without_credentials_names_the_variables_to_set() {
+    for k in [
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "AZURE_ACCOUNT_NAME",
+        "AZURE_ACCOUNT_KEY",
+        "AZURE_ACCOUNT_SAS",
+    ] {
+        std::env::remove_var(k);
+    }
+    let err = match open_backend("azure:backups:/app") {
+        Ok(_) => panic!("opened an azure repository without credentials"),
+        Err(e) => e.to_string(),
+    };
+    for name in [
+        "azure:backups:/app",
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "AZURE_ACCOUNT_NAME",
+        "AZURE_ACCOUNT_KEY",
+        "AZURE_ACCOUNT_SAS",
+    ] {
+        assert!(err.contains(name), "{err}");
+    }
+}
+
+#[test]
+fn a_backup_through_an_azure_store_that_is_often_busy_succeeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    make_tree(&src, 24);
+    let location = azure_location("flaky");
+    let (endpoint, _, _) = azurite_account();
+    let host = endpoint
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap();
+    let proxy = FaultProxy::start_as(Busy::Azure, &format!("http://{host}"), 5, 7);
+    let direct = std::env::var("AZURE_STORAGE_CONNECTION_STRING").unwrap();
+    std::env::set_var(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        direct.replacen(&format!("http://{host}"), &proxy.url, 1),
+    );
+
+    let mut repo = init_at(&location);
+    let opts = BackupOptions {
+        paths: vec![src.clone()],
+        ..Default::default()
+    };
+    let summary = backup(&mut repo, &opts, |_| {}).unwrap();
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    drop(repo);
+    let repo = check_all(&location);
+    restore_latest_and_compare(&repo, &src, &tmp.path().join("restored"));
+
+    let counts = &proxy.counts;
+    let (failed, cut) = (
+        counts.failed.load(std::sync::atomic::Ordering::SeqCst),
+        counts.cut.load(std::sync::atomic::Ordering::SeqCst),
+    );
+    assert!(
+        failed >= 5 && cut >= 2,
+        "only {failed} failures and {cut} cut bodies injected"
+    );
+    // What reached Azurite is a whole, valid repository.
+    std::env::set_var("AZURE_STORAGE_CONNECTION_STRING", direct);
+    check_all(&location);
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! A loopback HTTP/1.1 proxy in front of an object-store emulator that
 //! misbehaves the way real stores do: every `fail_every`-th request is
-//! answered `503 SlowDown` (half of them after the emulator has done the
-//! work, as when the answer is lost), and every `cut_every`-th response
-//! with a body is cut short after its headers promised the whole length.
+//! answered 503 — S3's `SlowDown` or Azure's `ServerBusy` — (half of them
+//! after the emulator has done the work, as when the answer is lost), and
+//! every `cut_every`-th response with a body is cut short after its
+//! headers promised the whole length.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,6 +25,32 @@ pub struct FaultProxy {
     stop: Arc<AtomicBool>,
 }
 
+/// Which store's "busy" answer the proxy gives.
+#[derive(Clone, Copy)]
+pub enum Busy {
+    /// `503 Slow Down` with S3's XML error.
+    S3,
+    /// `503 Server Busy` with Azure's XML error and `x-ms-error-code`.
+    Azure,
+}
+
+impl Busy {
+    fn response(self) -> String {
+        let (reason, extra, body) = match self {
+            Busy::S3 => ("Slow Down", "", SLOW_DOWN),
+            Busy::Azure => (
+                "Server Busy",
+                "x-ms-error-code: ServerBusy\r\n",
+                SERVER_BUSY,
+            ),
+        };
+        format!(
+            "HTTP/1.1 503 {reason}\r\nContent-Type: application/xml\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+}
+
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
@@ -34,10 +61,17 @@ impl Drop for FaultProxy {
 
 const SLOW_DOWN: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
 <Message>Please reduce your request rate.</Message></Error>";
+const SERVER_BUSY: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Error><Code>ServerBusy</Code>\
+<Message>The server is currently unable to receive requests. Please retry your request.</Message></Error>";
 
 impl FaultProxy {
-    /// A proxy to `upstream` (`http://host:port`).
+    /// A proxy to `upstream` (`http://host:port`) answering as S3 does.
     pub fn start(upstream: &str, fail_every: u64, cut_every: u64) -> FaultProxy {
+        FaultProxy::start_as(Busy::S3, upstream, fail_every, cut_every)
+    }
+
+    /// A proxy to `upstream` whose 503s are `busy`'s.
+    pub fn start_as(busy: Busy, upstream: &str, fail_every: u64, cut_every: u64) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fault proxy");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream
@@ -55,7 +89,7 @@ impl FaultProxy {
                 let Ok(conn) = conn else { continue };
                 let (c, upstream) = (c.clone(), upstream.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &upstream, &c, fail_every, cut_every);
+                    let _ = serve(conn, &upstream, &c, busy, fail_every, cut_every);
                 });
             }
         });
@@ -91,6 +125,7 @@ fn serve(
     client: TcpStream,
     upstream: &str,
     counts: &FaultCounts,
+    busy: Busy,
     fail_every: u64,
     cut_every: u64,
 ) -> std::io::Result<()> {
@@ -122,11 +157,7 @@ fn serve(
             }
         }
         counts.failed.fetch_add(1, Ordering::SeqCst);
-        write!(
-            client,
-            "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{SLOW_DOWN}",
-            SLOW_DOWN.len()
-        )?;
+        client.write_all(busy.response().as_bytes())?;
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 mod fault_proxy;
 #[allow(unused_imports)] // used by some of the test binaries that include this module
-pub use fault_proxy::FaultProxy;
+pub use fault_proxy::{Busy, FaultProxy};
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -321,4 +321,164 @@ pub fn s3_location(prefix: &str) -> String {
         "creating bucket {bucket}: {answer}"
     );
     format!("s3:{endpoint}/{bucket}/{prefix}")
+}
+
+/// One request over a fresh connection to a plain-HTTP test server:
+/// (status, body).
+pub fn http_request(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let rest = url
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("{url}: test servers speak plain http"));
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut conn = std::net::TcpStream::connect(host).expect("connect to the test server");
+    let mut req = format!("{method} /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        if !k.eq_ignore_ascii_case("host") && !k.eq_ignore_ascii_case("content-length") {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    conn.write_all(req.as_bytes()).unwrap();
+    conn.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).unwrap();
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(answer.len(), |p| p + 4);
+    let head = String::from_utf8_lossy(&answer[..end]).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, answer[end..].to_vec())
+}
+
+/// The Azurite test account: (blob endpoint, account, key) from
+/// `BULWARK_TEST_AZURE_CONNECTION_STRING`, which scripts/test.sh sets.
+pub fn azurite_account() -> (String, String, String) {
+    let conn = std::env::var("BULWARK_TEST_AZURE_CONNECTION_STRING").unwrap_or_else(|_| {
+        panic!(
+            "BULWARK_TEST_AZURE_CONNECTION_STRING is not set: scripts/test.sh starts Azurite \
+             and sets it"
+        )
+    });
+    let field = |name: &str| {
+        conn.split(';')
+            .find_map(|kv| kv.trim().strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("the test connection string has no {name}"))
+            .trim_end_matches('/')
+            .to_string()
+    };
+    (
+        field("BlobEndpoint"),
+        field("AccountName"),
+        field("AccountKey"),
+    )
+}
+
+/// A request to Azurite signed with the test account's Shared Key, as the
+/// backend signs its own: (status, body).
+pub fn azurite_request(method: &str, url: &str, extra: &[(&str, &str)]) -> (u16, String) {
+    use reqsign_azure_storage::{RequestSigner, StaticCredentialProvider};
+    let (_, account, key) = azurite_account();
+    let signer = reqsign_core::Signer::new(
+        reqsign_core::Context::new(),
+        StaticCredentialProvider::new_shared_key(&account, &key),
+        RequestSigner::new(),
+    );
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("x-ms-version", "2022-11-02");
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let (mut parts, ()) = req.body(()).unwrap().into_parts();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(signer.sign(&mut parts, None))
+        .expect("sign the test request");
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+        .collect();
+    let (status, body) = http_request(method, url, &headers, b"");
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The access tier Azurite reports for blob `key` of container/prefix.
+pub fn azurite_access_tier(container: &str, key: &str) -> Option<String> {
+    // Get Blob Properties answers in headers only: List Blobs shows the
+    // tier in its body.
+    let (endpoint, _, _) = azurite_account();
+    let url = format!("{endpoint}/{container}?restype=container&comp=list&prefix={key}");
+    let (status, body) = azurite_request("GET", &url, &[]);
+    assert_eq!(status, 200, "list {container}: {body}");
+    let start = body.find("<AccessTier>")? + "<AccessTier>".len();
+    let end = body[start..].find("</AccessTier>")? + start;
+    Some(body[start..end].to_string())
+}
+
+/// A repository location in a new, empty container of Azurite (started by
+/// scripts/test.sh): `azure:CONTAINER:/PREFIX`. Points the backend's
+/// standard variable, `AZURE_STORAGE_CONNECTION_STRING`, at Azurite.
+pub fn azure_location(prefix: &str) -> String {
+    let (endpoint, _, _) = azurite_account();
+    if std::env::var_os("AZURE_STORAGE_CONNECTION_STRING").is_none() {
+        std::env::set_var(
+            "AZURE_STORAGE_CONNECTION_STRING",
+            std::env::var("BULWARK_TEST_AZURE_CONNECTION_STRING").unwrap(),
+        );
+    }
+    let container = format!("bulwark-{:016x}", rand::random::<u64>());
+    let (status, body) = azurite_request(
+        "PUT",
+        &format!("{endpoint}/{container}?restype=container"),
+        &[],
+    );
+    assert_eq!(status, 201, "creating container {container}: {body}");
+    format!("azure:{container}:/{prefix}")
+}
+
+/// A repository location in a new, empty bucket of fake-gcs-server
+/// (started by scripts/test.sh): `gs:BUCKET:/PREFIX`. Points the
+/// backend's standard variable, `STORAGE_EMULATOR_HOST`, at it.
+pub fn gcs_location(prefix: &str) -> String {
+    let host = std::env::var("BULWARK_TEST_GCS_EMULATOR_HOST").unwrap_or_else(|_| {
+        panic!(
+            "BULWARK_TEST_GCS_EMULATOR_HOST is not set: scripts/test.sh starts \
+             fake-gcs-server and sets it"
+        )
+    });
+    if std::env::var_os("STORAGE_EMULATOR_HOST").is_none() {
+        std::env::set_var("STORAGE_EMULATOR_HOST", &host);
+    }
+    let bucket = format!("bulwark-{:016x}", rand::random::<u64>());
+    let (status, body) = http_request(
+        "POST",
+        &format!(
+            "{}/storage/v1/b?project=bulwark-test",
+            host.trim_end_matches('/')
+        ),
+        &[("Content-Type".into(), "application/json".into())],
+        format!("{{\"name\":\"{bucket}\"}}").as_bytes(),
+    );
+    assert_eq!(
+        status,
+        200,
+        "creating bucket {bucket}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    format!("gs:{bucket}:/{prefix}")
 }
