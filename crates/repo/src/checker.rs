@@ -256,23 +256,43 @@ pub fn check(
     let total = to_read.len() as u64;
     let done = std::sync::atomic::AtomicU64::new(0);
     let repo_ref = repo_ro;
-    let results: Vec<(Id, u64, Option<String>)> = to_read
-        .par_iter()
-        .filter_map(|(pid, blobs)| {
-            // Packs not started when cancelled are skipped; the result is
-            // discarded below.
-            if cancel.is_cancelled() {
-                return None;
-            }
-            let r = read_pack(repo_ref, pid, blobs);
-            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            progress(d, total);
-            Some(match r {
-                Ok(n) => (**pid, n, None),
-                Err((n, e)) => (**pid, n, Some(e)),
+    let read_all = || -> Vec<(Id, u64, Option<String>)> {
+        to_read
+            .par_iter()
+            .filter_map(|(pid, blobs)| {
+                // Packs not started when cancelled are skipped; the result is
+                // discarded below.
+                if cancel.is_cancelled() {
+                    return None;
+                }
+                let r = read_pack(repo_ref, pid, blobs);
+                let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                progress(d, total);
+                Some(match r {
+                    Ok(n) => (**pid, n, None),
+                    Err((n, e)) => (**pid, n, Some(e)),
+                })
             })
+            .collect()
+    };
+    // A remote read is mostly waiting on the network: keep at least
+    // `connections` of them in flight (one whole pack, up to 16 MiB, in
+    // memory each), more than the one thread per core rayon starts.
+    let readers = repo_ref.backend.connections();
+    let pool = (rayon::current_num_threads() < readers)
+        .then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(readers)
+                .thread_name(|i| format!("bulwark-check-{i}"))
+                .build()
+                .ok()
         })
-        .collect();
+        .flatten();
+    // Without a pool of its own the check reads at rayon's pace.
+    let results = match pool {
+        Some(pool) => pool.install(read_all),
+        None => read_all(),
+    };
     cancel.check()?;
     report.packs_read = results.len() as u64;
     for (pid, n, e) in results {

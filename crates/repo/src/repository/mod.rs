@@ -17,6 +17,7 @@ use crate::format::snapshot::Snapshot;
 use crate::format::tree::Tree;
 use crate::format::{unpacked, BlobType};
 use crate::id::Id;
+use writer::{FileJob, FileWriter};
 
 /// Largest metadata file (index, snapshot, lock) we read: bounds memory for
 /// a hostile repository.
@@ -627,80 +628,6 @@ impl Drop for Workers {
     }
 }
 
-/// A file for the writer thread: type, name, content.
-type FileJob = (FileType, String, Vec<u8>);
-
-/// Writes repository files on a thread of its own, in the order they are
-/// given, so that the caller keeps chunking and compressing while a pack
-/// is written and synced. The order is what keeps the repository valid: a
-/// pack's index file is queued after the pack. The channel holds no file:
-/// a send waits until the previous file is being written, so at most one
-/// finished pack is in memory besides the one being filled.
-struct FileWriter {
-    tx: Option<mpsc::SyncSender<FileJob>>,
-    handle: Option<std::thread::JoinHandle<Result<()>>>,
-    /// A write failed (the error went to whoever waited first).
-    failed: bool,
-}
-
-impl FileWriter {
-    /// `None` when no thread can be started (the caller writes inline).
-    fn start(backend: Arc<dyn Backend>) -> Option<FileWriter> {
-        let (tx, rx) = mpsc::sync_channel::<FileJob>(0);
-        let handle = std::thread::Builder::new()
-            .name("bulwark-write".into())
-            .spawn(move || {
-                for (t, name, data) in rx {
-                    // Stop at the first failure: later files (an index
-                    // naming the pack) must not be written without it.
-                    backend.write(t, &name, &data)?;
-                }
-                Ok(())
-            })
-            .ok()?;
-        Some(FileWriter {
-            tx: Some(tx),
-            handle: Some(handle),
-            failed: false,
-        })
-    }
-
-    fn send(&mut self, job: FileJob) -> Result<()> {
-        let sent = match &self.tx {
-            Some(tx) => tx.send(job).is_ok(),
-            None => false,
-        };
-        if sent {
-            Ok(())
-        } else {
-            // The thread stopped: its error says why.
-            self.finish()?;
-            Err(Error::format("pack writer", "stopped unexpectedly"))
-        }
-    }
-
-    /// Wait until every queued file is written.
-    fn finish(&mut self) -> Result<()> {
-        drop(self.tx.take());
-        let r = match self.handle.take() {
-            Some(h) => h
-                .join()
-                .unwrap_or_else(|_| Err(Error::format("pack writer", "panicked"))),
-            None => Ok(()),
-        };
-        self.failed |= r.is_err();
-        r
-    }
-}
-
-impl Drop for FileWriter {
-    fn drop(&mut self) {
-        // Never leave a write running behind the caller's back (the lock
-        // is released after this).
-        let _ = self.finish();
-    }
-}
-
 /// Collects new blobs into packs (data and tree blobs apart, as format v2
 /// requires), writes full packs, and writes index files for what it wrote.
 /// Call [`BlobSaver::finish`] before saving a snapshot that refers to them:
@@ -949,7 +876,7 @@ impl BlobSaver {
         Ok(())
     }
 
-    /// Hand a file to the writer thread (started on first use), or write
+    /// Hand a file to the writer threads (started on first use), or write
     /// it here if no thread can start.
     fn write_file(&mut self, repo: &Repository, job: FileJob) -> Result<()> {
         if self.writer.is_none() {
@@ -957,7 +884,7 @@ impl BlobSaver {
         }
         match self.writer.as_mut() {
             Some(w) => w.send(job),
-            None => repo.backend.write(job.0, &job.1, &job.2),
+            None => repo.backend.write_owned(job.0, &job.1, job.2),
         }
     }
 
@@ -1010,3 +937,4 @@ impl BlobSaver {
 
 #[cfg(test)]
 mod tests;
+mod writer;

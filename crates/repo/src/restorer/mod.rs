@@ -655,7 +655,9 @@ impl Shared<'_, '_> {
     }
 
     /// Run the jobs on worker threads (several per core: much of a
-    /// restore of small files is waiting on file system calls).
+    /// restore of small files is waiting on file system calls), and at
+    /// least one per connection the backend asks for (a remote read is
+    /// mostly waiting on the network).
     fn run(&self, jobs: &[Job]) {
         let next = AtomicUsize::new(0);
         let work = || loop {
@@ -671,7 +673,7 @@ impl Shared<'_, '_> {
             .unwrap_or(1)
             .clamp(1, 4)
             * 2;
-        let n = n.min(jobs.len());
+        let n = n.max(self.repo.backend.connections()).min(jobs.len());
         std::thread::scope(|s| {
             for i in 1..n {
                 // A thread that cannot start only costs parallelism: this
