@@ -98,6 +98,16 @@ fn restore_latest_and_compare(repo: &Repository, src: &Path, target: &Path) {
     assert_same_tree(src, &restored_path(target, src));
 }
 
+/// One snapshot of `src`, every file read.
+fn backup_tree(repo: &mut Repository, src: &Path) {
+    let opts = BackupOptions {
+        paths: vec![src.to_path_buf()],
+        ..Default::default()
+    };
+    let summary = backup(repo, &opts, |_| {}).unwrap();
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+}
+
 fn check_all(location: &str) -> Repository {
     let mut repo = open_at(location);
     let report = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
@@ -112,17 +122,11 @@ fn full_cycle(location: &str, seed: u64) {
     let src = tmp.path().join("src");
     make_tree(&src, seed);
     let mut repo = init_at(location);
-    let opts = BackupOptions {
-        paths: vec![src.clone()],
-        ..Default::default()
-    };
-    let summary = backup(&mut repo, &opts, |_| {}).unwrap();
-    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    backup_tree(&mut repo, &src);
     // The second snapshot has a changed file, so pruning the first frees
     // data.
     std::fs::write(src.join("a/small.bin"), b"changed after the first snapshot").unwrap();
-    let summary = backup(&mut repo, &opts, |_| {}).unwrap();
-    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    backup_tree(&mut repo, &src);
     drop(repo);
 
     let repo = check_all(location);
@@ -171,13 +175,7 @@ fn a_snapshot_copied_from_s3_to_azure_and_to_gcs_restores_from_each_copy() {
     let src = tmp.path().join("src");
     make_tree(&src, 23);
     let s3 = s3_location("source");
-    let mut repo = init_at(&s3);
-    let opts = BackupOptions {
-        paths: vec![src.clone()],
-        ..Default::default()
-    };
-    backup(&mut repo, &opts, |_| {}).unwrap();
-    drop(repo);
+    backup_tree(&mut init_at(&s3), &src);
     let source = open_at(&s3);
     for (name, location) in [
         ("azure", azure_location("copy")),
@@ -320,14 +318,7 @@ fn a_backup_through_an_azure_store_that_is_often_busy_succeeds() {
         direct.replacen(&format!("http://{host}"), &proxy.url, 1),
     );
 
-    let mut repo = init_at(&location);
-    let opts = BackupOptions {
-        paths: vec![src.clone()],
-        ..Default::default()
-    };
-    let summary = backup(&mut repo, &opts, |_| {}).unwrap();
-    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
-    drop(repo);
+    backup_tree(&mut init_at(&location), &src);
     let repo = check_all(&location);
     restore_latest_and_compare(&repo, &src, &tmp.path().join("restored"));
 
@@ -351,28 +342,9 @@ fn restic_reads_our_s3_repository_and_we_restore_it_exactly() {
     let src = tmp.path().join("src");
     make_tree(&src, 11);
     let location = s3_location("ours");
-    let mut repo = init_at(&location);
-    let opts = BackupOptions {
-        paths: vec![src.clone()],
-        ..Default::default()
-    };
-    let summary = backup(&mut repo, &opts, |_| {}).unwrap();
-    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
-
-    let mut repo = open_at(&location);
-    let report = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
-    assert!(report.is_ok(), "{:?}", report.errors);
-    let target = tmp.path().join("ours");
-    restore(
-        &repo,
-        "latest",
-        &RestoreOptions {
-            target: target.clone(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    assert_same_tree(&src, &restored_path(&target, &src));
+    backup_tree(&mut init_at(&location), &src);
+    let repo = check_all(&location);
+    restore_latest_and_compare(&repo, &src, &tmp.path().join("ours"));
 
     restic_ok(&location, &["check", "--read-data"]);
     let by_restic = restic_restore_latest(&location, &tmp.path().join("restic"), &src);
@@ -387,20 +359,8 @@ fn we_read_a_repository_restic_wrote_to_s3() {
     let location = s3_location("theirs");
     restic_ok(&location, &["init"]);
     restic_ok(&location, &["backup", src.to_str().unwrap()]);
-    let mut repo = open_at(&location);
-    let report = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
-    assert!(report.is_ok(), "{:?}", report.errors);
-    let target = tmp.path().join("restored");
-    restore(
-        &repo,
-        "latest",
-        &RestoreOptions {
-            target: target.clone(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    assert_same_tree(&src, &restored_path(&target, &src));
+    let repo = check_all(&location);
+    restore_latest_and_compare(&repo, &src, &tmp.path().join("restored"));
 }
 
 #[test]
@@ -424,28 +384,9 @@ fn a_backup_through_a_store_that_fails_one_request_in_five_succeeds_and_restic_c
     let proxy = FaultProxy::start(&endpoint, 5, 7);
     let flaky = direct.replacen(&endpoint, &proxy.url, 1);
 
-    let mut repo = init_at(&flaky);
-    let opts = BackupOptions {
-        paths: vec![src.clone()],
-        ..Default::default()
-    };
-    let summary = backup(&mut repo, &opts, |_| {}).unwrap();
-    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
-    drop(repo);
-    let mut repo = open_at(&flaky);
-    let report = check(&mut repo, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
-    assert!(report.is_ok(), "{:?}", report.errors);
-    let target = tmp.path().join("restored");
-    restore(
-        &repo,
-        "latest",
-        &RestoreOptions {
-            target: target.clone(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    assert_same_tree(&src, &restored_path(&target, &src));
+    backup_tree(&mut init_at(&flaky), &src);
+    let repo = check_all(&flaky);
+    restore_latest_and_compare(&repo, &src, &tmp.path().join("restored"));
 
     // The faults happened: the test would pass without retries otherwise.
     let counts = &proxy.counts;
@@ -472,13 +413,8 @@ fn the_metadata_cache_saves_the_index_and_snapshot_downloads_and_survives_tamper
     let proxy = FaultProxy::start(&endpoint, u64::MAX, u64::MAX);
     let location = direct.replacen(&endpoint, &proxy.url, 1);
     let mut repo = init_at(&location);
-    for _ in 0..2 {
-        let opts = BackupOptions {
-            paths: vec![src.clone()],
-            ..Default::default()
-        };
-        backup(&mut repo, &opts, |_| {}).unwrap();
-    }
+    backup_tree(&mut repo, &src);
+    backup_tree(&mut repo, &src);
     drop(repo);
     let cache = tmp.path().join("cache");
     let options = bulwark_repo::BackendOptions::default();
