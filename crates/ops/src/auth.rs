@@ -17,11 +17,12 @@ use crate::BoxFuture;
 
 /// Somewhere keys come from.
 pub trait KeySource: Send + Sync {
-    /// The principal holding the presented key (`digest` is its SHA-256),
-    /// or `None` when this source does not know it.
+    /// The principal holding the key whose SHA-256 is `digest`, or `None`
+    /// when this source does not know it. Sources see only the digest, so
+    /// a dashboard session (which keeps the digest, never the key) is
+    /// checked against the same sources on every request.
     fn find<'a>(
         &'a self,
-        presented: &'a str,
         digest: &'a [u8; 32],
     ) -> BoxFuture<'a, Result<Option<Principal>, StoreError>>;
 
@@ -43,7 +44,6 @@ impl StaticKeys {
 impl KeySource for StaticKeys {
     fn find<'a>(
         &'a self,
-        _presented: &'a str,
         digest: &'a [u8; 32],
     ) -> BoxFuture<'a, Result<Option<Principal>, StoreError>> {
         // Visit every key, without stopping at a match, so the time taken
@@ -106,9 +106,20 @@ impl Authenticator {
     /// # Errors
     /// On a database error.
     pub async fn authenticate(&self, presented: &str) -> Result<Option<Principal>, StoreError> {
-        let digest = key_digest(presented);
+        self.authenticate_digest(&key_digest(presented)).await
+    }
+
+    /// The principal holding the key whose SHA-256 is `digest`, or `None`
+    /// when no source holds it (any more).
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn authenticate_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<Principal>, StoreError> {
         for source in &self.sources {
-            if let Some(p) = source.find(presented, &digest).await? {
+            if let Some(p) = source.find(digest).await? {
                 return Ok(Some(p));
             }
         }

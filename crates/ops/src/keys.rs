@@ -223,7 +223,6 @@ impl StoreKeys {
 impl KeySource for StoreKeys {
     fn find<'a>(
         &'a self,
-        _presented: &'a str,
         digest: &'a [u8; 32],
     ) -> BoxFuture<'a, Result<Option<Principal>, StoreError>> {
         Box::pin(find_active(&self.0, digest))

@@ -41,6 +41,7 @@ pub mod redact;
 pub mod report;
 pub mod scheduler;
 pub mod secrets;
+pub mod sessions;
 pub mod settings;
 pub mod slo;
 pub(crate) mod store;

@@ -130,6 +130,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0006_cancelled_runs.sqlite.sql"),
         postgres: include_str!("../migrations/0006_cancelled_runs.postgres.sql"),
     },
+    Migration::shared(
+        7,
+        "dashboard sessions",
+        include_str!("../migrations/0007_sessions.sql"),
+    ),
 ];
 
 /// Fixed key for `pg_advisory_lock` while migrating, so that several

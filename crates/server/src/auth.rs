@@ -1,4 +1,10 @@
 //! The authenticated-caller extractor and the limiter for failed attempts.
+//!
+//! A caller proves who it is with an API key (`X-Dash-Key` or
+//! `Authorization: Bearer`) or with the dashboard's session cookie. A
+//! session's state-changing requests must also carry the session's CSRF
+//! token in `X-CSRF-Token`: the cookie goes with any request the browser
+//! makes, the token only with requests our own pages make.
 
 use std::marker::PhantomData;
 use std::net::IpAddr;
@@ -7,8 +13,9 @@ use std::time::Instant;
 
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, Method};
 use bulwark_ops::audit::{self, Entry, Outcome};
+use bulwark_ops::sessions::{self, Session};
 use bulwark_ops::{Actor, Principal, Role};
 
 use crate::client::client_ip;
@@ -44,7 +51,23 @@ impl<R: MinRole> Auth<R> {
     pub fn actor(&self) -> Actor {
         Actor::key(&self.principal)
     }
+
+    /// The caller of a dashboard page whose session already passed
+    /// [`authorize`] for at least `R`, so a page can call the handler of
+    /// the route whose document it renders.
+    pub(crate) fn checked(principal: Principal) -> Option<Auth<R>> {
+        principal.role.allows(R::ROLE).then_some(Auth {
+            principal,
+            _role: PhantomData,
+        })
+    }
 }
+
+/// The dashboard's session cookie.
+pub(crate) const SESSION_COOKIE: &str = "bulwark_session";
+
+/// The header carrying a session's CSRF token.
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
 impl<R: MinRole> FromRequestParts<Arc<AppState>> for Auth<R> {
     type Rejection = ApiError;
@@ -73,27 +96,41 @@ pub(crate) async fn authorize(
     required: Role,
 ) -> Result<Principal, ApiError> {
     let attempt = Attempt::of(parts, state);
-    let presented = presented_key(&parts.headers);
-    let principal = match presented {
-        Some(key) => state.instance.auth.authenticate(key).await?,
-        None => None,
-    };
-    let Some(principal) = principal else {
-        attempt.failed(state).await?;
-        let reason = if presented.is_some() {
-            "unknown key"
-        } else {
-            "no key"
-        };
-        deny(
-            state,
-            &Actor::anonymous(&attempt.client_label),
-            "auth.unauthenticated",
-            &attempt.target,
-            serde_json::json!({ "client": attempt.client_label, "reason": reason }),
-        )
-        .await;
-        return Err(ApiError::Unauthorized);
+    let principal = match presented_key(&parts.headers) {
+        Some(key) => match state.instance.auth.authenticate(key).await? {
+            Some(p) => p,
+            None => return attempt.unauthenticated(state, "unknown key").await,
+        },
+        None => match session_token(&parts.headers) {
+            Some(token) => {
+                // An expired session is not a guess: it does not count
+                // against the address.
+                let Some(session) = find_session(state, token).await? else {
+                    deny(
+                        state,
+                        &Actor::anonymous(&attempt.client_label),
+                        "auth.unauthenticated",
+                        &attempt.target,
+                        serde_json::json!({ "client": attempt.client_label, "reason": "expired or unknown session" }),
+                    )
+                    .await;
+                    return Err(ApiError::Unauthorized);
+                };
+                if !is_safe(&parts.method) && !csrf_ok(&parts.headers, token) {
+                    deny(
+                        state,
+                        &Actor::key(&session.principal),
+                        "auth.csrf_rejected",
+                        &attempt.target,
+                        serde_json::json!({ "client": attempt.client_label }),
+                    )
+                    .await;
+                    return Err(ApiError::CsrfRejected);
+                }
+                session.principal
+            }
+            None => return attempt.unauthenticated(state, "no key").await,
+        },
     };
     if !principal.role.allows(required) {
         deny(
@@ -109,16 +146,68 @@ pub(crate) async fn authorize(
     Ok(principal)
 }
 
+/// The live session whose token is `token`.
+pub(crate) async fn find_session(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<Session>, ApiError> {
+    Ok(sessions::find(&state.instance.store, &state.instance.auth, token).await?)
+}
+
+/// Methods that change nothing, so need no CSRF token.
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+fn csrf_ok(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|presented| Session::csrf_matches(token, presented.trim()))
+}
+
+/// The session token from the request's cookies.
+pub(crate) fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|v| !v.is_empty())
+}
+
 /// A request presenting a credential: who sent it and what it was for.
 pub(crate) struct Attempt {
     client: Option<IpAddr>,
-    client_label: String,
+    pub(crate) client_label: String,
     /// `METHOD /route/{template}`: never the concrete path, which may hold
     /// a push token.
     target: String,
 }
 
 impl Attempt {
+    /// Counts a failed attempt, audits it and refuses it with 401 (or 429
+    /// once the address is over its budget).
+    pub(crate) async fn unauthenticated<T>(
+        &self,
+        state: &AppState,
+        reason: &str,
+    ) -> Result<T, ApiError> {
+        self.failed(state).await?;
+        deny(
+            state,
+            &Actor::anonymous(&self.client_label),
+            "auth.unauthenticated",
+            &self.target,
+            serde_json::json!({ "client": self.client_label, "reason": reason }),
+        )
+        .await;
+        Err(ApiError::Unauthorized)
+    }
+
     pub(crate) fn of(parts: &Parts, state: &AppState) -> Attempt {
         let client = client_ip(parts, &state.instance.config.server.trusted_proxies);
         let route = parts
@@ -210,6 +299,23 @@ mod tests {
             &[("x-dash-key", "one"), ("authorization", "Bearer two")],
             Some("one"),
         );
+        check(&[], None);
+    }
+
+    #[test]
+    fn session_token_reads_the_cookie_among_others() {
+        let check = |cookies: &[&str], expected: Option<&str>| {
+            let mut h = HeaderMap::new();
+            for c in cookies {
+                h.append(header::COOKIE, c.parse().unwrap());
+            }
+            assert_eq!(session_token(&h), expected, "{cookies:?}");
+        };
+        check(&["bulwark_session=abc"], Some("abc"));
+        check(&["a=1; bulwark_session=abc; b=2"], Some("abc"));
+        check(&["a=1", "bulwark_session=abc"], Some("abc"));
+        check(&["xbulwark_session=abc"], None);
+        check(&["bulwark_session="], None);
         check(&[], None);
     }
 }

@@ -19,6 +19,22 @@ pub(crate) fn client_ip(parts: &Parts, trusted: &[IpNetwork]) -> Option<IpAddr> 
     Some(resolve(peer.ip(), &parts.headers, trusted))
 }
 
+/// Whether the client reached us over TLS: the peer is a trusted proxy
+/// that says so in `X-Forwarded-Proto`. Bulwark itself serves plain HTTP,
+/// so a proxy in front is the only way a request arrives over TLS.
+pub(crate) fn forwarded_https(parts: &Parts, trusted: &[IpNetwork]) -> bool {
+    let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+        return false;
+    };
+    let peer = peer.ip().to_canonical();
+    trusted.iter().any(|n| n.contains(peer))
+        && parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+}
+
 /// The right-most address of the chain `X-Forwarded-For…, peer` that is not
 /// a trusted proxy. Each proxy appends the address it received the request
 /// from, so reading from the right, every address up to the first untrusted

@@ -13,6 +13,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("this action needs the {0} role")]
     Forbidden(bulwark_ops::Role),
+    #[error("missing or invalid CSRF token (X-CSRF-Token); reload the page")]
+    CsrfRejected,
     #[error("too many failed authentication attempts; retry later")]
     TooManyRequests(Duration),
     #[error("{0}")]
@@ -33,7 +35,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::CsrfRejected => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,

@@ -28,6 +28,7 @@ pub(crate) mod monitoring;
 pub(crate) mod routes;
 pub(crate) mod serve;
 pub(crate) mod state;
+pub(crate) mod web;
 
 use std::sync::Arc;
 
@@ -43,7 +44,11 @@ pub use state::{AppState, DEFAULT_VIEW_TTL};
 
 /// The whole HTTP application.
 pub fn app(state: Arc<AppState>) -> Router {
-    routes::router(state.clone())
+    Router::new()
+        .merge(routes::router())
+        .merge(web::router())
+        .fallback(|| async { error::ApiError::NotFound("no such route".into()) })
+        .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,

@@ -76,6 +76,8 @@ pub const DEFAULT_RESULTS_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// A working day, so a forgotten tab does not stay signed in for a week.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
 /// `[server]`
 #[derive(Debug, Clone)]
@@ -106,6 +108,8 @@ pub struct ServerConfig {
     /// After a shutdown signal, how long requests in flight may finish
     /// before their connections are dropped.
     pub shutdown_grace: Duration,
+    /// How long a dashboard session lasts after sign-in (default 12 hours).
+    pub session_ttl: Duration,
 }
 
 impl Default for ServerConfig {
@@ -121,6 +125,7 @@ impl Default for ServerConfig {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            session_ttl: DEFAULT_SESSION_TTL,
         }
     }
 }

@@ -400,7 +400,7 @@ pub async fn rotation_check(
     rotate(store, data_dir, cfg, actor, RotateOptions::default(), now).await
 }
 
-/// Whether `presented` is the current value of the managed secret `name`,
+/// Whether `digest` is the SHA-256 of the current value of the managed secret `name`,
 /// or its previous value within the grace period at `now`. Compares in
 /// constant time and reads the files on every call, so a rotation by
 /// another process takes effect at once.
@@ -408,14 +408,13 @@ pub(crate) async fn matches(
     store: &Store,
     data_dir: &Path,
     name: &str,
-    presented: &str,
+    digest: &[u8; 32],
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     use subtle::ConstantTimeEq;
-    // Compare digests so the comparison's length does not depend on the key.
-    let digest = key_digest(presented);
+    // Digests, so the comparison's length does not depend on the key.
     let same =
-        |value: &Secret<String>| -> bool { bool::from(key_digest(value.expose()).ct_eq(&digest)) };
+        |value: &Secret<String>| -> bool { bool::from(key_digest(value.expose()).ct_eq(digest)) };
     let read = |path: PathBuf| match files::read(&path) {
         Ok(v) => v,
         Err(e) => {
@@ -461,15 +460,14 @@ impl ManagedAdminKeys {
 impl KeySource for ManagedAdminKeys {
     fn find<'a>(
         &'a self,
-        presented: &'a str,
-        _digest: &'a [u8; 32],
+        digest: &'a [u8; 32],
     ) -> BoxFuture<'a, Result<Option<Principal>, StoreError>> {
         Box::pin(async move {
             let held = matches(
                 &self.store,
                 &self.data_dir,
                 DASHBOARD_KEY,
-                presented,
+                digest,
                 Utc::now(),
             )
             .await?;

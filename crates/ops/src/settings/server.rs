@@ -27,6 +27,7 @@ pub(crate) struct ServerRaw {
     pub(crate) header_read_timeout: Option<Sp<String>>,
     pub(crate) max_connections: Option<Sp<i64>>,
     pub(crate) shutdown_grace: Option<Sp<String>>,
+    pub(crate) session_ttl: Option<Sp<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,6 +124,14 @@ pub(crate) fn compile_server(
                     Err(msg) => {
                         cx.error(Some(v.span()), format!("server.trusted_proxies[{i}]"), msg)
                     }
+                }
+            }
+            if let Some(v) = &raw.session_ttl {
+                // At least a minute: shorter signs people out while they read.
+                if let Some(d) =
+                    cx.duration_at(v, "server.session_ttl".into(), Duration::from_secs(60))
+                {
+                    server.session_ttl = d;
                 }
             }
             if let Some(v) = &raw.header_read_timeout {

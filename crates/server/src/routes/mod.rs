@@ -25,7 +25,8 @@ pub(crate) mod silences;
 pub(crate) mod slo;
 pub(crate) mod whoami;
 
-pub(crate) fn router(state: Arc<AppState>) -> Router {
+/// The JSON API's routes.
+pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
         .merge(health::router())
         .nest("/api/v1/keys", keys::router())
@@ -41,8 +42,6 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .nest("/api/v1/maintenance", maintenance::router())
         .merge(whoami::router())
         .merge(openapi::router())
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .with_state(state)
 }
 
 /// A JSON body whose rejection is an [`ApiError`] naming what is wrong

@@ -213,3 +213,103 @@ impl Server {
             .unwrap();
     }
 }
+
+/// A browser's view of the dashboard: the session cookie it holds and the
+/// CSRF token its last page carried.
+pub struct Browser {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// The whole `Set-Cookie` header and the session token in it.
+pub struct SignIn {
+    pub status: StatusCode,
+    pub set_cookie: Option<String>,
+    pub location: Option<String>,
+}
+
+impl Harness {
+    /// Posts the sign-in form with `key` from `peer`, with extra `headers`.
+    pub async fn post_sign_in(&self, key: &str, peer: &str, headers: &[(&str, &str)]) -> SignIn {
+        let mut req = Request::builder()
+            .method("POST")
+            .uri("/login")
+            .header("content-type", "application/x-www-form-urlencoded");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut req = req
+            .body(Body::from(format!("key={}", form_encode(key))))
+            .unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        let resp = bulwark_server::app(self.state.clone())
+            .oneshot(req)
+            .await
+            .unwrap();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        SignIn {
+            status: resp.status(),
+            set_cookie: header("set-cookie"),
+            location: header("location"),
+        }
+    }
+
+    /// Signs in with `key` and loads the overview; panics unless both work.
+    pub async fn sign_in(&self, key: &str) -> Browser {
+        let s = self.post_sign_in(key, "127.0.0.1:50000", &[]).await;
+        assert_eq!(s.status, StatusCode::SEE_OTHER, "sign-in with {key}");
+        let set_cookie = s.set_cookie.expect("a session cookie");
+        let cookie = set_cookie.split(';').next().unwrap().to_string();
+        let mut browser = Browser {
+            cookie,
+            csrf: String::new(),
+        };
+        let (status, page) = self.browse(&browser, "GET", "/", &[]).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        browser.csrf = meta_csrf(&page).expect("the page carries a CSRF token");
+        browser
+    }
+
+    /// A request with the browser's cookie and `headers`; status and body.
+    pub async fn browse(
+        &self,
+        browser: &Browser,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, String) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("cookie", &browser.cookie);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut req = req.body(Body::empty()).unwrap();
+        req.extensions_mut().insert(ConnectInfo(
+            "127.0.0.1:50000".parse::<SocketAddr>().unwrap(),
+        ));
+        self.send(req).await
+    }
+}
+
+/// The CSRF token of a dashboard page's `<meta name="csrf-token">`.
+pub fn meta_csrf(page: &str) -> Option<String> {
+    let at = page.find(r#"name="csrf-token" content=""#)?;
+    let rest = &page[at + r#"name="csrf-token" content=""#.len()..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,127 @@
+//! `GET /events`: server-sent events for the dashboard's live updates.
+//!
+//! Every second the stream compares each monitor's state with what it last
+//! sent and sends the monitors that changed (all of them first), so a
+//! monitor going down shows on an open page within a second of the engine
+//! seeing it, well inside any probe interval. A session-authenticated
+//! stream re-checks its session every minute and ends when the session
+//! does (signed out, expired, key revoked).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Json;
+use futures_util::stream::{self, Stream};
+use serde::Serialize;
+
+use crate::api::MonitorWire;
+use crate::auth::{find_session, session_token, Analyst, Auth};
+use crate::error::ApiError;
+use crate::routes;
+use crate::state::AppState;
+
+const TICK: Duration = Duration::from_secs(1);
+/// Ticks between re-checks of the session behind the stream.
+const SESSION_CHECK_EVERY: u32 = 60;
+
+/// What the page needs to redraw a monitor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct MonitorEvent {
+    name: String,
+    up: Option<bool>,
+    incident_open: bool,
+    latency_ms: Option<u64>,
+    error: Option<String>,
+}
+
+impl From<&MonitorWire> for MonitorEvent {
+    fn from(m: &MonitorWire) -> Self {
+        MonitorEvent {
+            name: m.name.clone(),
+            up: m.up,
+            incident_open: m.incident_open,
+            latency_ms: m.last.as_ref().map(|l| l.latency_ms),
+            error: m.last.as_ref().and_then(|l| l.error.clone()),
+        }
+    }
+}
+
+struct Cursor {
+    state: Arc<AppState>,
+    principal: bulwark_ops::Principal,
+    /// The session token, for streams opened by the dashboard.
+    session: Option<String>,
+    sent: HashMap<String, MonitorEvent>,
+    ticks: u32,
+    interval: tokio::time::Interval,
+}
+
+pub(crate) async fn events(
+    State(state): State<Arc<AppState>>,
+    auth: Auth<Analyst>,
+    headers: HeaderMap,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let mut interval = tokio::time::interval(TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let cursor = Cursor {
+        state,
+        principal: auth.principal,
+        session: session_token(&headers).map(str::to_string),
+        sent: HashMap::new(),
+        ticks: 0,
+        interval,
+    };
+    let stream = stream::unfold(Some(cursor), |cursor| async move {
+        let mut c = cursor?;
+        loop {
+            c.interval.tick().await;
+            c.ticks = c.ticks.wrapping_add(1);
+            if c.ticks % SESSION_CHECK_EVERY == 0 && !c.session_alive().await {
+                let end = Event::default().event("signed-out").data("{}");
+                return Some((Ok(end), None));
+            }
+            match c.changes().await {
+                Ok(changed) if changed.is_empty() => continue,
+                Ok(changed) => {
+                    let data = serde_json::to_string(&changed).unwrap_or_else(|_| "[]".into());
+                    return Some((Ok(Event::default().event("monitors").data(data)), Some(c)));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "live stream: cannot read monitor state");
+                    continue;
+                }
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+impl Cursor {
+    async fn session_alive(&self) -> bool {
+        match &self.session {
+            Some(token) => matches!(find_session(&self.state, token).await, Ok(Some(_))),
+            None => true,
+        }
+    }
+
+    /// The monitors whose state differs from what was last sent.
+    async fn changes(&mut self) -> Result<Vec<MonitorEvent>, ApiError> {
+        let auth = Auth::<Analyst>::checked(self.principal.clone())
+            .expect("the stream's caller passed the analyst check");
+        let Json(monitors) = routes::monitors::list(State(self.state.clone()), auth).await?;
+        let mut changed = Vec::new();
+        for m in &monitors {
+            let event = MonitorEvent::from(m);
+            if self.sent.get(&m.name) != Some(&event) {
+                self.sent.insert(m.name.clone(), event.clone());
+                changed.push(event);
+            }
+        }
+        Ok(changed)
+    }
+}

@@ -1,0 +1,286 @@
+//! The dashboard at the HTTP level: sign-in and its cookie, CSRF, sign-out,
+//! role-dependent pages and the live stream. The browser tests
+//! (`crates/cli/tests/browser.rs`) drive the same pages in Chromium.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{Harness, ADMIN, ANALYST};
+
+const CONFIG: &str = r#"
+[[monitor]]
+name = "web"
+url = "http://127.0.0.1:9/health"
+interval = "60s"
+
+[[slo]]
+name = "web-availability"
+monitor = "web"
+target = 0.99
+window = "30d"
+"#;
+
+#[tokio::test]
+async fn sign_in_sets_a_strict_http_only_cookie_and_is_audited() {
+    let h = Harness::new(&format!("[server]\nsession_ttl = \"2h\"\n{CONFIG}")).await;
+    let s = h.post_sign_in(ADMIN, "127.0.0.1:50000", &[]).await;
+    assert_eq!(s.status, StatusCode::SEE_OTHER);
+    assert_eq!(s.location.as_deref(), Some("/"));
+    let cookie = s.set_cookie.unwrap();
+    assert!(cookie.starts_with("bulwark_session=bws_"), "{cookie}");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=7200"] {
+        assert!(cookie.contains(flag), "{flag} missing from {cookie}");
+    }
+    // Plain HTTP from the client: a Secure cookie would never come back.
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    // The key never appears in the cookie.
+    assert!(!cookie.contains(ADMIN));
+    let actions = h.audit_actions().await;
+    assert_eq!(
+        actions[0], "session.sign_in success dashboard",
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn cookie_is_secure_behind_a_trusted_tls_proxy_only() {
+    let h = Harness::new("[server]\ntrusted_proxies = [\"10.0.0.1\"]\n").await;
+    let https = [("x-forwarded-proto", "https")];
+    let via_proxy = h.post_sign_in(ADMIN, "10.0.0.1:40000", &https).await;
+    assert!(via_proxy.set_cookie.unwrap().contains("; Secure"));
+    // Anyone else can write the header; it proves nothing.
+    let direct = h.post_sign_in(ADMIN, "192.0.2.7:40000", &https).await;
+    assert!(!direct.set_cookie.unwrap().contains("Secure"));
+}
+
+#[tokio::test]
+async fn a_wrong_key_gets_the_sign_in_page_again_and_is_audited() {
+    let h = Harness::new(CONFIG).await;
+    let s = h.post_sign_in("not-a-key", "127.0.0.1:50000", &[]).await;
+    assert_eq!(s.status, StatusCode::UNAUTHORIZED);
+    assert!(s.set_cookie.is_none());
+    let actions = h.audit_actions().await;
+    assert_eq!(
+        actions[0], "auth.unauthenticated denied POST /login",
+        "{actions:?}"
+    );
+    // A form posted from another site is refused before the key is looked at.
+    let cross = h
+        .post_sign_in(
+            ADMIN,
+            "127.0.0.1:50000",
+            &[
+                ("origin", "https://evil.example"),
+                ("host", "127.0.0.1:8080"),
+            ],
+        )
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    assert!(cross.set_cookie.is_none());
+}
+
+#[tokio::test]
+async fn a_session_reads_the_api_but_changes_nothing_without_its_csrf_token() {
+    let h = Harness::new(CONFIG).await;
+    let admin = h.sign_in(ADMIN).await;
+    let (status, body) = h.browse(&admin, "GET", "/api/v1/whoami", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(r#""role":"admin""#), "{body}");
+
+    let (status, body) = h.browse(&admin, "POST", "/api/ops/uptime/test", &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("CSRF"), "{body}");
+    assert!(h.audit_actions().await[0]
+        .starts_with("auth.csrf_rejected denied POST /api/ops/uptime/test"));
+
+    // Another session's token is no good either.
+    let other = h.sign_in(ADMIN).await;
+    assert_ne!(other.csrf, admin.csrf);
+    let (status, _) = h
+        .browse(
+            &admin,
+            "POST",
+            "/api/ops/uptime/test",
+            &[("x-csrf-token", &other.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, body) = h
+        .browse(
+            &admin,
+            "POST",
+            "/api/ops/uptime/test",
+            &[("x-csrf-token", &admin.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(r#""monitor":"web""#), "{body}");
+}
+
+#[tokio::test]
+async fn an_analyst_sees_no_admin_actions_and_the_api_refuses_them() {
+    let h = Harness::new(CONFIG).await;
+    let analyst = h.sign_in(ANALYST).await;
+    let (status, page) = h.browse(&analyst, "GET", "/", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("View SLO") && page.contains("Last DR Report"),
+        "{page}"
+    );
+    assert!(!page.contains("Run Uptime Test"), "{page}");
+    let (_, jobs) = h.browse(&analyst, "GET", "/jobs", &[]).await;
+    assert!(jobs.contains("slo") && !jobs.contains("Run now"), "{jobs}");
+    let (status, _) = h
+        .browse(
+            &analyst,
+            "POST",
+            "/api/ops/uptime/test",
+            &[("x-csrf-token", &analyst.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let admin = h.sign_in(ADMIN).await;
+    let (_, page) = h.browse(&admin, "GET", "/", &[]).await;
+    assert!(page.contains("Run Uptime Test"), "{page}");
+    let (_, jobs) = h.browse(&admin, "GET", "/jobs", &[]).await;
+    assert!(jobs.contains("Run now"), "{jobs}");
+}
+
+#[tokio::test]
+async fn pages_are_served_with_a_strict_content_security_policy() {
+    let h = Harness::new(CONFIG).await;
+    let admin = h.sign_in(ADMIN).await;
+    for path in [
+        "/",
+        "/monitors/web",
+        "/slos/web-availability",
+        "/backups",
+        "/drills",
+        "/secrets",
+        "/jobs",
+        "/audit?outcome=denied",
+    ] {
+        let mut req = axum::http::Request::builder()
+            .uri(path)
+            .header("cookie", &admin.cookie);
+        req = req.header("accept", "text/html");
+        let resp = tower::ServiceExt::oneshot(
+            bulwark_server::app(h.state.clone()),
+            req.body(axum::body::Body::empty()).unwrap(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
+        assert_eq!(resp.headers()["cache-control"], "no-store", "{path}");
+    }
+    // Without a session, pages send the browser to sign in.
+    let (status, _) = h.text("GET", "/jobs", None, None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, page) = h.text("GET", "/", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(r#"action="/login""#) && !page.contains("csrf-token"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn sign_out_needs_the_token_then_ends_the_session_everywhere() {
+    let h = Harness::new(CONFIG).await;
+    let admin = h.sign_in(ADMIN).await;
+    let post = |body: String| {
+        let mut req = axum::http::Request::builder()
+            .method("POST")
+            .uri("/logout")
+            .header("cookie", &admin.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        req.extensions_mut().insert(axum::extract::ConnectInfo(
+            "127.0.0.1:50000".parse::<std::net::SocketAddr>().unwrap(),
+        ));
+        tower::ServiceExt::oneshot(bulwark_server::app(h.state.clone()), req)
+    };
+    let refused = post("csrf=wrong".into()).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let (status, _) = h.browse(&admin, "GET", "/api/v1/whoami", &[]).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a refused sign-out leaves the session alone"
+    );
+
+    let out = post(format!("csrf={}", admin.csrf)).await.unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let cleared = out.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cleared.starts_with("bulwark_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    assert!(h.audit_actions().await[0].starts_with("session.sign_out success"));
+
+    // The old cookie, replayed, is dead.
+    let (status, _) = h.browse(&admin, "GET", "/api/v1/whoami", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = h.browse(&admin, "GET", "/jobs", &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn revoking_the_key_ends_its_sessions() {
+    let h = Harness::new(CONFIG).await;
+    let created = bulwark_ops::keys::create(
+        &h.state.instance.store,
+        &bulwark_ops::Actor::system("test"),
+        bulwark_ops::Role::Analyst,
+        "laptop",
+    )
+    .await
+    .unwrap();
+    let browser = h.sign_in(created.secret.expose()).await;
+    let (status, _) = h.browse(&browser, "GET", "/api/v1/whoami", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    bulwark_ops::keys::revoke(
+        &h.state.instance.store,
+        &bulwark_ops::Actor::system("test"),
+        &created.info.id,
+    )
+    .await
+    .unwrap();
+    let (status, _) = h.browse(&browser, "GET", "/api/v1/whoami", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_live_stream_sends_every_monitor_first() {
+    use http_body_util::BodyExt;
+    let h = Harness::new(CONFIG).await;
+    let admin = h.sign_in(ADMIN).await;
+    let req = axum::http::Request::builder()
+        .uri("/events")
+        .header("cookie", &admin.cookie)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(bulwark_server::app(h.state.clone()), req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut body = resp.into_body();
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+        .await
+        .expect("an event within a few ticks")
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+    assert!(text.starts_with("event: monitors\n"), "{text}");
+    // No engine runs here and nothing has probed yet: state unknown.
+    assert!(text.contains(r#""name":"web","up":null"#), "{text}");
+}
