@@ -69,7 +69,7 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let app = crate::app(state);
+    let app = crate::app(state.clone());
     let slots = Arc::new(Semaphore::new(connection_slots(options.max_connections)));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -124,6 +124,7 @@ pub async fn serve(
     // New connections are refused from here on.
     drop(listener);
     let _ = stop.send(true);
+    state.closing.send_replace(true);
     let drained = tokio::time::timeout(options.shutdown_grace, async {
         while connections.join_next().await.is_some() {}
     })

@@ -33,6 +33,10 @@ pub struct AppState {
     pub live: Option<Arc<bulwark_ops::engine::Live>>,
     pub(crate) views: Views,
     pub(crate) view_ttl: Duration,
+    /// Turns true when `serve` stops accepting: long-lived responses (the
+    /// dashboard's live stream) end then, so shutdown need not wait out
+    /// its grace period for them.
+    pub(crate) closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// The expensive views, each computed by one request at a time.
@@ -73,6 +77,7 @@ impl AppState {
             live: None,
             views,
             view_ttl: DEFAULT_VIEW_TTL,
+            closing: tokio::sync::watch::Sender::new(false),
         }
     }
 

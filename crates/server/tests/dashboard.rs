@@ -284,3 +284,37 @@ async fn the_live_stream_sends_every_monitor_first() {
     // No engine runs here and nothing has probed yet: state unknown.
     assert!(text.contains(r#""name":"web","up":null"#), "{text}");
 }
+
+#[tokio::test]
+async fn shutdown_ends_open_live_streams_instead_of_waiting_out_the_grace() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::new(CONFIG).await;
+    let server = h
+        .serve(bulwark_server::ServeOptions {
+            // Far longer than the harness waits for `serve` to return: only
+            // streams that end by themselves let it return in time.
+            shutdown_grace: std::time::Duration::from_secs(3600),
+            ..bulwark_server::ServeOptions::default()
+        })
+        .await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "GET /events HTTP/1.1\r\nHost: bulwark\r\nx-dash-key: {ADMIN}\r\naccept: text/event-stream\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0_u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("event: monitors") {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(
+            n > 0,
+            "stream closed early: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    server.stop().await;
+    // The stream ended, and the connection with it.
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).await.unwrap();
+}

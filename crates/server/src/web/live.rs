@@ -5,7 +5,8 @@
 //! monitor going down shows on an open page within a second of the engine
 //! seeing it, well inside any probe interval. A session-authenticated
 //! stream re-checks its session every minute and ends when the session
-//! does (signed out, expired, key revoked).
+//! does (signed out, expired, key revoked), and every stream ends when the
+//! server begins to shut down.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -59,6 +60,7 @@ struct Cursor {
     sent: HashMap<String, MonitorEvent>,
     ticks: u32,
     interval: tokio::time::Interval,
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 pub(crate) async fn events(
@@ -68,7 +70,9 @@ pub(crate) async fn events(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let closing = state.closing.subscribe();
     let cursor = Cursor {
+        closing,
         state,
         principal: auth.principal,
         session: session_token(&headers).map(str::to_string),
@@ -79,7 +83,12 @@ pub(crate) async fn events(
     let stream = stream::unfold(Some(cursor), |cursor| async move {
         let mut c = cursor?;
         loop {
-            c.interval.tick().await;
+            tokio::select! {
+                _ = c.interval.tick() => {}
+                // The server is shutting down: end the stream (the
+                // browser's EventSource reconnects to whoever serves next).
+                _ = c.closing.wait_for(|closing| *closing) => return None,
+            }
             c.ticks = c.ticks.wrapping_add(1);
             if c.ticks % SESSION_CHECK_EVERY == 0 && !c.session_alive().await {
                 let end = Event::default().event("signed-out").data("{}");
