@@ -404,3 +404,59 @@ fn uptime_check_once_exits_1_when_a_monitor_is_down() {
         .args(["--json", "slo", "status"]));
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// The seed's scripts ran on environment variables alone: with BASE_URL,
+/// SLO_TARGET, SLO_WINDOW_DAYS and ROTATE_DASHBOARD_KEY and no config file,
+/// the base_url monitor is probed and logged, has its SLO, and the
+/// dashboard key is a managed secret.
+#[test]
+fn env_only_set_up_works_as_the_seed_scripts_did() {
+    let up = target();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let base = up.url.trim_end_matches("/health").to_string();
+    let with_env = |cmd: &mut Command| -> std::process::Output {
+        // No --config: ./bulwark.toml is absent, so the embedded default.
+        cmd.current_dir(dir.path())
+            .env_remove("BULWARK_CONFIG")
+            .env("BASE_URL", &base)
+            .env("SLO_TARGET", "0.99")
+            .env("SLO_WINDOW_DAYS", "7")
+            .env("ROTATE_DASHBOARD_KEY", "1");
+        run(cmd)
+    };
+    let out = with_env(bulwark(&data).args(["--json", "uptime", "check", "--once"]));
+    // The monitor probes BASE_URL + /healthz, which the target answers 200.
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(data.join("logs/uptime.ndjson")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(line["monitor"], "base_url");
+    assert_eq!(line["ok"], true);
+
+    let out = with_env(bulwark(&data).args(["--json", "slo", "status"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let slos: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(slos[0]["name"], "base_url");
+    assert_eq!(slos[0]["target"], 0.99);
+
+    let out = with_env(bulwark(&data).args(["--json", "secrets", "list"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secrets: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(secrets[0]["name"], "DASHBOARD_KEY", "{secrets}");
+    assert_eq!(secrets[0]["rotate"], true);
+}

@@ -309,6 +309,18 @@ pub async fn judge_push(
     }
 }
 
+/// Appends `results` to `<data_dir>/logs/uptime.ndjson` in one write, in
+/// the lines the running engine writes: a one-off `uptime check --once`
+/// leaves the same trail for log shippers as `serve` does.
+pub fn log_results(data_dir: &std::path::Path, results: &[ProbeResult]) {
+    let mut lines = String::new();
+    for r in results {
+        lines.push_str(&result_json(r).to_string());
+        lines.push('\n');
+    }
+    NdjsonLog::open(data_dir, "uptime.ndjson").append(&lines);
+}
+
 /// Probes every monitor once, concurrently: `uptime check --once` and
 /// `POST /api/ops/uptime/test`. Push monitors are judged from their last
 /// heartbeat. Results are not stored. In config order.

@@ -34,6 +34,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
         let store = super::open_store(globals, &loaded.config).await?;
         let results = bulwark_ops::engine::check_all(&store, &loaded.config).await;
         store.close().await;
+        bulwark_ops::engine::log_results(&globals.data_dir, &results);
         let all_up = results.iter().all(|r| r.ok);
         if globals.json {
             // The document `POST /api/ops/uptime/test` serves.

@@ -174,3 +174,19 @@ pub(crate) fn compile_secret(cx: &mut Cx<'_>, el: &Element) -> Option<SecretConf
         hook: hook?,
     })
 }
+
+/// A managed secret asked for by `ROTATE_<NAME>=1` alone: the documented
+/// defaults (48 characters, letters and digits, rotated every 30 days with
+/// a day's grace).
+pub(crate) fn env_secret(name: &str) -> SecretConfig {
+    SecretConfig {
+        name: name.to_string(),
+        length: DEFAULT_SECRET_LENGTH,
+        alphabet: DEFAULT_ALPHABET.to_string(),
+        max_age: DEFAULT_MAX_AGE,
+        grace: DEFAULT_GRACE,
+        rotate: true,
+        schedule: None,
+        hook: None,
+    }
+}

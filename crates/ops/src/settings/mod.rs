@@ -162,22 +162,33 @@ fn compile(text: &str, file: Option<&Path>, env: Env<'_>) -> Result<Loaded, Conf
         .iter()
         .filter_map(|el| compile_monitor(&mut cx, el, &defaults))
         .collect();
+    let mut base_url_from_env = false;
     if let Some(url) = env("BASE_URL") {
         if monitor_names.contains("base_url") {
             // The file wins over the environment variable: nothing to add.
         } else if let Some(m) = base_url_monitor(&mut cx, &url, &defaults) {
             monitor_names.insert(m.name.clone());
             monitors.push(m);
+            base_url_from_env = true;
         }
     }
 
     let slo_defaults = SloDefaults::from_env(&mut cx, &env);
     let slo_els = cx.elements(root, "slo");
-    cx.check_names(&slo_els, "slo", true);
-    let slos = slo_els
+    let slo_names = cx.check_names(&slo_els, "slo", true);
+    let mut slos: Vec<SloConfig> = slo_els
         .iter()
         .filter_map(|el| compile_slo(&mut cx, el, &slo_defaults, &monitor_names))
         .collect();
+    // The seed's slo_guard watched BASE_URL against SLO_TARGET over
+    // SLO_WINDOW_DAYS with nothing else configured: a monitor made from
+    // BASE_URL gets that SLO, unless the file already has one on it.
+    if base_url_from_env
+        && !slo_names.contains("base_url")
+        && !slos.iter().any(|s| s.monitor == "base_url")
+    {
+        slos.push(base_url_slo(&slo_defaults));
+    }
 
     let maint_els = cx.elements(root, "maintenance");
     cx.check_names(&maint_els, "maintenance window", false);
@@ -248,8 +259,16 @@ fn compile(text: &str, file: Option<&Path>, env: Env<'_>) -> Result<Loaded, Conf
         if let Some(value) = env(var) {
             match parse_env_bool(&value) {
                 Some(rotate) => {
+                    let mut found = false;
                     for s in secrets.iter_mut().filter(|s| s.name == *secret_name) {
                         s.rotate = rotate;
+                        found = true;
+                    }
+                    // The seed's rotation script made these two secrets
+                    // when asked to rotate them; so do we, with the
+                    // documented defaults, rather than ignore the flag.
+                    if !found && rotate {
+                        secrets.push(env_secret(secret_name));
                     }
                 }
                 None => cx.error(

@@ -1275,3 +1275,47 @@ fn backup_copies_parse_as_the_opener_parses_them_and_are_listed_once() {
         &[(5, "backup[0].repos", "s3")],
     );
 }
+
+#[test]
+fn env_only_set_ups_get_the_seed_slo_and_secrets() {
+    let env = env_of(&[
+        ("BASE_URL", "http://127.0.0.1:5000"),
+        ("SLO_TARGET", "0.99"),
+        ("SLO_WINDOW_DAYS", "7"),
+        ("ROTATE_DASHBOARD_KEY", "1"),
+        ("ROTATE_STRIPE_WEBHOOK", "0"),
+    ]);
+    let c = ok_env("", &env).config;
+    assert_eq!(c.slos.len(), 1);
+    let slo = &c.slos[0];
+    assert_eq!(
+        (slo.name.as_str(), slo.monitor.as_str()),
+        ("base_url", "base_url")
+    );
+    assert_eq!(
+        (slo.target, slo.window),
+        (0.99, Duration::from_secs(7 * 86_400))
+    );
+    assert!(slo.strict, "the seed's /healthz/strict watched it");
+    // Asked to rotate: made with the documented defaults. Told not to: not made.
+    let names: Vec<&str> = c.secrets.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["DASHBOARD_KEY"]);
+    let key = &c.secrets[0];
+    assert_eq!((key.length, key.rotate), (48, true));
+    assert_eq!(key.max_age, Duration::from_secs(30 * 86_400));
+
+    // The file's own SLO on base_url, or its own base_url monitor, wins.
+    let c = ok_env(
+        "[[slo]]\nname = \"mine\"\nmonitor = \"base_url\"\ntarget = 0.9",
+        &env,
+    )
+    .config;
+    let names: Vec<&str> = c.slos.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["mine"]);
+    let c = ok_env(
+        "[[monitor]]\nname = \"base_url\"\nurl = \"tcp://x:1\"",
+        &env,
+    )
+    .config;
+    assert!(c.slos.is_empty());
+}

@@ -284,3 +284,17 @@ pub(crate) fn compile_maintenance(
         end: end?,
     })
 }
+
+/// The SLO on the monitor made from `BASE_URL`, from `SLO_TARGET` and
+/// `SLO_WINDOW_DAYS` (or their defaults), named like its monitor.
+pub(crate) fn base_url_slo(defaults: &SloDefaults) -> SloConfig {
+    SloConfig {
+        name: "base_url".to_string(),
+        monitor: "base_url".to_string(),
+        target: defaults.target,
+        window: defaults.window,
+        calendar: None,
+        strict: true,
+        alerts: BurnRateRule::defaults(),
+    }
+}
