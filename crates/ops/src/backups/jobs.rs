@@ -49,7 +49,7 @@ fn configured<'c>(config: &'c Config, name: &str) -> Result<&'c BackupConfig, Ru
         .ok_or_else(|| RunError::Failed(format!("backup {name:?} is no longer configured")))
 }
 
-fn stopped(e: BackupError) -> RunError {
+pub(super) fn stopped(e: BackupError) -> RunError {
     match e {
         BackupError::Repo {
             source: bulwark_repo::Error::Cancelled,

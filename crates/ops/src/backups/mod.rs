@@ -8,6 +8,7 @@
 
 pub(crate) mod config;
 mod jobs;
+pub mod restore;
 
 use std::path::{Path, PathBuf};
 
@@ -87,7 +88,11 @@ fn open_indexed(cfg: &BackupConfig, repo: &str) -> Result<Repository, BackupErro
     Ok(opened)
 }
 
-fn repo_error(cfg: &BackupConfig, repo: &str, source: bulwark_repo::Error) -> BackupError {
+pub(super) fn repo_error(
+    cfg: &BackupConfig,
+    repo: &str,
+    source: bulwark_repo::Error,
+) -> BackupError {
     BackupError::Repo {
         backup: cfg.name.clone(),
         repo: repo.to_string(),

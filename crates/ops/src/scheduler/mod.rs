@@ -16,7 +16,7 @@ pub mod schedule;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -112,6 +112,34 @@ pub struct JobContext {
     /// Set at shutdown: long work (backups, restores, checks) stops soon
     /// after and the run is recorded as cancelled.
     pub cancel: Cancel,
+    /// Where long work reports how far it got, for `GET
+    /// /api/v1/jobs/runs/{id}` while the run is going.
+    pub progress: ProgressHandle,
+}
+
+/// How far a running job got: what it counts and how many so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// e.g. "restoring": what the run is doing now.
+    pub phase: String,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// A run's [`Progress`], shared between the run and its readers.
+#[derive(Debug, Clone, Default)]
+pub struct ProgressHandle(Arc<Mutex<Progress>>);
+
+impl ProgressHandle {
+    pub fn set(&self, progress: Progress) {
+        if let Ok(mut p) = self.0.lock() {
+            *p = progress;
+        }
+    }
+
+    pub fn get(&self) -> Progress {
+        self.0.lock().map(|p| p.clone()).unwrap_or_default()
+    }
 }
 
 /// Told about every failed or abandoned run. The alert router implements
@@ -179,6 +207,8 @@ pub struct Scheduler {
     jobs: BTreeMap<String, Job>,
     instance: String,
     running: Mutex<HashSet<String>>,
+    /// The progress of the runs in flight on this instance, by run id.
+    progress: Mutex<HashMap<String, ProgressHandle>>,
     sink: Option<Arc<dyn FailureSink>>,
     /// Handed to every run; cancelled at shutdown.
     cancel: Cancel,
@@ -190,6 +220,58 @@ impl std::fmt::Debug for Scheduler {
             .field("jobs", &self.jobs.keys().collect::<Vec<_>>())
             .field("instance", &self.instance)
             .finish_non_exhaustive()
+    }
+}
+
+/// The audit record of a manual run (`job.run`) and how it ended.
+fn manual_run_entry<O>(name: &str, actor: &Actor, result: &Result<(JobRun, O), JobError>) -> Entry {
+    let (outcome, detail) = match result {
+        Ok((run, _)) => (
+            if run.outcome == RunOutcome::Success {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            },
+            serde_json::json!({ "run": run.id, "outcome": run.outcome.as_str() }),
+        ),
+        Err(e) => (
+            Outcome::Failure,
+            serde_json::json!({ "error": e.to_string() }),
+        ),
+    };
+    Entry::new(actor, "job.run", name, outcome).detail(detail)
+}
+
+/// Where [`Scheduler::start_task`] learns the claimed run.
+type Started = tokio::sync::oneshot::Sender<Result<JobRun, JobError>>;
+
+/// A run's entry in the progress map, removed however the run ends.
+struct ProgressEntry<'a> {
+    map: &'a Mutex<HashMap<String, ProgressHandle>>,
+    run: String,
+}
+
+impl<'a> ProgressEntry<'a> {
+    fn register(
+        map: &'a Mutex<HashMap<String, ProgressHandle>>,
+        run: &str,
+        handle: &ProgressHandle,
+    ) -> ProgressEntry<'a> {
+        if let Ok(mut m) = map.lock() {
+            m.insert(run.to_string(), handle.clone());
+        }
+        ProgressEntry {
+            map,
+            run: run.to_string(),
+        }
+    }
+}
+
+impl Drop for ProgressEntry<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.map.lock() {
+            m.remove(&self.run);
+        }
     }
 }
 
@@ -220,6 +302,7 @@ impl Scheduler {
                 hex::encode(rand::random::<[u8; 3]>())
             ),
             running: Mutex::new(HashSet::new()),
+            progress: Mutex::new(HashMap::new()),
             sink: None,
             cancel: Cancel::new(),
         }
@@ -296,30 +379,65 @@ impl Scheduler {
         actor: &Actor,
     ) -> Result<(JobRun, Option<T::Output>), JobError> {
         let result = self
-            .execute(name, task, Utc::now(), Trigger::Manual, actor)
+            .execute(name, task, Utc::now(), Trigger::Manual, actor, &mut None)
             .await;
-        let (outcome, detail) = match &result {
-            Ok((run, _)) => (
-                if run.outcome == RunOutcome::Success {
-                    Outcome::Success
-                } else {
-                    Outcome::Failure
-                },
-                serde_json::json!({ "run": run.id, "outcome": run.outcome.as_str() }),
-            ),
-            Err(e) => (
-                Outcome::Failure,
-                serde_json::json!({ "error": e.to_string() }),
-            ),
-        };
-        let entry = Entry::new(actor, "job.run", name, outcome).detail(detail);
-        if let Err(e) = audit::append(&self.store, entry).await {
-            tracing::error!(job = name, error = %e, "cannot record the job run in the audit trail");
-        }
+        self.audit(manual_run_entry(name, actor, &result)).await;
         result
     }
 
-    /// Claims, runs and records one run of job `name` for `slot`.
+    /// Starts `task` as a manual run of job `name` in the background and
+    /// returns the run as soon as it is claimed (its outcome is then
+    /// `running`); [`Scheduler::run_progress`] and the store tell the rest.
+    /// Recorded, alerted and audited like [`Scheduler::run_task`].
+    ///
+    /// # Errors
+    /// A job already running, or a database error.
+    pub async fn start_task<T: Task + 'static>(
+        self: &Arc<Self>,
+        name: &str,
+        task: T,
+        actor: &Actor,
+    ) -> Result<JobRun, JobError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (me, name, actor) = (self.clone(), name.to_string(), actor.clone());
+        tokio::spawn(async move {
+            let mut started = Some(tx);
+            let result = me
+                .execute(
+                    &name,
+                    &task,
+                    Utc::now(),
+                    Trigger::Manual,
+                    &actor,
+                    &mut started,
+                )
+                .await;
+            let entry = manual_run_entry(&name, &actor, &result);
+            me.audit(entry).await;
+            if let (Err(e), Some(tx)) = (result, started.take()) {
+                let _ = tx.send(Err(e));
+            }
+        });
+        rx.await.map_err(|_| {
+            JobError::Store(StoreError::Invalid(
+                "the job's task ended before it was claimed".into(),
+            ))
+        })?
+    }
+
+    /// How far run `id` got, while it runs on this instance.
+    pub fn run_progress(&self, id: &str) -> Option<Progress> {
+        self.progress.lock().ok()?.get(id).map(ProgressHandle::get)
+    }
+
+    async fn audit(&self, entry: Entry) {
+        if let Err(e) = audit::append(&self.store, entry).await {
+            tracing::error!(error = %e, "cannot record the job run in the audit trail");
+        }
+    }
+
+    /// Claims, runs and records one run of job `name` for `slot`. The
+    /// claimed run goes to `started` (when given) before the work begins.
     async fn execute<T: Task>(
         &self,
         name: &str,
@@ -327,6 +445,7 @@ impl Scheduler {
         slot: DateTime<Utc>,
         trigger: Trigger,
         actor: &Actor,
+        started: &mut Option<Started>,
     ) -> Result<(JobRun, Option<T::Output>), JobError> {
         {
             let mut running = self.running.lock().map_err(|_| {
@@ -352,12 +471,18 @@ impl Scheduler {
         )
         .await?;
         tracing::info!(job = %name, run = %run.id, trigger = trigger.as_str(), "job started");
+        let progress = ProgressHandle::default();
+        let _progress_entry = ProgressEntry::register(&self.progress, &run.id, &progress);
+        if let Some(tx) = started.take() {
+            let _ = tx.send(Ok(run.clone()));
+        }
         let ctx = JobContext {
             job: name.to_string(),
             scheduled_at: slot,
             trigger,
             actor: actor.clone(),
             cancel: self.cancel.clone(),
+            progress,
         };
         // Renew the lease while the action runs, so other instances see the
         // job as busy for as long as it really is.
@@ -514,7 +639,10 @@ impl Scheduler {
         let this = self.clone();
         tasks.spawn(async move {
             let task = Registered(job.action.as_ref());
-            match this.execute(&job.name, &task, slot, trigger, &actor).await {
+            match this
+                .execute(&job.name, &task, slot, trigger, &actor, &mut None)
+                .await
+            {
                 Ok(_) => {}
                 // A slot another instance (or a manual run) already has is
                 // the design working, not a fault.

@@ -406,3 +406,16 @@ pub async fn last_scheduled(store: &Store, job: &str) -> Result<Option<DateTime<
     .await?;
     Ok(v.map(crate::time::from_ms))
 }
+
+/// Run `id`, or None when no run has that id.
+///
+/// # Errors
+/// On a database error.
+pub async fn get(store: &Store, id: &str) -> Result<Option<JobRun>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM job_runs WHERE id = $1");
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?;
+    row.as_ref().map(decode).transpose()
+}
