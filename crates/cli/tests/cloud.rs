@@ -328,3 +328,25 @@ fn init_on_a_missing_bucket_or_container_is_one_clear_line_and_exit_code_2() {
         .args(["init", "-r", "gs:bulwark-no-such-bucket:/app"]);
     one_clear_error(&run(&mut cmd), "gcs bucket bulwark-no-such-bucket");
 }
+
+#[test]
+fn wrong_s3_credentials_are_one_clear_line_and_exit_code_2() {
+    // A moto that checks every request's key against its IAM, where no
+    // key exists: any credentials are wrong there.
+    let endpoint = std::env::var("BULWARK_TEST_S3_AUTH_ENDPOINT").unwrap_or_else(|_| {
+        panic!("BULWARK_TEST_S3_AUTH_ENDPOINT is not set: scripts/test.sh starts moto with authentication")
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = format!("s3:{endpoint}/bulwark-auth/app");
+    for command in ["init", "snapshots"] {
+        let mut cmd = bulwark(&tmp.path().join("data"));
+        cmd.env("AWS_ACCESS_KEY_ID", "bulwark-wrong-key")
+            .env("AWS_SECRET_ACCESS_KEY", "bulwark-test-secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("BULWARK_PASSWORD", PASSWORD)
+            .args([command, "-r", &repo]);
+        let o = run(&mut cmd);
+        one_clear_error(&o, "InvalidAccessKeyId");
+        assert!(text(&o).contains("bulwark-auth"), "{command}: {}", text(&o));
+    }
+}
