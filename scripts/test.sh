@@ -118,6 +118,22 @@ ensure_moto() {
     log "moto ready at $BULWARK_TEST_S3_ENDPOINT"
 }
 
+# A second moto that enforces authentication (INITIAL_NO_AUTH_ACTION_COUNT=0:
+# every request is checked against moto's IAM, where no key exists), for
+# the wrong-credentials tests; its own port so the first stays open.
+MOTO_AUTH_PORT="${MOTO_AUTH_PORT:-47154}"
+ensure_moto_auth() {
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_AUTH_PORT") 2>/dev/null; then
+        log "starting moto with authentication on port $MOTO_AUTH_PORT"
+        local logfile="${TMPDIR:-/tmp}/bulwark-moto-auth.log"
+        INITIAL_NO_AUTH_ACTION_COUNT=0 setsid nohup moto_server -H 127.0.0.1 -p "$MOTO_AUTH_PORT" \
+            >"$logfile" 2>&1 &
+        wait_for_port "$MOTO_AUTH_PORT" "moto (authenticated)" "$logfile"
+    fi
+    export BULWARK_TEST_S3_AUTH_ENDPOINT="http://127.0.0.1:$MOTO_AUTH_PORT"
+    log "moto with authentication ready at $BULWARK_TEST_S3_AUTH_ENDPOINT"
+}
+
 # --- Azurite: an Azure Blob Storage server ---------------------------------
 AZURITE_PORT="${AZURITE_PORT:-47152}"
 TEST_TOOLS="${BULWARK_TEST_TOOLS:-$HOME/.cache/bulwark-test-tools}"
@@ -183,6 +199,7 @@ ensure_postgres
 ensure_restic
 ensure_openapi_validator
 ensure_moto
+ensure_moto_auth
 ensure_azurite
 ensure_fake_gcs
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use bulwark_repo::{
     backup, check, forget, open_backend_with, prune, restore_with_progress, Backend,
-    BackendOptions, BackupOptions, KdfParams, ReadData, Repository, RestoreOptions,
+    BackendOptions, BackupOptions, KdfParams, Protection, ReadData, Repository, RestoreOptions,
     RetentionPolicy,
 };
 use bulwark_server::api::SnapshotWire;
@@ -375,10 +375,22 @@ fn init(a: InitArgs, json: bool) -> anyhow::Result<ExitCode> {
     let pw = a.repo.password()?;
     let repo = Repository::init(a.repo.backend(&loc)?, pw.as_bytes(), KdfParams::DEFAULT)
         .with_context(|| format!("creating repository {loc}"))?;
+    // Creating proved the bucket reachable; now what it does against
+    // deletion (information, never a reason to fail).
+    let protection = repo
+        .backend()
+        .protection()
+        .with_context(|| format!("asking {loc} about versioning and Object Lock"))?;
     if json {
         println!(
             "{}",
-            json!({"message_type": "initialized", "id": repo.id(), "repository": loc, "version": repo.version()})
+            json!({
+                "message_type": "initialized",
+                "id": repo.id(),
+                "repository": loc,
+                "version": repo.version(),
+                "bucket": protection.as_ref().map(protection_json),
+            })
         );
     } else {
         println!(
@@ -386,8 +398,47 @@ fn init(a: InitArgs, json: bool) -> anyhow::Result<ExitCode> {
             &repo.id()[..10],
             repo.version()
         );
+        if let Some(p) = &protection {
+            print!("{}", protection_text(p));
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `"enabled"` etc., with the store's reason beside an `"unknown"`.
+fn protection_json(p: &bulwark_repo::BucketProtection) -> serde_json::Value {
+    let reason = |s: &Protection| match s {
+        Protection::Unknown(why) => Some(why.clone()),
+        _ => None,
+    };
+    json!({
+        "versioning": p.versioning.as_str(),
+        "versioning_unknown_reason": reason(&p.versioning),
+        "object_lock": p.object_lock.as_str(),
+        "object_lock_unknown_reason": reason(&p.object_lock),
+        "object_lock_default_retention": p.default_retention,
+    })
+}
+
+/// The lines `init` prints about a bucket's protection.
+fn protection_text(p: &bulwark_repo::BucketProtection) -> String {
+    let state = |s: &Protection| match s {
+        Protection::Unknown(why) => format!("unknown ({why})"),
+        other => other.as_str().to_string(),
+    };
+    let mut out = format!("bucket versioning: {}\n", state(&p.versioning));
+    out.push_str(&format!("bucket object lock: {}", state(&p.object_lock)));
+    if let Some(r) = &p.default_retention {
+        out.push_str(&format!(" (default retention {r})"));
+    }
+    out.push('\n');
+    if p.versioning != Protection::Enabled && p.object_lock != Protection::Enabled {
+        out.push_str(
+            "note: without versioning or Object Lock, whoever holds these credentials \
+             can delete or overwrite the backups for good\n",
+        );
+    }
+    out
 }
 
 fn run_backup(a: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {

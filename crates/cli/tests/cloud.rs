@@ -1,6 +1,8 @@
 //! Repository commands on S3 (moto, started by scripts/test.sh), end to end
 //! through the binary: restic's `-o` options land on the stored objects as
-//! boto3 sees them, and bad input gives one clear line and exit code 2.
+//! boto3 sees them, `init` reports what the bucket does against deletion,
+//! and bad input gives one clear line and exit code 2 (Azurite and
+//! fake-gcs-server too, for a missing container or bucket).
 
 mod common;
 
@@ -182,4 +184,169 @@ fn bad_s3_input_is_one_clear_line_and_exit_code_2() {
     // A second init on the same prefix refuses to overwrite.
     let again = repo_cmd(&s3, &data, &["init", "-r", &repo]);
     assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+}
+
+#[test]
+fn init_reports_versioning_and_object_lock_of_the_bucket() {
+    let s3 = S3Test::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let plain = s3.bucket();
+    let versioned = s3.bucket_with(
+        "s3.create_bucket(Bucket=b)\n\
+         s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={'Status': 'Enabled'})",
+    );
+    let suspended = s3.bucket_with(
+        "s3.create_bucket(Bucket=b)\n\
+         s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={'Status': 'Enabled'})\n\
+         s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={'Status': 'Suspended'})",
+    );
+    // Object Lock turns versioning on; a default retention makes S3 refuse
+    // uploads without Content-MD5.
+    let locked = s3.bucket_with(
+        "s3.create_bucket(Bucket=b, ObjectLockEnabledForBucket=True)\n\
+         s3.put_object_lock_configuration(Bucket=b, ObjectLockConfiguration={\
+         'ObjectLockEnabled': 'Enabled', 'Rule': {'DefaultRetention': \
+         {'Mode': 'GOVERNANCE', 'Days': 1}}})",
+    );
+    let init_json = |bucket: &str| -> serde_json::Value {
+        let repo = format!("s3:{}/{bucket}/app", s3.endpoint);
+        let out = ok(
+            "init",
+            repo_cmd(&s3, &data, &["--json", "init", "-r", &repo]),
+        );
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(v["message_type"], "initialized", "{v}");
+        v["bucket"].clone()
+    };
+    let check = |bucket: &str, versioning: &str, lock: &str, retention: serde_json::Value| {
+        let b = init_json(bucket);
+        assert_eq!(b["versioning"], versioning, "{bucket}: {b}");
+        assert_eq!(b["object_lock"], lock, "{bucket}: {b}");
+        assert_eq!(
+            b["object_lock_default_retention"], retention,
+            "{bucket}: {b}"
+        );
+        assert_eq!(
+            b["versioning_unknown_reason"],
+            serde_json::Value::Null,
+            "{b}"
+        );
+        assert_eq!(
+            b["object_lock_unknown_reason"],
+            serde_json::Value::Null,
+            "{b}"
+        );
+    };
+    check(&plain, "disabled", "disabled", serde_json::Value::Null);
+    check(&versioned, "enabled", "disabled", serde_json::Value::Null);
+    check(&suspended, "suspended", "disabled", serde_json::Value::Null);
+    check(&locked, "enabled", "enabled", "GOVERNANCE 1 days".into());
+
+    // The text form, on a new prefix of each.
+    let text_of = |bucket: &str| {
+        let repo = format!("s3:{}/{bucket}/text", s3.endpoint);
+        ok("init", repo_cmd(&s3, &data, &["init", "-r", &repo]))
+    };
+    let text = text_of(&locked);
+    assert!(text.contains("bucket versioning: enabled\n"), "{text}");
+    assert!(
+        text.contains("bucket object lock: enabled (default retention GOVERNANCE 1 days)\n"),
+        "{text}"
+    );
+    assert!(!text.contains("note:"), "{text}");
+    let text = text_of(&plain);
+    assert!(text.contains("bucket versioning: disabled\n"), "{text}");
+    assert!(text.contains("bucket object lock: disabled\n"), "{text}");
+    assert!(
+        text.contains("note: without versioning or Object Lock"),
+        "{text}"
+    );
+
+    // A repository in the locked bucket takes backups and checks clean:
+    // uploads carry the Content-MD5 the retention demands.
+    let src = tmp.path().join("src");
+    small_tree(&src);
+    let repo = format!("s3:{}/{locked}/app", s3.endpoint);
+    ok(
+        "backup",
+        repo_cmd(&s3, &data, &["backup", "-r", &repo, src.to_str().unwrap()]),
+    );
+    ok(
+        "check",
+        repo_cmd(&s3, &data, &["check", "-r", &repo, "--read-data"]),
+    );
+    let retained = s3.boto3(&format!(
+        "for o in s3.list_objects_v2(Bucket={locked:?}, Prefix='app/data/')['Contents']:\n    \
+         print(s3.head_object(Bucket={locked:?}, Key=o['Key']).get('ObjectLockMode'))"
+    ));
+    assert!(
+        !retained.is_empty() && retained.lines().all(|l| l == "GOVERNANCE"),
+        "{retained}"
+    );
+
+    // A local repository has no bucket to report.
+    let local = tmp.path().join("local-repo");
+    let out = ok(
+        "init",
+        repo_cmd(
+            &s3,
+            &data,
+            &["--json", "init", "-r", local.to_str().unwrap()],
+        ),
+    );
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["bucket"], serde_json::Value::Null, "{v}");
+}
+
+#[test]
+fn init_on_a_missing_bucket_or_container_is_one_clear_line_and_exit_code_2() {
+    let s3 = S3Test::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let missing = format!("s3:{}/bulwark-no-such-bucket/app", s3.endpoint);
+    let o = repo_cmd(&s3, &data, &["init", "-r", &missing]);
+    one_clear_error(&o, "s3 bucket bulwark-no-such-bucket at http://");
+
+    let azure = std::env::var("BULWARK_TEST_AZURE_CONNECTION_STRING").unwrap_or_else(|_| {
+        panic!("BULWARK_TEST_AZURE_CONNECTION_STRING is not set: scripts/test.sh starts Azurite")
+    });
+    let mut cmd = bulwark(&data);
+    cmd.env("AZURE_STORAGE_CONNECTION_STRING", &azure)
+        .env("BULWARK_PASSWORD", PASSWORD)
+        .args(["init", "-r", "azure:bulwark-no-such-container:/app"]);
+    let o = run(&mut cmd);
+    one_clear_error(&o, "azure container bulwark-no-such-container");
+    assert!(!text(&o).contains("AccountKey"), "{}", text(&o));
+
+    let gcs = std::env::var("BULWARK_TEST_GCS_EMULATOR_HOST").unwrap_or_else(|_| {
+        panic!("BULWARK_TEST_GCS_EMULATOR_HOST is not set: scripts/test.sh starts fake-gcs-server")
+    });
+    let mut cmd = bulwark(&data);
+    cmd.env("STORAGE_EMULATOR_HOST", &gcs)
+        .env("BULWARK_PASSWORD", PASSWORD)
+        .args(["init", "-r", "gs:bulwark-no-such-bucket:/app"]);
+    one_clear_error(&run(&mut cmd), "gcs bucket bulwark-no-such-bucket");
+}
+
+#[test]
+fn wrong_s3_credentials_are_one_clear_line_and_exit_code_2() {
+    // A moto that checks every request's key against its IAM, where no
+    // key exists: any credentials are wrong there.
+    let endpoint = std::env::var("BULWARK_TEST_S3_AUTH_ENDPOINT").unwrap_or_else(|_| {
+        panic!("BULWARK_TEST_S3_AUTH_ENDPOINT is not set: scripts/test.sh starts moto with authentication")
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = format!("s3:{endpoint}/bulwark-auth/app");
+    for command in ["init", "snapshots"] {
+        let mut cmd = bulwark(&tmp.path().join("data"));
+        cmd.env("AWS_ACCESS_KEY_ID", "bulwark-wrong-key")
+            .env("AWS_SECRET_ACCESS_KEY", "bulwark-test-secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("BULWARK_PASSWORD", PASSWORD)
+            .args([command, "-r", &repo]);
+        let o = run(&mut cmd);
+        one_clear_error(&o, "InvalidAccessKeyId");
+        assert!(text(&o).contains("bulwark-auth"), "{command}: {}", text(&o));
+    }
 }

@@ -1,7 +1,8 @@
 //! `bulwark ops check`: one pass/fail table over everything an on-call
 //! engineer wants to know before trusting the system (`make ops-check`):
 //! config, a probe pass, SLO budgets, backup freshness and
-//! verification, drills, secret ages and the audit chain.
+//! verification (and each copy's, `repos = [...]`), drills, secret ages
+//! and the audit chain.
 //!
 //! Gathering is I/O ([`run`]); judging is pure ([`freshness`] and the row
 //! builders take `now` as a parameter), so the rules are tested with plain
@@ -27,7 +28,7 @@ pub use crate::drill::DRILL_SLACK;
 /// One line of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckRow {
-    /// `config`, `monitor`, `slo`, `backup`, `verify`, `drill`, `secret`, `audit`.
+    /// `config`, `monitor`, `slo`, `backup`, `verify`, `copy`, `drill`, `secret`, `audit`.
     pub area: &'static str,
     /// What in that area: a monitor, SLO, backup, drill or secret name.
     pub name: String,
@@ -162,6 +163,47 @@ pub fn drill_row(
     }
 }
 
+/// The row of one copy of a backup (`repos = [...]`): its newest
+/// snapshot (read from the copy itself, so a copy someone emptied shows)
+/// must be fresh against the backup's schedule, and its latest
+/// verification, when verification is configured, must have passed.
+pub fn copy_row(
+    name: &str,
+    latest: Result<Option<DateTime<Utc>>, String>,
+    verified: Option<(DateTime<Utc>, bool)>,
+    verify_configured: bool,
+    schedule: Option<&Schedule>,
+    now: DateTime<Utc>,
+) -> CheckRow {
+    let latest = match latest {
+        Err(e) => return CheckRow::new("copy", name, false, format!("cannot read: {e}")),
+        Ok(None) => return CheckRow::new("copy", name, false, "no snapshot in this copy"),
+        Ok(Some(t)) => t,
+    };
+    let mut ok = true;
+    let mut detail = format!("latest snapshot {}", age(now, latest));
+    if let Freshness::Stale { due } = freshness(schedule, Some(latest), BACKUP_SLACK, now) {
+        ok = false;
+        detail.push_str(&format!(
+            "; the backup due {} is not in this copy",
+            due.format("%Y-%m-%d %H:%M:%SZ")
+        ));
+    }
+    match verified {
+        Some((at, true)) => detail.push_str(&format!("; verified {}", age(now, at))),
+        Some((at, false)) => {
+            ok = false;
+            detail.push_str(&format!("; verification failed {}", age(now, at)));
+        }
+        None if verify_configured => {
+            ok = false;
+            detail.push_str("; no verification recorded");
+        }
+        None => {}
+    }
+    CheckRow::new("copy", name, ok, detail)
+}
+
 fn cron(expr: Option<&str>, tz: Option<&str>) -> Option<Schedule> {
     expr.and_then(|e| Schedule::cron(e, tz).ok())
 }
@@ -237,6 +279,24 @@ pub async fn run(
             b.verify.is_none(),
             now,
         ));
+        for copy in &b.copies {
+            let (cfg, repo) = (b.clone(), copy.clone());
+            let latest = tokio::task::spawn_blocking(move || {
+                crate::backups::snapshots_at(&cfg, &repo)
+                    .map(|snaps| snaps.iter().map(|(_, s)| s.time.with_timezone(&Utc)).max())
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("task failed: {e}")));
+            rows.push(copy_row(
+                &format!("{} -> {copy}", b.name),
+                latest,
+                crate::backups::last_verification(data_dir, &b.name, copy),
+                b.verify.is_some(),
+                cron(b.schedule.as_deref(), tz).as_ref(),
+                now,
+            ));
+        }
     }
     for d in &config.drills {
         let tz = config.backup(&d.backup).and_then(|b| b.timezone.as_deref());

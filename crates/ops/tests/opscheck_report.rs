@@ -116,3 +116,112 @@ async fn opscheck_body(store: Store, _db: TestDb) {
     assert!(find("audit").ok);
     assert!(!opscheck::all_ok(&rows));
 }
+
+on_both!(ops_check_has_a_row_per_copy, copies_body);
+async fn copies_body(store: Store, _db: TestDb) {
+    use bulwark_repo::{open_backend, KdfParams, Repository};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.txt"), "a").unwrap();
+    std::fs::write(dir.path().join("pw"), "pw").unwrap();
+    let repos: Vec<String> = ["main", "copy"]
+        .iter()
+        .map(|n| {
+            let p = dir.path().join(n);
+            Repository::init(
+                open_backend(p.to_str().unwrap()).unwrap(),
+                b"pw",
+                KdfParams::INSECURE_FAST,
+            )
+            .unwrap();
+            p.display().to_string()
+        })
+        .collect();
+    let text = format!(
+        r#"
+[[backup]]
+name = "app"
+repo = "{main}"
+repos = ["{copy}"]
+password_file = "{pw}"
+paths = ["{src}"]
+verify = {{ read_data_subset = "100%" }}
+"#,
+        main = repos[0],
+        copy = repos[1],
+        pw = dir.path().join("pw").display(),
+        src = src.display(),
+    );
+    let config = settings::parse(&text, None, &|_| None).unwrap().config;
+    let row_name = format!("app -> {}", repos[1]);
+    let copy_row = |rows: &[opscheck::CheckRow]| {
+        rows.iter()
+            .find(|r| r.area == "copy")
+            .unwrap_or_else(|| panic!("no copy row: {rows:?}"))
+            .clone()
+    };
+
+    // Never backed up: the copy is empty.
+    let rows = opscheck::run(&store, &config, &data, Utc::now())
+        .await
+        .unwrap();
+    let row = copy_row(&rows);
+    assert_eq!(row.name, row_name);
+    assert!(!row.ok);
+    assert_eq!(row.detail, "no snapshot in this copy");
+
+    // Backed up and copied, but never verified.
+    let b = &config.backups[0];
+    let run = bulwark_ops::backups::run_backup(b, &Default::default())
+        .await
+        .unwrap();
+    assert!(run.copies[0].result.is_ok(), "{:?}", run.copies);
+    let row = copy_row(
+        &opscheck::run(&store, &config, &data, Utc::now())
+            .await
+            .unwrap(),
+    );
+    assert!(!row.ok, "{row:?}");
+    assert!(row.detail.starts_with("latest snapshot "), "{row:?}");
+    assert!(
+        row.detail.ends_with("; no verification recorded"),
+        "{row:?}"
+    );
+
+    // Verified: the row passes.
+    let reports = bulwark_ops::backups::verify_all(b, &data, &Default::default())
+        .await
+        .unwrap();
+    assert!(reports.iter().all(|r| r.is_ok()), "{reports:?}");
+    let row = copy_row(
+        &opscheck::run(&store, &config, &data, Utc::now())
+            .await
+            .unwrap(),
+    );
+    assert!(row.ok, "{row:?}");
+    assert!(row.detail.contains("; verified "), "{row:?}");
+
+    // Someone empties the copy: the check reads the copy itself.
+    for f in std::fs::read_dir(dir.path().join("copy/snapshots")).unwrap() {
+        let path = f.unwrap().path();
+        let mut perms = std::fs::metadata(&path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(&path, perms).unwrap();
+        std::fs::remove_file(path).unwrap();
+    }
+    let rows = opscheck::run(&store, &config, &data, Utc::now())
+        .await
+        .unwrap();
+    let row = copy_row(&rows);
+    assert!(!row.ok);
+    assert_eq!(row.detail, "no snapshot in this copy");
+    // One row per copy, none for the main repository (it has its own).
+    assert_eq!(
+        rows.iter().filter(|r| r.area == "copy").count(),
+        1,
+        "{rows:?}"
+    );
+}

@@ -145,8 +145,8 @@ pub use archiver::{backup, BackupOptions, BackupProgress, BackupSummary};
 pub use backend::local::LocalBackend;
 pub use backend::memory::MemoryBackend;
 pub use backend::{
-    default_cache_dir, open_backend, open_backend_with, Backend, BackendOptions, FileType,
-    Location, KNOWN_OPTIONS,
+    default_cache_dir, open_backend, open_backend_with, Backend, BackendOptions, BucketProtection,
+    FileType, Location, Protection, KNOWN_OPTIONS,
 };
 pub use cancel::Cancel;
 pub use checker::{check, CheckError, CheckReport, ReadData};

@@ -796,6 +796,23 @@ pub struct DrillReportWire {
     pub rpo_seconds: Option<f64>,
     pub rpo_target_seconds: Option<u64>,
     pub rpo_met: Option<bool>,
+    /// Each copy of the backup (`repos = [...]`): whether it holds the
+    /// restored snapshot, and its age against the RPO target.
+    pub copies: Vec<DrillCopyWire>,
+}
+
+/// One copy in a drill report.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DrillCopyWire {
+    pub repo: String,
+    /// The restored snapshot (same tree and time) is in the copy.
+    pub present: bool,
+    /// Its id in the copy, or the copy's newest snapshot when absent.
+    pub snapshot: Option<String>,
+    pub age_seconds: Option<f64>,
+    pub rpo_met: Option<bool>,
+    /// Why the copy could not be read.
+    pub error: Option<String>,
 }
 
 impl From<bulwark_ops::drill::DrillReport> for DrillReportWire {
@@ -828,6 +845,18 @@ impl From<bulwark_ops::drill::DrillReport> for DrillReportWire {
             rpo_seconds: r.rpo_seconds,
             rpo_target_seconds: r.rpo_target_seconds,
             rpo_met: r.rpo_met,
+            copies: r
+                .copies
+                .into_iter()
+                .map(|c| DrillCopyWire {
+                    repo: c.repo,
+                    present: c.present,
+                    snapshot: c.snapshot,
+                    age_seconds: c.age_seconds,
+                    rpo_met: c.rpo_met,
+                    error: c.error,
+                })
+                .collect(),
         }
     }
 }

@@ -196,8 +196,20 @@ impl S3Test {
 
     /// A new empty bucket; its name.
     pub fn bucket(&self) -> String {
+        self.bucket_with("")
+    }
+
+    /// A new empty bucket made by a boto3 snippet in which `b` is its
+    /// name (`s3.create_bucket(Bucket=b, ...)`, then settings); with an
+    /// empty snippet, a plain bucket. Its name.
+    pub fn bucket_with(&self, setup: &str) -> String {
         let name = format!("bulwark-cli-{:016x}", rand_u64());
-        self.boto3(&format!("s3.create_bucket(Bucket={name:?})"));
+        let setup = if setup.is_empty() {
+            "s3.create_bucket(Bucket=b)"
+        } else {
+            setup
+        };
+        self.boto3(&format!("b = {name:?}\n{setup}"));
         name
     }
 

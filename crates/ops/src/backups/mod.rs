@@ -121,6 +121,36 @@ pub fn snapshots(cfg: &BackupConfig) -> Result<Vec<(Id, Snapshot)>, BackupError>
         .map_err(|e| repo_error(cfg, &cfg.repo, e))
 }
 
+/// The snapshots in `repo` (`cfg.repo` or one of its copies), oldest
+/// first, as [`snapshots`] reads them.
+///
+/// # Errors
+/// As [`open`], and unreadable snapshot files.
+pub fn snapshots_at(cfg: &BackupConfig, repo: &str) -> Result<Vec<(Id, Snapshot)>, BackupError> {
+    open_at(cfg, repo)?
+        .snapshots()
+        .map_err(|e| repo_error(cfg, repo, e))
+}
+
+/// The latest verification of `repo` recorded in [`VERIFY_LOG`] for
+/// backup `backup`: when, and whether it passed. None when there is none
+/// (or the log cannot be read).
+pub fn last_verification(
+    data_dir: &Path,
+    backup: &str,
+    repo: &str,
+) -> Option<(DateTime<Utc>, bool)> {
+    let text = std::fs::read_to_string(data_dir.join("logs").join(VERIFY_LOG)).ok()?;
+    text.lines().rev().find_map(|line| {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        if v["backup"] != backup || v["repo"] != repo {
+            return None;
+        }
+        let at = DateTime::parse_from_rfc3339(v["ts"].as_str()?).ok()?;
+        Some((at.with_timezone(&Utc), v["ok"].as_bool()?))
+    })
+}
+
 /// restic's retention flags from the config's `keep`.
 pub fn retention(keep: &KeepPolicy) -> RetentionPolicy {
     RetentionPolicy {

@@ -69,6 +69,99 @@ pub struct DrillReport {
     pub rpo_seconds: Option<f64>,
     pub rpo_target_seconds: Option<u64>,
     pub rpo_met: Option<bool>,
+    /// One per copy of the backup (`repos = [...]`), in order; empty in
+    /// reports made before copies were checked.
+    #[serde(default)]
+    pub copies: Vec<CopyCheck>,
+}
+
+/// Whether a copy of the backup holds the snapshot the drill restored,
+/// and how old what it holds is against the RPO target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CopyCheck {
+    pub repo: String,
+    /// The drill's snapshot (the same tree and time: a copy gets a new id)
+    /// is in the copy.
+    pub present: bool,
+    /// Its id in the copy, or the copy's newest snapshot when absent.
+    pub snapshot: Option<String>,
+    /// That snapshot's age when the drill started.
+    pub age_seconds: Option<f64>,
+    pub rpo_met: Option<bool>,
+    /// Why the copy could not be read.
+    pub error: Option<String>,
+}
+
+impl CopyCheck {
+    /// Readable, and not older than the RPO target.
+    pub fn ok(&self) -> bool {
+        self.error.is_none() && self.rpo_met != Some(false)
+    }
+}
+
+/// Judges one copy from its snapshots as `(id, tree, time)`: looks for
+/// the drill's snapshot (`tree` taken at `time`), else takes the newest.
+pub fn check_copy(
+    repo: &str,
+    wanted: (bulwark_repo::Id, DateTime<Utc>),
+    found: Result<Vec<(bulwark_repo::Id, bulwark_repo::Id, DateTime<Utc>)>, String>,
+    started_at: DateTime<Utc>,
+    rpo_target: Option<Duration>,
+) -> CopyCheck {
+    let snaps = match found {
+        Ok(s) => s,
+        Err(e) => {
+            return CopyCheck {
+                repo: repo.to_string(),
+                present: false,
+                snapshot: None,
+                age_seconds: None,
+                rpo_met: rpo_target.map(|_| false),
+                error: Some(e),
+            }
+        }
+    };
+    let same = snaps
+        .iter()
+        .find(|(_, tree, time)| *tree == wanted.0 && *time == wanted.1);
+    let chosen = same.or_else(|| snaps.iter().max_by_key(|(_, _, time)| *time));
+    let age = chosen.map(|(_, _, time)| (started_at - *time).to_std().unwrap_or_default());
+    CopyCheck {
+        repo: repo.to_string(),
+        present: same.is_some(),
+        snapshot: chosen.map(|(id, _, _)| id.to_hex()),
+        age_seconds: age.map(|a| a.as_secs_f64()),
+        rpo_met: match (age, rpo_target) {
+            (Some(a), Some(t)) => Some(a <= t),
+            (None, Some(_)) => Some(false),
+            _ => None,
+        },
+        error: None,
+    }
+}
+
+/// A copy's check in a few words, for the `copies` step.
+fn describe_copy(c: &CopyCheck) -> String {
+    if let Some(e) = &c.error {
+        return format!("{}: cannot read: {e}", c.repo);
+    }
+    let Some(id) = &c.snapshot else {
+        return format!("{}: no snapshot", c.repo);
+    };
+    let age = crate::config::format_duration(Duration::from_secs(
+        c.age_seconds.unwrap_or_default() as u64,
+    ));
+    let what = if c.present {
+        format!("has the snapshot as {}", &id[..8.min(id.len())])
+    } else {
+        format!("lacks the snapshot; newest {}", &id[..8.min(id.len())])
+    };
+    let rpo = match c.rpo_met {
+        Some(true) => ", within rpo_target",
+        Some(false) => ", older than rpo_target",
+        None => "",
+    };
+    format!("{}: {what}, {age} old{rpo}", c.repo)
 }
 
 /// Errors that stop a drill from producing a report at all.
@@ -178,6 +271,8 @@ pub async fn run(
     let mut snapshot = None;
     let mut rpo = None;
     let mut rto = None;
+    // The restored snapshot's tree and time, to find it in the copies.
+    let mut restored_snapshot = None;
 
     let backup = step(&mut steps, "validate_config", async {
         let b = config
@@ -197,12 +292,13 @@ pub async fn run(
                     let (id, snap) = repo
                         .find_snapshot("latest")
                         .map_err(|e| format!("no snapshot to restore: {e}"))?;
-                    Ok::<_, String>((id, snap.time.with_timezone(&Utc)))
+                    Ok::<_, String>((id, snap.time.with_timezone(&Utc), snap.tree))
                 })
                 .await
                 .map_err(|e| e.to_string())??;
                 let age = (started_at - found.1).to_std().unwrap_or_default();
                 rpo = Some(age);
+                restored_snapshot = Some((found.2, found.1));
                 snapshot = Some(found.0.to_hex());
                 let detail = format!(
                     "snapshot {} taken {}, {} old",
@@ -221,6 +317,47 @@ pub async fn run(
             .await
         }
     };
+
+    let mut copies = Vec::new();
+    if let (Some(b), Some(wanted)) = (&backup, restored_snapshot) {
+        if !b.copies.is_empty() {
+            let _ = step(&mut steps, "copies", async {
+                for repo in &b.copies {
+                    let (cfg, r) = (b.clone(), repo.clone());
+                    let found = tokio::task::spawn_blocking(move || {
+                        crate::backups::snapshots_at(&cfg, &r)
+                            .map(|snaps| {
+                                snaps
+                                    .into_iter()
+                                    .map(|(id, s)| (id, s.tree, s.time.with_timezone(&Utc)))
+                                    .collect()
+                            })
+                            .map_err(|e| e.to_string())
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(format!("task failed: {e}")));
+                    copies.push(check_copy(
+                        repo,
+                        wanted,
+                        found,
+                        started_at,
+                        drill.rpo_target,
+                    ));
+                }
+                let detail = copies
+                    .iter()
+                    .map(describe_copy)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                if copies.iter().all(CopyCheck::ok) {
+                    Ok(((), detail))
+                } else {
+                    Err(detail)
+                }
+            })
+            .await;
+        }
+    }
 
     let sandbox = tempfile::Builder::new()
         .prefix(&format!("drill-{}-", drill.name))
@@ -400,6 +537,7 @@ pub async fn run(
         rpo_seconds: rpo.map(|d| d.as_secs_f64()),
         rpo_target_seconds: drill.rpo_target.map(|d| d.as_secs()),
         rpo_met,
+        copies,
     };
     save(store, &report, data_dir, actor).await?;
     Ok(report)

@@ -313,3 +313,103 @@ async fn reports_stored_before_the_schema_field_read_as_version_1_and_redacted()
         "http://127.0.0.1:9200 answered 200 OK after 0.4s"
     );
 }
+
+#[tokio::test]
+async fn drill_records_whether_each_copy_holds_the_restored_snapshot() {
+    let mut f = fixture("true", false).await;
+    let init = |name: &str| {
+        let path = f.dir.path().join(name);
+        Repository::init(
+            open_backend(path.to_str().unwrap()).unwrap(),
+            b"pw",
+            KdfParams::INSECURE_FAST,
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let (current, behind) = (init("copy-current"), init("copy-behind"));
+    // A backup copied to one copy only: the other stays empty.
+    f.config.backups[0].copies = vec![current.clone()];
+    crate::backups::run_backup(&f.config.backups[0], &Default::default())
+        .await
+        .unwrap();
+    f.config.backups[0].copies = vec![current.clone(), behind.clone()];
+    let drill = |f: &Fixture| {
+        let (store, config, data) = (f.store.clone(), f.config.clone(), f.dir.path().join("data"));
+        async move {
+            run(
+                &store,
+                &config,
+                &config.drills[0],
+                &data,
+                &Actor::system("test"),
+                &Default::default(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let report = drill(&f).await;
+    assert_eq!(report.copies.len(), 2, "{:?}", report.copies);
+    let (c0, c1) = (&report.copies[0], &report.copies[1]);
+    assert_eq!(c0.repo, current);
+    assert!(c0.present && c0.rpo_met == Some(true) && c0.ok(), "{c0:?}");
+    assert!(c0.age_seconds.unwrap() < 600.0, "{c0:?}");
+    // Copied snapshots get ids of their own.
+    assert_ne!(c0.snapshot, report.snapshot);
+    assert_eq!(c1.repo, behind);
+    assert!(!c1.present && c1.snapshot.is_none(), "{c1:?}");
+    assert_eq!(c1.rpo_met, Some(false));
+    assert!(!report.passed);
+    assert_eq!(report.failed_step.as_deref(), Some("copies"));
+    let step = report.steps.iter().find(|s| s.name == "copies").unwrap();
+    assert!(step.detail.contains("has the snapshot"), "{}", step.detail);
+    assert!(step.detail.contains("no snapshot"), "{}", step.detail);
+
+    // The copy in order, the drill passes; the stored report keeps copies.
+    f.config.backups[0].copies = vec![current.clone()];
+    let report = drill(&f).await;
+    assert!(report.passed, "{report:?}");
+    let stored = super::last(&f.store, 1).await.unwrap();
+    assert_eq!(stored[0].copies, report.copies);
+}
+
+#[test]
+fn a_copy_is_judged_by_the_same_tree_and_time_or_else_its_newest_snapshot() {
+    let id = |b: u8| bulwark_repo::Id([b; 32]);
+    let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    let start = t("2026-01-10T00:00:00Z");
+    let wanted = (id(1), t("2026-01-09T00:00:00Z"));
+    let day = Some(Duration::from_secs(86_400 + 60));
+    // Present under another id.
+    let c = check_copy(
+        "r",
+        wanted,
+        Ok(vec![
+            (id(9), id(1), t("2026-01-09T00:00:00Z")),
+            (id(8), id(2), t("2026-01-08T00:00:00Z")),
+        ]),
+        start,
+        day,
+    );
+    assert!(c.present && c.rpo_met == Some(true), "{c:?}");
+    assert_eq!(c.snapshot, Some(id(9).to_hex()));
+    // The same tree at another time is another snapshot: the newest counts.
+    let c = check_copy(
+        "r",
+        wanted,
+        Ok(vec![(id(7), id(1), t("2026-01-05T00:00:00Z"))]),
+        start,
+        day,
+    );
+    assert!(!c.present && c.rpo_met == Some(false), "{c:?}");
+    assert_eq!(c.age_seconds, Some(5.0 * 86_400.0));
+    // Without a target only presence is recorded.
+    let c = check_copy("r", wanted, Ok(vec![]), start, None);
+    assert!(!c.present && c.rpo_met.is_none() && c.ok(), "{c:?}");
+    let c = check_copy("r", wanted, Err("wrong password".into()), start, None);
+    assert!(
+        !c.ok() && c.error.as_deref() == Some("wrong password"),
+        "{c:?}"
+    );
+}

@@ -173,6 +173,10 @@ impl Backend for CachedBackend {
     fn remove_leftovers(&self, dry_run: bool) -> Result<(u64, u64)> {
         self.inner.remove_leftovers(dry_run)
     }
+
+    fn protection(&self) -> Result<Option<super::BucketProtection>> {
+        self.inner.protection()
+    }
 }
 
 #[cfg(test)]

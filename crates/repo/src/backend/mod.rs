@@ -127,6 +127,58 @@ pub trait Backend: Send + Sync {
         let _ = dry_run;
         Ok((0, 0))
     }
+    /// What the store does against deleting and overwriting objects
+    /// (versioning, Object Lock), for those that have such settings (S3);
+    /// `None` for the others. Questions the store refuses to answer (no
+    /// permission, an endpoint without the API) come back as
+    /// [`Protection::Unknown`], not as errors.
+    ///
+    /// # Errors
+    /// Only failures to build the question; the store's answers are data.
+    fn protection(&self) -> Result<Option<BucketProtection>> {
+        Ok(None)
+    }
+}
+
+/// The state of one protection setting of a bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protection {
+    /// On.
+    Enabled,
+    /// Was on, now off (S3 versioning: versions made so far are kept).
+    Suspended,
+    /// Never turned on.
+    Disabled,
+    /// The store did not say; why (an error code such as `AccessDenied`).
+    Unknown(String),
+}
+
+impl Protection {
+    /// `enabled`, `suspended`, `disabled` or `unknown`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Protection::Enabled => "enabled",
+            Protection::Suspended => "suspended",
+            Protection::Disabled => "disabled",
+            Protection::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// An S3 bucket's defences against ransomware and mistakes: versioning
+/// keeps overwritten and deleted objects, Object Lock forbids deleting
+/// them before their retention ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BucketProtection {
+    /// `GET ?versioning`.
+    pub versioning: Protection,
+    /// `GET ?object-lock`.
+    pub object_lock: Protection,
+    /// The default retention new objects get under Object Lock, as S3
+    /// states it: mode and period (`GOVERNANCE 30 days`).
+    pub default_retention: Option<String>,
 }
 
 /// Open the backend a repository string names ([`Location::parse`]) with

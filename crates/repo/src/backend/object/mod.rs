@@ -60,9 +60,20 @@ pub struct ObjectBackend {
     data: Operator,
     /// Azure packs in an access tier, written past opendal.
     tiered: Option<azure::TieredPut>,
+    /// S3's bucket settings, asked past opendal.
+    probe: Option<s3::BucketProbe>,
+    /// S3: `meta` and `data` sending `Content-MD5`, used from the first
+    /// upload the bucket refused without it (Object Lock with a default
+    /// retention) on: hashing every pack costs CPU that other buckets
+    /// need not pay, and asking the bucket first needs a permission
+    /// (`s3:GetBucketObjectLockConfiguration`) a backup key may lack.
+    md5: Option<(Operator, Operator)>,
+    use_md5: std::sync::atomic::AtomicBool,
     rt: tokio::runtime::Runtime,
     /// The location as the user wrote it, for messages.
     location: String,
+    /// The bucket or container, for messages: `s3 bucket NAME at ENDPOINT`.
+    container: String,
     connections: usize,
 }
 
@@ -158,13 +169,20 @@ impl ObjectBackend {
     /// or the client cannot be built.
     pub fn open(location: &Location, options: &BackendOptions) -> Result<ObjectBackend> {
         let mut tiered = None;
+        let mut probe = None;
+        let mut md5 = None;
         let (meta, data) = match location {
             Location::S3 {
                 endpoint,
                 bucket,
                 prefix,
-            } => s3::operators(endpoint.as_deref(), bucket, prefix, options)
-                .map_err(|e| open_error(location, describe(&e)))?,
+            } => {
+                let ops = s3::operators(endpoint.as_deref(), bucket, prefix, options)
+                    .map_err(|e| open_error(location, describe(&e)))?;
+                probe = Some(ops.probe);
+                md5 = Some((with_layers(ops.meta_md5), with_layers(ops.data_md5)));
+                (ops.meta, ops.data)
+            }
             Location::Azure { container, prefix } => {
                 let (meta, data, t) = azure::operators(container, prefix, options)
                     .map_err(|e| open_error(location, e))?;
@@ -190,8 +208,22 @@ impl ObjectBackend {
             meta: with_layers(meta),
             data: with_layers(data),
             tiered,
+            probe,
+            md5,
+            use_md5: std::sync::atomic::AtomicBool::new(false),
             rt,
             location: location.to_string(),
+            container: match location {
+                Location::S3 {
+                    endpoint, bucket, ..
+                } => format!(
+                    "s3 bucket {bucket} at {}",
+                    endpoint.as_deref().unwrap_or("AWS")
+                ),
+                Location::Azure { container, .. } => format!("azure container {container}"),
+                Location::Gcs { bucket, .. } => format!("gcs bucket {bucket}"),
+                Location::Local(_) => String::new(),
+            },
             connections: options.connections.unwrap_or(DEFAULT_CONNECTIONS),
         })
     }
@@ -214,10 +246,19 @@ impl ObjectBackend {
     }
 
     fn op(&self, t: FileType) -> &Operator {
+        self.op_md5(t, self.use_md5.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// The operator for `t`, sending `Content-MD5` when `md5` (and S3).
+    fn op_md5(&self, t: FileType, md5: bool) -> &Operator {
+        let (meta, data) = match &self.md5 {
+            Some((meta, data)) if md5 => (meta, data),
+            _ => (&self.meta, &self.data),
+        };
         if t == FileType::Pack {
-            &self.data
+            data
         } else {
-            &self.meta
+            meta
         }
     }
 
@@ -299,7 +340,19 @@ impl Backend for ObjectBackend {
         self.rt
             .block_on(async { self.meta.list_with("keys/").limit(1).await })
             .map(|_| ())
-            .map_err(|e| self.error("list", "keys/", &e))
+            .map_err(|e| {
+                // Azure and GCS answer a listing of a missing container
+                // with 404; opendal passes S3's NoSuchBucket on as it is.
+                if e.kind() == ErrorKind::NotFound || e.message().contains("NoSuchBucket") {
+                    Error::NotFound(format!(
+                        "{} (create it first, or check its name and the credentials' \
+                         account)",
+                        self.container
+                    ))
+                } else {
+                    self.error("list", "keys/", &e)
+                }
+            })
     }
 
     fn list(&self, t: FileType) -> Result<Vec<(String, u64)>> {
@@ -360,15 +413,26 @@ impl Backend for ObjectBackend {
                 })
                 .map_err(|e| self.error("write", &key, &e));
         }
-        self.rt
-            .block_on(async {
-                self.op(t)
-                    .write_with(&key, data)
+        let data = opendal::Buffer::from(data);
+        let put = |md5: bool| {
+            self.rt.block_on(async {
+                self.op_md5(t, md5)
+                    .write_with(&key, data.clone())
                     .content_type("application/octet-stream")
                     .await
             })
-            .map(|_| ())
-            .map_err(|e| self.error("write", &key, &e))
+        };
+        let md5 = self.use_md5.load(std::sync::atomic::Ordering::Relaxed);
+        match put(md5) {
+            Err(e) if !md5 && self.md5.is_some() && s3::wants_content_md5(&e) => {
+                self.use_md5
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                put(true)
+            }
+            other => other,
+        }
+        .map(|_| ())
+        .map_err(|e| self.error("write", &key, &e))
     }
 
     fn remove(&self, t: FileType, name: &str) -> Result<()> {
@@ -387,6 +451,13 @@ impl Backend for ObjectBackend {
             .block_on(self.op(t).stat(&key))
             .map(|m| m.content_length())
             .map_err(|e| self.error("stat", &key, &e))
+    }
+
+    fn protection(&self) -> Result<Option<super::BucketProtection>> {
+        Ok(self
+            .probe
+            .as_ref()
+            .map(|p| self.rt.block_on(p.protection())))
     }
 }
 

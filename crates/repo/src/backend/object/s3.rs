@@ -1,11 +1,31 @@
 //! Amazon S3 and S3-compatible stores. Credentials come from AWS's own
 //! chain (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //! `AWS_SESSION_TOKEN`, `AWS_PROFILE` and `~/.aws`, web identity, instance
-//! metadata), which opendal loads as the AWS SDKs do.
+//! metadata), which reqsign loads as the AWS SDKs do. One chain serves
+//! opendal's operators and our own bucket questions ([`BucketProbe`]), so
+//! both sign with the same credentials.
 
-use opendal::{services::S3, Operator};
+use http::{Request, StatusCode};
+use opendal::{services::S3, Buffer, HttpTransport, Operator};
+use reqsign_aws_v4::{Credential, DefaultCredentialProvider, RequestSigner};
+use reqsign_core::{Context, OsEnv, ProvideCredentialChain, Signer};
+use reqsign_file_read_tokio::TokioFileRead;
 
+use super::transport::{RetryPolicy, RetryingTransport};
 use crate::backend::options::BackendOptions;
+use crate::backend::{BucketProtection, Protection};
+
+/// Whether a refused upload asked for `Content-MD5` (S3: `InvalidRequest`
+/// "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object
+/// requests with Object Lock parameters"; moto:
+/// `MissingUploadObjectWithObjectLockHeaders`).
+pub(super) fn wants_content_md5(e: &opendal::Error) -> bool {
+    let m = e.message();
+    m.contains("Content-MD5") || m.contains("MissingUploadObjectWithObjectLockHeaders")
+}
+
+/// SHA-256 of an empty body, which a signed GET declares.
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// The region for S3 requests: `s3.region`, then the standard variables,
 /// else us-east-1 (what AWS's own tools default to, and what S3 emulators
@@ -20,26 +40,46 @@ fn region(options: &BackendOptions) -> String {
         .unwrap_or_else(|| "us-east-1".to_string())
 }
 
-/// The metadata and data-pack operators for `bucket/prefix` at `endpoint`
-/// (None: AWS in the region).
+/// AWS's default chain (environment, profile, web identity, ECS, instance
+/// metadata), as opendal would build it.
+fn credentials() -> ProvideCredentialChain<Credential> {
+    ProvideCredentialChain::new().push(DefaultCredentialProvider::builder().build())
+}
+
+/// What an S3 location is opened as.
+pub(super) struct S3Operators {
+    /// Everything but data packs.
+    pub meta: Operator,
+    /// Data packs, in their storage class.
+    pub data: Operator,
+    /// `meta` and `data` sending `Content-MD5`, which S3 demands of every
+    /// upload to a bucket whose Object Lock has a default retention.
+    pub meta_md5: Operator,
+    pub data_md5: Operator,
+    pub probe: BucketProbe,
+}
+
+/// The operators for `bucket/prefix` at `endpoint` (None: AWS in the
+/// region), and the prober of the bucket's settings.
 pub(super) fn operators(
     endpoint: Option<&str>,
     bucket: &str,
     prefix: &str,
     options: &BackendOptions,
-) -> opendal::Result<(Operator, Operator)> {
+) -> opendal::Result<S3Operators> {
     let region = region(options);
     let aws = endpoint.is_none();
     let endpoint = endpoint
-        .map(str::to_string)
+        .map(|e| e.trim_end_matches('/').to_string())
         .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
     let path_style = options.s3_path_style.unwrap_or(!aws);
-    let build = |storage_class: Option<&str>| {
+    let build = |storage_class: Option<&str>, md5: bool| {
         let mut builder = S3::default()
             .bucket(bucket)
             .root(&format!("/{prefix}"))
             .endpoint(&endpoint)
-            .region(&region);
+            .region(&region)
+            .credential_provider_chain(credentials());
         // AWS wants virtual-hosted requests; MinIO, moto and most other
         // S3-compatible servers are addressed by path (restic's choice too).
         if !path_style {
@@ -53,7 +93,172 @@ pub(super) fn operators(
         if let Some(class) = storage_class {
             builder = builder.default_storage_class(class);
         }
+        if md5 {
+            builder = builder.checksum_algorithm("md5");
+        }
         Operator::new(builder)
     };
-    Ok((build(None)?, build(options.s3_storage_class.as_deref())?))
+    let bucket_url = if path_style {
+        format!("{endpoint}/{bucket}")
+    } else {
+        // https://s3.REGION.amazonaws.com -> https://BUCKET.s3.REGION.amazonaws.com
+        match endpoint.split_once("://") {
+            Some((scheme, host)) => format!("{scheme}://{bucket}.{host}"),
+            None => format!("https://{bucket}.{endpoint}"),
+        }
+    };
+    let probe = BucketProbe {
+        bucket_url,
+        signer: Signer::new(
+            Context::new()
+                .with_file_read(TokioFileRead)
+                .with_env(OsEnv)
+                .with_http_send(opendal::HttpTransporter::new(RetryingTransport::new(
+                    RetryPolicy::DEFAULT,
+                ))),
+            credentials(),
+            RequestSigner::new("s3", &region),
+        ),
+        transport: RetryingTransport::new(RetryPolicy::DEFAULT),
+    };
+    let class = options.s3_storage_class.as_deref();
+    Ok(S3Operators {
+        meta: build(None, false)?,
+        data: build(class, false)?,
+        meta_md5: build(None, true)?,
+        data_md5: build(class, true)?,
+        probe,
+    })
+}
+
+/// Asks a bucket about its versioning and Object Lock with signed
+/// `GET ?versioning` and `GET ?object-lock` (opendal has neither).
+pub(super) struct BucketProbe {
+    /// `ENDPOINT/BUCKET` or `https://BUCKET.HOST`, without a slash.
+    bucket_url: String,
+    signer: Signer<Credential>,
+    transport: RetryingTransport,
+}
+
+impl BucketProbe {
+    /// Both settings; what the store refuses is [`Protection::Unknown`].
+    pub(super) async fn protection(&self) -> BucketProtection {
+        let versioning = match self.get("versioning").await {
+            Ok((StatusCode::OK, body)) => match xml_text(&body, "Status").as_deref() {
+                Some("Enabled") => Protection::Enabled,
+                Some("Suspended") => Protection::Suspended,
+                // A bucket that never had versioning answers with an
+                // empty VersioningConfiguration.
+                _ => Protection::Disabled,
+            },
+            Ok((status, body)) => Protection::Unknown(refusal(status, &body)),
+            Err(e) => Protection::Unknown(super::describe(&e)),
+        };
+        let (object_lock, default_retention) = match self.get("object-lock").await {
+            Ok((StatusCode::OK, body)) => {
+                let on = xml_text(&body, "ObjectLockEnabled").as_deref() == Some("Enabled");
+                let retention = on.then(|| retention(&body)).flatten();
+                (
+                    if on {
+                        Protection::Enabled
+                    } else {
+                        Protection::Disabled
+                    },
+                    retention,
+                )
+            }
+            // S3's answer for a bucket created without Object Lock.
+            Ok((StatusCode::NOT_FOUND, body))
+                if xml_text(&body, "Code").as_deref()
+                    == Some("ObjectLockConfigurationNotFoundError") =>
+            {
+                (Protection::Disabled, None)
+            }
+            Ok((status, body)) => (Protection::Unknown(refusal(status, &body)), None),
+            Err(e) => (Protection::Unknown(super::describe(&e)), None),
+        };
+        BucketProtection {
+            versioning,
+            object_lock,
+            default_retention,
+        }
+    }
+
+    /// A signed `GET BUCKET?SUBRESOURCE`: the status and body.
+    async fn get(&self, subresource: &str) -> opendal::Result<(StatusCode, String)> {
+        let unexpected = |e: String| opendal::Error::new(opendal::ErrorKind::Unexpected, e);
+        let req = Request::get(format!("{}?{subresource}", self.bucket_url))
+            .header("x-amz-content-sha256", EMPTY_SHA256)
+            .body(())
+            .map_err(|e| unexpected(e.to_string()))?;
+        let (mut parts, ()) = req.into_parts();
+        self.signer.sign(&mut parts, None).await.map_err(|e| {
+            opendal::Error::new(
+                opendal::ErrorKind::PermissionDenied,
+                format!("cannot sign the request: {}", e.kind()),
+            )
+        })?;
+        let resp = self
+            .transport
+            .fetch(Request::from_parts(parts, Buffer::new()))
+            .await?;
+        let status = resp.status();
+        let body = resp.into_body().to_buffer().await?;
+        Ok((
+            status,
+            String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+        ))
+    }
+}
+
+/// The error code of a refused question (`AccessDenied`), else the status.
+fn refusal(status: StatusCode, body: &str) -> String {
+    xml_text(body, "Code").unwrap_or_else(|| status.to_string())
+}
+
+/// The text of the first `<tag>` element of a small XML document (S3's
+/// answers here are flat and unescaped where we read them).
+fn xml_text(doc: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = doc.find(&open)? + open.len();
+    let len = doc[start..].find(&format!("</{tag}>"))?;
+    Some(doc[start..start + len].trim().to_string())
+}
+
+/// `MODE N days|years` of an Object Lock configuration's default
+/// retention, when it has one.
+fn retention(doc: &str) -> Option<String> {
+    let mode = xml_text(doc, "Mode")?;
+    let (n, unit) = match (xml_text(doc, "Days"), xml_text(doc, "Years")) {
+        (Some(d), _) => (d, "days"),
+        (None, Some(y)) => (y, "years"),
+        (None, None) => return Some(mode),
+    };
+    Some(format!("{mode} {n} {unit}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_lock_answers_read_as_s3_writes_them() {
+        let doc = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ObjectLockConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Years>1</Years></DefaultRetention></Rule></ObjectLockConfiguration>"#;
+        assert_eq!(
+            xml_text(doc, "ObjectLockEnabled").as_deref(),
+            Some("Enabled")
+        );
+        assert_eq!(retention(doc).as_deref(), Some("COMPLIANCE 1 years"));
+        let doc = "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>";
+        assert_eq!(retention(doc), None);
+        assert_eq!(
+            refusal(
+                StatusCode::FORBIDDEN,
+                "<Error><Code>AccessDenied</Code><Message>no</Message></Error>"
+            ),
+            "AccessDenied"
+        );
+        assert_eq!(refusal(StatusCode::FORBIDDEN, ""), "403 Forbidden");
+    }
 }
