@@ -26,6 +26,7 @@ pub mod alert;
 pub mod audit;
 pub(crate) mod auth;
 pub mod backups;
+pub mod charts;
 pub(crate) mod child_env;
 pub mod config;
 pub mod drill;

@@ -320,7 +320,12 @@ interval = "5s"
     assert_eq!(api.timeout, Duration::from_secs(10));
     assert_eq!((api.strikes, api.recover_after), (2, 2));
     // Private unless marked: only `db` is on the status page.
-    let public: Vec<&str> = c.monitors.iter().filter(|m| m.public).map(|m| m.name.as_str()).collect();
+    let public: Vec<&str> = c
+        .monitors
+        .iter()
+        .filter(|m| m.public)
+        .map(|m| m.name.as_str())
+        .collect();
     assert_eq!(public, ["db"]);
     let MonitorKind::Http(h) = &api.kind else {
         panic!("{:?}", api.kind)
