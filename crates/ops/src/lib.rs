@@ -44,6 +44,7 @@ pub mod scheduler;
 pub mod secrets;
 pub mod settings;
 pub mod slo;
+pub mod status;
 pub(crate) mod store;
 pub(crate) mod time;
 pub mod uptime;
