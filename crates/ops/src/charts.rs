@@ -459,6 +459,42 @@ pub fn burn_down(title: &str, remaining: &[(i64, f64)], target: Option<f64>) -> 
     })
 }
 
+/// Width of `text` in Verdana 11px, roughly, as shields.io badges use it.
+fn badge_text_width(text: &str) -> u32 {
+    text.chars()
+        .map(|c| match c {
+            'i' | 'l' | '.' | ',' | ':' | '\'' | '|' | ' ' => 4,
+            'm' | 'w' | 'M' | 'W' | '%' => 10,
+            c if c.is_ascii_uppercase() || c.is_ascii_digit() => 8,
+            _ => 7,
+        })
+        .sum()
+}
+
+/// A shields.io-style badge: `label` on grey, `message` on the level's
+/// colour. Fixed colours (a badge is shown on other sites, outside any
+/// stylesheet), 20 pixels high.
+pub fn badge(label: &str, message: &str, level: Level) -> String {
+    let lw = badge_text_width(label) + 12;
+    let mw = badge_text_width(message) + 12;
+    let w = lw + mw;
+    let text = escape(&format!("{label}: {message}"));
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"20\" viewBox=\"0 0 {w} 20\" \
+         role=\"img\" aria-label=\"{text}\"><title>{text}</title>\
+         <clipPath id=\"r\"><rect width=\"{w}\" height=\"20\" rx=\"3\"/></clipPath>\
+         <g clip-path=\"url(#r)\"><rect width=\"{lw}\" height=\"20\" fill=\"#555\"/>\
+         <rect x=\"{lw}\" width=\"{mw}\" height=\"20\" fill=\"{colour}\"/></g>\
+         <g fill=\"#fff\" text-anchor=\"middle\" font-family=\"Verdana,Geneva,DejaVu Sans,sans-serif\" \
+         font-size=\"11\"><text x=\"{lx}\" y=\"14\">{label}</text><text x=\"{mx}\" y=\"14\">{message}</text></g></svg>",
+        colour = level.fallback(),
+        lx = f64::from(lw) / 2.0,
+        mx = f64::from(lw) + f64::from(mw) / 2.0,
+        label = escape(label),
+        message = escape(message),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -633,5 +669,36 @@ mod tests {
         let flat = latency_chart("api", &[(5, 0.0), (5, 0.0), (9, f64::NAN)], &[]);
         assert!(!flat.contains("NaN") && !flat.contains("inf"), "{flat}");
         assert!(flat.contains("<path"), "{flat}");
+    }
+
+    #[test]
+    fn badges_are_sized_escaped_and_coloured() {
+        let b = badge("api<x>", "up 99.95%", Level::Ok);
+        assert!(
+            b.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{b}"
+        );
+        assert!(
+            b.contains("role=\"img\" aria-label=\"api&lt;x&gt;: up 99.95%\""),
+            "{b}"
+        );
+        assert!(b.contains(">up 99.95%</text>") && !b.contains("<x>"), "{b}");
+        assert!(
+            b.contains(&format!("fill=\"{}\"", Level::Ok.fallback())),
+            "{b}"
+        );
+        let down = badge("api", "down 97.00%", Level::Bad);
+        assert!(
+            down.contains(&format!("fill=\"{}\"", Level::Bad.fallback())),
+            "{down}"
+        );
+        // A longer message makes a wider badge.
+        let width = |svg: &str| -> u32 {
+            let at = svg.find("width=\"").unwrap() + 7;
+            svg[at..].split('"').next().unwrap().parse().unwrap()
+        };
+        assert!(
+            width(&badge("api", "unknown", Level::NoData)) > width(&badge("api", "up", Level::Ok))
+        );
     }
 }

@@ -110,8 +110,8 @@ impl PublicStatus {
 }
 
 /// Reads the public view at `now_ms` from the store. A monitor's state is
-/// down while an incident is open, up when something was measured in the
-/// last day, unknown otherwise; see [`PublicStatus::apply_live`] for a
+/// down while an incident is open, up when something was measured today or
+/// yesterday (UTC), unknown otherwise; see [`PublicStatus::apply_live`] for a
 /// running engine's fresher state.
 ///
 /// # Errors
@@ -167,7 +167,7 @@ pub async fn public_status(
                     (date, mine.get(&start).copied().unwrap_or_default())
                 })
                 .collect();
-            let recent = mine.range(now_ms - DAY_MS..).any(|(_, c)| c.total > 0);
+            let recent = mine.range(today - DAY_MS..).any(|(_, c)| c.total > 0);
             let state = if down.contains(name) {
                 State::Down
             } else if recent {

@@ -41,6 +41,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .nest("/api/v1/maintenance", maintenance::router())
         .merge(whoami::router())
         .merge(openapi::router())
+        .merge(crate::web::status::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
 }
