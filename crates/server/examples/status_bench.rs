@@ -194,7 +194,8 @@ async fn main() {
     } else {
         eprintln!("reusing the store in {}", dir.display());
     }
-    let db = std::fs::metadata(dir.join("bulwark.db")).map_or(0, |m| m.len());
+    let size = |f: &str| std::fs::metadata(dir.join(f)).map_or(0, |m| m.len());
+    let db = size("bulwark.db") + size("bulwark.db-wal");
     println!(
         "{} public monitors, {} days, {} results/hour each; bulwark.db {:.1} MB",
         a.monitors,
