@@ -40,11 +40,14 @@ pub async fn daily_counts(
     to_ms: i64,
 ) -> Result<BTreeMap<String, BTreeMap<i64, DayCount>>, StoreError> {
     let mut out: BTreeMap<String, BTreeMap<i64, DayCount>> = BTreeMap::new();
+    // `+h.hour`: SQLite would otherwise walk the `hour` index and fetch each
+    // row at random; scanning the table in key order is three times faster
+    // at 90 days of 1,000 monitors (docs/benchmarks.md).
     let hourly = sqlx::query(
         "SELECT h.monitor AS monitor, h.hour / 86400000 AS day,
                 CAST(SUM(h.total) AS BIGINT) AS total, CAST(SUM(h.failures) AS BIGINT) AS failures
          FROM probe_rollups_hourly h
-         WHERE h.hour >= $1 AND h.hour < $2
+         WHERE +h.hour >= $1 AND +h.hour < $2
            AND NOT EXISTS (SELECT 1 FROM probe_rollups m WHERE m.monitor = h.monitor
                            AND m.minute >= h.hour AND m.minute < h.hour + $3)
          GROUP BY h.monitor, h.hour / 86400000",
