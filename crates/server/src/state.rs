@@ -44,6 +44,8 @@ pub(crate) struct Views {
     /// Every SLO evaluated from the store (no engine, or the analyst routes).
     pub slo: Cached<Arc<SloEvaluation>>,
     pub ops_check: Cached<OpsCheck>,
+    /// The public status page's view (`/status`, badges).
+    pub status: Cached<Arc<bulwark_ops::status::PublicStatus>>,
     /// Per configured backup: one opening of its repository at a time.
     pub snapshots: HashMap<String, Cached<BackupSnapshots>>,
     /// Bounds openings across repositories.
@@ -56,6 +58,7 @@ impl Views {
         Views {
             slo: Cached::new(counter("slo_status")),
             ops_check: Cached::new(counter("ops_check")),
+            status: Cached::new(counter("public_status")),
             snapshots: config
                 .backups
                 .iter()

@@ -127,6 +127,7 @@ fn self_monitor(addr: SocketAddr) -> bulwark_ops::config::MonitorConfig {
         strikes: cfg::DEFAULT_STRIKES,
         recover_after: cfg::DEFAULT_RECOVER_AFTER,
         tags: vec!["self".to_string()],
+        public: false,
     }
 }
 

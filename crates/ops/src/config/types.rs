@@ -246,6 +246,9 @@ pub struct MonitorConfig {
     /// Successes in a row before it resolves.
     pub recover_after: u32,
     pub tags: Vec<String>,
+    /// Shown on the public status page (`/status`) and given a badge
+    /// (`/badge/NAME.svg`); false unless `public = true`.
+    pub public: bool,
 }
 
 /// What a monitor probes.

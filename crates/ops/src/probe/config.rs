@@ -30,6 +30,7 @@ pub(crate) struct MonitorRaw {
     pub(crate) tags: Option<Vec<Sp<String>>>,
     pub(crate) period: Option<Sp<String>>,
     pub(crate) grace: Option<Sp<String>>,
+    pub(crate) public: Option<bool>,
 }
 
 pub(crate) struct MonitorDefaults {
@@ -225,6 +226,7 @@ pub(crate) fn compile_monitor(
         strikes: strikes?,
         recover_after: recover_after?,
         tags: Some(tags).filter(|_| tags_ok)?,
+        public: raw.public.unwrap_or(false),
     })
 }
 
@@ -536,5 +538,6 @@ pub(crate) fn base_url_monitor(
         strikes: defaults.strikes,
         recover_after: DEFAULT_RECOVER_AFTER,
         tags: Vec::new(),
+        public: false,
     })
 }

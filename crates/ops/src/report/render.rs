@@ -10,21 +10,7 @@ use std::fmt::Write;
 
 use super::{MonitorUptime, Report};
 
-/// HTML-escapes text for element content and quoted attributes.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::charts::escape;
 
 /// Markdown table cells: a `|` or newline would break the row.
 fn md(s: &str) -> String {
@@ -252,45 +238,18 @@ pub fn markdown(r: &Report) -> String {
     out
 }
 
-const BAR_W: u32 = 10;
-const CHART_H: u32 = 60;
-
-/// Daily uptime bars for one monitor: height is uptime between 90% and
-/// 100% (the range where availability differences matter), red below the
-/// SLA, grey without data. Each bar has a `<title>` tooltip.
+/// The shared daily uptime bars ([`crate::charts::uptime_bars`]) of one
+/// monitor.
 fn uptime_chart(m: &MonitorUptime) -> String {
-    let width = BAR_W * m.daily.len() as u32;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" width=\"{width}\" height=\"{CHART_H}\" \
-         viewBox=\"0 0 {width} {CHART_H}\"><title>Daily uptime of {}</title>",
-        escape(&m.monitor)
-    );
-    for (i, d) in m.daily.iter().enumerate() {
-        let x = i as u32 * BAR_W;
-        let (h, color, label) = match d.uptime {
-            None => (CHART_H / 10, "#bbb", "no data".to_string()),
-            Some(u) => {
-                let scaled = ((u - 0.9) / 0.1).clamp(0.05, 1.0);
-                let below = m.sla_target.is_some_and(|t| u < t);
-                (
-                    (scaled * f64::from(CHART_H)).round() as u32,
-                    if below { "#d33" } else { "#2a2" },
-                    format!("{:.3}%", u * 100.0),
-                )
-            }
-        };
-        let _ = write!(
-            svg,
-            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{h}\" fill=\"{color}\"><title>{} {}</title></rect>",
-            x + 1,
-            CHART_H - h,
-            BAR_W - 2,
-            d.date,
-            escape(&label)
-        );
-    }
-    svg.push_str("</svg>");
-    svg
+    let days: Vec<crate::charts::Day> = m
+        .daily
+        .iter()
+        .map(|d| crate::charts::Day {
+            date: d.date,
+            uptime: d.uptime,
+        })
+        .collect();
+    crate::charts::uptime_bars(&format!("Daily uptime of {}", m.monitor), &days)
 }
 
 /// The report as one HTML page with inline CSS and SVG.

@@ -107,7 +107,68 @@ fn html_escapes_a_hostile_monitor_name() {
     assert!(!html.contains("<script>"), "{html}");
     assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;&amp;"));
     assert!(html.contains("<svg"));
+    // The shared bars: the 90% day reads as bad (red, most of its column),
+    // the other days as no data; the chart's label names the monitor, escaped.
+    assert!(
+        html.contains("<g class=\"bw-bad\"><title>2026-01-01 90.000% up</title>"),
+        "{html}"
+    );
+    assert_eq!(html.matches("<g class=\"bw-none\">").count(), 30, "{html}");
+    assert!(
+        html.contains("aria-label=\"Daily uptime of &lt;script&gt;"),
+        "{html}"
+    );
     assert!(!html.contains("src=\"http"), "no external assets");
     let md = render::markdown(&report);
     assert!(md.contains("s\\|x"), "{md}");
+}
+
+#[test]
+fn a_day_at_zero_reads_as_bad_in_the_report() {
+    let p = Period::parse("2026-02").unwrap();
+    let start = p.start().timestamp_millis();
+    // Day 1 all good, day 2 all failed.
+    let (total, failures, daily) = uptime_summary(&p, &[(start, 60, 0), (start + DAY_MS, 60, 60)]);
+    let report = Report {
+        period: p.to_string(),
+        from: p.start(),
+        to: p.end(),
+        generated_at: p.end(),
+        monitors: vec![MonitorUptime {
+            monitor: "api".to_string(),
+            total,
+            failures,
+            uptime: Some(0.5),
+            sla_target: None,
+            sla_met: None,
+            incidents: 1,
+            downtime_seconds: 86_400,
+            daily,
+        }],
+        slos: vec![],
+        incidents: vec![],
+        backups: vec![],
+        verifications: vec![],
+        drills: vec![],
+        rotations: vec![],
+    };
+    let html = render::html(&report);
+    let bad = html
+        .split("<g ")
+        .find(|g| g.contains("<title>2026-02-02 "))
+        .expect("the second day's bar");
+    assert!(bad.starts_with("class=\"bw-bad\""), "{bad}");
+    assert!(bad.contains("0.000% up"), "{bad}");
+    // All of the column is red: no green part at all.
+    let full = format!("height=\"{}\"", crate::charts::BARS_H);
+    assert!(
+        bad.contains("<rect class=\"l\"") && bad.contains(&full),
+        "{bad}"
+    );
+    assert!(!bad.contains("class=\"u\""), "{bad}");
+    let good = html
+        .split("<g ")
+        .find(|g| g.contains("<title>2026-02-01 "))
+        .unwrap();
+    assert!(good.starts_with("class=\"bw-ok\""), "{good}");
 }

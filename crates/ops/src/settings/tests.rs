@@ -290,6 +290,7 @@ url = "http://127.0.0.1:9000/health"
 [[monitor]]
 name = "db"
 url = "tcp://10.0.0.5:5432"
+public = true
 
 [[monitor]]
 name = "edge"
@@ -318,6 +319,14 @@ interval = "5s"
     assert_eq!(api.interval, Duration::from_secs(60));
     assert_eq!(api.timeout, Duration::from_secs(10));
     assert_eq!((api.strikes, api.recover_after), (2, 2));
+    // Private unless marked: only `db` is on the status page.
+    let public: Vec<&str> = c
+        .monitors
+        .iter()
+        .filter(|m| m.public)
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(public, ["db"]);
     let MonitorKind::Http(h) = &api.kind else {
         panic!("{:?}", api.kind)
     };
@@ -386,6 +395,8 @@ fn validation_rules() {
         (format!("{m}strikes = 0"), &[(4, "monitor[0].strikes", "between 1 and")]),
         (format!("{m}recover_after = -1"), &[(4, "monitor[0].recover_after", "between 1 and")]),
         (format!("{m}strikes = \"two\""), &[(4, "monitor[0].strikes", "invalid type")]),
+        (format!("{m}public = \"yes\""), &[(4, "monitor[0].public", "invalid type")]),
+        (format!("{m}public = 1"), &[(4, "monitor[0].public", "expected a boolean")]),
         (format!("{m}method = \"FETCH\""), &[(4, "monitor[0].method", "unknown http method")]),
         (format!("{m}expect_status = 700"), &[(4, "monitor[0].expect_status", "100 to 599")]),
         (format!("{m}expect_status = []"), &[(4, "monitor[0].expect_status", "must not be empty")]),

@@ -1,8 +1,10 @@
 //! Uptime: probe results, rollups, incidents and heartbeats in the store,
 //! and the pure strike counter that turns results into incidents.
 
+mod daily;
 mod store;
 
+pub use daily::*;
 pub use store::*;
 
 /// One minute of a monitor: how many probes ran and how many failed. What

@@ -21,6 +21,7 @@ mod layout;
 mod live;
 mod pages;
 mod session;
+pub(crate) mod status;
 
 pub(crate) use session::Viewer;
 
@@ -37,6 +38,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/jobs", get(pages::jobs))
         .route("/audit", get(pages::audit))
         .route("/events", get(live::events))
+        .merge(status::router())
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
 }

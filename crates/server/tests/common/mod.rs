@@ -50,6 +50,15 @@ impl Harness {
         }
     }
 
+    /// [`Harness::new`] over a fresh schema of the PostgreSQL server named
+    /// by `BULWARK_TEST_DATABASE_URL` (`scripts/test.sh` starts it) instead
+    /// of SQLite; `config_text` must not have a `[server]` section.
+    pub async fn postgres(config_text: &str) -> Harness {
+        let url = postgres_schema().await;
+        let text = format!("[server]\ndatabase = \"{url}\"\n{config_text}");
+        Harness::new(&text).await
+    }
+
     /// Sends `req` through the router; the status and body as text.
     pub async fn send(&self, req: Request<Body>) -> (StatusCode, String) {
         let resp = bulwark_server::app(self.state.clone())
@@ -173,6 +182,30 @@ impl Harness {
         (status, json)
     }
 
+    /// Stores `total` results of `monitor` spread over the hour starting at
+    /// `hour_ms`, `bad` of them failed (their error naming `secret.internal`),
+    /// and rolls that hour up into per-minute rollups: the store's real
+    /// write paths, as the engine uses them.
+    pub async fn seed_hour(&self, monitor: &str, hour_ms: i64, total: u32, bad: u32) {
+        let store = &self.state.instance.store;
+        let results: Vec<bulwark_ops::probe::ProbeResult> = (0..total)
+            .map(|i| bulwark_ops::probe::ProbeResult {
+                monitor: monitor.to_string(),
+                at_ms: hour_ms + i64::from(i) * (3_600_000 / i64::from(total.max(1))),
+                ok: i >= bad,
+                latency: std::time::Duration::from_millis(20),
+                status: Some(if i >= bad { 200 } else { 503 }),
+                error: (i < bad).then(|| "connect to secret.internal:5432 refused".to_string()),
+            })
+            .collect();
+        bulwark_ops::uptime::record_many(store, &results)
+            .await
+            .unwrap();
+        bulwark_ops::uptime::rollup(store, hour_ms, hour_ms + 3_600_000)
+            .await
+            .unwrap();
+    }
+
     /// Every audit record as "action outcome target", newest first.
     pub async fn audit_actions(&self) -> Vec<String> {
         audit::query(&self.state.instance.store, &Filter::default())
@@ -182,6 +215,33 @@ impl Harness {
             .map(|r| format!("{} {} {}", r.action, r.outcome, r.target))
             .collect()
     }
+}
+
+/// A new, empty schema in the test PostgreSQL server; the URL selects it.
+pub async fn postgres_schema() -> String {
+    use sqlx::ConnectOptions;
+    use std::str::FromStr;
+    sqlx::any::install_default_drivers();
+    let base = std::env::var("BULWARK_TEST_DATABASE_URL").expect(
+        "BULWARK_TEST_DATABASE_URL is not set: run the tests with scripts/test.sh, \
+         which installs and starts PostgreSQL and sets it",
+    );
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let schema = format!("t_srv_{}_{nanos}", std::process::id());
+    let mut admin = sqlx::any::AnyConnectOptions::from_str(&base)
+        .expect("postgres url")
+        .connect()
+        .await
+        .expect("connect to the test PostgreSQL server");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
 
 /// A server started by [`Harness::serve`].
