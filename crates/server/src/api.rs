@@ -860,3 +860,47 @@ impl From<bulwark_ops::drill::DrillReport> for DrillReportWire {
         }
     }
 }
+
+/// `POST /api/v1/backups/{name}/restore`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreBody {
+    /// `latest`, a snapshot id or unique prefix, or an archive name as
+    /// `bulwark export` writes it (`bulwark-<id>-<YYYYmmddTHHMMSSZ>.tar.gz`)
+    /// or the seed's scripts did (`app-backup-20231115_030000.tar.gz`).
+    pub snapshot: String,
+    /// Absolute directory on the server's machine.
+    pub target: String,
+    /// Only these paths (restic's `--include`); all when absent.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Restore into a directory that is not empty.
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+/// A job started in the background: where to follow it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobStarted {
+    pub run_id: String,
+    pub job: String,
+    /// `GET` this for progress and the outcome.
+    pub status_url: String,
+}
+
+/// How far a running job got.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgressWire {
+    pub phase: String,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// One run with its progress while it runs on the instance answering.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobRunStatus {
+    #[serde(flatten)]
+    pub run: JobRunWire,
+    /// Present while the run is going on the instance that answers.
+    pub progress: Option<ProgressWire>,
+}

@@ -228,3 +228,167 @@ async fn concurrent_snapshot_listings_open_each_repository_once() {
     assert_eq!(one[0]["snapshots"].as_array().unwrap().len(), 1);
     assert_eq!(h.view_computations("snapshots"), 2);
 }
+
+/// Polls a started run until it ends; its final document.
+async fn finished_run(h: &Harness, id: &str) -> serde_json::Value {
+    for _ in 0..600 {
+        let (status, run) = h
+            .call(
+                "GET",
+                &format!("/api/v1/jobs/runs/{id}"),
+                Some(ANALYST),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{run}");
+        if run["outcome"] != "running" {
+            assert!(run["progress"].is_null(), "no progress once ended: {run}");
+            return run;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("run {id} did not end");
+}
+
+#[tokio::test]
+async fn restore_through_the_api_runs_as_a_job_and_is_audited() {
+    let (h, dir) = with_backups().await;
+    let target = dir.path().join("restored");
+    let body = |snapshot: &str, target: &std::path::Path, overwrite: bool| {
+        serde_json::json!({ "snapshot": snapshot, "target": target, "overwrite": overwrite })
+            .to_string()
+    };
+    let uri = "/api/v1/backups/app/restore";
+
+    let (status, _) = h
+        .call(
+            "POST",
+            uri,
+            Some(ANALYST),
+            Some(&body("latest", &target, false)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = h
+        .call(
+            "POST",
+            "/api/v1/backups/nope/restore",
+            Some(common::ADMIN),
+            Some(&body("latest", &target, false)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, err) = h
+        .call(
+            "POST",
+            uri,
+            Some(common::ADMIN),
+            Some(r#"{"snapshot":"latest","target":"relative/dir"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(err["error"].as_str().unwrap().contains("absolute"), "{err}");
+
+    let (status, started) = h
+        .call(
+            "POST",
+            uri,
+            Some(common::ADMIN),
+            Some(&body("latest", &target, false)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["run_id"].as_str().unwrap().to_string();
+    assert_eq!(started["job"], "restore:app");
+    assert_eq!(started["status_url"], format!("/api/v1/jobs/runs/{id}"));
+    let run = finished_run(&h, &id).await;
+    assert_eq!(run["outcome"], "success", "{run}");
+    assert!(
+        run["summary"].as_str().unwrap().contains("1 files"),
+        "{run}"
+    );
+    let app = dir.path().join("app");
+    let restored = target
+        .join(app.strip_prefix("/").unwrap())
+        .join("index.html");
+    assert_eq!(
+        std::fs::read_to_string(&restored).unwrap(),
+        "<h1>hello</h1>"
+    );
+
+    let actions = h.audit_actions().await;
+    assert!(
+        actions.contains(&"backup.restore success app".to_string()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"job.run success restore:app".to_string()),
+        "{actions:?}"
+    );
+
+    // The target now has the tree: refused unless asked to overwrite.
+    let (status, err) = h
+        .call(
+            "POST",
+            uri,
+            Some(common::ADMIN),
+            Some(&body("latest", &target, false)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        err["error"].as_str().unwrap().contains("overwrite"),
+        "{err}"
+    );
+
+    // By the archive name `bulwark export` gives, into a fresh directory.
+    let (_, snaps) = h
+        .call("GET", "/api/v1/snapshots?backup=app", Some(ANALYST), None)
+        .await;
+    let snap = &snaps[0]["snapshots"][0];
+    let time = chrono::DateTime::parse_from_rfc3339(snap["time"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let name = format!("app-backup-{}.tar.gz", time.format("%Y%m%d_%H%M%S"));
+    let (status, started) = h
+        .call(
+            "POST",
+            uri,
+            Some(common::ADMIN),
+            Some(&body(&name, &dir.path().join("by-name"), false)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let run = finished_run(&h, started["run_id"].as_str().unwrap()).await;
+    assert_eq!(run["outcome"], "success", "{run}");
+    assert!(
+        run["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&snap["short_id"].as_str().unwrap()[..8]),
+        "{run}"
+    );
+
+    // A name that matches nothing: the run fails and says why.
+    let (_, started) = h
+        .call(
+            "POST",
+            uri,
+            Some(common::ADMIN),
+            Some(&body(
+                "app-backup-20000101_000000.tar.gz",
+                &dir.path().join("none"),
+                false,
+            )),
+        )
+        .await;
+    let run = finished_run(&h, started["run_id"].as_str().unwrap()).await;
+    assert_eq!(run["outcome"], "failure", "{run}");
+    assert!(
+        run["summary"]
+            .as_str()
+            .unwrap()
+            .contains("no snapshot taken at"),
+        "{run}"
+    );
+}

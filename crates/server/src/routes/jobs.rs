@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bulwark_ops::scheduler::{ClaimError, JobError};
 
-use crate::api::{JobRunWire, JobWire};
+use crate::api::{JobRunStatus, JobRunWire, JobWire, ProgressWire};
 use crate::auth::{Admin, Analyst, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -16,6 +16,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(list))
         .route("/{name}/run", post(run))
+        .route("/runs/{id}", get(run_status))
 }
 
 impl From<JobError> for ApiError {
@@ -60,4 +61,32 @@ pub(crate) async fn run(
         .run_now(&name, &auth.actor())
         .await?;
     Ok(Json(run.into()))
+}
+
+/// One run: how it ended, or how far it got while it runs on this instance.
+#[utoipa::path(get, path = "/api/v1/jobs/runs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "A run id, as a run or a started job gives it")),
+    security(("dash_key" = []), ("bearer" = [])),
+    responses((status = 200, body = JobRunStatus), (status = 404, body = crate::api::ErrorBody)))]
+pub(crate) async fn run_status(
+    State(state): State<Arc<AppState>>,
+    _auth: Auth<Analyst>,
+    Path(id): Path<String>,
+) -> Result<Json<JobRunStatus>, ApiError> {
+    let Some(run) = bulwark_ops::scheduler::runs::get(&state.instance.store, &id).await? else {
+        return Err(ApiError::NotFound(format!("no job run {id:?}")));
+    };
+    let progress = state
+        .instance
+        .scheduler
+        .run_progress(&id)
+        .map(|p| ProgressWire {
+            phase: p.phase,
+            files: p.files,
+            bytes: p.bytes,
+        });
+    Ok(Json(JobRunStatus {
+        run: JobRunWire::from(run),
+        progress,
+    }))
 }

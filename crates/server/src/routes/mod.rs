@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub(crate) mod audit;
+pub(crate) mod backups;
 pub(crate) mod drills;
 pub(crate) mod evidence;
 pub(crate) mod health;
@@ -33,6 +34,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .nest("/api/v1/audit", audit::router())
         .nest("/api/v1/secrets", secrets::router())
         .nest("/api/v1/jobs", jobs::router())
+        .merge(backups::router())
         .merge(drills::router())
         .merge(evidence::router())
         .merge(monitors::router())

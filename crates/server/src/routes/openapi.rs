@@ -24,6 +24,8 @@ use crate::state::AppState;
         super::secrets::rotate,
         super::jobs::list,
         super::jobs::run,
+        super::jobs::run_status,
+        super::backups::restore,
         super::drills::last,
         super::evidence::snapshots,
         super::evidence::ops_check,
