@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a used one: installs and starts
 # what the tests need (PostgreSQL, restic, openapi-spec-validator, moto's S3
-# server, Azurite, fake-gcs-server), then runs every test.
+# server, Azurite, fake-gcs-server, Chromium with playwright-core for the
+# dashboard's browser tests), then runs every test.
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh -E 'test(audit)'   # extra arguments go to cargo nextest
@@ -195,6 +196,34 @@ ensure_fake_gcs() {
     log "fake-gcs-server ready at $BULWARK_TEST_GCS_EMULATOR_HOST"
 }
 
+# --- Chromium and playwright-core: the dashboard's browser tests ------------
+# Debian's Chromium, driven by npm's playwright-core (the library without
+# browsers of its own: it never downloads one). Both live outside the clone.
+CHROMIUM="${BULWARK_TEST_CHROMIUM:-/usr/bin/chromium}"
+PLAYWRIGHT_VERSION=1.65.1
+ensure_chromium() {
+    [ -x "$CHROMIUM" ] || apt_install chromium
+    [ -x "$CHROMIUM" ] || {
+        log "chromium is installed but $CHROMIUM is missing"
+        exit 1
+    }
+    export BULWARK_TEST_CHROMIUM="$CHROMIUM"
+    log "$("$CHROMIUM" --version 2>/dev/null || echo chromium) at $CHROMIUM"
+}
+ensure_playwright() {
+    local prefix="$TEST_TOOLS/playwright-$PLAYWRIGHT_VERSION"
+    export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+    if [ ! -f "$prefix/node_modules/playwright-core/package.json" ]; then
+        command -v npm >/dev/null || apt_install nodejs npm
+        log "installing playwright-core $PLAYWRIGHT_VERSION into $prefix"
+        mkdir -p "$prefix"
+        npm install --prefix "$prefix" --no-audit --no-fund --silent \
+            "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null
+    fi
+    export BULWARK_TEST_NODE_MODULES="$prefix/node_modules"
+    log "playwright-core $PLAYWRIGHT_VERSION in $BULWARK_TEST_NODE_MODULES"
+}
+
 ensure_postgres
 ensure_restic
 ensure_openapi_validator
@@ -202,6 +231,8 @@ ensure_moto
 ensure_moto_auth
 ensure_azurite
 ensure_fake_gcs
+ensure_chromium
+ensure_playwright
 
 if ! cargo nextest --version >/dev/null 2>&1; then
     log "installing cargo-nextest"

@@ -168,21 +168,7 @@ fn keys_and_audit_verify_catch_a_hand_edited_record() {
 
 /// Starts `bulwark serve` and waits for /healthz.
 fn start_server(dir: &Path, data: &Path) -> Server {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let child = bulwark(data)
-        .current_dir(dir)
-        .args(["serve", "--listen", &addr])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server { child, addr };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::blocking::get(format!("http://{}/healthz", server.addr)).is_err() {
-        assert!(Instant::now() < deadline, "server did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server
+    common::serve(bulwark(data).current_dir(dir), None)
 }
 
 #[test]

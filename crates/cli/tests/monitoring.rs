@@ -6,13 +6,13 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{free_port, run, Server};
+use common::{run, Server};
 
 const ADMIN: &str = "k-admin-monitoring";
 
@@ -239,19 +239,7 @@ url = "{hook}"
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let addr = format!("127.0.0.1:{}", free_port());
-    let child = bulwark(&data)
-        .arg("--config")
-        .arg(&config)
-        .args(["serve", "--listen", &addr])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server { child, addr };
-    wait_for("the server", || {
-        reqwest::blocking::get(format!("http://{}/healthz", server.addr)).ok()
-    });
+    let server = common::serve(bulwark(&data).arg("--config").arg(&config), None);
     wait_for("first successful probes", || {
         let r = results(&server, "api");
         (r.len() >= 2 && r.iter().all(|(ok, _)| *ok)).then_some(())

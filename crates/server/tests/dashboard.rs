@@ -179,6 +179,10 @@ async fn pages_are_served_with_a_strict_content_security_policy() {
             "{path}: {csp}"
         );
         assert_eq!(resp.headers()["cache-control"], "no-store", "{path}");
+        // `no-referrer` would make browsers post `Origin: null` from our
+        // own forms, which sign-in and sign-out refuse (found by the
+        // browser test).
+        assert_eq!(resp.headers()["referrer-policy"], "same-origin", "{path}");
     }
     // Without a session, pages send the browser to sign in.
     let (status, _) = h.text("GET", "/jobs", None, None).await;

@@ -85,6 +85,38 @@ impl Drop for Server {
     }
 }
 
+/// Starts `cmd serve --listen 127.0.0.1:PORT` on a free port (`cmd` is a
+/// [`bulwark`] command with its config and environment) and waits for
+/// `/healthz`. Its stdout and stderr go to `log` when given, else nowhere.
+pub fn serve(cmd: &mut Command, log: Option<&Path>) -> Server {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (stdout, stderr) = match log {
+        Some(path) => {
+            let file = std::fs::File::create(path).expect("server log file");
+            (Stdio::from(file.try_clone().unwrap()), Stdio::from(file))
+        }
+        None => (Stdio::null(), Stdio::null()),
+    };
+    let child = cmd
+        .args(["serve", "--listen", &addr])
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn bulwark serve");
+    let mut server = Server { child, addr };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reqwest::blocking::get(format!("http://{}/healthz", server.addr)).is_err() {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("bulwark serve exited with {status} before answering /healthz");
+        }
+        assert!(Instant::now() < deadline, "bulwark serve did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
 /// The HTTP API over the same config and data directory as the binary, in
 /// process (no engine, no scheduler loop: nothing changes between a CLI
 /// call and an API call but the clock). `ROLES_JSON` holds [`API_KEY`].

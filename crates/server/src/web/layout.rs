@@ -51,9 +51,13 @@ pub(crate) fn html_response(status: StatusCode, body: Markup) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // Not `no-referrer`: under it browsers send `Origin: null` with the
+    // page's own form posts, and sign-in and sign-out (which check Origin)
+    // would refuse every real browser. `same-origin` still tells other
+    // sites nothing.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
