@@ -109,7 +109,8 @@ impl PublicStatus {
     }
 }
 
-/// Reads the public view at `now_ms` from the store. A monitor's state is
+/// Reads the public view at `now_ms` from the store (days that ended
+/// through `history`, which keeps them). A monitor's state is
 /// down while an incident is open, up when something was measured today or
 /// yesterday (UTC), unknown otherwise; see [`PublicStatus::apply_live`] for a
 /// running engine's fresher state.
@@ -119,6 +120,7 @@ impl PublicStatus {
 pub async fn public_status(
     store: &Store,
     config: &Config,
+    history: &crate::uptime::DailyHistory,
     now_ms: i64,
 ) -> Result<PublicStatus, StoreError> {
     let public: Vec<&str> = config
@@ -136,7 +138,9 @@ pub async fn public_status(
     }
     let today = now_ms.div_euclid(DAY_MS) * DAY_MS;
     let first = today - (HISTORY_DAYS as i64 - 1) * DAY_MS;
-    let mut counts = crate::uptime::daily_counts(store, first, now_ms.saturating_add(1)).await?;
+    let mut counts = history
+        .counts(store, first, now_ms.saturating_add(1))
+        .await?;
     let rows = sqlx::query(
         "SELECT monitor, opened_at FROM incidents WHERE resolved_at IS NULL ORDER BY opened_at DESC",
     )

@@ -46,6 +46,9 @@ pub(crate) struct Views {
     pub ops_check: Cached<OpsCheck>,
     /// The public status page's view (`/status`, badges).
     pub status: Cached<Arc<bulwark_ops::status::PublicStatus>>,
+    /// Daily uptime of every monitor, the days that ended kept: the status
+    /// page's and the monitor pages' 90-day bars.
+    pub daily: bulwark_ops::uptime::DailyHistory,
     /// Per configured backup: one opening of its repository at a time.
     pub snapshots: HashMap<String, Cached<BackupSnapshots>>,
     /// Bounds openings across repositories.
@@ -59,6 +62,7 @@ impl Views {
             slo: Cached::new(counter("slo_status")),
             ops_check: Cached::new(counter("ops_check")),
             status: Cached::new(counter("public_status")),
+            daily: Default::default(),
             snapshots: config
                 .backups
                 .iter()

@@ -45,9 +45,14 @@ async fn view(state: &AppState) -> Result<Arc<PublicStatus>, ApiError> {
         .status
         .get(state.view_ttl, || async {
             let now = chrono::Utc::now().timestamp_millis();
-            bulwark_ops::status::public_status(&state.instance.store, &state.instance.config, now)
-                .await
-                .map(Arc::new)
+            bulwark_ops::status::public_status(
+                &state.instance.store,
+                &state.instance.config,
+                &state.views.daily,
+                now,
+            )
+            .await
+            .map(Arc::new)
         })
         .await?;
     Ok(match &state.live {
