@@ -141,7 +141,7 @@ pub(crate) fn with_big_stack<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> R
 }
 
 // Public API.
-pub use archiver::{backup, BackupOptions, BackupProgress, BackupSummary};
+pub use archiver::{backup, backup_stream, BackupOptions, BackupProgress, BackupSummary};
 pub use backend::local::LocalBackend;
 pub use backend::memory::MemoryBackend;
 pub use backend::{
