@@ -181,7 +181,7 @@ pub(crate) struct BackupArgs {
     #[arg(long, value_name = "NAME", requires = "stream")]
     stdin_filename: Option<String>,
     /// The command of --stdin-from-command and its arguments
-    #[arg(last = true, value_name = "COMMAND", requires = "stdin_from_command")]
+    #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
     /// Tag the snapshot (repeatable; commas separate several tags)
     #[arg(long = "tag", value_name = "T")]
@@ -442,6 +442,10 @@ fn run_backup(a: BackupArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let json = globals.json;
     if a.git && a.paths.len() != 1 {
         bail!("backup --git takes exactly one PATH: the git work tree");
+    }
+    // (clap's `requires` does not hold for a `last` positional.)
+    if !a.command.is_empty() && !a.stdin_from_command {
+        bail!("a COMMAND after `--` needs --stdin-from-command");
     }
     if a.stdin && std::io::stdin().is_terminal() {
         bail!("backup --stdin reads a pipe or a file, not a terminal");
