@@ -17,7 +17,8 @@
 //! Storage is behind the small [`Backend`] trait (a local directory in
 //! restic's layout, and memory for tests; cloud stores come later behind
 //! the same trait). Operations are plain synchronous functions over a
-//! [`Repository`]: [`backup`] (and [`backup_git`]), [`restore`], [`check`],
+//! [`Repository`]: [`backup`] (and [`backup_git`], and [`backup_stream`]
+//! for one stream such as a database dump), [`restore`], [`check`],
 //! [`forget`] with a pure [`apply_policy`], [`prune`], [`copy_snapshots`],
 //! [`export_tar_gz`]. They take restic-compatible locks themselves (shared
 //! for backup and reads, exclusive for forget and prune). The long ones
