@@ -7,7 +7,9 @@
 mod alloc;
 mod cmd;
 mod output;
+mod repo_audit;
 mod repo_cmd;
+mod stream_source;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -174,6 +176,6 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Drill(c) => cmd::drill::run(&globals, c),
         Command::Ops(c) => cmd::ops::run(&globals, c),
         Command::Report(a) => cmd::report::run(&globals, a),
-        Command::Repo(c) => repo_cmd::run(c, globals.json),
+        Command::Repo(c) => repo_cmd::run(c, &globals),
     }
 }

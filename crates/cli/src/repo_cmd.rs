@@ -15,6 +15,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use bulwark_ops::audit::Outcome;
+use bulwark_repo::Cancel;
 use bulwark_repo::{
     backup, check, forget, open_backend_with, prune, restore_with_progress, Backend,
     BackendOptions, BackupOptions, KdfParams, Protection, ReadData, Repository, RestoreOptions,
@@ -22,6 +24,9 @@ use bulwark_repo::{
 };
 use bulwark_server::api::SnapshotWire;
 use serde_json::json;
+use tokio::signal::unix::SignalKind;
+
+use crate::{repo_audit, stream_source, Globals};
 
 /// Where the repository is and how to unlock it.
 #[derive(Debug, clap::Args)]
@@ -155,12 +160,29 @@ pub(crate) struct InitArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("stream").args(["stdin", "stdin_from_command"])))]
 pub(crate) struct BackupArgs {
     #[command(flatten)]
     repo: RepoArgs,
     /// Files and directories to back up
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(
+        value_name = "PATH",
+        required_unless_present = "stream",
+        conflicts_with = "stream"
+    )]
     paths: Vec<PathBuf>,
+    /// Back up standard input as one file, /NAME in the snapshot (see --stdin-filename)
+    #[arg(long, conflicts_with = "git")]
+    stdin: bool,
+    /// Run COMMAND (given after `--`, no shell) and back up its standard output as one file; no snapshot when it exits non-zero
+    #[arg(long, requires = "command", conflicts_with = "git")]
+    stdin_from_command: bool,
+    /// The file name --stdin or --stdin-from-command saves at the snapshot's root [default: stdin]
+    #[arg(long, value_name = "NAME", requires = "stream")]
+    stdin_filename: Option<String>,
+    /// The command of --stdin-from-command and its arguments
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
     /// Tag the snapshot (repeatable; commas separate several tags)
     #[arg(long = "tag", value_name = "T")]
     tags: Vec<String>,
@@ -225,12 +247,13 @@ pub(crate) struct CheckArgs {
 ///
 /// # Errors
 /// Usage and runtime errors (exit status 2 in `main`).
-pub(crate) fn run(cmd: RepoCommand, json: bool) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(cmd: RepoCommand, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let json = globals.json;
     match cmd {
         RepoCommand::Init(a) => init(a, json),
-        RepoCommand::Backup(a) => run_backup(a, json),
+        RepoCommand::Backup(a) => run_backup(a, globals),
         RepoCommand::Snapshots(a) => snapshots(a, json),
-        RepoCommand::Restore(a) => run_restore(a, json),
+        RepoCommand::Restore(a) => run_restore(a, globals),
         RepoCommand::Check(a) => run_check(a, json),
         RepoCommand::Forget(a) => run_forget(a, json),
         RepoCommand::Prune(a) => run_prune(a.repo, a.dry_run, json),
@@ -441,10 +464,47 @@ fn protection_text(p: &bulwark_repo::BucketProtection) -> String {
     out
 }
 
-fn run_backup(a: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {
+
+/// Cancel `cancel` on SIGINT or SIGTERM (a thread waits for them), so a
+/// backup stops cleanly: no snapshot, lock released, a running command
+/// killed.
+fn cancel_on_signal(cancel: &Cancel) {
+    let cancel = cancel.clone();
+    let Ok(rt) = crate::cmd::runtime() else {
+        return;
+    };
+    // The handlers are installed before the backup starts.
+    let ctrl_c = rt.block_on(async { tokio::signal::unix::signal(SignalKind::interrupt()) });
+    let term = rt.block_on(async { tokio::signal::unix::signal(SignalKind::terminate()) });
+    let (Ok(mut ctrl_c), Ok(mut term)) = (ctrl_c, term) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        rt.block_on(async {
+            tokio::select! {
+                _ = ctrl_c.recv() => {}
+                _ = term.recv() => {}
+            }
+        });
+        cancel.cancel();
+    });
+}
+
+fn run_backup(a: BackupArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let json = globals.json;
     if a.git && a.paths.len() != 1 {
         bail!("backup --git takes exactly one PATH: the git work tree");
     }
+    // (clap's `requires` does not hold for a `last` positional.)
+    if !a.command.is_empty() && !a.stdin_from_command {
+        bail!("a COMMAND after `--` needs --stdin-from-command");
+    }
+    if a.stdin && std::io::stdin().is_terminal() {
+        bail!("backup --stdin reads a pipe or a file, not a terminal");
+    }
+    let cancel = Cancel::new();
+    cancel_on_signal(&cancel);
+    let loc = a.repo.location()?;
     let mut repo = a.repo.open()?;
     let parent = match &a.parent {
         Some(p) => Some(repo.find_snapshot(p)?.0),
@@ -458,14 +518,26 @@ fn run_backup(a: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {
         .map(String::from)
         .collect();
     let opts = BackupOptions {
-        paths: a.paths.clone(),
+        paths: if a.stdin || a.stdin_from_command {
+            Vec::new()
+        } else {
+            a.paths.clone()
+        },
         excludes: a.excludes.clone(),
         tags,
         hostname: a.host.clone(),
         parent,
         force: a.force,
         time: None,
-        ..Default::default()
+        cancel: cancel.clone(),
+    };
+    let name = a.stdin_filename.as_deref().unwrap_or("stdin");
+    let source = if a.stdin_from_command {
+        json!({"command": a.command.first()})
+    } else if a.stdin {
+        json!({"stdin": true})
+    } else {
+        json!({"paths": a.paths, "git": a.git})
     };
     let mut progress = Progress::new(json, None, "backup");
     let on_progress = |p: bulwark_repo::BackupProgress| {
@@ -476,13 +548,45 @@ fn run_backup(a: BackupArgs, json: bool) -> anyhow::Result<ExitCode> {
             )
         })
     };
-    let result = if a.git {
+    let mut command = None;
+    let result = if a.stdin_from_command {
+        let (mut src, handle) = stream_source::command(&a.command, cancel.clone())
+            .with_context(|| format!("cannot start command {:?}", a.command[0]))?;
+        command = Some(handle);
+        bulwark_repo::backup_stream(&mut repo, name, &mut src, &opts, on_progress)
+    } else if a.stdin {
+        let mut src = stream_source::stdin(cancel.clone());
+        bulwark_repo::backup_stream(&mut repo, name, &mut src, &opts, on_progress)
+    } else if a.git {
         bulwark_repo::backup_git(&mut repo, &a.paths[0], &opts, on_progress)
     } else {
         backup(&mut repo, &opts, on_progress)
     };
     progress.finish();
-    let s = result?;
+    let s = match result {
+        Ok(s) => s,
+        Err(e) => {
+            let failure = command.as_ref().and_then(|c| c.failure());
+            let mut detail = source;
+            detail["error"] = json!(failure.as_deref().map_or_else(
+                || e.to_string(),
+                |_| format!(
+                    "command {:?} failed",
+                    command.as_ref().map_or("", |c| c.program())
+                )
+            ));
+            repo_audit::record(globals, "backup.create", &loc, Outcome::Failure, detail);
+            if let Some(msg) = failure {
+                // The command's failure, not the engine's: exit 1, one message.
+                eprintln!("error: {msg}");
+                return Ok(ExitCode::from(1));
+            }
+            return Err(e.into());
+        }
+    };
+    let mut detail = source;
+    detail["snapshot_id"] = json!(s.snapshot_id.to_hex());
+    repo_audit::record(globals, "backup.create", &loc, Outcome::Success, detail);
     if json {
         println!(
             "{}",
@@ -560,7 +664,9 @@ fn snapshots(a: SnapshotsArgs, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_restore(a: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
+fn run_restore(a: RestoreArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let json = globals.json;
+    let loc = a.repo.location()?;
     let repo = a.repo.open()?;
     let opts = RestoreOptions {
         target: a.target.clone(),
@@ -578,7 +684,25 @@ fn run_restore(a: RestoreArgs, json: bool) -> anyhow::Result<ExitCode> {
         })
     });
     progress.finish();
-    let s = result?;
+    let target = std::path::absolute(&a.target).unwrap_or_else(|_| a.target.clone());
+    let s = match result {
+        Ok(s) => s,
+        Err(e) => {
+            let detail = json!({"snapshot": a.snapshot, "target": target, "error": e.to_string()});
+            repo_audit::record(globals, "backup.restore", &loc, Outcome::Failure, detail);
+            return Err(e.into());
+        }
+    };
+    let outcome = if s.errors.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    let detail = json!({
+        "snapshot_id": s.snapshot_id.to_hex(), "target": target,
+        "files": s.files, "bytes": s.bytes, "errors": s.errors.len(),
+    });
+    repo_audit::record(globals, "backup.restore", &loc, outcome, detail);
     if json {
         println!(
             "{}",
@@ -927,7 +1051,14 @@ mod tests {
 
     fn run_args(args: &[&str]) -> anyhow::Result<ExitCode> {
         let cli = TestCli::try_parse_from(std::iter::once("bulwark").chain(args.iter().copied()))?;
-        run(cli.cmd, true)
+        let globals = Globals {
+            config_path: PathBuf::from("/nonexistent/bulwark.toml"),
+            config_required: false,
+            data_dir: PathBuf::from("/nonexistent/bulwark-data"),
+            json: true,
+            log_format: crate::LogFormat::Text,
+        };
+        run(cli.cmd, &globals)
     }
 
     /// The commands end to end, through argument parsing, with the exit

@@ -17,7 +17,8 @@
 //! Storage is behind the small [`Backend`] trait (a local directory in
 //! restic's layout, and memory for tests; cloud stores come later behind
 //! the same trait). Operations are plain synchronous functions over a
-//! [`Repository`]: [`backup`] (and [`backup_git`]), [`restore`], [`check`],
+//! [`Repository`]: [`backup`] (and [`backup_git`], and [`backup_stream`]
+//! for one stream such as a database dump), [`restore`], [`check`],
 //! [`forget`] with a pure [`apply_policy`], [`prune`], [`copy_snapshots`],
 //! [`export_tar_gz`]. They take restic-compatible locks themselves (shared
 //! for backup and reads, exclusive for forget and prune). The long ones
@@ -141,7 +142,7 @@ pub(crate) fn with_big_stack<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> R
 }
 
 // Public API.
-pub use archiver::{backup, BackupOptions, BackupProgress, BackupSummary};
+pub use archiver::{backup, backup_stream, BackupOptions, BackupProgress, BackupSummary};
 pub use backend::local::LocalBackend;
 pub use backend::memory::MemoryBackend;
 pub use backend::{

@@ -320,3 +320,83 @@ pub fn small_tree(root: &Path) {
         .collect();
     std::fs::write(root.join("nested/deeper/big.bin"), big).unwrap();
 }
+
+/// The repository password the repository tests use.
+pub const REPO_PASSWORD: &str = "correct horse battery staple";
+
+/// `bulwark --data-dir DATA_DIR` with [`REPO_PASSWORD`] in `BULWARK_PASSWORD`.
+pub fn bulwark_repo(data_dir: &Path) -> Command {
+    let mut cmd = bulwark(data_dir);
+    cmd.env("BULWARK_PASSWORD", REPO_PASSWORD);
+    cmd
+}
+
+/// `restic -r REPO ARGS...` with [`REPO_PASSWORD`] and a cache beside the
+/// repository: restic is the format oracle.
+pub fn restic(repo: &Path, args: &[&str]) -> Output {
+    Command::new("restic")
+        .arg("-r")
+        .arg(repo)
+        .args(args)
+        .env("RESTIC_PASSWORD", REPO_PASSWORD)
+        .env("RESTIC_CACHE_DIR", repo.with_extension("cache"))
+        .output()
+        .expect("restic is the format oracle of these tests (apt-get install -y restic)")
+}
+
+/// Assert that `o` succeeded (showing both streams if not); its stdout.
+pub fn ok(what: &str, o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Run `cmd` with `input` on its stdin (written from another thread, so a
+/// large input cannot deadlock against its output).
+pub fn run_with_stdin(cmd: &mut Command, input: Vec<u8>) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run bulwark");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // The command may refuse and close its end early: not our failure.
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait for bulwark");
+    writer.join().unwrap();
+    out
+}
+
+/// `len` pseudo-random bytes (xorshift from `seed`): no chunk repeats.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// The snapshots of `repo` as `bulwark snapshots --json` lists them.
+pub fn snapshots(data_dir: &Path, repo: &Path) -> Vec<serde_json::Value> {
+    let out = ok(
+        "snapshots",
+        run(bulwark_repo(data_dir)
+            .args(["--json", "snapshots", "-r"])
+            .arg(repo)),
+    );
+    serde_json::from_str(&out).expect("snapshots --json")
+}

@@ -28,6 +28,7 @@
 
 mod dirfd;
 mod read;
+mod stream;
 #[cfg(test)]
 mod tests;
 
@@ -54,6 +55,8 @@ use crate::format::tree::{go_mode_from_unix, Node, Tree};
 use crate::format::{time, BlobType};
 use crate::id::Id;
 use crate::repository::{BlobSaver, Repository};
+
+pub use self::stream::backup_stream;
 
 /// What to back up and how.
 #[derive(Debug, Clone, Default)]
@@ -322,6 +325,31 @@ fn changed_message(path: &Path) -> String {
     )
 }
 
+/// The parent snapshot: `opts.parent`, or (unless `opts.force`) the
+/// latest snapshot of the same host and paths (`paths` sorted), as restic
+/// picks it.
+fn parent_snapshot(
+    repo: &Repository,
+    opts: &BackupOptions,
+    hostname: &str,
+    paths: &[String],
+) -> Result<Option<(Id, Snapshot)>> {
+    Ok(match opts.parent {
+        Some(id) => Some((id, repo.load_snapshot(&id)?)),
+        None if opts.force => None,
+        None => repo
+            .load_snapshots()?
+            .snapshots
+            .into_iter()
+            .rev()
+            .find(|(_, s)| {
+                let mut sp = s.paths.clone();
+                sp.sort();
+                s.hostname == hostname && sp == paths
+            }),
+    })
+}
+
 /// Back up `opts.paths` into `repo` and save a snapshot.
 ///
 /// The index must be loaded ([`Repository::load_index`]) for deduplication.
@@ -389,21 +417,7 @@ fn backup_inner(
         .collect();
     let hostname = opts.hostname.clone().unwrap_or_else(crate::hostname);
 
-    // Parent: explicit, or the latest snapshot of the same host and paths.
-    let parent = match opts.parent {
-        Some(id) => Some((id, repo.load_snapshot(&id)?)),
-        None if opts.force => None,
-        None => repo
-            .load_snapshots()?
-            .snapshots
-            .into_iter()
-            .rev()
-            .find(|(_, s)| {
-                let mut sp = s.paths.clone();
-                sp.sort();
-                s.hostname == hostname && sp == paths
-            }),
-    };
+    let parent = parent_snapshot(repo, opts, &hostname, &paths)?;
 
     // Build the virtual tree from `/` down to each path.
     let mut root: BTreeMap<String, Virtual> = BTreeMap::new();

@@ -259,3 +259,137 @@ fn a_directory_moved_away_during_a_deep_walk_is_not_followed() {
         assert_ne!(content, b"NOT NAMED\n");
     }
 }
+
+/// Pseudo-random bytes (xorshift), so chunks do not repeat within them.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A reader that yields `data`, then fails instead of ending, as the
+/// CLI's command source does when the command exits non-zero.
+struct FailingAtEnd(std::io::Cursor<Vec<u8>>);
+
+impl std::io::Read for FailingAtEnd {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.read(buf)? {
+            0 => Err(std::io::Error::other("command exited with status 3")),
+            n => Ok(n),
+        }
+    }
+}
+
+#[test]
+fn a_stream_becomes_one_file_at_the_root_and_deduplicates() {
+    let mut repo = memory_repo();
+    let data = noise(3 << 20, 7);
+    let opts = BackupOptions {
+        tags: vec!["db".into()],
+        ..Default::default()
+    };
+    let mut src = std::io::Cursor::new(data.clone());
+    let mut seen = 0;
+    let first = backup_stream(&mut repo, "app.dump", &mut src, &opts, |p| seen = p.bytes).unwrap();
+    assert_eq!(seen, data.len() as u64);
+    assert_eq!(
+        (first.files_new, first.bytes_processed),
+        (1, data.len() as u64)
+    );
+    assert!(first.data_blobs_added >= 2, "{first:?}");
+
+    let snap = repo.load_snapshot(&first.snapshot_id).unwrap();
+    assert_eq!(snap.paths, vec!["/app.dump".to_string()]);
+    assert_eq!(snap.tags, vec!["db".to_string()]);
+    let tree = repo.load_tree(&snap.tree).unwrap();
+    assert_eq!(tree.nodes.len(), 1);
+    let node = &tree.nodes[0];
+    assert_eq!(
+        (node.name.as_str(), node.node_type.as_str()),
+        ("app.dump", "file")
+    );
+    assert_eq!((node.mode, node.size), (0o644, data.len() as u64));
+    assert_eq!(node.mtime, snap.time);
+    let mut back = Vec::new();
+    for id in node.content.as_ref().unwrap() {
+        back.extend(repo.load_blob(BlobType::Data, id).unwrap());
+    }
+    assert!(back == data, "content differs");
+
+    // The same stream again: a new snapshot, no new data, parent found.
+    let mut src = std::io::Cursor::new(data);
+    let second = backup_stream(&mut repo, "app.dump", &mut src, &opts, |_| {}).unwrap();
+    assert_ne!(second.snapshot_id, first.snapshot_id);
+    assert_eq!(second.parent, Some(first.snapshot_id));
+    assert_eq!((second.data_blobs_added, second.files_unmodified), (0, 1));
+    let cancel = crate::Cancel::default();
+    assert!(
+        crate::check(&mut repo, crate::ReadData::All, &cancel, |_, _| {})
+            .unwrap()
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_stream_that_fails_at_its_end_saves_no_snapshot() {
+    let mut repo = memory_repo();
+    let mut src = FailingAtEnd(std::io::Cursor::new(noise(2 << 20, 3)));
+    let err = backup_stream(
+        &mut repo,
+        "stdin",
+        &mut src,
+        &BackupOptions::default(),
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("status 3"), "{err}");
+    assert!(repo.load_snapshots().unwrap().snapshots.is_empty());
+    let cancel = crate::Cancel::default();
+    assert!(
+        crate::check(&mut repo, crate::ReadData::All, &cancel, |_, _| {})
+            .unwrap()
+            .is_ok()
+    );
+    // The same value keeps working: a good stream afterwards is whole.
+    let data = noise(2 << 20, 3);
+    let mut good = std::io::Cursor::new(data.clone());
+    let s = backup_stream(
+        &mut repo,
+        "stdin",
+        &mut good,
+        &BackupOptions::default(),
+        |_| {},
+    )
+    .unwrap();
+    let snap = repo.load_snapshot(&s.snapshot_id).unwrap();
+    let node = repo.load_tree(&snap.tree).unwrap().nodes.remove(0);
+    let mut back = Vec::new();
+    for id in node.content.as_ref().unwrap() {
+        back.extend(repo.load_blob(BlobType::Data, id).unwrap());
+    }
+    assert!(back == data, "content differs");
+}
+
+#[test]
+fn stream_names_and_paths_are_checked() {
+    let mut repo = memory_repo();
+    for bad in ["", ".", "..", "a/b", "/x"] {
+        let mut src = std::io::Cursor::new(b"x".to_vec());
+        let r = backup_stream(&mut repo, bad, &mut src, &BackupOptions::default(), |_| {});
+        assert!(matches!(r, Err(Error::InvalidArgument(_))), "{bad:?}");
+    }
+    let opts = BackupOptions {
+        paths: vec![PathBuf::from("/etc")],
+        ..Default::default()
+    };
+    let mut src = std::io::Cursor::new(b"x".to_vec());
+    let r = backup_stream(&mut repo, "stdin", &mut src, &opts, |_| {});
+    assert!(matches!(r, Err(Error::InvalidArgument(_))));
+    assert!(repo.load_snapshots().unwrap().snapshots.is_empty());
+}
