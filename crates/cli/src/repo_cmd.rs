@@ -464,7 +464,6 @@ fn protection_text(p: &bulwark_repo::BucketProtection) -> String {
     out
 }
 
-
 /// Cancel `cancel` on SIGINT or SIGTERM (a thread waits for them), so a
 /// backup stops cleanly: no snapshot, lock released, a running command
 /// killed.

@@ -1,5 +1,5 @@
-//! Benchmark of the public status page (not run in CI; see
-//! docs/benchmarks.md, "Dashboard and status page").
+//! Benchmark of the public status page and the dashboard's overview (not
+//! run in CI; see docs/benchmarks.md, "Dashboard and status page").
 //!
 //! Seeds a SQLite store with `--monitors` public monitors and `--days` days
 //! of history through the store's real write paths (raw results written in
@@ -7,7 +7,8 @@
 //! folded into hourly rollups, as the engine's housekeeping does), then
 //! renders `GET /status` through the router (no network) `--requests`
 //! times with the view cache off (every request reads the store) and on,
-//! and prints median and p95 server time and the page's size.
+//! and prints median and p95 server time and the page's size; then the
+//! signed-in overview (`GET /`) the same way.
 //!
 //! ```text
 //! cargo run --release -p bulwark-server --example status_bench -- \
@@ -129,8 +130,32 @@ async fn seed(state: &AppState, a: &Args) {
     );
 }
 
-async fn get(state: &Arc<AppState>, uri: &str) -> (Duration, Vec<u8>) {
-    let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
+/// The admin key the overview is signed in with.
+const KEY: &str = "bench-admin-key";
+
+/// A session cookie for [`KEY`], from the sign-in form.
+async fn sign_in(state: &Arc<AppState>) -> String {
+    let req = Request::builder()
+        .method("POST")
+        .uri("/login")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!("key={KEY}")))
+        .unwrap();
+    let resp = bulwark_server::app(state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "sign-in");
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_string()
+}
+
+async fn get_as(state: &Arc<AppState>, uri: &str, cookie: Option<&str>) -> (Duration, Vec<u8>) {
+    let mut req = Request::builder().uri(uri);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let req = req.body(Body::empty()).unwrap();
     let t = Instant::now();
     let resp = bulwark_server::app(state.clone())
         .oneshot(req)
@@ -161,11 +186,20 @@ fn stats(mut times: Vec<Duration>) -> String {
 }
 
 async fn measure(state: &Arc<AppState>, uri: &str, n: usize) -> (String, Vec<u8>) {
+    measure_as(state, uri, n, None).await
+}
+
+async fn measure_as(
+    state: &Arc<AppState>,
+    uri: &str,
+    n: usize,
+    cookie: Option<&str>,
+) -> (String, Vec<u8>) {
     let mut times = Vec::with_capacity(n);
     let mut last = Vec::new();
-    let _ = get(state, uri).await; // warm the page cache of SQLite
+    let _ = get_as(state, uri, cookie).await; // warm the page cache of SQLite
     for _ in 0..n {
-        let (t, body) = get(state, uri).await;
+        let (t, body) = get_as(state, uri, cookie).await;
         times.push(t);
         last = body;
     }
@@ -182,7 +216,9 @@ async fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir).unwrap();
-    let loaded = settings::parse(&config(a.monitors), None, &|_| None).expect("config");
+    let roles = format!(r#"{{"{KEY}":"admin"}}"#);
+    let env = |k: &str| (k == "ROLES_JSON").then(|| roles.clone());
+    let loaded = settings::parse(&config(a.monitors), None, &env).expect("config");
     let fresh = !dir.join("bulwark.db").exists();
     let instance = Instance::open(Arc::new(loaded.config), &dir)
         .await
@@ -214,6 +250,12 @@ async fn main() {
         badge.len()
     );
     println!("page weight: {} bytes", page.len());
+    let cookie = sign_in(&cold).await;
+    let (s, overview) = measure_as(&cold, "/", a.requests, Some(&cookie)).await;
+    println!("GET / (overview), views computed on every request: {s}");
+    let (s, _) = measure_as(&cached, "/", a.requests, Some(&cookie)).await;
+    println!("GET / (overview), views cached (default TTL): {s}");
+    println!("overview weight: {} bytes", overview.len());
     if let Some(path) = &a.save {
         std::fs::write(path, &page).unwrap();
         println!("page saved to {path}");

@@ -53,6 +53,10 @@ pub fn app(state: Arc<AppState>) -> Router {
             state.metrics.clone(),
             metrics::track,
         ))
+        // Pages of a thousand monitors are megabytes of repetitive markup
+        // (tens of kB gzipped). tower-http leaves event streams and images
+        // uncompressed.
+        .layer(tower_http::compression::CompressionLayer::new().gzip(true))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
 }
 

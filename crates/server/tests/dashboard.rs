@@ -322,3 +322,24 @@ async fn shutdown_ends_open_live_streams_instead_of_waiting_out_the_grace() {
     let mut rest = Vec::new();
     stream.read_to_end(&mut rest).await.unwrap();
 }
+
+#[tokio::test]
+async fn pages_are_gzipped_for_clients_that_ask_but_live_streams_are_not() {
+    let h = Harness::new(CONFIG).await;
+    let admin = h.sign_in(ADMIN).await;
+    let get = |uri: &'static str| {
+        let req = axum::http::Request::builder()
+            .uri(uri)
+            .header("cookie", &admin.cookie)
+            .header("accept-encoding", "gzip")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        tower::ServiceExt::oneshot(bulwark_server::app(h.state.clone()), req)
+    };
+    let page = get("/").await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["content-encoding"], "gzip");
+    let events = get("/events").await.unwrap();
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    assert!(events.headers().get("content-encoding").is_none());
+}

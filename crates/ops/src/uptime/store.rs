@@ -765,6 +765,20 @@ pub async fn resolve_incident(
     Ok(Some(open))
 }
 
+/// The monitors that have an open incident, in one query.
+///
+/// # Errors
+/// On a database error.
+pub async fn monitors_with_open_incidents(
+    store: &Store,
+) -> Result<std::collections::BTreeSet<String>, StoreError> {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT monitor FROM incidents WHERE resolved_at IS NULL")
+            .fetch_all(store.pool())
+            .await?;
+    Ok(names.into_iter().collect())
+}
+
 /// `monitor`'s open incident.
 ///
 /// # Errors

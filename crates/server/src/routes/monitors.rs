@@ -60,18 +60,19 @@ pub(crate) async fn list(
 ) -> Result<Json<Vec<MonitorWire>>, ApiError> {
     let live = state.live.as_ref().map(|l| l.monitors());
     // Without a running engine (one-off tools, tests) the store has the truth.
-    let latest = match live {
+    let (latest, open) = match live {
         Some(_) => Default::default(),
-        None => bulwark_ops::uptime::latest_results(&state.instance.store).await?,
+        None => (
+            bulwark_ops::uptime::latest_results(&state.instance.store).await?,
+            bulwark_ops::uptime::monitors_with_open_incidents(&state.instance.store).await?,
+        ),
     };
     let mut out = Vec::new();
     for m in &state.instance.config.monitors {
         let (up, incident_open, last) = match live.as_ref().and_then(|l| l.get(&m.name)) {
             Some(l) => (l.up, l.incident_open, l.last.clone()),
             None => {
-                let open = bulwark_ops::uptime::open_incident_of(&state.instance.store, &m.name)
-                    .await?
-                    .is_some();
+                let open = open.contains(&m.name);
                 let last = latest.get(&m.name).cloned();
                 (last.as_ref().map(|_| !open), open, last)
             }

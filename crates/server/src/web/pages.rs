@@ -12,7 +12,7 @@ use axum::Json;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::layout::{self, age, pct, state_badge, time, Section};
+use super::layout::{self, age, pct, state_badge, svg, time, Section};
 use super::Viewer;
 use crate::api::{
     AuditQuery, DrillQuery, DrillReportWire, IncidentQuery, IncidentWire, JobWire, MonitorWire,
@@ -312,6 +312,18 @@ pub(crate) async fn monitor(
         Ok(Query(query)),
     )
     .await?;
+    let days = days_of(&state, &name, now, HISTORY_DAYS).await?;
+    let p50: Vec<(i64, f64)> = results
+        .rollups
+        .iter()
+        .map(|r| (r.minute.timestamp_millis(), r.latency_p50_ms as f64))
+        .collect();
+    let p95: Vec<(i64, f64)> = results
+        .rollups
+        .iter()
+        .map(|r| (r.minute.timestamp_millis(), r.latency_p95_ms as f64))
+        .collect();
+    let known: Vec<f64> = days.iter().filter_map(|d| d.uptime).collect();
     let body = html! {
         section.card {
             p {
@@ -325,9 +337,16 @@ pub(crate) async fn monitor(
             }
         }
         section.card {
+            h2 { "Uptime, last 90 days" }
+            @if let Some(mean) = mean(&known) { p { (pct(mean)) " over the days with data (UTC days; hover a bar for its figure)" } }
+            (svg(bulwark_ops::charts::uptime_bars(&format!("{} daily uptime", m.name), &days)))
+        }
+        section.card {
             h2 { "Latency, last 7 days (hourly)" }
             @if results.rollups.is_empty() { p.muted { "No results yet." } }
             @else {
+                (svg(bulwark_ops::charts::latency_chart(&format!("{} latency p50 and p95", m.name), &p50, &p95)))
+                details { summary { "The last 24 hours as a table" }
                 table.compact {
                     thead { tr { th { "Hour" } th { "Checks" } th { "Failures" } th { "p50" } th { "p95" } } }
                     tbody {
@@ -336,6 +355,7 @@ pub(crate) async fn monitor(
                                  td { (r.latency_p50_ms) " ms" } td { (r.latency_p95_ms) " ms" } }
                         }
                     }
+                }
                 }
             }
         }
@@ -366,6 +386,74 @@ pub(crate) async fn monitor(
     Ok(layout::page(&viewer, Section::Overview, &m.name, body))
 }
 
+/// Days shown in a monitor's uptime bars, as on the status page.
+const HISTORY_DAYS: i64 = 90;
+
+/// `monitor`'s daily uptime over the last `n` UTC days, oldest first.
+async fn days_of(
+    state: &AppState,
+    monitor: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    n: i64,
+) -> Result<Vec<bulwark_ops::charts::Day>, ApiError> {
+    Ok(days_counts(state, monitor, now, n)
+        .await?
+        .into_iter()
+        .map(|(day, c)| bulwark_ops::charts::Day {
+            date: chrono::DateTime::from_timestamp_millis(day)
+                .unwrap_or_default()
+                .date_naive(),
+            uptime: c.uptime(),
+        })
+        .collect())
+}
+
+fn mean(xs: &[f64]) -> Option<f64> {
+    (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
+}
+
+/// `monitor`'s probe counts per UTC day over the last `n` days, oldest first.
+async fn days_counts(
+    state: &AppState,
+    monitor: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    n: i64,
+) -> Result<Vec<(i64, bulwark_ops::uptime::DayCount)>, ApiError> {
+    use bulwark_ops::uptime::DAY_MS;
+    let now_ms = now.timestamp_millis();
+    let first = now_ms.div_euclid(DAY_MS) * DAY_MS - (n - 1) * DAY_MS;
+    let mut counts = state
+        .views
+        .daily
+        .counts(&state.instance.store, first, now_ms + 1)
+        .await?;
+    let mine = counts.remove(monitor).unwrap_or_default();
+    Ok((0..n)
+        .map(|i| {
+            let day = first + i * DAY_MS;
+            (day, mine.get(&day).copied().unwrap_or_default())
+        })
+        .collect())
+}
+
+/// The share of error budget left at the end of each day: 1 - (failures so
+/// far / probes so far) / (1 - target), as the SLO computes it over the
+/// window to date. Days before the first probe are left out.
+fn burn_down_series(days: &[(i64, bulwark_ops::uptime::DayCount)], target: f64) -> Vec<(i64, f64)> {
+    use bulwark_ops::uptime::DAY_MS;
+    let (mut total, mut bad) = (0_u64, 0_u64);
+    let mut out = Vec::new();
+    for (day, c) in days {
+        total += c.total;
+        bad += c.bad;
+        if total > 0 {
+            let error_rate = bad as f64 / total as f64;
+            out.push((day + DAY_MS, 1.0 - error_rate / (1.0 - target)));
+        }
+    }
+    out
+}
+
 /// `GET /slos/{name}`: attainment, budget, burn rates and forecast.
 pub(crate) async fn slo(
     State(state): State<Arc<AppState>>,
@@ -379,21 +467,32 @@ pub(crate) async fn slo(
     else {
         return Err(ApiError::NotFound(format!("no SLO named {name:?}")));
     };
+    let now = chrono::Utc::now();
+    let window_days = (now - s.window_start).num_days().clamp(1, 400) + 1;
+    let burn = burn_down_series(
+        &days_counts(&state, &s.monitor, now, window_days).await?,
+        s.target,
+    );
     let body = html! {
         section.card {
             dl.facts {
                 dt { "Monitor" } dd { a href={ "/monitors/" (s.monitor) } { (s.monitor) } }
                 dt { "Target" } dd { (pct(s.target)) }
-                dt { "Attainment" } dd { (pct(s.attainment)) " over " (s.total) " minutes since " (time(&s.window_start)) }
+                dt { "Attainment" } dd { (pct(s.attainment)) " (" (s.bad) " of " (s.total) " probes failed since " (time(&s.window_start)) ")" }
                 dt { "Error budget" } dd {
                     meter min="0" max="1" low="0.25" high="0.5" optimum="1" value=(s.budget_remaining.clamp(0.0, 1.0)) {}
-                    " " (format!("{:.1}%", s.budget_remaining * 100.0)) " left (" (format!("{:.1}", s.budget_consumed)) " of " (format!("{:.1}", s.budget_total)) " bad minutes used)"
+                    " " (format!("{:.1}%", s.budget_remaining * 100.0)) " left (" (format!("{:.1}%", s.budget_consumed * 100.0)) " used; the window allows " (format!("{:.0}", s.budget_total)) " failed probes)"
                 }
                 dt { "Forecast" } dd {
                     @match &s.exhaustion_at { Some(t) => { "budget runs out at " (time(t)) " at the current burn rate" }, None => "not on course to run out" }
                 }
                 @if !s.firing.is_empty() { dt { "Firing" } dd { span.badge.down { (s.firing.join(", ")) } } }
             }
+        }
+        section.card {
+            h2 { "Budget burn-down" }
+            (svg(bulwark_ops::charts::burn_down(&format!("{} error budget left", s.name), &burn, Some(0.0))))
+            p.muted { "Budget left at the end of each UTC day of the window, from the probes counted so far." }
         }
         section.card {
             h2 { "Burn rates" }
@@ -485,8 +584,37 @@ fn outcome_badge(outcome: &str) -> Markup {
 /// `GET /drills`: recent drill reports with steps, RTO and RPO.
 pub(crate) async fn drills(State(state): State<Arc<AppState>>, viewer: Viewer) -> Page {
     let reports = drill_reports(&state, &viewer, 20).await?;
+    let point =
+        |d: &DrillReportWire, v: Option<f64>| v.map(|s| (d.started_at.timestamp_millis(), s));
+    let rto: Vec<(i64, f64)> = reports
+        .iter()
+        .rev()
+        .filter_map(|d| point(d, d.rto_seconds))
+        .collect();
+    let rpo: Vec<(i64, f64)> = reports
+        .iter()
+        .rev()
+        .filter_map(|d| point(d, d.rpo_seconds))
+        .collect();
+    let trend = bulwark_ops::charts::line_chart(&bulwark_ops::charts::LineChart {
+        title: "RTO and RPO of recent drills, seconds",
+        series: &[
+            bulwark_ops::charts::Series {
+                name: "RTO (s)",
+                points: &rto,
+            },
+            bulwark_ops::charts::Series {
+                name: "RPO (s)",
+                points: &rpo,
+            },
+        ],
+        reference: None,
+        from_zero: true,
+        format: |v| format!("{v:.0} s"),
+    });
     let body = html! {
         @if reports.is_empty() { section.card { p.muted { "No drill has run yet." } } }
+        @else { section.card { h2 { "RTO and RPO trend" } (svg(trend)) } }
         @for d in &reports {
             section.card {
                 (drill_summary(d))
