@@ -176,6 +176,7 @@ pub fn save_snapshot_with_names(
         tags: Vec::new(),
         original: None,
         program_version: String::new(),
+        summary: None,
     })
 }
 

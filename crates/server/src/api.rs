@@ -671,6 +671,8 @@ pub struct SnapshotWire {
     pub username: String,
     pub paths: Vec<String>,
     pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SnapshotSummaryWire>,
 }
 
 impl From<(bulwark_repo::Id, bulwark_repo::Snapshot)> for SnapshotWire {
@@ -685,8 +687,37 @@ impl From<(bulwark_repo::Id, bulwark_repo::Snapshot)> for SnapshotWire {
             username: s.username,
             paths: s.paths,
             tags: s.tags,
+            summary: s.summary.map(|m| SnapshotSummaryWire {
+                backup_start: m.backup_start,
+                backup_end: m.backup_end,
+                files_new: m.files_new,
+                files_changed: m.files_changed,
+                files_unmodified: m.files_unmodified,
+                data_added: m.data_added,
+                data_added_packed: m.data_added_packed,
+                total_files_processed: m.total_files_processed,
+                total_bytes_processed: m.total_bytes_processed,
+            }),
         }
     }
+}
+
+/// What the backup that made a snapshot did, as restic 0.17+ records it
+/// (absent for snapshots made by older versions).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SnapshotSummaryWire {
+    pub backup_start: DateTime<chrono::FixedOffset>,
+    pub backup_end: DateTime<chrono::FixedOffset>,
+    pub files_new: u64,
+    pub files_changed: u64,
+    pub files_unmodified: u64,
+    /// New data, before compression.
+    pub data_added: u64,
+    /// New data as stored.
+    pub data_added_packed: u64,
+    pub total_files_processed: u64,
+    /// The snapshot's size: bytes of file content in it.
+    pub total_bytes_processed: u64,
 }
 
 /// The snapshots of one `[[backup]]`, or why they could not be listed.

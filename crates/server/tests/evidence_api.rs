@@ -346,6 +346,9 @@ async fn restore_through_the_api_runs_as_a_job_and_is_audited() {
         .call("GET", "/api/v1/snapshots?backup=app", Some(ANALYST), None)
         .await;
     let snap = &snaps[0]["snapshots"][0];
+    // restic's summary, with the snapshot's size.
+    assert_eq!(snap["summary"]["total_bytes_processed"], 14, "{snap}");
+    assert_eq!(snap["summary"]["total_files_processed"], 1, "{snap}");
     let time = chrono::DateTime::parse_from_rfc3339(snap["time"].as_str().unwrap())
         .unwrap()
         .with_timezone(&chrono::Utc);

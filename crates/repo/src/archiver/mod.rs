@@ -125,6 +125,32 @@ pub struct BackupSummary {
     pub errors: Vec<String>,
 }
 
+impl BackupSummary {
+    /// restic's record of this backup in its snapshot, the counters being
+    /// final (blob and pack statistics included).
+    pub(crate) fn to_snapshot_summary(
+        &self,
+        started: DateTime<FixedOffset>,
+    ) -> crate::format::snapshot::SnapshotSummary {
+        crate::format::snapshot::SnapshotSummary {
+            backup_start: started,
+            backup_end: time::now(),
+            files_new: self.files_new,
+            files_changed: self.files_changed,
+            files_unmodified: self.files_unmodified,
+            dirs_new: None,
+            dirs_changed: None,
+            dirs_unmodified: None,
+            data_blobs: self.data_blobs_added,
+            tree_blobs: self.tree_blobs_added,
+            data_added: self.data_added,
+            data_added_packed: self.data_added_packed,
+            total_files_processed: self.files_new + self.files_changed + self.files_unmodified,
+            total_bytes_processed: self.bytes_processed,
+        }
+    }
+}
+
 /// Lexically normalise an absolute path (`.` and `..` removed) without
 /// following symlinks, like Go's `filepath.Abs`.
 pub(crate) fn clean_absolute(p: &Path) -> Result<PathBuf> {
@@ -397,6 +423,7 @@ fn backup_inner(
     progress: impl FnMut(BackupProgress) + Send,
     stat_hook: StatHook,
 ) -> Result<BackupSummary> {
+    let started = time::now();
     opts.cancel.check()?;
     // A shared lock: prune (exclusive) must not delete packs that this
     // backup's snapshot will refer to.
@@ -517,6 +544,12 @@ fn backup_inner(
     // stay (the next backup uses them), the snapshot is not made.
     opts.cancel.check()?;
     let user = crate::current_user();
+    let mut s = summary;
+    s.data_blobs_added = stats.data_blobs;
+    s.tree_blobs_added = stats.tree_blobs;
+    s.data_added = stats.data_added;
+    s.data_added_packed = stats.data_added_packed;
+    s.packs_written = stats.packs;
     let snap = Snapshot {
         time: opts.time.unwrap_or_else(time::now),
         parent: parent.as_ref().map(|p| p.0),
@@ -530,15 +563,9 @@ fn backup_inner(
         tags: opts.tags.clone(),
         original: None,
         program_version: format!("bulwark {}", env!("CARGO_PKG_VERSION")),
+        summary: Some(s.to_snapshot_summary(started)),
     };
-    let id = repo.save_snapshot(&snap)?;
-    let mut s = summary;
-    s.snapshot_id = id;
-    s.data_blobs_added = stats.data_blobs;
-    s.tree_blobs_added = stats.tree_blobs;
-    s.data_added = stats.data_added;
-    s.data_added_packed = stats.data_added_packed;
-    s.packs_written = stats.packs;
+    s.snapshot_id = repo.save_snapshot(&snap)?;
     Ok(s)
 }
 

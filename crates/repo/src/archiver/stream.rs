@@ -62,7 +62,8 @@ pub fn backup_stream(
     let path = format!("/{name}");
     let hostname = opts.hostname.clone().unwrap_or_else(crate::hostname);
     let parent = parent_snapshot(repo, opts, &hostname, std::slice::from_ref(&path))?;
-    let snapshot_time = opts.time.unwrap_or_else(time::now);
+    let started = time::now();
+    let snapshot_time = opts.time.unwrap_or(started);
 
     let mut saver = BlobSaver::new();
     let read = read_stream(repo, &mut saver, name, source, opts, progress);
@@ -125,6 +126,11 @@ pub fn backup_stream(
     // On failure `finish` forgets the unwritten blobs itself.
     let stats = saver.finish(repo)?;
     opts.cancel.check()?;
+    summary.data_blobs_added = stats.data_blobs;
+    summary.tree_blobs_added = stats.tree_blobs;
+    summary.data_added = stats.data_added;
+    summary.data_added_packed = stats.data_added_packed;
+    summary.packs_written = stats.packs;
     let snap = Snapshot {
         time: snapshot_time,
         parent: parent.as_ref().map(|p| p.0),
@@ -138,13 +144,9 @@ pub fn backup_stream(
         tags: opts.tags.clone(),
         original: None,
         program_version: format!("bulwark {}", env!("CARGO_PKG_VERSION")),
+        summary: Some(summary.to_snapshot_summary(started)),
     };
     summary.snapshot_id = repo.save_snapshot(&snap)?;
-    summary.data_blobs_added = stats.data_blobs;
-    summary.tree_blobs_added = stats.tree_blobs;
-    summary.data_added = stats.data_added;
-    summary.data_added_packed = stats.data_added_packed;
-    summary.packs_written = stats.packs;
     Ok(summary)
 }
 

@@ -47,6 +47,45 @@ pub struct Snapshot {
     /// The program that wrote it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub program_version: String,
+    /// What the backup did, as restic 0.17 and later record it (its
+    /// `snapshots` shows `total_bytes_processed` as the snapshot's size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SnapshotSummary>,
+}
+
+/// restic's `SnapshotSummary`. The directory counters are kept when a
+/// snapshot made by restic has them; our archiver counts directories
+/// without telling new from changed ones, so it leaves them out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotSummary {
+    #[serde(with = "super::time")]
+    pub backup_start: DateTime<FixedOffset>,
+    #[serde(with = "super::time")]
+    pub backup_end: DateTime<FixedOffset>,
+    #[serde(default)]
+    pub files_new: u64,
+    #[serde(default)]
+    pub files_changed: u64,
+    #[serde(default)]
+    pub files_unmodified: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dirs_new: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dirs_changed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dirs_unmodified: Option<u64>,
+    #[serde(default)]
+    pub data_blobs: u64,
+    #[serde(default)]
+    pub tree_blobs: u64,
+    #[serde(default)]
+    pub data_added: u64,
+    #[serde(default)]
+    pub data_added_packed: u64,
+    #[serde(default)]
+    pub total_files_processed: u64,
+    #[serde(default)]
+    pub total_bytes_processed: u64,
 }
 
 #[cfg(test)]
@@ -67,6 +106,7 @@ impl Snapshot {
             tags: vec![],
             original: None,
             program_version: String::new(),
+            summary: None,
         }
     }
 }

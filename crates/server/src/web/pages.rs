@@ -408,6 +408,22 @@ async fn days_of(
         .collect())
 }
 
+/// `1.5 GiB`, `320 KiB`, `12 B`.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
 fn mean(xs: &[f64]) -> Option<f64> {
     (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
 }
@@ -530,10 +546,12 @@ pub(crate) async fn backups(State(state): State<Arc<AppState>>, viewer: Viewer) 
                 @if let Some(e) = &b.error { p.error { (e) } }
                 p { (b.snapshots.len()) " snapshots" }
                 table.compact {
-                    thead { tr { th { "Snapshot" } th { "Time" } th { "Host" } th { "Paths" } th { "Tags" } } }
+                    thead { tr { th { "Snapshot" } th { "Time" } th { "Size" } th { "Added" } th { "Host" } th { "Paths" } th { "Tags" } } }
                     tbody {
                         @for s in b.snapshots.iter().rev().take(20) {
                             tr { td { code { (s.short_id) } } td { (s.time.format("%Y-%m-%d %H:%M %:z")) }
+                                 td { @if let Some(m) = &s.summary { (bytes(m.total_bytes_processed)) " in " (m.total_files_processed) " files" } }
+                                 td { @if let Some(m) = &s.summary { (bytes(m.data_added_packed)) } }
                                  td { (s.hostname) } td { (s.paths.join(", ")) } td { (s.tags.join(", ")) } }
                         }
                     }
