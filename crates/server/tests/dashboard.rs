@@ -146,6 +146,27 @@ async fn an_analyst_sees_no_admin_actions_and_the_api_refuses_them() {
     assert!(page.contains("Run Uptime Test"), "{page}");
     let (_, jobs) = h.browse(&admin, "GET", "/jobs", &[]).await;
     assert!(jobs.contains("Run now"), "{jobs}");
+
+    // A run has its own page, linked from the jobs page (notifications
+    // link there too).
+    let (status, run) = h
+        .browse(
+            &admin,
+            "POST",
+            "/api/v1/jobs/slo/run",
+            &[("x-csrf-token", &admin.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    let run: serde_json::Value = serde_json::from_str(&run).unwrap();
+    let page_url = format!("/jobs/runs/{}", run["id"].as_str().unwrap());
+    let (_, jobs) = h.browse(&analyst, "GET", "/jobs", &[]).await;
+    assert!(jobs.contains(&format!("href=\"{page_url}\"")), "{jobs}");
+    let (status, page) = h.browse(&analyst, "GET", &page_url, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains(run["summary"].as_str().unwrap()), "{page}");
+    let (status, _) = h.browse(&analyst, "GET", "/jobs/runs/nope", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -36,6 +36,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/drills", get(pages::drills))
         .route("/secrets", get(pages::secrets))
         .route("/jobs", get(pages::jobs))
+        .route("/jobs/runs/{id}", get(pages::job_run))
         .route("/audit", get(pages::audit))
         .route("/events", get(live::events))
         .merge(status::router())

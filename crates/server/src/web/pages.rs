@@ -577,7 +577,7 @@ fn run_table(runs: &[bulwark_ops::scheduler::JobRun]) -> Markup {
                 tbody {
                     @for r in runs {
                         tr {
-                            td { (time(&r.started_at)) }
+                            td { a href={ "/jobs/runs/" (r.id) } { (time(&r.started_at)) } }
                             td { (outcome_badge(r.outcome.as_str())) }
                             td { (r.trigger.as_str()) }
                             td { (r.actor) }
@@ -675,7 +675,7 @@ pub(crate) async fn jobs(State(state): State<Arc<AppState>>, viewer: Viewer) -> 
                                 td { code { (j.name) } }
                                 td { @match &j.schedule { Some(s) => (s), None => span.muted { "on demand" } } }
                                 td { @if let Some(t) = &j.next_run { (time(t)) } }
-                                td { @if let Some(r) = &j.last_run { (outcome_badge(r.outcome)) " " (time(&r.started_at)) " " span.muted { (r.summary) } } }
+                                td { @if let Some(r) = &j.last_run { a href={ "/jobs/runs/" (r.id) } { (outcome_badge(r.outcome)) } " " (time(&r.started_at)) " " span.muted { (r.summary) } } }
                                 @if admin {
                                     td { button type="button" data-method="POST" data-url={ "/api/v1/jobs/" (j.name) "/run" }
                                          data-confirm={ "Run " (j.name) " now?" } { "Run now" } }
@@ -688,6 +688,43 @@ pub(crate) async fn jobs(State(state): State<Arc<AppState>>, viewer: Viewer) -> 
         }
     };
     Ok(layout::page(&viewer, Section::Jobs, "Jobs", body))
+}
+
+/// `GET /jobs/runs/{id}`: one run (what notifications link to), with
+/// its progress while it runs and the job's recent history.
+pub(crate) async fn job_run(
+    State(state): State<Arc<AppState>>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Page {
+    let Json(status) =
+        routes::jobs::run_status(State(state.clone()), analyst(&viewer), Path(id)).await?;
+    let run = &status.run;
+    let history =
+        bulwark_ops::scheduler::runs::history(&state.instance.store, &run.job, 10).await?;
+    let duration = run
+        .finished_at
+        .map(|end| age((end - run.started_at).num_seconds().max(0) as u64));
+    let body = html! {
+        section.card {
+            dl.facts {
+                dt { "Job" } dd { code { (run.job) } }
+                dt { "Outcome" } dd { (outcome_badge(run.outcome)) }
+                dt { "Summary" } dd { (run.summary) }
+                dt { "Started" } dd { (time(&run.started_at)) " by " (run.actor) " (" (run.trigger) ")" }
+                @if let Some(end) = &run.finished_at { dt { "Finished" } dd { (time(end)) @if let Some(d) = &duration { " after " (d) } } }
+                @if let Some(p) = &status.progress {
+                    dt { "Progress" } dd { (p.phase) ": " (p.files) " files, " (bytes(p.bytes)) " so far (reload to follow)" }
+                }
+                dt { "Run id" } dd { code { (run.id) } }
+            }
+        }
+        section.card {
+            h2 { "Recent runs of " code { (run.job) } }
+            (run_table(&history))
+        }
+    };
+    Ok(layout::page(&viewer, Section::Jobs, "Job run", body))
 }
 
 /// The audit page's filters, as the form sends them: empty fields are
