@@ -10,6 +10,11 @@
 //! longer lists are dropped, and a cache that cannot be written costs speed,
 //! never a failure. Files are written to a temporary name and renamed, in
 //! 0700 directories as 0600 files, like the repository's own.
+//!
+//! Packs of tree blobs are kept too (`<root>/<id>/trees/`), downloaded
+//! whole the first time one of their trees is read: a backup reads its
+//! parent's trees, and without them a no-change backup of a large tree
+//! costs a request per directory.
 
 use std::fs;
 use std::io::Write;
@@ -36,7 +41,14 @@ pub(crate) struct CachedBackend {
     inner: Arc<dyn Backend>,
     /// `<root>/<repository id>`.
     dir: PathBuf,
+    /// Tree packs whose cached copy was checked against its name by this
+    /// process: later reads take their range without hashing again (the
+    /// blob's own MAC and hash still check every read).
+    checked_tree_packs: std::sync::Mutex<std::collections::HashSet<String>>,
 }
+
+/// Where tree packs are kept, beside `index/` and `snapshots/`.
+const TREE_PACKS: &str = "trees";
 
 fn cached(t: FileType) -> bool {
     matches!(t, FileType::Index | FileType::Snapshot)
@@ -55,6 +67,7 @@ impl CachedBackend {
         valid.then(|| CachedBackend {
             inner,
             dir: root.join(id),
+            checked_tree_packs: Default::default(),
         })
     }
 
@@ -104,9 +117,14 @@ impl Backend for CachedBackend {
 
     fn list(&self, t: FileType) -> Result<Vec<(String, u64)>> {
         let listed = self.inner.list(t)?;
-        if cached(t) {
+        let dir = match t {
+            FileType::Pack => Some(self.dir.join(TREE_PACKS)),
+            t if cached(t) => Some(self.dir.join(t.dir())),
+            _ => None,
+        };
+        if let Some(dir) = dir {
             // Forget what the repository no longer has (forget, prune).
-            if let Ok(entries) = fs::read_dir(self.dir.join(t.dir())) {
+            if let Ok(entries) = fs::read_dir(dir) {
                 for entry in entries.flatten() {
                     let name = entry.file_name();
                     let name = name.to_string_lossy();
@@ -140,6 +158,57 @@ impl Backend for CachedBackend {
         self.inner.read_range(t, name, offset, length)
     }
 
+    fn read_tree_pack_range(&self, name: &str, offset: u64, length: u32) -> Result<Vec<u8>> {
+        let plain = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !plain {
+            return self.inner.read_range(FileType::Pack, name, offset, length);
+        }
+        let path = self.dir.join(TREE_PACKS).join(name);
+        let range = |data: &[u8]| -> Option<Vec<u8>> {
+            let start = usize::try_from(offset).ok()?;
+            let end = start.checked_add(length as usize)?;
+            data.get(start..end).map(<[u8]>::to_vec)
+        };
+        let checked = self
+            .checked_tree_packs
+            .lock()
+            .is_ok_and(|c| c.contains(name));
+        let past_end = || {
+            crate::Error::format(
+                format!("pack {name}"),
+                format!("no {length} bytes at {offset}"),
+            )
+        };
+        if checked {
+            if let Some(part) = read_at(&path, offset, length) {
+                return Ok(part);
+            }
+            // The checked copy is whole: a range outside it is outside the pack.
+            if path.exists() {
+                return Err(past_end());
+            }
+        } else if let Ok(data) = fs::read(&path) {
+            if matches_name(name, &data) {
+                if let Ok(mut c) = self.checked_tree_packs.lock() {
+                    c.insert(name.to_string());
+                }
+                if let Some(part) = range(&data) {
+                    return Ok(part);
+                }
+            }
+            let _ = fs::remove_file(&path);
+        }
+        // One request for the whole pack instead of one per tree in it.
+        let data = self.inner.read(FileType::Pack, name)?;
+        if matches_name(name, &data) {
+            self.store(&path, &data);
+            if let Ok(mut c) = self.checked_tree_packs.lock() {
+                c.insert(name.to_string());
+            }
+        }
+        range(&data).ok_or_else(past_end)
+    }
+
     fn write(&self, t: FileType, name: &str, data: &[u8]) -> Result<()> {
         self.inner.write(t, name, data)?;
         if let Some(path) = self.path(t, name) {
@@ -163,6 +232,9 @@ impl Backend for CachedBackend {
         if let Some(path) = self.path(t, name) {
             let _ = fs::remove_file(path);
         }
+        if t == FileType::Pack && name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            let _ = fs::remove_file(self.dir.join(TREE_PACKS).join(name));
+        }
         self.inner.remove(t, name)
     }
 
@@ -177,6 +249,15 @@ impl Backend for CachedBackend {
     fn protection(&self) -> Result<Option<super::BucketProtection>> {
         self.inner.protection()
     }
+}
+
+/// `length` bytes at `offset` of the file at `path`, or None.
+fn read_at(path: &Path, offset: u64, length: u32) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let f = fs::File::open(path).ok()?;
+    let mut buf = vec![0; length as usize];
+    f.read_exact_at(&mut buf, offset).ok()?;
+    Some(buf)
 }
 
 #[cfg(test)]
@@ -211,6 +292,98 @@ mod tests {
         assert!(file.exists());
         inner.remove(FileType::Index, &name).unwrap();
         assert!(cache.list(FileType::Index).unwrap().is_empty());
+        assert!(!file.exists());
+    }
+
+    /// Counts the requests that reach the store.
+    struct Counting(Arc<dyn Backend>, std::sync::atomic::AtomicUsize);
+
+    impl Backend for Counting {
+        fn location(&self) -> String {
+            self.0.location()
+        }
+        fn create(&self) -> Result<()> {
+            self.0.create()
+        }
+        fn list(&self, t: FileType) -> Result<Vec<(String, u64)>> {
+            self.0.list(t)
+        }
+        fn read(&self, t: FileType, name: &str) -> Result<Vec<u8>> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.0.read(t, name)
+        }
+        fn read_range(&self, t: FileType, name: &str, o: u64, l: u32) -> Result<Vec<u8>> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.0.read_range(t, name, o, l)
+        }
+        fn write(&self, t: FileType, name: &str, data: &[u8]) -> Result<()> {
+            self.0.write(t, name, data)
+        }
+        fn remove(&self, t: FileType, name: &str) -> Result<()> {
+            self.0.remove(t, name)
+        }
+        fn stat(&self, t: FileType, name: &str) -> Result<u64> {
+            self.0.stat(t, name)
+        }
+        fn remove_leftovers(&self, dry_run: bool) -> Result<(u64, u64)> {
+            self.0.remove_leftovers(dry_run)
+        }
+    }
+
+    #[test]
+    fn tree_packs_are_fetched_whole_once_and_follow_the_repository() {
+        use std::sync::atomic::Ordering;
+        let tmp = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+        let counting = Arc::new(Counting(store.clone(), Default::default()));
+        let id = "cd".repeat(32);
+        let cache = CachedBackend::new(counting.clone(), tmp.path(), &id).unwrap();
+        let pack = b"tree one|tree two|tree three".to_vec();
+        let name = hex::encode(Sha256::digest(&pack));
+        store.write(FileType::Pack, &name, &pack).unwrap();
+
+        assert_eq!(
+            cache.read_tree_pack_range(&name, 9, 8).unwrap(),
+            b"tree two"
+        );
+        assert_eq!(
+            cache.read_tree_pack_range(&name, 0, 8).unwrap(),
+            b"tree one"
+        );
+        assert_eq!(
+            cache.read_tree_pack_range(&name, 18, 10).unwrap(),
+            b"tree three"
+        );
+        assert_eq!(
+            counting.1.load(Ordering::SeqCst),
+            1,
+            "one request for the pack"
+        );
+        assert!(
+            cache.read_tree_pack_range(&name, 20, 100).is_err(),
+            "past its end"
+        );
+
+        // A new process checks the cached copy against its name first.
+        let file = tmp.path().join(&id).join(TREE_PACKS).join(&name);
+        let again = CachedBackend::new(counting.clone(), tmp.path(), &id).unwrap();
+        assert_eq!(
+            again.read_tree_pack_range(&name, 9, 8).unwrap(),
+            b"tree two"
+        );
+        assert_eq!(counting.1.load(Ordering::SeqCst), 1);
+        fs::write(&file, b"tampered tampered tampered!!").unwrap();
+        let third = CachedBackend::new(counting.clone(), tmp.path(), &id).unwrap();
+        assert_eq!(
+            third.read_tree_pack_range(&name, 9, 8).unwrap(),
+            b"tree two"
+        );
+        assert_eq!(counting.1.load(Ordering::SeqCst), 2, "fetched again");
+        assert_eq!(fs::read(&file).unwrap(), pack);
+
+        // Pruned from the repository: gone from the cache.
+        store.remove(FileType::Pack, &name).unwrap();
+        cache.list(FileType::Pack).unwrap();
         assert!(!file.exists());
     }
 }

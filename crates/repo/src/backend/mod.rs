@@ -85,6 +85,16 @@ pub trait Backend: Send + Sync {
     /// # Errors
     /// [`crate::Error::NotFound`], short files, I/O failures.
     fn read_range(&self, t: FileType, name: &str, offset: u64, length: u32) -> Result<Vec<u8>>;
+    /// [`Backend::read_range`] of a pack that holds tree blobs only. Every
+    /// backup, restore and check walks trees, so a cache keeps such packs
+    /// whole (as restic's cache does) instead of asking the store for
+    /// every tree again.
+    ///
+    /// # Errors
+    /// As [`Backend::read_range`].
+    fn read_tree_pack_range(&self, name: &str, offset: u64, length: u32) -> Result<Vec<u8>> {
+        self.read_range(FileType::Pack, name, offset, length)
+    }
     /// Write a new file atomically.
     ///
     /// # Errors

@@ -364,12 +364,13 @@ impl Repository {
                 "length too small",
             ));
         }
-        let enc = self.backend.read_range(
-            FileType::Pack,
-            &e.pack.to_hex(),
-            e.blob.offset as u64,
-            e.blob.length,
-        )?;
+        let (pack, offset, length) = (e.pack.to_hex(), e.blob.offset as u64, e.blob.length);
+        let enc = match t {
+            BlobType::Tree => self.backend.read_tree_pack_range(&pack, offset, length)?,
+            BlobType::Data => self
+                .backend
+                .read_range(FileType::Pack, &pack, offset, length)?,
+        };
         self.decode_blob(&e, &enc)
     }
 
