@@ -364,3 +364,48 @@ async fn pages_are_gzipped_for_clients_that_ask_but_live_streams_are_not() {
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     assert!(events.headers().get("content-encoding").is_none());
 }
+
+#[tokio::test]
+async fn sessions_work_the_same_on_postgresql() {
+    let h = Harness::postgres(CONFIG).await;
+    let admin = h.sign_in(ADMIN).await;
+    let (status, body) = h.browse(&admin, "GET", "/api/v1/whoami", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = h
+        .browse(
+            &admin,
+            "POST",
+            "/api/ops/uptime/test",
+            &[("x-csrf-token", &admin.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut req = axum::http::Request::builder()
+        .method("POST")
+        .uri("/logout")
+        .header("cookie", &admin.cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(format!("csrf={}", admin.csrf)))
+        .unwrap();
+    req.extensions_mut().insert(axum::extract::ConnectInfo(
+        "127.0.0.1:50000".parse::<std::net::SocketAddr>().unwrap(),
+    ));
+    let out = tower::ServiceExt::oneshot(bulwark_server::app(h.state.clone()), req)
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let (status, _) = h.browse(&admin, "GET", "/api/v1/whoami", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let actions = h.audit_actions().await;
+    assert!(
+        actions[0].starts_with("auth.unauthenticated")
+            || actions[0].starts_with("session.sign_out"),
+        "{actions:?}"
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|a| a.starts_with("session.sign_in success")),
+        "{actions:?}"
+    );
+}
