@@ -90,13 +90,17 @@ async fn secrets_of(
 }
 
 async fn overview(state: Arc<AppState>, viewer: Viewer) -> Page {
-    let monitors = monitors(&state, &viewer).await?;
-    let open = incidents(&state, &viewer, None, Some(true)).await?;
-    let slos = slos(&state, &viewer).await?;
-    let Json(check) = routes::evidence::ops_check(State(state.clone()), analyst(&viewer)).await?;
-    let drills = drill_reports(&state, &viewer, 1).await?;
-    let jobs = jobs_of(&state, &viewer).await?;
-    let secrets = secrets_of(&state, &viewer).await?;
+    // Independent views, read at once: the page takes as long as the
+    // slowest (usually `ops check`), not their sum.
+    let (monitors, open, slos, Json(check), drills, jobs, secrets) = tokio::try_join!(
+        monitors(&state, &viewer),
+        incidents(&state, &viewer, None, Some(true)),
+        slos(&state, &viewer),
+        routes::evidence::ops_check(State(state.clone()), analyst(&viewer)),
+        drill_reports(&state, &viewer, 1),
+        jobs_of(&state, &viewer),
+        secrets_of(&state, &viewer),
+    )?;
     let down = monitors.iter().filter(|m| m.up == Some(false)).count();
     let up = monitors.iter().filter(|m| m.up == Some(true)).count();
     let failing_jobs: Vec<&JobWire> = jobs
