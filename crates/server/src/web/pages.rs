@@ -489,10 +489,13 @@ pub(crate) async fn slo(
     };
     let now = chrono::Utc::now();
     let window_days = (now - s.window_start).num_days().clamp(1, 400) + 1;
-    let burn = burn_down_series(
+    let mut burn = burn_down_series(
         &days_counts(&state, &s.monitor, now, window_days).await?,
         s.target,
     );
+    // The days are read from rollups; the SLO's own figure is the latest.
+    burn.retain(|(t, _)| *t < now.timestamp_millis());
+    burn.push((now.timestamp_millis(), 1.0 - s.budget_consumed));
     let body = html! {
         section.card {
             dl.facts {
@@ -501,7 +504,7 @@ pub(crate) async fn slo(
                 dt { "Attainment" } dd { (pct(s.attainment)) " (" (s.bad) " of " (s.total) " probes failed since " (time(&s.window_start)) ")" }
                 dt { "Error budget" } dd {
                     meter min="0" max="1" low="0.25" high="0.5" optimum="1" value=(s.budget_remaining.clamp(0.0, 1.0)) {}
-                    " " (format!("{:.1}%", s.budget_remaining * 100.0)) " left (" (format!("{:.1}%", s.budget_consumed * 100.0)) " used; the window allows " (format!("{:.0}", s.budget_total)) " failed probes)"
+                    " " (format!("{:.1}%", s.budget_remaining * 100.0)) " left (" (format!("{:.1}%", s.budget_consumed * 100.0)) " used; the window allows " (format!("{:.1}", s.budget_total)) " failed probes)"
                 }
                 dt { "Forecast" } dd {
                     @match &s.exhaustion_at { Some(t) => { "budget runs out at " (time(t)) " at the current burn rate" }, None => "not on course to run out" }
