@@ -69,6 +69,10 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    tokio::spawn({
+        let state = state.clone();
+        async move { state.warm_up().await }
+    });
     let app = crate::app(state.clone());
     let slots = Arc::new(Semaphore::new(connection_slots(options.max_connections)));
     let mut http = http1::Builder::new();

@@ -97,6 +97,24 @@ impl AppState {
         self
     }
 
+    /// Reads the days of uptime history the status page and the monitor
+    /// pages show, so their first visitor does not wait for it (seconds
+    /// with a thousand monitors). `serve` runs it in the background.
+    pub async fn warm_up(&self) {
+        use bulwark_ops::uptime::DAY_MS;
+        let now = chrono::Utc::now().timestamp_millis();
+        let days = bulwark_ops::status::HISTORY_DAYS as i64;
+        let first = now.div_euclid(DAY_MS) * DAY_MS - (days - 1) * DAY_MS;
+        if let Err(e) = self
+            .views
+            .daily
+            .counts(&self.instance.store, first, now + 1)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot read the uptime history ahead of time");
+        }
+    }
+
     /// Attaches a running engine's snapshots.
     pub fn with_live(mut self, live: Arc<bulwark_ops::engine::Live>) -> AppState {
         self.live = Some(live);

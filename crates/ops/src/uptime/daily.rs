@@ -57,11 +57,12 @@ impl DailyHistory {
         to_ms: i64,
     ) -> Result<BTreeMap<String, BTreeMap<i64, DayCount>>, StoreError> {
         let through = (to_ms - SETTLE_MS).div_euclid(DAY_MS) * DAY_MS;
-        let mut out = {
+        let mut out: BTreeMap<String, BTreeMap<i64, DayCount>> = {
             let mut closed = self.closed.lock().await;
+            // A kept range that starts earlier serves a later start too.
             let fresh = closed
                 .as_ref()
-                .is_some_and(|c| c.first == from_day_ms && c.through == through);
+                .is_some_and(|c| c.first <= from_day_ms && c.through == through);
             if !fresh {
                 let counts = if through > from_day_ms {
                     daily_counts(store, from_day_ms, through).await?
@@ -76,7 +77,15 @@ impl DailyHistory {
             }
             closed
                 .as_ref()
-                .map(|c| c.counts.clone())
+                .map(|c| {
+                    c.counts
+                        .iter()
+                        .map(|(monitor, days)| {
+                            let days = days.range(from_day_ms..).map(|(d, c)| (*d, *c)).collect();
+                            (monitor.clone(), days)
+                        })
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let recent = daily_counts(store, through.max(from_day_ms), to_ms).await?;
