@@ -618,4 +618,9 @@ pub struct DrillConfig {
     pub timeout: Duration,
     /// The `start` command's environment beyond `PATH`, `HOME` and `LANG`.
     pub env: CommandEnv,
+    /// Which snapshot to restore (`snapshot = "latest"`).
+    pub snapshot: crate::drill::SnapshotSpec,
+    /// Files that must be in the restored tree: relative to the backup's
+    /// first path, or absolute as in the snapshot.
+    pub expect_files: Vec<String>,
 }

@@ -459,6 +459,11 @@ fn validation_rules() {
         // [[drill]]
         ("[[drill]]\nname = \"d\"\nbackup = \"app\"".into(), &[(3, "drill[0].backup", "unknown backup \"app\"")]),
         ("[[backup]]\nname = \"app\"\nrepo = \"/r\"\npaths = [\"/a\"]\n[[drill]]\nname = \"d\"\nbackup = \"app\"\nhealth_url = \"http://h/\"\nrto_target = \"soon\"".into(), &[(8, "drill[0].health_url", "needs `start`"), (9, "drill[0].rto_target", "invalid duration")]),
+        ("[[backup]]\nname = \"app\"\nrepo = \"/r\"\npaths = [\"/a\"]\n[[drill]]\nname = \"d\"\nbackup = \"app\"\nsnapshot = \"oldest\"".into(), &[(8, "drill[0].snapshot", "not a snapshot choice")]),
+        ("[[backup]]\nname = \"app\"\nrepo = \"/r\"\npaths = [\"/a\"]\n[[drill]]\nname = \"d\"\nbackup = \"app\"\nsnapshot = \"older-than:90\"".into(), &[(8, "drill[0].snapshot", "older-than:")]),
+        // An id is for `drill run --snapshot`, not config: it goes stale.
+        ("[[backup]]\nname = \"app\"\nrepo = \"/r\"\npaths = [\"/a\"]\n[[drill]]\nname = \"d\"\nbackup = \"app\"\nsnapshot = \"abcd1234\"".into(), &[(8, "drill[0].snapshot", "not a snapshot choice")]),
+        ("[[backup]]\nname = \"app\"\nrepo = \"/r\"\npaths = [\"/a\"]\n[[drill]]\nname = \"d\"\nbackup = \"app\"\nexpect_files = [\"etc/app.toml\",\n  \"../etc/passwd\", \"\"]".into(), &[(9, "drill[0].expect_files[1]", "must not contain `..`"), (9, "drill[0].expect_files[2]", "is empty")]),
     ];
     for (input, expected) in table {
         check(input, expected);
