@@ -24,6 +24,7 @@ pub(crate) struct DrillRaw {
     pub(crate) pass_env: Option<Vec<Sp<String>>>,
     pub(crate) snapshot: Option<Sp<String>>,
     pub(crate) expect_files: Option<Vec<Sp<String>>>,
+    pub(crate) notify: Option<Sp<String>>,
 }
 
 pub(crate) fn compile_drill(
@@ -95,6 +96,7 @@ pub(crate) fn compile_drill(
         },
     };
     let expect_files = compile_expect_files(cx, &raw.expect_files, p);
+    let notify = cx.notify(&raw.notify, format!("{p}.notify"), Notify::Failure);
     if !ok {
         return None;
     }
@@ -110,6 +112,7 @@ pub(crate) fn compile_drill(
         env: env?,
         snapshot: snapshot?,
         expect_files: expect_files?,
+        notify: notify?,
     })
 }
 
