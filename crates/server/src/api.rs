@@ -791,8 +791,8 @@ pub struct DrillQuery {
 /// One timed step of a drill.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DrillStepWire {
-    /// `validate_config`, `snapshot_age`, `restore`, `verify_files`, `start`,
-    /// `health` or `cleanup`.
+    /// `validate_config`, `snapshot_age`, `copies`, `restore`,
+    /// `verify_files`, `expect_files`, `start`, `health` or `cleanup`.
     pub name: String,
     pub ok: bool,
     pub started_at: DateTime<Utc>,
