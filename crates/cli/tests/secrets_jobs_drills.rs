@@ -185,11 +185,36 @@ fn drill_run_writes_a_report_that_drill_last_shows() {
     let out = run(bulwark_in(dir.path()).args(["drill", "run"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("PASSED"));
+    assert!(
+        text(&out).contains("(latest: the newest snapshot)"),
+        "{}",
+        text(&out)
+    );
+    // `--snapshot` overrides the drill's choice: nothing is a year old.
+    let out = run(bulwark_in(dir.path()).args([
+        "drill",
+        "run",
+        "weekly",
+        "--snapshot",
+        "older-than:365d",
+    ]));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("no snapshot is at least 365d old: the oldest is"),
+        "{}",
+        text(&out)
+    );
+    // A spec that is none of the choices is refused before anything runs.
+    let out = run(bulwark_in(dir.path()).args(["drill", "run", "weekly", "--snapshot", "oldest"]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--snapshot: \"oldest\" is not a snapshot choice"));
     let out = run(bulwark_in(dir.path()).args(["--json", "drill", "last", "-n", "3"]));
     let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(reports.as_array().unwrap().len(), 2);
-    assert_eq!(reports[0]["passed"], true);
-    assert_eq!(reports[1]["failed_step"], "snapshot_age");
+    assert_eq!(reports.as_array().unwrap().len(), 3);
+    assert_eq!(reports[0]["failed_step"], "snapshot_age");
+    assert_eq!(reports[1]["passed"], true);
+    assert_eq!(reports[1]["snapshot_choice"], "latest: the newest snapshot");
+    assert_eq!(reports[2]["failed_step"], "snapshot_age");
     let files = std::fs::read_dir(dir.path().join("data/logs"))
         .unwrap()
         .filter(|e| {

@@ -791,8 +791,8 @@ pub struct DrillQuery {
 /// One timed step of a drill.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DrillStepWire {
-    /// `validate_config`, `snapshot_age`, `restore`, `verify_files`, `start`,
-    /// `health` or `cleanup`.
+    /// `validate_config`, `snapshot_age`, `copies`, `restore`,
+    /// `verify_files`, `expect_files`, `start`, `health` or `cleanup`.
     pub name: String,
     pub ok: bool,
     pub started_at: DateTime<Utc>,
@@ -818,6 +818,9 @@ pub struct DrillReportWire {
     pub failed_step: Option<String>,
     /// The snapshot restored.
     pub snapshot: Option<String>,
+    /// How it was chosen (`snapshot = "latest" | "older-than:AGE" |
+    /// "random"`, or an id from `drill run --snapshot`).
+    pub snapshot_choice: Option<String>,
     pub steps: Vec<DrillStepWire>,
     /// Restore start to healthy (to verified without `start`).
     pub rto_seconds: Option<f64>,
@@ -859,6 +862,7 @@ impl From<bulwark_ops::drill::DrillReport> for DrillReportWire {
             passed: r.passed,
             failed_step: r.failed_step,
             snapshot: r.snapshot,
+            snapshot_choice: r.snapshot_choice,
             steps: r
                 .steps
                 .into_iter()

@@ -12,7 +12,13 @@ use crate::Globals;
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
     /// Run a drill (all configured drills when NAME is omitted); exit 1 if any fails
-    Run { name: Option<String> },
+    Run {
+        name: Option<String>,
+        /// Which snapshot to restore, overriding the drill's `snapshot`:
+        /// latest, older-than:AGE (such as older-than:90d), random, or an id
+        #[arg(long, value_name = "SPEC")]
+        snapshot: Option<String>,
+    },
     /// Show the latest drill reports
     Last {
         #[arg(short = 'n', long = "count", default_value_t = 3)]
@@ -26,8 +32,12 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
         let instance = super::open_instance(globals, loaded.config).await?;
         let store = instance.store.clone();
         let code = match command {
-            Command::Run { name } => {
+            Command::Run { name, snapshot } => {
                 let config = &instance.config;
+                let snapshot = snapshot
+                    .map(|s| drill::SnapshotSpec::parse(&s, true))
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("--snapshot: {e}"))?;
                 let drills: Vec<String> = match &name {
                     Some(n) => vec![config
                         .drills
@@ -46,8 +56,18 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                 for name in drills {
                     // A run of `drill:NAME`, recorded and alerted like a
                     // scheduled one.
+                    let config = match &snapshot {
+                        None => instance.config.clone(),
+                        Some(spec) => {
+                            let mut c = (*instance.config).clone();
+                            for d in c.drills.iter_mut().filter(|d| d.name == name) {
+                                d.snapshot = spec.clone();
+                            }
+                            std::sync::Arc::new(c)
+                        }
+                    };
                     let job = DrillJob {
-                        config: instance.config.clone(),
+                        config,
                         name: name.clone(),
                         store: store.clone(),
                         data_dir: instance.data_dir.clone(),
@@ -68,6 +88,9 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                             report.drill,
                             if report.passed { "PASSED" } else { "FAILED" }
                         );
+                        if let (Some(id), Some(how)) = (&report.snapshot, &report.snapshot_choice) {
+                            println!("  snapshot {} ({how})", &id[..8.min(id.len())]);
+                        }
                         for s in &report.steps {
                             println!(
                                 "  {:<16} {:<4} {:>8}ms  {}",

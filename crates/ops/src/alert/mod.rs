@@ -475,6 +475,40 @@ pub async fn notify(
     Ok(out)
 }
 
+/// Queues a one-off message (a job's `notify = "always"` report) on every
+/// channel routed to `alert`: no alert state, no grouping, no silences
+/// (those mute firing alerts), and nothing when no channel is configured.
+/// Returns the channels it was queued on.
+///
+/// # Errors
+/// On a database error.
+pub async fn notify_once(
+    store: &Store,
+    config: &Config,
+    alert: &Alert,
+    now_ms: i64,
+) -> Result<Vec<String>, StoreError> {
+    let routed = routes_for(config, alert);
+    if routed.is_empty() {
+        tracing::debug!(alert = %alert.alertname, monitor = %alert.monitor, "no alert channel configured: not sent");
+        return Ok(Vec::new());
+    }
+    let body = alert.to_json().to_string();
+    let mut queued = Vec::new();
+    for (channel, _) in routed {
+        let id = outbox_id(
+            &channel.name,
+            &alert.fingerprint,
+            alert.status,
+            alert.started_at_ms,
+            0,
+        );
+        outbox::enqueue(store, &id, &channel.name, alert, &body, now_ms).await?;
+        queued.push(channel.name.clone());
+    }
+    Ok(queued)
+}
+
 /// Queues `repeat_interval` reminders for alerts still firing; returns how many.
 ///
 /// # Errors

@@ -485,3 +485,36 @@ fn webhook_payload_carries_the_group() {
     assert!(body.contains("-- [FIRING] MonitorDown api"), "{body}");
     assert!(body.contains("-- [RESOLVED] MonitorDown db"), "{body}");
 }
+
+#[test]
+fn a_job_success_message_is_green_and_names_run_snapshot_and_link() {
+    use crate::scheduler::{JobRun, RunOutcome, Trigger};
+    let started = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let run = JobRun {
+        id: "r_0123456789ab".into(),
+        job: "backup:app".into(),
+        scheduled_at: started,
+        trigger: Trigger::Manual,
+        instance: "i".into(),
+        actor: "cli:ops".into(),
+        started_at: started,
+        finished_at: Some(started + chrono::Duration::milliseconds(2500)),
+        outcome: RunOutcome::Success,
+        summary: "snapshot 1a2b3c4d: 3 files, 120 bytes".into(),
+    };
+    let a = job_failures::success_message(&run);
+    assert_eq!(
+        a.summary,
+        "job backup:app succeeded in 2.5s: snapshot 1a2b3c4d: 3 files, 120 bytes \
+         (run r_0123456789ab, snapshot 1a2b3c4d, /api/v1/jobs/runs/r_0123456789ab)"
+    );
+    let s = slack::payload(&Notification::single(a));
+    assert_eq!(s["attachments"][0]["color"], "#2eb886");
+    assert_eq!(s["text"], "[SUCCEEDED] JobSucceeded backup:app");
+    // A run whose summary names no snapshot says none.
+    let mut other = run.clone();
+    other.summary = "report d_1: passed, RTO 1.0s".into();
+    assert!(!job_failures::success_message(&other)
+        .summary
+        .contains("snapshot"));
+}

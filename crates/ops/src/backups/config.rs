@@ -27,6 +27,7 @@ pub(crate) struct BackupRaw {
     pub(crate) repos: Option<Sp<Vec<String>>>,
     /// restic's `-o key=value` backend options.
     pub(crate) options: Option<BTreeMap<String, Sp<String>>>,
+    pub(crate) notify: Option<Sp<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,6 +49,7 @@ pub(crate) struct VerifyRaw {
     pub(crate) schedule: Option<Sp<String>>,
     pub(crate) read_data_subset: Option<Sp<String>>,
     pub(crate) sample_files: Option<Sp<i64>>,
+    pub(crate) notify: Option<Sp<String>>,
 }
 
 pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConfig> {
@@ -224,6 +226,7 @@ pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
             })()
         }
     };
+    let notify = cx.notify(&raw.notify, format!("{p}.notify"), Notify::Failure);
     let verify = match &raw.verify {
         None => Ok(None),
         Some(v) => {
@@ -245,12 +248,18 @@ pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
                 0,
                 100_000,
             );
-            match (schedule, subset, sample) {
-                (Ok(schedule), Ok(read_data_subset), Some(sample_files)) => {
+            let verify_notify = cx.notify(
+                &v.notify,
+                format!("{p}.verify.notify"),
+                notify.unwrap_or_default(),
+            );
+            match (schedule, subset, sample, verify_notify) {
+                (Ok(schedule), Ok(read_data_subset), Some(sample_files), Some(notify)) => {
                     Ok(Some(VerifyConfig {
                         schedule,
                         read_data_subset,
                         sample_files,
+                        notify,
                     }))
                 }
                 _ => Err(()),
@@ -275,6 +284,7 @@ pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
         timezone: raw.timezone.as_ref().map(|t| t.get_ref().clone()),
         keep: keep?,
         verify: verify.ok()?,
+        notify: notify?,
     })
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use bulwark_repo::{open_backend, KdfParams, Repository};
 
 use super::*;
-use crate::config::{KeepPolicy, VerifyConfig};
+use crate::config::{KeepPolicy, Notify, VerifyConfig};
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -53,7 +53,9 @@ fn fixture() -> Fixture {
             schedule: None,
             read_data_subset: Some(100.0),
             sample_files: 20,
+            notify: Notify::Failure,
         }),
+        notify: Notify::Failure,
     };
     Fixture { dir, cfg }
 }

@@ -328,6 +328,30 @@ impl Cx<'_> {
         }
     }
 
+    /// `notify = "failure" | "always"`; `default` when absent.
+    pub(crate) fn notify(
+        &mut self,
+        v: &Option<Sp<String>>,
+        field: String,
+        default: super::Notify,
+    ) -> Option<super::Notify> {
+        match v.as_ref().map(|v| (v, v.get_ref().as_str())) {
+            None => Some(default),
+            Some((_, "failure")) => Some(super::Notify::Failure),
+            Some((_, "always")) => Some(super::Notify::Always),
+            Some((v, other)) => {
+                self.error(
+                    Some(v.span()),
+                    field,
+                    format!(
+                        "{other:?} is not a notify setting: expected \"failure\" or \"always\""
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     pub(crate) fn non_empty(&mut self, v: &Sp<String>, field: String) -> Option<String> {
         if v.get_ref().trim().is_empty() {
             self.error(Some(v.span()), field, "must not be empty");

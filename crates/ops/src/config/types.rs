@@ -505,6 +505,8 @@ pub struct BackupConfig {
     pub timezone: Option<String>,
     pub keep: KeepPolicy,
     pub verify: Option<VerifyConfig>,
+    /// For `backup:NAME` (and `verify:NAME` unless its table sets its own).
+    pub notify: Notify,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -548,6 +550,8 @@ pub struct VerifyConfig {
     pub read_data_subset: Option<f64>,
     /// Files restored and compared by SHA-256.
     pub sample_files: u32,
+    /// For `verify:NAME`; the backup's `notify` when not set.
+    pub notify: Notify,
 }
 
 pub const DEFAULT_SECRET_LENGTH: usize = 48;
@@ -601,6 +605,16 @@ pub struct CommandEnv {
     pub pass: Vec<String>,
 }
 
+/// Which runs of a job are notified through the alert channels
+/// (`notify = "failure" | "always"`). Failures always alert (`JobFailed`);
+/// `always` also sends a `JobSucceeded` message for every successful run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Notify {
+    #[default]
+    Failure,
+    Always,
+}
+
 pub const DEFAULT_DRILL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// `[[drill]]`
@@ -618,4 +632,10 @@ pub struct DrillConfig {
     pub timeout: Duration,
     /// The `start` command's environment beyond `PATH`, `HOME` and `LANG`.
     pub env: CommandEnv,
+    /// Which snapshot to restore (`snapshot = "latest"`).
+    pub snapshot: crate::drill::SnapshotSpec,
+    /// Files that must be in the restored tree: relative to the backup's
+    /// first path, or absolute as in the snapshot.
+    pub expect_files: Vec<String>,
+    pub notify: Notify,
 }

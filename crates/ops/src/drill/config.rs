@@ -22,6 +22,9 @@ pub(crate) struct DrillRaw {
     pub(crate) timeout: Option<Sp<String>>,
     pub(crate) env: Option<BTreeMap<String, Sp<String>>>,
     pub(crate) pass_env: Option<Vec<Sp<String>>>,
+    pub(crate) snapshot: Option<Sp<String>>,
+    pub(crate) expect_files: Option<Vec<Sp<String>>>,
+    pub(crate) notify: Option<Sp<String>>,
 }
 
 pub(crate) fn compile_drill(
@@ -82,6 +85,18 @@ pub(crate) fn compile_drill(
             );
         }
     }
+    let snapshot = match &raw.snapshot {
+        None => Some(super::select::SnapshotSpec::Latest),
+        Some(v) => match super::select::SnapshotSpec::parse(v.get_ref(), false) {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                cx.error(Some(v.span()), format!("{p}.snapshot"), e);
+                None
+            }
+        },
+    };
+    let expect_files = compile_expect_files(cx, &raw.expect_files, p);
+    let notify = cx.notify(&raw.notify, format!("{p}.notify"), Notify::Failure);
     if !ok {
         return None;
     }
@@ -95,5 +110,41 @@ pub(crate) fn compile_drill(
         rpo_target: rpo.ok()?,
         timeout: timeout?,
         env: env?,
+        snapshot: snapshot?,
+        expect_files: expect_files?,
+        notify: notify?,
     })
+}
+
+/// `expect_files`: paths as the drill restores them, relative to the
+/// backup's first path (where `start` runs) or absolute as in the snapshot;
+/// never leaving the sandbox.
+fn compile_expect_files(
+    cx: &mut Cx<'_>,
+    raw: &Option<Vec<Sp<String>>>,
+    p: &str,
+) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, f) in raw.iter().flatten().enumerate() {
+        let path = std::path::Path::new(f.get_ref());
+        let problem = if f.get_ref().trim().is_empty() {
+            Some("is empty")
+        } else if path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            Some("must not contain `..`: it would leave the restored tree")
+        } else {
+            None
+        };
+        match problem {
+            Some(msg) => {
+                cx.error(Some(f.span()), format!("{p}.expect_files[{i}]"), msg);
+                ok = false;
+            }
+            None => out.push(f.get_ref().clone()),
+        }
+    }
+    ok.then_some(out)
 }

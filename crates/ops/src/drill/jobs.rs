@@ -109,8 +109,11 @@ impl Task for DrillJob {
         let rto = report
             .rto_seconds
             .map_or_else(|| "-".to_string(), |s| format!("{s:.1}s"));
+        let snapshot = report.snapshot.as_deref().map_or_else(String::new, |s| {
+            format!(", snapshot {}", &s[..s.len().min(8)])
+        });
         if report.passed {
-            Ok(format!("report {}: passed, RTO {rto}", report.id))
+            Ok(format!("report {}: passed{snapshot}, RTO {rto}", report.id))
         } else {
             Err(format!(
                 "report {}: failed at {}, RTO {rto}",

@@ -11,6 +11,7 @@
 
 pub(crate) mod config;
 mod jobs;
+mod select;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -25,6 +26,7 @@ use crate::identity::Actor;
 use crate::store::{Store, StoreError};
 
 pub use jobs::{jobs, DrillJob, DRILL_SLACK};
+pub use select::{choose as choose_snapshot, SnapshotSpec};
 
 /// The version of the stored report document (`drill_reports.report` and
 /// `logs/dr_report_*.json`). Reports stored before the field existed are
@@ -61,6 +63,11 @@ pub struct DrillReport {
     /// The first step that failed.
     pub failed_step: Option<String>,
     pub snapshot: Option<String>,
+    /// How the snapshot was chosen (`older-than:90d: the newest snapshot
+    /// at least that old`); none in reports made before drills could
+    /// choose.
+    #[serde(default)]
+    pub snapshot_choice: Option<String>,
     pub steps: Vec<Step>,
     pub rto_seconds: Option<f64>,
     pub rto_target_seconds: Option<u64>,
@@ -269,6 +276,7 @@ pub async fn run(
     let started_at = Utc::now();
     let mut steps = Vec::new();
     let mut snapshot = None;
+    let mut snapshot_choice = None;
     let mut rpo = None;
     let mut rto = None;
     // The restored snapshot's tree and time, to find it in the copies.
@@ -287,21 +295,28 @@ pub async fn run(
         Some(b) => {
             step(&mut steps, "snapshot_age", async {
                 let b = b.clone();
-                let found = tokio::task::spawn_blocking(move || {
-                    let repo = crate::backups::open(&b).map_err(|e| e.to_string())?;
-                    let (id, snap) = repo
-                        .find_snapshot("latest")
-                        .map_err(|e| format!("no snapshot to restore: {e}"))?;
-                    Ok::<_, String>((id, snap.time.with_timezone(&Utc), snap.tree))
+                let spec = drill.snapshot.clone();
+                let (found, how) = tokio::task::spawn_blocking(move || {
+                    let snaps = crate::backups::snapshots(&b).map_err(|e| e.to_string())?;
+                    let listed: Vec<(String, DateTime<Utc>)> = snaps
+                        .iter()
+                        .map(|(id, s)| (id.to_hex(), s.time.with_timezone(&Utc)))
+                        .collect();
+                    let (i, how) =
+                        select::choose(&listed, started_at, &spec, rand::random::<u64>())
+                            .map_err(|e| format!("no snapshot to restore ({spec}): {e}"))?;
+                    let (id, snap) = &snaps[i];
+                    Ok::<_, String>(((*id, snap.time.with_timezone(&Utc), snap.tree), how))
                 })
                 .await
                 .map_err(|e| e.to_string())??;
+                snapshot_choice = Some(how.clone());
                 let age = (started_at - found.1).to_std().unwrap_or_default();
                 rpo = Some(age);
                 restored_snapshot = Some((found.2, found.1));
                 snapshot = Some(found.0.to_hex());
                 let detail = format!(
-                    "snapshot {} taken {}, {} old",
+                    "snapshot {} ({how}) taken {}, {} old",
                     &found.0.to_hex()[..8],
                     found.1.to_rfc3339(),
                     crate::config::format_duration(Duration::from_secs(age.as_secs()))
@@ -428,17 +443,37 @@ pub async fn run(
             }
         };
 
-        if verified.is_some() {
+        let expected = match (&restored, drill.expect_files.is_empty()) {
+            (Some(()), false) => {
+                step(&mut steps, "expect_files", async {
+                    let app_dir = app_dir(b, &target);
+                    let missing = missing_files(&drill.expect_files, &target, &app_dir);
+                    if missing.is_empty() {
+                        Ok((
+                            (),
+                            format!("all {} expected files restored", drill.expect_files.len()),
+                        ))
+                    } else {
+                        Err(format!(
+                            "{} of {} expected files missing: {}",
+                            missing.len(),
+                            drill.expect_files.len(),
+                            missing.join(", ")
+                        ))
+                    }
+                })
+                .await
+            }
+            _ => Some(()),
+        };
+
+        if verified.is_some() && expected.is_some() {
             match &drill.start {
                 None => rto = Some(recovery_started.elapsed()),
                 Some(start) => {
                     // The restored tree of the backup's first path is where
                     // the app lives, as it did on the original machine.
-                    let app_dir = b
-                        .paths
-                        .first()
-                        .map(|p| target.join(p.strip_prefix("/").unwrap_or(p)))
-                        .unwrap_or_else(|| target.clone());
+                    let app_dir = app_dir(b, &target);
                     let started = step(&mut steps, "start", async {
                         let mut cmd = tokio::process::Command::new("sh");
                         let mut own = vec![
@@ -530,6 +565,7 @@ pub async fn run(
         passed: failed_step.is_none() && rto_met != Some(false) && rpo_met != Some(false),
         failed_step,
         snapshot,
+        snapshot_choice,
         steps,
         rto_seconds: rto.map(|d| d.as_secs_f64()),
         rto_target_seconds: drill.rto_target.map(|d| d.as_secs()),
@@ -541,6 +577,33 @@ pub async fn run(
     };
     save(store, &report, data_dir, actor).await?;
     Ok(report)
+}
+
+/// The restored tree of the backup's first path: where the app lives, as
+/// it did on the original machine.
+fn app_dir(b: &crate::config::BackupConfig, target: &Path) -> PathBuf {
+    b.paths
+        .first()
+        .map(|p| target.join(p.strip_prefix("/").unwrap_or(p)))
+        .unwrap_or_else(|| target.to_path_buf())
+}
+
+/// The `expect_files` not in the restored tree, as written: relative ones
+/// are looked up under `app_dir` (the backup's first path, where `start`
+/// runs), absolute ones under the sandbox `target`, as in the snapshot.
+fn missing_files(expect: &[String], target: &Path, app_dir: &Path) -> Vec<String> {
+    expect
+        .iter()
+        .filter(|f| {
+            let p = Path::new(f.as_str());
+            let at = match p.strip_prefix("/") {
+                Ok(rel) => target.join(rel),
+                Err(_) => app_dir.join(p),
+            };
+            std::fs::symlink_metadata(at).is_err()
+        })
+        .cloned()
+        .collect()
 }
 
 /// The port `url` names or implies, so the restored app can be told where

@@ -413,3 +413,154 @@ fn a_copy_is_judged_by_the_same_tree_and_time_or_else_its_newest_snapshot() {
         "{c:?}"
     );
 }
+
+/// Backs up the fixture's app again as it was `days_ago`, with a file
+/// saying so; returns the snapshot's id.
+fn backup_dated(f: &Fixture, days_ago: i64) -> String {
+    let app = f.dir.path().join("app");
+    std::fs::write(app.join("version"), format!("{days_ago} days ago\n")).unwrap();
+    let mut repo = crate::backups::open(&f.config.backups[0]).unwrap();
+    let time = Utc::now() - chrono::Duration::days(days_ago);
+    let opts = bulwark_repo::BackupOptions {
+        paths: vec![app],
+        time: Some(time.fixed_offset()),
+        ..Default::default()
+    };
+    bulwark_repo::backup(&mut repo, &opts, |_| {})
+        .unwrap()
+        .snapshot_id
+        .to_hex()
+}
+
+async fn run_drill(f: &Fixture, drill: &DrillConfig) -> DrillReport {
+    run(
+        &f.store,
+        &f.config,
+        drill,
+        &f.dir.path().join("data"),
+        &Actor::system("test"),
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn older_than_restores_the_newest_snapshot_at_least_that_old() {
+    let f = fixture("true", false).await;
+    let d100 = backup_dated(&f, 100);
+    let d40 = backup_dated(&f, 40);
+    let d10 = backup_dated(&f, 10);
+    let mut drill = f.config.drills[0].clone();
+    drill.rpo_target = None;
+
+    drill.snapshot = SnapshotSpec::parse("older-than:30d", false).unwrap();
+    let report = run_drill(&f, &drill).await;
+    assert!(report.passed, "{report:#?}");
+    assert_eq!(report.snapshot.as_deref(), Some(d40.as_str()));
+    assert_eq!(
+        report.snapshot_choice.as_deref(),
+        Some("older-than:30d: the newest snapshot at least that old")
+    );
+    // The RPO is the restored snapshot's age, not the newest's.
+    assert!(
+        report.rpo_seconds.unwrap() >= 40.0 * 86_400.0,
+        "{report:#?}"
+    );
+
+    drill.snapshot = SnapshotSpec::parse("older-than:50d", false).unwrap();
+    assert_eq!(run_drill(&f, &drill).await.snapshot, Some(d100.clone()));
+    drill.snapshot = SnapshotSpec::parse("older-than:5d", false).unwrap();
+    assert_eq!(run_drill(&f, &drill).await.snapshot, Some(d10));
+
+    // None old enough: the drill fails naming the age asked and the oldest's.
+    drill.snapshot = SnapshotSpec::parse("older-than:365d", false).unwrap();
+    let report = run_drill(&f, &drill).await;
+    assert!(!report.passed);
+    assert_eq!(report.failed_step.as_deref(), Some("snapshot_age"));
+    let age = &report.steps[1].detail;
+    assert!(
+        age.contains("no snapshot is at least 365d old: the oldest is 100d"),
+        "{age}"
+    );
+
+    // An id, as `drill run --snapshot ID` gives it.
+    drill.snapshot = SnapshotSpec::parse(&d100[..10], true).unwrap();
+    let report = run_drill(&f, &drill).await;
+    assert_eq!(report.snapshot, Some(d100));
+    assert!(report.passed, "{report:#?}");
+}
+
+#[tokio::test]
+async fn random_restores_one_of_the_repositorys_snapshots() {
+    let f = fixture("true", false).await;
+    let mut ids = vec![backup_dated(&f, 3), backup_dated(&f, 2)];
+    ids.extend(
+        crate::backups::snapshots(&f.config.backups[0])
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id.to_hex()),
+    );
+    let mut drill = f.config.drills[0].clone();
+    drill.rpo_target = None;
+    drill.snapshot = SnapshotSpec::Random;
+    let report = run_drill(&f, &drill).await;
+    assert!(report.passed, "{report:#?}");
+    assert!(
+        ids.contains(report.snapshot.as_ref().unwrap()),
+        "{report:#?}"
+    );
+    assert_eq!(
+        report.snapshot_choice.as_deref(),
+        Some("random: one of the 3 snapshots in the repository")
+    );
+}
+
+#[tokio::test]
+async fn expect_files_names_every_missing_file() {
+    let f = fixture("true", false).await;
+    let app = f.dir.path().join("app");
+    let mut drill = f.config.drills[0].clone();
+    // Relative to the backup's first path (where `start` runs), or
+    // absolute as in the snapshot.
+    drill.expect_files = vec![
+        "run.sh".to_string(),
+        "static/healthz".to_string(),
+        app.join("static/healthz").display().to_string(),
+    ];
+    let report = run_drill(&f, &drill).await;
+    assert!(report.passed, "{report:#?}");
+    let step = report
+        .steps
+        .iter()
+        .find(|s| s.name == "expect_files")
+        .unwrap();
+    assert_eq!(step.detail, "all 3 expected files restored");
+
+    drill.expect_files = vec![
+        "run.sh".to_string(),
+        "etc/app.toml".to_string(),
+        app.join("static/missing.db").display().to_string(),
+    ];
+    let report = run_drill(&f, &drill).await;
+    assert!(!report.passed);
+    assert_eq!(report.failed_step.as_deref(), Some("expect_files"));
+    let step = report
+        .steps
+        .iter()
+        .find(|s| s.name == "expect_files")
+        .unwrap();
+    assert_eq!(
+        step.detail,
+        format!(
+            "2 of 3 expected files missing: etc/app.toml, {}",
+            app.join("static/missing.db").display()
+        )
+    );
+    // Not started with files missing; still cleaned up.
+    assert!(report.steps.iter().all(|s| s.name != "start"));
+    assert!(report
+        .steps
+        .last()
+        .is_some_and(|s| s.name == "cleanup" && s.ok));
+}

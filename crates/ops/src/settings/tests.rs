@@ -459,6 +459,12 @@ fn validation_rules() {
         // [[drill]]
         ("[[drill]]\nname = \"d\"\nbackup = \"app\"".into(), &[(3, "drill[0].backup", "unknown backup \"app\"")]),
         ("[[backup]]\nname = \"app\"\nrepo = \"/r\"\npaths = [\"/a\"]\n[[drill]]\nname = \"d\"\nbackup = \"app\"\nhealth_url = \"http://h/\"\nrto_target = \"soon\"".into(), &[(8, "drill[0].health_url", "needs `start`"), (9, "drill[0].rto_target", "invalid duration")]),
+        ("[[backup]]\nname = \"app\"\nrepo = \"/r\"\npaths = [\"/a\"]\n[[drill]]\nname = \"d\"\nbackup = \"app\"\nsnapshot = \"oldest\"".into(), &[(8, "drill[0].snapshot", "not a snapshot choice")]),
+        ("[[backup]]\nname = \"app\"\nrepo = \"/r\"\npaths = [\"/a\"]\n[[drill]]\nname = \"d\"\nbackup = \"app\"\nsnapshot = \"older-than:90\"".into(), &[(8, "drill[0].snapshot", "older-than:")]),
+        // An id is for `drill run --snapshot`, not config: it goes stale.
+        ("[[backup]]\nname = \"app\"\nrepo = \"/r\"\npaths = [\"/a\"]\n[[drill]]\nname = \"d\"\nbackup = \"app\"\nsnapshot = \"abcd1234\"".into(), &[(8, "drill[0].snapshot", "not a snapshot choice")]),
+        ("[[backup]]\nname = \"app\"\nrepo = \"/r\"\npaths = [\"/a\"]\n[[drill]]\nname = \"d\"\nbackup = \"app\"\nexpect_files = [\"etc/app.toml\",\n  \"../etc/passwd\", \"\"]".into(), &[(9, "drill[0].expect_files[1]", "must not contain `..`"), (9, "drill[0].expect_files[2]", "is empty")]),
+        ("[[backup]]\nname = \"app\"\nrepo = \"/r\"\npaths = [\"/a\"]\nnotify = \"success\"\n[backup.verify]\nnotify = \"never\"\n[[drill]]\nname = \"d\"\nbackup = \"app\"\nnotify = \"Always\"".into(), &[(5, "backup[0].notify", "expected \"failure\" or \"always\""), (7, "backup[0].verify.notify", "not a notify setting"), (11, "drill[0].notify", "not a notify setting")]),
     ];
     for (input, expected) in table {
         check(input, expected);
@@ -985,7 +991,8 @@ backup = "app"
         Some(VerifyConfig {
             schedule: None,
             read_data_subset: Some(5.0),
-            sample_files: 20
+            sample_files: 20,
+            notify: crate::config::Notify::Failure,
         })
     );
     assert!(c.backups[1].git && c.backups[1].paths.is_empty());
@@ -1329,4 +1336,40 @@ fn env_only_set_ups_get_the_seed_slo_and_secrets() {
     )
     .config;
     assert!(c.slos.is_empty());
+}
+
+#[test]
+fn notify_defaults_to_failure_and_verify_inherits_the_backups() {
+    use crate::config::Notify;
+    let c = ok(r#"
+[[backup]]
+name = "a"
+repo = "/r"
+paths = ["/a"]
+notify = "always"
+[backup.verify]
+schedule = "0 4 * * *"
+
+[[backup]]
+name = "b"
+repo = "/r"
+paths = ["/a"]
+[backup.verify]
+notify = "always"
+
+[[drill]]
+name = "d"
+backup = "b"
+snapshot = "older-than:90d"
+"#)
+    .config;
+    let notify = |b: &crate::config::BackupConfig| (b.notify, b.verify.as_ref().unwrap().notify);
+    assert_eq!(notify(&c.backups[0]), (Notify::Always, Notify::Always));
+    assert_eq!(notify(&c.backups[1]), (Notify::Failure, Notify::Always));
+    assert_eq!(c.drills[0].notify, Notify::Failure);
+    assert_eq!(
+        c.drills[0].snapshot,
+        crate::drill::SnapshotSpec::OlderThan(Duration::from_secs(90 * 86_400))
+    );
+    assert!(c.drills[0].expect_files.is_empty());
 }

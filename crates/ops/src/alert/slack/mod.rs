@@ -21,12 +21,13 @@ pub(crate) fn colour(alert: &Alert) -> &'static str {
 }
 
 fn alert_title(alert: &Alert) -> String {
-    format!(
-        "[{}] {} {}",
-        alert.status.as_str().to_uppercase(),
-        alert.alertname,
-        alert.monitor
-    )
+    // A job's `notify = "always"` message is a success, not a resolve.
+    let status = if alert.alertname == "JobSucceeded" {
+        "SUCCEEDED".to_string()
+    } else {
+        alert.status.as_str().to_uppercase()
+    };
+    format!("[{}] {} {}", status, alert.alertname, alert.monitor)
 }
 
 fn attachment(alert: &Alert) -> serde_json::Value {
