@@ -56,6 +56,6 @@ pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T
 
 // Public API.
 pub use auth::{Authenticator, KeySource};
-pub use identity::{Actor, Principal, Role, UnknownRole};
+pub use identity::{key_digest, Actor, Principal, Role, UnknownRole};
 pub use instance::Instance;
 pub use store::{Dialect, Store, StoreError};

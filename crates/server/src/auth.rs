@@ -103,18 +103,13 @@ pub(crate) async fn authorize(
         },
         None => match session_token(&parts.headers) {
             Some(token) => {
-                // An expired session is not a guess: it does not count
-                // against the address.
+                // Counted like a wrong key, so junk cookies cannot fill the
+                // audit trail; the dashboard sends an expired session's
+                // browser to sign in after one refusal.
                 let Some(session) = find_session(state, token).await? else {
-                    deny(
-                        state,
-                        &Actor::anonymous(&attempt.client_label),
-                        "auth.unauthenticated",
-                        &attempt.target,
-                        serde_json::json!({ "client": attempt.client_label, "reason": "expired or unknown session" }),
-                    )
-                    .await;
-                    return Err(ApiError::Unauthorized);
+                    return attempt
+                        .unauthenticated(state, "expired or unknown session")
+                        .await;
                 };
                 if !is_safe(&parts.method) && !csrf_ok(&parts.headers, token) {
                     deny(
@@ -221,6 +216,12 @@ impl Attempt {
         }
     }
 
+    /// Whether the client's address is over its failure budget.
+    pub(crate) fn is_blocked(&self, state: &AppState) -> bool {
+        self.client
+            .is_some_and(|ip| state.limiter.is_blocked(ip, Instant::now()))
+    }
+
     /// Counts a failed attempt (a wrong key, an unknown push token) against
     /// the client's address.
     ///
@@ -263,7 +264,7 @@ async fn deny(
 }
 
 /// The key from `X-Dash-Key` (the dashboard's header) or `Authorization: Bearer`.
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get("x-dash-key").and_then(|v| v.to_str().ok()) {
         let v = v.trim();
         if !v.is_empty() {

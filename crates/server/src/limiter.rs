@@ -50,6 +50,17 @@ impl FailureLimiter {
         }
     }
 
+    /// Whether `ip` is over its budget now: the sign-in form refuses such
+    /// an address before it looks at the key, so guessing there stops
+    /// at the budget even for the right key.
+    pub(crate) fn is_blocked(&self, ip: IpAddr, now: Instant) -> bool {
+        let clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.get(&ip).is_some_and(|w| {
+            now.saturating_duration_since(w.started) < self.window
+                && w.failures >= self.max_failures
+        })
+    }
+
     /// Records a failed attempt from `ip`, or refuses it when `ip` already
     /// failed `max_failures` times in the current window (a refused attempt
     /// is not counted: the window is not extended).

@@ -37,6 +37,10 @@ pub struct AppState {
     /// dashboard's live stream) end then, so shutdown need not wait out
     /// its grace period for them.
     pub(crate) closing: tokio::sync::watch::Sender<bool>,
+    /// Live streams open at once (see `web::live`).
+    pub(crate) streams: Arc<Semaphore>,
+    /// Live streams per caller name.
+    pub(crate) streams_per_caller: std::sync::Mutex<HashMap<String, usize>>,
 }
 
 /// The expensive views, each computed by one request at a time.
@@ -85,6 +89,8 @@ impl AppState {
             views,
             view_ttl: DEFAULT_VIEW_TTL,
             closing: tokio::sync::watch::Sender::new(false),
+            streams: Arc::new(Semaphore::new(crate::web::MAX_STREAMS)),
+            streams_per_caller: Default::default(),
         }
     }
 

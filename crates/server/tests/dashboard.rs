@@ -409,3 +409,65 @@ async fn sessions_work_the_same_on_postgresql() {
         "{actions:?}"
     );
 }
+
+#[tokio::test]
+async fn one_caller_cannot_open_live_streams_without_limit() {
+    let h = Harness::new(CONFIG).await;
+    let open = || {
+        let req = axum::http::Request::builder()
+            .uri("/events")
+            .header("x-dash-key", ADMIN)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        tower::ServiceExt::oneshot(bulwark_server::app(h.state.clone()), req)
+    };
+    // Held open: their bodies are alive.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let resp = open().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        held.push(resp);
+    }
+    let refused = open().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Another caller is not held back by this one.
+    let req = axum::http::Request::builder()
+        .uri("/events")
+        .header("x-dash-key", common::ANALYST)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let other = tower::ServiceExt::oneshot(bulwark_server::app(h.state.clone()), req)
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::OK);
+    // A closed stream gives its place back.
+    drop(held.pop());
+    assert_eq!(open().await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn junk_session_cookies_count_as_failed_attempts() {
+    let h = Harness::new(CONFIG).await;
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let status = h
+            .call_from(
+                "192.0.2.9:4000",
+                "GET",
+                "/api/v1/whoami",
+                &[("cookie", &format!("bulwark_session=junk{i}"))],
+            )
+            .await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        *statuses.last().unwrap(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "{statuses:?}"
+    );
+    // Over budget, even the right key gets no session from that address.
+    let s = h.post_sign_in(ADMIN, "192.0.2.9:4000", &[]).await;
+    assert_eq!(s.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(s.set_cookie.is_none());
+}

@@ -288,6 +288,23 @@ async fn restore_through_the_api_runs_as_a_job_and_is_audited() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(err["error"].as_str().unwrap().contains("absolute"), "{err}");
+    // Into the root, however spelt, the files would land on the originals.
+    for root in ["/", "/tmp/../"] {
+        let (status, err) = h
+            .call(
+                "POST",
+                uri,
+                Some(common::ADMIN),
+                Some(&body("latest", std::path::Path::new(root), true)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{root}: {err}");
+    }
+    let actions = h.audit_actions().await;
+    assert!(
+        actions[0].starts_with("backup.restore denied app"),
+        "refusals are audited: {actions:?}"
+    );
 
     let (status, started) = h
         .call(

@@ -41,6 +41,10 @@ pub enum RestoreRequestError {
     NotADirectory(PathBuf),
     #[error("snapshot must not be empty")]
     NoSnapshot,
+    #[error("target {0:?} must not contain `..`")]
+    DotDot(PathBuf),
+    #[error("target {0:?} is the root directory: a restore there would overwrite the backed-up files in place")]
+    Root(PathBuf),
 }
 
 impl RestoreRequest {
@@ -56,6 +60,19 @@ impl RestoreRequest {
         if !self.target.is_absolute() {
             return Err(RestoreRequestError::RelativeTarget(self.target.clone()));
         }
+        if self
+            .target
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(RestoreRequestError::DotDot(self.target.clone()));
+        }
+        // Snapshots hold absolute paths, restored under the target: into
+        // `/` (however spelt: `//`, a symlink to it) they land on the
+        // originals, rolling live data back.
+        if canonical_prefix(&self.target) == Path::new("/") {
+            return Err(RestoreRequestError::Root(self.target.clone()));
+        }
         match std::fs::read_dir(&self.target) {
             Ok(mut entries) => {
                 if entries.next().is_some() && !self.overwrite {
@@ -69,6 +86,25 @@ impl RestoreRequest {
             Err(_) => {}
         }
         Ok(())
+    }
+}
+
+/// `path` with its longest existing prefix resolved (symlinks followed)
+/// and the rest appended as written.
+fn canonical_prefix(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut at = path;
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            return rest.iter().rev().fold(real, |p, c| p.join(c));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                at = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
     }
 }
 
@@ -248,6 +284,27 @@ mod tests {
         assert!(matches!(
             req(dir.path().join("f"), true).validate(),
             Err(RestoreRequestError::NotADirectory(_))
+        ));
+        for root in ["/", "//", "/."] {
+            assert!(
+                matches!(
+                    req(root.into(), true).validate(),
+                    Err(RestoreRequestError::Root(_))
+                ),
+                "{root}"
+            );
+        }
+        let dotdot = dir.path().join("..").join("..");
+        assert!(matches!(
+            req(dotdot, true).validate(),
+            Err(RestoreRequestError::DotDot(_))
+        ));
+        // A symlink to the root is the root.
+        let link = dir.path().join("to-root");
+        std::os::unix::fs::symlink("/", &link).unwrap();
+        assert!(matches!(
+            req(link, true).validate(),
+            Err(RestoreRequestError::Root(_))
         ));
     }
 }

@@ -255,6 +255,11 @@ impl Backend for CachedBackend {
 fn read_at(path: &Path, offset: u64, length: u32) -> Option<Vec<u8>> {
     use std::os::unix::fs::FileExt;
     let f = fs::File::open(path).ok()?;
+    // The length comes from an index; never allocate past the file.
+    let size = f.metadata().ok()?.len();
+    if offset.checked_add(u64::from(length))? > size {
+        return None;
+    }
     let mut buf = vec![0; length as usize];
     f.read_exact_at(&mut buf, offset).ok()?;
     Some(buf)

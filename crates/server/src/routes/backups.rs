@@ -39,25 +39,36 @@ pub(crate) async fn restore(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<RestoreBody>,
 ) -> Result<(StatusCode, Json<JobStarted>), ApiError> {
-    let Some(backup) = state.instance.config.backup(&name) else {
-        return Err(ApiError::NotFound(format!("no backup named {name:?}")));
-    };
     let request = RestoreRequest {
         snapshot: body.snapshot,
         target: PathBuf::from(body.target),
         include: body.include,
         overwrite: body.overwrite,
     };
-    request
-        .validate()
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let job = RestoreJob::job_name(&name);
     let detail = serde_json::json!({
         "snapshot": request.snapshot,
         "target": request.target,
         "include": request.include,
         "overwrite": request.overwrite,
     });
+    // Refusals are audited too: they say what someone tried to restore where.
+    let refuse = |error: ApiError| async {
+        let mut detail = detail.clone();
+        detail["error"] = serde_json::json!(error.to_string());
+        let entry =
+            Entry::new(&auth.actor(), "backup.restore", &name, Outcome::Denied).detail(detail);
+        if let Err(e) = audit::append(&state.instance.store, entry).await {
+            tracing::error!(error = %e, "cannot record a refused restore in the audit trail");
+        }
+        Err(error)
+    };
+    let Some(backup) = state.instance.config.backup(&name) else {
+        return refuse(ApiError::NotFound(format!("no backup named {name:?}"))).await;
+    };
+    if let Err(e) = request.validate() {
+        return refuse(ApiError::BadRequest(e.to_string())).await;
+    }
+    let job = RestoreJob::job_name(&name);
     let task = RestoreJob {
         backup: backup.clone(),
         request,

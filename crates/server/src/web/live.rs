@@ -27,8 +27,16 @@ use crate::routes;
 use crate::state::AppState;
 
 const TICK: Duration = Duration::from_secs(1);
-/// Ticks between re-checks of the session behind the stream.
+/// Ticks between re-checks of the session or key behind the stream.
 const SESSION_CHECK_EVERY: u32 = 60;
+/// A stream ends after this many ticks (an hour); the browser's
+/// EventSource reconnects by itself, authenticating again.
+const MAX_TICKS: u32 = 3600;
+/// Streams open at once, in all: well below `[server] max_connections`, so
+/// streams can never take every connection slot.
+pub(crate) const MAX_STREAMS: usize = 64;
+/// Streams one caller (key or session holder) may hold at once: a few tabs.
+const MAX_STREAMS_PER_CALLER: usize = 4;
 
 /// What the page needs to redraw a monitor.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -57,17 +65,64 @@ struct Cursor {
     principal: bulwark_ops::Principal,
     /// The session token, for streams opened by the dashboard.
     session: Option<String>,
+    /// The key's digest, for streams opened with an API key.
+    key: Option<[u8; 32]>,
+    /// Held while the stream lives: one of [`MAX_STREAMS`] and of the
+    /// caller's [`MAX_STREAMS_PER_CALLER`].
+    _slot: StreamSlot,
     sent: HashMap<String, MonitorEvent>,
     ticks: u32,
     interval: tokio::time::Interval,
     closing: tokio::sync::watch::Receiver<bool>,
 }
 
+/// A stream's place in the limits; given back when the stream ends.
+pub(crate) struct StreamSlot {
+    state: Arc<AppState>,
+    caller: String,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl StreamSlot {
+    fn take(state: &Arc<AppState>, caller: &str) -> Option<StreamSlot> {
+        let permit = state.streams.clone().try_acquire_owned().ok()?;
+        let mut per = state.streams_per_caller.lock().ok()?;
+        let n = per.entry(caller.to_string()).or_insert(0);
+        if *n >= MAX_STREAMS_PER_CALLER {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            state: state.clone(),
+            caller: caller.to_string(),
+            _permit: permit,
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        if let Ok(mut per) = self.state.streams_per_caller.lock() {
+            if let Some(n) = per.get_mut(&self.caller) {
+                *n -= 1;
+                if *n == 0 {
+                    per.remove(&self.caller);
+                }
+            }
+        }
+    }
+}
+
 pub(crate) async fn events(
     State(state): State<Arc<AppState>>,
     auth: Auth<Analyst>,
     headers: HeaderMap,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let Some(slot) = StreamSlot::take(&state, &auth.principal.name) else {
+        return Err(ApiError::Unavailable(
+            "too many live streams open; close another tab or retry later".into(),
+        ));
+    };
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let closing = state.closing.subscribe();
@@ -75,7 +130,12 @@ pub(crate) async fn events(
         closing,
         state,
         principal: auth.principal,
-        session: session_token(&headers).map(str::to_string),
+        key: crate::auth::presented_key(&headers).map(bulwark_ops::key_digest),
+        session: match crate::auth::presented_key(&headers) {
+            Some(_) => None,
+            None => session_token(&headers).map(str::to_string),
+        },
+        _slot: slot,
         sent: HashMap::new(),
         ticks: 0,
         interval,
@@ -89,8 +149,11 @@ pub(crate) async fn events(
                 // browser's EventSource reconnects to whoever serves next).
                 _ = c.closing.wait_for(|closing| *closing) => return None,
             }
-            c.ticks = c.ticks.wrapping_add(1);
-            if c.ticks % SESSION_CHECK_EVERY == 0 && !c.session_alive().await {
+            c.ticks += 1;
+            if c.ticks >= MAX_TICKS {
+                return None;
+            }
+            if c.ticks % SESSION_CHECK_EVERY == 0 && !c.caller_alive().await {
                 let end = Event::default().event("signed-out").data("{}");
                 return Some((Ok(end), None));
             }
@@ -107,14 +170,21 @@ pub(crate) async fn events(
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 impl Cursor {
-    async fn session_alive(&self) -> bool {
-        match &self.session {
-            Some(token) => matches!(find_session(&self.state, token).await, Ok(Some(_))),
-            None => true,
+    /// Whether the session or key the stream was opened with still works.
+    async fn caller_alive(&self) -> bool {
+        if let Some(token) = &self.session {
+            return matches!(find_session(&self.state, token).await, Ok(Some(_)));
+        }
+        match &self.key {
+            Some(digest) => matches!(
+                self.state.instance.auth.authenticate_digest(digest).await,
+                Ok(Some(_))
+            ),
+            None => false,
         }
     }
 

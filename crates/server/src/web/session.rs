@@ -88,6 +88,13 @@ pub(crate) async fn sign_in(
         .into_response();
     }
     let attempt = Attempt::of(&parts, &state);
+    if attempt.is_blocked(&state) {
+        return layout::sign_in_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("too many failed attempts from this address; wait a minute"),
+        )
+        .into_response();
+    }
     let key = form.map(|Form(f)| f.key).unwrap_or_default();
     let key = key.trim();
     if key.is_empty() {
