@@ -54,6 +54,7 @@ fn fixture() -> Fixture {
             read_data_subset: Some(100.0),
             sample_files: 20,
         }),
+        kind: Default::default(),
     };
     Fixture { dir, cfg }
 }

@@ -505,7 +505,38 @@ pub struct BackupConfig {
     pub timezone: Option<String>,
     pub keep: KeepPolicy,
     pub verify: Option<VerifyConfig>,
+    /// `kind = "files" | "postgres" | "command"`: what a run reads.
+    pub kind: BackupKind,
 }
+
+/// What a `[[backup]]` backs up.
+#[derive(Debug, Clone, Default)]
+pub enum BackupKind {
+    /// `paths` (or the git tree at them).
+    #[default]
+    Files,
+    /// `pg_dump` of each database, one snapshot per database.
+    Postgres(PostgresSource),
+    /// Any dump command's stdout, as one file `NAME` (restic's `--stdin`).
+    Command { argv: Vec<String> },
+}
+
+/// `kind = "postgres"`.
+#[derive(Debug, Clone)]
+pub struct PostgresSource {
+    /// `postgres://user:pass@host:port/db`, all of it secret. The password
+    /// reaches `pg_dump` only through `PGPASSWORD` in its environment.
+    pub url: Secret<String>,
+    /// What to dump; the URL's database when the config lists none.
+    pub databases: Vec<String>,
+    /// Default `["-Fc"]`.
+    pub pg_dump_options: Vec<String>,
+    /// None: `pg_dump` on `PATH`, else the newest `/usr/lib/postgresql/*/bin`.
+    pub pg_dump: Option<PathBuf>,
+}
+
+/// The backup kinds `kind` accepts.
+pub const BACKUP_KINDS: &[&str] = &["files", "postgres", "command"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordSource {
@@ -618,4 +649,16 @@ pub struct DrillConfig {
     pub timeout: Duration,
     /// The `start` command's environment beyond `PATH`, `HOME` and `LANG`.
     pub env: CommandEnv,
+    /// SQL checks against the restored database (database backups only).
+    pub checks: Vec<SqlCheck>,
+}
+
+/// `checks = [{ sql = "...", min = N, max = N, equals = "text" }]`: judged
+/// on the first column of the first row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlCheck {
+    pub sql: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub equals: Option<String>,
 }

@@ -22,6 +22,17 @@ pub(crate) struct DrillRaw {
     pub(crate) timeout: Option<Sp<String>>,
     pub(crate) env: Option<BTreeMap<String, Sp<String>>>,
     pub(crate) pass_env: Option<Vec<Sp<String>>>,
+    /// SQL checks of a database drill.
+    pub(crate) checks: Option<Sp<Vec<CheckRaw>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CheckRaw {
+    pub(crate) sql: String,
+    pub(crate) min: Option<f64>,
+    pub(crate) max: Option<f64>,
+    pub(crate) equals: Option<String>,
 }
 
 pub(crate) fn compile_drill(
@@ -82,6 +93,7 @@ pub(crate) fn compile_drill(
             );
         }
     }
+    let checks = compile_checks(cx, p, &raw.checks);
     if !ok {
         return None;
     }
@@ -95,5 +107,43 @@ pub(crate) fn compile_drill(
         rpo_target: rpo.ok()?,
         timeout: timeout?,
         env: env?,
+        checks: checks?,
     })
+}
+
+/// `checks = [{ sql, min | max | equals }]`.
+fn compile_checks(
+    cx: &mut Cx<'_>,
+    p: &str,
+    raw: &Option<Sp<Vec<CheckRaw>>>,
+) -> Option<Vec<SqlCheck>> {
+    let Some(raw) = raw else {
+        return Some(Vec::new());
+    };
+    let mut ok = true;
+    let mut out = Vec::new();
+    for (i, c) in raw.get_ref().iter().enumerate() {
+        let mut problem = |msg: &str| {
+            cx.error(Some(raw.span()), format!("{p}.checks[{i}]"), msg);
+            ok = false;
+        };
+        if c.sql.trim().is_empty() {
+            problem("`sql` must not be empty");
+        }
+        if c.min.is_none() && c.max.is_none() && c.equals.is_none() {
+            problem("needs `min`, `max` or `equals`");
+        }
+        if let (Some(min), Some(max)) = (c.min, c.max) {
+            if min > max {
+                problem("`min` is greater than `max`: no value can pass");
+            }
+        }
+        out.push(SqlCheck {
+            sql: c.sql.trim().to_string(),
+            min: c.min,
+            max: c.max,
+            equals: c.equals.clone(),
+        });
+    }
+    ok.then_some(out)
 }
