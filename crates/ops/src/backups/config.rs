@@ -152,7 +152,10 @@ pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
     }
     let git = raw.git.unwrap_or(false);
     let kind = compile_kind(cx, el, &raw);
-    let streamed = matches!(kind, Some(BackupKind::Postgres(_) | BackupKind::Command { .. }));
+    let streamed = matches!(
+        kind,
+        Some(BackupKind::Postgres(_) | BackupKind::Command { .. })
+    );
     let paths: Vec<PathBuf> = match &raw.paths {
         // A dump is one stream: `paths` would be ignored, so refuse it.
         Some(v) if streamed => {
@@ -304,12 +307,23 @@ pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
 /// `kind` and the fields each kind needs; None (reported) when invalid.
 fn compile_kind(cx: &mut Cx<'_>, el: &Element, raw: &BackupRaw) -> Option<BackupKind> {
     let p = &el.path;
-    let kind = raw.kind.as_ref().map(|k| k.get_ref().as_str()).unwrap_or("files");
+    let kind = raw
+        .kind
+        .as_ref()
+        .map(|k| k.get_ref().as_str())
+        .unwrap_or("files");
     let misplaced = |cx: &mut Cx<'_>, field: &str, span: Option<std::ops::Range<usize>>| {
         cx.error(
             span,
             format!("{p}.{field}"),
-            format!("only used by kind = \"{}\"", if field == "command" { "command" } else { "postgres" }),
+            format!(
+                "only used by kind = \"{}\"",
+                if field == "command" {
+                    "command"
+                } else {
+                    "postgres"
+                }
+            ),
         );
     };
     let mut ok = true;
@@ -317,7 +331,10 @@ fn compile_kind(cx: &mut Cx<'_>, el: &Element, raw: &BackupRaw) -> Option<Backup
         for (field, span) in [
             ("url", raw.url.as_ref().map(|v| v.span())),
             ("databases", raw.databases.as_ref().map(|v| v.span())),
-            ("pg_dump_options", raw.pg_dump_options.as_ref().map(|v| v.span())),
+            (
+                "pg_dump_options",
+                raw.pg_dump_options.as_ref().map(|v| v.span()),
+            ),
             ("pg_dump", raw.pg_dump.as_ref().map(|v| v.span())),
         ] {
             if span.is_some() {
@@ -333,7 +350,11 @@ fn compile_kind(cx: &mut Cx<'_>, el: &Element, raw: &BackupRaw) -> Option<Backup
         }
     }
     if kind != "files" && raw.git == Some(true) {
-        cx.error(el.span.clone(), format!("{p}.git"), "only used by kind = \"files\"");
+        cx.error(
+            el.span.clone(),
+            format!("{p}.git"),
+            "only used by kind = \"files\"",
+        );
         ok = false;
     }
     let compiled = match kind {
@@ -341,31 +362,52 @@ fn compile_kind(cx: &mut Cx<'_>, el: &Element, raw: &BackupRaw) -> Option<Backup
         "postgres" => compile_postgres(cx, el, raw).map(BackupKind::Postgres),
         "command" => match &raw.command {
             None => {
-                cx.error(el.span.clone(), p.clone(), "kind = \"command\" needs `command = [\"program\", \"arg\", ...]`");
+                cx.error(
+                    el.span.clone(),
+                    p.clone(),
+                    "kind = \"command\" needs `command = [\"program\", \"arg\", ...]`",
+                );
                 None
             }
             Some(c) if c.get_ref().first().is_none_or(|s| s.trim().is_empty()) => {
-                cx.error(Some(c.span()), format!("{p}.command"), "must name a program to run");
+                cx.error(
+                    Some(c.span()),
+                    format!("{p}.command"),
+                    "must name a program to run",
+                );
                 None
             }
-            Some(c) => Some(BackupKind::Command { argv: c.get_ref().clone() }),
+            Some(c) => Some(BackupKind::Command {
+                argv: c.get_ref().clone(),
+            }),
         },
         other => {
             cx.error(
                 raw.kind.as_ref().map(|k| k.span()),
                 format!("{p}.kind"),
-                format!("unknown kind \"{other}\" (known: {})", BACKUP_KINDS.join(", ")),
+                format!(
+                    "unknown kind \"{other}\" (known: {})",
+                    BACKUP_KINDS.join(", ")
+                ),
             );
             None
         }
     };
-    if ok { compiled } else { None }
+    if ok {
+        compiled
+    } else {
+        None
+    }
 }
 
 fn compile_postgres(cx: &mut Cx<'_>, el: &Element, raw: &BackupRaw) -> Option<PostgresSource> {
     let p = &el.path;
     let Some(url) = &raw.url else {
-        cx.error(el.span.clone(), p.clone(), "kind = \"postgres\" needs `url = \"postgres://user:pass@host:port/db\"`");
+        cx.error(
+            el.span.clone(),
+            p.clone(),
+            "kind = \"postgres\" needs `url = \"postgres://user:pass@host:port/db\"`",
+        );
         return None;
     };
     let mut ok = true;
@@ -381,11 +423,23 @@ fn compile_postgres(cx: &mut Cx<'_>, el: &Element, raw: &BackupRaw) -> Option<Po
     let databases = match &raw.databases {
         Some(d) => {
             if d.get_ref().is_empty() {
-                cx.error(Some(d.span()), format!("{p}.databases"), "must list at least one database (or leave it out to dump the url's)");
+                cx.error(
+                    Some(d.span()),
+                    format!("{p}.databases"),
+                    "must list at least one database (or leave it out to dump the url's)",
+                );
                 ok = false;
             }
-            if let Some(i) = d.get_ref().iter().position(|s| !crate::backups::postgres::plain_name(s)) {
-                cx.error(Some(d.span()), format!("{p}.databases[{i}]"), "must be a plain database name (letters, digits, `_`, `-`, `.`)");
+            if let Some(i) = d
+                .get_ref()
+                .iter()
+                .position(|s| !crate::backups::postgres::plain_name(s))
+            {
+                cx.error(
+                    Some(d.span()),
+                    format!("{p}.databases[{i}]"),
+                    "must be a plain database name (letters, digits, `_`, `-`, `.`)",
+                );
                 ok = false;
             }
             d.get_ref().clone()
@@ -393,7 +447,11 @@ fn compile_postgres(cx: &mut Cx<'_>, el: &Element, raw: &BackupRaw) -> Option<Po
         None => match url_db {
             Some(db) => vec![db],
             None if ok => {
-                cx.error(Some(url.span()), format!("{p}.url"), "names no database: add one to the url or set `databases`");
+                cx.error(
+                    Some(url.span()),
+                    format!("{p}.url"),
+                    "names no database: add one to the url or set `databases`",
+                );
                 ok = false;
                 Vec::new()
             }

@@ -8,8 +8,8 @@
 
 pub(crate) mod config;
 mod jobs;
-pub mod restore;
 pub(crate) mod postgres;
+pub mod restore;
 pub mod stream;
 
 use std::path::{Path, PathBuf};
@@ -296,9 +296,11 @@ fn stream_command(
     opts: &BackupOptions,
 ) -> Result<bulwark_repo::BackupSummary, BackupError> {
     let (mut src, handle) =
-        stream::spawn(cmd, program.clone(), opts.cancel.clone()).map_err(|e| BackupError::Other {
-            backup: cfg.name.clone(),
-            message: format!("cannot start {program:?}: {e}"),
+        stream::spawn(cmd, program.clone(), opts.cancel.clone()).map_err(|e| {
+            BackupError::Other {
+                backup: cfg.name.clone(),
+                message: format!("cannot start {program:?}: {e}"),
+            }
         })?;
     let result = bulwark_repo::backup_stream(repo, name, &mut src, opts, |_| {});
     drop(src);

@@ -19,14 +19,18 @@ pub(crate) struct Conn {
 pub(crate) fn parse_url(raw: &str) -> Result<Conn, String> {
     let bad = "must be a postgres://user:pass@host:port/db url";
     let mut url = url::Url::parse(raw.trim()).map_err(|_| bad.to_string())?;
-    if !matches!(url.scheme(), "postgres" | "postgresql") || url.host_str().is_none_or(str::is_empty)
+    if !matches!(url.scheme(), "postgres" | "postgresql")
+        || url.host_str().is_none_or(str::is_empty)
     {
         return Err(bad.to_string());
     }
     let mut password = url.password().map(percent_decode);
-    let database = Some(percent_decode(url.path().trim_start_matches('/'))).filter(|d| !d.is_empty());
+    let database =
+        Some(percent_decode(url.path().trim_start_matches('/'))).filter(|d| !d.is_empty());
     if database.as_deref().is_some_and(|d| !plain_name(d)) {
-        return Err("names a database that is not a plain name (letters, digits, `_`, `-`, `.`)".into());
+        return Err(
+            "names a database that is not a plain name (letters, digits, `_`, `-`, `.`)".into(),
+        );
     }
     let pairs: Vec<(String, String)> = url
         .query_pairs()
@@ -57,7 +61,8 @@ pub(crate) fn plain_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && !s.starts_with('.')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -92,14 +97,18 @@ pub(crate) fn debian_bin_dirs() -> Vec<PathBuf> {
         })
         .filter(|(_, p)| p.is_dir())
         .collect();
-    dirs.sort_by(|a, b| b.0.cmp(&a.0));
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
     dirs.into_iter().map(|(_, p)| p).collect()
 }
 
 /// `name` on `PATH`, else in the newest `/usr/lib/postgresql/*/bin`.
 pub(crate) fn find_binary(name: &str) -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect::<Vec<_>>())
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
     on_path
         .into_iter()
@@ -115,9 +124,9 @@ pub(crate) fn is_executable(p: &Path) -> bool {
 /// The file name of `database`'s dump in its snapshot: `.dump` for the
 /// custom, directory-less formats, `.sql` for plain text.
 pub(crate) fn dump_name(database: &str, options: &[String]) -> String {
-    let plain = options.iter().any(|o| {
-        matches!(o.as_str(), "-Fp" | "--format=p" | "--format=plain")
-    });
+    let plain = options
+        .iter()
+        .any(|o| matches!(o.as_str(), "-Fp" | "--format=p" | "--format=plain"));
     if plain {
         format!("{database}.sql")
     } else {
@@ -159,10 +168,15 @@ mod tests {
 
     #[test]
     fn url_loses_its_password() {
-        let c = parse_url("postgres://app:s%40cret@db.example:6543/shop?sslmode=require&password=x2").unwrap();
+        let c =
+            parse_url("postgres://app:s%40cret@db.example:6543/shop?sslmode=require&password=x2")
+                .unwrap();
         assert_eq!(c.password.unwrap().expose(), "x2");
         assert_eq!(c.database.as_deref(), Some("shop"));
-        assert_eq!(c.url.as_str(), "postgres://app@db.example:6543?sslmode=require");
+        assert_eq!(
+            c.url.as_str(),
+            "postgres://app@db.example:6543?sslmode=require"
+        );
         let c = parse_url("postgresql://app:s%40cret@db/shop").unwrap();
         assert_eq!(c.password.unwrap().expose(), "s@cret");
         assert!(!c.url.as_str().contains("cret"));
@@ -170,7 +184,11 @@ mod tests {
 
     #[test]
     fn bad_urls_are_not_quoted() {
-        for bad in ["mysql://u:hunter2@h/db", "postgres://u:hunter2@/db", "hunter2"] {
+        for bad in [
+            "mysql://u:hunter2@h/db",
+            "postgres://u:hunter2@/db",
+            "hunter2",
+        ] {
             let e = parse_url(bad).err().unwrap();
             assert!(!e.contains("hunter2"), "{e}");
         }

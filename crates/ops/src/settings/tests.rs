@@ -1344,8 +1344,14 @@ fn env_only_set_ups_get_the_seed_slo_and_secrets() {
 
 #[test]
 fn a_database_url_is_never_quoted() {
-    for url in ["mysql://u:hunter2@h/db", "postgres://u:hunter2@h:5432", "postgres://u:hunter2@h/d%20b"] {
-        let input = format!("[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"postgres\"\nurl = \"{url}\"");
+    for url in [
+        "mysql://u:hunter2@h/db",
+        "postgres://u:hunter2@h:5432",
+        "postgres://u:hunter2@h/d%20b",
+    ] {
+        let input = format!(
+            "[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"postgres\"\nurl = \"{url}\""
+        );
         let all = diags(&input, &no_env);
         assert!(!all.is_empty(), "{url} passed");
         for d in all {
