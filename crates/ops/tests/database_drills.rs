@@ -247,7 +247,8 @@ async fn a_dump_command_that_exits_1_leaves_no_snapshot() {
 [[backup]]
 name = "mysql"
 kind = "command"
-command = ["sh", "-c", "echo partial dump; echo 'access denied for user' >&2; exit 1"]
+command = ["sh", "-c", "echo partial dump; echo \"access denied for user $DUMP_USER\" >&2; exit 1"]
+env = {{ DUMP_USER = "shop" }}
 repo = "{repo}"
 password_file = "{pw}"
 "#,
@@ -264,7 +265,7 @@ password_file = "{pw}"
     assert_eq!(run.outcome, RunOutcome::Failure, "{}", run.summary);
     assert!(
         run.summary.contains("exited with status 1")
-            && run.summary.contains("access denied for user"),
+            && run.summary.contains("access denied for user shop"),
         "{}",
         run.summary
     );

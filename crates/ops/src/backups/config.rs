@@ -36,6 +36,9 @@ pub(crate) struct BackupRaw {
     pub(crate) pg_dump: Option<Sp<String>>,
     /// `kind = "command"`: argv of a dump command (no shell).
     pub(crate) command: Option<Sp<Vec<String>>>,
+    /// `kind = "command"`: what the command sees beyond `PATH`, `HOME`, `LANG`.
+    pub(crate) env: Option<BTreeMap<String, Sp<String>>>,
+    pub(crate) pass_env: Option<Vec<Sp<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -348,6 +351,14 @@ fn compile_kind(cx: &mut Cx<'_>, el: &Element, raw: &BackupRaw) -> Option<Backup
             misplaced(cx, "command", Some(c.span()));
             ok = false;
         }
+        if raw.env.is_some() || raw.pass_env.is_some() {
+            cx.error(
+                el.span.clone(),
+                format!("{p}.env"),
+                "`env` and `pass_env` are only used by kind = \"command\"",
+            );
+            ok = false;
+        }
     }
     if kind != "files" && raw.git == Some(true) {
         cx.error(
@@ -377,9 +388,12 @@ fn compile_kind(cx: &mut Cx<'_>, el: &Element, raw: &BackupRaw) -> Option<Backup
                 );
                 None
             }
-            Some(c) => Some(BackupKind::Command {
-                argv: c.get_ref().clone(),
-            }),
+            Some(c) => cx
+                .command_env(&raw.env, &raw.pass_env, p)
+                .map(|env| BackupKind::Command {
+                    argv: c.get_ref().clone(),
+                    env,
+                }),
         },
         other => {
             cx.error(

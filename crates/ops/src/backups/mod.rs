@@ -236,9 +236,9 @@ pub async fn run_backup(cfg: &BackupConfig, cancel: &Cancel) -> Result<BackupRun
                     message: "no database to dump".into(),
                 })?
             }
-            BackupKind::Command { argv } => {
+            BackupKind::Command { argv, env } => {
                 let mut cmd = std::process::Command::new(&argv[0]);
-                crate::child_env::apply_std(&mut cmd, &Default::default(), &[]);
+                crate::child_env::apply_std(&mut cmd, env, &[]);
                 cmd.args(&argv[1..]);
                 let mut opts = opts.clone();
                 opts.paths = Vec::new();

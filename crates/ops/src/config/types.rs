@@ -518,7 +518,12 @@ pub enum BackupKind {
     /// `pg_dump` of each database, one snapshot per database.
     Postgres(PostgresSource),
     /// Any dump command's stdout, as one file `NAME` (restic's `--stdin`).
-    Command { argv: Vec<String> },
+    Command {
+        argv: Vec<String>,
+        /// `env = {..}`, `pass_env = [..]`: the command's environment
+        /// beyond `PATH`, `HOME` and `LANG` (a dump tool's credentials).
+        env: CommandEnv,
+    },
 }
 
 /// `kind = "postgres"`.

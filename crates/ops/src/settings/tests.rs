@@ -456,6 +456,8 @@ fn validation_rules() {
         ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"postgres\"\nurl = \"mysql://u:hunter2@h/db\"".into(), &[(5, "backup[0].url", "must be a postgres://")]),
         ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"postgres\"\nurl = \"postgres://u:hunter2@h:5432\"".into(), &[(5, "backup[0].url", "names no database")]),
         ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"postgres\"\nurl = \"postgres://u@h/db\"\ndatabases = [\"a b\"]\npg_dump_options = [\"-f\"]".into(), &[(6, "backup[0].databases[0]", "plain database name"), (7, "backup[0].pg_dump_options[0]", "Bulwark sets those")]),
+        ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\npaths = [\"/a\"]\npass_env = [\"X\"]".into(), &[(1, "backup[0].env", "only used by kind = \"command\"")]),
+        ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"command\"\ncommand = [\"x\"]\npass_env = [\"RESTIC_PASSWORD\"]".into(), &[(6, "backup[0].pass_env[0]", "RESTIC_PASSWORD is never passed")]),
         ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\npaths = [\"/a\"]\ncommand = [\"x\"]".into(), &[(5, "backup[0].command", "only used by kind = \"command\"")]),
         ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"postgres\"\nurl = \"postgres://u@h/db\"\n[[drill]]\nname = \"d\"\nbackup = \"b\"\nchecks = [{ sql = \"SELECT 1\" }, { sql = \"\", min = 2, max = 1 }]".into(), &[(9, "drill[0].checks[0]", "needs `min`, `max` or `equals`"), (9, "drill[0].checks[1]", "`sql` must not be empty"), (9, "drill[0].checks[1]", "greater than `max`")]),
         // [[secret]]
