@@ -9,7 +9,6 @@ mod cmd;
 mod output;
 mod repo_audit;
 mod repo_cmd;
-mod stream_source;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -26,7 +26,8 @@ use bulwark_server::api::SnapshotWire;
 use serde_json::json;
 use tokio::signal::unix::SignalKind;
 
-use crate::{repo_audit, stream_source, Globals};
+use crate::{repo_audit, Globals};
+use bulwark_ops::backups::stream as stream_source;
 
 /// Where the repository is and how to unlock it.
 #[derive(Debug, clap::Args)]

@@ -1,5 +1,6 @@
 //! The environment of commands Bulwark runs on the user's behalf: secret
-//! rotation hooks and drill `start` commands (code restored from a backup).
+//! rotation hooks, drill `start` commands (code restored from a backup),
+//! dump commands of database backups and the drills' PostgreSQL tools.
 //!
 //! They start from an empty environment. The server's own environment holds
 //! credentials (`ROLES_JSON` with admin keys, `BULWARK_PASSWORD`, bot tokens,
@@ -16,6 +17,15 @@ pub(crate) const ALWAYS_PASSED: &[&str] = &["PATH", "HOME", "LANG"];
 /// `own` (what Bulwark sets on purpose, which nothing overrides).
 pub(crate) fn apply(
     cmd: &mut tokio::process::Command,
+    config: &CommandEnv,
+    own: &[(&str, String)],
+) {
+    apply_std(cmd.as_std_mut(), config, own);
+}
+
+/// [`apply`] for a `std::process::Command` (what the backup stream reads).
+pub(crate) fn apply_std(
+    cmd: &mut std::process::Command,
     config: &CommandEnv,
     own: &[(&str, String)],
 ) {

@@ -28,6 +28,18 @@ pub(crate) struct BackupRaw {
     /// restic's `-o key=value` backend options.
     pub(crate) options: Option<BTreeMap<String, Sp<String>>>,
     pub(crate) notify: Option<Sp<String>>,
+    /// `files` (default), `postgres` or `command`.
+    pub(crate) kind: Option<Sp<String>>,
+    /// `kind = "postgres"`: the whole URL is a secret.
+    pub(crate) url: Option<Sp<String>>,
+    pub(crate) databases: Option<Sp<Vec<String>>>,
+    pub(crate) pg_dump_options: Option<Sp<Vec<String>>>,
+    pub(crate) pg_dump: Option<Sp<String>>,
+    /// `kind = "command"`: argv of a dump command (no shell).
+    pub(crate) command: Option<Sp<Vec<String>>>,
+    /// `kind = "command"`: what the command sees beyond `PATH`, `HOME`, `LANG`.
+    pub(crate) env: Option<BTreeMap<String, Sp<String>>>,
+    pub(crate) pass_env: Option<Vec<Sp<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,7 +156,23 @@ pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
         }
     }
     let git = raw.git.unwrap_or(false);
+    let kind = compile_kind(cx, el, &raw);
+    let streamed = matches!(
+        kind,
+        Some(BackupKind::Postgres(_) | BackupKind::Command { .. })
+    );
     let paths: Vec<PathBuf> = match &raw.paths {
+        // A dump is one stream: `paths` would be ignored, so refuse it.
+        Some(v) if streamed => {
+            cx.error(
+                Some(v.span()),
+                format!("{p}.paths"),
+                "not used by this kind of backup (it snapshots a dump's output)",
+            );
+            ok = false;
+            Vec::new()
+        }
+        None if kind.is_none() || streamed => Vec::new(),
         Some(v) => {
             if v.get_ref().is_empty() && !git {
                 cx.error(
@@ -285,6 +313,203 @@ pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
         keep: keep?,
         verify: verify.ok()?,
         notify: notify?,
+        kind: kind?,
+    })
+}
+
+/// `kind` and the fields each kind needs; None (reported) when invalid.
+fn compile_kind(cx: &mut Cx<'_>, el: &Element, raw: &BackupRaw) -> Option<BackupKind> {
+    let p = &el.path;
+    let kind = raw
+        .kind
+        .as_ref()
+        .map(|k| k.get_ref().as_str())
+        .unwrap_or("files");
+    let misplaced = |cx: &mut Cx<'_>, field: &str, span: Option<std::ops::Range<usize>>| {
+        cx.error(
+            span,
+            format!("{p}.{field}"),
+            format!(
+                "only used by kind = \"{}\"",
+                if field == "command" {
+                    "command"
+                } else {
+                    "postgres"
+                }
+            ),
+        );
+    };
+    let mut ok = true;
+    if kind != "postgres" {
+        for (field, span) in [
+            ("url", raw.url.as_ref().map(|v| v.span())),
+            ("databases", raw.databases.as_ref().map(|v| v.span())),
+            (
+                "pg_dump_options",
+                raw.pg_dump_options.as_ref().map(|v| v.span()),
+            ),
+            ("pg_dump", raw.pg_dump.as_ref().map(|v| v.span())),
+        ] {
+            if span.is_some() {
+                misplaced(cx, field, span);
+                ok = false;
+            }
+        }
+    }
+    if kind != "command" {
+        if let Some(c) = &raw.command {
+            misplaced(cx, "command", Some(c.span()));
+            ok = false;
+        }
+        if raw.env.is_some() || raw.pass_env.is_some() {
+            cx.error(
+                el.span.clone(),
+                format!("{p}.env"),
+                "`env` and `pass_env` are only used by kind = \"command\"",
+            );
+            ok = false;
+        }
+    }
+    if kind != "files" && raw.git == Some(true) {
+        cx.error(
+            el.span.clone(),
+            format!("{p}.git"),
+            "only used by kind = \"files\"",
+        );
+        ok = false;
+    }
+    let compiled = match kind {
+        "files" => Some(BackupKind::Files),
+        "postgres" => compile_postgres(cx, el, raw).map(BackupKind::Postgres),
+        "command" => match &raw.command {
+            None => {
+                cx.error(
+                    el.span.clone(),
+                    p.clone(),
+                    "kind = \"command\" needs `command = [\"program\", \"arg\", ...]`",
+                );
+                None
+            }
+            Some(c) if c.get_ref().first().is_none_or(|s| s.trim().is_empty()) => {
+                cx.error(
+                    Some(c.span()),
+                    format!("{p}.command"),
+                    "must name a program to run",
+                );
+                None
+            }
+            Some(c) => cx
+                .command_env(&raw.env, &raw.pass_env, p)
+                .map(|env| BackupKind::Command {
+                    argv: c.get_ref().clone(),
+                    env,
+                }),
+        },
+        other => {
+            cx.error(
+                raw.kind.as_ref().map(|k| k.span()),
+                format!("{p}.kind"),
+                format!(
+                    "unknown kind \"{other}\" (known: {})",
+                    BACKUP_KINDS.join(", ")
+                ),
+            );
+            None
+        }
+    };
+    if ok {
+        compiled
+    } else {
+        None
+    }
+}
+
+fn compile_postgres(cx: &mut Cx<'_>, el: &Element, raw: &BackupRaw) -> Option<PostgresSource> {
+    let p = &el.path;
+    let Some(url) = &raw.url else {
+        cx.error(
+            el.span.clone(),
+            p.clone(),
+            "kind = \"postgres\" needs `url = \"postgres://user:pass@host:port/db\"`",
+        );
+        return None;
+    };
+    let mut ok = true;
+    // Never echo the URL: it carries the password.
+    let url_db = match crate::backups::postgres::parse_url(url.get_ref()) {
+        Ok(conn) => conn.database,
+        Err(msg) => {
+            cx.error(Some(url.span()), format!("{p}.url"), msg);
+            ok = false;
+            None
+        }
+    };
+    let databases = match &raw.databases {
+        Some(d) => {
+            if d.get_ref().is_empty() {
+                cx.error(
+                    Some(d.span()),
+                    format!("{p}.databases"),
+                    "must list at least one database (or leave it out to dump the url's)",
+                );
+                ok = false;
+            }
+            if let Some(i) = d
+                .get_ref()
+                .iter()
+                .position(|s| !crate::backups::postgres::plain_name(s))
+            {
+                cx.error(
+                    Some(d.span()),
+                    format!("{p}.databases[{i}]"),
+                    "must be a plain database name (letters, digits, `_`, `-`, `.`)",
+                );
+                ok = false;
+            }
+            d.get_ref().clone()
+        }
+        None => match url_db {
+            Some(db) => vec![db],
+            None if ok => {
+                cx.error(
+                    Some(url.span()),
+                    format!("{p}.url"),
+                    "names no database: add one to the url or set `databases`",
+                );
+                ok = false;
+                Vec::new()
+            }
+            None => Vec::new(),
+        },
+    };
+    if let Some(o) = &raw.pg_dump_options {
+        if let Some(i) = o.get_ref().iter().position(|s| {
+            let s = s.trim();
+            s.is_empty()
+                || ["-f", "--file", "-d", "--dbname", "-W", "--password"]
+                    .iter()
+                    .any(|f| s == *f || s.starts_with(&format!("{f}=")))
+        }) {
+            cx.error(Some(o.span()), format!("{p}.pg_dump_options[{i}]"), "must not be empty, name an output file or a database, or ask for a password (Bulwark sets those)");
+            ok = false;
+        }
+    }
+    let pg_dump = match &raw.pg_dump {
+        None => None,
+        Some(v) => Some(PathBuf::from(cx.non_empty(v, format!("{p}.pg_dump"))?)),
+    };
+    if !ok {
+        return None;
+    }
+    Some(PostgresSource {
+        url: Secret::new(url.get_ref().trim().to_string()),
+        databases,
+        pg_dump_options: raw
+            .pg_dump_options
+            .as_ref()
+            .map(|o| o.get_ref().clone())
+            .unwrap_or_else(|| vec!["-Fc".to_string()]),
+        pg_dump,
     })
 }
 

@@ -8,7 +8,9 @@
 
 pub(crate) mod config;
 mod jobs;
+pub(crate) mod postgres;
 pub mod restore;
+pub mod stream;
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +22,7 @@ use chrono::{DateTime, Utc};
 use rand::seq::SliceRandom;
 use sha2::{Digest, Sha256};
 
-use crate::config::{BackupConfig, KeepPolicy, PasswordSource};
+use crate::config::{BackupConfig, BackupKind, KeepPolicy, PasswordSource};
 
 pub use jobs::{jobs, BackupJob, VerifyJob};
 
@@ -213,7 +215,36 @@ pub async fn run_backup(cfg: &BackupConfig, cancel: &Cancel) -> Result<BackupRun
             cancel: cancel.clone(),
             ..BackupOptions::default()
         };
-        let summary = backup(&mut repo, &opts, |_| {}).map_err(wrap)?;
+        let summary = match &cfg.kind {
+            BackupKind::Files => backup(&mut repo, &opts, |_| {}).map_err(wrap)?,
+            BackupKind::Postgres(pg) => {
+                let mut last = None;
+                for db in &pg.databases {
+                    let (cmd, program) =
+                        postgres::dump_command(pg, db).map_err(|message| BackupError::Other {
+                            backup: cfg.name.clone(),
+                            message,
+                        })?;
+                    let mut opts = opts.clone();
+                    opts.paths = Vec::new();
+                    opts.tags.push(db.clone());
+                    let name = postgres::dump_name(db, &pg.pg_dump_options);
+                    last = Some(stream_command(&cfg, &mut repo, cmd, program, &name, &opts)?);
+                }
+                last.ok_or_else(|| BackupError::Other {
+                    backup: cfg.name.clone(),
+                    message: "no database to dump".into(),
+                })?
+            }
+            BackupKind::Command { argv, env } => {
+                let mut cmd = std::process::Command::new(&argv[0]);
+                crate::child_env::apply_std(&mut cmd, env, &[]);
+                cmd.args(&argv[1..]);
+                let mut opts = opts.clone();
+                opts.paths = Vec::new();
+                stream_command(&cfg, &mut repo, cmd, argv[0].clone(), &cfg.name, &opts)?
+            }
+        };
         let policy = retention(&cfg.keep);
         let forgotten = apply_retention(&repo, &policy).map_err(wrap)?;
         let copies = if cfg.copies.is_empty() {
@@ -251,6 +282,35 @@ pub async fn run_backup(cfg: &BackupConfig, cancel: &Cancel) -> Result<BackupRun
         backup: String::new(),
         message: format!("backup task failed: {e}"),
     })?
+}
+
+/// One snapshot of `cmd`'s stdout as the file `/NAME`; none when it exits
+/// non-zero, and then an error naming its status and the end of its stderr
+/// (never its arguments or environment).
+fn stream_command(
+    cfg: &BackupConfig,
+    repo: &mut Repository,
+    cmd: std::process::Command,
+    program: String,
+    name: &str,
+    opts: &BackupOptions,
+) -> Result<bulwark_repo::BackupSummary, BackupError> {
+    let (mut src, handle) =
+        stream::spawn(cmd, program.clone(), opts.cancel.clone()).map_err(|e| {
+            BackupError::Other {
+                backup: cfg.name.clone(),
+                message: format!("cannot start {program:?}: {e}"),
+            }
+        })?;
+    let result = bulwark_repo::backup_stream(repo, name, &mut src, opts, |_| {});
+    drop(src);
+    result.map_err(|e| match handle.failure() {
+        Some(message) => BackupError::Other {
+            backup: cfg.name.clone(),
+            message,
+        },
+        None => repo_error(cfg, &cfg.repo, e),
+    })
 }
 
 /// Snapshots removed by `policy` (none when it is empty).

@@ -56,6 +56,7 @@ fn fixture() -> Fixture {
             notify: Notify::Failure,
         }),
         notify: Notify::Failure,
+        kind: Default::default(),
     };
     Fixture { dir, cfg }
 }

@@ -507,7 +507,43 @@ pub struct BackupConfig {
     pub verify: Option<VerifyConfig>,
     /// For `backup:NAME` (and `verify:NAME` unless its table sets its own).
     pub notify: Notify,
+    /// `kind = "files" | "postgres" | "command"`: what a run reads.
+    pub kind: BackupKind,
 }
+
+/// What a `[[backup]]` backs up.
+#[derive(Debug, Clone, Default)]
+pub enum BackupKind {
+    /// `paths` (or the git tree at them).
+    #[default]
+    Files,
+    /// `pg_dump` of each database, one snapshot per database.
+    Postgres(PostgresSource),
+    /// Any dump command's stdout, as one file `NAME` (restic's `--stdin`).
+    Command {
+        argv: Vec<String>,
+        /// `env = {..}`, `pass_env = [..]`: the command's environment
+        /// beyond `PATH`, `HOME` and `LANG` (a dump tool's credentials).
+        env: CommandEnv,
+    },
+}
+
+/// `kind = "postgres"`.
+#[derive(Debug, Clone)]
+pub struct PostgresSource {
+    /// `postgres://user:pass@host:port/db`, all of it secret. The password
+    /// reaches `pg_dump` only through `PGPASSWORD` in its environment.
+    pub url: Secret<String>,
+    /// What to dump; the URL's database when the config lists none.
+    pub databases: Vec<String>,
+    /// Default `["-Fc"]`.
+    pub pg_dump_options: Vec<String>,
+    /// None: `pg_dump` on `PATH`, else the newest `/usr/lib/postgresql/*/bin`.
+    pub pg_dump: Option<PathBuf>,
+}
+
+/// The backup kinds `kind` accepts.
+pub const BACKUP_KINDS: &[&str] = &["files", "postgres", "command"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordSource {
@@ -638,4 +674,16 @@ pub struct DrillConfig {
     /// first path, or absolute as in the snapshot.
     pub expect_files: Vec<String>,
     pub notify: Notify,
+    /// SQL checks against the restored database (database backups only).
+    pub checks: Vec<SqlCheck>,
+}
+
+/// `checks = [{ sql = "...", min = N, max = N, equals = "text" }]`: judged
+/// on the first column of the first row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlCheck {
+    pub sql: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub equals: Option<String>,
 }

@@ -25,6 +25,17 @@ pub(crate) struct DrillRaw {
     pub(crate) snapshot: Option<Sp<String>>,
     pub(crate) expect_files: Option<Vec<Sp<String>>>,
     pub(crate) notify: Option<Sp<String>>,
+    /// SQL checks of a database drill.
+    pub(crate) checks: Option<Sp<Vec<CheckRaw>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CheckRaw {
+    pub(crate) sql: String,
+    pub(crate) min: Option<f64>,
+    pub(crate) max: Option<f64>,
+    pub(crate) equals: Option<String>,
 }
 
 pub(crate) fn compile_drill(
@@ -97,6 +108,7 @@ pub(crate) fn compile_drill(
     };
     let expect_files = compile_expect_files(cx, &raw.expect_files, p);
     let notify = cx.notify(&raw.notify, format!("{p}.notify"), Notify::Failure);
+    let checks = compile_checks(cx, p, &raw.checks);
     if !ok {
         return None;
     }
@@ -113,6 +125,7 @@ pub(crate) fn compile_drill(
         snapshot: snapshot?,
         expect_files: expect_files?,
         notify: notify?,
+        checks: checks?,
     })
 }
 
@@ -145,6 +158,43 @@ fn compile_expect_files(
             }
             None => out.push(f.get_ref().clone()),
         }
+    }
+    ok.then_some(out)
+}
+
+/// `checks = [{ sql, min | max | equals }]`.
+fn compile_checks(
+    cx: &mut Cx<'_>,
+    p: &str,
+    raw: &Option<Sp<Vec<CheckRaw>>>,
+) -> Option<Vec<SqlCheck>> {
+    let Some(raw) = raw else {
+        return Some(Vec::new());
+    };
+    let mut ok = true;
+    let mut out = Vec::new();
+    for (i, c) in raw.get_ref().iter().enumerate() {
+        let mut problem = |msg: &str| {
+            cx.error(Some(raw.span()), format!("{p}.checks[{i}]"), msg);
+            ok = false;
+        };
+        if c.sql.trim().is_empty() {
+            problem("`sql` must not be empty");
+        }
+        if c.min.is_none() && c.max.is_none() && c.equals.is_none() {
+            problem("needs `min`, `max` or `equals`");
+        }
+        if let (Some(min), Some(max)) = (c.min, c.max) {
+            if min > max {
+                problem("`min` is greater than `max`: no value can pass");
+            }
+        }
+        out.push(SqlCheck {
+            sql: c.sql.trim().to_string(),
+            min: c.min,
+            max: c.max,
+            equals: c.equals.clone(),
+        });
     }
     ok.then_some(out)
 }

@@ -10,6 +10,7 @@
 //! report is stored, audited, and written to `logs/dr_report_<UTC>.json`.
 
 pub(crate) mod config;
+mod database;
 mod jobs;
 mod select;
 
@@ -190,7 +191,7 @@ fn since(start: Instant) -> u64 {
 /// and a `health_url` may carry a token.
 async fn step<T>(
     steps: &mut Vec<Step>,
-    name: &'static str,
+    name: &str,
     f: impl std::future::Future<Output = Result<(T, String), String>>,
 ) -> Option<T> {
     let started_at = Utc::now();
@@ -384,6 +385,9 @@ pub async fn run(
         .or_else(|_| tempfile::Builder::new().prefix("bulwark-drill-").tempdir());
     let recovery_started = Instant::now();
     let mut app = None;
+    // A database backup's throwaway PostgreSQL, stopped by the cleanup
+    // step (and by its drop, whatever happens before that).
+    let mut cluster = None;
 
     if let (Some(b), Some(sid), Ok(sandbox)) = (&backup, &latest, &sandbox) {
         let target = sandbox.path().to_path_buf();
@@ -441,6 +445,24 @@ pub async fn run(
                 })
                 .await
             }
+        };
+
+        let verified = match (&b.kind, verified) {
+            (crate::config::BackupKind::Postgres(_), Some(())) => {
+                let loaded =
+                    database::run_steps(&mut steps, drill, sandbox.path(), &target, &mut cluster)
+                        .await;
+                loaded.then_some(())
+            }
+            (_, Some(())) if !drill.checks.is_empty() => {
+                step(&mut steps, "checks", async {
+                    Err::<((), String), _>(
+                        "`checks` need a database backup (kind = \"postgres\")".to_string(),
+                    )
+                })
+                .await
+            }
+            (_, v) => v,
         };
 
         let expected = match (&restored, drill.expect_files.is_empty()) {
@@ -531,6 +553,12 @@ pub async fn run(
         if let Some(mut a) = app.take() {
             said.push(format!("app {}", a.stop().await));
         }
+        // Stopped before the sandbox goes; a failure here still lets the
+        // sandbox be removed.
+        let cluster_stopped = match cluster.take() {
+            Some(c) => c.teardown().await.map(|d| said.push(d)),
+            None => Ok(()),
+        };
         if let Ok(sandbox) = sandbox {
             let path: PathBuf = sandbox.path().to_path_buf();
             sandbox
@@ -538,6 +566,7 @@ pub async fn run(
                 .map_err(|e| format!("cannot remove sandbox {}: {e}", path.display()))?;
             said.push("sandbox removed".to_string());
         }
+        cluster_stopped?;
         Ok(((), said.join("; ")))
     })
     .await;

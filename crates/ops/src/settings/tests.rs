@@ -447,6 +447,19 @@ fn validation_rules() {
         ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\npaths = [\"/a\"]\nkeep = { dayly = 7 }".into(), &[(5, "backup[0].keep.dayly", "unknown field `dayly`")]),
         ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\npaths = [\"/a\"]\nverify = { read_data_subset = \"0%\" }".into(), &[(5, "backup[0].verify.read_data_subset", "invalid percentage")]),
         ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\npaths = [\"/a\"]\n[backup.verify]\nread_data_subset = \"101%\"\nsample_files = -1".into(), &[(6, "backup[0].verify.read_data_subset", "invalid percentage"), (7, "backup[0].verify.sample_files", "between 0 and")]),
+        // database backups
+        ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"mysql\"".into(), &[(4, "backup[0].kind", "unknown kind \"mysql\" (known: files, postgres, command)")]),
+        ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"postgres\"".into(), &[(1, "backup[0]", "needs `url = ")]),
+        ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"command\"".into(), &[(1, "backup[0]", "needs `command = ")]),
+        ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"command\"\ncommand = [\"\"]".into(), &[(5, "backup[0].command", "program to run")]),
+        ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"postgres\"\nurl = \"postgres://u@h/db\"\npaths = [\"/a\"]".into(), &[(6, "backup[0].paths", "not used by this kind")]),
+        ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"postgres\"\nurl = \"mysql://u:hunter2@h/db\"".into(), &[(5, "backup[0].url", "must be a postgres://")]),
+        ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"postgres\"\nurl = \"postgres://u:hunter2@h:5432\"".into(), &[(5, "backup[0].url", "names no database")]),
+        ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"postgres\"\nurl = \"postgres://u@h/db\"\ndatabases = [\"a b\"]\npg_dump_options = [\"-f\"]".into(), &[(6, "backup[0].databases[0]", "plain database name"), (7, "backup[0].pg_dump_options[0]", "Bulwark sets those")]),
+        ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\npaths = [\"/a\"]\npass_env = [\"X\"]".into(), &[(1, "backup[0].env", "only used by kind = \"command\"")]),
+        ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"command\"\ncommand = [\"x\"]\npass_env = [\"RESTIC_PASSWORD\"]".into(), &[(6, "backup[0].pass_env[0]", "RESTIC_PASSWORD is never passed")]),
+        ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\npaths = [\"/a\"]\ncommand = [\"x\"]".into(), &[(5, "backup[0].command", "only used by kind = \"command\"")]),
+        ("[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"postgres\"\nurl = \"postgres://u@h/db\"\n[[drill]]\nname = \"d\"\nbackup = \"b\"\nchecks = [{ sql = \"SELECT 1\" }, { sql = \"\", min = 2, max = 1 }]".into(), &[(9, "drill[0].checks[0]", "needs `min`, `max` or `equals`"), (9, "drill[0].checks[1]", "`sql` must not be empty"), (9, "drill[0].checks[1]", "greater than `max`")]),
         // [[secret]]
         ("[[secret]]\nname = \"K\"\nlength = 32".into(), &[(3, "secret[0].length", "between 48 and 64")]),
         ("[[secret]]\nname = \"K\"\nalphabet = \"abcabc\"".into(), &[(3, "secret[0].alphabet", "at least 16 distinct")]),
@@ -1372,4 +1385,22 @@ snapshot = "older-than:90d"
         crate::drill::SnapshotSpec::OlderThan(Duration::from_secs(90 * 86_400))
     );
     assert!(c.drills[0].expect_files.is_empty());
+}
+
+#[test]
+fn a_database_url_is_never_quoted() {
+    for url in [
+        "mysql://u:hunter2@h/db",
+        "postgres://u:hunter2@h:5432",
+        "postgres://u:hunter2@h/d%20b",
+    ] {
+        let input = format!(
+            "[[backup]]\nname = \"b\"\nrepo = \"/r\"\nkind = \"postgres\"\nurl = \"{url}\""
+        );
+        let all = diags(&input, &no_env);
+        assert!(!all.is_empty(), "{url} passed");
+        for d in all {
+            assert!(!d.to_string().contains("hunter2"), "{d}");
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! What `backup --stdin` and `backup --stdin-from-command` read: a
+//! What `backup --stdin`, `backup --stdin-from-command` and the `postgres`
+//! and `command` kinds of `[[backup]]` read: a
 //! [`Source`] that `bulwark_repo::backup_stream` chunks as it arrives.
 //!
 //! A pump thread reads the pipe (our stdin, or the command's stdout) in
@@ -37,7 +38,7 @@ const WITHHELD_ENV: &[&str] = &[
 ];
 
 /// The stream a backup reads.
-pub(crate) struct Source {
+pub struct Source {
     rx: Receiver<io::Result<Vec<u8>>>,
     piece: Vec<u8>,
     pos: usize,
@@ -79,7 +80,7 @@ impl Shared {
 }
 
 /// The command behind a [`Source`], for the error message after it failed.
-pub(crate) struct CommandHandle {
+pub struct CommandHandle {
     program: String,
     shared: Arc<Shared>,
 }
@@ -88,7 +89,7 @@ impl CommandHandle {
     /// `Some(message)` when the command exited non-zero or was killed by a
     /// signal we did not send: it names the command, its status and the end
     /// of its stderr.
-    pub(crate) fn failure(&self) -> Option<String> {
+    pub fn failure(&self) -> Option<String> {
         let status = (*self
             .shared
             .status
@@ -138,14 +139,14 @@ impl CommandHandle {
 
     /// The program's name (its arguments may hold secrets: they are
     /// never repeated in messages or the audit trail).
-    pub(crate) fn program(&self) -> &str {
+    pub fn program(&self) -> &str {
         &self.program
     }
 }
 
 /// This process's stdin. Reading nothing at all is an error, as in
 /// restic: an empty snapshot is more likely a forgotten pipe than a backup.
-pub(crate) fn stdin(cancel: Cancel) -> Source {
+pub fn stdin(cancel: Cancel) -> Source {
     let (tx, rx) = mpsc::sync_channel(QUEUED);
     std::thread::spawn(move || {
         let total = pump(io::stdin().lock(), &tx);
@@ -168,18 +169,32 @@ pub(crate) fn stdin(cancel: Cancel) -> Source {
 ///
 /// # Errors
 /// The command cannot be started (not found, not executable).
-pub(crate) fn command(argv: &[String], cancel: Cancel) -> io::Result<(Source, CommandHandle)> {
+pub fn command(argv: &[String], cancel: Cancel) -> io::Result<(Source, CommandHandle)> {
     let Some((program, args)) = argv.split_first() else {
         return Err(io::Error::other("no command given after `--`"));
     };
     let mut cmd = std::process::Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(args);
     for var in WITHHELD_ENV {
         cmd.env_remove(var);
     }
+    spawn(cmd, program.clone(), cancel)
+}
+
+/// Start `cmd` (its program, arguments and environment as the caller set
+/// them; stdin from /dev/null) and read its stdout. `program` is what
+/// error messages call it.
+///
+/// # Errors
+/// The command cannot be started (not found, not executable).
+pub fn spawn(
+    mut cmd: std::process::Command,
+    program: String,
+    cancel: Cancel,
+) -> io::Result<(Source, CommandHandle)> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn()?;
     let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
         let _ = child.kill();
@@ -245,7 +260,7 @@ pub(crate) fn command(argv: &[String], cancel: Cancel) -> io::Result<(Source, Co
         }
     });
     let handle = CommandHandle {
-        program: program.clone(),
+        program,
         shared: shared.clone(),
     };
     let source = Source {
