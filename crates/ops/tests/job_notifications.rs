@@ -109,7 +109,7 @@ async fn always_body(store: Store, _db: TestDb) {
         assert!(summary.contains(&format!("run {}", run.id)), "{text}");
         assert!(summary.contains("snapshot 1a2b3c4d"), "{text}");
         assert!(
-            summary.contains(&format!("/api/v1/jobs/runs/{}", run.id)),
+            summary.contains(&format!("/jobs/runs/{}", run.id)),
             "{text}"
         );
         assert_eq!(

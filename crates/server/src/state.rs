@@ -81,6 +81,10 @@ impl AppState {
     pub fn new(instance: Arc<Instance>) -> AppState {
         let metrics = Metrics::new();
         let views = Views::new(&instance.config, &metrics);
+        // A quarter of the connection slots at most, so streams leave room
+        // for everything else however small the server is set.
+        let streams =
+            (instance.config.server.max_connections / 4).clamp(1, crate::web::MAX_STREAMS);
         AppState {
             instance,
             metrics,
@@ -89,7 +93,7 @@ impl AppState {
             views,
             view_ttl: DEFAULT_VIEW_TTL,
             closing: tokio::sync::watch::Sender::new(false),
-            streams: Arc::new(Semaphore::new(crate::web::MAX_STREAMS)),
+            streams: Arc::new(Semaphore::new(streams)),
             streams_per_caller: Default::default(),
         }
     }

@@ -76,7 +76,7 @@ fn snapshot_in(summary: &str) -> Option<&str> {
 }
 
 /// A successful run's `JobSucceeded` message: status, duration, run id,
-/// snapshot, and where to read the run (`/api/v1/jobs/runs/{id}`,
+/// snapshot, and the run's dashboard page (`/jobs/runs/{id}`,
 /// relative: Bulwark has no setting for its own public address). Resolved,
 /// so Slack colours it green; keyed by the run, so every run is sent.
 pub(crate) fn success_message(run: &JobRun) -> Alert {
@@ -88,7 +88,7 @@ pub(crate) fn success_message(run: &JobRun) -> Alert {
     if let Some(s) = snapshot_in(&run.summary) {
         said.push(format!("snapshot {s}"));
     }
-    said.push(format!("/api/v1/jobs/runs/{}", run.id));
+    said.push(format!("/jobs/runs/{}", run.id));
     let mut a = Alert::new(
         "JobSucceeded",
         &run.job,

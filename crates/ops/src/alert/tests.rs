@@ -506,7 +506,7 @@ fn a_job_success_message_is_green_and_names_run_snapshot_and_link() {
     assert_eq!(
         a.summary,
         "job backup:app succeeded in 2.5s: snapshot 1a2b3c4d: 3 files, 120 bytes \
-         (run r_0123456789ab, snapshot 1a2b3c4d, /api/v1/jobs/runs/r_0123456789ab)"
+         (run r_0123456789ab, snapshot 1a2b3c4d, /jobs/runs/r_0123456789ab)"
     );
     let s = slack::payload(&Notification::single(a));
     assert_eq!(s["attachments"][0]["color"], "#2eb886");

@@ -32,8 +32,8 @@ const SESSION_CHECK_EVERY: u32 = 60;
 /// A stream ends after this many ticks (an hour); the browser's
 /// EventSource reconnects by itself, authenticating again.
 const MAX_TICKS: u32 = 3600;
-/// Streams open at once, in all: well below `[server] max_connections`, so
-/// streams can never take every connection slot.
+/// Streams open at once, in all (and at most a quarter of `[server]
+/// max_connections`), so streams can never take every connection slot.
 pub(crate) const MAX_STREAMS: usize = 64;
 /// Streams one caller (key or session holder) may hold at once: a few tabs.
 const MAX_STREAMS_PER_CALLER: usize = 4;
