@@ -106,14 +106,7 @@ async fn a_session_reads_the_api_but_changes_nothing_without_its_csrf_token() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    let (status, body) = h
-        .browse(
-            &admin,
-            "POST",
-            "/api/ops/uptime/test",
-            &[("x-csrf-token", &admin.csrf)],
-        )
-        .await;
+    let (status, body) = h.post_as(&admin, "/api/ops/uptime/test").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains(r#""monitor":"web""#), "{body}");
 }
@@ -131,14 +124,7 @@ async fn an_analyst_sees_no_admin_actions_and_the_api_refuses_them() {
     assert!(!page.contains("Run Uptime Test"), "{page}");
     let (_, jobs) = h.browse(&analyst, "GET", "/jobs", &[]).await;
     assert!(jobs.contains("slo") && !jobs.contains("Run now"), "{jobs}");
-    let (status, _) = h
-        .browse(
-            &analyst,
-            "POST",
-            "/api/ops/uptime/test",
-            &[("x-csrf-token", &analyst.csrf)],
-        )
-        .await;
+    let (status, _) = h.post_as(&analyst, "/api/ops/uptime/test").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     let admin = h.sign_in(ADMIN).await;
@@ -149,14 +135,7 @@ async fn an_analyst_sees_no_admin_actions_and_the_api_refuses_them() {
 
     // A run has its own page, linked from the jobs page (notifications
     // link there too).
-    let (status, run) = h
-        .browse(
-            &admin,
-            "POST",
-            "/api/v1/jobs/slo/run",
-            &[("x-csrf-token", &admin.csrf)],
-        )
-        .await;
+    let (status, run) = h.post_as(&admin, "/api/v1/jobs/slo/run").await;
     assert_eq!(status, StatusCode::OK, "{run}");
     let run: serde_json::Value = serde_json::from_str(&run).unwrap();
     let page_url = format!("/jobs/runs/{}", run["id"].as_str().unwrap());
@@ -220,20 +199,7 @@ async fn pages_are_served_with_a_strict_content_security_policy() {
 async fn sign_out_needs_the_token_then_ends_the_session_everywhere() {
     let h = Harness::new(CONFIG).await;
     let admin = h.sign_in(ADMIN).await;
-    let post = |body: String| {
-        let mut req = axum::http::Request::builder()
-            .method("POST")
-            .uri("/logout")
-            .header("cookie", &admin.cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(axum::body::Body::from(body))
-            .unwrap();
-        req.extensions_mut().insert(axum::extract::ConnectInfo(
-            "127.0.0.1:50000".parse::<std::net::SocketAddr>().unwrap(),
-        ));
-        tower::ServiceExt::oneshot(bulwark_server::app(h.state.clone()), req)
-    };
-    let refused = post("csrf=wrong".into()).await.unwrap();
+    let refused = h.sign_out(&admin, "wrong").await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let (status, _) = h.browse(&admin, "GET", "/api/v1/whoami", &[]).await;
     assert_eq!(
@@ -242,7 +208,7 @@ async fn sign_out_needs_the_token_then_ends_the_session_everywhere() {
         "a refused sign-out leaves the session alone"
     );
 
-    let out = post(format!("csrf={}", admin.csrf)).await.unwrap();
+    let out = h.sign_out(&admin, &admin.csrf).await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     let cleared = out.headers()["set-cookie"].to_str().unwrap();
     assert!(
@@ -371,28 +337,9 @@ async fn sessions_work_the_same_on_postgresql() {
     let admin = h.sign_in(ADMIN).await;
     let (status, body) = h.browse(&admin, "GET", "/api/v1/whoami", &[]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, _) = h
-        .browse(
-            &admin,
-            "POST",
-            "/api/ops/uptime/test",
-            &[("x-csrf-token", &admin.csrf)],
-        )
-        .await;
+    let (status, _) = h.post_as(&admin, "/api/ops/uptime/test").await;
     assert_eq!(status, StatusCode::OK);
-    let mut req = axum::http::Request::builder()
-        .method("POST")
-        .uri("/logout")
-        .header("cookie", &admin.cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(axum::body::Body::from(format!("csrf={}", admin.csrf)))
-        .unwrap();
-    req.extensions_mut().insert(axum::extract::ConnectInfo(
-        "127.0.0.1:50000".parse::<std::net::SocketAddr>().unwrap(),
-    ));
-    let out = tower::ServiceExt::oneshot(bulwark_server::app(h.state.clone()), req)
-        .await
-        .unwrap();
+    let out = h.sign_out(&admin, &admin.csrf).await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     let (status, _) = h.browse(&admin, "GET", "/api/v1/whoami", &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);

@@ -358,6 +358,32 @@ impl Harness {
     }
 }
 
+impl Harness {
+    /// A POST from one of the browser's pages: its cookie and CSRF token.
+    pub async fn post_as(&self, browser: &Browser, uri: &str) -> (StatusCode, String) {
+        self.browse(browser, "POST", uri, &[("x-csrf-token", &browser.csrf)])
+            .await
+    }
+
+    /// The sign-out form posted with `csrf`; the whole response.
+    pub async fn sign_out(&self, browser: &Browser, csrf: &str) -> axum::response::Response {
+        let mut req = Request::builder()
+            .method("POST")
+            .uri("/logout")
+            .header("cookie", &browser.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!("csrf={}", form_encode(csrf))))
+            .unwrap();
+        req.extensions_mut().insert(ConnectInfo(
+            "127.0.0.1:50000".parse::<SocketAddr>().unwrap(),
+        ));
+        bulwark_server::app(self.state.clone())
+            .oneshot(req)
+            .await
+            .unwrap()
+    }
+}
+
 /// The CSRF token of a dashboard page's `<meta name="csrf-token">`.
 pub fn meta_csrf(page: &str) -> Option<String> {
     let at = page.find(r#"name="csrf-token" content=""#)?;
