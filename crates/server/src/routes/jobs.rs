@@ -76,10 +76,13 @@ pub(crate) async fn run_status(
     let Some(run) = bulwark_ops::scheduler::runs::get(&state.instance.store, &id).await? else {
         return Err(ApiError::NotFound(format!("no job run {id:?}")));
     };
-    let progress = state
-        .instance
-        .scheduler
-        .run_progress(&id)
+    // A run is recorded as finished a moment before its progress entry
+    // goes: once finished, there is no progress to show.
+    let progress = run
+        .finished_at
+        .is_none()
+        .then(|| state.instance.scheduler.run_progress(&id))
+        .flatten()
         .map(|p| ProgressWire {
             phase: p.phase,
             files: p.files,
