@@ -16,6 +16,11 @@ use crate::metrics::Metrics;
 /// listings are served from cache; see [`AppState::with_view_ttl`].
 pub const DEFAULT_VIEW_TTL: Duration = Duration::from_secs(15);
 
+/// Live dashboard streams open at once, in all (and at most a quarter of
+/// `[server] max_connections`), so streams can never take every
+/// connection slot; see `web::live`.
+const MAX_STREAMS: usize = 64;
+
 /// Repositories opened at once for snapshot listings: each opening derives
 /// a key with scrypt, tens of MiB of memory for a fraction of a second.
 const REPOSITORY_OPENINGS: usize = 2;
@@ -83,8 +88,7 @@ impl AppState {
         let views = Views::new(&instance.config, &metrics);
         // A quarter of the connection slots at most, so streams leave room
         // for everything else however small the server is set.
-        let streams =
-            (instance.config.server.max_connections / 4).clamp(1, crate::web::MAX_STREAMS);
+        let streams = (instance.config.server.max_connections / 4).clamp(1, MAX_STREAMS);
         AppState {
             instance,
             metrics,

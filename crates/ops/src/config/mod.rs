@@ -17,6 +17,7 @@ mod cron;
 pub(crate) mod cx;
 mod duration;
 pub(crate) mod raw;
+pub(crate) mod snapshot;
 mod types;
 
 use std::fmt;
@@ -24,6 +25,7 @@ use std::path::PathBuf;
 
 pub use cron::validate_cron;
 pub use duration::{format_duration, parse_duration};
+pub use snapshot::SnapshotSpec;
 pub use types::*;
 
 /// How bad a [`Diagnostic`] is: errors make the config unusable, warnings do not.

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::SnapshotSpec;
 use crate::identity::Role;
 
 /// A value that must never be printed: tokens, passwords, webhook URLs, DB URLs.
@@ -669,7 +670,7 @@ pub struct DrillConfig {
     /// The `start` command's environment beyond `PATH`, `HOME` and `LANG`.
     pub env: CommandEnv,
     /// Which snapshot to restore (`snapshot = "latest"`).
-    pub snapshot: crate::drill::SnapshotSpec,
+    pub snapshot: SnapshotSpec,
     /// Files that must be in the restored tree: relative to the backup's
     /// first path, or absolute as in the snapshot.
     pub expect_files: Vec<String>,

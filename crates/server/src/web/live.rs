@@ -32,9 +32,6 @@ const SESSION_CHECK_EVERY: u32 = 60;
 /// A stream ends after this many ticks (an hour); the browser's
 /// EventSource reconnects by itself, authenticating again.
 const MAX_TICKS: u32 = 3600;
-/// Streams open at once, in all (and at most a quarter of `[server]
-/// max_connections`), so streams can never take every connection slot.
-pub(crate) const MAX_STREAMS: usize = 64;
 /// Streams one caller (key or session holder) may hold at once: a few tabs.
 const MAX_STREAMS_PER_CALLER: usize = 4;
 
@@ -67,7 +64,7 @@ struct Cursor {
     session: Option<String>,
     /// The key's digest, for streams opened with an API key.
     key: Option<[u8; 32]>,
-    /// Held while the stream lives: one of [`MAX_STREAMS`] and of the
+    /// Held while the stream lives: one of the server's stream slots and of the
     /// caller's [`MAX_STREAMS_PER_CALLER`].
     _slot: StreamSlot,
     sent: HashMap<String, MonitorEvent>,

@@ -23,7 +23,6 @@ mod pages;
 mod session;
 pub(crate) mod status;
 
-pub(crate) use live::MAX_STREAMS;
 pub(crate) use session::Viewer;
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
