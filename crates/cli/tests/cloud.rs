@@ -350,3 +350,117 @@ fn wrong_s3_credentials_are_one_clear_line_and_exit_code_2() {
         assert!(text(&o).contains("bulwark-auth"), "{command}: {}", text(&o));
     }
 }
+
+#[test]
+fn credentials_in_a_backup_are_used_instead_of_the_environment_and_never_printed() {
+    // Through a proxy that records which access key signed each request.
+    let s3 = S3Test::new();
+    let proxy = fault_proxy::FaultProxy::start(&s3.endpoint, u64::MAX, u64::MAX);
+    let bucket = s3.bucket();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = format!("s3:{}/{bucket}/app", proxy.url);
+    let src = dir.path().join("src");
+    small_tree(&src);
+    std::fs::write(dir.path().join("password"), PASSWORD).unwrap();
+    let secret_file = dir.path().join("aws-secret");
+    std::fs::write(&secret_file, "config-secret-value\n").unwrap();
+    // The copy goes to fake-gcs-server, named by the config alone.
+    let gcs = std::env::var("BULWARK_TEST_GCS_EMULATOR_HOST").unwrap_or_else(|_| {
+        panic!("BULWARK_TEST_GCS_EMULATOR_HOST is not set: scripts/test.sh starts fake-gcs-server")
+    });
+    let gcs_bucket = format!("bulwark-creds-{}", std::process::id());
+    let made = std::process::Command::new("python3")
+        .args(["-c", &format!(
+            "import json, urllib.request\n\
+             urllib.request.urlopen(urllib.request.Request({:?}, data=json.dumps({{'name': {gcs_bucket:?}}}).encode(), \
+             headers={{'Content-Type': 'application/json'}}, method='POST'))",
+            format!("{gcs}/storage/v1/b")
+        )])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "creating bucket {gcs_bucket}: {}",
+        text(&made)
+    );
+    let copy = format!("gs:{gcs_bucket}:/app");
+    std::fs::write(
+        dir.path().join("bulwark.toml"),
+        format!(
+            "[[backup]]\nname = \"app\"\nrepo = {repo:?}\npaths = [{src:?}]\n\
+             password_file = {pw:?}\nrepos = [{copy:?}]\n\
+             credentials = {{ AWS_ACCESS_KEY_ID = {{ env = \"APP_S3_KEY_ID\" }}, \
+             AWS_SECRET_ACCESS_KEY = {{ file = {secret_file:?} }}, \
+             STORAGE_EMULATOR_HOST = {gcs:?} }}\n",
+            pw = dir.path().join("password"),
+        ),
+    )
+    .unwrap();
+    let with_env = |cmd: &mut std::process::Command| {
+        cmd.env("AWS_ACCESS_KEY_ID", "bulwark-env-key")
+            .env("AWS_SECRET_ACCESS_KEY", "bulwark-env-secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            .env_remove("STORAGE_EMULATOR_HOST")
+            .env_remove("APP_S3_KEY_ID");
+    };
+    for repo in [&repo, &copy] {
+        let mut init = bulwark(&dir.path().join("data"));
+        with_env(&mut init);
+        init.env("STORAGE_EMULATOR_HOST", &gcs)
+            .env("BULWARK_PASSWORD", PASSWORD)
+            .args(["init", "-r", repo]);
+        ok("init", run(&mut init));
+    }
+    proxy.counts.key_ids.lock().unwrap().clear();
+
+    // The backup job writes to S3 and copies to GCS with the configured
+    // credentials and endpoint, though the environment has other keys and
+    // no emulator.
+    let mut job = bulwark_in(dir.path());
+    with_env(&mut job);
+    job.env("APP_S3_KEY_ID", "bulwark-config-key")
+        .args(["jobs", "run", "backup:app"]);
+    let o = run(&mut job);
+    assert!(
+        o.status.success(),
+        "backup with the configured credentials: {}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("config-secret-value"), "{}", text(&o));
+    let used: Vec<String> = proxy
+        .counts
+        .key_ids
+        .lock()
+        .unwrap()
+        .iter()
+        .cloned()
+        .collect();
+    assert_eq!(used, ["bulwark-config-key"]);
+    let mut verify = bulwark_in(dir.path());
+    with_env(&mut verify);
+    verify
+        .env("APP_S3_KEY_ID", "bulwark-config-key")
+        .args(["verify", "app"]);
+    let o = run(&mut verify);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(&gcs_bucket),
+        "the copy was verified too: {}",
+        text(&o)
+    );
+
+    // The variable it names is missing: the error says which, nothing else.
+    let mut job = bulwark_in(dir.path());
+    with_env(&mut job);
+    job.args(["jobs", "run", "backup:app"]);
+    let o = run(&mut job);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "credential AWS_ACCESS_KEY_ID: environment variable APP_S3_KEY_ID is not set"
+        ),
+        "{}",
+        text(&o)
+    );
+}

@@ -147,7 +147,7 @@ pub use backend::local::LocalBackend;
 pub use backend::memory::MemoryBackend;
 pub use backend::{
     default_cache_dir, open_backend, open_backend_with, Backend, BackendOptions, BucketProtection,
-    FileType, Location, Protection, KNOWN_OPTIONS,
+    Credentials, FileType, Location, Protection, CREDENTIAL_VARIABLES, KNOWN_OPTIONS,
 };
 pub use cancel::Cancel;
 pub use checker::{check, CheckError, CheckReport, ReadData};

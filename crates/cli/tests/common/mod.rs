@@ -2,6 +2,10 @@
 //! helpers and a served instance that is killed when dropped.
 #![allow(dead_code)] // each test binary uses a different part
 
+// The repository tests' misbehaving proxy, also a recorder of who signed.
+#[path = "../../../repo/tests/common/fault_proxy.rs"]
+pub mod fault_proxy;
+
 use std::path::Path;
 use std::process::{Child, Command, Output};
 

@@ -27,6 +27,8 @@ pub(crate) struct BackupRaw {
     pub(crate) repos: Option<Sp<Vec<String>>>,
     /// restic's `-o key=value` backend options.
     pub(crate) options: Option<BTreeMap<String, Sp<String>>>,
+    /// The clouds' standard credential variables, by name.
+    pub(crate) credentials: Option<BTreeMap<String, CredentialRaw>>,
     pub(crate) notify: Option<Sp<String>>,
     /// `files` (default), `postgres` or `command`.
     pub(crate) kind: Option<Sp<String>>,
@@ -40,6 +42,26 @@ pub(crate) struct BackupRaw {
     /// `kind = "command"`: what the command sees beyond `PATH`, `HOME`, `LANG`.
     pub(crate) env: Option<BTreeMap<String, Sp<String>>>,
     pub(crate) pass_env: Option<Vec<Sp<String>>>,
+}
+
+/// A credential: the value itself, or where to read it at run time. No
+/// spans inside: serde's untagged enums cannot hold `Spanned` values, so
+/// errors point at the entry through the document (`entry_span`).
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a string, { env = \"VARIABLE\" } or { file = \"PATH\" }"
+)]
+pub(crate) enum CredentialRaw {
+    Value(String),
+    From(CredentialFromRaw),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CredentialFromRaw {
+    pub(crate) env: Option<String>,
+    pub(crate) file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,6 +177,7 @@ pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
             ok = false;
         }
     }
+    let credentials = compile_credentials(cx, el, &raw);
     let git = raw.git.unwrap_or(false);
     let kind = compile_kind(cx, el, &raw);
     let streamed = matches!(
@@ -304,6 +327,7 @@ pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
         copies,
         options,
         password,
+        credentials: credentials?,
         paths,
         exclude,
         tags: raw.tags.clone().unwrap_or_default(),
@@ -315,6 +339,82 @@ pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
         notify: notify?,
         kind: kind?,
     })
+}
+
+/// `credentials = { NAME = value | { env = "VAR" } | { file = "PATH" } }`:
+/// names the backend knows, one source each, keys in pairs. Values are
+/// never echoed.
+fn compile_credentials(
+    cx: &mut Cx<'_>,
+    el: &Element,
+    raw: &BackupRaw,
+) -> Option<Vec<(String, CredentialSource)>> {
+    let p = &el.path;
+    let mut ok = true;
+    let mut out = Vec::new();
+    for (name, value) in raw.credentials.iter().flatten() {
+        let field = format!("{p}.credentials.{name}");
+        let source = match value {
+            CredentialRaw::Value(v) if v.trim().is_empty() => Err("empty value"),
+            CredentialRaw::Value(v) => {
+                Ok(CredentialSource::Value(Secret::new(v.trim().to_string())))
+            }
+            CredentialRaw::From(CredentialFromRaw {
+                env: Some(v),
+                file: None,
+            }) => is_env_name(v)
+                .then(|| CredentialSource::Env(v.clone()))
+                .ok_or("invalid environment variable name"),
+            CredentialRaw::From(CredentialFromRaw {
+                env: None,
+                file: Some(f),
+            }) => (!f.trim().is_empty())
+                .then(|| CredentialSource::File(PathBuf::from(f)))
+                .ok_or("empty file name"),
+            CredentialRaw::From(_) => Err("give exactly one of `env` and `file`"),
+        };
+        let span = el
+            .item
+            .get("credentials")
+            .and_then(|c| c.get(name.as_str()))
+            .and_then(item_span)
+            .or_else(|| el.span.clone());
+        if !bulwark_repo::CREDENTIAL_VARIABLES.contains(&name.as_str()) {
+            cx.error(
+                span,
+                field,
+                format!(
+                    "unknown credential (known: {})",
+                    bulwark_repo::CREDENTIAL_VARIABLES.join(", ")
+                ),
+            );
+            ok = false;
+            continue;
+        }
+        match source {
+            Ok(source) => out.push((name.clone(), source)),
+            Err(problem) => {
+                cx.error(span, field, problem);
+                ok = false;
+            }
+        }
+    }
+    let given = |n: &str| out.iter().any(|(name, _)| name == n);
+    for (needs, with) in [
+        ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+        ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"),
+        ("AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"),
+    ] {
+        if ok && given(needs) && !given(with) {
+            cx.error(
+                el.span.clone(),
+                format!("{p}.credentials"),
+                format!("{needs} is given without {with}"),
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(out)
 }
 
 /// `kind` and the fields each kind needs; None (reported) when invalid.

@@ -39,6 +39,7 @@ fn fixture() -> Fixture {
         copies: Vec::new(),
         options: Default::default(),
         password: Some(PasswordSource::File(pw)),
+        credentials: Vec::new(),
         paths: vec![app],
         exclude: Vec::new(),
         tags: Vec::new(),

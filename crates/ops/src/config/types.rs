@@ -495,6 +495,10 @@ pub struct BackupConfig {
     pub options: bulwark_repo::BackendOptions,
     /// None: the run-time `BULWARK_PASSWORD` / `RESTIC_PASSWORD`.
     pub password: Option<PasswordSource>,
+    /// `credentials = { AWS_ACCESS_KEY_ID = { env = "..." }, ... }`: the
+    /// clouds' standard variables for this backup's repositories, used
+    /// instead of the process environment's, read when a run opens them.
+    pub credentials: Vec<(String, CredentialSource)>,
     pub paths: Vec<PathBuf>,
     pub exclude: Vec<String>,
     pub tags: Vec<String>,
@@ -550,6 +554,18 @@ pub const BACKUP_KINDS: &[&str] = &["files", "postgres", "command"];
 pub enum PasswordSource {
     File(PathBuf),
     Env(String),
+}
+
+/// Where one of a backup's `credentials` comes from.
+#[derive(Debug, Clone)]
+pub enum CredentialSource {
+    /// Written in the config file.
+    Value(Secret<String>),
+    /// `{ env = "VAR" }`: read from Bulwark's environment at run time.
+    Env(String),
+    /// `{ file = "PATH" }`: the file's content, trimmed, read at run time
+    /// (a mounted secret that may rotate).
+    File(PathBuf),
 }
 
 impl BackupConfig {

@@ -1291,6 +1291,67 @@ fn backup_options_are_restics_and_bad_ones_are_named() {
 }
 
 #[test]
+fn backup_credentials_are_standard_variables_from_a_value_env_or_file_and_never_echoed() {
+    let base = "[[backup]]\nname = \"b\"\nrepo = \"s3:bk/app\"\npaths = [\"/a\"]\n";
+    let text = format!(
+        "{base}credentials = {{ AWS_ACCESS_KEY_ID = \"AKIAEXAMPLE\", AWS_SECRET_ACCESS_KEY = {{ file = \"/run/secrets/aws\" }}, AWS_SESSION_TOKEN = {{ env = \"APP_TOKEN\" }} }}\n"
+    );
+    let loaded = ok(&text);
+    let creds = &loaded.config.backups[0].credentials;
+    let names: Vec<&str> = creds.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN"
+        ]
+    );
+    assert!(!format!("{:?}", loaded.config).contains("AKIAEXAMPLE"));
+    check(
+        &text.replace("AWS_SESSION_TOKEN", "AWS_TOKEN"),
+        &[(
+            5,
+            "backup[0].credentials.AWS_TOKEN",
+            "unknown credential (known: AWS_ACCESS_KEY_ID",
+        )],
+    );
+    check(
+        &text.replace("{ env = \"APP_TOKEN\" }", "{ env = \"APP-TOKEN\" }"),
+        &[(
+            5,
+            "backup[0].credentials.AWS_SESSION_TOKEN",
+            "invalid environment variable name",
+        )],
+    );
+    check(
+        &text.replace("{ env = \"APP_TOKEN\" }", "{ env = \"A\", file = \"/f\" }"),
+        &[(
+            5,
+            "backup[0].credentials.AWS_SESSION_TOKEN",
+            "exactly one of `env` and `file`",
+        )],
+    );
+    check(
+        &format!("{base}credentials = {{ AWS_ACCESS_KEY_ID = \"AKIAEXAMPLE\" }}\n"),
+        &[(
+            1,
+            "backup[0].credentials",
+            "AWS_ACCESS_KEY_ID is given without AWS_SECRET_ACCESS_KEY",
+        )],
+    );
+    let shown: Vec<String> = diags(
+        &format!("{base}credentials = {{ AZURE_ACCOUNT_KEY = 12345678 }}\n"),
+        &no_env,
+    )
+    .iter()
+    .map(|d| d.to_string())
+    .collect();
+    assert!(shown.iter().any(|d| d.contains("backup[0]")), "{shown:?}");
+    assert!(!shown.iter().any(|d| d.contains("12345678")), "{shown:?}");
+}
+
+#[test]
 fn backup_copies_parse_as_the_opener_parses_them_and_are_listed_once() {
     let text = "[[backup]]\nname = \"b\"\nrepo = \"/srv/b\"\npaths = [\"/a\"]\nrepos = [\"s3:http://127.0.0.1:5000/bk/b\", \"/mnt/usb/b\"]\n";
     let loaded = ok(text);

@@ -18,7 +18,7 @@ use crate::error::Result;
 
 pub use cache::default_cache_dir;
 pub use location::Location;
-pub use options::{BackendOptions, KNOWN_OPTIONS};
+pub use options::{BackendOptions, Credentials, CREDENTIAL_VARIABLES, KNOWN_OPTIONS};
 
 /// The kinds of files in a repository, one directory each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

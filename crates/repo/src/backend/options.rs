@@ -5,6 +5,7 @@
 //! another cloud than the repository's is ignored; an option no backend
 //! knows is an error naming the known ones.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::error::{Error, Result};
@@ -64,6 +65,96 @@ pub struct BackendOptions {
     pub gs_storage_class: Option<String>,
     /// Parallel requests; `None` is the backend's default.
     pub connections: Option<usize>,
+    /// Credentials and endpoints given by configuration instead of the
+    /// environment.
+    pub credentials: Credentials,
+}
+
+/// The standard variables a repository's credentials and endpoint may be
+/// given by, per cloud, as each cloud's own tools read them.
+pub const CREDENTIAL_VARIABLES: [&str; 13] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_ACCOUNT_NAME",
+    "AZURE_ACCOUNT_KEY",
+    "AZURE_ACCOUNT_SAS",
+    "AZURE_ENDPOINT_SUFFIX",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "STORAGE_EMULATOR_HOST",
+    "AWS_PROFILE",
+];
+
+/// Values of [`CREDENTIAL_VARIABLES`] given by configuration (a
+/// `[[backup]]`'s `credentials`), so two backups on one machine can use
+/// two accounts. A variable given here is used instead of the process
+/// environment's; one not given is read from the environment as usual.
+///
+/// Holds secrets: `Debug` prints only the names.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials(BTreeMap<&'static str, String>);
+
+impl Credentials {
+    /// Set `name` (one of [`CREDENTIAL_VARIABLES`]) to `value`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for another name or an empty value; the
+    /// message never holds the value.
+    pub fn set(&mut self, name: &str, value: impl Into<String>) -> Result<()> {
+        let known = CREDENTIAL_VARIABLES
+            .iter()
+            .find(|v| **v == name)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "unknown credential {name:?} (known: {})",
+                    CREDENTIAL_VARIABLES.join(", ")
+                ))
+            })?;
+        let value = value.into();
+        if value.trim().is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "credential {name}: empty value"
+            )));
+        }
+        self.0.insert(known, value);
+        Ok(())
+    }
+
+    /// Whether configuration gave `name` (the environment not consulted).
+    pub fn given(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    /// `name` from configuration, else from the environment; empty values
+    /// count as unset.
+    pub(crate) fn var(&self, name: &str) -> Option<String> {
+        self.0
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    /// `name` as one of a set of variables that only make sense together
+    /// (an account and its key): when configuration gives any of `group`,
+    /// the environment is not read for the others, so a configured account
+    /// never mixes with an ambient one.
+    pub(crate) fn var_in(&self, group: &[&str], name: &str) -> Option<String> {
+        if group.iter().any(|g| self.given(g)) {
+            self.0.get(name).cloned().filter(|v| !v.trim().is_empty())
+        } else {
+            self.var(name)
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 fn one_of(key: &str, value: &str, allowed: &[&str], why: &str) -> Result<String> {
@@ -241,5 +332,39 @@ mod tests {
         assert!(err(&["s3.sse=aws:kms"]).contains("AES256"));
         assert!(err(&["s3.sse=AES256", "s3.kms-key-id=k"]).contains("exclude"));
         assert!(err(&["s3.path-style=yes"]).contains("true or false"));
+    }
+
+    #[test]
+    fn credentials_are_known_variables_and_never_printed() {
+        let mut c = Credentials::default();
+        c.set("AWS_SECRET_ACCESS_KEY", "s3cr3t-value").unwrap();
+        assert!(c.given("AWS_SECRET_ACCESS_KEY"));
+        assert_eq!(
+            c.var("AWS_SECRET_ACCESS_KEY").as_deref(),
+            Some("s3cr3t-value")
+        );
+        let e = c
+            .set("AWS_SECRET_KEY", "s3cr3t-value")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("AWS_SECRET_KEY") && e.contains("AWS_SECRET_ACCESS_KEY"),
+            "{e}"
+        );
+        assert!(!e.contains("s3cr3t"), "{e}");
+        assert!(c
+            .set("AZURE_ACCOUNT_KEY", " ")
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
+        let options = BackendOptions {
+            credentials: c,
+            ..BackendOptions::default()
+        };
+        let shown = format!("{options:?} {options}");
+        assert!(
+            !shown.contains("s3cr3t") && shown.contains("AWS_SECRET_ACCESS_KEY"),
+            "{shown}"
+        );
     }
 }

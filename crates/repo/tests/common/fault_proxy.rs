@@ -5,10 +5,11 @@
 //! every `cut_every`-th response with a body is cut short after its
 //! headers promised the whole length.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// What the proxy did, for the test to check that faults really happened.
 #[derive(Default)]
@@ -16,6 +17,9 @@ pub struct FaultCounts {
     pub requests: AtomicU64,
     pub failed: AtomicU64,
     pub cut: AtomicU64,
+    /// The access key id of every signed S3 request (`Credential=KEY/...`),
+    /// to tell which credentials a client used.
+    pub key_ids: Mutex<BTreeSet<String>>,
 }
 
 pub struct FaultProxy {
@@ -137,6 +141,12 @@ fn serve(
             .unwrap_or(0);
         let mut body = vec![0; len];
         reader.read_exact(&mut body)?;
+        if let Some(key) = header(&head, "authorization")
+            .and_then(|a| a.split_once("Credential="))
+            .and_then(|(_, c)| c.split('/').next())
+        {
+            counts.key_ids.lock().unwrap().insert(key.to_string());
+        }
         let n = counts.requests.fetch_add(1, Ordering::SeqCst) + 1;
         let fail = n % fail_every == 0;
         // Half the failures before the emulator sees the request, half

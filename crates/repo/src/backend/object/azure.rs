@@ -3,7 +3,8 @@
 //! name the endpoint with `BlobEndpoint=`, as for Azurite), else
 //! `AZURE_ACCOUNT_NAME` with `AZURE_ACCOUNT_KEY` or `AZURE_ACCOUNT_SAS`
 //! at `https://ACCOUNT.blob.core.windows.net` (`AZURE_ENDPOINT_SUFFIX`
-//! replaces `core.windows.net`, for the sovereign clouds).
+//! replaces `core.windows.net`, for the sovereign clouds). The options'
+//! [`Credentials`](crate::Credentials) may give any of them instead.
 //!
 //! `azure.access-tier` applies to data packs. opendal's azblob service has
 //! no access-tier setting, and a header added under its signer would break
@@ -38,12 +39,17 @@ struct Account {
     sas: Option<String>,
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-/// The account from the environment; errors name variables, never values.
-fn account() -> Result<Account, String> {
+/// The account from configuration's credentials or the environment;
+/// errors name variables, never values.
+fn account(options: &BackendOptions) -> Result<Account, String> {
+    const ACCOUNT: [&str; 5] = [
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "AZURE_ACCOUNT_NAME",
+        "AZURE_ACCOUNT_KEY",
+        "AZURE_ACCOUNT_SAS",
+        "AZURE_ENDPOINT_SUFFIX",
+    ];
+    let var = |name: &str| options.credentials.var_in(&ACCOUNT, name);
     if let Some(conn) = var("AZURE_STORAGE_CONNECTION_STRING") {
         let config = azure_config_from_connection_string(&conn, AzureStorageService::Blob)
             .map_err(|e| {
@@ -118,7 +124,7 @@ pub(super) fn operators(
     prefix: &str,
     options: &BackendOptions,
 ) -> Result<(Operator, Operator, Option<TieredPut>), String> {
-    let account = account()?;
+    let account = account(options)?;
     let mut builder = Azblob::default()
         .container(container)
         .root(&format!("/{prefix}"))

@@ -3,7 +3,8 @@
 //! service-account or authorized-user JSON file), else the gcloud
 //! well-known file, else the metadata server of the VM we run on. With
 //! `STORAGE_EMULATOR_HOST` (the variable Google's libraries honour) every
-//! request goes to that host, unsigned, as to fake-gcs-server.
+//! request goes to that host, unsigned, as to fake-gcs-server. The
+//! options' [`Credentials`](crate::Credentials) may give either instead.
 //!
 //! Each object is one upload request (`uploadType=multipart`: metadata
 //! and bytes together), never a resumable or XML multipart upload: packs
@@ -14,10 +15,6 @@ use opendal::{services::Gcs, Operator};
 
 use crate::backend::options::BackendOptions;
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 /// The metadata and data-pack operators for `bucket/prefix`; packs carry
 /// `gs.storage-class`.
 pub(super) fn operators(
@@ -25,6 +22,7 @@ pub(super) fn operators(
     prefix: &str,
     options: &BackendOptions,
 ) -> Result<(Operator, Operator), String> {
+    let var = |name: &str| options.credentials.var(name);
     let emulator = var("STORAGE_EMULATOR_HOST").map(|host| {
         // Google's libraries accept `host:port` and prepend http://.
         let host = host.trim().trim_end_matches('/');

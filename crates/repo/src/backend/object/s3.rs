@@ -1,13 +1,17 @@
 //! Amazon S3 and S3-compatible stores. Credentials come from AWS's own
 //! chain (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //! `AWS_SESSION_TOKEN`, `AWS_PROFILE` and `~/.aws`, web identity, instance
-//! metadata), which reqsign loads as the AWS SDKs do. One chain serves
+//! metadata), which reqsign loads as the AWS SDKs do, unless the options'
+//! [`Credentials`](crate::Credentials) name keys or a profile. One chain serves
 //! opendal's operators and our own bucket questions ([`BucketProbe`]), so
 //! both sign with the same credentials.
 
 use http::{Request, StatusCode};
 use opendal::{services::S3, Buffer, HttpTransport, Operator};
-use reqsign_aws_v4::{Credential, DefaultCredentialProvider, RequestSigner};
+use reqsign_aws_v4::{
+    Credential, DefaultCredentialProvider, ProfileCredentialProvider, RequestSigner,
+    StaticCredentialProvider,
+};
 use reqsign_core::{Context, OsEnv, ProvideCredentialChain, Signer};
 use reqsign_file_read_tokio::TokioFileRead;
 
@@ -27,23 +31,44 @@ pub(super) fn wants_content_md5(e: &opendal::Error) -> bool {
 /// SHA-256 of an empty body, which a signed GET declares.
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-/// The region for S3 requests: `s3.region`, then the standard variables,
-/// else us-east-1 (what AWS's own tools default to, and what S3 emulators
-/// accept).
+/// The region for S3 requests: `s3.region`, then the standard variables
+/// (configuration's `credentials` first), else us-east-1 (what AWS's own
+/// tools default to, and what S3 emulators accept).
 fn region(options: &BackendOptions) -> String {
     options
         .s3_region
         .clone()
-        .or_else(|| std::env::var("AWS_REGION").ok())
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .or_else(|| options.credentials.var("AWS_REGION"))
+        .or_else(|| options.credentials.var("AWS_DEFAULT_REGION"))
         .filter(|r| !r.trim().is_empty())
         .unwrap_or_else(|| "us-east-1".to_string())
 }
 
-/// AWS's default chain (environment, profile, web identity, ECS, instance
-/// metadata), as opendal would build it.
-fn credentials() -> ProvideCredentialChain<Credential> {
-    ProvideCredentialChain::new().push(DefaultCredentialProvider::builder().build())
+/// Where S3 credentials come from. Keys given by configuration are used
+/// alone, so a wrong one fails as itself instead of falling through to
+/// instance metadata; a configured `AWS_PROFILE` replaces the
+/// environment's keys; otherwise AWS's default chain (environment,
+/// profile, web identity, ECS, instance metadata), as opendal would
+/// build it.
+fn credentials(options: &BackendOptions) -> ProvideCredentialChain<Credential> {
+    let given = &options.credentials;
+    if given.given("AWS_ACCESS_KEY_ID") {
+        let id = given.var("AWS_ACCESS_KEY_ID").unwrap_or_default();
+        let secret = given.var("AWS_SECRET_ACCESS_KEY").unwrap_or_default();
+        let mut fixed = StaticCredentialProvider::new(&id, &secret);
+        if let Some(token) = given.var("AWS_SESSION_TOKEN") {
+            fixed = fixed.with_session_token(&token);
+        }
+        return ProvideCredentialChain::new().push(fixed);
+    }
+    let mut chain = DefaultCredentialProvider::builder();
+    if given.given("AWS_PROFILE") {
+        let profile = given.var("AWS_PROFILE").unwrap_or_default();
+        chain = chain
+            .no_env()
+            .profile(ProfileCredentialProvider::new().with_profile(profile));
+    }
+    ProvideCredentialChain::new().push(chain.build())
 }
 
 /// What an S3 location is opened as.
@@ -79,7 +104,7 @@ pub(super) fn operators(
             .root(&format!("/{prefix}"))
             .endpoint(&endpoint)
             .region(&region)
-            .credential_provider_chain(credentials());
+            .credential_provider_chain(credentials(options));
         // AWS wants virtual-hosted requests; MinIO, moto and most other
         // S3-compatible servers are addressed by path (restic's choice too).
         if !path_style {
@@ -116,7 +141,7 @@ pub(super) fn operators(
                 .with_http_send(opendal::HttpTransporter::new(RetryingTransport::new(
                     RetryPolicy::DEFAULT,
                 ))),
-            credentials(),
+            credentials(options),
             RequestSigner::new("s3", &region),
         ),
         transport: RetryingTransport::new(RetryPolicy::DEFAULT),
