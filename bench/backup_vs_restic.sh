@@ -4,11 +4,8 @@
 #   bench/backup_vs_restic.sh [DATASET_DIR] [OUTPUT_MD]
 #   bench/backup_vs_restic.sh --linux [OUTPUT_MD]
 #
-# `--linux` uses the Linux 6.1 source tree of Debian's `linux-source-6.1`
-# (about 78,600 files, 1.3 GB; the size where per-file and per-blob state
-# shows in peak RSS), downloaded with apt-get and extracted into
-# BENCH_LINUX_DIR (default ~/.cache/bulwark-bench/linux-source-6.1) when
-# missing, and writes its own section of OUTPUT_MD. Scratch space
+# `--linux` uses the Linux 6.1 source tree (bench/linux_tree.sh fetches
+# it once) and writes its own section of OUTPUT_MD. Scratch space
 # (repositories, restore targets: about 3 GB per run for this tree) goes
 # under BENCH_TMP (default /tmp); BENCH_TMP=/dev/shm measures on tmpfs.
 #
@@ -27,17 +24,7 @@ cd "$(dirname "$0")/.."
 marker=backup-vs-restic
 if [ "${1:-}" = --linux ]; then
     shift
-    linux=${BENCH_LINUX_DIR:-$HOME/.cache/bulwark-bench/linux-source-6.1}
-    if [ ! -d "$linux" ]; then
-        # The .deb holds the source as one tarball; both go once extracted.
-        mkdir -p "$(dirname "$linux")"
-        dl=$(mktemp -d "$(dirname "$linux")/.linux-dl.XXXXXX")
-        (cd "$dl" && apt-get download linux-source-6.1 >&2)
-        dpkg-deb -x "$dl"/linux-source-6.1_*.deb "$dl/deb"
-        tar -xJf "$dl"/deb/usr/src/linux-source-6.1.tar.xz -C "$dl"
-        mv "$dl/linux-source-6.1" "$linux"
-        rm -rf "$dl"
-    fi
+    linux=$(bench/linux_tree.sh)
     set -- "$linux" "$@"
     marker=backup-vs-restic-linux
 fi

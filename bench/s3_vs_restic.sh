@@ -2,6 +2,7 @@
 # Bulwark against restic on S3, emulated by moto, same dataset, same machine.
 #
 #   bench/s3_vs_restic.sh [DATASET_DIR] [OUTPUT_MD]
+#   bench/s3_vs_restic.sh --linux [OUTPUT_MD]
 #
 # Starts its own moto_server on a free loopback port and, for each tool
 # (bulwark's release build, /usr/bin/restic), runs: init, first backup,
@@ -26,10 +27,19 @@
 # default ~/.cache/bulwark-bench/s3-crates): big enough to make packs,
 # small enough for an emulator that keeps every object in memory. Writes
 # its section of OUTPUT_MD (default docs/benchmarks.md) between markers.
+# `--linux` uses the Linux 6.1 source tree (bench/linux_tree.sh fetches it
+# once; moto then holds about 300 MB of packs in memory) and writes its
+# own section.
 # Not part of CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+marker=s3-vs-restic
+if [ "${1:-}" = --linux ]; then
+    shift
+    set -- "$(bench/linux_tree.sh)" "$@"
+    marker=s3-vs-restic-linux
+fi
 out=${2:-docs/benchmarks.md}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bulwark-target}"
 crates="aws-lc-sys-0.47.0 windows-sys-0.52.0 windows-sys-0.48.0 libsqlite3-sys-0.30.1
@@ -188,7 +198,7 @@ table=$(
 
 mkdir -p "$(dirname "$out")"
 [ -f "$out" ] || printf '# Benchmarks\n' >"$out"
-python3 - "$out" "$table" s3-vs-restic <<'PY'
+python3 - "$out" "$table" "$marker" <<'PY'
 import sys
 path, table, marker = sys.argv[1], sys.argv[2], sys.argv[3]
 text = open(path).read()
