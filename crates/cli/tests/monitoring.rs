@@ -393,7 +393,7 @@ fn uptime_check_once_exits_1_when_a_monitor_is_down() {
     assert_eq!(out.status.code(), Some(0));
 }
 
-/// The seed's scripts ran on environment variables alone: with BASE_URL,
+/// The original scripts ran on environment variables alone: with BASE_URL,
 /// SLO_TARGET, SLO_WINDOW_DAYS and ROTATE_DASHBOARD_KEY and no config file,
 /// the base_url monitor is probed and logged, has its SLO, and the
 /// dashboard key is a managed secret.

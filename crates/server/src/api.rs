@@ -902,7 +902,7 @@ impl From<bulwark_ops::drill::DrillReport> for DrillReportWire {
 pub struct RestoreBody {
     /// `latest`, a snapshot id or unique prefix, or an archive name as
     /// `bulwark export` writes it (`bulwark-<id>-<YYYYmmddTHHMMSSZ>.tar.gz`)
-    /// or the seed's scripts did (`app-backup-20231115_030000.tar.gz`).
+    /// or the original backup scripts did (`app-backup-20231115_030000.tar.gz`).
     pub snapshot: String,
     /// Absolute directory on the server's machine.
     pub target: String,

@@ -5,7 +5,7 @@
 //! alerted and audited like every run, with its progress readable while it
 //! goes. The snapshot is named as people name backups: `latest`, an id or
 //! a unique prefix of one, or an archive name as `bulwark export` writes it
-//! (`bulwark-<id>-<YYYYmmddTHHMMSSZ>.tar.gz`) or as the seed's scripts did
+//! (`bulwark-<id>-<YYYYmmddTHHMMSSZ>.tar.gz`) or as the original backup scripts did
 //! (`app-backup-20231115_030000.tar.gz`: the snapshot taken in that second).
 
 use std::path::{Path, PathBuf};

@@ -180,7 +180,7 @@ fn compile(text: &str, file: Option<&Path>, env: Env<'_>) -> Result<Loaded, Conf
         .iter()
         .filter_map(|el| compile_slo(&mut cx, el, &slo_defaults, &monitor_names))
         .collect();
-    // The seed's slo_guard watched BASE_URL against SLO_TARGET over
+    // The original slo_guard script watched BASE_URL against SLO_TARGET over
     // SLO_WINDOW_DAYS with nothing else configured: a monitor made from
     // BASE_URL gets that SLO, unless the file already has one on it.
     if base_url_from_env
@@ -264,7 +264,7 @@ fn compile(text: &str, file: Option<&Path>, env: Env<'_>) -> Result<Loaded, Conf
                         s.rotate = rotate;
                         found = true;
                     }
-                    // The seed's rotation script made these two secrets
+                    // The original rotation script made these two secrets
                     // when asked to rotate them; so do we, with the
                     // documented defaults, rather than ignore the flag.
                     if !found && rotate {

@@ -1388,7 +1388,7 @@ fn env_only_set_ups_get_the_seed_slo_and_secrets() {
         (slo.target, slo.window),
         (0.99, Duration::from_secs(7 * 86_400))
     );
-    assert!(slo.strict, "the seed's /healthz/strict watched it");
+    assert!(slo.strict, "the original /healthz/strict watched it");
     // Asked to rotate: made with the documented defaults. Told not to: not made.
     let names: Vec<&str> = c.secrets.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["DASHBOARD_KEY"]);
