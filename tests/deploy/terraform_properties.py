@@ -311,20 +311,25 @@ def check_aws_identity(m, bucket):
     if doc is None:
         return
 
+    # Statements on objects and on the key: resources -> (actions, a
+    # condition each must carry). Those on the bucket itself follow below.
     expected = {
-        # resources -> (actions, required condition (test, variable, values) or None)
         (f"${{{bucket}.arn}}/${{var.prefix}}/*",): (
             {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, None),
-        (f"${{{bucket}.arn}}",): None,  # two statements on the bucket, checked below
         ("${aws_kms_key.repository.arn}",): (
             {"kms:Decrypt", "kms:GenerateDataKey"},
             ("StringEquals", "kms:ViaService", ["s3.${var.region}.amazonaws.com"])),
     }
+    expect("dynamic" not in doc, m, file, prop, "the policy has dynamic statements, which cannot be checked")
     granted = set()
     for s in blocks(doc, "statement"):
-        actions = m.resolve(s.get("actions", []))
-        resources = tuple(m.resolve(s.get("resources", [])))
         sid = s.get("sid", "?")
+        actions = m.resolve(s.get("actions", []))
+        resources = m.resolve(s.get("resources", []))
+        if not expect(isinstance(actions, list) and isinstance(resources, list), m, file, prop,
+                      f"statement {sid}: actions and resources must be literal lists (or locals)"):
+            continue
+        resources = tuple(resources)
         granted |= set(actions)
         expect(s.get("effect", "Allow") == "Allow", m, file, prop, f"statement {sid} is not an Allow")
         for forbidden in ("not_actions", "not_resources", "principals", "not_principals"):
@@ -332,7 +337,7 @@ def check_aws_identity(m, bucket):
         for a in actions:
             expect("*" not in a, m, file, prop, f"statement {sid} grants wildcard action {a}")
         for r in resources:
-            expect(r.strip() != "*" and r.startswith(("${" + bucket, "${aws_kms_key.repository")),
+            expect(r.startswith(("${" + bucket + ".arn}", "${aws_kms_key.repository.arn}")),
                    m, file, prop, f"statement {sid} reaches {r}, beyond the bucket and its key")
         conditions = [(c.get("test"), c.get("variable"), c.get("values")) for c in blocks(s, "condition")]
         if resources == (f"${{{bucket}.arn}}",):
