@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a used one: installs and starts
 # what the tests need (PostgreSQL, restic, openapi-spec-validator, moto's S3
-# server, Azurite, fake-gcs-server, Chromium with playwright-core for the
-# dashboard's browser tests), then runs every test.
+# server, Azurite, fake-gcs-server, checkov and python-hcl2 for the Terraform
+# modules, Chromium with playwright-core for the dashboard's browser tests),
+# then runs every test.
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh -E 'test(audit)'   # extra arguments go to cargo nextest
@@ -196,6 +197,41 @@ ensure_fake_gcs() {
     log "fake-gcs-server ready at $BULWARK_TEST_GCS_EMULATOR_HOST"
 }
 
+# --- checkov and python-hcl2: the judges of deploy/terraform ----------------
+# terraform is in no registry we reach, so the modules are checked statically:
+# checkov's policies, and tests/deploy/terraform_properties.py (python-hcl2).
+# checkov gets a virtualenv of its own: it pins bc-python-hcl2, which installs
+# the same `hcl2` module as python-hcl2 with another API, and a long list of
+# libraries that moto needs too.
+CHECKOV_VERSION=3.3.30
+ensure_checkov() {
+    local prefix="$TEST_TOOLS/checkov-$CHECKOV_VERSION"
+    if [ ! -x "$prefix/bin/checkov" ]; then
+        log "installing checkov $CHECKOV_VERSION into $prefix"
+        rm -rf "$prefix"
+        if ! python3 -m venv "$prefix" >/dev/null 2>&1; then
+            apt_install python3-venv
+            rm -rf "$prefix"
+            python3 -m venv "$prefix"
+        fi
+        "$prefix/bin/python" -m pip install --quiet --disable-pip-version-check \
+            "checkov==$CHECKOV_VERSION" >/dev/null
+    fi
+    export BULWARK_TEST_CHECKOV="$prefix/bin/checkov"
+    log "checkov $CHECKOV_VERSION at $BULWARK_TEST_CHECKOV"
+}
+ensure_python_hcl2() {
+    if ! python3 -c 'from hcl2 import SerializationOptions' 2>/dev/null; then
+        log "installing python-hcl2"
+        python3 -m pip install --quiet --disable-pip-version-check 'python-hcl2>=8,<9' >/dev/null
+        command -v pyenv >/dev/null && pyenv rehash
+    fi
+    python3 -c 'from hcl2 import SerializationOptions' 2>/dev/null || {
+        log "python-hcl2 8 is not importable by python3 after installing it"
+        exit 1
+    }
+}
+
 # --- Chromium and playwright-core: the dashboard's browser tests ------------
 # Debian's Chromium, driven by npm's playwright-core (the library without
 # browsers of its own: it never downloads one). Both live outside the clone.
@@ -231,6 +267,8 @@ ensure_moto
 ensure_moto_auth
 ensure_azurite
 ensure_fake_gcs
+ensure_checkov
+ensure_python_hcl2
 ensure_chromium
 ensure_playwright
 

@@ -404,3 +404,52 @@ pub fn snapshots(data_dir: &Path, repo: &Path) -> Vec<serde_json::Value> {
     );
     serde_json::from_str(&out).expect("snapshots --json")
 }
+
+/// The root of the source tree (where deploy/, scripts/ and tests/ are).
+pub fn source_root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("source root")
+}
+
+/// A tool scripts/test.sh installs: the path in the variable it exports,
+/// else `program` on PATH.
+pub fn tool(var: &str, program: &str) -> std::ffi::OsString {
+    std::env::var_os(var).unwrap_or_else(|| program.into())
+}
+
+/// `program args` in `dir` with `env` added. A missing program panics
+/// saying who provides it.
+pub fn run_tool(
+    program: &std::ffi::OsStr,
+    args: &[&str],
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}): scripts/test.sh installs it",
+                program.to_string_lossy()
+            )
+        })
+}
+
+/// A copy of the directory tree `from` at `to` (files and directories only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
