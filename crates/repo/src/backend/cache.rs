@@ -238,7 +238,15 @@ impl Backend for CachedBackend {
         self.inner.remove(t, name)
     }
 
+    /// A cached index or snapshot file answers from disk: reading one
+    /// starts with its size (the bound on metadata files), and asking the
+    /// store would cost a request per file on every command. The copy was
+    /// stored only when it hashed to its name, and [`read`](Self::read)
+    /// checks that again.
     fn stat(&self, t: FileType, name: &str) -> Result<u64> {
+        if let Some(meta) = self.path(t, name).and_then(|p| fs::metadata(p).ok()) {
+            return Ok(meta.len());
+        }
         self.inner.stat(t, name)
     }
 
@@ -286,6 +294,8 @@ mod tests {
         // Served from the cache even when the repository's copy is gone...
         inner.remove(FileType::Index, &name).unwrap();
         assert_eq!(cache.read(FileType::Index, &name).unwrap(), data);
+        // (its size too, with no request)
+        assert_eq!(cache.stat(FileType::Index, &name).unwrap(), data.len() as u64);
         // ...but never when it no longer hashes to its name.
         fs::write(&file, b"tampered").unwrap();
         assert!(cache.read(FileType::Index, &name).is_err());
