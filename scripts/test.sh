@@ -46,7 +46,7 @@ ensure_postgres() {
     fi
     local version cluster port status
     if [ -z "$(pg_lsclusters -h 2>/dev/null)" ]; then
-        version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+        version=$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1)
         log "creating PostgreSQL $version cluster"
         as_root pg_createcluster "$version" main >/dev/null
     fi
