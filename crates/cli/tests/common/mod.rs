@@ -400,3 +400,21 @@ pub fn snapshots(data_dir: &Path, repo: &Path) -> Vec<serde_json::Value> {
     );
     serde_json::from_str(&out).expect("snapshots --json")
 }
+
+/// The workspace's root directory (the repository checkout).
+pub fn workspace_root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// Panics, saying scripts/test.sh installs it, when `tool` is not on PATH.
+pub fn require_tool(tool: &str) {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
+    assert!(
+        found,
+        "{tool} is not on PATH: scripts/test.sh installs it (run the tests through it)"
+    );
+}
