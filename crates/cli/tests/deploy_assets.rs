@@ -715,7 +715,8 @@ fn workflow_notifies_slack_with_the_run_and_skips_without_a_webhook() {
         ("OUTPUT_DIR", out_dir.to_str().unwrap()),
     ];
     let out = ci_backup(dir, &vars, &["notify", "failure", "drill"]);
-    let said = ok("notify", out);
+    let said = text(&out);
+    ok("notify", out);
     let (request_line, body) = receiver.join().unwrap();
     assert!(
         request_line.starts_with("POST /services/T0/B0/secret-token "),
@@ -896,7 +897,8 @@ fn setup_gh_secrets_copies_terraform_outputs_through_stdin() {
         &["--repo", "acme/app", "--password-file", &pw, "aws"],
         &[("SLACK_WEBHOOK_URL", webhook)],
     );
-    let said = ok("setup-gh-secrets aws", out);
+    let said = text(&out);
+    ok("setup-gh-secrets aws", out);
     let expected = [
         (
             "BULWARK_REPOSITORY",
