@@ -117,6 +117,7 @@ aws)
         # No stored key: the workflow assumes the role through GitHub's
         # OIDC token, which works once the module trusts this repository
         # (github_oidc_provider_arn and github_oidc_subjects).
+        # (The module sets create_access_key = true for a stored key.)
         add_output AWS_ROLE_ARN role_arn
         printf 'note: no access key in the outputs: the workflow assumes the role through GitHub OIDC, so the module must trust this repository (github_oidc_provider_arn, github_oidc_subjects)\n' >&2
     fi
@@ -126,7 +127,11 @@ azure)
     add_output AZURE_ACCOUNT_SAS sas_token
     ;;
 gcp)
-    encoded=$(output service_account_key required)
+    encoded=$(output service_account_key optional)
+    # GitHub-hosted runners have no Google identity of their own: the
+    # workflow needs the service account's JSON key.
+    [ -n "$encoded" ] ||
+        die "terraform output \"service_account_key\" is null in $dir: apply the module with create_key = true so the workflow has a key"
     key_json=$(base64 -d <<<"$encoded" 2>/dev/null) ||
         die "terraform output \"service_account_key\" is not base64"
     jq -e 'type == "object" and has("private_key")' <<<"$key_json" >/dev/null 2>&1 ||

@@ -1096,6 +1096,14 @@ fn setup_gh_secrets_dry_run_and_errors() {
         "cannot read the password file",
     );
     check(&fakes, &["mars"], "unknown argument \"mars\"");
+    // GCP without a key: the module's variable that makes one, named.
+    let gcp_no_key = outputs(&[
+        ("repository", "gs:acme-backups:/bulwark".into()),
+        ("service_account_key", serde_json::Value::Null),
+    ]);
+    let gcp = Fakes::new(&gcp_no_key, true);
+    let gcp_pw = gcp.password_file("pw");
+    check(&gcp, &["--password-file", &gcp_pw, "gcp"], "create_key = true");
     // No terraform on PATH.
     std::fs::remove_file(fakes.dir.path().join("bin/terraform")).unwrap();
     if !Path::new("/usr/bin/terraform").exists() && !Path::new("/bin/terraform").exists() {
