@@ -66,7 +66,8 @@ fn backup_workflow_keeps_its_promises() {
         "concurrency:",
         "cancel-in-progress: false",
         "timeout-minutes:",
-        "actions/cache@",
+        "actions/cache/restore@",
+        "actions/cache/save@",
         "actions/upload-artifact@",
         "scripts/ci-backup.sh notify",
         "SLACK_WEBHOOK_URL: ${{ secrets.SLACK_WEBHOOK_URL }}",
@@ -1103,7 +1104,11 @@ fn setup_gh_secrets_dry_run_and_errors() {
     ]);
     let gcp = Fakes::new(&gcp_no_key, true);
     let gcp_pw = gcp.password_file("pw");
-    check(&gcp, &["--password-file", &gcp_pw, "gcp"], "create_key = true");
+    check(
+        &gcp,
+        &["--password-file", &gcp_pw, "gcp"],
+        "create_key = true",
+    );
     // No terraform on PATH.
     std::fs::remove_file(fakes.dir.path().join("bin/terraform")).unwrap();
     if !Path::new("/usr/bin/terraform").exists() && !Path::new("/bin/terraform").exists() {
