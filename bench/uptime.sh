@@ -42,8 +42,8 @@ done
 WORK=$(mktemp -d)
 TARGET_PID=""; BW_PID=""
 cleanup() {
-  [ -n "$BW_PID" ] && kill "$BW_PID" 2>/dev/null || true
-  [ -n "$TARGET_PID" ] && kill "$TARGET_PID" 2>/dev/null || true
+  if [ -n "$BW_PID" ]; then kill "$BW_PID" 2>/dev/null || true; fi
+  if [ -n "$TARGET_PID" ]; then kill "$TARGET_PID" 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT

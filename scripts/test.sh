@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a used one: installs and starts
 # what the tests need (PostgreSQL, restic, openapi-spec-validator, moto's S3
-# server, Azurite, fake-gcs-server, checkov and python-hcl2 for the Terraform
-# modules, Chromium with playwright-core for the dashboard's browser tests),
-# then runs every test.
+# server, Azurite, fake-gcs-server, Chromium with playwright-core for the
+# dashboard's browser tests, and for the deployment assets checkov,
+# python-hcl2, check-jsonschema, shellcheck and systemd-analyze), then runs
+# every test.
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh -E 'test(audit)'   # extra arguments go to cargo nextest
@@ -47,7 +48,7 @@ ensure_postgres() {
     fi
     local version cluster port status
     if [ -z "$(pg_lsclusters -h 2>/dev/null)" ]; then
-        version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+        version=$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1)
         log "creating PostgreSQL $version cluster"
         as_root pg_createcluster "$version" main >/dev/null
     fi
@@ -87,6 +88,32 @@ ensure_openapi_validator() {
         log "openapi-spec-validator is not on PATH after installing it"
         exit 1
     }
+}
+
+# --- check-jsonschema: the judge of .github/workflows (GitHub's schema) -----
+ensure_check_jsonschema() {
+    if ! command -v check-jsonschema >/dev/null; then
+        log "installing check-jsonschema"
+        python3 -m pip install --quiet --disable-pip-version-check check-jsonschema >/dev/null
+        command -v pyenv >/dev/null && pyenv rehash
+        PATH="$PATH:$(python3 -m site --user-base)/bin"
+        export PATH
+    fi
+    command -v check-jsonschema >/dev/null || {
+        log "check-jsonschema is not on PATH after installing it"
+        exit 1
+    }
+}
+
+# --- shellcheck, systemd-analyze, jq: the deployment assets' checks ---------
+ensure_shellcheck() {
+    command -v shellcheck >/dev/null || apt_install shellcheck
+    command -v systemd-analyze >/dev/null || apt_install systemd
+    # scripts/ci-backup.sh and setup-gh-secrets.sh read JSON with jq and
+    # post with curl; the tests run them.
+    command -v jq >/dev/null || apt_install jq
+    command -v curl >/dev/null || apt_install curl
+    log "shellcheck $(shellcheck --version | sed -n 's/^version: //p'), $(systemd-analyze --version | head -n 1)"
 }
 
 # --- moto: an S3 server for the object-store backend ------------------------
@@ -263,6 +290,8 @@ ensure_playwright() {
 ensure_postgres
 ensure_restic
 ensure_openapi_validator
+ensure_check_jsonschema
+ensure_shellcheck
 ensure_moto
 ensure_moto_auth
 ensure_azurite

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bulwark_ops::audit::Outcome;
+use bulwark_ops::backups::restore::find_snapshot;
 use bulwark_repo::Cancel;
 use bulwark_repo::{
     backup, check, forget, open_backend_with, prune, restore_with_progress, Backend,
@@ -218,7 +219,9 @@ pub(crate) struct SnapshotsArgs {
 pub(crate) struct RestoreArgs {
     #[command(flatten)]
     repo: RepoArgs,
-    /// Snapshot id (or unique prefix), or `latest`
+    /// Snapshot id (or unique prefix), `latest`, or an archive name: `bulwark
+    /// export`'s, or `app-backup-20231115_030000.tar.gz` for the snapshot
+    /// taken in that second (UTC)
     #[arg(value_name = "SNAPSHOT")]
     snapshot: String,
     /// Directory to restore into
@@ -675,12 +678,14 @@ fn run_restore(a: RestoreArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let mut progress = Progress::new(json, None, "restore");
-    let result = restore_with_progress(&repo, &a.snapshot, &opts, |p| {
-        progress.update(p.bytes, || {
-            (
-                format!("{} files, {} MiB", p.files, p.bytes >> 20),
-                json!({"message_type": "status", "files_restored": p.files, "bytes_restored": p.bytes}),
-            )
+    // The same reading of the name as the restore API's, so a CI workflow
+    // can restore by the file name our users' scripts gave their archives.
+    let result = find_snapshot(&repo, &a.snapshot).and_then(|id| {
+        restore_with_progress(&repo, &id.to_hex(), &opts, |p| {
+            progress.update(p.bytes, || {
+                let line = json!({"message_type": "status", "files_restored": p.files, "bytes_restored": p.bytes});
+                (format!("{} files, {} MiB", p.files, p.bytes >> 20), line)
+            })
         })
     });
     progress.finish();
