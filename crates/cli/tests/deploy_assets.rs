@@ -16,7 +16,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{ok, require_tool, text, workspace_root};
+use common::{ok, require_tool, source_root, text};
 
 fn read(rel: &str) -> String {
     std::fs::read_to_string(source_root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
