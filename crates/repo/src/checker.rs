@@ -265,7 +265,7 @@ pub fn check(
                 if cancel.is_cancelled() {
                     return None;
                 }
-                let r = read_pack(repo_ref, pid, blobs);
+                let r = read_pack(repo_ref, pid, pack_files[*pid], blobs);
                 let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 progress(d, total);
                 Some(match r {
@@ -445,12 +445,20 @@ fn packs_used_by_tree(
 
 /// Read a pack whole and verify everything in it. Returns the number of
 /// blobs verified, or that number and a description of the first problem.
-fn read_pack(repo: &Repository, pid: &Id, indexed: &[PackedBlob]) -> Result<u64, (u64, String)> {
+fn read_pack(
+    repo: &Repository,
+    pid: &Id,
+    size: u64,
+    indexed: &[PackedBlob],
+) -> Result<u64, (u64, String)> {
     let name = pid.to_hex();
-    let data = repo
-        .backend
-        .read(FileType::Pack, &name)
-        .map_err(|e| (0, format!("pack {pid}: {e}")))?;
+    // Read as the listed size, so a remote backend can size its buffer
+    // once; a pack longer or shorter than listed fails its hash below.
+    let data = match u32::try_from(size) {
+        Ok(len) if len > 0 => repo.backend.read_range(FileType::Pack, &name, 0, len),
+        _ => repo.backend.read(FileType::Pack, &name),
+    }
+    .map_err(|e| (0, format!("pack {pid}: {e}")))?;
     let actual = Id::hash(&data);
     let mut problems = Vec::new();
     if actual != *pid {

@@ -295,7 +295,10 @@ mod tests {
         inner.remove(FileType::Index, &name).unwrap();
         assert_eq!(cache.read(FileType::Index, &name).unwrap(), data);
         // (its size too, with no request)
-        assert_eq!(cache.stat(FileType::Index, &name).unwrap(), data.len() as u64);
+        assert_eq!(
+            cache.stat(FileType::Index, &name).unwrap(),
+            data.len() as u64
+        );
         // ...but never when it no longer hashes to its name.
         fs::write(&file, b"tampered").unwrap();
         assert!(cache.read(FileType::Index, &name).is_err());
