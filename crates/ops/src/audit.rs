@@ -206,6 +206,17 @@ pub(crate) struct RecordedTx<'s> {
 }
 
 impl RecordedTx<'_> {
+    /// Adds an event besides the audit record's own (a drill summary, a
+    /// rotation), committed with the change.
+    pub(crate) async fn event(
+        &mut self,
+        kind: crate::events::Kind,
+        body: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        crate::events::append_on(&mut self.inner.tx, self.inner.dialect, kind, body).await?;
+        Ok(())
+    }
+
     /// Commits the change and its record together.
     pub(crate) async fn commit(self) -> Result<Record, StoreError> {
         self.inner.tx.commit().await?;
@@ -287,7 +298,7 @@ async fn append_in(
     .bind(&hash)
     .execute(&mut **tx)
     .await?;
-    Ok(Record {
+    let record = Record {
         seq,
         ts: crate::time::from_ms(ts_ms),
         actor: entry.actor.as_str().to_string(),
@@ -297,7 +308,16 @@ async fn append_in(
         detail: entry.detail.clone(),
         prev_hash,
         hash,
-    })
+    };
+    // Every audit record is also an event, committed with it.
+    crate::events::append_on(
+        tx,
+        dialect,
+        crate::events::Kind::Audit,
+        &crate::events::audit_body(&record),
+    )
+    .await?;
+    Ok(record)
 }
 
 const AUDIT_LOCK_KEY: i64 = 0x6275_6c77_0002;
