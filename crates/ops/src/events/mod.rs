@@ -28,6 +28,7 @@ use sqlx::Row;
 use crate::store::{Dialect, Store, StoreError};
 
 pub use crate::config::EventKind as Kind;
+pub(crate) use ship::start_all;
 pub use ship::{ship_stream, Progress, ShipError, ShipOptions, Shipper, StreamSummary};
 
 /// One stored event.
@@ -92,9 +93,7 @@ pub(crate) async fn append_on(
 }
 
 /// Appends an event in a transaction of its own.
-///
-/// # Errors
-/// On a database error.
+#[cfg(test)]
 pub(crate) async fn append(
     store: &Store,
     kind: Kind,
@@ -104,14 +103,6 @@ pub(crate) async fn append(
     let seq = append_on(&mut tx, store.dialect(), kind, body).await?;
     tx.commit().await?;
     Ok(seq)
-}
-
-/// Appends an event, logging instead of failing: for outcomes already
-/// recorded elsewhere whose caller has nothing better to do with an error.
-pub(crate) async fn append_or_log(store: &Store, kind: Kind, body: serde_json::Value) {
-    if let Err(e) = append(store, kind, &body).await {
-        tracing::error!(kind = kind.as_str(), error = %e, "cannot record event");
-    }
 }
 
 /// Events after `after_seq`, oldest first, at most `limit`, optionally of
