@@ -92,19 +92,6 @@ pub(crate) async fn append_on(
     Ok(seq)
 }
 
-/// Appends an event in a transaction of its own.
-#[cfg(test)]
-pub(crate) async fn append(
-    store: &Store,
-    kind: Kind,
-    body: &serde_json::Value,
-) -> Result<i64, StoreError> {
-    let mut tx = store.pool().begin().await?;
-    let seq = append_on(&mut tx, store.dialect(), kind, body).await?;
-    tx.commit().await?;
-    Ok(seq)
-}
-
 /// Events after `after_seq`, oldest first, at most `limit`, optionally of
 /// one kind.
 ///

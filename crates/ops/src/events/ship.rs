@@ -289,7 +289,7 @@ pub struct StreamSummary {
 }
 
 /// How many times `ship_stream` tries one batch before giving up.
-const STREAM_ATTEMPTS: u32 = 5;
+const STREAM_ATTEMPTS: u32 = 4;
 
 /// Ships the lines of `input` to the sink named `sink_name`, in batches of
 /// the sink's `batch` size, a partial batch whenever the input pauses for

@@ -6,10 +6,10 @@ use std::time::Duration;
 use crate::config::{SinkConfig, SinkKind};
 use crate::BoxFuture;
 
-mod cloudwatch;
+pub(super) mod cloudwatch;
 mod file;
 mod http;
-mod syslog;
+pub(super) mod syslog;
 
 /// One message for a sink.
 #[derive(Debug, Clone)]
