@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bulwark_ops::audit::{self, Entry, Outcome};
@@ -417,3 +418,121 @@ async fn cloudwatch_body(store: Store, db: TestDb) {
     assert_eq!(got, expected(0..32), "every event once, in order");
 }
 on_both!(cloudwatch_on_moto, cloudwatch_body);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_a_sink() {
+    use bulwark_ops::alert::{self, Alert};
+    use bulwark_ops::config::AlertSeverity;
+    use bulwark_ops::{keys, secrets, sessions, Instance, Role};
+
+    let (store, _db) = common::sqlite().await;
+    let data = tempfile::tempdir().unwrap();
+    // A channel whose URL carries a password, a token in its path and one
+    // in its query, on a port where nothing listens: delivery fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let text = format!(
+        r#"
+[[monitor]]
+name = "api"
+url = "http://127.0.0.1:{port}/health?token=monitor-token-secret"
+[[channel]]
+name = "hook"
+type = "webhook"
+url = "http://ops:chan-password-xyz@127.0.0.1:{port}/hook/tok-path-secret?token=query-token-secret"
+headers = {{ Authorization = "Bearer header-token-secret" }}
+[[route]]
+channel = "hook"
+[[secret]]
+name = "DASHBOARD_KEY"
+[[sink]]
+name = "audit-file"
+type = "file"
+"#
+    );
+    let config = Arc::new(config(&text));
+    let instance = Instance::new(config.clone(), store.clone(), data.path());
+    let actor = Actor::system("test");
+
+    // A rotation, twice (the second has a previous value).
+    let now = chrono::Utc::now();
+    let force = secrets::RotateOptions {
+        force: true,
+        no_grace: false,
+    };
+    let cfg = &config.secrets[0];
+    secrets::rotate(&store, data.path(), cfg, &actor, force, now).await.unwrap();
+    let first = std::fs::read_to_string(secrets::current_path(data.path(), "DASHBOARD_KEY")).unwrap();
+    secrets::rotate(&store, data.path(), cfg, &actor, force, now).await.unwrap();
+    let second = std::fs::read_to_string(secrets::current_path(data.path(), "DASHBOARD_KEY")).unwrap();
+    // A key, sign-ins with it and with the managed key, a failed sign-in.
+    let key = keys::create(&store, &Actor::cli(), Role::Admin, "ops").await.unwrap();
+    let key = key.secret.expose().clone();
+    let ttl = Duration::from_secs(600);
+    let s1 = sessions::sign_in(&store, &instance.auth, &key, "127.0.0.1", ttl)
+        .await
+        .unwrap()
+        .expect("the new key signs in");
+    let s2 = sessions::sign_in(&store, &instance.auth, second.trim(), "127.0.0.1", ttl)
+        .await
+        .unwrap()
+        .expect("the managed key signs in");
+    let wrong = "bwk_0000typo-of-a-real-key-0000";
+    assert!(sessions::sign_in(&store, &instance.auth, wrong, "127.0.0.1", ttl)
+        .await
+        .unwrap()
+        .is_none());
+    // An alert whose delivery fails.
+    let at = chrono::Utc::now().timestamp_millis();
+    let a = Alert::new("MonitorDown", "api", "", AlertSeverity::Critical, "down".into(), at);
+    alert::notify(&store, &config, &a, at).await.unwrap();
+    let delivered = alert::deliver_due(&store, &config, &reqwest::Client::new(), at + 10)
+        .await
+        .unwrap();
+    assert_eq!(delivered, 0);
+
+    let mut shipper = Shipper::new(store.clone(), &config.sinks[0], data.path(), fast()).unwrap();
+    until_caught_up(&mut shipper).await;
+    let path = data.path().join("logs/audit-file.ndjson");
+    let shipped = std::fs::read_to_string(&path).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // Everything is there...
+    let lines: Vec<serde_json::Value> = shipped
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let has = |kind: &str, field: &str, value: &str| {
+        lines
+            .iter()
+            .any(|l| l["kind"] == kind && l["body"][field] == value)
+    };
+    assert!(has("audit", "action", "secret.rotate"), "{shipped}");
+    assert!(has("audit", "action", "key.create"), "{shipped}");
+    assert!(has("audit", "action", "session.sign_in"), "{shipped}");
+    assert!(has("secret", "name", "DASHBOARD_KEY"), "{shipped}");
+    assert!(has("alert", "outcome", "failed"), "{shipped}");
+    let failed = lines.iter().find(|l| l["kind"] == "alert").unwrap();
+    assert_eq!(failed["body"]["channel"], "hook");
+    assert_eq!(failed["body"]["state"], "firing");
+    assert_eq!(failed["body"]["attempt"], 1);
+    // ...and no secret is.
+    for secret in [
+        first.trim(),
+        second.trim(),
+        key.as_str(),
+        s1.token.expose().as_str(),
+        s2.token.expose().as_str(),
+        wrong,
+        "chan-password-xyz",
+        "tok-path-secret",
+        "query-token-secret",
+        "header-token-secret",
+        "monitor-token-secret",
+    ] {
+        assert!(!secret.is_empty());
+        assert!(!shipped.contains(secret), "{secret} was shipped:\n{shipped}");
+    }
+}
