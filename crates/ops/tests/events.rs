@@ -536,3 +536,88 @@ type = "file"
         assert!(!shipped.contains(secret), "{secret} was shipped:\n{shipped}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syslog_tls_with_a_private_ca() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "bulwark test log ca");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let leaf_cert = leaf.signed_by(&leaf_key, &ca_cert, &ca_key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf_cert.der().clone()],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                let Ok(mut stream) = acceptor.accept(sock).await else {
+                    return;
+                };
+                let mut buf = [0_u8; 4096];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let _ = tx.send(buf[..n].to_vec());
+                }
+            });
+        }
+    });
+    let data = tempfile::tempdir().unwrap();
+    let ca_file = data.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+    let (store, _db) = common::sqlite().await;
+    audit_events(&store, 0, 3).await;
+
+    // Without the private CA the server is not trusted: nothing confirmed.
+    let untrusted = sink(&format!(
+        "[[sink]]\nname = \"s\"\ntype = \"syslog\"\nurl = \"tls://localhost:{port}\"\n\
+         hostname = \"bulwark-test-host\"\n"
+    ));
+    let mut shipper = Shipper::new(store.clone(), &untrusted, data.path(), fast()).unwrap();
+    let e = shipper.ship_once().await.unwrap_err();
+    assert!(e.to_string().contains("tls handshake"), "{e}");
+    assert_eq!(events::cursor(&store, "s").await.unwrap(), 0);
+    drop(shipper);
+
+    let trusted = sink(&format!(
+        "[[sink]]\nname = \"s\"\ntype = \"syslog\"\nurl = \"tls://localhost:{port}\"\n\
+         hostname = \"bulwark-test-host\"\nca_file = \"{}\"\n",
+        ca_file.display()
+    ));
+    let mut shipper = Shipper::new(store.clone(), &trusted, data.path(), fast()).unwrap();
+    assert_eq!(until_caught_up(&mut shipper).await, 3);
+    let mut bytes = Vec::new();
+    while frames(&bytes).len() < 3 {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("frames over tls")
+            .unwrap();
+        bytes.extend_from_slice(&chunk);
+    }
+    let got: Vec<String> = frames(&bytes)
+        .iter()
+        .map(|f| parse_5424(f).1["body"]["target"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, expected(0..3));
+}
