@@ -17,7 +17,9 @@ fn setup(config: &str) -> tempfile::TempDir {
 
 #[test]
 fn ship_stdin_to_a_file_sink() {
-    let dir = setup("[[sink]]\nname = \"file\"\ntype = \"file\"\npath = \"shipped/app.ndjson\"\nbatch = 2\n");
+    let dir = setup(
+        "[[sink]]\nname = \"file\"\ntype = \"file\"\npath = \"shipped/app.ndjson\"\nbatch = 2\n",
+    );
     let input = "{\"level\":\"error\",\"msg\":\"disk full\"}\nplain text, not json\n\n{\"n\":2}\n";
     let out = run_with_stdin(
         bulwark_in(dir.path()).args(["events", "ship", "--sink", "file"]),
@@ -42,7 +44,10 @@ fn ship_stdin_to_a_file_sink() {
             serde_json::json!({"n": 2}),
         ]
     );
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     // Appended, never rewritten.
     let out = run_with_stdin(
@@ -51,7 +56,10 @@ fn ship_stdin_to_a_file_sink() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(summary, serde_json::json!({"sink": "file", "lines": 1, "batches": 1}));
+    assert_eq!(
+        summary,
+        serde_json::json!({"sink": "file", "lines": 1, "batches": 1})
+    );
     assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 4);
 }
 
@@ -78,14 +86,20 @@ fn ship_fails_clearly() {
         b"x\n".to_vec(),
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("no [[sink]] named \"nope\""), "{}", text(&out));
+    assert!(
+        text(&out).contains("no [[sink]] named \"nope\""),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
 fn serve_exports_the_audit_trail_to_a_sink() {
     let dir = setup("[[sink]]\nname = \"trail\"\ntype = \"file\"\nevents = [\"audit\"]\n");
     let _server = serve(bulwark_in(dir.path()).current_dir(dir.path()), None);
-    let out = run(bulwark_in(dir.path()).args(["keys", "create", "--role", "analyst", "--name", "exported"]));
+    let out =
+        run(bulwark_in(dir.path())
+            .args(["keys", "create", "--role", "analyst", "--name", "exported"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let path = dir.path().join("data/logs/trail.ndjson");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -108,8 +122,14 @@ fn serve_exports_the_audit_trail_to_a_sink() {
     let out = run(bulwark_in(dir.path()).args(["--json", "events", "list", "--kind", "audit"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let list: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
-    assert!(list.iter().any(|e| e["seq"] == found["seq"] && e["body"]["action"] == "key.create"));
+    assert!(list
+        .iter()
+        .any(|e| e["seq"] == found["seq"] && e["body"]["action"] == "key.create"));
     let out = run(bulwark_in(dir.path()).args(["events", "list", "--kind", "logins"]));
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("unknown event kind \"logins\""), "{}", text(&out));
+    assert!(
+        text(&out).contains("unknown event kind \"logins\""),
+        "{}",
+        text(&out)
+    );
 }

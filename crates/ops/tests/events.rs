@@ -57,7 +57,8 @@ fn targets(text: &str) -> Vec<String> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
             v["body"]["target"].as_str().unwrap_or("").to_string()
         })
         .collect()
@@ -83,9 +84,10 @@ async fn until_caught_up(shipper: &mut Shipper) -> i64 {
 
 async fn stream_store_body(store: Store, db: TestDb) {
     // Every audit record is an event, in seq order, committed with it.
-    let created = bulwark_ops::keys::create(&store, &Actor::cli(), bulwark_ops::Role::Analyst, "grafana")
-        .await
-        .unwrap();
+    let created =
+        bulwark_ops::keys::create(&store, &Actor::cli(), bulwark_ops::Role::Analyst, "grafana")
+            .await
+            .unwrap();
     audit_events(&store, 0, 3).await;
     let all = events::list(&store, 0, None, 100).await.unwrap();
     let seqs: Vec<i64> = all.iter().map(|e| e.seq).collect();
@@ -115,7 +117,9 @@ async fn stream_store_body(store: Store, db: TestDb) {
     // Pruning keeps what a sink has not confirmed, and the newest event.
     let everything = i64::MAX;
     assert_eq!(
-        events::prune(&store, &["siem".to_string()], everything).await.unwrap(),
+        events::prune(&store, &["siem".to_string()], everything)
+            .await
+            .unwrap(),
         0
     );
     let data = tempfile::tempdir().unwrap();
@@ -127,18 +131,34 @@ async fn stream_store_body(store: Store, db: TestDb) {
     // the first holds the lease.
     let mut long = fast();
     long.lease = Duration::from_secs(600);
-    let mut holder = Shipper::new(store.clone(), &sink("[[sink]]\nname = \"other\"\ntype = \"file\"\n"), data.path(), long.clone()).unwrap();
+    let mut holder = Shipper::new(
+        store.clone(),
+        &sink("[[sink]]\nname = \"other\"\ntype = \"file\"\n"),
+        data.path(),
+        long.clone(),
+    )
+    .unwrap();
     assert!(holder.ship_once().await.unwrap().leased);
-    let mut second = Shipper::new(store.clone(), &sink("[[sink]]\nname = \"other\"\ntype = \"file\"\n"), data.path(), long).unwrap();
+    let mut second = Shipper::new(
+        store.clone(),
+        &sink("[[sink]]\nname = \"other\"\ntype = \"file\"\n"),
+        data.path(),
+        long,
+    )
+    .unwrap();
     let p2 = second.ship_once().await.unwrap();
     assert!(!p2.leased && p2.read == 0, "{p2:?}");
     assert_eq!(
-        events::prune(&store, &["siem".to_string()], everything).await.unwrap(),
+        events::prune(&store, &["siem".to_string()], everything)
+            .await
+            .unwrap(),
         4
     );
     until_caught_up(&mut shipper).await;
     assert_eq!(
-        events::prune(&store, &["siem".to_string()], everything).await.unwrap(),
+        events::prune(&store, &["siem".to_string()], everything)
+            .await
+            .unwrap(),
         1
     );
     // The newest stays, so the next event still follows the cursor.
@@ -196,8 +216,7 @@ on_both!(http_sink_fails_then_recovers_exactly_once, http_body);
 async fn running_body(store: Store, _db: TestDb) {
     // The shipper task: failures in a row, then every event once, in
     // order, including events written while it runs; it stops on shutdown.
-    let (url, seen) =
-        common::scripted_receiver(vec![(503, None), (500, None), (502, None)]).await;
+    let (url, seen) = common::scripted_receiver(vec![(503, None), (500, None), (502, None)]).await;
     let cfg = sink(&format!(
         "[[sink]]\nname = \"h\"\ntype = \"http\"\nurl = \"{url}\"\nbatch = 4\nevents = [\"audit\"]\n"
     ));
@@ -207,7 +226,9 @@ async fn running_body(store: Store, _db: TestDb) {
     bulwark_ops::uptime::open_incident(&store, "api", 1_000, "down")
         .await
         .unwrap();
-    let shipper = Shipper::new(store.clone(), &cfg, data.path(), fast()).unwrap();
+    let mut long = fast();
+    long.lease = Duration::from_secs(600);
+    let shipper = Shipper::new(store.clone(), &cfg, data.path(), long).unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(shipper.run(stopped));
     audit_events(&store, 5, 6).await;
@@ -225,10 +246,10 @@ async fn running_body(store: Store, _db: TestDb) {
         .await
         .expect("the shipper stopped")
         .unwrap();
-    let s = seen.lock().unwrap();
-    assert_eq!(targets(&s.accepted.concat()), expected(0..11));
-    // A clean stop gives the sink up: another shipper takes it at once.
-    drop(s);
+    let accepted = seen.lock().unwrap().accepted.concat();
+    assert_eq!(targets(&accepted), expected(0..11));
+    // A clean stop gives the sink up: another shipper takes it at once,
+    // long before the stopped one's lease would have lapsed.
     let mut next = Shipper::new(store.clone(), &cfg, data.path(), fast()).unwrap();
     assert!(next.ship_once().await.unwrap().leased);
 }
@@ -247,7 +268,8 @@ fn parse_5424(m: &str) -> (u32, serde_json::Value) {
     assert_eq!(fields[4], "audit");
     let sd_end = fields[5].find("] ").unwrap_or_else(|| panic!("{m}"));
     assert!(fields[5].starts_with("[origin software=\"bulwark\""), "{m}");
-    let json = serde_json::from_str(&fields[5][sd_end + 2..]).unwrap_or_else(|e| panic!("{m}: {e}"));
+    let json =
+        serde_json::from_str(&fields[5][sd_end + 2..]).unwrap_or_else(|e| panic!("{m}: {e}"));
     (pri.parse().unwrap(), json)
 }
 
@@ -264,8 +286,13 @@ async fn syslog_udp_datagrams() {
     // An event longer than max_message: its datagram is cut, not dropped.
     audit::append(
         &store,
-        Entry::new(&Actor::system("test"), "test.event", "long", Outcome::Denied)
-            .detail(serde_json::json!({ "note": "é".repeat(400) })),
+        Entry::new(
+            &Actor::system("test"),
+            "test.event",
+            "long",
+            Outcome::Denied,
+        )
+        .detail(serde_json::json!({ "note": "é".repeat(400) })),
     )
     .await
     .unwrap();
@@ -361,7 +388,10 @@ fn frames(mut bytes: &[u8]) -> Vec<String> {
             break;
         }
         let msg = std::str::from_utf8(&bytes[sp + 1..sp + 1 + len]).unwrap();
-        assert!(msg.starts_with('<'), "frame does not start a message: {msg}");
+        assert!(
+            msg.starts_with('<'),
+            "frame does not start a message: {msg}"
+        );
         out.push(msg.to_string());
         bytes = &bytes[sp + 1 + len..];
     }
@@ -370,7 +400,10 @@ fn frames(mut bytes: &[u8]) -> Vec<String> {
 
 async fn cloudwatch_body(store: Store, db: TestDb) {
     let moto = common::moto_endpoint();
-    let target = moto.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let target = moto
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
     let mut proxy = common::Proxy::start(&target).await;
     let id = hex::encode(rand::random::<[u8; 6]>());
     let (group, stream) = (format!("bulwark-{id}"), format!("events-{id}"));
@@ -462,12 +495,20 @@ type = "file"
         no_grace: false,
     };
     let cfg = &config.secrets[0];
-    secrets::rotate(&store, data.path(), cfg, &actor, force, now).await.unwrap();
-    let first = std::fs::read_to_string(secrets::current_path(data.path(), "DASHBOARD_KEY")).unwrap();
-    secrets::rotate(&store, data.path(), cfg, &actor, force, now).await.unwrap();
-    let second = std::fs::read_to_string(secrets::current_path(data.path(), "DASHBOARD_KEY")).unwrap();
+    secrets::rotate(&store, data.path(), cfg, &actor, force, now)
+        .await
+        .unwrap();
+    let first =
+        std::fs::read_to_string(secrets::current_path(data.path(), "DASHBOARD_KEY")).unwrap();
+    secrets::rotate(&store, data.path(), cfg, &actor, force, now)
+        .await
+        .unwrap();
+    let second =
+        std::fs::read_to_string(secrets::current_path(data.path(), "DASHBOARD_KEY")).unwrap();
     // A key, sign-ins with it and with the managed key, a failed sign-in.
-    let key = keys::create(&store, &Actor::cli(), Role::Admin, "ops").await.unwrap();
+    let key = keys::create(&store, &Actor::cli(), Role::Admin, "ops")
+        .await
+        .unwrap();
     let key = key.secret.expose().clone();
     let ttl = Duration::from_secs(600);
     let s1 = sessions::sign_in(&store, &instance.auth, &key, "127.0.0.1", ttl)
@@ -479,13 +520,22 @@ type = "file"
         .unwrap()
         .expect("the managed key signs in");
     let wrong = "bwk_0000typo-of-a-real-key-0000";
-    assert!(sessions::sign_in(&store, &instance.auth, wrong, "127.0.0.1", ttl)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        sessions::sign_in(&store, &instance.auth, wrong, "127.0.0.1", ttl)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // An alert whose delivery fails.
     let at = chrono::Utc::now().timestamp_millis();
-    let a = Alert::new("MonitorDown", "api", "", AlertSeverity::Critical, "down".into(), at);
+    let a = Alert::new(
+        "MonitorDown",
+        "api",
+        "",
+        AlertSeverity::Critical,
+        "down".into(),
+        at,
+    );
     alert::notify(&store, &config, &a, at).await.unwrap();
     let delivered = alert::deliver_due(&store, &config, &reqwest::Client::new(), at + 10)
         .await
@@ -497,7 +547,10 @@ type = "file"
     let path = data.path().join("logs/audit-file.ndjson");
     let shipped = std::fs::read_to_string(&path).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     // Everything is there...
     let lines: Vec<serde_json::Value> = shipped
@@ -533,7 +586,10 @@ type = "file"
         "monitor-token-secret",
     ] {
         assert!(!secret.is_empty());
-        assert!(!shipped.contains(secret), "{secret} was shipped:\n{shipped}");
+        assert!(
+            !shipped.contains(secret),
+            "{secret} was shipped:\n{shipped}"
+        );
     }
 }
 
@@ -546,7 +602,8 @@ async fn syslog_tls_with_a_private_ca() {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "bulwark test log ca");
+    ca.distinguished_name
+        .push(DnType::CommonName, "bulwark test log ca");
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let leaf_key = KeyPair::generate().unwrap();
     let leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
@@ -617,7 +674,12 @@ async fn syslog_tls_with_a_private_ca() {
     }
     let got: Vec<String> = frames(&bytes)
         .iter()
-        .map(|f| parse_5424(f).1["body"]["target"].as_str().unwrap().to_string())
+        .map(|f| {
+            parse_5424(f).1["body"]["target"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(got, expected(0..3));
 }

@@ -246,13 +246,29 @@ async fn deliver_channel(
             (None, _) => {
                 let why = "channel is no longer configured";
                 let event = DeliveryEvent::new(&channel_name, &fingerprint, &status, attempts);
-                mark(store, &id, now_ms, attempts, Some(why), event.body("dropped", Some(why))).await?;
+                mark(
+                    store,
+                    &id,
+                    now_ms,
+                    attempts,
+                    Some(why),
+                    event.body("dropped", Some(why)),
+                )
+                .await?;
                 continue;
             }
             (_, None) => {
                 let why = "stored alert does not decode";
                 let event = DeliveryEvent::new(&channel_name, &fingerprint, &status, attempts);
-                mark(store, &id, now_ms, attempts, Some(why), event.body("dropped", Some(why))).await?;
+                mark(
+                    store,
+                    &id,
+                    now_ms,
+                    attempts,
+                    Some(why),
+                    event.body("dropped", Some(why)),
+                )
+                .await?;
                 continue;
             }
         };

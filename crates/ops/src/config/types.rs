@@ -759,7 +759,9 @@ impl SinkConfig {
 #[derive(Debug, Clone)]
 pub enum SinkKind {
     /// NDJSON appended to `<data-dir>/logs/<path>`.
-    File { path: PathBuf },
+    File {
+        path: PathBuf,
+    },
     Syslog(SyslogSink),
     Cloudwatch(CloudwatchSink),
     Http(HttpSink),

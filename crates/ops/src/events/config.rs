@@ -189,8 +189,7 @@ pub(crate) fn compile_sink(cx: &mut Cx<'_>, el: &Element) -> Option<SinkConfig> 
                 None => Some(None),
                 Some(v) => {
                     let h = v.get_ref();
-                    if h.is_empty() || h.len() > 255 || !h.chars().all(|c| c.is_ascii_graphic())
-                    {
+                    if h.is_empty() || h.len() > 255 || !h.chars().all(|c| c.is_ascii_graphic()) {
                         cx.error(
                             Some(v.span()),
                             format!("{p}.hostname"),
@@ -214,24 +213,30 @@ pub(crate) fn compile_sink(cx: &mut Cx<'_>, el: &Element) -> Option<SinkConfig> 
                 }
             }
             match (target, facility, max_message, hostname) {
-                (Some((transport, host, port)), Some(facility), Some(max_message), Some(hostname)) => {
-                    Some(SinkKind::Syslog(SyslogSink {
-                        transport,
-                        host,
-                        port,
-                        facility,
-                        max_message: max_message as usize,
-                        ca_file,
-                        hostname,
-                    }))
-                }
+                (
+                    Some((transport, host, port)),
+                    Some(facility),
+                    Some(max_message),
+                    Some(hostname),
+                ) => Some(SinkKind::Syslog(SyslogSink {
+                    transport,
+                    host,
+                    port,
+                    facility,
+                    max_message: max_message as usize,
+                    ca_file,
+                    hostname,
+                })),
                 _ => None,
             }
         }
         "cloudwatch" => {
             let group = required(cx, &raw.group, "group");
             let stream = required(cx, &raw.stream, "stream");
-            let region = raw.region.as_ref().and_then(|v| cx.non_empty(v, format!("{p}.region")));
+            let region = raw
+                .region
+                .as_ref()
+                .and_then(|v| cx.non_empty(v, format!("{p}.region")));
             let endpoint = match &raw.endpoint {
                 None => Some(None),
                 Some(v) => cx.http_url(v, format!("{p}.endpoint")).map(Some),
@@ -260,9 +265,14 @@ pub(crate) fn compile_sink(cx: &mut Cx<'_>, el: &Element) -> Option<SinkConfig> 
             let mut headers = Vec::new();
             for (k, v) in raw.headers.iter().flatten() {
                 let valid_name = !k.is_empty()
-                    && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                    && k.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
                 if !valid_name {
-                    cx.error(Some(v.span()), format!("{p}.headers.{k}"), "invalid header name");
+                    cx.error(
+                        Some(v.span()),
+                        format!("{p}.headers.{k}"),
+                        "invalid header name",
+                    );
                     ok = false;
                 } else if v.get_ref().chars().any(|c| c.is_control()) {
                     // The value is never quoted: it may be a credential.

@@ -285,18 +285,6 @@ pub async fn status(
     Ok(out)
 }
 
-/// The body of an `audit` event: the record without its chain fields.
-pub(crate) fn audit_body(record: &crate::audit::Record) -> serde_json::Value {
-    serde_json::json!({
-        "audit_seq": record.seq,
-        "actor": record.actor,
-        "action": record.action,
-        "target": record.target,
-        "outcome": record.outcome,
-        "detail": record.detail,
-    })
-}
-
 /// Syslog severity (RFC 5424) of an event: problems are warnings or
 /// errors, the rest notices or information.
 pub(crate) fn severity(kind: &str, body: &serde_json::Value) -> u8 {

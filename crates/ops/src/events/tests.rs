@@ -111,13 +111,19 @@ headers = { Authorization = "Bearer s3cret" }
     match &config.sinks[1].kind {
         SinkKind::Syslog(s) => {
             assert_eq!(s.transport, SyslogTransport::Tls);
-            assert_eq!((s.host.as_str(), s.port, s.facility), ("logs.example.com", 6514, 10));
+            assert_eq!(
+                (s.host.as_str(), s.port, s.facility),
+                ("logs.example.com", 6514, 10)
+            );
         }
         other => panic!("{other:?}"),
     }
     // Neither the URL's token nor the header's value prints.
     let printed = format!("{:?}", config.sinks[2]);
-    assert!(!printed.contains("abc") && !printed.contains("s3cret"), "{printed}");
+    assert!(
+        !printed.contains("abc") && !printed.contains("s3cret"),
+        "{printed}"
+    );
 }
 
 fn line(at_ms: i64, severity: u8, json: &str) -> Line {

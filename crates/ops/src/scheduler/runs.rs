@@ -236,7 +236,7 @@ async fn claim_in(
                 "status": "abandoned",
                 "summary": "abandoned: its instance stopped renewing the lease",
             });
-            crate::events::append_on(&mut **tx, dialect, crate::events::Kind::Job, &body).await?;
+            crate::events::append_on(tx, dialect, crate::events::Kind::Job, &body).await?;
         }
         tracing::warn!(job, run = %old, "took over a job whose run was abandoned");
     }

@@ -206,7 +206,8 @@ pub async fn scripted_receiver(script: Vec<Answer>) -> (String, Arc<Mutex<Script
                     return;
                 };
                 let body = String::from_utf8_lossy(&body).into_owned();
-                let (status, retry_after) = script.lock().unwrap().pop_front().unwrap_or((200, None));
+                let (status, retry_after) =
+                    script.lock().unwrap().pop_front().unwrap_or((200, None));
                 {
                     let mut s = s.lock().unwrap();
                     s.requests.push(body.clone());
@@ -214,7 +215,9 @@ pub async fn scripted_receiver(script: Vec<Answer>) -> (String, Arc<Mutex<Script
                         s.accepted.push(body);
                     }
                 }
-                let extra = retry_after.map(|r| format!("retry-after: {r}\r\n")).unwrap_or_default();
+                let extra = retry_after
+                    .map(|r| format!("retry-after: {r}\r\n"))
+                    .unwrap_or_default();
                 let resp = format!(
                     "HTTP/1.1 {status} X\r\ncontent-length: 0\r\n{extra}connection: close\r\n\r\n"
                 );

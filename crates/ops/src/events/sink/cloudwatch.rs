@@ -140,7 +140,10 @@ impl CloudwatchSink {
         let req = http::Request::post(&self.endpoint)
             .header("x-amz-target", format!("Logs_20140328.{action}"))
             .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-content-sha256", hex::encode(Sha256::digest(body.as_bytes())))
+            .header(
+                "x-amz-content-sha256",
+                hex::encode(Sha256::digest(body.as_bytes())),
+            )
             .body(())
             .map_err(|e| transport(format!("invalid request: {e}")))?;
         let (mut parts, ()) = req.into_parts();

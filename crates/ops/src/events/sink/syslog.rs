@@ -46,7 +46,10 @@ impl SyslogSink {
                             CertificateDer::pem_slice_iter(&pem)
                                 .collect::<Result<_, _>>()
                                 .map_err(|e| {
-                                    format!("ca_file {} is not PEM certificates: {e:?}", path.display())
+                                    format!(
+                                        "ca_file {} is not PEM certificates: {e:?}",
+                                        path.display()
+                                    )
                                 })?;
                         if certs.is_empty() {
                             return Err(format!("ca_file {} holds no certificate", path.display()));
@@ -76,7 +79,11 @@ impl SyslogSink {
                     .map_err(|e| format!("cannot resolve {target}: {e}"))?
                     .next()
                     .ok_or_else(|| format!("{target} resolves to no address"))?;
-                let local = if remote.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+                let local = if remote.is_ipv4() {
+                    "0.0.0.0:0"
+                } else {
+                    "[::]:0"
+                };
                 let socket = UdpSocket::bind(local)
                     .await
                     .map_err(|e| format!("cannot open a udp socket: {e}"))?;
@@ -121,7 +128,10 @@ impl SyslogSink {
                 for m in messages {
                     let m = truncate(&m, max);
                     if let Err(e) = socket.send(m.as_bytes()).await {
-                        r = Err(format!("cannot send to {}:{}: {e}", self.cfg.host, self.cfg.port));
+                        r = Err(format!(
+                            "cannot send to {}:{}: {e}",
+                            self.cfg.host, self.cfg.port
+                        ));
                         break;
                     }
                 }
@@ -176,7 +186,11 @@ pub(crate) fn format_message(facility: u8, hostname: &str, pid: u32, line: &Line
         .filter(|c| c.is_ascii_graphic())
         .take(32)
         .collect();
-    let msgid = if msgid.is_empty() { "-".to_string() } else { msgid };
+    let msgid = if msgid.is_empty() {
+        "-".to_string()
+    } else {
+        msgid
+    };
     format!(
         "<{pri}>1 {ts} {hostname} bulwark {pid} {msgid} [origin software=\"bulwark\" swVersion=\"{}\"] {}",
         env!("CARGO_PKG_VERSION"),
@@ -201,7 +215,13 @@ fn local_hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().chars().filter(|c| c.is_ascii_graphic()).take(255).collect::<String>())
+        .map(|h| {
+            h.trim()
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(255)
+                .collect::<String>()
+        })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "-".to_string())
 }
