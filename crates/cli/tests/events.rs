@@ -117,6 +117,27 @@ fn serve_exports_the_audit_trail_to_a_sink() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(found["kind"], "audit");
+    // Per-sink metrics: events confirmed, and no lag once caught up.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let metrics = reqwest::blocking::get(format!("http://{}/metrics", _server.addr))
+            .unwrap()
+            .text()
+            .unwrap();
+        let shipped = metrics.lines().find_map(|l| {
+            l.strip_prefix("bulwark_events_shipped_total{sink=\"trail\"} ")?
+                .parse::<u64>()
+                .ok()
+        });
+        let lag = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("bulwark_events_lag{sink=\"trail\"} "));
+        if shipped.is_some_and(|n| n >= 1) && lag == Some("0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no event metrics:\n{metrics}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // The same stream, read back.
     let out = run(bulwark_in(dir.path()).args(["--json", "events", "list", "--kind", "audit"]));

@@ -32,6 +32,7 @@ fn fast() -> ShipOptions {
         max_backoff: Duration::from_millis(400),
         // Short, so a shipper dropped as in a crash is replaced quickly.
         lease: Duration::from_secs(1),
+        observer: None,
     }
 }
 
@@ -228,7 +229,9 @@ async fn running_body(store: Store, _db: TestDb) {
         .unwrap();
     let mut long = fast();
     long.lease = Duration::from_secs(600);
-    let shipper = Shipper::new(store.clone(), &cfg, data.path(), long).unwrap();
+    let observed = Arc::new(Observed::default());
+    long.observer = Some(observed.clone());
+    let shipper = Shipper::new(store.clone(), &cfg, data.path(), long.clone()).unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(shipper.run(stopped));
     audit_events(&store, 5, 6).await;
@@ -248,12 +251,31 @@ async fn running_body(store: Store, _db: TestDb) {
         .unwrap();
     let accepted = seen.lock().unwrap().accepted.concat();
     assert_eq!(targets(&accepted), expected(0..11));
+    // What metrics are told: three failures, eleven events, no lag left.
+    let o = *observed.0.lock().unwrap();
+    assert_eq!((o.0, o.1, o.2), (11, 3, 0), "shipped, failures, lag");
     // A clean stop gives the sink up: another shipper takes it at once,
     // long before the stopped one's lease would have lapsed.
     let mut next = Shipper::new(store.clone(), &cfg, data.path(), fast()).unwrap();
     assert!(next.ship_once().await.unwrap().leased);
 }
 on_both!(shipper_task_retries_and_stops, running_body);
+
+/// (events shipped, failures, last lag) as a shipper reports them.
+#[derive(Default)]
+struct Observed(std::sync::Mutex<(usize, usize, i64)>);
+
+impl events::ShipObserver for Observed {
+    fn shipped(&self, _sink: &str, sent: usize, lag: i64) {
+        let mut o = self.0.lock().unwrap();
+        o.0 += sent;
+        o.2 = lag;
+    }
+
+    fn failed(&self, _sink: &str) {
+        self.0.lock().unwrap().1 += 1;
+    }
+}
 
 /// `<PRI>1 TIMESTAMP HOSTNAME bulwark PROCID MSGID [SD] MSG`: the parts.
 fn parse_5424(m: &str) -> (u32, serde_json::Value) {

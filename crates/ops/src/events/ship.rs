@@ -3,6 +3,7 @@
 //! (`bulwark events ship`).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncBufReadExt;
@@ -12,8 +13,18 @@ use super::sink::{self, Line, SendError, Sink};
 use crate::config::{Config, SinkConfig};
 use crate::store::{Store, StoreError};
 
+/// Told how shipping goes, e.g. to update Prometheus metrics (`ops` knows
+/// nothing of Prometheus).
+pub trait ShipObserver: Send + Sync {
+    /// A batch of `sent` events was confirmed; `lag` events remain after
+    /// the cursor.
+    fn shipped(&self, sink: &str, sent: usize, lag: i64);
+    /// A batch failed and will be retried.
+    fn failed(&self, sink: &str);
+}
+
 /// Knobs with production defaults; tests shorten them.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ShipOptions {
     /// How often a caught-up shipper looks for new events.
     pub poll: Duration,
@@ -23,6 +34,18 @@ pub struct ShipOptions {
     pub max_backoff: Duration,
     /// How long a shipper's claim on its sink lasts without renewal.
     pub lease: Duration,
+    pub observer: Option<Arc<dyn ShipObserver>>,
+}
+
+impl std::fmt::Debug for ShipOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShipOptions")
+            .field("poll", &self.poll)
+            .field("min_backoff", &self.min_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ShipOptions {
@@ -32,6 +55,7 @@ impl Default for ShipOptions {
             min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
             lease: Duration::from_secs(60),
+            observer: None,
         }
     }
 }
@@ -185,7 +209,20 @@ impl Shipper {
             if *shutdown.borrow() {
                 break;
             }
-            let wait = match self.ship_once().await {
+            let result = self.ship_once().await;
+            if let Some(o) = &self.opts.observer {
+                match &result {
+                    Ok(p) if p.leased => {
+                        let lag = super::head(&self.store)
+                            .await
+                            .map(|h| (h - p.cursor).max(0));
+                        o.shipped(&self.config.name, p.sent, lag.unwrap_or(0));
+                    }
+                    Ok(_) => {}
+                    Err(_) => o.failed(&self.config.name),
+                }
+            }
+            let wait = match result {
                 Ok(p) if p.leased && p.read >= self.config.batch => {
                     failures = 0;
                     Duration::ZERO
