@@ -115,6 +115,47 @@ async fn stream_store_body(store: Store, db: TestDb) {
     assert_eq!(states, vec!["opened", "resolved"]);
     assert_eq!(events::head(&store).await.unwrap(), 6);
 
+    // A finished job run, its summary's URL cut to the origin.
+    use bulwark_ops::scheduler::{runs, RunOutcome, Trigger};
+    let at = chrono::Utc::now();
+    let mut run = runs::claim(
+        &store,
+        "verify:app",
+        at,
+        Trigger::Manual,
+        "t",
+        &Actor::cli(),
+        at,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    runs::finish(
+        &store,
+        &mut run,
+        RunOutcome::Failure,
+        "http://u:pw@10.0.0.1:9000/x?token=tk answered 500",
+        at + chrono::Duration::milliseconds(1500),
+    )
+    .await
+    .unwrap();
+    let jobs = events::list(&store, 0, Some(events::Kind::Job), 100)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    assert_eq!(
+        jobs[0].body,
+        serde_json::json!({
+            "job": "verify:app",
+            "run": run.id,
+            "trigger": "manual",
+            "status": "failure",
+            "summary": "http://10.0.0.1:9000 answered 500",
+            "duration_seconds": 1.5,
+        })
+    );
+    let job_seq = jobs[0].seq;
+
     // Pruning keeps what a sink has not confirmed, and the newest event.
     let everything = i64::MAX;
     assert_eq!(
@@ -160,14 +201,15 @@ async fn stream_store_body(store: Store, db: TestDb) {
         events::prune(&store, &["siem".to_string()], everything)
             .await
             .unwrap(),
-        1
+        u64::try_from(job_seq - 5).unwrap(),
+        "all but the newest"
     );
     // The newest stays, so the next event still follows the cursor.
     let store2 = db.open_again().await.unwrap();
     audit_events(&store2, 10, 1).await;
-    assert_eq!(events::head(&store2).await.unwrap(), 7);
+    assert_eq!(events::head(&store2).await.unwrap(), job_seq + 1);
     let p = shipper.ship_once().await.unwrap();
-    assert_eq!((p.read, p.cursor), (1, 7));
+    assert_eq!((p.read, p.cursor), (1, job_seq + 1));
 }
 on_both!(stream_and_pruning, stream_store_body);
 
