@@ -88,6 +88,9 @@ enum Command {
     Ops(cmd::ops::Command),
     /// Monthly reliability evidence report (html, md or json)
     Report(cmd::report::Args),
+    /// Event export: ship lines to a [[sink]], list the event stream
+    #[command(subcommand)]
+    Events(cmd::events::Command),
     #[command(flatten)]
     Repo(repo_cmd::RepoCommand),
 }
@@ -170,6 +173,7 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Slo(c) => cmd::slo::run(&globals, c),
         Command::Silence(c) => cmd::silence::run(&globals, c),
         Command::Secrets(c) => cmd::secrets::run(&globals, c),
+        Command::Events(c) => cmd::events::run(&globals, c),
         Command::Jobs(c) => cmd::jobs::run(&globals, c),
         Command::Verify(a) => cmd::verify::run(&globals, a),
         Command::Drill(c) => cmd::drill::run(&globals, c),

@@ -206,6 +206,17 @@ pub(crate) struct RecordedTx<'s> {
 }
 
 impl RecordedTx<'_> {
+    /// Adds an event besides the audit record's own (a drill summary, a
+    /// rotation), committed with the change.
+    pub(crate) async fn event(
+        &mut self,
+        kind: crate::events::Kind,
+        body: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        crate::events::append_on(&mut self.inner.tx, self.inner.dialect, kind, body).await?;
+        Ok(())
+    }
+
     /// Commits the change and its record together.
     pub(crate) async fn commit(self) -> Result<Record, StoreError> {
         self.inner.tx.commit().await?;
@@ -287,7 +298,7 @@ async fn append_in(
     .bind(&hash)
     .execute(&mut **tx)
     .await?;
-    Ok(Record {
+    let record = Record {
         seq,
         ts: crate::time::from_ms(ts_ms),
         actor: entry.actor.as_str().to_string(),
@@ -297,6 +308,28 @@ async fn append_in(
         detail: entry.detail.clone(),
         prev_hash,
         hash,
+    };
+    // Every audit record is also an event, committed with it.
+    crate::events::append_on(
+        tx,
+        dialect,
+        crate::events::Kind::Audit,
+        &event_body(&record),
+    )
+    .await?;
+    Ok(record)
+}
+
+/// The body of a record's `audit` event: the record without its chain
+/// fields (the event stream is not the tamper evidence; the chain is).
+fn event_body(record: &Record) -> serde_json::Value {
+    serde_json::json!({
+        "audit_seq": record.seq,
+        "actor": record.actor,
+        "action": record.action,
+        "target": record.target,
+        "outcome": record.outcome,
+        "detail": record.detail,
     })
 }
 

@@ -57,6 +57,8 @@ pub struct EngineOptions {
     /// How often the outbox is polled.
     pub outbox_interval: Duration,
     pub observer: Option<Arc<dyn Observer>>,
+    /// The event shippers' polling and retry delays.
+    pub ship: crate::events::ShipOptions,
 }
 
 impl EngineOptions {
@@ -69,6 +71,7 @@ impl EngineOptions {
             slo_interval: Duration::from_secs(30),
             outbox_interval: Duration::from_secs(1),
             observer: None,
+            ship: crate::events::ShipOptions::default(),
         }
     }
 }
@@ -242,6 +245,14 @@ impl Engine {
         let writer = tokio::spawn(result_writer(shared.clone(), results_rx));
         tasks.push(tokio::spawn(slo_loop(shared.clone(), rx.clone())));
         tasks.push(tokio::spawn(outbox_loop(shared.clone(), rx.clone())));
+        // One shipper per [[sink]]: a sink that is down waits on its own task.
+        tasks.extend(crate::events::start_all(
+            &store,
+            &config,
+            &shared.opts.data_dir,
+            &shared.opts.ship,
+            &rx,
+        ));
         tasks.push(tokio::spawn(housekeeping_loop(shared.clone(), rx)));
         tasks.push(writer);
         Ok(Engine {
@@ -672,6 +683,14 @@ async fn housekeeping_loop(shared: Arc<Shared>, mut rx: watch::Receiver<bool>) {
             let raw = uptime::prune_raw(&shared.store, raw_before).await?;
             let folded = uptime::downsample(&shared.store, minutes_before).await?;
             let hours = uptime::prune_hourly(&shared.store, hours_before).await?;
+            // Events every sink has confirmed, once they are old enough.
+            let sinks: Vec<String> = shared.config.sinks.iter().map(|s| s.name.clone()).collect();
+            let events =
+                crate::events::prune(&shared.store, &sinks, now - ms(crate::events::RETENTION))
+                    .await?;
+            if events > 0 {
+                tracing::info!(events, "pruned shipped events");
+            }
             Ok::<_, StoreError>((raw, folded, hours))
         }
         .await;

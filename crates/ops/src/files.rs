@@ -105,7 +105,7 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Opens `path` for appending, mode 0600, its directory 0700.
-fn open_append(path: &Path) -> io::Result<File> {
+pub(crate) fn open_append(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent() {
         private_dir(dir)?;
     }

@@ -31,6 +31,7 @@ pub(crate) mod child_env;
 pub mod config;
 pub mod drill;
 pub mod engine;
+pub mod events;
 pub(crate) mod files;
 pub(crate) mod identity;
 pub(crate) mod instance;

@@ -135,6 +135,11 @@ const MIGRATIONS: &[Migration] = &[
         "dashboard sessions",
         include_str!("../migrations/0007_sessions.sql"),
     ),
+    Migration::shared(
+        8,
+        "event export",
+        include_str!("../migrations/0008_events.sql"),
+    ),
 ];
 
 /// Fixed key for `pg_advisory_lock` while migrating, so that several

@@ -38,7 +38,7 @@ use axum::Router;
 // Public API.
 pub use limiter::FailureLimiter;
 pub use metrics::Metrics;
-pub use monitoring::monitoring_observer;
+pub use monitoring::{events_observer, monitoring_observer};
 pub use serve::{serve, ServeOptions};
 pub use state::{AppState, DEFAULT_VIEW_TTL};
 

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 
 use bulwark_ops::engine::Observer;
+use bulwark_ops::events::ShipObserver;
 use bulwark_ops::probe::ProbeResult;
 use bulwark_ops::slo::SloStatus;
-use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntGaugeVec, Opts};
+use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts};
 
 use crate::metrics::Metrics;
 
@@ -107,5 +108,70 @@ pub fn monitoring_observer(metrics: &Metrics) -> Arc<dyn Observer> {
         budget_remaining,
         attainment,
         burn_rate,
+    })
+}
+
+/// Per-sink metrics of the event export.
+struct ShipMetrics {
+    shipped: IntCounterVec,
+    failures: IntCounterVec,
+    lag: IntGaugeVec,
+}
+
+impl ShipObserver for ShipMetrics {
+    fn shipped(&self, sink: &str, sent: usize, lag: i64) {
+        self.shipped
+            .with_label_values(&[sink])
+            .inc_by(u64::try_from(sent).unwrap_or(0));
+        self.lag.with_label_values(&[sink]).set(lag);
+    }
+
+    fn failed(&self, sink: &str) {
+        self.failures.with_label_values(&[sink]).inc();
+    }
+}
+
+/// Registers the event export's metrics on `metrics` (events shipped,
+/// failed batches, lag = newest event - cursor, per sink) and returns the
+/// observer to hand to the shippers.
+pub fn events_observer(metrics: &Metrics) -> Arc<dyn ShipObserver> {
+    let shipped = IntCounterVec::new(
+        Opts::new(
+            "bulwark_events_shipped_total",
+            "Events a sink confirmed, by sink",
+        ),
+        &["sink"],
+    )
+    .expect("static metric definition");
+    let failures = IntCounterVec::new(
+        Opts::new(
+            "bulwark_events_ship_failures_total",
+            "Batches a sink did not confirm (retried), by sink",
+        ),
+        &["sink"],
+    )
+    .expect("static metric definition");
+    let lag = IntGaugeVec::new(
+        Opts::new(
+            "bulwark_events_lag",
+            "Events not yet confirmed by the sink (newest seq - cursor)",
+        ),
+        &["sink"],
+    )
+    .expect("static metric definition");
+    let registry = metrics.registry();
+    for c in [
+        Box::new(shipped.clone()) as Box<dyn prometheus::core::Collector>,
+        Box::new(failures.clone()),
+        Box::new(lag.clone()),
+    ] {
+        if let Err(e) = registry.register(c) {
+            tracing::warn!(error = %e, "event export metrics already registered");
+        }
+    }
+    Arc::new(ShipMetrics {
+        shipped,
+        failures,
+        lag,
     })
 }

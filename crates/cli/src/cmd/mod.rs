@@ -4,6 +4,7 @@
 pub(crate) mod audit;
 pub(crate) mod config;
 pub(crate) mod drill;
+pub(crate) mod events;
 pub(crate) mod jobs;
 pub(crate) mod keys;
 pub(crate) mod ops;

@@ -64,6 +64,7 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
         );
         let mut engine_opts = bulwark_ops::engine::EngineOptions::new(&globals.data_dir);
         engine_opts.observer = Some(bulwark_server::monitoring_observer(&state.metrics));
+        engine_opts.ship.observer = Some(bulwark_server::events_observer(&state.metrics));
         engine_opts.raw_retention = instance.config.server.results_retention;
         let engine = instance
             .start_engine(engine_opts)

@@ -32,6 +32,8 @@ const ENV: &[&str] = &[
     "RESTIC_PASSWORD_FILE",
     "BULWARK_REPOSITORY",
     "RESTIC_REPOSITORY",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_LOGS",
 ];
 
 /// `bulwark --data-dir DATA_DIR`.

@@ -151,6 +151,8 @@ pub async fn pending(store: &Store) -> Result<Vec<Delivery>, StoreError> {
 struct Due {
     id: String,
     channel: String,
+    fingerprint: String,
+    status: String,
     body: String,
     attempts: i64,
 }
@@ -173,7 +175,7 @@ pub async fn deliver_due(
     now_ms: i64,
 ) -> Result<usize, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, channel, body, attempts FROM alert_outbox
+        "SELECT id, channel, fingerprint, status, body, attempts FROM alert_outbox
          WHERE delivered_at IS NULL AND next_attempt_at <= $1
            AND (claimed_until IS NULL OR claimed_until < $1)
          ORDER BY created_at LIMIT 100",
@@ -186,6 +188,8 @@ pub async fn deliver_due(
         let due = Due {
             id: row.try_get("id")?,
             channel: row.try_get("channel")?,
+            fingerprint: row.try_get("fingerprint")?,
+            status: row.try_get("status")?,
             body: row.try_get("body")?,
             attempts: row.try_get("attempts")?,
         };
@@ -213,6 +217,8 @@ async fn deliver_channel(
     for Due {
         id,
         channel: channel_name,
+        fingerprint,
+        status,
         body,
         attempts,
     } in queue
@@ -239,23 +245,44 @@ async fn deliver_channel(
             (Some(channel), Some(n)) => super::send(client, channel, &n).await,
             (None, _) => {
                 let why = "channel is no longer configured";
-                mark(store, &id, now_ms, attempts, Some(why)).await?;
+                let event = DeliveryEvent::new(&channel_name, &fingerprint, &status, attempts);
+                mark(
+                    store,
+                    &id,
+                    now_ms,
+                    attempts,
+                    Some(why),
+                    event.body("dropped", Some(why)),
+                )
+                .await?;
                 continue;
             }
             (_, None) => {
                 let why = "stored alert does not decode";
-                mark(store, &id, now_ms, attempts, Some(why)).await?;
+                let event = DeliveryEvent::new(&channel_name, &fingerprint, &status, attempts);
+                mark(
+                    store,
+                    &id,
+                    now_ms,
+                    attempts,
+                    Some(why),
+                    event.body("dropped", Some(why)),
+                )
+                .await?;
                 continue;
             }
         };
+        let event = DeliveryEvent::new(&channel_name, &fingerprint, &status, attempts + 1);
         match outcome {
             Ok(()) => {
-                mark(store, &id, crate::time::now_ms(), attempts + 1, None).await?;
+                let body = event.body("delivered", None);
+                mark(store, &id, crate::time::now_ms(), attempts + 1, None, body).await?;
                 delivered += 1;
             }
             Err(e) => {
                 let backoff = (1000_i64 << attempts.clamp(0, 20)).min(MAX_BACKOFF_MS);
                 tracing::warn!(channel = %channel_name, attempt = attempts + 1, error = %e, "alert delivery failed; will retry");
+                let mut tx = store.pool().begin().await?;
                 sqlx::query(
                     "UPDATE alert_outbox SET attempts = $1, next_attempt_at = $2, last_error = $3, claimed_until = NULL
                      WHERE id = $4",
@@ -264,8 +291,16 @@ async fn deliver_channel(
                 .bind(now_ms + backoff)
                 .bind(&e)
                 .bind(&id)
-                .execute(store.pool())
+                .execute(&mut *tx)
                 .await?;
+                crate::events::append_on(
+                    &mut tx,
+                    store.dialect(),
+                    crate::events::Kind::Alert,
+                    &event.body("failed", Some(&e)),
+                )
+                .await?;
+                tx.commit().await?;
                 break;
             }
         }
@@ -273,13 +308,16 @@ async fn deliver_channel(
     Ok(delivered)
 }
 
+/// Marks a row done (delivered or dropped), with its event.
 async fn mark(
     store: &Store,
     id: &str,
     at_ms: i64,
     attempts: i64,
     error: Option<&str>,
+    event: serde_json::Value,
 ) -> Result<(), StoreError> {
+    let mut tx = store.pool().begin().await?;
     sqlx::query(
         "UPDATE alert_outbox SET delivered_at = $1, attempts = $2, last_error = $3, claimed_until = NULL WHERE id = $4",
     )
@@ -287,7 +325,42 @@ async fn mark(
     .bind(attempts)
     .bind(error)
     .bind(id)
-    .execute(store.pool())
+    .execute(&mut *tx)
     .await?;
+    crate::events::append_on(&mut tx, store.dialect(), crate::events::Kind::Alert, &event).await?;
+    tx.commit().await?;
     Ok(())
+}
+
+/// The `alert` event of one delivery attempt: which channel, alert and
+/// state, never the channel's URL or token.
+struct DeliveryEvent<'a> {
+    channel: &'a str,
+    fingerprint: &'a str,
+    state: &'a str,
+    attempt: i64,
+}
+
+impl<'a> DeliveryEvent<'a> {
+    fn new(channel: &'a str, fingerprint: &'a str, state: &'a str, attempt: i64) -> Self {
+        DeliveryEvent {
+            channel,
+            fingerprint,
+            state,
+            attempt,
+        }
+    }
+
+    fn body(&self, outcome: &str, error: Option<&str>) -> serde_json::Value {
+        serde_json::json!({
+            "channel": self.channel,
+            "fingerprint": self.fingerprint,
+            "state": self.state,
+            "outcome": outcome,
+            "attempt": self.attempt,
+            // Delivery errors name origins only; cut again in case one
+            // quotes a URL from a response.
+            "error": error.map(crate::redact::urls_in),
+        })
+    }
 }

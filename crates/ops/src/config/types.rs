@@ -52,6 +52,8 @@ pub struct Config {
     pub backups: Vec<BackupConfig>,
     pub secrets: Vec<SecretConfig>,
     pub drills: Vec<DrillConfig>,
+    /// `[[sink]]`: event export.
+    pub sinks: Vec<SinkConfig>,
     /// The file it came from; None when running on the embedded default (no file).
     pub source: Option<PathBuf>,
 }
@@ -63,6 +65,10 @@ impl Config {
 
     pub fn channel(&self, name: &str) -> Option<&ChannelConfig> {
         self.channels.iter().find(|c| c.name == name)
+    }
+
+    pub fn sink(&self, name: &str) -> Option<&SinkConfig> {
+        self.sinks.iter().find(|s| s.name == name)
     }
 
     pub fn backup(&self, name: &str) -> Option<&BackupConfig> {
@@ -703,4 +709,131 @@ pub struct SqlCheck {
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub equals: Option<String>,
+}
+
+/// What an exported event is about (`[[sink]] events = [...]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventKind {
+    /// Every audit record: sign-ins, key changes, rotations, drill runs,
+    /// refusals.
+    Audit,
+    /// An incident opened or resolved.
+    Incident,
+    /// The outcome of one alert delivery attempt.
+    Alert,
+    /// A finished job run.
+    Job,
+    /// A stored drill report's summary.
+    Drill,
+    /// A secret rotation (name and version).
+    Secret,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 6] = [
+        EventKind::Audit,
+        EventKind::Incident,
+        EventKind::Alert,
+        EventKind::Job,
+        EventKind::Drill,
+        EventKind::Secret,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Audit => "audit",
+            EventKind::Incident => "incident",
+            EventKind::Alert => "alert",
+            EventKind::Job => "job",
+            EventKind::Drill => "drill",
+            EventKind::Secret => "secret",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// `[[sink]]`: where the event stream is exported.
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    pub name: String,
+    /// The kinds shipped; empty means every kind.
+    pub events: Vec<EventKind>,
+    /// Most events read and sent at once.
+    pub batch: usize,
+    pub kind: SinkKind,
+}
+
+impl SinkConfig {
+    pub fn wants(&self, kind: &str) -> bool {
+        self.events.is_empty() || self.events.iter().any(|k| k.as_str() == kind)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum SinkKind {
+    /// NDJSON appended to `<data-dir>/logs/<path>`.
+    File {
+        path: PathBuf,
+    },
+    Syslog(SyslogSink),
+    Cloudwatch(CloudwatchSink),
+    Http(HttpSink),
+}
+
+impl SinkKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SinkKind::File { .. } => "file",
+            SinkKind::Syslog(_) => "syslog",
+            SinkKind::Cloudwatch(_) => "cloudwatch",
+            SinkKind::Http(_) => "http",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogTransport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+/// RFC 5424 syslog.
+#[derive(Debug, Clone)]
+pub struct SyslogSink {
+    pub transport: SyslogTransport,
+    pub host: String,
+    pub port: u16,
+    /// 0..=23 (`kern` .. `local7`).
+    pub facility: u8,
+    /// UDP: a longer message is cut (at a character boundary) to this many bytes.
+    pub max_message: usize,
+    /// Extra CA certificates (PEM) trusted for `tls://`.
+    pub ca_file: Option<PathBuf>,
+    /// HOSTNAME field; default the machine's host name.
+    pub hostname: Option<String>,
+}
+
+/// AWS CloudWatch Logs.
+#[derive(Debug, Clone)]
+pub struct CloudwatchSink {
+    pub group: String,
+    pub stream: String,
+    /// Default `AWS_REGION` / `AWS_DEFAULT_REGION`, else us-east-1.
+    pub region: Option<String>,
+    /// Default `AWS_ENDPOINT_URL_LOGS`, `AWS_ENDPOINT_URL`, else AWS's.
+    pub endpoint: Option<String>,
+}
+
+/// NDJSON batches POSTed to a URL.
+#[derive(Debug, Clone)]
+pub struct HttpSink {
+    /// May carry a token; shown only as its origin.
+    pub url: Secret<String>,
+    /// Values may be credentials (`Authorization`).
+    pub headers: Vec<(String, Secret<String>)>,
+    pub timeout: Duration,
 }

@@ -684,6 +684,27 @@ async fn wait_healthy(app: &mut App, url: &str, timeout: Duration) -> Result<Str
     ))
 }
 
+/// A drill report's summary as an event. Step details may quote URLs
+/// and commands, so they stay in the report.
+fn drill_event(report: &DrillReport) -> serde_json::Value {
+    serde_json::json!({
+        "report": report.id,
+        "drill": report.drill,
+        "backup": report.backup,
+        "passed": report.passed,
+        "failed_step": report.failed_step,
+        "snapshot": report.snapshot,
+        "started_at": report.started_at.to_rfc3339(),
+        "finished_at": report.finished_at.to_rfc3339(),
+        "rto_seconds": report.rto_seconds,
+        "rto_target_seconds": report.rto_target_seconds,
+        "rto_met": report.rto_met,
+        "rpo_seconds": report.rpo_seconds,
+        "rpo_target_seconds": report.rpo_target_seconds,
+        "rpo_met": report.rpo_met,
+    })
+}
+
 async fn save(
     store: &Store,
     report: &DrillReport,
@@ -721,7 +742,10 @@ async fn save(
         "rto_seconds": report.rto_seconds,
         "rpo_seconds": report.rpo_seconds,
     }));
-    tx.commit(&entry).await?;
+    let mut tx = tx.record(&entry).await?;
+    tx.event(crate::events::Kind::Drill, &drill_event(report))
+        .await?;
+    tx.commit().await?;
     let dir = data_dir.join("logs");
     let file = dir.join(format!(
         "dr_report_{}.json",

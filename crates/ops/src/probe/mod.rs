@@ -8,7 +8,7 @@ pub(crate) mod config;
 mod der;
 mod http;
 mod tcp;
-mod tls;
+pub(crate) mod tls;
 
 use std::time::{Duration, Instant};
 

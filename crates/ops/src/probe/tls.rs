@@ -11,7 +11,7 @@ use super::Outcome;
 /// A connector trusting the bundled web PKI roots plus `extra` (private CAs).
 /// An untrusted chain fails the probe on purpose: clients of the service
 /// would refuse it too, so it is an outage, not just an expiry question.
-pub(super) fn connector(extra: &[CertificateDer<'static>]) -> tokio_rustls::TlsConnector {
+pub(crate) fn connector(extra: &[CertificateDer<'static>]) -> tokio_rustls::TlsConnector {
     // Every `Prober::new()` shares one config: the root store is built once.
     static DEFAULT: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     if extra.is_empty() {

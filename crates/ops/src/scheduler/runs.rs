@@ -219,7 +219,7 @@ async fn claim_in(
         if lease_until.is_some_and(|until| until > now_ms) {
             return Err(ClaimError::AlreadyRunning(job.to_string()));
         }
-        sqlx::query(
+        let marked = sqlx::query(
             "UPDATE job_runs SET outcome = 'abandoned', finished_at = $1,
                  summary = 'abandoned: its instance stopped renewing the lease'
              WHERE id = $2 AND outcome = 'running'",
@@ -229,6 +229,15 @@ async fn claim_in(
         .execute(&mut **tx)
         .await
         .map_err(StoreError::from)?;
+        if marked.rows_affected() == 1 {
+            let body = serde_json::json!({
+                "job": job,
+                "run": old,
+                "status": "abandoned",
+                "summary": "abandoned: its instance stopped renewing the lease",
+            });
+            crate::events::append_on(tx, dialect, crate::events::Kind::Job, &body).await?;
+        }
         tracing::warn!(job, run = %old, "took over a job whose run was abandoned");
     }
     let id = format!("r_{}", hex::encode(rand::random::<[u8; 8]>()));
@@ -333,6 +342,16 @@ pub async fn finish(
     .bind(&run.id)
     .execute(&mut *tx)
     .await?;
+    let body = serde_json::json!({
+        "job": run.job,
+        "run": run.id,
+        "trigger": run.trigger.as_str(),
+        "status": outcome.as_str(),
+        // Summaries quote what failed, URLs included: origins only.
+        "summary": crate::redact::urls_in(&summary),
+        "duration_seconds": (now_ms - run.started_at.timestamp_millis()).max(0) as f64 / 1000.0,
+    });
+    crate::events::append_on(&mut tx, store.dialect(), crate::events::Kind::Job, &body).await?;
     tx.commit().await?;
     run.outcome = outcome;
     run.finished_at = Some(crate::time::from_ms(now_ms));

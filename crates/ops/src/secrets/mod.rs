@@ -300,7 +300,20 @@ pub async fn rotate(
             "previous_valid_until": previous_valid_until.map(|ms| crate::time::from_ms(ms).to_rfc3339()),
         }),
     );
-    let tx = tx.record(&entry).await?;
+    let mut tx = tx.record(&entry).await?;
+    // Name and version only: the value never leaves secrets/runtime/.
+    tx.event(
+        crate::events::Kind::Secret,
+        &serde_json::json!({
+            "name": cfg.name,
+            "version": version,
+            "actor": actor.as_str(),
+            "forced": force,
+            "no_grace": how.no_grace,
+            "previous_valid_until": previous_valid_until.map(|ms| crate::time::from_ms(ms).to_rfc3339()),
+        }),
+    )
+    .await?;
     let written = (|| -> Result<(), SecretError> {
         let dir = runtime_dir(data_dir);
         crate::files::private_dir(&dir).map_err(io(&dir))?;

@@ -34,6 +34,7 @@ use crate::backups::config::*;
 use crate::config::cx::*;
 use crate::config::*;
 use crate::drill::config::*;
+use crate::events::config::*;
 use crate::probe::config::*;
 use crate::secrets::config::*;
 use crate::slo::config::*;
@@ -55,6 +56,7 @@ const SECTIONS: &[&str] = &[
     "backup",
     "secret",
     "drill",
+    "sink",
 ];
 
 /// The env vars that toggle rotation of the two managed secrets users had before Bulwark.
@@ -287,6 +289,13 @@ fn compile(text: &str, file: Option<&Path>, env: Env<'_>) -> Result<Loaded, Conf
         .filter_map(|el| compile_drill(&mut cx, el, &backup_names))
         .collect();
 
+    let sink_els = cx.elements(root, "sink");
+    cx.check_names(&sink_els, "sink", true);
+    let sinks = sink_els
+        .iter()
+        .filter_map(|el| compile_sink(&mut cx, el))
+        .collect();
+
     let config = Config {
         server,
         auth,
@@ -298,6 +307,7 @@ fn compile(text: &str, file: Option<&Path>, env: Env<'_>) -> Result<Loaded, Conf
         backups,
         secrets,
         drills,
+        sinks,
         source: file.map(Path::to_path_buf),
     };
     cx.finish(config)

@@ -732,6 +732,7 @@ pub async fn open_incident(
         resolved_at_ms: None,
         cause: cause.to_string(),
     };
+    let mut tx = store.pool().begin().await?;
     sqlx::query(
         "INSERT INTO incidents (id, monitor, opened_at, resolved_at, cause) VALUES ($1, $2, $3, NULL, $4)",
     )
@@ -739,8 +740,16 @@ pub async fn open_incident(
     .bind(monitor)
     .bind(at_ms)
     .bind(cause)
-    .execute(store.pool())
+    .execute(&mut *tx)
     .await?;
+    crate::events::append_on(
+        &mut tx,
+        store.dialect(),
+        crate::events::Kind::Incident,
+        &incident_event(&incident, "opened"),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(incident)
 }
 
@@ -756,13 +765,34 @@ pub async fn resolve_incident(
     let Some(mut open) = open_incident_of(store, monitor).await? else {
         return Ok(None);
     };
+    let mut tx = store.pool().begin().await?;
     sqlx::query("UPDATE incidents SET resolved_at = $1 WHERE id = $2")
         .bind(at_ms)
         .bind(&open.id)
-        .execute(store.pool())
+        .execute(&mut *tx)
         .await?;
     open.resolved_at_ms = Some(at_ms);
+    crate::events::append_on(
+        &mut tx,
+        store.dialect(),
+        crate::events::Kind::Incident,
+        &incident_event(&open, "resolved"),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(Some(open))
+}
+
+/// An incident's event: the cause is a probe's reason, which names no URL.
+fn incident_event(incident: &Incident, state: &str) -> serde_json::Value {
+    serde_json::json!({
+        "incident": incident.id,
+        "monitor": incident.monitor,
+        "state": state,
+        "opened_at": crate::time::from_ms(incident.opened_at_ms).to_rfc3339(),
+        "resolved_at": incident.resolved_at_ms.map(|ms| crate::time::from_ms(ms).to_rfc3339()),
+        "cause": crate::redact::urls_in(&incident.cause),
+    })
 }
 
 /// The monitors that have an open incident, in one query.

@@ -177,3 +177,135 @@ pub async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<(String, V
         }
     }
 }
+
+/// One answer of a [`scripted_receiver`]: status and an optional
+/// `Retry-After` value.
+pub type Answer = (u16, Option<&'static str>);
+
+/// What a [`scripted_receiver`] saw: every request's body, and the bodies
+/// it answered with a 2xx.
+#[derive(Default)]
+pub struct Scripted {
+    pub requests: Vec<String>,
+    pub accepted: Vec<String>,
+}
+
+/// A loopback HTTP receiver answering requests with `script` in order,
+/// then 200 to everything. Returns its URL (`http://127.0.0.1:PORT/ingest`).
+pub async fn scripted_receiver(script: Vec<Answer>) -> (String, Arc<Mutex<Scripted>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/ingest", listener.local_addr().unwrap());
+    let seen: Arc<Mutex<Scripted>> = Arc::default();
+    let s = seen.clone();
+    let script = Arc::new(Mutex::new(std::collections::VecDeque::from(script)));
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (s, script) = (s.clone(), script.clone());
+            tokio::spawn(async move {
+                let Some((_head, body)) = read_request(&mut sock).await else {
+                    return;
+                };
+                let body = String::from_utf8_lossy(&body).into_owned();
+                let (status, retry_after) =
+                    script.lock().unwrap().pop_front().unwrap_or((200, None));
+                {
+                    let mut s = s.lock().unwrap();
+                    s.requests.push(body.clone());
+                    if (200..300).contains(&status) {
+                        s.accepted.push(body);
+                    }
+                }
+                let extra = retry_after
+                    .map(|r| format!("retry-after: {r}\r\n"))
+                    .unwrap_or_default();
+                let resp = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\n{extra}connection: close\r\n\r\n"
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// A loopback TCP proxy to `target` on a fixed port that can be stopped
+/// (listener closed, open connections cut: an outage) and started again.
+pub struct Proxy {
+    pub port: u16,
+    target: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    pub async fn start(target: &str) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut p = Proxy {
+            port,
+            target: target.to_string(),
+            task: None,
+        };
+        p.serve(listener);
+        p
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let target = self.target.clone();
+        self.task = Some(tokio::spawn(async move {
+            // Dropped with this task, aborting every connection.
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                conns.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    pub async fn resume(&mut self) {
+        self.stop().await;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("rebind the proxy's port");
+        self.serve(listener);
+    }
+}
+
+/// The moto server `scripts/test.sh` starts (S3, KMS, CloudWatch Logs).
+pub fn moto_endpoint() -> String {
+    std::env::var("BULWARK_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
+        panic!("BULWARK_TEST_S3_ENDPOINT is not set: scripts/test.sh starts moto and sets it")
+    })
+}
+
+/// Runs a boto3 snippet with a `logs` client bound to the moto server;
+/// its stdout, trimmed.
+pub fn boto3_logs(code: &str) -> String {
+    let script = format!(
+        "import boto3, json, sys\n\
+         kw = dict(endpoint_url={:?}, region_name='us-east-1', \
+         aws_access_key_id='bulwark-test', aws_secret_access_key='bulwark-test-secret')\n\
+         logs = boto3.client('logs', **kw)\n{code}\n",
+        moto_endpoint()
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 (boto3 comes with moto[server], which scripts/test.sh installs)");
+    assert!(
+        out.status.success(),
+        "boto3 script failed:\n{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
