@@ -135,6 +135,11 @@ const MIGRATIONS: &[Migration] = &[
         "dashboard sessions",
         include_str!("../migrations/0007_sessions.sql"),
     ),
+    Migration::shared(
+        8,
+        "storage usage",
+        include_str!("../migrations/0009_storage_usage.sql"),
+    ),
 ];
 
 /// Fixed key for `pg_advisory_lock` while migrating, so that several

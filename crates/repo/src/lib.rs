@@ -148,7 +148,8 @@ pub use backend::local::LocalBackend;
 pub use backend::memory::MemoryBackend;
 pub use backend::{
     default_cache_dir, open_backend, open_backend_with, usage, Backend, BackendOptions,
-    BucketProtection, ClassUsage, FileType, Location, Protection, Usage, KNOWN_OPTIONS, LOCAL_CLASS,
+    BucketProtection, ClassUsage, FileType, Location, Protection, Usage, KNOWN_OPTIONS,
+    LOCAL_CLASS,
 };
 pub use cancel::Cancel;
 pub use checker::{check, CheckError, CheckReport, ReadData};

@@ -55,6 +55,7 @@ const SECTIONS: &[&str] = &[
     "backup",
     "secret",
     "drill",
+    "cost",
 ];
 
 /// The env vars that toggle rotation of the two managed secrets users had before Bulwark.
@@ -287,6 +288,9 @@ fn compile(text: &str, file: Option<&Path>, env: Env<'_>) -> Result<Loaded, Conf
         .filter_map(|el| compile_drill(&mut cx, el, &backup_names))
         .collect();
 
+    let mut cost = crate::cost::config::compile_cost(&mut cx, root);
+    cost.enabled |= backup_els.iter().any(|el| el.item.get("cost").is_some());
+
     let config = Config {
         server,
         auth,
@@ -298,6 +302,7 @@ fn compile(text: &str, file: Option<&Path>, env: Env<'_>) -> Result<Loaded, Conf
         backups,
         secrets,
         drills,
+        cost,
         source: file.map(Path::to_path_buf),
     };
     cx.finish(config)

@@ -12,15 +12,15 @@ pub(crate) mod local;
 pub(crate) mod location;
 pub(crate) mod memory;
 pub(crate) mod object;
-pub(crate) mod options;
 pub(crate) mod occupancy;
+pub(crate) mod options;
 
 use crate::error::Result;
 
 pub use cache::default_cache_dir;
 pub use location::Location;
-pub use options::{BackendOptions, KNOWN_OPTIONS};
 pub use occupancy::{usage, ClassUsage, Usage, LOCAL_CLASS};
+pub use options::{BackendOptions, KNOWN_OPTIONS};
 
 /// The kinds of files in a repository, one directory each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

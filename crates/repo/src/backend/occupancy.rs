@@ -55,9 +55,10 @@ impl Usage {
 /// with the repository are not its cost.
 pub(crate) fn in_layout(key: &str) -> bool {
     key == "config"
-        || FileType::DIRS
-            .iter()
-            .any(|t| key.strip_prefix(t.dir()).is_some_and(|r| r.starts_with('/')))
+        || FileType::DIRS.iter().any(|t| {
+            key.strip_prefix(t.dir())
+                .is_some_and(|r| r.starts_with('/'))
+        })
 }
 
 /// [`Backend::usage`] of a backend that cannot tell classes apart: every
@@ -126,8 +127,10 @@ mod tests {
         let b = crate::backend::memory::MemoryBackend::new();
         b.create().unwrap();
         b.write(FileType::Config, "config", b"abc").unwrap();
-        b.write(FileType::Pack, &"ab".repeat(32), &[0; 1000]).unwrap();
-        b.write(FileType::Index, &"cd".repeat(32), &[0; 10]).unwrap();
+        b.write(FileType::Pack, &"ab".repeat(32), &[0; 1000])
+            .unwrap();
+        b.write(FileType::Index, &"cd".repeat(32), &[0; 10])
+            .unwrap();
         let u = b.usage().unwrap();
         assert_eq!(
             u.by_class[LOCAL_CLASS],

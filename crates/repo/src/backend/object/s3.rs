@@ -249,9 +249,7 @@ impl BucketProbe {
             out.extend(page);
             match next {
                 // A truncated page without a token would loop forever.
-                Some(t) if !t.is_empty() && token.as_deref() != Some(t.as_str()) => {
-                    token = Some(t)
-                }
+                Some(t) if !t.is_empty() && token.as_deref() != Some(t.as_str()) => token = Some(t),
                 Some(_) => {
                     return Err(opendal::Error::new(
                         opendal::ErrorKind::Unexpected,
@@ -400,7 +398,8 @@ mod tests {
         assert_eq!(next.as_deref(), Some("a+b/c="));
         let last = "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
         assert_eq!(parse_list_page(last).unwrap(), (vec![], None));
-        let broken = "<ListBucketResult><Contents><Key>k</Key><Size>x</Size></Contents></ListBucketResult>";
+        let broken =
+            "<ListBucketResult><Contents><Key>k</Key><Size>x</Size></Contents></ListBucketResult>";
         assert!(parse_list_page(broken).is_err());
         assert_eq!(query_encode("a+b/c= d"), "a%2Bb%2Fc%3D%20d");
     }
