@@ -168,6 +168,9 @@ impl Task for CostJob {
             .costs
             .iter()
             .map(|c| {
+                if c.never_measured() {
+                    return format!("{}: not measured", c.backup);
+                }
                 let mut s = format!(
                     "{}: {}/month",
                     c.backup,
