@@ -238,9 +238,9 @@ pub fn cost_row(c: &crate::cost::BackupCost, now: DateTime<Utc>) -> CheckRow {
     };
     let oldest = c.repositories.iter().filter_map(|r| r.measured_at).min();
     let mut detail = format!(
-        "{}/month for {:.2} GB{threshold}",
+        "{}/month for {}{threshold}",
         format_amount(c.monthly, &c.currency),
-        c.bytes as f64 / crate::cost::BYTES_PER_GB
+        crate::cost::format_bytes(c.bytes)
     );
     if let Some(t) = oldest {
         detail.push_str(&format!(", listed {}", age(now, t)));

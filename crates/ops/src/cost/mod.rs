@@ -102,6 +102,22 @@ pub fn format_amount(amount: f64, currency: &str) -> String {
     }
 }
 
+/// A size in decimal units, as storage is billed: `950 B`, `11.55 kB`,
+/// `3.00 MB`, `4.01 GB`, `1.20 TB`.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut x = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while x >= 1000.0 && unit + 1 < UNITS.len() {
+        x /= 1000.0;
+        unit += 1;
+    }
+    format!("{x:.2} {}", UNITS[unit])
+}
+
 /// One storage class of one repository, priced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassCost {

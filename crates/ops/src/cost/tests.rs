@@ -131,6 +131,16 @@ fn arithmetic_is_bytes_times_price_over_a_decimal_gb() {
         assert_eq!(monthly_cost(bytes, price), want, "{bytes} bytes at {price}");
     }
     assert_eq!(round_amount(0.1 + 0.2), 0.3);
+    for (bytes, want) in [
+        (0, "0 B"),
+        (999, "999 B"),
+        (11_550, "11.55 kB"),
+        (3_000_000, "3.00 MB"),
+        (4_012_550_000, "4.01 GB"),
+        (u64::MAX, "18446.74 PB"),
+    ] {
+        assert_eq!(format_bytes(bytes), want);
+    }
     for (amount, want) in [
         (0.0, "0.00 USD"),
         (0.004, "<0.01 USD"),

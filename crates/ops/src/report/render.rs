@@ -198,11 +198,6 @@ fn tables(r: &Report) -> Vec<Table> {
     out
 }
 
-/// `1.23 GB` (GB = 10^9 bytes, as storage is billed).
-fn gb(bytes: u64) -> String {
-    format!("{:.2} GB", bytes as f64 / crate::cost::BYTES_PER_GB)
-}
-
 fn storage_rows(rows: &[super::StorageRow]) -> Vec<Vec<String>> {
     use crate::cost::format_amount;
     rows.iter()
@@ -214,7 +209,11 @@ fn storage_rows(rows: &[super::StorageRow]) -> Vec<Vec<String>> {
                     let price = c
                         .price
                         .map_or_else(|| "no price".to_string(), |p| format!("{p}/GB-month"));
-                    format!("{} {} ({price})", c.class, gb(c.bytes))
+                    format!(
+                        "{} {} ({price})",
+                        c.class,
+                        crate::cost::format_bytes(c.bytes)
+                    )
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
