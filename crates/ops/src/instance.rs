@@ -96,5 +96,6 @@ fn jobs(config: &Arc<Config>, store: &Store, data_dir: &Path) -> Vec<crate::sche
     out.extend(crate::secrets::jobs(config, store, data_dir));
     out.extend(crate::slo::job(config, store));
     out.extend(crate::report::job(config, store, data_dir));
+    out.extend(crate::cost::job(config, store));
     out
 }

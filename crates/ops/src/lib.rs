@@ -29,6 +29,7 @@ pub mod backups;
 pub mod charts;
 pub(crate) mod child_env;
 pub mod config;
+pub mod cost;
 pub mod drill;
 pub mod engine;
 pub mod events;

@@ -28,7 +28,7 @@ pub use crate::drill::DRILL_SLACK;
 /// One line of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckRow {
-    /// `config`, `monitor`, `slo`, `backup`, `verify`, `copy`, `drill`, `secret`, `audit`.
+    /// `config`, `monitor`, `slo`, `backup`, `verify`, `copy`, `cost`, `drill`, `secret`, `audit`.
     pub area: &'static str,
     /// What in that area: a monitor, SLO, backup, drill or secret name.
     pub name: String,
@@ -204,6 +204,57 @@ pub fn copy_row(
     CheckRow::new("copy", name, ok, detail)
 }
 
+/// The storage cost row of a backup, from the `cost` job's cache: fails
+/// above the monthly threshold or when a repository's latest listing
+/// failed. Never measured passes with a note (a fresh install, before the
+/// first `cost` run); classes without a price are named.
+pub fn cost_row(c: &crate::cost::BackupCost, now: DateTime<Utc>) -> CheckRow {
+    use crate::cost::format_amount;
+    let failed: Vec<String> = c
+        .repositories
+        .iter()
+        .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.repository)))
+        .collect();
+    if !failed.is_empty() {
+        return CheckRow::new(
+            "cost",
+            &c.backup,
+            false,
+            format!("cannot list {}", failed.join("; ")),
+        );
+    }
+    if c.never_measured() {
+        return CheckRow::new(
+            "cost",
+            &c.backup,
+            true,
+            "never measured (see the `cost` job)",
+        );
+    }
+    let threshold = match c.monthly_threshold {
+        Some(t) if c.over => format!(", above the threshold of {}", format_amount(t, &c.currency)),
+        Some(t) => format!(" (threshold {})", format_amount(t, &c.currency)),
+        None => " (no threshold)".to_string(),
+    };
+    let oldest = c.repositories.iter().filter_map(|r| r.measured_at).min();
+    let mut detail = format!(
+        "{}/month for {}{threshold}",
+        format_amount(c.monthly, &c.currency),
+        crate::cost::format_bytes(c.bytes)
+    );
+    if let Some(t) = oldest {
+        detail.push_str(&format!(", listed {}", age(now, t)));
+    }
+    let unpriced = c.unpriced();
+    if !unpriced.is_empty() {
+        detail.push_str(&format!(
+            "; no price for {} (counted as 0)",
+            unpriced.join(", ")
+        ));
+    }
+    CheckRow::new("cost", &c.backup, !c.over, detail)
+}
+
 fn cron(expr: Option<&str>, tz: Option<&str>) -> Option<Schedule> {
     expr.and_then(|e| Schedule::cron(e, tz).ok())
 }
@@ -297,6 +348,9 @@ pub async fn run(
                 now,
             ));
         }
+    }
+    for c in crate::cost::status(store, config).await? {
+        rows.push(cost_row(&c, now));
     }
     for d in &config.drills {
         let tz = config.backup(&d.backup).and_then(|b| b.timezone.as_deref());
@@ -415,5 +469,67 @@ mod tests {
         assert!(drill_row("weekly", None, None, None, now)
             .detail
             .contains("no drill run"));
+    }
+
+    #[test]
+    fn cost_rows() {
+        use crate::cost::{BackupCost, RepositoryCost};
+        let now = t("2026-01-02T05:30:00Z");
+        let repo =
+            |measured: Option<&str>, error: Option<&str>, unpriced: &[&str]| RepositoryCost {
+                repository: "/srv/repo".into(),
+                measured_at: measured.map(t),
+                error: error.map(str::to_string),
+                assumed: false,
+                classes: Vec::new(),
+                bytes: 2_500_000_000,
+                monthly: 0.0,
+                unpriced: unpriced.iter().map(|s| s.to_string()).collect(),
+            };
+        let cost = |monthly: f64, threshold: Option<f64>, repos: Vec<RepositoryCost>| BackupCost {
+            backup: "app".into(),
+            currency: "USD".into(),
+            monthly_threshold: threshold,
+            bytes: repos.iter().map(|r| r.bytes).sum(),
+            over: crate::cost::over_threshold(monthly, threshold),
+            monthly,
+            repositories: repos,
+        };
+        let listed = Some("2026-01-02T05:00:00Z");
+        let check = |c: BackupCost, ok: bool, detail: &str| {
+            let row = cost_row(&c, now);
+            assert_eq!((row.area, row.name.as_str()), ("cost", "app"));
+            assert_eq!(row.ok, ok, "{row:?}");
+            assert_eq!(row.detail, detail);
+        };
+        check(
+            cost(12.5, Some(10.0), vec![repo(listed, None, &[])]),
+            false,
+            "12.50 USD/month for 2.50 GB, above the threshold of 10.00 USD, listed 30m ago",
+        );
+        check(
+            cost(10.0, Some(10.0), vec![repo(listed, None, &["local"])]),
+            true,
+            "10.00 USD/month for 2.50 GB (threshold 10.00 USD), listed 30m ago; no price for local (counted as 0)",
+        );
+        check(
+            cost(1.0, None, vec![repo(listed, None, &[])]),
+            true,
+            "1.00 USD/month for 2.50 GB (no threshold), listed 30m ago",
+        );
+        check(
+            cost(0.0, Some(1.0), vec![repo(None, None, &[])]),
+            true,
+            "never measured (see the `cost` job)",
+        );
+        check(
+            cost(
+                0.0,
+                Some(1.0),
+                vec![repo(listed, Some("NotFound: no bucket"), &[])],
+            ),
+            false,
+            "cannot list /srv/repo: NotFound: no bucket",
+        );
     }
 }

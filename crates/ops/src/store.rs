@@ -140,6 +140,11 @@ const MIGRATIONS: &[Migration] = &[
         "event export",
         include_str!("../migrations/0008_events.sql"),
     ),
+    Migration::shared(
+        9,
+        "storage usage",
+        include_str!("../migrations/0009_storage_usage.sql"),
+    ),
 ];
 
 /// Fixed key for `pg_advisory_lock` while migrating, so that several

@@ -11,7 +11,7 @@ use bulwark_ops::{Actor, Authenticator, Role, Store, StoreError};
 use common::TestDb;
 
 /// The newest migration.
-const LATEST: i64 = 8;
+const LATEST: i64 = 9;
 
 fn entry(i: usize) -> Entry {
     Entry::new(

@@ -20,7 +20,8 @@
 //! [`Repository`]: [`backup`] (and [`backup_git`], and [`backup_stream`]
 //! for one stream such as a database dump), [`restore`], [`check`],
 //! [`forget`] with a pure [`apply_policy`], [`prune`], [`copy_snapshots`],
-//! [`export_tar_gz`]. They take restic-compatible locks themselves (shared
+//! [`export_tar_gz`]; [`usage`] counts a repository's bytes by storage
+//! class for cost reports. They take restic-compatible locks themselves (shared
 //! for backup and reads, exclusive for forget and prune). The long ones
 //! (backup, restore, check, prune) poll a [`Cancel`] token and stop with
 //! [`Error::Cancelled`], leaving the repository consistent. Nothing here
@@ -146,8 +147,9 @@ pub use archiver::{backup, backup_stream, BackupOptions, BackupProgress, BackupS
 pub use backend::local::LocalBackend;
 pub use backend::memory::MemoryBackend;
 pub use backend::{
-    default_cache_dir, open_backend, open_backend_with, Backend, BackendOptions, BucketProtection,
-    Credentials, FileType, Location, Protection, CREDENTIAL_VARIABLES, KNOWN_OPTIONS,
+    default_cache_dir, open_backend, open_backend_with, usage, Backend, BackendOptions,
+    BucketProtection, ClassUsage, Credentials, FileType, Location, Protection, Usage,
+    CREDENTIAL_VARIABLES, KNOWN_OPTIONS, LOCAL_CLASS,
 };
 pub use cancel::Cancel;
 pub use checker::{check, CheckError, CheckReport, ReadData};

@@ -463,3 +463,52 @@ fn the_metadata_cache_saves_the_index_and_snapshot_downloads_and_survives_tamper
     assert_eq!(requests() - before, warm + 1);
     assert_ne!(std::fs::read(&cached).unwrap(), b"not an index");
 }
+
+/// `usage` of a repository written through each store with a pack class:
+/// S3 reports every object's class itself (packs in STANDARD_IA, the rest
+/// STANDARD); Azure and GCS are counted under the class written with,
+/// and say so; objects outside restic's layout are not counted.
+#[test]
+fn usage_counts_bytes_per_storage_class_in_every_store() {
+    let id = "ab".repeat(32);
+    let write = |b: &dyn bulwark_repo::Backend| {
+        b.write(FileType::Config, "config", &[1; 100]).unwrap();
+        b.write(FileType::Pack, &id, &[2; 5000]).unwrap();
+        b.write(FileType::Pack, &"cd".repeat(32), &[3; 3000])
+            .unwrap();
+        b.write(FileType::Index, &id, &[4; 70]).unwrap();
+    };
+    let classes = |u: &bulwark_repo::Usage| -> Vec<(String, u64, u64)> {
+        u.by_class
+            .iter()
+            .map(|(k, c)| (k.clone(), c.objects, c.bytes))
+            .collect()
+    };
+    let expect = |standard: &str, packs: &str| {
+        let mut v = vec![(standard.to_string(), 2, 170), (packs.to_string(), 2, 8000)];
+        v.sort();
+        v
+    };
+
+    let location = s3_location("usage");
+    let options = BackendOptions::parse(["s3.storage-class=STANDARD_IA"]).unwrap();
+    write(open_backend_with(&location, &options).unwrap().as_ref());
+    // Read back with no class option: the classes come from the listing.
+    let u = bulwark_repo::usage(&location, &BackendOptions::default()).unwrap();
+    assert_eq!(classes(&u), expect("STANDARD", "STANDARD_IA"));
+    assert!(!u.assumed);
+
+    let location = azure_location("usage");
+    let options = BackendOptions::parse(["azure.access-tier=cool"]).unwrap();
+    write(open_backend_with(&location, &options).unwrap().as_ref());
+    let u = bulwark_repo::usage(&location, &options).unwrap();
+    assert_eq!(classes(&u), expect("Hot", "Cool"));
+    assert!(u.assumed);
+
+    let location = gcs_location("usage");
+    let options = BackendOptions::parse(["gs.storage-class=nearline"]).unwrap();
+    write(open_backend_with(&location, &options).unwrap().as_ref());
+    let u = bulwark_repo::usage(&location, &options).unwrap();
+    assert_eq!(classes(&u), expect("STANDARD", "NEARLINE"));
+    assert!(u.assumed);
+}

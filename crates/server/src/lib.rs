@@ -28,6 +28,7 @@ pub(crate) mod monitoring;
 pub(crate) mod routes;
 pub(crate) mod serve;
 pub(crate) mod state;
+pub(crate) mod storage_metrics;
 pub(crate) mod web;
 
 use std::sync::Arc;

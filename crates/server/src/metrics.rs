@@ -22,6 +22,8 @@ pub struct Metrics {
     /// Computations of the cached views (`slo_status`, `ops_check`,
     /// `snapshots`): a cache miss each.
     pub(crate) view_computations: IntCounterVec,
+    /// `bulwark_storage_*`, set from the cost cache at each scrape.
+    pub(crate) storage: crate::storage_metrics::StorageMetrics,
 }
 
 impl Default for Metrics {
@@ -86,12 +88,14 @@ impl Metrics {
         ] {
             registry.register(collector).expect("unique metric names");
         }
+        let storage = crate::storage_metrics::StorageMetrics::register(&registry);
         Metrics {
             registry,
             requests,
             latency,
             in_flight,
             view_computations,
+            storage,
         }
     }
 

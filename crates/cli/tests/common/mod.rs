@@ -173,6 +173,36 @@ impl Api {
     }
 }
 
+impl Api {
+    /// The body of an unauthenticated `GET PATH` as text (`/metrics`).
+    pub async fn text(&self, path: &str) -> String {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let req = axum::http::Request::builder()
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// The value of the Prometheus sample of `metric` whose labels include
+/// every one of `labels`.
+pub fn metric_sample(text: &str, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")))
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// `value` with every field named in `volatile` (at any depth) set to null:
 /// fields that depend on the instant they are computed at.
 pub fn without(mut value: serde_json::Value, volatile: &[&str]) -> serde_json::Value {

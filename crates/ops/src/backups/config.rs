@@ -42,6 +42,8 @@ pub(crate) struct BackupRaw {
     /// `kind = "command"`: what the command sees beyond `PATH`, `HOME`, `LANG`.
     pub(crate) env: Option<BTreeMap<String, Sp<String>>>,
     pub(crate) pass_env: Option<Vec<Sp<String>>>,
+    /// Storage prices and threshold over `[cost]`'s.
+    pub(crate) cost: Option<crate::cost::config::BackupCostRaw>,
 }
 
 /// A credential: the value itself, or where to read it at run time. No
@@ -317,6 +319,7 @@ pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
             }
         }
     };
+    let cost = crate::cost::config::compile_backup_cost(cx, raw.cost.as_ref(), p);
     if !ok {
         return None;
     }
@@ -338,6 +341,7 @@ pub(crate) fn compile_backup(cx: &mut Cx<'_>, el: &Element) -> Option<BackupConf
         verify: verify.ok()?,
         notify: notify?,
         kind: kind?,
+        cost,
     })
 }
 

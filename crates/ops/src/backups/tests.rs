@@ -58,6 +58,7 @@ fn fixture() -> Fixture {
         }),
         notify: Notify::Failure,
         kind: Default::default(),
+        cost: Default::default(),
     };
     Fixture { dir, cfg }
 }

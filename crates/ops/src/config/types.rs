@@ -54,6 +54,8 @@ pub struct Config {
     pub drills: Vec<DrillConfig>,
     /// `[[sink]]`: event export.
     pub sinks: Vec<SinkConfig>,
+    /// `[cost]`: storage prices and the monthly threshold.
+    pub cost: CostConfig,
     /// The file it came from; None when running on the embedded default (no file).
     pub source: Option<PathBuf>,
 }
@@ -520,6 +522,48 @@ pub struct BackupConfig {
     pub notify: Notify,
     /// `kind = "files" | "postgres" | "command"`: what a run reads.
     pub kind: BackupKind,
+    /// `cost = { prices = {...}, monthly_threshold = N }`: over `[cost]`.
+    pub cost: BackupCostConfig,
+}
+
+/// `[cost]`: what storage costs, per storage class, and when to alert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostConfig {
+    /// `[cost]` or some `[[backup]] cost` is in the file: only then is
+    /// storage listed (the `cost` job) and priced.
+    pub enabled: bool,
+    /// Price per GB-month (GB = 10^9 bytes, as the clouds bill) by class
+    /// name as the store reports it (`STANDARD_IA`, `Cool`, `local`).
+    pub prices: std::collections::BTreeMap<String, f64>,
+    /// A label for amounts (`USD`); prices are in it.
+    pub currency: String,
+    /// Per backup: a monthly cost above this raises `StorageCostHigh`.
+    pub monthly_threshold: Option<f64>,
+    /// How often the `cost` job lists the repositories.
+    pub interval: Duration,
+}
+
+impl Default for CostConfig {
+    fn default() -> Self {
+        CostConfig {
+            enabled: false,
+            prices: Default::default(),
+            currency: DEFAULT_CURRENCY.to_string(),
+            monthly_threshold: None,
+            interval: DEFAULT_COST_INTERVAL,
+        }
+    }
+}
+
+pub const DEFAULT_CURRENCY: &str = "USD";
+pub const DEFAULT_COST_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// `[[backup]] cost`: prices that replace `[cost]`'s for the classes they
+/// name, and the backup's own threshold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BackupCostConfig {
+    pub prices: std::collections::BTreeMap<String, f64>,
+    pub monthly_threshold: Option<f64>,
 }
 
 /// What a `[[backup]]` backs up.

@@ -203,6 +203,68 @@ pub struct Report {
     pub verifications: Vec<JobSummary>,
     pub drills: Vec<DrillRow>,
     pub rotations: Vec<RotationRow>,
+    /// Storage cost per repository as last listed (`listed_at`), when
+    /// cost is configured.
+    pub storage: Vec<StorageRow>,
+}
+
+/// One repository of a backup in the storage cost section: the `cost`
+/// job's latest listing (which, for an old month, may be after it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StorageRow {
+    pub backup: String,
+    pub repository: String,
+    pub listed_at: Option<DateTime<Utc>>,
+    pub bytes: u64,
+    pub classes: Vec<StorageClassRow>,
+    pub monthly_cost: f64,
+    pub currency: String,
+    /// The backup's threshold (it covers all of its repositories).
+    pub monthly_threshold: Option<f64>,
+    /// The backup, all repositories together, is above it.
+    pub over_threshold: bool,
+    pub unpriced: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StorageClassRow {
+    pub class: String,
+    pub objects: u64,
+    pub bytes: u64,
+    /// Per GB-month; None when no price is configured (counted as 0).
+    pub price: Option<f64>,
+    pub monthly_cost: f64,
+}
+
+/// The report's storage rows from the cost view.
+pub fn storage_rows(costs: &[crate::cost::BackupCost]) -> Vec<StorageRow> {
+    costs
+        .iter()
+        .flat_map(|c| {
+            c.repositories.iter().map(move |r| StorageRow {
+                backup: c.backup.clone(),
+                repository: r.repository.clone(),
+                listed_at: r.measured_at,
+                bytes: r.bytes,
+                classes: r
+                    .classes
+                    .iter()
+                    .map(|k| StorageClassRow {
+                        class: k.class.clone(),
+                        objects: k.objects,
+                        bytes: k.bytes,
+                        price: k.price,
+                        monthly_cost: k.monthly,
+                    })
+                    .collect(),
+                monthly_cost: r.monthly,
+                currency: c.currency.clone(),
+                monthly_threshold: c.monthly_threshold,
+                over_threshold: c.over,
+                unpriced: r.unpriced.clone(),
+            })
+        })
+        .collect()
 }
 
 /// A minute of probes: (start ms, total, bad).
@@ -481,6 +543,7 @@ pub async fn gather(
         verifications: job_summaries("verify:", &names, &runs),
         drills,
         rotations,
+        storage: storage_rows(&crate::cost::status(store, config).await?),
     })
 }
 

@@ -52,7 +52,7 @@ type Table = (&'static str, Vec<&'static str>, Vec<Vec<String>>);
 
 /// The sections, so Markdown and HTML show the same figures.
 fn tables(r: &Report) -> Vec<Table> {
-    vec![
+    let mut out = vec![
         (
             "Uptime",
             vec![
@@ -179,7 +179,64 @@ fn tables(r: &Report) -> Vec<Table> {
                 })
                 .collect(),
         ),
-    ]
+    ];
+    // Only where cost is configured: elsewhere there is nothing to say.
+    if !r.storage.is_empty() {
+        out.push((
+            "Storage cost (as last listed)",
+            vec![
+                "Backup",
+                "Repository",
+                "Classes",
+                "Monthly cost",
+                "Threshold",
+                "Listed",
+            ],
+            storage_rows(&r.storage),
+        ));
+    }
+    out
+}
+
+fn storage_rows(rows: &[super::StorageRow]) -> Vec<Vec<String>> {
+    use crate::cost::format_amount;
+    rows.iter()
+        .map(|s| {
+            let classes = s
+                .classes
+                .iter()
+                .map(|c| {
+                    let price = c
+                        .price
+                        .map_or_else(|| "no price".to_string(), |p| format!("{p}/GB-month"));
+                    format!(
+                        "{} {} ({price})",
+                        c.class,
+                        crate::cost::format_bytes(c.bytes)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                s.backup.clone(),
+                s.repository.clone(),
+                if classes.is_empty() {
+                    "-".to_string()
+                } else {
+                    classes
+                },
+                format_amount(s.monthly_cost, &s.currency),
+                match s.monthly_threshold {
+                    Some(t) if s.over_threshold => {
+                        format!("{} (exceeded)", format_amount(t, &s.currency))
+                    }
+                    Some(t) => format_amount(t, &s.currency),
+                    None => "-".to_string(),
+                },
+                s.listed_at.as_ref().map_or_else(|| "never".to_string(), ts),
+            ]
+        })
+        .collect()
 }
 
 fn job_header() -> Vec<&'static str> {

@@ -102,6 +102,7 @@ fn html_escapes_a_hostile_monitor_name() {
         verifications: vec![],
         drills: vec![],
         rotations: vec![],
+        storage: vec![],
     };
     let html = render::html(&report);
     assert!(!html.contains("<script>"), "{html}");
@@ -151,6 +152,7 @@ fn a_day_at_zero_reads_as_bad_in_the_report() {
         verifications: vec![],
         drills: vec![],
         rotations: vec![],
+        storage: vec![],
     };
     let html = render::html(&report);
     let bad = html
@@ -171,4 +173,81 @@ fn a_day_at_zero_reads_as_bad_in_the_report() {
         .find(|g| g.contains("<title>2026-02-01 "))
         .unwrap();
     assert!(good.starts_with("class=\"bw-ok\""), "{good}");
+}
+
+#[test]
+fn the_storage_section_shows_classes_cost_and_threshold_in_every_format() {
+    let p = Period::parse("2026-03").unwrap();
+    let listed = p.end() - chrono::Duration::minutes(20);
+    let row = |backup: &str, repository: &str, over: bool| StorageRow {
+        backup: backup.to_string(),
+        repository: repository.to_string(),
+        listed_at: Some(listed),
+        bytes: 4_000_000_000,
+        classes: vec![
+            StorageClassRow {
+                class: "STANDARD".into(),
+                objects: 4,
+                bytes: 1_000_000_000,
+                price: Some(0.023),
+                monthly_cost: 0.023,
+            },
+            StorageClassRow {
+                class: "STANDARD_IA".into(),
+                objects: 2,
+                bytes: 3_000_000_000,
+                price: None,
+                monthly_cost: 0.0,
+            },
+        ],
+        monthly_cost: 0.023,
+        currency: "EUR".into(),
+        monthly_threshold: Some(0.01),
+        over_threshold: over,
+        unpriced: vec!["STANDARD_IA".into()],
+    };
+    let mut report = Report {
+        period: p.to_string(),
+        from: p.start(),
+        to: p.end(),
+        generated_at: p.end(),
+        monitors: vec![],
+        slos: vec![],
+        incidents: vec![],
+        backups: vec![],
+        verifications: vec![],
+        drills: vec![],
+        rotations: vec![],
+        storage: vec![],
+    };
+    assert!(
+        !render::markdown(&report).contains("Storage cost"),
+        "no section without cost"
+    );
+    report.storage = vec![
+        row("app", "s3:http://127.0.0.1:9/b/app", true),
+        row("<b>", "/srv/r", false),
+    ];
+    let md = render::markdown(&report);
+    assert!(md.contains("## Storage cost (as last listed)"), "{md}");
+    assert!(
+        md.contains("| app | s3:http://127.0.0.1:9/b/app | STANDARD 1.00 GB (0.023/GB-month), STANDARD_IA 3.00 GB (no price) | 0.02 EUR | 0.01 EUR (exceeded) | 2026-03-31 23:40:00Z |"),
+        "{md}"
+    );
+    let html = render::html(&report);
+    assert!(
+        html.contains("<h2>Storage cost (as last listed)</h2>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>&lt;b&gt;</td>") && !html.contains("<td><b>"),
+        "{html}"
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["storage"][0]["classes"][1]["price"],
+        serde_json::Value::Null
+    );
+    assert_eq!(json["storage"][0]["monthly_cost"], 0.023);
+    assert_eq!(json["storage"][0]["over_threshold"], true);
 }

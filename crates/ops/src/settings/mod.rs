@@ -57,6 +57,7 @@ const SECTIONS: &[&str] = &[
     "secret",
     "drill",
     "sink",
+    "cost",
 ];
 
 /// The env vars that toggle rotation of the two managed secrets users had before Bulwark.
@@ -295,6 +296,8 @@ fn compile(text: &str, file: Option<&Path>, env: Env<'_>) -> Result<Loaded, Conf
         .iter()
         .filter_map(|el| compile_sink(&mut cx, el))
         .collect();
+    let mut cost = crate::cost::config::compile_cost(&mut cx, root);
+    cost.enabled |= backup_els.iter().any(|el| el.item.get("cost").is_some());
 
     let config = Config {
         server,
@@ -308,6 +311,7 @@ fn compile(text: &str, file: Option<&Path>, env: Env<'_>) -> Result<Loaded, Conf
         secrets,
         drills,
         sinks,
+        cost,
         source: file.map(Path::to_path_buf),
     };
     cx.finish(config)

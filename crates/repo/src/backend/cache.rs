@@ -257,6 +257,10 @@ impl Backend for CachedBackend {
     fn protection(&self) -> Result<Option<super::BucketProtection>> {
         self.inner.protection()
     }
+
+    fn usage(&self) -> Result<super::Usage> {
+        self.inner.usage()
+    }
 }
 
 /// `length` bytes at `offset` of the file at `path`, or None.

@@ -12,12 +12,14 @@ pub(crate) mod local;
 pub(crate) mod location;
 pub(crate) mod memory;
 pub(crate) mod object;
+pub(crate) mod occupancy;
 pub(crate) mod options;
 
 use crate::error::Result;
 
 pub use cache::default_cache_dir;
 pub use location::Location;
+pub use occupancy::{usage, ClassUsage, Usage, LOCAL_CLASS};
 pub use options::{BackendOptions, Credentials, CREDENTIAL_VARIABLES, KNOWN_OPTIONS};
 
 /// The kinds of files in a repository, one directory each.
@@ -147,6 +149,15 @@ pub trait Backend: Send + Sync {
     /// Only failures to build the question; the store's answers are data.
     fn protection(&self) -> Result<Option<BucketProtection>> {
         Ok(None)
+    }
+    /// The repository's files by storage class ([`Usage`]), from one
+    /// listing. Object stores say what the store bills; a backend on a
+    /// local disk counts everything as [`LOCAL_CLASS`].
+    ///
+    /// # Errors
+    /// I/O failures and refused listings.
+    fn usage(&self) -> Result<Usage> {
+        occupancy::listed_usage(self, LOCAL_CLASS)
     }
 }
 

@@ -35,6 +35,13 @@ pub(crate) async fn metrics(
     if state.instance.config.server.metrics_require_key {
         authorize(&parts, &state, bulwark_ops::Role::Analyst).await?;
     }
+    let instance = &state.instance;
+    match bulwark_ops::cost::status(&instance.store, &instance.config).await {
+        Ok(costs) => state.metrics.storage.set(&costs),
+        // The other metrics are still worth serving; the storage gauges
+        // keep their previous values.
+        Err(e) => tracing::warn!(error = %e, "cannot read storage cost for metrics"),
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -74,6 +74,12 @@ pub struct ObjectBackend {
     location: String,
     /// The bucket or container, for messages: `s3 bucket NAME at ENDPOINT`.
     container: String,
+    /// The location's prefix (no slashes at either end).
+    prefix: String,
+    /// Azure and GCS, whose listings here do not carry the class: the
+    /// classes metadata and data packs are written with (see
+    /// [`Backend::usage`]).
+    assumed_classes: Option<(String, String)>,
     connections: usize,
 }
 
@@ -225,6 +231,31 @@ impl ObjectBackend {
                 Location::Local(_) => String::new(),
             },
             connections: options.connections.unwrap_or(DEFAULT_CONNECTIONS),
+            prefix: match location {
+                Location::S3 { prefix, .. }
+                | Location::Azure { prefix, .. }
+                | Location::Gcs { prefix, .. } => prefix.trim_matches('/').to_string(),
+                Location::Local(_) => String::new(),
+            },
+            // Azure's default tier is the account's (Hot unless changed);
+            // a GCS object without a class has the bucket's default class.
+            assumed_classes: match location {
+                Location::Azure { .. } => Some((
+                    "Hot".to_string(),
+                    options
+                        .azure_access_tier
+                        .clone()
+                        .unwrap_or_else(|| "Hot".to_string()),
+                )),
+                Location::Gcs { .. } => Some((
+                    "STANDARD".to_string(),
+                    options
+                        .gs_storage_class
+                        .clone()
+                        .unwrap_or_else(|| "STANDARD".to_string()),
+                )),
+                _ => None,
+            },
         })
     }
 
@@ -457,6 +488,46 @@ impl Backend for ObjectBackend {
             .block_on(self.op(t).stat(&key))
             .map(|m| m.content_length())
             .map_err(|e| self.error("stat", &key, &e))
+    }
+
+    fn usage(&self) -> Result<super::Usage> {
+        let mut usage = super::Usage::default();
+        if let Some(probe) = &self.probe {
+            let prefix = match self.prefix.as_str() {
+                "" => String::new(),
+                p => format!("{p}/"),
+            };
+            let objects = self
+                .rt
+                .block_on(probe.list_classes(&prefix))
+                .map_err(|e| self.error("list", "", &e))?;
+            for o in objects {
+                if let Some(key) = o.key.strip_prefix(&prefix) {
+                    if super::occupancy::in_layout(key) {
+                        usage.add(&o.class, o.size);
+                    }
+                }
+            }
+            return Ok(usage);
+        }
+        let (meta_class, data_class) = self.assumed_classes.clone().unwrap_or_default();
+        let entries = self
+            .rt
+            .block_on(async { self.meta.list_with("").recursive(true).await })
+            .map_err(|e| self.error("list", "", &e))?;
+        for e in entries {
+            if !e.metadata().is_file() || !super::occupancy::in_layout(e.path()) {
+                continue;
+            }
+            let class = if e.path().starts_with("data/") {
+                &data_class
+            } else {
+                &meta_class
+            };
+            usage.add(class, e.metadata().content_length());
+        }
+        usage.assumed = true;
+        Ok(usage)
     }
 
     fn protection(&self) -> Result<Option<super::BucketProtection>> {

@@ -209,7 +209,8 @@ impl BucketProbe {
         }
     }
 
-    /// A signed `GET BUCKET?SUBRESOURCE`: the status and body.
+    /// A signed `GET BUCKET?QUERY` (a subresource such as `versioning`, or
+    /// an encoded query): the status and body.
     async fn get(&self, subresource: &str) -> opendal::Result<(StatusCode, String)> {
         let unexpected = |e: String| opendal::Error::new(opendal::ErrorKind::Unexpected, e);
         let req = Request::get(format!("{}?{subresource}", self.bucket_url))
@@ -234,6 +235,118 @@ impl BucketProbe {
             String::from_utf8_lossy(&body.to_bytes()).into_owned(),
         ))
     }
+}
+
+/// One object of a listing: key (relative to the bucket), size, and the
+/// storage class S3 reports (`STANDARD` when it leaves the element out,
+/// as S3 documents for objects in the standard class).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ListedObject {
+    pub key: String,
+    pub size: u64,
+    pub class: String,
+}
+
+impl BucketProbe {
+    /// Every object under `prefix` with its storage class, by signed
+    /// `ListObjectsV2` pages (opendal's listing drops the class).
+    pub(super) async fn list_classes(&self, prefix: &str) -> opendal::Result<Vec<ListedObject>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut query = format!("list-type=2&prefix={}", query_encode(prefix));
+            if let Some(t) = &token {
+                query.push_str(&format!("&continuation-token={}", query_encode(t)));
+            }
+            let (status, body) = self.get(&query).await?;
+            if status != StatusCode::OK {
+                let kind = match status {
+                    StatusCode::NOT_FOUND => opendal::ErrorKind::NotFound,
+                    StatusCode::FORBIDDEN => opendal::ErrorKind::PermissionDenied,
+                    _ => opendal::ErrorKind::Unexpected,
+                };
+                return Err(opendal::Error::new(
+                    kind,
+                    format!("ListObjectsV2: {}", refusal(status, &body)),
+                ));
+            }
+            let (page, next) = parse_list_page(&body)?;
+            out.extend(page);
+            match next {
+                // A truncated page without a token would loop forever.
+                Some(t) if !t.is_empty() && token.as_deref() != Some(t.as_str()) => token = Some(t),
+                Some(_) => {
+                    return Err(opendal::Error::new(
+                        opendal::ErrorKind::Unexpected,
+                        "ListObjectsV2: truncated page without a new continuation token",
+                    ))
+                }
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+/// The objects of one `ListObjectsV2` page and, when it is truncated, the
+/// token of the next.
+fn parse_list_page(doc: &str) -> opendal::Result<(Vec<ListedObject>, Option<String>)> {
+    let bad = |what: &str| {
+        opendal::Error::new(
+            opendal::ErrorKind::Unexpected,
+            format!("ListObjectsV2: unreadable answer ({what})"),
+        )
+    };
+    let mut objects = Vec::new();
+    for part in doc.split("<Contents>").skip(1) {
+        let item = part.split("</Contents>").next().unwrap_or(part);
+        let key = xml_text(item, "Key").ok_or_else(|| bad("an object without Key"))?;
+        let size = xml_text(item, "Size")
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| bad("an object without a valid Size"))?;
+        let class = xml_text(item, "StorageClass")
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "STANDARD".to_string());
+        objects.push(ListedObject {
+            key: xml_unescape(&key),
+            size,
+            class: xml_unescape(&class),
+        });
+    }
+    // `<Contents>` elements come after the page's own fields, but an
+    // object's key could spell `<IsTruncated>`: read them before the first.
+    let head = doc.split("<Contents>").next().unwrap_or(doc);
+    let tail = doc.rsplit("</Contents>").next().unwrap_or(doc);
+    let field = |tag: &str| xml_text(head, tag).or_else(|| xml_text(tail, tag));
+    let next = match field("IsTruncated").as_deref() {
+        Some("true") => Some(xml_unescape(
+            &field("NextContinuationToken").unwrap_or_default(),
+        )),
+        _ => None,
+    };
+    Ok((objects, next))
+}
+
+/// The five entities XML escapes text with.
+fn xml_unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Percent-encode a query value: everything but unreserved characters
+/// (the signer decodes the query once and encodes it again its own way).
+fn query_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The error code of a refused question (`AccessDenied`), else the status.
@@ -285,5 +398,34 @@ mod tests {
             "AccessDenied"
         );
         assert_eq!(refusal(StatusCode::FORBIDDEN, ""), "403 Forbidden");
+    }
+
+    #[test]
+    fn list_pages_read_keys_sizes_classes_and_the_next_token() {
+        let doc = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult><Name>b</Name><Prefix>app/</Prefix><KeyCount>2</KeyCount><IsTruncated>true</IsTruncated><NextContinuationToken>a+b/c=</NextContinuationToken><Contents><Key>app/data/ab/abcd</Key><Size>16777216</Size><StorageClass>STANDARD_IA</StorageClass></Contents><Contents><Key>app/config</Key><Size>155</Size></Contents></ListBucketResult>"#;
+        let (objects, next) = parse_list_page(doc).unwrap();
+        assert_eq!(
+            objects,
+            vec![
+                ListedObject {
+                    key: "app/data/ab/abcd".into(),
+                    size: 16_777_216,
+                    class: "STANDARD_IA".into()
+                },
+                ListedObject {
+                    key: "app/config".into(),
+                    size: 155,
+                    class: "STANDARD".into()
+                },
+            ]
+        );
+        assert_eq!(next.as_deref(), Some("a+b/c="));
+        let last = "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
+        assert_eq!(parse_list_page(last).unwrap(), (vec![], None));
+        let broken =
+            "<ListBucketResult><Contents><Key>k</Key><Size>x</Size></Contents></ListBucketResult>";
+        assert!(parse_list_page(broken).is_err());
+        assert_eq!(query_encode("a+b/c= d"), "a%2Bb%2Fc%3D%20d");
     }
 }
