@@ -275,10 +275,12 @@ pub fn check(
             })
             .collect()
     };
-    // A remote read is mostly waiting on the network: keep at least
-    // `connections` of them in flight (one whole pack, up to 16 MiB, in
-    // memory each), more than the one thread per core rayon starts.
-    let readers = repo_ref.backend.connections();
+    // A remote read is mostly waiting on the network: keep `connections`
+    // of them in flight, more than the one thread per core rayon starts,
+    // but at most PACKS_IN_FLIGHT: each holds a whole pack (up to 16 MiB)
+    // and a blob being decoded, and five of them put the peak above
+    // restic's on a large repository (docs/benchmarks.md).
+    let readers = repo_ref.backend.connections().min(PACKS_IN_FLIGHT);
     let pool = (rayon::current_num_threads() < readers)
         .then(|| {
             rayon::ThreadPoolBuilder::new()
@@ -442,6 +444,9 @@ fn packs_used_by_tree(
     memo.insert(*tid, out.clone());
     out
 }
+
+/// Packs `check --read-data` holds in memory at once, at most.
+const PACKS_IN_FLIGHT: usize = 4;
 
 /// Read a pack whole and verify everything in it. Returns the number of
 /// blobs verified, or that number and a description of the first problem.
