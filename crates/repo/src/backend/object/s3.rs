@@ -53,10 +53,19 @@ fn region(options: &BackendOptions) -> String {
 fn credentials(options: &BackendOptions) -> ProvideCredentialChain<Credential> {
     let given = &options.credentials;
     if given.given("AWS_ACCESS_KEY_ID") {
-        let id = given.var("AWS_ACCESS_KEY_ID").unwrap_or_default();
-        let secret = given.var("AWS_SECRET_ACCESS_KEY").unwrap_or_default();
+        // One key set: the environment's session token belongs to another
+        // identity and must not be paired with configured keys.
+        const KEYS: [&str; 3] = [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+        ];
+        let id = given.var_in(&KEYS, "AWS_ACCESS_KEY_ID").unwrap_or_default();
+        let secret = given
+            .var_in(&KEYS, "AWS_SECRET_ACCESS_KEY")
+            .unwrap_or_default();
         let mut fixed = StaticCredentialProvider::new(&id, &secret);
-        if let Some(token) = given.var("AWS_SESSION_TOKEN") {
+        if let Some(token) = given.var_in(&KEYS, "AWS_SESSION_TOKEN") {
             fixed = fixed.with_session_token(&token);
         }
         return ProvideCredentialChain::new().push(fixed);
