@@ -64,3 +64,30 @@ pub(super) fn operators(
     };
     Ok((build(None)?, build(options.gs_storage_class.as_deref())?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `[[backup]] credentials` reads `file = ...` as the variable's value,
+    /// so pointing GOOGLE_APPLICATION_CREDENTIALS's `file` at the key file
+    /// makes the value the key itself. The error must say what is wrong
+    /// without quoting it.
+    #[test]
+    fn a_key_given_as_the_credentials_path_is_never_quoted() {
+        // nextest runs each test in its own process: the variable stays here.
+        std::env::remove_var("STORAGE_EMULATOR_HOST");
+        let key = r#"{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\nMIIEvSECRETKEYMATERIAL\n-----END PRIVATE KEY-----\n"}"#;
+        let mut options = BackendOptions::default();
+        options
+            .credentials
+            .set("GOOGLE_APPLICATION_CREDENTIALS", key)
+            .unwrap();
+        let err = operators("bucket", "prefix", &options).unwrap_err();
+        assert!(err.contains("GOOGLE_APPLICATION_CREDENTIALS"), "{err}");
+        assert!(
+            !err.contains("SECRETKEYMATERIAL") && !err.contains("private_key"),
+            "{err}"
+        );
+    }
+}
