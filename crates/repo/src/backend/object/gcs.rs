@@ -36,9 +36,21 @@ pub(super) fn operators(
     if emulator.is_none() {
         if let Some(path) = &credentials {
             if !std::path::Path::new(path).is_file() {
-                return Err(format!(
-                    "GOOGLE_APPLICATION_CREDENTIALS names {path}, which is not a readable file"
-                ));
+                // A key file's contents given where its path belongs (e.g.
+                // a `[[backup]] credentials` `file` source) is the secret
+                // itself: say so without quoting it.
+                let looks_like_a_path = path.len() <= 4096
+                    && !path.trim_start().starts_with('{')
+                    && !path.chars().any(char::is_control);
+                return Err(if looks_like_a_path {
+                    format!(
+                        "GOOGLE_APPLICATION_CREDENTIALS names {path}, which is not a readable file"
+                    )
+                } else {
+                    "GOOGLE_APPLICATION_CREDENTIALS holds what looks like a key file's \
+                     contents, not the path of one"
+                        .to_string()
+                });
             }
         }
     }
