@@ -261,7 +261,7 @@ async fn cost_listing_uses_the_backups_credentials() {
     .await
     .unwrap();
     let text = format!(
-        "[[backup]]\nname = \"app\"\nrepo = \"{repo}\"\npaths = [\"/a\"]\ncredentials = {{ STORAGE_EMULATOR_HOST = \"{emulator}\" }}\n"
+        "[cost]\nprices = {{ STANDARD = 0.02 }}\n[[backup]]\nname = \"app\"\nrepo = \"{repo}\"\npaths = [\"/a\"]\ncredentials = {{ STORAGE_EMULATOR_HOST = \"{emulator}\" }}\n"
     );
     let cfg = settings::parse(&text, None, &|_| None)
         .unwrap_or_else(|e| panic!("config:\n{e}"))
