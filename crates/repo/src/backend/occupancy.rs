@@ -104,6 +104,19 @@ pub fn usage(repo: &str, options: &super::BackendOptions) -> Result<Usage> {
 mod tests {
     use super::*;
 
+    /// Sizes come from a listing the store sends: a bogus one (u64::MAX)
+    /// must not overflow the sum and panic the cost job.
+    #[test]
+    fn absurd_listed_sizes_saturate() {
+        let mut u = Usage::default();
+        u.add("STANDARD", u64::MAX);
+        u.add("STANDARD", 1);
+        u.add("GLACIER_IR", u64::MAX);
+        assert_eq!(u.by_class["STANDARD"].bytes, u64::MAX);
+        assert_eq!(u.by_class["STANDARD"].objects, 2);
+        assert_eq!(u.total_bytes(), u64::MAX);
+    }
+
     #[test]
     fn the_layout_is_restic_s() {
         for (key, want) in [
