@@ -39,13 +39,16 @@ impl Usage {
     /// Count one file of `bytes` in `class`.
     pub fn add(&mut self, class: &str, bytes: u64) {
         let c = self.by_class.entry(class.to_string()).or_default();
-        c.objects += 1;
-        c.bytes += bytes;
+        // Sizes are the store's word: a bogus one saturates, never panics.
+        c.objects = c.objects.saturating_add(1);
+        c.bytes = c.bytes.saturating_add(bytes);
     }
 
     /// Bytes in every class.
     pub fn total_bytes(&self) -> u64 {
-        self.by_class.values().map(|c| c.bytes).sum()
+        self.by_class
+            .values()
+            .fold(0, |sum: u64, c| sum.saturating_add(c.bytes))
     }
 }
 
