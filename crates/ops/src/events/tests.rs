@@ -234,7 +234,7 @@ fn severities() {
 fn file_sinks_never_share_a_file() {
     check(
         "[[sink]]\nname = \"uptime\"\ntype = \"file\"\n",
-        &[(2, "sink[0]", "uptime.ndjson")],
+        &[(2, "sink[0].name", "uptime.ndjson")],
     );
     check(
         "[[sink]]\nname = \"f\"\ntype = \"file\"\npath = \"secret_rotations.ndjson\"\n",
