@@ -764,7 +764,7 @@ type = "file"
     let mut input: Vec<u8> = Vec::new();
     input.extend_from_slice(b"{\"level\":\"info\",\"msg\":\"first\"}\n");
     input.extend_from_slice(b"caf\xe9 latin-1 line\n");
-    input.extend(std::iter::repeat(b'x').take(8 << 20));
+    input.extend(std::iter::repeat_n(b'x', 8 << 20));
     input.extend_from_slice(b"\nlast\n");
     let summary = events::ship_stream(
         &cfg,
