@@ -747,3 +747,50 @@ async fn syslog_tls_with_a_private_ca() {
         .collect();
     assert_eq!(got, expected(0..3));
 }
+
+/// `events ship` reads a pipe it does not control: a line of invalid UTF-8
+/// (a Latin-1 log line) must not abort it and drop the lines read before
+/// it, and one endless line must not be held whole in memory (it is cut).
+#[tokio::test]
+async fn ship_stream_survives_bad_bytes_and_endless_lines() {
+    let data = tempfile::tempdir().unwrap();
+    let cfg = config(
+        r#"
+[[sink]]
+name = "piped"
+type = "file"
+"#,
+    );
+    let mut input: Vec<u8> = Vec::new();
+    input.extend_from_slice(b"{\"level\":\"info\",\"msg\":\"first\"}\n");
+    input.extend_from_slice(b"caf\xe9 latin-1 line\n");
+    input.extend(std::iter::repeat_n(b'x', 8 << 20));
+    input.extend_from_slice(b"\nlast\n");
+    let summary = events::ship_stream(
+        &cfg,
+        data.path(),
+        "piped",
+        tokio::io::BufReader::new(&input[..]),
+        Duration::from_secs(5),
+        &fast(),
+    )
+    .await
+    .expect("every line shipped");
+    assert_eq!(summary.lines, 4);
+    let shipped = std::fs::read_to_string(data.path().join("logs/piped.ndjson")).unwrap();
+    let lines: Vec<&str> = shipped.lines().collect();
+    assert_eq!(
+        lines.len(),
+        4,
+        "{:?}",
+        lines.iter().map(|l| l.len()).collect::<Vec<_>>()
+    );
+    assert!(lines[0].contains("first"), "{}", lines[0]);
+    assert!(lines[1].contains("latin-1 line"), "{}", lines[1]);
+    assert!(
+        lines[2].len() <= 1 << 20,
+        "an 8 MiB line went out whole ({} bytes)",
+        lines[2].len()
+    );
+    assert!(lines[3].contains("last"), "{}", lines[3]);
+}

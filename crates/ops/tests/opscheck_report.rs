@@ -225,3 +225,56 @@ verify = {{ read_data_subset = "100%" }}
         "{rows:?}"
     );
 }
+
+/// The cost job lists a backup's repositories with the backup's own
+/// `credentials`, as backups and checks open them: without them it reads
+/// the process environment's (here: no emulator, no account) and fails.
+#[tokio::test]
+async fn cost_listing_uses_the_backups_credentials() {
+    let emulator = std::env::var("BULWARK_TEST_GCS_EMULATOR_HOST").unwrap_or_else(|_| {
+        panic!("BULWARK_TEST_GCS_EMULATOR_HOST is not set: scripts/test.sh starts fake-gcs-server and sets it")
+    });
+    // nextest runs each test in its own process: the removal stays here.
+    for v in bulwark_repo::CREDENTIAL_VARIABLES {
+        std::env::remove_var(v);
+    }
+    let bucket = format!("costcreds{}", std::process::id());
+    let made = reqwest::Client::new()
+        .post(format!("{emulator}/storage/v1/b?project=test"))
+        .json(&serde_json::json!({ "name": bucket }))
+        .send()
+        .await
+        .unwrap();
+    assert!(made.status().is_success(), "{}", made.status());
+    let repo = format!("gs:{bucket}:/app");
+    let mut options = bulwark_repo::BackendOptions::default();
+    options
+        .credentials
+        .set("STORAGE_EMULATOR_HOST", emulator.clone())
+        .unwrap();
+    let r = repo.clone();
+    tokio::task::spawn_blocking(move || {
+        let b = bulwark_repo::open_backend_with(&r, &options).unwrap();
+        b.write(bulwark_repo::FileType::Config, "config", &[7; 155])
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "[cost]\nprices = {{ STANDARD = 0.02 }}\n[[backup]]\nname = \"app\"\nrepo = \"{repo}\"\npaths = [\"/a\"]\ncredentials = {{ STORAGE_EMULATOR_HOST = \"{emulator}\" }}\n"
+    );
+    let cfg = settings::parse(&text, None, &|_| None)
+        .unwrap_or_else(|e| panic!("config:\n{e}"))
+        .config;
+    let (store, _db) = common::sqlite().await;
+    let measured = bulwark_ops::cost::job::measure(
+        &store,
+        &cfg,
+        &bulwark_repo::Cancel::new(),
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await
+    .unwrap();
+    assert!(measured.failures.is_empty(), "{:?}", measured.failures);
+    assert_eq!(measured.costs[0].bytes, 155, "{:?}", measured.costs);
+}

@@ -104,7 +104,9 @@ pub(super) fn repo_error(
 
 /// `cfg`'s backend options with its `credentials` read now (a file may
 /// have been rotated since the config was loaded).
-fn backend_options(cfg: &BackupConfig) -> Result<bulwark_repo::BackendOptions, BackupError> {
+pub(crate) fn backend_options(
+    cfg: &BackupConfig,
+) -> Result<bulwark_repo::BackendOptions, BackupError> {
     let mut options = cfg.options.clone();
     for (name, source) in &cfg.credentials {
         let value = match source {

@@ -71,11 +71,16 @@ pub async fn measure(
                     failures,
                 });
             }
-            let (r, options) = (repo.to_string(), b.options.clone());
-            let listed = tokio::task::spawn_blocking(move || bulwark_repo::usage(&r, &options))
-                .await
-                .map_err(|e| format!("listing task failed: {e}"))
-                .and_then(|r| r.map_err(|e| e.to_string()));
+            // The backup's own `credentials`, as its backups and checks
+            // use them; read at each pass (a file source may rotate).
+            let (r, b2) = (repo.to_string(), b.clone());
+            let listed = tokio::task::spawn_blocking(move || {
+                let options = crate::backups::backend_options(&b2).map_err(|e| e.to_string())?;
+                bulwark_repo::usage(&r, &options).map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| format!("listing task failed: {e}"))
+            .and_then(|r| r);
             match listed {
                 Ok(usage) => {
                     let by_class: BTreeMap<String, ClassBytes> = usage

@@ -146,6 +146,28 @@ pub(crate) fn compile_sink(cx: &mut Cx<'_>, el: &Element) -> Option<SinkConfig> 
                     }
                 },
             };
+            // Bulwark's own logs have writers (and readers: the last
+            // verification is read back) of their own; a sink appending
+            // there would interleave with them, and its take-back after a
+            // failed batch would cut their lines.
+            let path = path.filter(|path| {
+                let own = OWN_LOGS.iter().any(|l| path.as_os_str() == *l);
+                if own {
+                    let (span, field) = match &raw.path {
+                        Some(v) => (Some(v.span()), format!("{p}.path")),
+                        None => (Some(raw.name.span()), format!("{p}.name")),
+                    };
+                    cx.error(
+                        span,
+                        field,
+                        format!(
+                            "{} is Bulwark's own log under <data-dir>/logs/: give the sink another `path`",
+                            path.display()
+                        ),
+                    );
+                }
+                !own
+            });
             path.map(|path| SinkKind::File { path })
         }
         "syslog" => {
@@ -312,6 +334,14 @@ pub(crate) fn compile_sink(cx: &mut Cx<'_>, el: &Element) -> Option<SinkConfig> 
         kind: kind?,
     })
 }
+
+/// The files Bulwark itself writes under `<data-dir>/logs/`.
+const OWN_LOGS: &[&str] = &[
+    "uptime.ndjson",
+    "slo_guard.ndjson",
+    crate::backups::VERIFY_LOG,
+    crate::secrets::ROTATION_LOG,
+];
 
 /// A file sink's path: relative, below `logs/`, no `..`.
 fn log_path(path: &str) -> Result<PathBuf, String> {

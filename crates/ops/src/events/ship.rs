@@ -349,7 +349,7 @@ pub async fn ship_stream<R: tokio::io::AsyncBufRead + Unpin>(
         .ok_or_else(|| ShipError::UnknownSink(sink_name.to_string()))?;
     let mut sink = sink::open(cfg, data_dir, &|k| std::env::var(k).ok())
         .map_err(|m| sink_error(sink_name, m, None))?;
-    let mut reader = input.lines();
+    let mut reader = LineReader::new(input);
     let mut batch: Vec<Line> = Vec::new();
     let mut summary = StreamSummary::default();
     loop {
@@ -368,7 +368,13 @@ pub async fn ship_stream<R: tokio::io::AsyncBufRead + Unpin>(
                 (false, false)
             }
             Some(Ok(None)) => (false, true),
-            Some(Err(e)) => return Err(ShipError::Input(e)),
+            Some(Err(e)) => {
+                // The lines read before the failure still go out.
+                if !batch.is_empty() {
+                    send_with_retries(sink.as_mut(), sink_name, &batch, opts).await?;
+                }
+                return Err(ShipError::Input(e));
+            }
         };
         if !batch.is_empty() && (idle_flush || eof || batch.len() >= cfg.batch) {
             send_with_retries(sink.as_mut(), sink_name, &batch, opts).await?;
@@ -379,6 +385,59 @@ pub async fn ship_stream<R: tokio::io::AsyncBufRead + Unpin>(
         if eof {
             return Ok(summary);
         }
+    }
+}
+
+/// The longest line `events ship` keeps; the rest of a longer one is
+/// dropped (CloudWatch takes 256 KiB per event, syslog far less), so an
+/// endless line cannot fill memory.
+const MAX_STREAM_LINE: usize = 256 * 1024;
+
+/// Lines of a pipe: invalid UTF-8 replaced (a Latin-1 log line is still a
+/// line), each cut at [`MAX_STREAM_LINE`] bytes. Cancel-safe like
+/// `Lines::next_line`: only `fill_buf` awaits, and what it returned is
+/// taken into `buf` before the next await, so a timeout loses nothing.
+struct LineReader<R> {
+    input: R,
+    buf: Vec<u8>,
+}
+
+impl<R: tokio::io::AsyncBufRead + Unpin> LineReader<R> {
+    fn new(input: R) -> LineReader<R> {
+        LineReader {
+            input,
+            buf: Vec::new(),
+        }
+    }
+
+    async fn next_line(&mut self) -> std::io::Result<Option<String>> {
+        loop {
+            let chunk = self.input.fill_buf().await?;
+            if chunk.is_empty() {
+                if self.buf.is_empty() {
+                    return Ok(None);
+                }
+                return Ok(Some(self.take()));
+            }
+            let (part, used, ends) = match chunk.iter().position(|b| *b == b'\n') {
+                Some(i) => (&chunk[..i], i + 1, true),
+                None => (chunk, chunk.len(), false),
+            };
+            let room = MAX_STREAM_LINE.saturating_sub(self.buf.len());
+            self.buf.extend_from_slice(&part[..part.len().min(room)]);
+            self.input.consume(used);
+            if ends {
+                return Ok(Some(self.take()));
+            }
+        }
+    }
+
+    fn take(&mut self) -> String {
+        let mut bytes = std::mem::take(&mut self.buf);
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 }
 

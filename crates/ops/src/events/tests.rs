@@ -226,3 +226,26 @@ fn severities() {
     check("ship", serde_json::json!({"level": "ERROR"}), 3);
     check("ship", serde_json::json!({"message": "x"}), 6);
 }
+
+/// A file sink owns its file: one on Bulwark's own logs (uptime.ndjson,
+/// ...) or on another sink's file would interleave two writers, and its
+/// take-back after a failed batch (`set_len`) would cut the other's lines.
+#[test]
+fn file_sinks_never_share_a_file() {
+    check(
+        "[[sink]]\nname = \"uptime\"\ntype = \"file\"\n",
+        &[(2, "sink[0].name", "uptime.ndjson")],
+    );
+    check(
+        "[[sink]]\nname = \"f\"\ntype = \"file\"\npath = \"secret_rotations.ndjson\"\n",
+        &[(4, "sink[0].path", "secret_rotations.ndjson")],
+    );
+    check(
+        "[[sink]]\nname = \"a\"\ntype = \"file\"\npath = \"all.ndjson\"\n\n[[sink]]\nname = \"b\"\ntype = \"file\"\npath = \"all.ndjson\"\n",
+        &[(9, "sink[1].path", "all.ndjson")],
+    );
+    check(
+        "[[sink]]\nname = \"a\"\ntype = \"file\"\npath = \"all.ndjson\"\n\n[[sink]]\nname = \"b\"\ntype = \"file\"\npath = \"b.ndjson\"\n",
+        &[],
+    );
+}

@@ -292,10 +292,39 @@ fn compile(text: &str, file: Option<&Path>, env: Env<'_>) -> Result<Loaded, Conf
 
     let sink_els = cx.elements(root, "sink");
     cx.check_names(&sink_els, "sink", true);
-    let sinks = sink_els
+    let compiled: Vec<Option<SinkConfig>> = sink_els
         .iter()
-        .filter_map(|el| compile_sink(&mut cx, el))
+        .map(|el| compile_sink(&mut cx, el))
         .collect();
+    // Two file sinks on one file would each append every event (twice in
+    // all) and cut each other's lines when taking back a failed batch.
+    let mut files: Vec<&std::path::Path> = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
+    for (el, sink) in sink_els.iter().zip(&compiled) {
+        let Some(sink) = sink else { continue };
+        if names.contains(&sink.name.as_str()) {
+            // A duplicate name is reported as such.
+            continue;
+        }
+        names.push(&sink.name);
+        if let SinkKind::File { path } = &sink.kind {
+            if files.contains(&path.as_path()) {
+                let span = el
+                    .item
+                    .get("path")
+                    .and_then(item_span)
+                    .or_else(|| el.span.clone());
+                cx.error(
+                    span,
+                    format!("{}.path", el.path),
+                    format!("{} is already another file sink's file", path.display()),
+                );
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let sinks: Vec<SinkConfig> = compiled.into_iter().flatten().collect();
     let mut cost = crate::cost::config::compile_cost(&mut cx, root);
     cost.enabled |= backup_els.iter().any(|el| el.item.get("cost").is_some());
 

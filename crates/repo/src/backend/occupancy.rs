@@ -39,13 +39,16 @@ impl Usage {
     /// Count one file of `bytes` in `class`.
     pub fn add(&mut self, class: &str, bytes: u64) {
         let c = self.by_class.entry(class.to_string()).or_default();
-        c.objects += 1;
-        c.bytes += bytes;
+        // Sizes are the store's word: a bogus one saturates, never panics.
+        c.objects = c.objects.saturating_add(1);
+        c.bytes = c.bytes.saturating_add(bytes);
     }
 
     /// Bytes in every class.
     pub fn total_bytes(&self) -> u64 {
-        self.by_class.values().map(|c| c.bytes).sum()
+        self.by_class
+            .values()
+            .fold(0, |sum: u64, c| sum.saturating_add(c.bytes))
     }
 }
 
@@ -103,6 +106,19 @@ pub fn usage(repo: &str, options: &super::BackendOptions) -> Result<Usage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sizes come from a listing the store sends: a bogus one (u64::MAX)
+    /// must not overflow the sum and panic the cost job.
+    #[test]
+    fn absurd_listed_sizes_saturate() {
+        let mut u = Usage::default();
+        u.add("STANDARD", u64::MAX);
+        u.add("STANDARD", 1);
+        u.add("GLACIER_IR", u64::MAX);
+        assert_eq!(u.by_class["STANDARD"].bytes, u64::MAX);
+        assert_eq!(u.by_class["STANDARD"].objects, 2);
+        assert_eq!(u.total_bytes(), u64::MAX);
+    }
 
     #[test]
     fn the_layout_is_restic_s() {

@@ -36,9 +36,21 @@ pub(super) fn operators(
     if emulator.is_none() {
         if let Some(path) = &credentials {
             if !std::path::Path::new(path).is_file() {
-                return Err(format!(
-                    "GOOGLE_APPLICATION_CREDENTIALS names {path}, which is not a readable file"
-                ));
+                // A key file's contents given where its path belongs (e.g.
+                // a `[[backup]] credentials` `file` source) is the secret
+                // itself: say so without quoting it.
+                let looks_like_a_path = path.len() <= 4096
+                    && !path.trim_start().starts_with('{')
+                    && !path.chars().any(char::is_control);
+                return Err(if looks_like_a_path {
+                    format!(
+                        "GOOGLE_APPLICATION_CREDENTIALS names {path}, which is not a readable file"
+                    )
+                } else {
+                    "GOOGLE_APPLICATION_CREDENTIALS holds what looks like a key file's \
+                     contents, not the path of one"
+                        .to_string()
+                });
             }
         }
     }
@@ -63,4 +75,31 @@ pub(super) fn operators(
         Operator::new(builder).map_err(|e| super::describe(&e))
     };
     Ok((build(None)?, build(options.gs_storage_class.as_deref())?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `[[backup]] credentials` reads `file = ...` as the variable's value,
+    /// so pointing GOOGLE_APPLICATION_CREDENTIALS's `file` at the key file
+    /// makes the value the key itself. The error must say what is wrong
+    /// without quoting it.
+    #[test]
+    fn a_key_given_as_the_credentials_path_is_never_quoted() {
+        // nextest runs each test in its own process: the variable stays here.
+        std::env::remove_var("STORAGE_EMULATOR_HOST");
+        let key = r#"{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\nMIIEvSECRETKEYMATERIAL\n-----END PRIVATE KEY-----\n"}"#;
+        let mut options = BackendOptions::default();
+        options
+            .credentials
+            .set("GOOGLE_APPLICATION_CREDENTIALS", key)
+            .unwrap();
+        let err = operators("bucket", "prefix", &options).unwrap_err();
+        assert!(err.contains("GOOGLE_APPLICATION_CREDENTIALS"), "{err}");
+        assert!(
+            !err.contains("SECRETKEYMATERIAL") && !err.contains("private_key"),
+            "{err}"
+        );
+    }
 }

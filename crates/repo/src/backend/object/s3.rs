@@ -53,10 +53,19 @@ fn region(options: &BackendOptions) -> String {
 fn credentials(options: &BackendOptions) -> ProvideCredentialChain<Credential> {
     let given = &options.credentials;
     if given.given("AWS_ACCESS_KEY_ID") {
-        let id = given.var("AWS_ACCESS_KEY_ID").unwrap_or_default();
-        let secret = given.var("AWS_SECRET_ACCESS_KEY").unwrap_or_default();
+        // One key set: the environment's session token belongs to another
+        // identity and must not be paired with configured keys.
+        const KEYS: [&str; 3] = [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+        ];
+        let id = given.var_in(&KEYS, "AWS_ACCESS_KEY_ID").unwrap_or_default();
+        let secret = given
+            .var_in(&KEYS, "AWS_SECRET_ACCESS_KEY")
+            .unwrap_or_default();
         let mut fixed = StaticCredentialProvider::new(&id, &secret);
-        if let Some(token) = given.var("AWS_SESSION_TOKEN") {
+        if let Some(token) = given.var_in(&KEYS, "AWS_SESSION_TOKEN") {
             fixed = fixed.with_session_token(&token);
         }
         return ProvideCredentialChain::new().push(fixed);
@@ -378,6 +387,33 @@ fn retention(doc: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys given by `[[backup]] credentials` are used alone: an ambient
+    /// `AWS_SESSION_TOKEN` (a CI job's or an instance role's session) must
+    /// not be paired with them, or every request fails as an invalid token
+    /// signed under another account's session.
+    #[tokio::test]
+    async fn configured_keys_never_take_the_environments_session_token() {
+        use reqsign_core::ProvideCredential;
+        // nextest runs each test in its own process: the variable stays here.
+        std::env::set_var("AWS_SESSION_TOKEN", "ambient-session-token");
+        let mut options = BackendOptions::default();
+        options
+            .credentials
+            .set("AWS_ACCESS_KEY_ID", "AKIACONFIGURED")
+            .unwrap();
+        options
+            .credentials
+            .set("AWS_SECRET_ACCESS_KEY", "configured-secret")
+            .unwrap();
+        let cred = credentials(&options)
+            .provide_credential(&Context::new())
+            .await
+            .unwrap()
+            .expect("static keys are a credential");
+        assert_eq!(cred.access_key_id, "AKIACONFIGURED");
+        assert_eq!(cred.session_token, None);
+    }
 
     #[test]
     fn object_lock_answers_read_as_s3_writes_them() {
