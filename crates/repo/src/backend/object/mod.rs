@@ -319,7 +319,13 @@ impl ObjectBackend {
             // request in flight, `check --read-data`'s peak).
             let got = self.rt.block_on(async {
                 let reader = self.op(t).reader(key).await?;
-                let mut buf = Vec::with_capacity(range.map_or(0, |(_, len)| len as usize));
+                // (Capped: a range comes from a listing or an index, which
+                // a hostile store could inflate.)
+                let mut buf = Vec::with_capacity(
+                    range
+                        .map_or(0, |(_, len)| len as usize)
+                        .min(MAX_RESERVED_READ),
+                );
                 match range {
                     Some((offset, len)) => {
                         reader
@@ -357,6 +363,10 @@ impl ObjectBackend {
         }
     }
 }
+
+/// The most a read reserves before the bytes arrive; larger ranges grow
+/// as they come.
+const MAX_RESERVED_READ: usize = 64 << 20;
 
 /// Parallel requests when `connections` is not given: enough to keep a
 /// link busy while the engine's threads compress and encrypt on 2 cores.
