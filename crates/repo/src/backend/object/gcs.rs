@@ -22,7 +22,10 @@ pub(super) fn operators(
     prefix: &str,
     options: &BackendOptions,
 ) -> Result<(Operator, Operator), String> {
-    let var = |name: &str| options.credentials.var(name);
+    // Credentials and emulator come as a set: a configured key file never
+    // meets an ambient emulator that would skip signing.
+    const SET: [&str; 2] = ["GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST"];
+    let var = |name: &str| options.credentials.var_in(&SET, name);
     let emulator = var("STORAGE_EMULATOR_HOST").map(|host| {
         // Google's libraries accept `host:port` and prepend http://.
         let host = host.trim().trim_end_matches('/');
