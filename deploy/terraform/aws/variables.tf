@@ -181,7 +181,7 @@ variable "github_oidc_subjects" {
   default     = []
 
   validation {
-    condition     = alltrue([for s in var.github_oidc_subjects : can(regex("^repo:[^/*]+/[^*]+", s))])
+    condition     = alltrue([for s in var.github_oidc_subjects : can(regex("^repo:[^/*]+/[^*]+$", s))])
     error_message = "github_oidc_subjects must name a repository: repo:OWNER/REPO:... (a bare * would trust every repository on GitHub)."
   }
 }
