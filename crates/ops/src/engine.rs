@@ -203,8 +203,8 @@ impl Engine {
     ) -> Result<Engine, StoreError> {
         let (shutdown, rx) = watch::channel(false);
         let shared = Arc::new(Shared {
-            uptime_log: NdjsonLog::open(&opts.data_dir, "uptime.ndjson"),
-            slo_log: NdjsonLog::open(&opts.data_dir, "slo_guard.ndjson"),
+            uptime_log: NdjsonLog::open(&opts.data_dir, crate::files::UPTIME_LOG),
+            slo_log: NdjsonLog::open(&opts.data_dir, crate::files::SLO_GUARD_LOG),
             config: config.clone(),
             store: store.clone(),
             prober: Prober::new(),
@@ -329,7 +329,7 @@ pub fn log_results(data_dir: &std::path::Path, results: &[ProbeResult]) {
         lines.push_str(&result_json(r).to_string());
         lines.push('\n');
     }
-    NdjsonLog::open(data_dir, "uptime.ndjson").append(&lines);
+    NdjsonLog::open(data_dir, crate::files::UPTIME_LOG).append(&lines);
 }
 
 /// Probes every monitor once, concurrently: `uptime check --once` and

@@ -18,6 +18,14 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// The event logs Bulwark writes under `<data-dir>/logs/`, by the names
+/// the original scripts gave them; file sinks may not write to them.
+pub(crate) const UPTIME_LOG: &str = "uptime.ndjson";
+pub(crate) const SLO_GUARD_LOG: &str = "slo_guard.ndjson";
+pub(crate) const VERIFY_LOG: &str = "backup_verify.ndjson";
+pub(crate) const ROTATION_LOG: &str = "secret_rotations.ndjson";
+pub(crate) const OWN_LOGS: [&str; 4] = [UPTIME_LOG, SLO_GUARD_LOG, VERIFY_LOG, ROTATION_LOG];
+
 /// Mode of every file Bulwark creates in its data directory.
 pub(crate) const FILE_MODE: u32 = 0o600;
 /// Mode of every directory Bulwark creates in its data directory.

@@ -22,12 +22,12 @@ use chrono::{DateTime, Utc};
 use rand::seq::SliceRandom;
 use sha2::{Digest, Sha256};
 
-use crate::config::{BackupConfig, BackupKind, CredentialSource, KeepPolicy, PasswordSource};
+use crate::config::{BackupConfig, BackupKind, KeepPolicy, PasswordSource};
 
 pub use jobs::{jobs, BackupJob, VerifyJob};
 
 /// The verification event stream, under `<data-dir>/logs/`.
-pub const VERIFY_LOG: &str = "backup_verify.ndjson";
+pub const VERIFY_LOG: &str = crate::files::VERIFY_LOG;
 
 /// Errors of backup jobs. Passwords never appear in them.
 #[derive(Debug, thiserror::Error)]
@@ -102,37 +102,16 @@ pub(super) fn repo_error(
     }
 }
 
-/// `cfg`'s backend options with its `credentials` read now (a file may
-/// have been rotated since the config was loaded).
-pub(crate) fn backend_options(
-    cfg: &BackupConfig,
-) -> Result<bulwark_repo::BackendOptions, BackupError> {
-    let mut options = cfg.options.clone();
-    for (name, source) in &cfg.credentials {
-        let value = match source {
-            CredentialSource::Value(v) => Ok(v.expose().clone()),
-            CredentialSource::Env(var) => {
-                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
-            }
-            CredentialSource::File(path) => std::fs::read_to_string(path)
-                .map(|s| s.trim().to_string())
-                .map_err(|e| format!("cannot read {}: {e}", path.display())),
-        };
-        value
-            .and_then(|v| options.credentials.set(name, v).map_err(|e| e.to_string()))
-            .map_err(|problem| BackupError::Other {
-                backup: cfg.name.clone(),
-                message: format!("credential {name}: {problem}"),
-            })?;
-    }
-    Ok(options)
-}
-
 /// `repo` with `cfg`'s password and options; remote repositories with the
 /// metadata cache, as the CLI's repository commands use it.
 fn open_at(cfg: &BackupConfig, repo: &str) -> Result<Repository, BackupError> {
     let pw = password(cfg)?;
-    let options = backend_options(cfg)?;
+    let options = cfg
+        .backend_options()
+        .map_err(|message| BackupError::Other {
+            backup: cfg.name.clone(),
+            message,
+        })?;
     let cache = bulwark_repo::default_cache_dir();
     Repository::open_location(repo, &options, pw.expose().as_bytes(), cache.as_deref())
         .map_err(|e| repo_error(cfg, repo, e))

@@ -619,6 +619,29 @@ pub enum CredentialSource {
 }
 
 impl BackupConfig {
+    /// The backend options with `credentials` read now (a file may have
+    /// been rotated since the config was loaded), for every opening and
+    /// listing of this backup's repositories. The error names the
+    /// credential and its source, never a value.
+    pub(crate) fn backend_options(&self) -> Result<bulwark_repo::BackendOptions, String> {
+        let mut options = self.options.clone();
+        for (name, source) in &self.credentials {
+            let value = match source {
+                CredentialSource::Value(v) => Ok(v.expose().clone()),
+                CredentialSource::Env(var) => {
+                    std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+                }
+                CredentialSource::File(path) => std::fs::read_to_string(path)
+                    .map(|s| s.trim().to_string())
+                    .map_err(|e| format!("cannot read {}: {e}", path.display())),
+            };
+            value
+                .and_then(|v| options.credentials.set(name, v).map_err(|e| e.to_string()))
+                .map_err(|problem| format!("credential {name}: {problem}"))?;
+        }
+        Ok(options)
+    }
+
     /// `repo`, then every copy.
     pub fn repositories(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.repo.as_str()).chain(self.copies.iter().map(String::as_str))

@@ -75,7 +75,7 @@ pub async fn measure(
             // use them; read at each pass (a file source may rotate).
             let (r, b2) = (repo.to_string(), b.clone());
             let listed = tokio::task::spawn_blocking(move || {
-                let options = crate::backups::backend_options(&b2).map_err(|e| e.to_string())?;
+                let options = b2.backend_options()?;
                 bulwark_repo::usage(&r, &options).map_err(|e| e.to_string())
             })
             .await

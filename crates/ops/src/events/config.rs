@@ -336,12 +336,7 @@ pub(crate) fn compile_sink(cx: &mut Cx<'_>, el: &Element) -> Option<SinkConfig> 
 }
 
 /// The files Bulwark itself writes under `<data-dir>/logs/`.
-const OWN_LOGS: &[&str] = &[
-    "uptime.ndjson",
-    "slo_guard.ndjson",
-    crate::backups::VERIFY_LOG,
-    crate::secrets::ROTATION_LOG,
-];
+use crate::files::OWN_LOGS;
 
 /// A file sink's path: relative, below `logs/`, no `..`.
 fn log_path(path: &str) -> Result<PathBuf, String> {

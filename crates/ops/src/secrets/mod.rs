@@ -36,7 +36,7 @@ use crate::BoxFuture;
 pub const DASHBOARD_KEY: &str = "DASHBOARD_KEY";
 
 /// The event stream of rotations, under `<data-dir>/logs/`.
-pub const ROTATION_LOG: &str = "secret_rotations.ndjson";
+pub const ROTATION_LOG: &str = crate::files::ROTATION_LOG;
 
 /// `<data_dir>/secrets/runtime`.
 pub fn runtime_dir(data_dir: &Path) -> PathBuf {
