@@ -72,6 +72,10 @@ fn backup_workflow_keeps_its_promises() {
         "scripts/ci-backup.sh notify",
         "SLACK_WEBHOOK_URL: ${{ secrets.SLACK_WEBHOOK_URL }}",
         "GOOGLE_APPLICATION_CREDENTIALS_JSON",
+        // With a role, its OIDC keys win over stored ones: stored keys
+        // beside the role's AWS_SESSION_TOKEN make a pair S3 refuses.
+        "AWS_ACCESS_KEY_ID: ${{ env.AWS_OIDC_ROLE_ARN != '' && env.AWS_ACCESS_KEY_ID || secrets.AWS_ACCESS_KEY_ID }}",
+        "AWS_SECRET_ACCESS_KEY: ${{ env.AWS_OIDC_ROLE_ARN != '' && env.AWS_SECRET_ACCESS_KEY || secrets.AWS_SECRET_ACCESS_KEY }}",
     ] {
         assert!(wf.contains(needle), "backup.yml lacks {needle:?}");
     }
