@@ -256,6 +256,55 @@ async fn http_body(store: Store, db: TestDb) {
 }
 on_both!(http_sink_fails_then_recovers_exactly_once, http_body);
 
+async fn http_too_large_body(store: Store, _db: TestDb) {
+    // The receiver takes at most 2 lines per request, and never the one
+    // event whose target is long: a batch of 5 is split until it fits,
+    // and the event refused alone is skipped instead of blocking the rest.
+    let (url, seen) = common::receiver(|body| {
+        if body.lines().count() > 2 || body.contains("huge-") {
+            (413, None)
+        } else {
+            (200, None)
+        }
+    })
+    .await;
+    let cfg = sink(&format!(
+        "[[sink]]\nname = \"h\"\ntype = \"http\"\nurl = \"{url}\"\nbatch = 5\n"
+    ));
+    let data = tempfile::tempdir().unwrap();
+    audit_events(&store, 0, 3).await;
+    audit::append(
+        &store,
+        Entry::new(
+            &Actor::system("test"),
+            "test.event",
+            &format!("huge-{}", "x".repeat(4096)),
+            Outcome::Success,
+        ),
+    )
+    .await
+    .unwrap();
+    audit_events(&store, 3, 4).await;
+    let mut shipper = Shipper::new(store.clone(), &cfg, data.path(), fast()).unwrap();
+
+    let p = shipper.ship_once().await.unwrap();
+    assert_eq!((p.read, p.sent, p.dropped, p.cursor), (5, 5, 1, 5));
+    let p = shipper.ship_once().await.unwrap();
+    assert_eq!((p.read, p.dropped, p.cursor), (3, 0, 8));
+
+    let s = seen.lock().unwrap();
+    assert_eq!(
+        targets(&s.accepted.concat()),
+        expected(0..7),
+        "all but the huge one, once, in order"
+    );
+    assert!(s.accepted.iter().all(|b| b.lines().count() <= 2));
+}
+on_both!(
+    http_sink_splits_batches_it_refuses_as_too_large,
+    http_too_large_body
+);
+
 async fn running_body(store: Store, _db: TestDb) {
     // The shipper task: failures in a row, then every event once, in
     // order, including events written while it runs; it stops on shutdown.
@@ -317,6 +366,10 @@ impl events::ShipObserver for Observed {
     fn failed(&self, _sink: &str) {
         self.0.lock().unwrap().1 += 1;
     }
+
+    // Nothing here is too large; `http_sink_splits_batches_it_refuses_as_too_large`
+    // reads `Progress::dropped` directly.
+    fn dropped(&self, _sink: &str, _n: usize) {}
 }
 
 /// `<PRI>1 TIMESTAMP HOSTNAME bulwark PROCID MSGID [SD] MSG`: the parts.

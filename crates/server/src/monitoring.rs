@@ -115,6 +115,7 @@ pub fn monitoring_observer(metrics: &Metrics) -> Arc<dyn Observer> {
 struct ShipMetrics {
     shipped: IntCounterVec,
     failures: IntCounterVec,
+    dropped: IntCounterVec,
     lag: IntGaugeVec,
 }
 
@@ -129,10 +130,17 @@ impl ShipObserver for ShipMetrics {
     fn failed(&self, sink: &str) {
         self.failures.with_label_values(&[sink]).inc();
     }
+
+    fn dropped(&self, sink: &str, n: usize) {
+        self.dropped
+            .with_label_values(&[sink])
+            .inc_by(u64::try_from(n).unwrap_or(0));
+    }
 }
 
 /// Registers the event export's metrics on `metrics` (events shipped,
-/// failed batches, lag = newest event - cursor, per sink) and returns the
+/// failed batches, events skipped as too large, lag = newest event -
+/// cursor, per sink) and returns the
 /// observer to hand to the shippers.
 pub fn events_observer(metrics: &Metrics) -> Arc<dyn ShipObserver> {
     let shipped = IntCounterVec::new(
@@ -151,6 +159,14 @@ pub fn events_observer(metrics: &Metrics) -> Arc<dyn ShipObserver> {
         &["sink"],
     )
     .expect("static metric definition");
+    let dropped = IntCounterVec::new(
+        Opts::new(
+            "bulwark_events_dropped_total",
+            "Events skipped because the sink refused each alone as too large (HTTP 413), by sink",
+        ),
+        &["sink"],
+    )
+    .expect("static metric definition");
     let lag = IntGaugeVec::new(
         Opts::new(
             "bulwark_events_lag",
@@ -163,6 +179,7 @@ pub fn events_observer(metrics: &Metrics) -> Arc<dyn ShipObserver> {
     for c in [
         Box::new(shipped.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(failures.clone()),
+        Box::new(dropped.clone()),
         Box::new(lag.clone()),
     ] {
         if let Err(e) = registry.register(c) {
@@ -172,6 +189,7 @@ pub fn events_observer(metrics: &Metrics) -> Arc<dyn ShipObserver> {
     Arc::new(ShipMetrics {
         shipped,
         failures,
+        dropped,
         lag,
     })
 }

@@ -21,6 +21,8 @@ pub trait ShipObserver: Send + Sync {
     fn shipped(&self, sink: &str, sent: usize, lag: i64);
     /// A batch failed and will be retried.
     fn failed(&self, sink: &str);
+    /// `n` events were skipped: the sink refused each alone for its size.
+    fn dropped(&self, sink: &str, n: usize);
 }
 
 /// Knobs with production defaults; tests shorten them.
@@ -86,6 +88,9 @@ pub struct Progress {
     pub read: usize,
     /// Of those, sent (the rest are kinds the sink does not want).
     pub sent: usize,
+    /// Of those sent, skipped because the sink refused each alone as too
+    /// large (HTTP 413): kept back, it would block every later event.
+    pub dropped: usize,
     /// The cursor afterwards.
     pub cursor: i64,
     /// False when another instance holds the sink: nothing was done.
@@ -178,16 +183,35 @@ impl Shipper {
             sent: lines.len(),
             cursor,
             leased: true,
+            ..Progress::default()
         };
-        if !lines.is_empty() {
-            if let Err(e) = self.sink.send(&lines).await {
-                // Keep what was confirmed: the cursor moves to the last
-                // confirmed event, so the retry starts after it.
-                if e.confirmed > 0 {
-                    let seq = wanted[e.confirmed.min(wanted.len()) - 1].seq;
-                    super::advance(&self.store, &name, &self.owner, seq).await?;
+        // `lines[..done]` are confirmed or skipped; `size` shrinks while the
+        // sink refuses batches for their size.
+        let (mut done, mut size) = (0, lines.len());
+        while done < lines.len() {
+            let end = (done + size).min(lines.len());
+            match self.sink.send(&lines[done..end]).await {
+                Ok(()) => done = end,
+                Err(e) => {
+                    done += e.confirmed.min(end - done);
+                    if !e.too_large {
+                        // Keep what was confirmed: the cursor moves to the
+                        // last confirmed event, so the retry starts after it.
+                        if done > 0 {
+                            let seq = wanted[done - 1].seq;
+                            super::advance(&self.store, &name, &self.owner, seq).await?;
+                        }
+                        return Err(sink_error(&name, e.message, e.retry_after));
+                    }
+                    if end - done > 1 {
+                        size = (end - done) / 2;
+                    } else if done < end {
+                        let skipped = wanted[done];
+                        tracing::error!(sink = %name, seq = skipped.seq, kind = %skipped.kind, bytes = lines[done].json.len(), error = %e.message, "the sink refuses this event alone as too large; skipped (it stays in `bulwark events list`)");
+                        progress.dropped += 1;
+                        done += 1;
+                    }
                 }
-                return Err(sink_error(&name, e.message, e.retry_after));
             }
         }
         if super::advance(&self.store, &name, &self.owner, last).await? {
@@ -216,7 +240,10 @@ impl Shipper {
                         let lag = super::head(&self.store)
                             .await
                             .map(|h| (h - p.cursor).max(0));
-                        o.shipped(&self.config.name, p.sent, lag.unwrap_or(0));
+                        o.shipped(&self.config.name, p.sent - p.dropped, lag.unwrap_or(0));
+                        if p.dropped > 0 {
+                            o.dropped(&self.config.name, p.dropped);
+                        }
                     }
                     Ok(_) => {}
                     Err(_) => o.failed(&self.config.name),
@@ -465,10 +492,13 @@ async fn send_with_retries(
     loop {
         match sink.send(rest).await {
             Ok(()) => return Ok(()),
+            // A batch too large is retried like any failure: `events ship`
+            // sends what the pipe gives and reports a refusal.
             Err(SendError {
                 message,
                 confirmed,
                 retry_after,
+                ..
             }) => {
                 rest = &rest[confirmed.min(rest.len())..];
                 failures += 1;

@@ -193,21 +193,29 @@ pub struct Scripted {
 /// A loopback HTTP receiver answering requests with `script` in order,
 /// then 200 to everything. Returns its URL (`http://127.0.0.1:PORT/ingest`).
 pub async fn scripted_receiver(script: Vec<Answer>) -> (String, Arc<Mutex<Scripted>>) {
+    let script = Mutex::new(std::collections::VecDeque::from(script));
+    receiver(move |_| script.lock().unwrap().pop_front().unwrap_or((200, None))).await
+}
+
+/// A loopback HTTP receiver answering each request with `answer(body)`.
+/// Returns its URL (`http://127.0.0.1:PORT/ingest`).
+pub async fn receiver(
+    answer: impl Fn(&str) -> Answer + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Scripted>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/ingest", listener.local_addr().unwrap());
     let seen: Arc<Mutex<Scripted>> = Arc::default();
     let s = seen.clone();
-    let script = Arc::new(Mutex::new(std::collections::VecDeque::from(script)));
+    let answer = Arc::new(answer);
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
-            let (s, script) = (s.clone(), script.clone());
+            let (s, answer) = (s.clone(), answer.clone());
             tokio::spawn(async move {
                 let Some((_head, body)) = read_request(&mut sock).await else {
                     return;
                 };
                 let body = String::from_utf8_lossy(&body).into_owned();
-                let (status, retry_after) =
-                    script.lock().unwrap().pop_front().unwrap_or((200, None));
+                let (status, retry_after) = answer(&body);
                 {
                     let mut s = s.lock().unwrap();
                     s.requests.push(body.clone());

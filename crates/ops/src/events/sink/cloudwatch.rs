@@ -233,6 +233,7 @@ impl CloudwatchSink {
             message: format!("cloudwatch logs: {e}"),
             confirmed,
             retry_after: None,
+            too_large: false,
         };
         if !self.ready {
             self.ensure().await.map_err(|e| fail(0, e))?;

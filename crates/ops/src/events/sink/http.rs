@@ -1,6 +1,6 @@
 //! `type = "http"`: each batch POSTed as `application/x-ndjson`; a 2xx
-//! answer confirms it, anything else is retried (after `Retry-After` when
-//! the receiver sends one).
+//! answer confirms it, 413 makes the shipper split it, anything else is
+//! retried (after `Retry-After` when the receiver sends one).
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 
@@ -72,6 +72,7 @@ impl Sink for HttpSink {
                 message: format!("{} answered {status}", self.origin),
                 confirmed: 0,
                 retry_after: super::retry_after(resp.headers()),
+                too_large: status == reqwest::StatusCode::PAYLOAD_TOO_LARGE,
             })
         })
     }

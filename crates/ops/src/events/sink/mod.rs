@@ -34,6 +34,9 @@ pub(crate) struct SendError {
     pub confirmed: usize,
     /// The receiver's `Retry-After`.
     pub retry_after: Option<Duration>,
+    /// The receiver refused the batch for its size (HTTP 413): sending it
+    /// again can never succeed, smaller batches may.
+    pub too_large: bool,
 }
 
 impl SendError {
@@ -42,6 +45,7 @@ impl SendError {
             message: message.into(),
             confirmed: 0,
             retry_after: None,
+            too_large: false,
         }
     }
 }
