@@ -970,7 +970,10 @@ fn run_check(a: CheckArgs, json: bool) -> anyhow::Result<ExitCode> {
         (None, true) => ReadData::All,
         (None, false) => ReadData::None,
     };
-    let mut repo = a.repo.open()?;
+    // `check` loads the index itself, file by file, reporting broken ones:
+    // `open` would read every index file twice and stop at the first bad one.
+    let loc = a.repo.location()?;
+    let mut repo = a.repo.open_unindexed(&loc, &a.repo.password()?)?;
     let progress = std::sync::Mutex::new(Progress::new(json, None, "read data"));
     let cancel = bulwark_repo::Cancel::default();
     let report = check(&mut repo, read, &cancel, |done, total| {

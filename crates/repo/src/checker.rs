@@ -112,9 +112,9 @@ pub fn check(
     // Index, file by file.
     repo.index.clear();
     let mut packs: HashMap<Id, Vec<PackedBlob>> = HashMap::new();
-    for (iid, _) in repo.list_ids(FileType::Index)? {
+    for (iid, size) in repo.list_ids(FileType::Index)? {
         cancel.check()?;
-        match repo.load_index_file(&iid) {
+        match repo.load_index_file(&iid, Some(size)) {
             Ok(idx) => {
                 for p in idx.packs {
                     let list = packs.entry(p.id).or_default();
@@ -181,9 +181,9 @@ pub fn check(
 
     // Snapshots and trees.
     let mut snapshots = Vec::new();
-    for (sid, _) in &snapshot_ids {
+    for (sid, size) in &snapshot_ids {
         cancel.check()?;
-        match repo.load_snapshot(sid) {
+        match repo.load_snapshot_sized(sid, Some(*size)) {
             Ok(s) => snapshots.push((*sid, s)),
             Err(e) => report
                 .errors

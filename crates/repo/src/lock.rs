@@ -155,12 +155,12 @@ pub(crate) fn lock_for_reading(repo: &Repository) -> Result<Option<Lock>> {
 
 fn conflicts(repo: &Repository, exclusive: bool, host: &str, own: Option<Id>) -> Result<()> {
     let now = time::now();
-    for (id, _) in repo.list_ids(FileType::Lock)? {
+    for (id, size) in repo.list_ids(FileType::Lock)? {
         if Some(id) == own {
             continue;
         }
         let lj: LockJson = match repo
-            .load_unpacked(FileType::Lock, &id)
+            .load_listed(FileType::Lock, &id, size)
             .and_then(|j| serde_json::from_slice(&j).map_err(|e| Error::json("lock", e)))
         {
             Ok(l) => l,
@@ -193,8 +193,8 @@ pub fn unlock_stale(repo: &Repository) -> Result<usize> {
     let now = time::now();
     let host = crate::hostname();
     let mut n = 0;
-    for (id, _) in repo.list_ids(FileType::Lock)? {
-        if let Ok(j) = repo.load_unpacked(FileType::Lock, &id) {
+    for (id, size) in repo.list_ids(FileType::Lock)? {
+        if let Ok(j) = repo.load_listed(FileType::Lock, &id, size) {
             if let Ok(lj) = serde_json::from_slice::<LockJson>(&j) {
                 if lj.is_stale(now, &host) {
                     repo.backend.remove(FileType::Lock, &id.to_hex())?;

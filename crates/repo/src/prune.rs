@@ -97,17 +97,14 @@ pub fn prune(repo: &mut Repository, dry_run: bool, cancel: &Cancel) -> Result<Pr
     let (files, bytes) = repo.backend.remove_leftovers(dry_run)?;
     summary.temp_files_removed = files;
     summary.temp_bytes_removed = bytes;
-    let old_index_files: Vec<Id> = repo
-        .list_ids(FileType::Index)?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+    let listed_index_files = repo.list_ids(FileType::Index)?;
+    let old_index_files: Vec<Id> = listed_index_files.iter().map(|(id, _)| *id).collect();
     // Pack -> blobs, from every index file; the in-memory index picks one
     // location per blob, any other copy is a duplicate and unused.
     repo.index.clear();
     let mut packs: HashMap<Id, Vec<PackedBlob>> = HashMap::new();
-    for iid in &old_index_files {
-        for p in repo.load_index_file(iid)?.packs {
+    for (iid, size) in &listed_index_files {
+        for p in repo.load_index_file(iid, Some(*size))?.packs {
             let list = packs.entry(p.id).or_default();
             for b in p.blobs {
                 let pb = b.to_packed();

@@ -439,14 +439,42 @@ fn the_metadata_cache_saves_the_index_and_snapshot_downloads_and_survives_tamper
     open_cached();
     let warm = requests() - before;
     // Warm: only the config, the key and the listings; cold, each index
-    // and snapshot file cost its size and its content.
+    // and snapshot file costs one GET (its size comes from the listing).
     let files = repo.backend().list(FileType::Index).unwrap().len()
         + repo.backend().list(FileType::Snapshot).unwrap().len();
     assert!(files >= 3, "{files}");
     assert_eq!(
         cold - warm,
-        2 * files as u64,
+        files as u64,
         "cold {cold}, warm {warm} requests"
+    );
+
+    // A check without the cache reads each index and snapshot file once,
+    // and asks no HEAD for any file a listing already sized.
+    let mut uncached =
+        Repository::open_location(&location, &options, PASSWORD.as_bytes(), None).unwrap();
+    let seen = proxy.counts.lines.lock().unwrap().len();
+    let report = bulwark_repo::check(
+        &mut uncached,
+        bulwark_repo::ReadData::None,
+        &Default::default(),
+        |_, _| {},
+    )
+    .unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    let lines = proxy.counts.lines.lock().unwrap()[seen..].to_vec();
+    let metadata_gets = lines
+        .iter()
+        .filter(|l| l.starts_with("GET ") && (l.contains("/index/") || l.contains("/snapshots/")))
+        .count();
+    assert_eq!(metadata_gets, files, "{lines:#?}");
+    // (Removing its own lock at the end still asks first: a missing file
+    // must be NotFound, and object stores delete missing keys silently.)
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("HEAD ") && !l.contains("/locks/")),
+        "{lines:#?}"
     );
 
     // A tampered cache file is noticed, dropped and fetched again.

@@ -554,7 +554,9 @@ fn verify_blocking(
     at: &str,
     cancel: &Cancel,
 ) -> Result<VerifyReport, BackupError> {
-    let mut repo = open_indexed(cfg, at)?;
+    // `check` loads the index itself (file by file, reporting broken
+    // ones): loading it first would read every index file twice.
+    let mut repo = open_at(cfg, at)?;
     let wrap = |source| repo_error(cfg, at, source);
     let (subset, sample) = match &cfg.verify {
         Some(v) => (v.read_data_subset, v.sample_files),

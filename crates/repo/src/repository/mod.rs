@@ -228,8 +228,17 @@ impl Repository {
     /// Read, authenticate, decrypt and decode a metadata file (index,
     /// snapshot, lock) into JSON bytes. The file's hash must match its name.
     pub(crate) fn load_unpacked(&self, t: FileType, id: &Id) -> Result<Vec<u8>> {
-        let w = what(t, &id.to_hex());
         let size = self.backend.stat(t, &id.to_hex())?;
+        self.load_listed(t, id, size)
+    }
+
+    /// [`load_unpacked`](Self::load_unpacked) of a file whose size a listing
+    /// gave: the size bounds what is read without a request to learn it
+    /// (a HEAD per index, snapshot or lock file on an object store). A
+    /// store that lies about the size could as well lie to a HEAD; the
+    /// content hash below catches any mismatch.
+    pub(crate) fn load_listed(&self, t: FileType, id: &Id, size: u64) -> Result<Vec<u8>> {
+        let w = what(t, &id.to_hex());
         if size > MAX_METADATA_FILE {
             return Err(Error::format(
                 &w,
@@ -276,8 +285,8 @@ impl Repository {
     pub fn load_index(&mut self) -> Result<usize> {
         let ids = self.list_ids(FileType::Index)?;
         self.index.clear();
-        for (id, _) in &ids {
-            let idx = self.load_index_file(id)?;
+        for (id, size) in &ids {
+            let idx = self.load_index_file(id, Some(*size))?;
             for p in &idx.packs {
                 for b in &p.blobs {
                     self.index.insert(
@@ -293,8 +302,18 @@ impl Repository {
         Ok(ids.len())
     }
 
-    pub(crate) fn load_index_file(&self, id: &Id) -> Result<IndexJson> {
-        let j = self.load_unpacked(FileType::Index, id)?;
+    /// A metadata file, through [`load_listed`](Self::load_listed) when a
+    /// listing gave its `size`.
+    fn load_sized(&self, t: FileType, id: &Id, size: Option<u64>) -> Result<Vec<u8>> {
+        match size {
+            Some(size) => self.load_listed(t, id, size),
+            None => self.load_unpacked(t, id),
+        }
+    }
+
+    /// One index file; `size` when a listing gave it (saves a request).
+    pub(crate) fn load_index_file(&self, id: &Id, size: Option<u64>) -> Result<IndexJson> {
+        let j = self.load_sized(FileType::Index, id, size)?;
         serde_json::from_slice(&j).map_err(|e| Error::json(what(FileType::Index, &id.to_hex()), e))
     }
 
@@ -404,8 +423,8 @@ impl Repository {
     pub fn load_snapshots(&self) -> Result<SnapshotList> {
         let mut out = Vec::new();
         let mut broken = Vec::new();
-        for (id, _) in self.list_ids(FileType::Snapshot)? {
-            match self.load_snapshot(&id) {
+        for (id, size) in self.list_ids(FileType::Snapshot)? {
+            match self.load_snapshot_sized(&id, Some(size)) {
                 Ok(s) => out.push((id, s)),
                 Err(e) => broken.push((id, e)),
             }
@@ -422,7 +441,12 @@ impl Repository {
     /// # Errors
     /// Backend, MAC and JSON errors naming the snapshot.
     pub fn load_snapshot(&self, id: &Id) -> Result<Snapshot> {
-        let j = self.load_unpacked(FileType::Snapshot, id)?;
+        self.load_snapshot_sized(id, None)
+    }
+
+    /// One snapshot file; `size` when a listing gave it (saves a request).
+    pub(crate) fn load_snapshot_sized(&self, id: &Id, size: Option<u64>) -> Result<Snapshot> {
+        let j = self.load_sized(FileType::Snapshot, id, size)?;
         serde_json::from_slice(&j)
             .map_err(|e| Error::json(what(FileType::Snapshot, &id.to_hex()), e))
     }

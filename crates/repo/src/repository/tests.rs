@@ -235,7 +235,7 @@ fn packs_are_written_connections_at_a_time_and_before_their_index() {
     assert_eq!(indexes.len(), 1);
     for (id, _) in indexes {
         let index_start = position(true, FileType::Index, &id.to_hex()).unwrap();
-        let idx = repo.load_index_file(&id).unwrap();
+        let idx = repo.load_index_file(&id, None).unwrap();
         assert_eq!(idx.packs.len(), 5);
         for p in &idx.packs {
             let pack_end = position(false, FileType::Pack, &p.id.to_hex()).unwrap();

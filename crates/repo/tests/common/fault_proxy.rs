@@ -20,6 +20,8 @@ pub struct FaultCounts {
     /// The access key id of every signed S3 request (`Credential=KEY/...`),
     /// to tell which credentials a client used.
     pub key_ids: Mutex<BTreeSet<String>>,
+    /// Every request's method and path without the query (`GET /bucket/key`).
+    pub lines: Mutex<Vec<String>>,
 }
 
 pub struct FaultProxy {
@@ -146,6 +148,14 @@ fn serve(
             .and_then(|(_, c)| c.split('/').next())
         {
             counts.key_ids.lock().unwrap().insert(key.to_string());
+        }
+        if let Some((method, rest)) = head[0].split_once(' ') {
+            let path = rest.split([' ', '?']).next().unwrap_or("");
+            counts
+                .lines
+                .lock()
+                .unwrap()
+                .push(format!("{method} {path}"));
         }
         let n = counts.requests.fetch_add(1, Ordering::SeqCst) + 1;
         let fail = n % fail_every == 0;
