@@ -111,7 +111,7 @@ pub(crate) fn from_memory(
                 what: format!("{}/{name}", t.dir()),
                 source: io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    format!("{len} bytes asked, {} stored", data.len()),
+                    format!("only {} of {len} bytes stored", data.len()),
                 ),
             })?,
     };
@@ -190,6 +190,6 @@ mod tests {
         assert_eq!(read(Some(2)).unwrap(), b"01");
         assert_eq!(read(None).unwrap(), b"0123");
         let e = read(Some(5)).unwrap_err();
-        assert!(e.to_string().contains("5 bytes asked, 4 stored"), "{e}");
+        assert!(e.to_string().contains("only 4 of 5 bytes stored"), "{e}");
     }
 }

@@ -406,7 +406,39 @@ struct ChunkReader<'a> {
     rt: &'a tokio::runtime::Runtime,
     stream: opendal::BufferStream,
     chunk: opendal::Buffer,
+    /// The stream said it has no more (it is not asked again).
+    ended: bool,
     error: Option<opendal::Error>,
+}
+
+impl<'a> ChunkReader<'a> {
+    /// The body of `key` (its first `length` bytes when given), its first
+    /// chunk already there: opendal sends the request only when the body
+    /// is first polled, and a missing or refused object must be the read's
+    /// error even for a consumer that reads nothing.
+    fn open(
+        backend: &'a ObjectBackend,
+        t: FileType,
+        key: &str,
+        length: Option<u64>,
+    ) -> opendal::Result<ChunkReader<'a>> {
+        use futures_util::TryStreamExt;
+        backend.rt.block_on(async {
+            let reader = backend.op(t).reader(key).await?;
+            let mut stream = match length {
+                Some(len) => reader.into_stream(0..len).await?,
+                None => reader.into_stream(..).await?,
+            };
+            let first = stream.try_next().await?;
+            Ok(ChunkReader {
+                rt: &backend.rt,
+                stream,
+                ended: first.is_none(),
+                chunk: first.unwrap_or_default(),
+                error: None,
+            })
+        })
+    }
 }
 
 impl io::Read for ChunkReader<'_> {
@@ -417,9 +449,15 @@ impl io::Read for ChunkReader<'_> {
             return Ok(0);
         }
         while !self.chunk.has_remaining() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.rt.block_on(self.stream.try_next()) {
                 Ok(Some(chunk)) => self.chunk = chunk,
-                Ok(None) => return Ok(0),
+                Ok(None) => {
+                    self.ended = true;
+                    return Ok(0);
+                }
                 Err(e) => {
                     let shown = io::Error::other(describe(&e));
                     self.error = Some(e);
@@ -522,23 +560,9 @@ impl Backend for ObjectBackend {
     ) -> Result<()> {
         let key = Self::key(t, name)?;
         self.retrying_body(|| {
-            let opened = self.rt.block_on(async {
-                let reader = self.op(t).reader(&key).await?;
-                match length {
-                    Some(len) => reader.into_stream(0..len).await,
-                    None => reader.into_stream(..).await,
-                }
-            });
-            let stream = opened.map_err(|e| self.read_failure(&key, &e))?;
-            let mut body = super::stream::Body::new(
-                ChunkReader {
-                    rt: &self.rt,
-                    stream,
-                    chunk: opendal::Buffer::new(),
-                    error: None,
-                },
-                length,
-            );
+            let chunks = ChunkReader::open(self, t, &key, length)
+                .map_err(|e| self.read_failure(&key, &e))?;
+            let mut body = super::stream::Body::new(chunks, length);
             let verdict = consumer(&mut body);
             // The body's failure, whatever the consumer made of it: the
             // store's error when it had one, else a short body.
