@@ -475,7 +475,8 @@ fn read_pack(
     let (n, problems) = match (read, verdict) {
         (Ok(()), Some(v)) => v,
         (Err(e), _) => return Err((0, format!("pack {pid}: {e}"))),
-        (Ok(()), None) => return Err((0, format!("pack {pid}: not read"))),
+        // A backend that returned without handing over the body.
+        (Ok(()), None) => return Err((0, format!("pack {pid}: the backend returned no data"))),
     };
     if problems.is_empty() {
         Ok(n)
@@ -492,8 +493,9 @@ fn read_pack(
 /// own id. So the memory a pack costs is its largest blob and its header,
 /// not the pack (up to 16 MiB).
 ///
-/// Returns the blobs verified and the problems, in the order today's
-/// reports give them: the pack's hash, its header, then blob by blob.
+/// Returns the blobs verified and the problems in the order the check
+/// has always listed them (when it read packs whole): the pack's hash,
+/// its header, then blob by blob.
 ///
 /// # Errors
 /// Only failures to read `body` (and [`Error::Cancelled`]): the backend

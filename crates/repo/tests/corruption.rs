@@ -237,7 +237,11 @@ fn damaged_packs_are_reported_as_they_stream_from_local_and_memory_backends() {
     let src = tmp.path().join("src");
     fs::create_dir_all(&src).unwrap();
     let contents: Vec<Vec<u8>> = (0..3)
-        .map(|i| format!("file {i} of the pack under test\n").repeat(600).into_bytes())
+        .map(|i| {
+            format!("file {i} of the pack under test\n")
+                .repeat(600)
+                .into_bytes()
+        })
         .collect();
     for (i, c) in contents.iter().enumerate() {
         fs::write(src.join(format!("f{i}")), c).unwrap();
@@ -328,11 +332,9 @@ fn damaged_packs_are_reported_as_they_stream_from_local_and_memory_backends() {
                 Some(Damage::Truncated) => HashMap::from([(name.clone(), 5)]),
                 _ => HashMap::new(),
             };
-            let mut r = Repository::open(
-                Box::new(ListedLonger { inner, extra }),
-                PASSWORD.as_bytes(),
-            )
-            .unwrap();
+            let mut r =
+                Repository::open(Box::new(ListedLonger { inner, extra }), PASSWORD.as_bytes())
+                    .unwrap();
             r.load_index().unwrap();
             let report = check(&mut r, ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
             let case = format!("{damage:?} on {}", if on_disk { "disk" } else { "memory" });
@@ -345,9 +347,17 @@ fn damaged_packs_are_reported_as_they_stream_from_local_and_memory_backends() {
             let e = &report.errors[0];
             assert_eq!(e.pack, Some(pid), "{case}");
             assert_eq!(e.snapshots, vec![snapshot], "{case}");
-            assert!(e.message.starts_with(&format!("pack {pid}: ")), "{case}: {}", e.message);
+            assert!(
+                e.message.starts_with(&format!("pack {pid}: ")),
+                "{case}: {}",
+                e.message
+            );
             for w in want {
-                assert!(e.message.contains(w.as_str()), "{case}: {w:?} not in {}", e.message);
+                assert!(
+                    e.message.contains(w.as_str()),
+                    "{case}: {w:?} not in {}",
+                    e.message
+                );
             }
             // A damaged blob does not make a sound header look damaged,
             // nor the other way round.

@@ -433,14 +433,26 @@ fn pack_streams_cut_short_are_read_again_from_the_start_and_the_check_passes() {
     make_tree(&src, 15);
     let direct = s3_location("cut");
     backup_tree(&mut init_at(&direct), &src);
-    let clean = check(&mut open_at(&direct), ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
+    let clean = check(
+        &mut open_at(&direct),
+        ReadData::All,
+        &Cancel::default(),
+        |_, _| {},
+    )
+    .unwrap();
     assert!(clean.is_ok(), "{:?}", clean.errors);
     assert!(clean.packs_read >= 2, "{clean:?}");
 
     let endpoint = std::env::var("BULWARK_TEST_S3_ENDPOINT").unwrap();
     let proxy = FaultProxy::cutting_first_whole_reads(&endpoint, "/data/");
     let cut = direct.replacen(&endpoint, &proxy.url, 1);
-    let report = check(&mut open_at(&cut), ReadData::All, &Cancel::default(), |_, _| {}).unwrap();
+    let report = check(
+        &mut open_at(&cut),
+        ReadData::All,
+        &Cancel::default(),
+        |_, _| {},
+    )
+    .unwrap();
     assert!(report.is_ok(), "{:?}", report.errors);
     assert_eq!(
         (report.packs_read, report.blobs_read),

@@ -317,10 +317,14 @@ pub(crate) mod tests {
             let _ = r.read_to_end(&mut Vec::new());
             Ok(())
         };
-        assert!(b.read_with(FileType::Pack, id, Some(11), &mut ignore).is_err());
+        assert!(b
+            .read_with(FileType::Pack, id, Some(11), &mut ignore)
+            .is_err());
         // The consumer's own error comes back as it is.
         let mut refuse = |_: &mut dyn std::io::Read| Err(crate::Error::format("x", "refused"));
-        let e = b.read_with(FileType::Pack, id, None, &mut refuse).unwrap_err();
+        let e = b
+            .read_with(FileType::Pack, id, None, &mut refuse)
+            .unwrap_err();
         assert!(e.to_string().contains("refused"), "{e}");
     }
 }

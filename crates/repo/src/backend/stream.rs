@@ -156,7 +156,10 @@ mod tests {
         // Shorter: an error that stays, never a quiet end.
         let mut b = Body::new(Trickle(b"0123", None), Some(6));
         let (got, e) = read_all(&mut b);
-        assert_eq!((got.as_slice(), e), (&b"0123"[..], Some(io::ErrorKind::UnexpectedEof)));
+        assert_eq!(
+            (got.as_slice(), e),
+            (&b"0123"[..], Some(io::ErrorKind::UnexpectedEof))
+        );
         assert!(b.read(&mut [0; 8]).is_err(), "the failure repeats");
         let failure = b.take_failure().unwrap();
         assert!(failure.to_string().contains("4 of 6 bytes"), "{failure}");

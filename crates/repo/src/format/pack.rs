@@ -283,14 +283,20 @@ mod tests {
             let end = d.len();
             d[end - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
             let e = header_from_tail(&key, size, &d[blobs_end..], "p").unwrap_err();
-            assert!(e.to_string().contains("header length 4294967295 invalid"), "{e}");
+            assert!(
+                e.to_string().contains("header length 4294967295 invalid"),
+                "{e}"
+            );
             d[end - 10] ^= 1;
             d[end - 4..].copy_from_slice(&data[end - 4..]);
             let e = header_from_tail(&key, size, &d[blobs_end..], "p").unwrap_err();
             assert!(matches!(e, Error::Mac(_)), "{e}");
         }
         let e = header_from_tail(&key, 10, &[0; 10], "p").unwrap_err();
-        assert!(e.to_string().contains("pack of 10 bytes is too small"), "{e}");
+        assert!(
+            e.to_string().contains("pack of 10 bytes is too small"),
+            "{e}"
+        );
     }
 
     #[test]

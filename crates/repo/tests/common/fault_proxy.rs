@@ -189,7 +189,12 @@ fn whole_object(resp_head: &[String]) -> bool {
     status.starts_with("HTTP/1.1 206") && parse().unwrap_or(false)
 }
 
-fn serve(client: TcpStream, upstream: &str, counts: &FaultCounts, faults: &Faults) -> std::io::Result<()> {
+fn serve(
+    client: TcpStream,
+    upstream: &str,
+    counts: &FaultCounts,
+    faults: &Faults,
+) -> std::io::Result<()> {
     let Faults {
         busy,
         fail_every,
