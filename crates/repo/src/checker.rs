@@ -682,6 +682,98 @@ mod tests {
         }
     }
 
+    /// A pack whose index entries are doctored (one left out, one moved
+    /// into its neighbour, one past the end) is reported blob by blob as
+    /// it streams, and the blobs that are right are still verified.
+    #[test]
+    fn a_streamed_pack_is_checked_against_a_doctored_index() {
+        let mut repo = Repository::init(
+            Box::new(MemoryBackend::new()),
+            b"pw",
+            KdfParams::INSECURE_FAST,
+        )
+        .unwrap();
+        let mut saver = BlobSaver::new();
+        let ids: Vec<Id> = (0..3)
+            .map(|i| {
+                let data = format!("blob {i} ").repeat(100 + i);
+                saver
+                    .save(&mut repo, BlobType::Data, data.as_bytes())
+                    .unwrap()
+                    .0
+            })
+            .collect();
+        saver.finish(&mut repo).unwrap();
+        let entries: Vec<IndexEntry> = ids
+            .iter()
+            .map(|id| *repo.lookup(BlobType::Data, id).unwrap())
+            .collect();
+        let pid = entries[0].pack;
+        let data = repo.backend.read(FileType::Pack, &pid.to_hex()).unwrap();
+        let size = data.len() as u64;
+        let verify = |indexed: &[PackedBlob]| {
+            verify_pack(
+                &repo,
+                &pid,
+                size,
+                indexed,
+                &mut std::io::Cursor::new(&data),
+                &Cancel::default(),
+            )
+            .unwrap()
+        };
+        let mut blobs: Vec<PackedBlob> = entries.iter().map(|e| e.blob).collect();
+        blobs.sort_by_key(|b| b.offset);
+        assert_eq!(blobs[0].offset, 0);
+
+        assert_eq!(verify(&blobs), (3, vec![]));
+
+        let (n, problems) = verify(&[blobs[0], blobs[2]]);
+        assert_eq!(n, 2);
+        assert_eq!(
+            problems,
+            vec![format!(
+                "pack {pid}: header does not match the index ({} bytes lie between the blobs it lists)",
+                blobs[1].length
+            )]
+        );
+
+        let mut overlapping = blobs[1];
+        overlapping.offset = blobs[0].offset + 1;
+        let mut past_end = blobs[2];
+        past_end.offset = size as u32 - 10;
+        let (n, problems) = verify(&[blobs[0], overlapping, past_end]);
+        assert_eq!(n, 1);
+        assert_eq!(
+            problems,
+            vec![
+                format!("pack {pid}: header does not match the index"),
+                format!(
+                    "pack {pid}: blob {} overlaps blob {} in the index",
+                    blobs[1].id, blobs[0].id
+                ),
+                format!("pack {pid}: blob {} lies past the end", blobs[2].id),
+            ]
+        );
+
+        // A body that ends early is a read error, for the backend to retry
+        // or report; not a verdict on the pack.
+        let e = verify_pack(
+            &repo,
+            &pid,
+            size,
+            &blobs,
+            &mut std::io::Cursor::new(&data[..data.len() - 1]),
+            &Cancel::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("ended after {} of {size} bytes", size - 1)),
+            "{e}"
+        );
+    }
+
     /// A hostile (but authenticated) tree whose node names would make a
     /// restore write outside its target: check names each one with its
     /// tree and the snapshot, and fails.
