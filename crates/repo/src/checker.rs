@@ -7,9 +7,11 @@
 //! [`is_safe_name`](crate::is_safe_name)): restore refuses other names, so
 //! a snapshot holding one cannot be restored whole.
 //!
-//! With `read_data`, every (or a sample of) pack is read whole, its hash
+//! With `read_data`, every (or a sample of) pack is read, its hash
 //! compared with its name, its header with the index, and every blob
-//! decrypted, decompressed and hashed. Damaged packs are reported with the
+//! decrypted, decompressed and hashed. A pack is verified as its bytes
+//! stream from the backend ([`Backend::read_with`](crate::Backend::read_with)),
+//! one blob in memory at a time. Damaged packs are reported with the
 //! snapshots that use them.
 
 use std::collections::{HashMap, HashSet};
@@ -265,7 +267,7 @@ pub fn check(
                 if cancel.is_cancelled() {
                     return None;
                 }
-                let r = read_pack(repo_ref, pid, pack_files[*pid], blobs);
+                let r = read_pack(repo_ref, pid, pack_files[*pid], blobs, cancel);
                 let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 progress(d, total);
                 Some(match r {
@@ -276,11 +278,13 @@ pub fn check(
             .collect()
     };
     // A remote read is mostly waiting on the network: keep `connections`
-    // of them in flight, more than the one thread per core rayon starts,
-    // but at most PACKS_IN_FLIGHT: each holds a whole pack (up to 16 MiB)
-    // and a blob being decoded, and five of them put the peak above
-    // restic's on a large repository (docs/benchmarks.md).
-    let readers = repo_ref.backend.connections().min(PACKS_IN_FLIGHT);
+    // of them in flight, more than the one thread per core rayon starts.
+    // Packs are verified as they stream (read_pack), so a reader holds
+    // one blob and a pack's header, not the pack: `connections` of them
+    // cost a few MiB where whole packs cost 16 MiB each and had to be
+    // capped below `connections` to keep the peak under restic's
+    // (docs/benchmarks.md).
+    let readers = repo_ref.backend.connections();
     let pool = (rayon::current_num_threads() < readers)
         .then(|| {
             rayon::ThreadPoolBuilder::new()
@@ -445,68 +449,203 @@ fn packs_used_by_tree(
     out
 }
 
-/// Packs `check --read-data` holds in memory at once, at most.
-const PACKS_IN_FLIGHT: usize = 4;
-
-/// Read a pack whole and verify everything in it. Returns the number of
-/// blobs verified, or that number and a description of the first problem.
+/// Read a pack as a stream and verify everything in it. Returns the
+/// number of blobs verified, or that number and a description of the
+/// problems found.
 fn read_pack(
     repo: &Repository,
     pid: &Id,
     size: u64,
     indexed: &[PackedBlob],
+    cancel: &Cancel,
 ) -> Result<u64, (u64, String)> {
     let name = pid.to_hex();
-    // Read as the listed size, so a remote backend can size its buffer
-    // once; a pack longer or shorter than listed fails its hash below.
-    let data = match u32::try_from(size) {
-        Ok(len) if len > 0 => repo.backend.read_range(FileType::Pack, &name, 0, len),
-        _ => repo.backend.read(FileType::Pack, &name),
+    let mut verdict = None;
+    // Read as the listed size: a pack shorter than listed is a failed
+    // read, one longer fails its hash (its tail is not what was read).
+    let read = repo
+        .backend
+        .read_with(FileType::Pack, &name, Some(size), &mut |body| {
+            // Fresh state on every call: a backend calls again from the
+            // first byte when a body broke off.
+            verdict = None;
+            verdict = Some(verify_pack(repo, pid, size, indexed, body, cancel)?);
+            Ok(())
+        });
+    let (n, problems) = match (read, verdict) {
+        (Ok(()), Some(v)) => v,
+        (Err(e), _) => return Err((0, format!("pack {pid}: {e}"))),
+        // A backend that returned without handing over the body.
+        (Ok(()), None) => return Err((0, format!("pack {pid}: the backend returned no data"))),
+    };
+    if problems.is_empty() {
+        Ok(n)
+    } else {
+        Err((n, problems.join("; ")))
     }
-    .map_err(|e| (0, format!("pack {pid}: {e}")))?;
-    let actual = Id::hash(&data);
+}
+
+/// Verify pack `pid` of `size` bytes from `body`, which yields its bytes
+/// in order: the blobs the index lists are read one at a time, in pack
+/// order, and decoded (decrypted, decompressed, hashed); bytes between
+/// them are skipped; everything after the last one is kept as the tail
+/// that holds the header. Every byte goes through a SHA-256 for the pack's
+/// own id. So the memory a pack costs is its largest blob and its header,
+/// not the pack (up to 16 MiB).
+///
+/// Returns the blobs verified and the problems in the order the check
+/// has always listed them (when it read packs whole): the pack's hash,
+/// its header, then blob by blob.
+///
+/// # Errors
+/// Only failures to read `body` (and [`Error::Cancelled`]): the backend
+/// decides whether to read again.
+fn verify_pack(
+    repo: &Repository,
+    pid: &Id,
+    size: u64,
+    indexed: &[PackedBlob],
+    body: &mut dyn std::io::Read,
+    cancel: &Cancel,
+) -> Result<(u64, Vec<String>)> {
+    use sha2::Digest;
+    use std::io::Read;
+
+    let what = format!("pack {pid}");
+    let read_error = |e: std::io::Error| Error::Backend {
+        op: "read",
+        what: what.clone(),
+        source: e,
+    };
+    let mut blobs: Vec<&PackedBlob> = indexed.iter().collect();
+    blobs.sort_by_key(|b| (b.offset, b.length, b.id));
+    let mut hasher = sha2::Sha256::new();
+    // The position in the pack, and the bytes no index entry covers.
+    let mut pos: u64 = 0;
+    let mut gaps: u64 = 0;
+    // One buffer for every blob of the pack, reused.
+    let mut buf: Vec<u8> = Vec::new();
+    let mut blob_problems = Vec::new();
+    let mut n = 0;
+    let mut previous: Option<&PackedBlob> = None;
+    for b in blobs {
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let (start, len) = (u64::from(b.offset), u64::from(b.length));
+        if start + len > size {
+            blob_problems.push(format!("pack {pid}: blob {} lies past the end", b.id));
+            continue;
+        }
+        if start < pos {
+            // Only a damaged index overlaps blobs: the pack's own header
+            // cannot. Its bytes went by with the blob before it.
+            let before = previous.map_or_else(String::new, |p| p.id.to_hex());
+            blob_problems.push(format!(
+                "pack {pid}: blob {} overlaps blob {before} in the index",
+                b.id
+            ));
+            continue;
+        }
+        let gap = start - pos;
+        skip(body, &mut hasher, gap).map_err(read_error)?;
+        gaps += gap;
+        buf.clear();
+        // Grown as the bytes arrive (reserved up to a bound): the length
+        // comes from the index, not from what was read.
+        buf.reserve(len.min(MAX_RESERVED_BLOB) as usize);
+        (&mut *body)
+            .take(len)
+            .read_to_end(&mut buf)
+            .map_err(read_error)?;
+        if buf.len() as u64 != len {
+            return Err(read_error(short(pos + gap + buf.len() as u64, size)));
+        }
+        hasher.update(&buf);
+        pos = start + len;
+        previous = Some(b);
+        let e = IndexEntry {
+            pack: *pid,
+            blob: *b,
+        };
+        match repo.decode_blob(&e, &buf) {
+            Ok(_) => n += 1,
+            Err(err) => blob_problems.push(format!("pack {pid}: blob {}: {err}", b.id)),
+        }
+    }
+    // The tail: in a pack that matches its index, the header and its
+    // length, a few dozen bytes per blob.
+    drop(buf);
+    let mut tail = Vec::new();
+    (&mut *body)
+        .take(size - pos)
+        .read_to_end(&mut tail)
+        .map_err(read_error)?;
+    if tail.len() as u64 != size - pos {
+        return Err(read_error(short(pos + tail.len() as u64, size)));
+    }
+    hasher.update(&tail);
+
     let mut problems = Vec::new();
+    let actual = Id(hasher.finalize().into());
     if actual != *pid {
         problems.push(format!("pack {pid}: content hash is {actual}"));
     }
-    let what = format!("pack {pid}");
-    let header = pack::read_header(&repo.key, data.len() as u64, &what, |o, l| {
-        data.get(o as usize..o as usize + l as usize)
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| Error::format(&what, "range past end"))
-    });
-    match &header {
+    match pack::header_from_tail(&repo.key, size, &tail, &what) {
         Ok(h) => {
             let mut a: Vec<_> = h.iter().map(|b| (b.offset, b.id)).collect();
             let mut b: Vec<_> = indexed.iter().map(|b| (b.offset, b.id)).collect();
             a.sort();
             b.sort();
             if a != b {
-                problems.push(format!("pack {pid}: header does not match the index"));
+                let between = match gaps {
+                    0 => String::new(),
+                    g => format!(" ({g} bytes lie between the blobs it lists)"),
+                };
+                problems.push(format!(
+                    "pack {pid}: header does not match the index{between}"
+                ));
             }
         }
         Err(e) => problems.push(format!("pack {pid}: header: {e}")),
     }
-    let mut n = 0;
-    for b in indexed {
-        let e = IndexEntry {
-            pack: *pid,
-            blob: *b,
-        };
-        let Some(enc) = data.get(b.offset as usize..b.offset as usize + b.length as usize) else {
-            problems.push(format!("pack {pid}: blob {} lies past the end", b.id));
-            continue;
-        };
-        match repo.decode_blob(&e, enc) {
-            Ok(_) => n += 1,
-            Err(err) => problems.push(format!("pack {pid}: blob {}: {err}", b.id)),
+    problems.extend(blob_problems);
+    Ok((n, problems))
+}
+
+/// The most one blob's buffer reserves before its bytes arrive: the
+/// chunker's largest blob plus room for encryption and framing.
+const MAX_RESERVED_BLOB: u64 = 9 << 20;
+
+/// Read and hash `len` bytes of `body` that no blob claims, a block at a time.
+fn skip(
+    body: &mut dyn std::io::Read,
+    hasher: &mut sha2::Sha256,
+    mut len: u64,
+) -> std::io::Result<()> {
+    use sha2::Digest;
+    let mut block = [0u8; 8192];
+    while len > 0 {
+        let want = len.min(block.len() as u64) as usize;
+        let got = body.read(&mut block[..want])?;
+        if got == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "pack ended inside a gap between blobs",
+            ));
         }
+        hasher.update(&block[..got]);
+        len -= got as u64;
     }
-    if problems.is_empty() {
-        Ok(n)
-    } else {
-        Err((n, problems.join("; ")))
-    }
+    Ok(())
+}
+
+/// A pack that ended at `at` of its listed `size` bytes.
+fn short(at: u64, size: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        format!("ended after {at} of {size} bytes"),
+    )
 }
 
 #[cfg(test)]
@@ -541,6 +680,98 @@ mod tests {
             subtree: None,
             error: String::new(),
         }
+    }
+
+    /// A pack whose index entries are doctored (one left out, one moved
+    /// into its neighbour, one past the end) is reported blob by blob as
+    /// it streams, and the blobs that are right are still verified.
+    #[test]
+    fn a_streamed_pack_is_checked_against_a_doctored_index() {
+        let mut repo = Repository::init(
+            Box::new(MemoryBackend::new()),
+            b"pw",
+            KdfParams::INSECURE_FAST,
+        )
+        .unwrap();
+        let mut saver = BlobSaver::new();
+        let ids: Vec<Id> = (0..3)
+            .map(|i| {
+                let data = format!("blob {i} ").repeat(100 + i);
+                saver
+                    .save(&mut repo, BlobType::Data, data.as_bytes())
+                    .unwrap()
+                    .0
+            })
+            .collect();
+        saver.finish(&mut repo).unwrap();
+        let entries: Vec<IndexEntry> = ids
+            .iter()
+            .map(|id| *repo.lookup(BlobType::Data, id).unwrap())
+            .collect();
+        let pid = entries[0].pack;
+        let data = repo.backend.read(FileType::Pack, &pid.to_hex()).unwrap();
+        let size = data.len() as u64;
+        let verify = |indexed: &[PackedBlob]| {
+            verify_pack(
+                &repo,
+                &pid,
+                size,
+                indexed,
+                &mut std::io::Cursor::new(&data),
+                &Cancel::default(),
+            )
+            .unwrap()
+        };
+        let mut blobs: Vec<PackedBlob> = entries.iter().map(|e| e.blob).collect();
+        blobs.sort_by_key(|b| b.offset);
+        assert_eq!(blobs[0].offset, 0);
+
+        assert_eq!(verify(&blobs), (3, vec![]));
+
+        let (n, problems) = verify(&[blobs[0], blobs[2]]);
+        assert_eq!(n, 2);
+        assert_eq!(
+            problems,
+            vec![format!(
+                "pack {pid}: header does not match the index ({} bytes lie between the blobs it lists)",
+                blobs[1].length
+            )]
+        );
+
+        let mut overlapping = blobs[1];
+        overlapping.offset = blobs[0].offset + 1;
+        let mut past_end = blobs[2];
+        past_end.offset = size as u32 - 10;
+        let (n, problems) = verify(&[blobs[0], overlapping, past_end]);
+        assert_eq!(n, 1);
+        assert_eq!(
+            problems,
+            vec![
+                format!("pack {pid}: header does not match the index"),
+                format!(
+                    "pack {pid}: blob {} overlaps blob {} in the index",
+                    blobs[1].id, blobs[0].id
+                ),
+                format!("pack {pid}: blob {} lies past the end", blobs[2].id),
+            ]
+        );
+
+        // A body that ends early is a read error, for the backend to retry
+        // or report; not a verdict on the pack.
+        let e = verify_pack(
+            &repo,
+            &pid,
+            size,
+            &blobs,
+            &mut std::io::Cursor::new(&data[..data.len() - 1]),
+            &Cancel::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("ended after {} of {size} bytes", size - 1)),
+            "{e}"
+        );
     }
 
     /// A hostile (but authenticated) tree whose node names would make a

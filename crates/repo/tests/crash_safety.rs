@@ -105,6 +105,15 @@ impl Backend for CrashingBackend {
     ) -> bulwark_repo::Result<Vec<u8>> {
         self.inner.read_range(t, name, offset, length)
     }
+    fn read_with(
+        &self,
+        t: FileType,
+        name: &str,
+        length: Option<u64>,
+        consumer: &mut dyn FnMut(&mut dyn std::io::Read) -> bulwark_repo::Result<()>,
+    ) -> bulwark_repo::Result<()> {
+        self.inner.read_with(t, name, length, consumer)
+    }
     fn write(&self, t: FileType, name: &str, data: &[u8]) -> bulwark_repo::Result<()> {
         // How many packs were written before this one.
         let before = (t == FileType::Pack).then(|| self.packs.fetch_add(1, Ordering::SeqCst));

@@ -56,6 +56,25 @@ fn keeps_the_backend_contract(location: &str) {
     assert_eq!(b.read(FileType::Config, "config").unwrap(), b"cfg");
     // A range past the end is an error, never fewer bytes.
     assert!(b.read_range(FileType::Pack, &id, 8, 5).is_err());
+    // Streamed: the whole object, or its first bytes; asking for more
+    // than it holds is an error even for a consumer that ignores it.
+    let streamed = |length| {
+        let mut got = Vec::new();
+        b.read_with(FileType::Pack, &id, length, &mut |r| {
+            got.clear();
+            let _ = r.read_to_end(&mut got);
+            Ok(())
+        })
+        .map(|()| got)
+    };
+    assert_eq!(streamed(None).unwrap(), b"0123456789");
+    assert_eq!(streamed(Some(10)).unwrap(), b"0123456789");
+    assert_eq!(streamed(Some(3)).unwrap(), b"012");
+    assert!(streamed(Some(11)).is_err());
+    assert!(matches!(
+        b.read_with(FileType::Pack, &"ee".repeat(32), None, &mut |_| Ok(())),
+        Err(Error::NotFound(_))
+    ));
     assert_eq!(b.list(FileType::Pack).unwrap(), vec![(id.clone(), 10)]);
     assert_eq!(b.list(FileType::Snapshot).unwrap().len(), 1);
     assert!(b.list(FileType::Index).unwrap().is_empty());
@@ -400,6 +419,50 @@ fn a_backup_through_a_store_that_fails_one_request_in_five_succeeds_and_restic_c
     );
     // What reached the store is a whole, valid repository.
     restic_ok(&direct, &["check", "--read-data"]);
+}
+
+/// Every pack `check --read-data` streams is cut half-way through its
+/// body the first time: each is read again from its first byte, the
+/// verifier starting over, and the check finds exactly what a check
+/// without faults finds — a verifier that kept the broken attempt's
+/// bytes or counts would fail the packs' hashes or count blobs twice.
+#[test]
+fn pack_streams_cut_short_are_read_again_from_the_start_and_the_check_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    make_tree(&src, 15);
+    let direct = s3_location("cut");
+    backup_tree(&mut init_at(&direct), &src);
+    let clean = check(
+        &mut open_at(&direct),
+        ReadData::All,
+        &Cancel::default(),
+        |_, _| {},
+    )
+    .unwrap();
+    assert!(clean.is_ok(), "{:?}", clean.errors);
+    assert!(clean.packs_read >= 2, "{clean:?}");
+
+    let endpoint = std::env::var("BULWARK_TEST_S3_ENDPOINT").unwrap();
+    let proxy = FaultProxy::cutting_first_whole_reads(&endpoint, "/data/");
+    let cut = direct.replacen(&endpoint, &proxy.url, 1);
+    let report = check(
+        &mut open_at(&cut),
+        ReadData::All,
+        &Cancel::default(),
+        |_, _| {},
+    )
+    .unwrap();
+    assert!(report.is_ok(), "{:?}", report.errors);
+    assert_eq!(
+        (report.packs_read, report.blobs_read),
+        (clean.packs_read, clean.blobs_read)
+    );
+    assert_eq!(
+        proxy.counts.cut.load(std::sync::atomic::Ordering::SeqCst),
+        report.packs_read,
+        "every pack's first stream was cut"
+    );
 }
 
 #[test]

@@ -158,6 +158,22 @@ impl Backend for CachedBackend {
         self.inner.read_range(t, name, offset, length)
     }
 
+    /// Cached files (small, read whole anyway) come from the cache as
+    /// [`read`](Self::read) serves them; packs stream from the store.
+    fn read_with(
+        &self,
+        t: FileType,
+        name: &str,
+        length: Option<u64>,
+        consumer: &mut dyn FnMut(&mut dyn std::io::Read) -> Result<()>,
+    ) -> Result<()> {
+        if self.path(t, name).is_some() {
+            let data = self.read(t, name)?;
+            return super::stream::from_memory(t, name, &data, length, consumer);
+        }
+        self.inner.read_with(t, name, length, consumer)
+    }
+
     fn read_tree_pack_range(&self, name: &str, offset: u64, length: u32) -> Result<Vec<u8>> {
         let plain = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric());
         if !plain {
@@ -337,6 +353,16 @@ mod tests {
         fn read_range(&self, t: FileType, name: &str, o: u64, l: u32) -> Result<Vec<u8>> {
             self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             self.0.read_range(t, name, o, l)
+        }
+        fn read_with(
+            &self,
+            t: FileType,
+            name: &str,
+            length: Option<u64>,
+            consumer: &mut dyn FnMut(&mut dyn std::io::Read) -> Result<()>,
+        ) -> Result<()> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.0.read_with(t, name, length, consumer)
         }
         fn write(&self, t: FileType, name: &str, data: &[u8]) -> Result<()> {
             self.0.write(t, name, data)

@@ -170,6 +170,27 @@ impl Backend for LocalBackend {
         Ok(buf)
     }
 
+    /// Straight from the file, through a buffer of the consumer's own size:
+    /// nothing of it is held here.
+    fn read_with(
+        &self,
+        t: FileType,
+        name: &str,
+        length: Option<u64>,
+        consumer: &mut dyn FnMut(&mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        let p = self.path(t, name)?;
+        let f = fs::File::open(&p).map_err(|e| be("open", &p, e))?;
+        let mut body = super::stream::Body::new(f, length);
+        let verdict = consumer(&mut body);
+        // A file shorter than asked, or a failing disk, is the read's
+        // error whatever the consumer made of it.
+        match body.take_failure() {
+            Some(e) => Err(be("read", &p, e)),
+            None => verdict,
+        }
+    }
+
     fn write(&self, t: FileType, name: &str, data: &[u8]) -> Result<()> {
         let p = self.path(t, name)?;
         let dir = p.parent().unwrap_or(&self.root).to_path_buf();

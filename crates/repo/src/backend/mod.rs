@@ -14,6 +14,7 @@ pub(crate) mod memory;
 pub(crate) mod object;
 pub(crate) mod occupancy;
 pub(crate) mod options;
+pub(crate) mod stream;
 
 use crate::error::Result;
 
@@ -87,6 +88,44 @@ pub trait Backend: Send + Sync {
     /// # Errors
     /// [`crate::Error::NotFound`], short files, I/O failures.
     fn read_range(&self, t: FileType, name: &str, offset: u64, length: u32) -> Result<Vec<u8>>;
+    /// The file's bytes as a stream: `consumer` gets a reader of the whole
+    /// file, or of its first `length` bytes when given, and reads as much
+    /// as it wants. What `check --read-data` verifies a pack with, so that
+    /// only the blob being decoded is in memory, not the whole pack
+    /// (restic's `Load(ctx, h, length, offset, fn(io.Reader) error)`,
+    /// without the offset nobody needs: ranges have [`Backend::read_range`]).
+    ///
+    /// The contract, for backends and consumers:
+    /// - The reader never ends early: a body shorter than `length` (or than
+    ///   the store announced) makes a read fail, and the call returns an
+    ///   error even if the consumer swallowed it and returned `Ok`. Short
+    ///   data is never handed over as if it were the file.
+    /// - A backend may call `consumer` again, from the file's first byte,
+    ///   when a body breaks off (an object store retries it). A consumer
+    ///   must therefore start from fresh state on every call, and only the
+    ///   last call's outcome counts.
+    /// - An error the consumer returns while the body was sound is its
+    ///   verdict on the bytes: it is returned as it is, never retried.
+    ///
+    /// The consumer is a `&mut dyn FnMut` (not a generic) so the trait
+    /// stays object-safe: the engine holds backends as `dyn Backend`.
+    ///
+    /// The default reads the file whole and hands over a cursor on it: a
+    /// correct stream for backends that hold files in memory anyway.
+    ///
+    /// # Errors
+    /// [`crate::Error::NotFound`], a file shorter than `length`, I/O
+    /// failures, and whatever `consumer` returns.
+    fn read_with(
+        &self,
+        t: FileType,
+        name: &str,
+        length: Option<u64>,
+        consumer: &mut dyn FnMut(&mut dyn std::io::Read) -> Result<()>,
+    ) -> Result<()> {
+        let data = self.read(t, name)?;
+        stream::from_memory(t, name, &data, length, consumer)
+    }
     /// [`Backend::read_range`] of a pack that holds tree blobs only. Every
     /// backup, restore and check walks trees, so a cache keeps such packs
     /// whole (as restic's cache does) instead of asking the store for
@@ -243,11 +282,49 @@ pub(crate) mod tests {
         assert_eq!(b.read(FileType::Pack, &id).unwrap(), b"0123456789");
         assert_eq!(b.read_range(FileType::Pack, &id, 3, 4).unwrap(), b"3456");
         assert!(b.read_range(FileType::Pack, &id, 8, 4).is_err());
+        check_read_with(b, &id);
         assert_eq!(b.stat(FileType::Pack, &id).unwrap(), 10);
         assert_eq!(b.list(FileType::Pack).unwrap(), vec![(id.clone(), 10)]);
         assert!(b.list(FileType::Index).unwrap().is_empty());
         b.remove(FileType::Pack, &id).unwrap();
         assert!(b.list(FileType::Pack).unwrap().is_empty());
         assert!(b.stat(FileType::Pack, &id).is_err());
+        assert!(matches!(
+            b.read_with(FileType::Pack, &id, None, &mut |_| Ok(())),
+            Err(crate::Error::NotFound(_))
+        ));
+    }
+
+    /// [`Backend::read_with`] on a pack `id` holding `0123456789`.
+    pub(crate) fn check_read_with(b: &dyn Backend, id: &str) {
+        let read = |length| {
+            let mut got = Vec::new();
+            b.read_with(FileType::Pack, id, length, &mut |r| {
+                got.clear();
+                r.read_to_end(&mut got)
+                    .map_err(|e| crate::Error::format("test", e.to_string()))?;
+                Ok(())
+            })
+            .map(|()| got)
+        };
+        assert_eq!(read(None).unwrap(), b"0123456789");
+        assert_eq!(read(Some(10)).unwrap(), b"0123456789");
+        assert_eq!(read(Some(4)).unwrap(), b"0123");
+        // Shorter than asked: an error, even for a consumer that ignores
+        // the failed read.
+        assert!(read(Some(11)).is_err());
+        let mut ignore = |r: &mut dyn std::io::Read| {
+            let _ = r.read_to_end(&mut Vec::new());
+            Ok(())
+        };
+        assert!(b
+            .read_with(FileType::Pack, id, Some(11), &mut ignore)
+            .is_err());
+        // The consumer's own error comes back as it is.
+        let mut refuse = |_: &mut dyn std::io::Read| Err(crate::Error::format("x", "refused"));
+        let e = b
+            .read_with(FileType::Pack, id, None, &mut refuse)
+            .unwrap_err();
+        assert!(e.to_string().contains("refused"), "{e}");
     }
 }

@@ -14,9 +14,6 @@ use crate::id::Id;
 const ENTRY_PLAIN: usize = 1 + 4 + 32;
 /// Size of a header entry for a compressed blob: type, length, raw length, hash.
 const ENTRY_COMPRESSED: usize = 1 + 4 + 4 + 32;
-/// Fewer entries than this fit in the header read speculatively with the
-/// length field, saving a round trip for small packs.
-pub(crate) const EAGER_ENTRIES: usize = 15;
 
 /// One blob as a pack header (or an index) describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,16 +117,46 @@ pub(crate) fn parse_header(h: &[u8], header_start: u64, what: &str) -> Result<Ve
     Ok(out)
 }
 
-/// Read the header of a pack of `size` bytes via `read_range(offset, len)`.
+/// The header of a pack of `size` bytes from `tail`, the pack's last
+/// `tail.len()` bytes (the whole pack will do): what follows the blobs
+/// when a pack is read as a stream (`check --read-data`). A header longer
+/// than `tail` would cover bytes the caller took for blobs, and is an
+/// error.
 ///
-/// Every length is checked against the file size before anything is
-/// allocated, so a hostile pack cannot make us read or allocate unboundedly.
-pub(crate) fn read_header(
+/// Every length is checked against the sizes before anything is sliced,
+/// so a hostile pack gives an error, never a panic or a large allocation.
+pub(crate) fn header_from_tail(
     key: &Key,
     size: u64,
+    tail: &[u8],
     what: &str,
-    mut read_range: impl FnMut(u64, u32) -> Result<Vec<u8>>,
 ) -> Result<Vec<PackedBlob>> {
+    check_pack_size(size, what)?;
+    if tail.len() < 4 {
+        return Err(Error::format(
+            what,
+            format!(
+                "the header length field lies inside the blobs ({} bytes follow them)",
+                tail.len()
+            ),
+        ));
+    }
+    let n = tail.len();
+    let hlen = header_length(tail, size, what)?;
+    if hlen + 4 > n as u64 {
+        return Err(Error::format(
+            what,
+            format!(
+                "header of {hlen} bytes reaches into the blobs ({} bytes follow them)",
+                n - 4
+            ),
+        ));
+    }
+    let enc = &tail[n - 4 - hlen as usize..n - 4];
+    open_header(key, enc, size - 4 - hlen, what)
+}
+
+fn check_pack_size(size: u64, what: &str) -> Result<()> {
     let min = 4 + CRYPTO_OVERHEAD as u64;
     if size < min {
         return Err(Error::format(
@@ -137,13 +164,12 @@ pub(crate) fn read_header(
             format!("pack of {size} bytes is too small"),
         ));
     }
-    // Read the length and, speculatively, a small header in one request.
-    let eager = (4 + CRYPTO_OVERHEAD + EAGER_ENTRIES * ENTRY_COMPRESSED) as u64;
-    let first = eager.min(size);
-    let tail = read_range(size - first, first as u32)?;
-    if tail.len() as u64 != first {
-        return Err(Error::format(what, "short read of pack tail"));
-    }
+    Ok(())
+}
+
+/// The encrypted header's length from the last four bytes of `tail`,
+/// checked against the pack's `size`.
+fn header_length(tail: &[u8], size: u64, what: &str) -> Result<u64> {
     let n = tail.len();
     let hlen = u32::from_le_bytes([tail[n - 4], tail[n - 3], tail[n - 2], tail[n - 1]]) as u64;
     if hlen < CRYPTO_OVERHEAD as u64 || hlen + 4 > size {
@@ -152,14 +178,11 @@ pub(crate) fn read_header(
             format!("header length {hlen} invalid for pack size {size}"),
         ));
     }
-    let header_start = size - 4 - hlen;
-    let enc = if hlen + 4 <= first {
-        tail[(n - 4 - hlen as usize)..n - 4].to_vec()
-    } else {
-        let len = u32::try_from(hlen).map_err(|_| Error::format(what, "header too large"))?;
-        read_range(header_start, len)?
-    };
-    let plain = key.open(&enc, &format!("{what} header"))?;
+    Ok(hlen)
+}
+
+fn open_header(key: &Key, enc: &[u8], header_start: u64, what: &str) -> Result<Vec<PackedBlob>> {
+    let plain = key.open(enc, &format!("{what} header"))?;
     parse_header(&plain, header_start, what)
 }
 
@@ -226,22 +249,54 @@ mod tests {
         (data, blobs)
     }
 
-    fn rr(data: &[u8]) -> impl FnMut(u64, u32) -> Result<Vec<u8>> + '_ {
-        move |o, l| {
-            data.get(o as usize..o as usize + l as usize)
-                .map(<[u8]>::to_vec)
-                .ok_or_else(|| Error::format("t", "eof"))
+    #[test]
+    fn header_round_trip_small_and_large() {
+        let key = Key::random();
+        for n in [1, 2, 15, 16, 100] {
+            let (data, blobs) = build(n, &key);
+            let got = header_from_tail(&key, data.len() as u64, &data, "p").unwrap();
+            assert_eq!(got, blobs, "n={n}");
         }
     }
 
     #[test]
-    fn header_round_trip_small_and_large() {
+    fn a_header_is_read_from_the_tail_after_the_blobs() {
         let key = Key::random();
-        for n in [1, 2, EAGER_ENTRIES, EAGER_ENTRIES + 1, 100] {
+        for n in [1, 16, 100] {
             let (data, blobs) = build(n, &key);
-            let got = read_header(&key, data.len() as u64, "p", rr(&data)).unwrap();
-            assert_eq!(got, blobs, "n={n}");
+            let size = data.len() as u64;
+            let last = blobs.last().unwrap();
+            let blobs_end = (last.offset + last.length) as usize;
+            // Exactly the bytes after the blobs, or more of them.
+            for from in [blobs_end, blobs_end - 7] {
+                let got = header_from_tail(&key, size, &data[from..], "p").unwrap();
+                assert_eq!(got, blobs, "n={n}");
+            }
+            // A tail that stops short of the header's start: the header
+            // would cover bytes taken for blobs.
+            let e = header_from_tail(&key, size, &data[blobs_end + 1..], "p").unwrap_err();
+            assert!(e.to_string().contains("reaches into the blobs"), "{e}");
+            let e = header_from_tail(&key, size, &data[data.len() - 3..], "p").unwrap_err();
+            assert!(e.to_string().contains("length field lies inside"), "{e}");
+            // A length field or header that is damaged.
+            let mut d = data.clone();
+            let end = d.len();
+            d[end - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+            let e = header_from_tail(&key, size, &d[blobs_end..], "p").unwrap_err();
+            assert!(
+                e.to_string().contains("header length 4294967295 invalid"),
+                "{e}"
+            );
+            d[end - 10] ^= 1;
+            d[end - 4..].copy_from_slice(&data[end - 4..]);
+            let e = header_from_tail(&key, size, &d[blobs_end..], "p").unwrap_err();
+            assert!(matches!(e, Error::Mac(_)), "{e}");
         }
+        let e = header_from_tail(&key, 10, &[0; 10], "p").unwrap_err();
+        assert!(
+            e.to_string().contains("pack of 10 bytes is too small"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -261,7 +316,7 @@ mod tests {
         cases.push(flipped);
         for (i, c) in cases.iter().enumerate() {
             assert!(
-                read_header(&key, c.len() as u64, "p", rr(c)).is_err(),
+                header_from_tail(&key, c.len() as u64, c, "p").is_err(),
                 "case {i}"
             );
         }

@@ -25,6 +25,15 @@ impl Backend for FailingPacks {
     fn read_range(&self, t: FileType, name: &str, offset: u64, length: u32) -> Result<Vec<u8>> {
         self.inner.read_range(t, name, offset, length)
     }
+    fn read_with(
+        &self,
+        t: FileType,
+        name: &str,
+        length: Option<u64>,
+        consumer: &mut dyn FnMut(&mut dyn std::io::Read) -> Result<()>,
+    ) -> Result<()> {
+        self.inner.read_with(t, name, length, consumer)
+    }
     fn write(&self, t: FileType, name: &str, data: &[u8]) -> Result<()> {
         if t == FileType::Pack && self.fail.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(Error::format(name, "injected write failure"));
@@ -61,6 +70,15 @@ fn packs_written_in_the_background_are_stored_before_their_index() {
         }
         fn read_range(&self, t: FileType, n: &str, o: u64, l: u32) -> Result<Vec<u8>> {
             self.0.read_range(t, n, o, l)
+        }
+        fn read_with(
+            &self,
+            t: FileType,
+            n: &str,
+            length: Option<u64>,
+            consumer: &mut dyn FnMut(&mut dyn std::io::Read) -> Result<()>,
+        ) -> Result<()> {
+            self.0.read_with(t, n, length, consumer)
         }
         fn write(&self, t: FileType, n: &str, d: &[u8]) -> Result<()> {
             self.0.write(t, n, d)
@@ -159,6 +177,15 @@ impl Backend for Recording {
     }
     fn read_range(&self, t: FileType, name: &str, offset: u64, length: u32) -> Result<Vec<u8>> {
         self.0 .0.read_range(t, name, offset, length)
+    }
+    fn read_with(
+        &self,
+        t: FileType,
+        name: &str,
+        length: Option<u64>,
+        consumer: &mut dyn FnMut(&mut dyn std::io::Read) -> Result<()>,
+    ) -> Result<()> {
+        self.0 .0.read_with(t, name, length, consumer)
     }
     fn write(&self, t: FileType, name: &str, data: &[u8]) -> Result<()> {
         let nth = {

@@ -3,7 +3,9 @@
 //! answered 503 — S3's `SlowDown` or Azure's `ServerBusy` — (half of them
 //! after the emulator has done the work, as when the answer is lost), and
 //! every `cut_every`-th response with a body is cut short after its
-//! headers promised the whole length.
+//! headers promised the whole length. Or, to prove a streamed read starts
+//! over cleanly, only the first read of each whole object under a path is
+//! cut ([`FaultProxy::cutting_first_whole_reads`]).
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -70,6 +72,18 @@ const SLOW_DOWN: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Cod
 const SERVER_BUSY: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Error><Code>ServerBusy</Code>\
 <Message>The server is currently unable to receive requests. Please retry your request.</Message></Error>";
 
+/// What the proxy does wrong.
+#[derive(Clone)]
+struct Faults {
+    busy: Busy,
+    fail_every: u64,
+    cut_every: u64,
+    /// Cut the first answer carrying a whole object (from its first byte
+    /// to its last) whose request path contains this, once per path.
+    cut_first_whole: Option<String>,
+    cut_paths: Arc<Mutex<BTreeSet<String>>>,
+}
+
 impl FaultProxy {
     /// A proxy to `upstream` (`http://host:port`) answering as S3 does.
     pub fn start(upstream: &str, fail_every: u64, cut_every: u64) -> FaultProxy {
@@ -78,6 +92,36 @@ impl FaultProxy {
 
     /// A proxy to `upstream` whose 503s are `busy`'s.
     pub fn start_as(busy: Busy, upstream: &str, fail_every: u64, cut_every: u64) -> FaultProxy {
+        FaultProxy::start_with(
+            upstream,
+            Faults {
+                busy,
+                fail_every,
+                cut_every,
+                cut_first_whole: None,
+                cut_paths: Default::default(),
+            },
+        )
+    }
+
+    /// A proxy to `upstream` that answers everything, but cuts the first
+    /// read of each whole object whose path contains `path_part` (`/data/`:
+    /// every pack) half-way through its body, once: what `check
+    /// --read-data` streams must be read again from its start.
+    pub fn cutting_first_whole_reads(upstream: &str, path_part: &str) -> FaultProxy {
+        FaultProxy::start_with(
+            upstream,
+            Faults {
+                busy: Busy::S3,
+                fail_every: u64::MAX,
+                cut_every: u64::MAX,
+                cut_first_whole: Some(path_part.to_string()),
+                cut_paths: Default::default(),
+            },
+        )
+    }
+
+    fn start_with(upstream: &str, faults: Faults) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fault proxy");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream
@@ -93,9 +137,9 @@ impl FaultProxy {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (c, upstream) = (c.clone(), upstream.clone());
+                let (c, upstream, faults) = (c.clone(), upstream.clone(), faults.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &upstream, &c, busy, fail_every, cut_every);
+                    let _ = serve(conn, &upstream, &c, &faults);
                 });
             }
         });
@@ -127,14 +171,38 @@ fn header<'a>(head: &'a [String], name: &str) -> Option<&'a str> {
     })
 }
 
+/// Whether a response head answers with a whole object: 200, or 206 with
+/// a `Content-Range` from the first byte to the last.
+fn whole_object(resp_head: &[String]) -> bool {
+    let status = resp_head.first().map(String::as_str).unwrap_or("");
+    if status.starts_with("HTTP/1.1 200") {
+        return true;
+    }
+    let Some(range) = header(resp_head, "content-range") else {
+        return false;
+    };
+    let parse = || -> Option<bool> {
+        let (span, total) = range.strip_prefix("bytes ")?.split_once('/')?;
+        let (first, last) = span.split_once('-')?;
+        let (first, last, total): (u64, u64, u64) =
+            (first.parse().ok()?, last.parse().ok()?, total.parse().ok()?);
+        Some(first == 0 && last + 1 == total)
+    };
+    status.starts_with("HTTP/1.1 206") && parse().unwrap_or(false)
+}
+
 fn serve(
     client: TcpStream,
     upstream: &str,
     counts: &FaultCounts,
-    busy: Busy,
-    fail_every: u64,
-    cut_every: u64,
+    faults: &Faults,
 ) -> std::io::Result<()> {
+    let Faults {
+        busy,
+        fail_every,
+        cut_every,
+        ..
+    } = *faults;
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
     while let Some(head) = read_head(&mut reader)? {
@@ -166,7 +234,22 @@ fn serve(
             if !fail {
                 let (resp_head, resp_body) = split_response(&response);
                 let is_head = head[0].starts_with("HEAD ");
-                if !is_head && resp_body.len() > 16 && n % cut_every == 0 {
+                // The object's path, not a listing's query naming it.
+                let path = head[0]
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|p| p.split('?').next())
+                    .unwrap_or("");
+                let cut_first = faults.cut_first_whole.as_deref().is_some_and(|part| {
+                    let lines: Vec<String> = String::from_utf8_lossy(resp_head)
+                        .lines()
+                        .map(str::to_string)
+                        .collect();
+                    path.contains(part)
+                        && whole_object(&lines)
+                        && faults.cut_paths.lock().unwrap().insert(path.to_string())
+                });
+                if !is_head && resp_body.len() > 16 && (n % cut_every == 0 || cut_first) {
                     counts.cut.fetch_add(1, Ordering::SeqCst);
                     client.write_all(resp_head)?;
                     client.write_all(&resp_body[..resp_body.len() / 2])?;

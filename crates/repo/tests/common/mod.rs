@@ -11,7 +11,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bulwark_repo::{open_backend, KdfParams, MemoryBackend, Repository};
+use bulwark_repo::{open_backend, Backend, FileType, KdfParams, MemoryBackend, Repository};
 use filetime::FileTime;
 use rand::{Rng, SeedableRng};
 
@@ -36,6 +36,100 @@ pub fn open_repo(path: &Path) -> Repository {
 pub fn memory_repo() -> Repository {
     let backend = Box::new(MemoryBackend::new());
     Repository::init(backend, PASSWORD.as_bytes(), KdfParams::INSECURE_FAST).expect("init")
+}
+
+/// A copy of the directory tree at `from` (a local repository) at `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Every file of `from` (but locks) copied into a new memory backend.
+pub fn copy_to_memory(from: &dyn Backend) -> MemoryBackend {
+    let mem = MemoryBackend::new();
+    for t in [
+        FileType::Config,
+        FileType::Key,
+        FileType::Pack,
+        FileType::Index,
+        FileType::Snapshot,
+    ] {
+        let names = match t {
+            FileType::Config => vec![("config".to_string(), 0)],
+            _ => from.list(t).expect("list"),
+        };
+        for (name, _) in names {
+            mem.write(t, &name, &from.read(t, &name).expect("read"))
+                .expect("write");
+        }
+    }
+    mem
+}
+
+/// A backend whose listing promises more bytes of some packs than it
+/// holds: a stale listing, or a pack truncated after it was listed. Reads
+/// go to the real (shorter) file, so the shortfall shows only as the
+/// bytes stream. Everything else is passed through.
+pub struct ListedLonger {
+    pub inner: Box<dyn Backend>,
+    /// Pack name → bytes the listing adds.
+    pub extra: std::collections::HashMap<String, u64>,
+}
+
+impl Backend for ListedLonger {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn create(&self) -> bulwark_repo::Result<()> {
+        self.inner.create()
+    }
+    fn list(&self, t: FileType) -> bulwark_repo::Result<Vec<(String, u64)>> {
+        let mut listed = self.inner.list(t)?;
+        if t == FileType::Pack {
+            for (name, size) in &mut listed {
+                *size += self.extra.get(name).copied().unwrap_or(0);
+            }
+        }
+        Ok(listed)
+    }
+    fn read(&self, t: FileType, name: &str) -> bulwark_repo::Result<Vec<u8>> {
+        self.inner.read(t, name)
+    }
+    fn read_range(
+        &self,
+        t: FileType,
+        name: &str,
+        offset: u64,
+        length: u32,
+    ) -> bulwark_repo::Result<Vec<u8>> {
+        self.inner.read_range(t, name, offset, length)
+    }
+    fn read_with(
+        &self,
+        t: FileType,
+        name: &str,
+        length: Option<u64>,
+        consumer: &mut dyn FnMut(&mut dyn std::io::Read) -> bulwark_repo::Result<()>,
+    ) -> bulwark_repo::Result<()> {
+        self.inner.read_with(t, name, length, consumer)
+    }
+    fn write(&self, t: FileType, name: &str, data: &[u8]) -> bulwark_repo::Result<()> {
+        self.inner.write(t, name, data)
+    }
+    fn remove(&self, t: FileType, name: &str) -> bulwark_repo::Result<()> {
+        self.inner.remove(t, name)
+    }
+    fn stat(&self, t: FileType, name: &str) -> bulwark_repo::Result<u64> {
+        self.inner.stat(t, name)
+    }
 }
 
 /// Run restic with the test password on `repo` (a path or an `s3:`

@@ -13,7 +13,8 @@
 //! visible whole or not at all, so nothing half-written ever has its final
 //! name. Every request has a deadline and is retried when the store is
 //! busy or briefly broken ([`transport`]); a body shorter than announced is
-//! an error, never data, and such reads are retried here.
+//! an error, never data, and such reads are retried here — a streamed read
+//! ([`Backend::read_with`]) by calling its consumer again from the start.
 //!
 //! Two operators share one transport: data packs go through one carrying
 //! the pack storage class (`s3.storage-class`, `gs.storage-class`),
@@ -306,17 +307,53 @@ impl ObjectBackend {
         }
     }
 
-    /// Read `key` (a range of it when given), retrying bodies that break
-    /// off or come back shorter than asked: the transport retried the
-    /// request, but only the reader sees the body end early.
-    fn read_retrying(&self, t: FileType, key: &str, range: Option<(u64, u32)>) -> Result<Vec<u8>> {
+    /// Run `attempt` until it succeeds, fails for good, or has broken off
+    /// [`BODY_ATTEMPTS`] times: the transport retried the request, but
+    /// only the reader sees a body end early or break off.
+    fn retrying_body<T>(&self, mut attempt: impl FnMut() -> Result<T, Attempt>) -> Result<T> {
         let policy = RetryPolicy::DEFAULT;
         let mut retry = 0;
         loop {
+            let failure = match attempt() {
+                Ok(v) => return Ok(v),
+                Err(Attempt::Final(e)) => return Err(e),
+                Err(Attempt::BrokenBody(e)) => e,
+            };
+            retry += 1;
+            if retry >= BODY_ATTEMPTS {
+                return Err(failure);
+            }
+            std::thread::sleep(policy.backoff(retry));
+        }
+    }
+
+    /// An opendal failure of a read: the transport retried the request and
+    /// marks what it gave up on as persistent; what is left broke off in
+    /// the body, and reading again may help.
+    fn read_failure(&self, key: &str, e: &opendal::Error) -> Attempt {
+        let err = self.error("read", key, e);
+        if !e.is_persistent() && e.kind() == ErrorKind::Unexpected {
+            Attempt::BrokenBody(err)
+        } else {
+            Attempt::Final(err)
+        }
+    }
+
+    fn short_body(&self, key: &str, source: io::Error) -> Attempt {
+        Attempt::BrokenBody(Error::Backend {
+            op: "read",
+            what: format!("{}/{key}", self.location.trim_end_matches('/')),
+            source,
+        })
+    }
+
+    /// Read `key` (a range of it when given), retrying bodies that break
+    /// off or come back shorter than asked.
+    fn read_retrying(&self, t: FileType, key: &str, range: Option<(u64, u32)>) -> Result<Vec<u8>> {
+        self.retrying_body(|| {
             // Each chunk is copied into one buffer as it arrives, sized
             // up front for a range: collecting opendal's chunks and then
-            // joining them would hold a pack twice (two 16 MiB copies per
-            // request in flight, `check --read-data`'s peak).
+            // joining them would hold the file twice.
             let got = self.rt.block_on(async {
                 let reader = self.op(t).reader(key).await?;
                 // (Capped: a range comes from a listing or an index, which
@@ -336,31 +373,101 @@ impl ObjectBackend {
                 };
                 Ok::<_, opendal::Error>(buf)
             });
-            let failure = match got {
+            match got {
                 Ok(buf) => match range {
-                    Some((offset, len)) if buf.len() != len as usize => Error::Backend {
-                        op: "read",
-                        what: format!("{}/{key}", self.location.trim_end_matches('/')),
-                        source: io::Error::new(
+                    Some((offset, len)) if buf.len() != len as usize => Err(self.short_body(
+                        key,
+                        io::Error::new(
                             io::ErrorKind::UnexpectedEof,
                             format!("{len} bytes at {offset} asked, {} returned", buf.len()),
                         ),
-                    },
-                    _ => return Ok(buf),
+                    )),
+                    _ => Ok(buf),
                 },
-                // The transport retried the request and marks what it gave
-                // up on as persistent; what is left broke off in the body.
-                Err(e) if !e.is_persistent() && e.kind() == ErrorKind::Unexpected => {
-                    self.error("read", key, &e)
-                }
-                Err(e) => return Err(self.error("read", key, &e)),
-            };
-            retry += 1;
-            if retry >= BODY_ATTEMPTS {
-                return Err(failure);
+                Err(e) => Err(self.read_failure(key, &e)),
             }
-            std::thread::sleep(policy.backoff(retry));
+        })
+    }
+}
+
+/// How one try at a read ended, when it did not succeed.
+enum Attempt {
+    /// The body broke off or came back short: read it again.
+    BrokenBody(Error),
+    /// Anything else (a missing object, a refused request, the transport
+    /// having retried already, a consumer's verdict): no retry.
+    Final(Error),
+}
+
+/// An opendal body as a blocking reader, one chunk (as the connection
+/// delivers it) held at a time. It keeps the stream's own error, which
+/// says whether retrying may help; the consumer sees it as an I/O error.
+struct ChunkReader<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    stream: opendal::BufferStream,
+    chunk: opendal::Buffer,
+    /// The stream said it has no more (it is not asked again).
+    ended: bool,
+    error: Option<opendal::Error>,
+}
+
+impl<'a> ChunkReader<'a> {
+    /// The body of `key` (its first `length` bytes when given), its first
+    /// chunk already there: opendal sends the request only when the body
+    /// is first polled, and a missing or refused object must be the read's
+    /// error even for a consumer that reads nothing.
+    fn open(
+        backend: &'a ObjectBackend,
+        t: FileType,
+        key: &str,
+        length: Option<u64>,
+    ) -> opendal::Result<ChunkReader<'a>> {
+        use futures_util::TryStreamExt;
+        backend.rt.block_on(async {
+            let reader = backend.op(t).reader(key).await?;
+            let mut stream = match length {
+                Some(len) => reader.into_stream(0..len).await?,
+                None => reader.into_stream(..).await?,
+            };
+            let first = stream.try_next().await?;
+            Ok(ChunkReader {
+                rt: &backend.rt,
+                stream,
+                ended: first.is_none(),
+                chunk: first.unwrap_or_default(),
+                error: None,
+            })
+        })
+    }
+}
+
+impl io::Read for ChunkReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        use bytes::Buf;
+        use futures_util::TryStreamExt;
+        if out.is_empty() {
+            return Ok(0);
         }
+        while !self.chunk.has_remaining() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.rt.block_on(self.stream.try_next()) {
+                Ok(Some(chunk)) => self.chunk = chunk,
+                Ok(None) => {
+                    self.ended = true;
+                    return Ok(0);
+                }
+                Err(e) => {
+                    let shown = io::Error::other(describe(&e));
+                    self.error = Some(e);
+                    return Err(shown);
+                }
+            }
+        }
+        let n = out.len().min(self.chunk.remaining());
+        self.chunk.copy_to_slice(&mut out[..n]);
+        Ok(n)
     }
 }
 
@@ -437,6 +544,36 @@ impl Backend for ObjectBackend {
     fn read_range(&self, t: FileType, name: &str, offset: u64, length: u32) -> Result<Vec<u8>> {
         let key = Self::key(t, name)?;
         self.read_retrying(t, &key, Some((offset, length)))
+    }
+
+    /// One GET (a range of `length` bytes when given), its body handed to
+    /// the consumer chunk by chunk as the connection delivers it. A body
+    /// that breaks off or ends short is read again from the start, the
+    /// consumer called anew (see the trait's contract); the consumer's
+    /// own error ends the read.
+    fn read_with(
+        &self,
+        t: FileType,
+        name: &str,
+        length: Option<u64>,
+        consumer: &mut dyn FnMut(&mut dyn io::Read) -> Result<()>,
+    ) -> Result<()> {
+        let key = Self::key(t, name)?;
+        self.retrying_body(|| {
+            let chunks = ChunkReader::open(self, t, &key, length)
+                .map_err(|e| self.read_failure(&key, &e))?;
+            let mut body = super::stream::Body::new(chunks, length);
+            let verdict = consumer(&mut body);
+            // The body's failure, whatever the consumer made of it: the
+            // store's error when it had one, else a short body.
+            if let Some(e) = body.inner_mut().error.take() {
+                return Err(self.read_failure(&key, &e));
+            }
+            if let Some(e) = body.take_failure() {
+                return Err(self.short_body(&key, e));
+            }
+            verdict.map_err(Attempt::Final)
+        })
     }
 
     fn write(&self, t: FileType, name: &str, data: &[u8]) -> Result<()> {
