@@ -11,19 +11,21 @@
 //! endpoint is cut to its origin); the command's arguments, which may hold
 //! a database password, are never recorded, only the program's name.
 
+use anyhow::Context;
 use bulwark_ops::audit::{self, Entry, Outcome};
 use bulwark_ops::Actor;
 
 use crate::Globals;
 
 /// Record `action` on the repository `location` with `outcome` and
-/// `detail`, if this machine has a state store (see the module docs).
+/// `detail` (one of `crate::wire`'s audit details), if this machine has a
+/// state store (see the module docs).
 pub(crate) fn record(
     globals: &Globals,
     action: &str,
     location: &str,
     outcome: Outcome,
-    detail: serde_json::Value,
+    detail: &impl serde::Serialize,
 ) {
     if let Err(e) = try_record(globals, action, location, outcome, detail) {
         eprintln!("warning: {action} not written to the audit trail: {e:#}");
@@ -35,7 +37,7 @@ fn try_record(
     action: &str,
     location: &str,
     outcome: Outcome,
-    detail: serde_json::Value,
+    detail: &impl serde::Serialize,
 ) -> anyhow::Result<()> {
     let env = |k: &str| std::env::var(k).ok();
     let loaded =
@@ -51,6 +53,7 @@ fn try_record(
     if loaded.config.server.database.is_none() && !globals.data_dir.is_dir() {
         return Ok(());
     }
+    let detail = serde_json::to_value(detail).context("encoding the record's detail")?;
     let entry = Entry::new(&Actor::cli(), action, &target(location), outcome).detail(detail);
     crate::cmd::runtime()?.block_on(async {
         let store = crate::cmd::open_store(globals, &loaded.config).await?;

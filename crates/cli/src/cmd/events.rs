@@ -43,11 +43,11 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
             )
             .await?;
             if globals.json {
-                crate::output::print_json(&serde_json::json!({
-                    "sink": sink,
-                    "lines": summary.lines,
-                    "batches": summary.batches,
-                }));
+                crate::output::print_json(&crate::wire::Shipped {
+                    batches: summary.batches,
+                    lines: summary.lines,
+                    sink: sink.clone(),
+                });
             } else {
                 println!(
                     "shipped {} lines in {} batches to sink \"{sink}\"",

@@ -173,9 +173,12 @@ async fn bootstrap_admin_key(globals: &Globals, instance: &Instance) -> anyhow::
     )
     .await?;
     if globals.json {
-        crate::output::print_json(&serde_json::json!({
-            "bootstrap_admin_key": { "id": created.info.id, "key": created.secret.expose() }
-        }));
+        crate::output::print_json(&crate::wire::BootstrapKey {
+            bootstrap_admin_key: crate::wire::BootstrapKeyJson {
+                id: created.info.id.clone(),
+                key: created.secret.expose().to_string(),
+            },
+        });
     } else {
         println!(
             "\nNo admin key existed, so Bulwark made one. It is shown only this once:\n\n    {}\n\n\
