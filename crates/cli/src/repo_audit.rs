@@ -12,8 +12,7 @@
 //! a database password, are never recorded, only the program's name.
 
 use anyhow::Context;
-use bulwark_ops::audit::{self, Entry, Outcome};
-use bulwark_ops::Actor;
+use bulwark_ops::{append_audit, Actor, Entry, Outcome};
 
 use crate::Globals;
 
@@ -41,7 +40,7 @@ fn try_record(
 ) -> anyhow::Result<()> {
     let env = |k: &str| std::env::var(k).ok();
     let loaded =
-        match bulwark_ops::settings::load(&globals.config_path, globals.config_required, &env) {
+        match bulwark_ops::load_settings(&globals.config_path, globals.config_required, &env) {
             Ok(l) => l,
             // No store to find without a valid config, unless the data
             // directory is there: then say why nothing was written.
@@ -57,7 +56,7 @@ fn try_record(
     let entry = Entry::new(&Actor::cli(), action, &target(location), outcome).detail(detail);
     crate::cmd::runtime()?.block_on(async {
         let store = crate::cmd::open_store(globals, &loaded.config).await?;
-        audit::append(&store, entry).await?;
+        append_audit(&store, entry).await?;
         anyhow::Ok(())
     })
 }
@@ -73,7 +72,7 @@ pub(crate) fn target(location: &str) -> String {
             bucket,
             prefix,
         }) => Location::S3 {
-            endpoint: Some(bulwark_ops::redact::url_origin(&endpoint)),
+            endpoint: Some(bulwark_ops::url_origin(&endpoint)),
             bucket,
             prefix,
         }

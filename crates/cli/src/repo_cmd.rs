@@ -15,8 +15,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bulwark_ops::audit::Outcome;
-use bulwark_ops::backups::restore::find_snapshot;
+use bulwark_ops::{find_snapshot, Outcome};
 use bulwark_repo::Cancel;
 use bulwark_repo::{
     backup, check, forget, open_backend_with, prune, restore_with_progress, Backend,
@@ -29,7 +28,7 @@ use tokio::signal::unix::SignalKind;
 use crate::output::print_json;
 use crate::wire;
 use crate::{repo_audit, Globals};
-use bulwark_ops::backups::stream as stream_source;
+use bulwark_ops::{command_stream, stdin_stream};
 
 /// Where the repository is and how to unlock it.
 #[derive(Debug, clap::Args)]
@@ -541,12 +540,12 @@ fn run_backup(a: BackupArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     };
     let mut command = None;
     let result = if a.stdin_from_command {
-        let (mut src, handle) = stream_source::command(&a.command, cancel.clone())
+        let (mut src, handle) = command_stream(&a.command, cancel.clone())
             .with_context(|| format!("cannot start command {:?}", a.command[0]))?;
         command = Some(handle);
         bulwark_repo::backup_stream(&mut repo, name, &mut src, &opts, on_progress)
     } else if a.stdin {
-        let mut src = stream_source::stdin(cancel.clone());
+        let mut src = stdin_stream(cancel.clone());
         bulwark_repo::backup_stream(&mut repo, name, &mut src, &opts, on_progress)
     } else if a.git {
         bulwark_repo::backup_git(&mut repo, &a.paths[0], &opts, on_progress)

@@ -474,9 +474,9 @@ pub(crate) struct DiagnosticJson {
     severity: &'static str,
 }
 
-impl From<&bulwark_ops::config::Diagnostic> for DiagnosticJson {
-    fn from(d: &bulwark_ops::config::Diagnostic) -> Self {
-        use bulwark_ops::config::Severity;
+impl From<&bulwark_ops::Diagnostic> for DiagnosticJson {
+    fn from(d: &bulwark_ops::Diagnostic) -> Self {
+        use bulwark_ops::Severity;
         DiagnosticJson {
             column: d.column,
             field: d.field.clone(),
@@ -557,8 +557,8 @@ struct MismatchJson {
     reason: String,
 }
 
-impl From<&bulwark_ops::backups::VerifyReport> for VerifyReportJson {
-    fn from(r: &bulwark_ops::backups::VerifyReport) -> Self {
+impl From<&bulwark_ops::VerifyReport> for VerifyReportJson {
+    fn from(r: &bulwark_ops::VerifyReport) -> Self {
         VerifyReportJson {
             backup: r.backup.clone(),
             check_errors: r.check_errors.clone(),

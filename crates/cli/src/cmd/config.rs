@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use bulwark_ops::config::Severity;
+use bulwark_ops::Severity;
 
 use crate::Globals;
 
@@ -17,7 +17,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
 }
 
 fn check(globals: &Globals) -> anyhow::Result<ExitCode> {
-    let result = bulwark_ops::settings::load(&globals.config_path, globals.config_required, &|k| {
+    let result = bulwark_ops::load_settings(&globals.config_path, globals.config_required, &|k| {
         std::env::var(k).ok()
     });
     let (diagnostics, valid, source) = match &result {

@@ -5,8 +5,7 @@
 
 use std::process::ExitCode;
 
-use bulwark_ops::backups::VerifyJob;
-use bulwark_ops::Actor;
+use bulwark_ops::{Actor, VerifyJob};
 
 use crate::wire::{Verified, VerifyNotRun, VerifyReportJson};
 use crate::Globals;

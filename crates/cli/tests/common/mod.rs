@@ -138,7 +138,7 @@ impl Api {
         let file = dir.join("bulwark.toml");
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         let env = |k: &str| (k == "ROLES_JSON").then(|| format!(r#"{{"{API_KEY}":"admin"}}"#));
-        let config = bulwark_ops::settings::parse(&text, Some(&file), &env)
+        let config = bulwark_ops::parse_settings(&text, Some(&file), &env)
             .expect("config")
             .config;
         let instance = bulwark_ops::Instance::open(std::sync::Arc::new(config), &dir.join("data"))
