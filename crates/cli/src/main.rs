@@ -9,6 +9,7 @@ mod cmd;
 mod output;
 mod repo_audit;
 mod repo_cmd;
+mod wire;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -11,19 +11,20 @@
 //! endpoint is cut to its origin); the command's arguments, which may hold
 //! a database password, are never recorded, only the program's name.
 
-use bulwark_ops::audit::{self, Entry, Outcome};
-use bulwark_ops::Actor;
+use anyhow::Context;
+use bulwark_ops::{append_audit, Actor, Entry, Outcome};
 
 use crate::Globals;
 
 /// Record `action` on the repository `location` with `outcome` and
-/// `detail`, if this machine has a state store (see the module docs).
+/// `detail` (one of `crate::wire`'s audit details), if this machine has a
+/// state store (see the module docs).
 pub(crate) fn record(
     globals: &Globals,
     action: &str,
     location: &str,
     outcome: Outcome,
-    detail: serde_json::Value,
+    detail: &impl serde::Serialize,
 ) {
     if let Err(e) = try_record(globals, action, location, outcome, detail) {
         eprintln!("warning: {action} not written to the audit trail: {e:#}");
@@ -35,11 +36,11 @@ fn try_record(
     action: &str,
     location: &str,
     outcome: Outcome,
-    detail: serde_json::Value,
+    detail: &impl serde::Serialize,
 ) -> anyhow::Result<()> {
     let env = |k: &str| std::env::var(k).ok();
     let loaded =
-        match bulwark_ops::settings::load(&globals.config_path, globals.config_required, &env) {
+        match bulwark_ops::load_settings(&globals.config_path, globals.config_required, &env) {
             Ok(l) => l,
             // No store to find without a valid config, unless the data
             // directory is there: then say why nothing was written.
@@ -51,10 +52,11 @@ fn try_record(
     if loaded.config.server.database.is_none() && !globals.data_dir.is_dir() {
         return Ok(());
     }
+    let detail = serde_json::to_value(detail).context("encoding the record's detail")?;
     let entry = Entry::new(&Actor::cli(), action, &target(location), outcome).detail(detail);
     crate::cmd::runtime()?.block_on(async {
         let store = crate::cmd::open_store(globals, &loaded.config).await?;
-        audit::append(&store, entry).await?;
+        append_audit(&store, entry).await?;
         anyhow::Ok(())
     })
 }
@@ -70,7 +72,7 @@ pub(crate) fn target(location: &str) -> String {
             bucket,
             prefix,
         }) => Location::S3 {
-            endpoint: Some(bulwark_ops::redact::url_origin(&endpoint)),
+            endpoint: Some(bulwark_ops::url_origin(&endpoint)),
             bucket,
             prefix,
         }

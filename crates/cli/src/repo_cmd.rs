@@ -15,8 +15,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bulwark_ops::audit::Outcome;
-use bulwark_ops::backups::restore::find_snapshot;
+use bulwark_ops::{find_snapshot, Outcome};
 use bulwark_repo::Cancel;
 use bulwark_repo::{
     backup, check, forget, open_backend_with, prune, restore_with_progress, Backend,
@@ -24,11 +23,12 @@ use bulwark_repo::{
     RetentionPolicy,
 };
 use bulwark_server::api::SnapshotWire;
-use serde_json::json;
 use tokio::signal::unix::SignalKind;
 
+use crate::output::print_json;
+use crate::wire;
 use crate::{repo_audit, Globals};
-use bulwark_ops::backups::stream as stream_source;
+use bulwark_ops::{command_stream, stdin_stream};
 
 /// Where the repository is and how to unlock it.
 #[derive(Debug, clap::Args)]
@@ -272,7 +272,7 @@ pub(crate) fn run(cmd: RepoCommand, globals: &Globals) -> anyhow::Result<ExitCod
                 bulwark_repo::unlock_stale(&repo)?
             };
             if json {
-                println!("{}", json!({"message_type": "unlock", "removed": n}));
+                print_json(&wire::Unlocked::new(n));
             } else {
                 println!("removed {n} locks");
             }
@@ -377,7 +377,8 @@ impl Progress {
         }
     }
 
-    fn update(&mut self, pos: u64, msg: impl FnOnce() -> (String, serde_json::Value)) {
+    /// Move to `pos`; `msg` gives the bar's text and the `--json` line.
+    fn update<M: serde::Serialize>(&mut self, pos: u64, msg: impl FnOnce() -> (String, M)) {
         if let Some(b) = &self.bar {
             b.set_position(pos);
             if self.last.elapsed() > Duration::from_millis(100) {
@@ -385,7 +386,7 @@ impl Progress {
                 self.last = Instant::now();
             }
         } else if self.json && self.last.elapsed() > Duration::from_secs(1) {
-            println!("{}", msg().1);
+            print_json(&msg().1);
             self.last = Instant::now();
         }
     }
@@ -409,16 +410,12 @@ fn init(a: InitArgs, json: bool) -> anyhow::Result<ExitCode> {
         .protection()
         .with_context(|| format!("asking {loc} about versioning and Object Lock"))?;
     if json {
-        println!(
-            "{}",
-            json!({
-                "message_type": "initialized",
-                "id": repo.id(),
-                "repository": loc,
-                "version": repo.version(),
-                "bucket": protection.as_ref().map(protection_json),
-            })
-        );
+        print_json(&wire::Initialized::new(
+            repo.id(),
+            &loc,
+            repo.version(),
+            protection.as_ref(),
+        ));
     } else {
         println!(
             "created repository {} at {loc} (format version {})",
@@ -430,21 +427,6 @@ fn init(a: InitArgs, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `"enabled"` etc., with the store's reason beside an `"unknown"`.
-fn protection_json(p: &bulwark_repo::BucketProtection) -> serde_json::Value {
-    let reason = |s: &Protection| match s {
-        Protection::Unknown(why) => Some(why.clone()),
-        _ => None,
-    };
-    json!({
-        "versioning": p.versioning.as_str(),
-        "versioning_unknown_reason": reason(&p.versioning),
-        "object_lock": p.object_lock.as_str(),
-        "object_lock_unknown_reason": reason(&p.object_lock),
-        "object_lock_default_retention": p.default_retention,
-    })
 }
 
 /// The lines `init` prints about a bucket's protection.
@@ -536,29 +518,34 @@ fn run_backup(a: BackupArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     };
     let name = a.stdin_filename.as_deref().unwrap_or("stdin");
     let source = if a.stdin_from_command {
-        json!({"command": a.command.first()})
+        wire::BackupSource::Command {
+            command: a.command.first().cloned(),
+        }
     } else if a.stdin {
-        json!({"stdin": true})
+        wire::BackupSource::Stdin { stdin: true }
     } else {
-        json!({"paths": a.paths, "git": a.git})
+        wire::BackupSource::Paths {
+            git: a.git,
+            paths: a.paths.clone(),
+        }
     };
     let mut progress = Progress::new(json, None, "backup");
     let on_progress = |p: bulwark_repo::BackupProgress| {
         progress.update(p.bytes, || {
             (
                 format!("{} files, {} MiB", p.files, p.bytes >> 20),
-                json!({"message_type": "status", "files_done": p.files, "bytes_done": p.bytes}),
+                wire::BackupStatus::from(&p),
             )
         })
     };
     let mut command = None;
     let result = if a.stdin_from_command {
-        let (mut src, handle) = stream_source::command(&a.command, cancel.clone())
+        let (mut src, handle) = command_stream(&a.command, cancel.clone())
             .with_context(|| format!("cannot start command {:?}", a.command[0]))?;
         command = Some(handle);
         bulwark_repo::backup_stream(&mut repo, name, &mut src, &opts, on_progress)
     } else if a.stdin {
-        let mut src = stream_source::stdin(cancel.clone());
+        let mut src = stdin_stream(cancel.clone());
         bulwark_repo::backup_stream(&mut repo, name, &mut src, &opts, on_progress)
     } else if a.git {
         bulwark_repo::backup_git(&mut repo, &a.paths[0], &opts, on_progress)
@@ -570,15 +557,20 @@ fn run_backup(a: BackupArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(e) => {
             let failure = command.as_ref().and_then(|c| c.failure());
-            let mut detail = source;
-            detail["error"] = json!(failure.as_deref().map_or_else(
+            let error = failure.as_deref().map_or_else(
                 || e.to_string(),
-                |_| format!(
-                    "command {:?} failed",
-                    command.as_ref().map_or("", |c| c.program())
-                )
-            ));
-            repo_audit::record(globals, "backup.create", &loc, Outcome::Failure, detail);
+                |_| {
+                    format!(
+                        "command {:?} failed",
+                        command.as_ref().map_or("", |c| c.program())
+                    )
+                },
+            );
+            let detail = wire::BackupDetail {
+                source,
+                outcome: wire::BackupOutcome::Failed { error },
+            };
+            repo_audit::record(globals, "backup.create", &loc, Outcome::Failure, &detail);
             if let Some(msg) = failure {
                 // The command's failure, not the engine's: exit 1, one message.
                 eprintln!("error: {msg}");
@@ -587,29 +579,15 @@ fn run_backup(a: BackupArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
             return Err(e.into());
         }
     };
-    let mut detail = source;
-    detail["snapshot_id"] = json!(s.snapshot_id.to_hex());
-    repo_audit::record(globals, "backup.create", &loc, Outcome::Success, detail);
+    let detail = wire::BackupDetail {
+        source,
+        outcome: wire::BackupOutcome::Saved {
+            snapshot_id: s.snapshot_id.to_hex(),
+        },
+    };
+    repo_audit::record(globals, "backup.create", &loc, Outcome::Success, &detail);
     if json {
-        println!(
-            "{}",
-            json!({
-                "message_type": "summary",
-                "snapshot_id": s.snapshot_id.to_hex(),
-                "parent": s.parent.map(|p| p.to_hex()),
-                "files_new": s.files_new,
-                "files_changed": s.files_changed,
-                "files_unmodified": s.files_unmodified,
-                "dirs": s.dirs,
-                "total_bytes_processed": s.bytes_processed,
-                "data_blobs": s.data_blobs_added,
-                "tree_blobs": s.tree_blobs_added,
-                "data_added": s.data_added,
-                "data_added_packed": s.data_added_packed,
-                "packs_written": s.packs_written,
-                "errors": s.errors,
-            })
-        );
+        print_json(&wire::BackupDone::from(&s));
     } else {
         for e in &s.errors {
             eprintln!("warning: {e}");
@@ -683,7 +661,7 @@ fn run_restore(a: RestoreArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let result = find_snapshot(&repo, &a.snapshot).and_then(|id| {
         restore_with_progress(&repo, &id.to_hex(), &opts, |p| {
             progress.update(p.bytes, || {
-                let line = json!({"message_type": "status", "files_restored": p.files, "bytes_restored": p.bytes});
+                let line = wire::RestoreStatus::from(&p);
                 (format!("{} files, {} MiB", p.files, p.bytes >> 20), line)
             })
         })
@@ -693,8 +671,12 @@ fn run_restore(a: RestoreArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let s = match result {
         Ok(s) => s,
         Err(e) => {
-            let detail = json!({"snapshot": a.snapshot, "target": target, "error": e.to_string()});
-            repo_audit::record(globals, "backup.restore", &loc, Outcome::Failure, detail);
+            let detail = wire::RestoreFailedDetail {
+                error: e.to_string(),
+                snapshot: a.snapshot.clone(),
+                target,
+            };
+            repo_audit::record(globals, "backup.restore", &loc, Outcome::Failure, &detail);
             return Err(e.into());
         }
     };
@@ -703,21 +685,10 @@ fn run_restore(a: RestoreArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     } else {
         Outcome::Failure
     };
-    let detail = json!({
-        "snapshot_id": s.snapshot_id.to_hex(), "target": target,
-        "files": s.files, "bytes": s.bytes, "errors": s.errors.len(),
-    });
-    repo_audit::record(globals, "backup.restore", &loc, outcome, detail);
+    let detail = wire::RestoredDetail::new(&s, target);
+    repo_audit::record(globals, "backup.restore", &loc, outcome, &detail);
     if json {
-        println!(
-            "{}",
-            json!({
-                "message_type": "summary",
-                "snapshot_id": s.snapshot_id.to_hex(),
-                "files": s.files, "dirs": s.dirs, "symlinks": s.symlinks, "bytes": s.bytes,
-                "verified": s.verified, "skipped": s.skipped, "errors": s.errors,
-            })
-        );
+        print_json(&wire::RestoreDone::from(&s));
     } else {
         for e in &s.skipped {
             eprintln!("skipped: {e}");
@@ -766,14 +737,7 @@ fn run_forget(a: ForgetArgs, json: bool) -> anyhow::Result<ExitCode> {
     let decisions = forget(&repo, &policy, a.dry_run)?;
     let removed: Vec<_> = decisions.iter().filter(|d| !d.keep).collect();
     if json {
-        let v: Vec<_> = decisions
-            .iter()
-            .map(|d| json!({"id": d.id.to_hex(), "keep": d.keep, "reasons": d.reasons}))
-            .collect();
-        println!(
-            "{}",
-            json!({"message_type": "forget", "dry_run": a.dry_run, "snapshots": v})
-        );
+        print_json(&wire::Forgot::new(a.dry_run, &decisions));
     } else {
         for d in &decisions {
             let what = if d.keep {
@@ -797,22 +761,7 @@ fn run_prune(r: RepoArgs, dry_run: bool, json: bool) -> anyhow::Result<ExitCode>
     let mut repo = r.open()?;
     let s = prune(&mut repo, dry_run, &bulwark_repo::Cancel::default())?;
     if json {
-        println!(
-            "{}",
-            json!({
-                "message_type": "prune",
-                "dry_run": dry_run,
-                "packs_kept": s.packs_kept,
-                "packs_deleted": s.packs_deleted,
-                "packs_repacked": s.packs_repacked,
-                "packs_unindexed": s.packs_unindexed,
-                "blobs_unused": s.blobs_unused,
-                "bytes_removed": s.bytes_removed,
-                "bytes_added": s.bytes_added,
-                "temp_files_removed": s.temp_files_removed,
-                "temp_bytes_removed": s.temp_bytes_removed,
-            })
-        );
+        print_json(&wire::Pruned::new(dry_run, &s));
     } else {
         let verb = if dry_run { "would remove" } else { "removed" };
         println!(
@@ -870,10 +819,7 @@ fn run_export(a: ExportArgs, json: bool) -> anyhow::Result<ExitCode> {
     };
     std::fs::rename(&tmp, &output).with_context(|| format!("renaming to {}", output.display()))?;
     if json {
-        println!(
-            "{}",
-            json!({"message_type": "export", "snapshot_id": sid.to_hex(), "output": output, "entries": s.entries, "bytes": s.bytes})
-        );
+        print_json(&wire::Exported::new(&sid, output.clone(), &s));
     } else {
         println!(
             "wrote snapshot {} to {} ({} entries, {} bytes)",
@@ -909,16 +855,7 @@ fn run_copy(a: CopyArgs, json: bool) -> anyhow::Result<ExitCode> {
     }
     let s = bulwark_repo::copy_snapshots(&src, &mut dst, &ids)?;
     if json {
-        let copied: Vec<_> = s
-            .copied
-            .iter()
-            .map(|(from, to)| json!({"source": from.to_hex(), "copy": to.to_hex()}))
-            .collect();
-        let skipped: Vec<_> = s.skipped.iter().map(|id| id.to_hex()).collect();
-        println!(
-            "{}",
-            json!({"message_type": "copy", "copied": copied, "skipped": skipped, "blobs": s.blobs})
-        );
+        print_json(&wire::Copied::from(&s));
     } else {
         for (from, to) in &s.copied {
             println!(
@@ -981,7 +918,7 @@ fn run_check(a: CheckArgs, json: bool) -> anyhow::Result<ExitCode> {
             p.update(done, || {
                 (
                     format!("{done}/{total} packs"),
-                    json!({"message_type": "status", "packs_done": done, "packs_total": total}),
+                    wire::CheckStatus::new(done, total),
                 )
             });
         }
@@ -990,31 +927,7 @@ fn run_check(a: CheckArgs, json: bool) -> anyhow::Result<ExitCode> {
         p.finish();
     }
     if json {
-        let errors: Vec<_> = report
-            .errors
-            .iter()
-            .map(|e| {
-                json!({
-                    "message": e.message,
-                    "pack": e.pack.map(|p| p.to_hex()),
-                    "snapshots": e.snapshots.iter().map(|s| s.to_hex()).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            json!({
-                "message_type": "summary",
-                "ok": report.is_ok(),
-                "errors": errors,
-                "warnings": report.warnings,
-                "snapshots": report.snapshots,
-                "trees": report.trees,
-                "packs": report.packs,
-                "packs_read": report.packs_read,
-                "blobs_read": report.blobs_read,
-            })
-        );
+        print_json(&wire::CheckDone::from(&report));
     } else {
         for w in &report.warnings {
             eprintln!("warning: {w}");

@@ -5,8 +5,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::Output;
 
-use bulwark_ops::scheduler::runs::{self, RunOutcome, Trigger};
-use bulwark_ops::{Actor, Store};
+use bulwark_ops::{claim_run, finish_run, Actor, RunOutcome, Store, Trigger};
 
 mod common;
 use common::{bulwark_in, run, text};
@@ -165,13 +164,13 @@ fn ops_check_exits_1_on_an_invalid_config() {
 }
 
 /// Seeds a month of evidence through the ops functions that write it.
-async fn seed(data: &Path, period: &bulwark_ops::report::Period) {
+async fn seed(data: &Path, period: &bulwark_ops::Period) {
     let store = Store::open(None, data).await.unwrap();
     let start = period.start();
     let ms = start.timestamp_millis();
     // Day 1: 10 probes, 2 failed; day 2: 10 good.
     for i in 0..20_i64 {
-        let r = bulwark_ops::probe::ProbeResult {
+        let r = bulwark_ops::ProbeResult {
             monitor: "api".into(),
             at_ms: ms + (i / 10) * 86_400_000 + (i % 10) * 60_000,
             ok: !(i == 3 || i == 4),
@@ -179,12 +178,12 @@ async fn seed(data: &Path, period: &bulwark_ops::report::Period) {
             status: None,
             error: None,
         };
-        bulwark_ops::uptime::record(&store, &r).await.unwrap();
+        bulwark_ops::record_result(&store, &r).await.unwrap();
     }
-    bulwark_ops::uptime::open_incident(&store, "api", ms + 3 * 60_000, "<b>refused</b>")
+    bulwark_ops::open_incident(&store, "api", ms + 3 * 60_000, "<b>refused</b>")
         .await
         .unwrap();
-    bulwark_ops::uptime::resolve_incident(&store, "api", ms + 5 * 60_000)
+    bulwark_ops::resolve_incident(&store, "api", ms + 5 * 60_000)
         .await
         .unwrap();
     for (i, outcome) in [
@@ -196,7 +195,7 @@ async fn seed(data: &Path, period: &bulwark_ops::report::Period) {
     .enumerate()
     {
         let at = start + chrono::Duration::hours(3 + i as i64);
-        let mut r = runs::claim(
+        let mut r = claim_run(
             &store,
             "backup:app",
             at,
@@ -208,7 +207,7 @@ async fn seed(data: &Path, period: &bulwark_ops::report::Period) {
         )
         .await
         .unwrap();
-        runs::finish(
+        finish_run(
             &store,
             &mut r,
             outcome,
@@ -225,7 +224,7 @@ async fn seed(data: &Path, period: &bulwark_ops::report::Period) {
 fn report_renders_seeded_evidence_in_all_three_formats() {
     let dir = setup(1);
     // Rotations are audited at the real time, so the report is for this month.
-    let period = bulwark_ops::report::current_period(chrono::Utc::now());
+    let period = bulwark_ops::current_period(chrono::Utc::now());
     let out = run(bulwark_in(dir.path()).args(["secrets", "rotate"]));
     assert!(out.status.success(), "{}", text(&out));
     tokio::runtime::Builder::new_current_thread()

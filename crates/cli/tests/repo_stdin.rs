@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{bulwark_repo, noise, ok, restic, run, run_with_stdin, snapshots, text};
+use common::{
+    audit_records, bulwark_repo, noise, ok, restic, run, run_with_stdin, snapshots, text,
+};
 
 /// A new repository at `dir/repo`; its path.
 fn init(dir: &Path) -> std::path::PathBuf {
@@ -36,17 +38,6 @@ fn summary(stdout: &str) -> serde_json::Value {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["message_type"] == "summary")
         .unwrap_or_else(|| panic!("no summary in {stdout}"))
-}
-
-/// The audit trail's records as `audit export` writes them.
-fn audit_records(dir: &Path) -> Vec<serde_json::Value> {
-    let out = ok(
-        "audit export",
-        run(common::bulwark(&dir.join("data")).args(["audit", "export"])),
-    );
-    out.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]
@@ -124,7 +115,7 @@ fn stdin_backup_restores_exactly_with_both_tools_and_deduplicates() {
     ok("restic check", restic(&repo, &["check", "--read-data"]));
 
     // Audited: who, what, on which repository, which snapshot.
-    let records = audit_records(tmp.path());
+    let records = audit_records(&data);
     let created: Vec<_> = records
         .iter()
         .filter(|r| r["action"] == "backup.create")
@@ -234,7 +225,7 @@ fn command_output_is_backed_up_and_a_failing_command_leaves_no_snapshot() {
     assert_eq!(snapshots(&data, &repo).len(), 2);
     ok("restic check", restic(&repo, &["check", "--read-data"]));
 
-    let failures: Vec<_> = audit_records(tmp.path())
+    let failures: Vec<_> = audit_records(&data)
         .into_iter()
         .filter(|r| r["action"] == "backup.create" && r["outcome"] == "failure")
         .collect();

@@ -152,7 +152,7 @@ paths = ["/srv/app"]
     assert!(stdout(&out).contains("\"cost\""), "{}", text(&out));
     drop(api);
     let store = bulwark_ops_store(dir.path()).await;
-    let firing = bulwark_ops::alert::firing(&store).await.unwrap();
+    let firing = bulwark_ops::firing_alerts(&store).await.unwrap();
     assert!(
         firing
             .iter()

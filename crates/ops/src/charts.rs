@@ -16,7 +16,7 @@
 //! Text and axes use `currentColor`, so they follow the page's text colour.
 //!
 //! ```
-//! use bulwark_ops::charts::{uptime_bars, Day};
+//! use bulwark_ops::{uptime_bars, Day};
 //! let d = |s: &str| s.parse().unwrap();
 //! let svg = uptime_bars(
 //!     "api",

@@ -46,8 +46,8 @@ pub struct EngineOptions {
     /// Raw results older than this are deleted.
     pub raw_retention: Duration,
     /// Per-minute rollups older than this are folded into hourly ones (kept
-    /// [`ROLLUP_RETENTION`]). The engine keeps minutes longer when an SLO's
-    /// window needs them: see [`minute_retention`].
+    /// `ROLLUP_RETENTION`). The engine keeps minutes longer when an SLO's
+    /// window needs them: see `minute_retention`.
     pub minute_rollup_retention: Duration,
     /// How often buffered results are written to the store and the log: the
     /// most raw results a crash can lose.

@@ -8,56 +8,162 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use bulwark_ops::{Actor, Role, Store};
+//! use bulwark_ops::{create_key, verify_audit, Actor, Role, Store};
 //! let store = Store::open(None, std::path::Path::new("./bulwark-data")).await?;
-//! let created = bulwark_ops::keys::create(&store, &Actor::cli(), Role::Analyst, "grafana").await?;
+//! let created = create_key(&store, &Actor::cli(), Role::Analyst, "grafana").await?;
 //! println!("new key (shown once): {}", created.secret.expose());
-//! assert!(bulwark_ops::audit::verify(&store).await?.is_intact());
+//! assert!(verify_audit(&store).await?.is_intact());
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
 
-// Each domain is a public namespace (`uptime::ping`, `drill::last`,
-// `secrets::list`): their functions share short names across domains, which
-// a flat API block would have to rename. Helpers, and the building blocks
-// `Instance` assembles, are crate-private; the items callers need from them
-// are re-exported in the public API block below.
-pub mod alert;
-pub mod audit;
+// Every module is crate-private, so a `pub` item inside one promises nothing
+// outside this crate; what the server, the binary and the tests use is
+// listed in the public API block at the end.
+pub(crate) mod alert;
+pub(crate) mod audit;
 pub(crate) mod auth;
-pub mod backups;
-pub mod charts;
+pub(crate) mod backups;
+pub(crate) mod charts;
 pub(crate) mod child_env;
-pub mod config;
-pub mod cost;
-pub mod drill;
-pub mod engine;
-pub mod events;
+pub(crate) mod config;
+pub(crate) mod cost;
+pub(crate) mod drill;
+pub(crate) mod engine;
+pub(crate) mod events;
 pub(crate) mod files;
 pub(crate) mod identity;
 pub(crate) mod instance;
-pub mod keys;
-pub mod maintenance;
-pub mod opscheck;
-pub mod probe;
-pub mod redact;
-pub mod report;
-pub mod scheduler;
-pub mod secrets;
-pub mod sessions;
-pub mod settings;
-pub mod slo;
-pub mod status;
+pub(crate) mod keys;
+pub(crate) mod maintenance;
+pub(crate) mod opscheck;
+pub(crate) mod probe;
+pub(crate) mod redact;
+pub(crate) mod report;
+pub(crate) mod scheduler;
+pub(crate) mod secrets;
+pub(crate) mod sessions;
+pub(crate) mod settings;
+pub(crate) mod slo;
+pub(crate) mod status;
 pub(crate) mod store;
 pub(crate) mod time;
-pub mod uptime;
+pub(crate) mod uptime;
 
 /// A boxed future, so async work can sit behind trait objects (jobs, key
 /// sources, failure sinks).
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
-// Public API.
-pub use auth::{Authenticator, KeySource};
+// Public API, by domain. Functions whose short names would clash across
+// domains (`keys::list`, `secrets::list`) or say nothing on their own
+// (`drill::last`, `opscheck::run`) get a domain-qualified name here
+// (`list_keys`, `list_secrets`, `last_drills`, `run_ops_check`).
+
+// The instance, the state store and who acts.
+pub use auth::Authenticator;
 pub use identity::{key_digest, Actor, Principal, Role, UnknownRole};
 pub use instance::Instance;
-pub use store::{Dialect, Store, StoreError};
+pub use store::{Store, StoreError};
+
+// Configuration: loading with diagnostics, and the validated sections.
+pub use config::{
+    format_duration, parse_duration, AlertSeverity, BackupConfig, Config, Diagnostic, HttpCheck,
+    IpNetwork, Loaded, MonitorConfig, MonitorKind, ServerConfig, Severity, SinkConfig,
+    DEFAULT_INTERVAL, DEFAULT_RECOVER_AFTER, DEFAULT_STRIKES, DEFAULT_TIMEOUT,
+};
+pub use settings::{load as load_settings, parse as parse_settings};
+
+// Audit trail, API keys, dashboard sessions; a URL shown without credentials.
+pub use audit::{
+    append as append_audit, export as export_audit, query as query_audit, verify as verify_audit,
+    Entry, Filter, Outcome, Record, GENESIS as AUDIT_GENESIS,
+};
+pub use keys::{
+    create as create_key, has_active_admin, list as list_keys, revoke as revoke_key, Created,
+    KeyError, KeyInfo, StoreKeys, KEY_PREFIX,
+};
+pub use redact::url_origin;
+pub use sessions::{find as find_session, sign_in, sign_out, Session};
+
+// Uptime: probes, the engine that runs them, results, incidents, push monitors.
+pub use engine::{
+    check_all as check_all_monitors, log_results as log_probe_results, Engine, EngineOptions, Live,
+    Observer, SloEvaluation,
+};
+pub use probe::{ProbeResult, Prober};
+pub use uptime::{
+    buckets as uptime_buckets, create_push_token, downsample as downsample_results, has_push_token,
+    hash_stored_push_tokens, hourly_rollups, incidents as list_incidents, last_ping,
+    latest_results, monitors_with_open_incidents, open_incident, open_incident_of,
+    ping as record_ping, prune as prune_uptime, prune_hourly as prune_hourly_rollups,
+    prune_raw as prune_raw_results, record as record_result, record_many as record_results,
+    resolve_incident, results as monitor_results, rollup as rollup_results, rollup_series, rollups,
+    DailyHistory, DayCount, Incident, Resolution, Rollup, DAY_MS,
+};
+
+// SLOs.
+pub use slo::{
+    evaluate as evaluate_slo, status_all as slo_statuses, strict_failures as strict_slo_failures,
+    Bucket, SloStatus,
+};
+
+// Alerts, their delivery and silences.
+pub use alert::{
+    create_silence, deliver_due, expire_silence, firing as firing_alerts,
+    flush_groups as flush_alert_groups, list_silences, notify as notify_alert,
+    pending as pending_deliveries, queue_reminders as queue_alert_reminders, Alert, AlertError,
+    AlertStatus, JobFailureAlerts, NewSilence, Silence, SilenceEnd,
+};
+pub use maintenance::{
+    create as create_maintenance, delete as delete_maintenance, list as list_maintenance,
+    MaintenanceError,
+};
+
+// Backups: runs, verification, restores, storage cost.
+pub use backups::restore::{find_snapshot, RestoreJob, RestoreRequest};
+pub use backups::stream::{command as command_stream, stdin as stdin_stream};
+pub use backups::{
+    open as open_backup_repository, run_backup, snapshots as backup_snapshots,
+    verify_all as verify_all_backups, VerifyJob, VerifyReport,
+};
+pub use cost::job::measure as measure_storage_cost;
+pub use cost::{status as cost_status, BackupCost};
+
+// Disaster-recovery drills.
+pub use drill::{last as last_drills, run_named as run_drill, DrillJob, DrillReport, SnapshotSpec};
+
+// Managed secrets.
+pub use secrets::{
+    current_path as secret_current_path, expire_previous as expire_previous_secret,
+    list as list_secrets, previous_path as secret_previous_path, rotate as rotate_secret,
+    rotation_check as secret_rotation_check, RotateOptions, Rotation, SecretError, SecretStatus,
+    DASHBOARD_KEY, ROTATION_LOG,
+};
+
+// The scheduler: jobs, schedules and recorded runs.
+pub use scheduler::runs::{
+    claim as claim_run, finish as finish_run, get as get_run, history as run_history,
+    last_scheduled as last_scheduled_run, latest as latest_runs, renew as renew_run,
+};
+pub use scheduler::{
+    ClaimError, FailureSink, Job, JobAction, JobContext, JobError, JobRun, JobStatus, MissedRuns,
+    RunError, RunOutcome, Schedule, Scheduler, Trigger,
+};
+
+// Evidence: ops check, the monthly report, the public status page, charts.
+pub use charts::{
+    badge as badge_svg, burn_down, latency_chart, line_chart, uptime_bars, Day, Level, LineChart,
+    Series,
+};
+pub use opscheck::{all_ok as all_checks_ok, run as run_ops_check, CheckRow};
+pub use report::render::{html as report_html, markdown as report_markdown};
+pub use report::{current_period, gather as gather_report, Period};
+pub use status::{
+    public_status, PublicMonitor, PublicStatus, State as MonitorState, BADGE_DAYS, HISTORY_DAYS,
+};
+
+// Event export.
+pub use events::{
+    cursor as event_cursor, head as event_head, list as list_events, prune as prune_events,
+    ship_stream, Kind as EventKind, ShipError, ShipObserver, ShipOptions, Shipper,
+};

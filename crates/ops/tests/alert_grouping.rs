@@ -9,11 +9,11 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bulwark_ops::alert::{self, Alert, AlertStatus};
-use bulwark_ops::config::{AlertSeverity, Config};
-use bulwark_ops::engine::{Engine, EngineOptions};
-use bulwark_ops::settings;
-use bulwark_ops::{Actor, Store};
+use bulwark_ops::{
+    create_silence, deliver_due, flush_alert_groups, notify_alert, parse_settings,
+    pending_deliveries, Actor, Alert, AlertSeverity, AlertStatus, Config, Engine, EngineOptions,
+    NewSilence, SilenceEnd, Store,
+};
 use common::{webhook_receiver, Received, TestDb};
 
 fn bodies(got: &Received, path: &str) -> Vec<serde_json::Value> {
@@ -50,7 +50,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 fn parse(text: &str) -> Config {
-    settings::parse(text, None, &|_| None)
+    parse_settings(text, None, &|_| None)
         .unwrap_or_else(|e| panic!("test config does not compile: {e}"))
         .config
 }
@@ -170,7 +170,7 @@ channel = "single"
         ],
         "{single:#?}"
     );
-    assert!(alert::pending(&store).await.unwrap().is_empty());
+    assert!(pending_deliveries(&store).await.unwrap().is_empty());
 }
 
 async fn reopen(db: &TestDb) -> Store {
@@ -235,18 +235,16 @@ repeat_interval = "4h"
     let now = chrono::Utc::now().timestamp_millis();
     let s = 1000;
     let deliver = async |store: &Store, at: i64| {
-        alert::flush_groups(store, &config, at).await.unwrap();
-        alert::deliver_due(store, &config, &client, at)
-            .await
-            .unwrap()
+        flush_alert_groups(store, &config, at).await.unwrap();
+        deliver_due(store, &config, &client, at).await.unwrap()
     };
-    let silence = alert::NewSilence {
+    let silence = NewSilence {
         monitor: Some("c"),
         tag: None,
         comment: "",
-        ends: alert::SilenceEnd::At(now + 3_600_000),
+        ends: SilenceEnd::At(now + 3_600_000),
     };
-    alert::create_silence(&store, &config, &Actor::cli(), silence)
+    create_silence(&store, &config, &Actor::cli(), silence)
         .await
         .unwrap();
 
@@ -254,21 +252,18 @@ repeat_interval = "4h"
     let b = down("b", now + s);
     let c = down("c", now + s);
     assert_eq!(
-        alert::notify(&store, &config, &a, now)
-            .await
-            .unwrap()
-            .queued,
+        notify_alert(&store, &config, &a, now).await.unwrap().queued,
         ["ops"]
     );
-    alert::notify(&store, &config, &b, now + s).await.unwrap();
-    let n = alert::notify(&store, &config, &c, now + s).await.unwrap();
+    notify_alert(&store, &config, &b, now + s).await.unwrap();
+    let n = notify_alert(&store, &config, &c, now + s).await.unwrap();
     assert_eq!(
         (n.queued.len(), n.silenced.as_slice()),
         (0, ["ops".to_string()].as_slice())
     );
     // The same state raised again changes nothing.
     assert!(
-        alert::notify(&store, &config, &a, now + 2 * s)
+        notify_alert(&store, &config, &a, now + 2 * s)
             .await
             .unwrap()
             .duplicate
@@ -286,7 +281,7 @@ repeat_interval = "4h"
     let mut ra = a.clone();
     ra.status = AlertStatus::Resolved;
     assert_eq!(
-        alert::notify(&store, &config, &ra, now + 60 * s)
+        notify_alert(&store, &config, &ra, now + 60 * s)
             .await
             .unwrap()
             .queued,
@@ -328,5 +323,5 @@ repeat_interval = "4h"
         sent[1]["alerts"][1]["startsAt"],
         sent[0]["alerts"][0]["startsAt"]
     );
-    assert!(alert::pending(&store).await.unwrap().is_empty());
+    assert!(pending_deliveries(&store).await.unwrap().is_empty());
 }

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use bulwark_ops::scheduler::runs::RunOutcome;
-use bulwark_ops::{settings, Actor, Instance};
+use bulwark_ops::{parse_settings, Actor, Instance, RunOutcome};
 use sqlx::any::AnyConnectOptions;
 use sqlx::ConnectOptions;
 
@@ -77,7 +76,7 @@ fn leftovers(dir: &str) -> Vec<String> {
 }
 
 /// The cluster directory the `initdb` step names.
-fn cluster_dir(report: &bulwark_ops::drill::DrillReport) -> String {
+fn cluster_dir(report: &bulwark_ops::DrillReport) -> String {
     let initdb = report
         .steps
         .iter()
@@ -128,7 +127,7 @@ checks = [
         repo = repo.display(),
         pw = pw.display(),
     );
-    let loaded = settings::parse(&text, None, &|_| None).expect("config");
+    let loaded = parse_settings(&text, None, &|_| None).expect("config");
     let config = Arc::new(loaded.config);
     let instance = Instance::new(config.clone(), store.clone(), data.path());
 
@@ -152,7 +151,7 @@ checks = [
     let cancel = bulwark_repo::Cancel::default();
     let actor = Actor::cli();
     let report =
-        bulwark_ops::drill::run_named(&store, &config, "db-restore", data.path(), &actor, &cancel)
+        bulwark_ops::run_drill(&store, &config, "db-restore", data.path(), &actor, &cancel)
             .await
             .unwrap();
     let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
@@ -193,7 +192,7 @@ checks = [
     // A check that expects a row that is not there fails the drill, named
     // with its SQL and what it got; the other check still ran, and the
     // cluster is gone all the same.
-    let report = bulwark_ops::drill::run_named(
+    let report = bulwark_ops::run_drill(
         &store,
         &config,
         "db-missing-row",
@@ -231,7 +230,7 @@ checks = [
         .nth(2)
         .and_then(|s| s.split('@').next())
         .unwrap();
-    let stored = bulwark_ops::drill::last(&store, 10).await.unwrap();
+    let stored = bulwark_ops::last_drills(&store, 10).await.unwrap();
     let json = serde_json::to_string(&stored).unwrap();
     assert!(!json.contains(&format!(":{password}@")), "{json}");
     assert!(!json.contains(&url), "{json}");
@@ -255,7 +254,7 @@ password_file = "{pw}"
         repo = repo.display(),
         pw = pw.display(),
     );
-    let loaded = settings::parse(&text, None, &|_| None).expect("config");
+    let loaded = parse_settings(&text, None, &|_| None).expect("config");
     let instance = Instance::new(Arc::new(loaded.config), store, data.path());
     let run = instance
         .scheduler

@@ -6,9 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use bulwark_ops::scheduler::runs::RunOutcome;
-use bulwark_ops::settings;
-use bulwark_ops::{Actor, Instance, Store};
+use bulwark_ops::{parse_settings, Actor, Instance, RunOutcome, Store};
 use common::TestDb;
 
 on_both!(
@@ -32,7 +30,7 @@ schedule = "0 1 * * 0"
         repo = data.path().join("repo").display(),
         src = data.path().display(),
     );
-    let loaded = settings::parse(&text, None, &|_| None).expect("config");
+    let loaded = parse_settings(&text, None, &|_| None).expect("config");
     let s = Instance::new(Arc::new(loaded.config), store.clone(), data.path()).scheduler;
 
     let run = s

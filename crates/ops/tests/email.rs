@@ -2,10 +2,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use bulwark_ops::alert::{self, Alert};
-use bulwark_ops::config::AlertSeverity;
-use bulwark_ops::settings;
-use bulwark_ops::Store;
+use bulwark_ops::{
+    deliver_due, notify_alert, parse_settings, pending_deliveries, Alert, AlertSeverity,
+    AlertStatus, Store,
+};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Speaks just enough SMTP to accept messages; keeps each message's data.
@@ -69,7 +69,7 @@ to = ["oncall@example.com"]
 starttls = false
 "#
     );
-    let config = settings::parse(&text, None, &|_| None)
+    let config = parse_settings(&text, None, &|_| None)
         .unwrap_or_else(|e| panic!("{e}"))
         .config;
     let dir = tempfile::tempdir().unwrap();
@@ -84,19 +84,17 @@ starttls = false
         "api is down: unexpected status 503".into(),
         now,
     );
-    alert::notify(&store, &config, &a, now).await.unwrap();
+    notify_alert(&store, &config, &a, now).await.unwrap();
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, now)
-            .await
-            .unwrap(),
+        deliver_due(&store, &config, &client, now).await.unwrap(),
         1,
         "{:?}",
-        alert::pending(&store).await.unwrap()
+        pending_deliveries(&store).await.unwrap()
     );
-    a.status = alert::AlertStatus::Resolved;
-    alert::notify(&store, &config, &a, now + 1).await.unwrap();
+    a.status = AlertStatus::Resolved;
+    notify_alert(&store, &config, &a, now + 1).await.unwrap();
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, now + 1)
+        deliver_due(&store, &config, &client, now + 1)
             .await
             .unwrap(),
         1

@@ -8,9 +8,9 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bulwark_ops::engine::{Engine, EngineOptions};
-use bulwark_ops::settings;
-use bulwark_ops::{uptime, Store};
+use bulwark_ops::{
+    create_push_token, open_incident_of, parse_settings, record_ping, Engine, EngineOptions, Store,
+};
 use common::{webhook_receiver, Received};
 
 /// (status, monitor) of each webhook received, whatever its path.
@@ -77,7 +77,7 @@ url = "{hook}"
         end = (now + chrono::Duration::hours(1)).to_rfc3339(),
     );
     let config = Arc::new(
-        settings::parse(&text, None, &|_| None)
+        parse_settings(&text, None, &|_| None)
             .expect("config")
             .config,
     );
@@ -91,10 +91,7 @@ url = "{hook}"
 
     // Never pinged: once a period has passed, it is down.
     wait_for("the cron incident", async || {
-        uptime::open_incident_of(&store, "cron")
-            .await
-            .unwrap()
-            .is_some()
+        open_incident_of(&store, "cron").await.unwrap().is_some()
     })
     .await;
     wait_for("the firing notification", async || {
@@ -104,10 +101,10 @@ url = "{hook}"
     assert!(engine.live().monitors()["cron"].incident_open);
 
     // The job pings: it recovers.
-    let token = uptime::create_push_token(&store, &bulwark_ops::Actor::cli(), "cron")
+    let token = create_push_token(&store, &bulwark_ops::Actor::cli(), "cron")
         .await
         .unwrap();
-    let pinged = uptime::ping(
+    let pinged = record_ping(
         &store,
         token.expose(),
         chrono::Utc::now().timestamp_millis(),
@@ -122,10 +119,7 @@ url = "{hook}"
 
     // "maint" is down the whole time, in maintenance: an incident, no alert.
     wait_for("the maint incident", async || {
-        uptime::open_incident_of(&store, "maint")
-            .await
-            .unwrap()
-            .is_some()
+        open_incident_of(&store, "maint").await.unwrap().is_some()
     })
     .await;
     engine.stop().await;

@@ -8,15 +8,16 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bulwark_ops::audit::{self, Entry, Outcome};
-use bulwark_ops::config::{Config, SinkConfig};
-use bulwark_ops::events::{self, ShipOptions, Shipper};
-use bulwark_ops::{settings, Actor, Store};
+use bulwark_ops::{
+    append_audit, event_cursor, event_head, list_events, parse_settings, prune_events, ship_stream,
+    verify_audit, Actor, Config, Entry, EventKind, Outcome, ShipError, ShipObserver, ShipOptions,
+    Shipper, SinkConfig, Store,
+};
 use common::TestDb;
 use tokio::io::AsyncReadExt;
 
 fn config(text: &str) -> Config {
-    settings::parse(text, None, &|_| None)
+    parse_settings(text, None, &|_| None)
         .unwrap_or_else(|e| panic!("config:\n{text}\n{e}"))
         .config
 }
@@ -39,7 +40,7 @@ fn fast() -> ShipOptions {
 /// `n` audit records (each one event), targets `t{from}`..
 async fn audit_events(store: &Store, from: usize, n: usize) {
     for i in from..from + n {
-        audit::append(
+        append_audit(
             store,
             Entry::new(
                 &Actor::system("test"),
@@ -86,26 +87,26 @@ async fn until_caught_up(shipper: &mut Shipper) -> i64 {
 async fn stream_store_body(store: Store, db: TestDb) {
     // Every audit record is an event, in seq order, committed with it.
     let created =
-        bulwark_ops::keys::create(&store, &Actor::cli(), bulwark_ops::Role::Analyst, "grafana")
+        bulwark_ops::create_key(&store, &Actor::cli(), bulwark_ops::Role::Analyst, "grafana")
             .await
             .unwrap();
     audit_events(&store, 0, 3).await;
-    let all = events::list(&store, 0, None, 100).await.unwrap();
+    let all = list_events(&store, 0, None, 100).await.unwrap();
     let seqs: Vec<i64> = all.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4]);
     assert_eq!(all[0].kind, "audit");
     assert_eq!(all[0].body["action"], "key.create");
     assert!(!all[0].to_json().contains(created.secret.expose().as_str()));
-    assert!(audit::verify(&store).await.unwrap().is_intact());
+    assert!(verify_audit(&store).await.unwrap().is_intact());
 
     // Incidents open and resolve as events of their own.
-    bulwark_ops::uptime::open_incident(&store, "api", 1_000, "answered 503")
+    bulwark_ops::open_incident(&store, "api", 1_000, "answered 503")
         .await
         .unwrap();
-    bulwark_ops::uptime::resolve_incident(&store, "api", 2_000)
+    bulwark_ops::resolve_incident(&store, "api", 2_000)
         .await
         .unwrap();
-    let incidents = events::list(&store, 0, Some(events::Kind::Incident), 100)
+    let incidents = list_events(&store, 0, Some(EventKind::Incident), 100)
         .await
         .unwrap();
     let states: Vec<&str> = incidents
@@ -113,12 +114,12 @@ async fn stream_store_body(store: Store, db: TestDb) {
         .map(|e| e.body["state"].as_str().unwrap())
         .collect();
     assert_eq!(states, vec!["opened", "resolved"]);
-    assert_eq!(events::head(&store).await.unwrap(), 6);
+    assert_eq!(event_head(&store).await.unwrap(), 6);
 
     // A finished job run, its summary's URL cut to the origin.
-    use bulwark_ops::scheduler::{runs, RunOutcome, Trigger};
+    use bulwark_ops::{claim_run, finish_run, RunOutcome, Trigger};
     let at = chrono::Utc::now();
-    let mut run = runs::claim(
+    let mut run = claim_run(
         &store,
         "verify:app",
         at,
@@ -130,7 +131,7 @@ async fn stream_store_body(store: Store, db: TestDb) {
     )
     .await
     .unwrap();
-    runs::finish(
+    finish_run(
         &store,
         &mut run,
         RunOutcome::Failure,
@@ -139,7 +140,7 @@ async fn stream_store_body(store: Store, db: TestDb) {
     )
     .await
     .unwrap();
-    let jobs = events::list(&store, 0, Some(events::Kind::Job), 100)
+    let jobs = list_events(&store, 0, Some(EventKind::Job), 100)
         .await
         .unwrap();
     assert_eq!(jobs.len(), 1, "{jobs:#?}");
@@ -159,7 +160,7 @@ async fn stream_store_body(store: Store, db: TestDb) {
     // Pruning keeps what a sink has not confirmed, and the newest event.
     let everything = i64::MAX;
     assert_eq!(
-        events::prune(&store, &["siem".to_string()], everything)
+        prune_events(&store, &["siem".to_string()], everything)
             .await
             .unwrap(),
         0
@@ -191,14 +192,14 @@ async fn stream_store_body(store: Store, db: TestDb) {
     let p2 = second.ship_once().await.unwrap();
     assert!(!p2.leased && p2.read == 0, "{p2:?}");
     assert_eq!(
-        events::prune(&store, &["siem".to_string()], everything)
+        prune_events(&store, &["siem".to_string()], everything)
             .await
             .unwrap(),
         4
     );
     until_caught_up(&mut shipper).await;
     assert_eq!(
-        events::prune(&store, &["siem".to_string()], everything)
+        prune_events(&store, &["siem".to_string()], everything)
             .await
             .unwrap(),
         u64::try_from(job_seq - 5).unwrap(),
@@ -207,7 +208,7 @@ async fn stream_store_body(store: Store, db: TestDb) {
     // The newest stays, so the next event still follows the cursor.
     let store2 = db.open_again().await.unwrap();
     audit_events(&store2, 10, 1).await;
-    assert_eq!(events::head(&store2).await.unwrap(), job_seq + 1);
+    assert_eq!(event_head(&store2).await.unwrap(), job_seq + 1);
     let p = shipper.ship_once().await.unwrap();
     assert_eq!((p.read, p.cursor), (1, job_seq + 1));
 }
@@ -226,15 +227,15 @@ async fn http_body(store: Store, db: TestDb) {
     // 500: nothing confirmed, the cursor stays.
     let e = shipper.ship_once().await.unwrap_err();
     assert!(e.to_string().contains("500"), "{e}");
-    assert_eq!(events::cursor(&store, "h").await.unwrap(), 0);
+    assert_eq!(event_cursor(&store, "h").await.unwrap(), 0);
     // 429 with Retry-After: the shipper is told how long to wait.
     match shipper.ship_once().await.unwrap_err() {
-        events::ShipError::Sink { retry_after, .. } => {
+        ShipError::Sink { retry_after, .. } => {
             assert_eq!(retry_after, Some(Duration::from_secs(1)))
         }
         other => panic!("{other}"),
     }
-    assert_eq!(events::cursor(&store, "h").await.unwrap(), 0);
+    assert_eq!(event_cursor(&store, "h").await.unwrap(), 0);
     // Recovered: one batch, then a restart (the shipper dropped without a
     // clean stop, as in a crash), a new shipper on a new connection to the
     // same database takes over once the lease lapses.
@@ -315,7 +316,7 @@ async fn running_body(store: Store, _db: TestDb) {
     let data = tempfile::tempdir().unwrap();
     audit_events(&store, 0, 5).await;
     // Not shipped to this sink: its filter takes audit events only.
-    bulwark_ops::uptime::open_incident(&store, "api", 1_000, "down")
+    bulwark_ops::open_incident(&store, "api", 1_000, "down")
         .await
         .unwrap();
     let mut long = fast();
@@ -326,9 +327,9 @@ async fn running_body(store: Store, _db: TestDb) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(shipper.run(stopped));
     audit_events(&store, 5, 6).await;
-    let head = events::head(&store).await.unwrap();
+    let head = event_head(&store).await.unwrap();
     let caught_up = async {
-        while events::cursor(&store, "h").await.unwrap() < head {
+        while event_cursor(&store, "h").await.unwrap() < head {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
@@ -356,7 +357,7 @@ on_both!(shipper_task_retries_and_stops, running_body);
 #[derive(Default)]
 struct Observed(std::sync::Mutex<(usize, usize, i64)>);
 
-impl events::ShipObserver for Observed {
+impl ShipObserver for Observed {
     fn shipped(&self, _sink: &str, sent: usize, lag: i64) {
         let mut o = self.0.lock().unwrap();
         o.0 += sent;
@@ -401,7 +402,7 @@ async fn syslog_udp_datagrams() {
     ));
     audit_events(&store, 0, 3).await;
     // An event longer than max_message: its datagram is cut, not dropped.
-    audit::append(
+    append_audit(
         &store,
         Entry::new(
             &Actor::system("test"),
@@ -450,7 +451,7 @@ async fn syslog_tcp_octet_counting() {
     // Multi-byte characters and a newline inside the message: octet
     // counting frames by bytes, so neither may confuse a receiver.
     audit_events(&store, 0, 6).await;
-    audit::append(
+    append_audit(
         &store,
         Entry::new(&Actor::system("test"), "test.event", "t6", Outcome::Success)
             .detail(serde_json::json!({ "note": "ünïcödé\nsecond line" })),
@@ -548,10 +549,10 @@ async fn cloudwatch_body(store: Store, db: TestDb) {
     // An outage: the endpoint refuses connections; nothing moves.
     proxy.stop().await;
     audit_events(&store, 25, 7).await;
-    let before = events::cursor(&store, "cw").await.unwrap();
+    let before = event_cursor(&store, "cw").await.unwrap();
     assert!(shipper.ship_once().await.is_err());
     assert!(shipper.ship_once().await.is_err());
-    assert_eq!(events::cursor(&store, "cw").await.unwrap(), before);
+    assert_eq!(event_cursor(&store, "cw").await.unwrap(), before);
     // Back, and a restart on top (the old shipper dropped as in a crash):
     // a new shipper, whose group and stream already exist, takes over once
     // the lease lapses and resumes at the cursor.
@@ -571,9 +572,10 @@ on_both!(cloudwatch_on_moto, cloudwatch_body);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_sink() {
-    use bulwark_ops::alert::{self, Alert};
-    use bulwark_ops::config::AlertSeverity;
-    use bulwark_ops::{keys, secrets, sessions, Instance, Role};
+    use bulwark_ops::{
+        create_key, deliver_due, notify_alert, rotate_secret, secret_current_path, sign_in, Alert,
+        AlertSeverity, Instance, Role, RotateOptions,
+    };
 
     let (store, _db) = common::sqlite().await;
     let data = tempfile::tempdir().unwrap();
@@ -607,42 +609,39 @@ type = "file"
 
     // A rotation, twice (the second has a previous value).
     let now = chrono::Utc::now();
-    let force = secrets::RotateOptions {
+    let force = RotateOptions {
         force: true,
         no_grace: false,
     };
     let cfg = &config.secrets[0];
-    secrets::rotate(&store, data.path(), cfg, &actor, force, now)
+    rotate_secret(&store, data.path(), cfg, &actor, force, now)
         .await
         .unwrap();
-    let first =
-        std::fs::read_to_string(secrets::current_path(data.path(), "DASHBOARD_KEY")).unwrap();
-    secrets::rotate(&store, data.path(), cfg, &actor, force, now)
+    let first = std::fs::read_to_string(secret_current_path(data.path(), "DASHBOARD_KEY")).unwrap();
+    rotate_secret(&store, data.path(), cfg, &actor, force, now)
         .await
         .unwrap();
     let second =
-        std::fs::read_to_string(secrets::current_path(data.path(), "DASHBOARD_KEY")).unwrap();
+        std::fs::read_to_string(secret_current_path(data.path(), "DASHBOARD_KEY")).unwrap();
     // A key, sign-ins with it and with the managed key, a failed sign-in.
-    let key = keys::create(&store, &Actor::cli(), Role::Admin, "ops")
+    let key = create_key(&store, &Actor::cli(), Role::Admin, "ops")
         .await
         .unwrap();
     let key = key.secret.expose().clone();
     let ttl = Duration::from_secs(600);
-    let s1 = sessions::sign_in(&store, &instance.auth, &key, "127.0.0.1", ttl)
+    let s1 = sign_in(&store, &instance.auth, &key, "127.0.0.1", ttl)
         .await
         .unwrap()
         .expect("the new key signs in");
-    let s2 = sessions::sign_in(&store, &instance.auth, second.trim(), "127.0.0.1", ttl)
+    let s2 = sign_in(&store, &instance.auth, second.trim(), "127.0.0.1", ttl)
         .await
         .unwrap()
         .expect("the managed key signs in");
     let wrong = "bwk_0000typo-of-a-real-key-0000";
-    assert!(
-        sessions::sign_in(&store, &instance.auth, wrong, "127.0.0.1", ttl)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(sign_in(&store, &instance.auth, wrong, "127.0.0.1", ttl)
+        .await
+        .unwrap()
+        .is_none());
     // An alert whose delivery fails.
     let at = chrono::Utc::now().timestamp_millis();
     let a = Alert::new(
@@ -653,8 +652,8 @@ type = "file"
         "down".into(),
         at,
     );
-    alert::notify(&store, &config, &a, at).await.unwrap();
-    let delivered = alert::deliver_due(&store, &config, &reqwest::Client::new(), at + 10)
+    notify_alert(&store, &config, &a, at).await.unwrap();
+    let delivered = deliver_due(&store, &config, &reqwest::Client::new(), at + 10)
         .await
         .unwrap();
     assert_eq!(delivered, 0);
@@ -771,7 +770,7 @@ async fn syslog_tls_with_a_private_ca() {
     let mut shipper = Shipper::new(store.clone(), &untrusted, data.path(), fast()).unwrap();
     let e = shipper.ship_once().await.unwrap_err();
     assert!(e.to_string().contains("tls handshake"), "{e}");
-    assert_eq!(events::cursor(&store, "s").await.unwrap(), 0);
+    assert_eq!(event_cursor(&store, "s").await.unwrap(), 0);
     drop(shipper);
 
     let trusted = sink(&format!(
@@ -819,7 +818,7 @@ type = "file"
     input.extend_from_slice(b"caf\xe9 latin-1 line\n");
     input.extend(std::iter::repeat_n(b'x', 8 << 20));
     input.extend_from_slice(b"\nlast\n");
-    let summary = events::ship_stream(
+    let summary = ship_stream(
         &cfg,
         data.path(),
         "piped",

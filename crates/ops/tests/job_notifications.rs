@@ -6,12 +6,10 @@ mod common;
 
 use std::sync::Arc;
 
-use bulwark_ops::alert;
-use bulwark_ops::config::Config;
-use bulwark_ops::scheduler::{
-    BoxFuture, Job, JobAction, JobContext, MissedRuns, RunError, RunOutcome, Scheduler,
+use bulwark_ops::{
+    deliver_due, parse_settings, pending_deliveries, Actor, BoxFuture, Config, Job, JobAction,
+    JobContext, JobFailureAlerts, MissedRuns, RunError, RunOutcome, Scheduler, Store,
 };
-use bulwark_ops::{settings, Actor, Store};
 use common::{webhook_receiver, TestDb};
 
 /// Succeeds, saying what a backup says.
@@ -33,7 +31,7 @@ fn scheduler(store: &Store, config: &Arc<Config>, jobs: &[&str]) -> Scheduler {
             action: Arc::new(Succeeds),
         });
     }
-    s.with_failure_sink(Arc::new(alert::JobFailureAlerts::new(
+    s.with_failure_sink(Arc::new(JobFailureAlerts::new(
         store.clone(),
         config.clone(),
     )))
@@ -67,7 +65,7 @@ async fn always_body(store: Store, _db: TestDb) {
     let text = format!(
         "{BACKUPS}\n[[channel]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{base}/ops\"\n"
     );
-    let config = Arc::new(settings::parse(&text, None, &|_| None).unwrap().config);
+    let config = Arc::new(parse_settings(&text, None, &|_| None).unwrap().config);
     let jobs = [
         "backup:loud",
         "verify:loud",
@@ -84,12 +82,7 @@ async fn always_body(store: Store, _db: TestDb) {
     }
     let client = reqwest::Client::new();
     let now = chrono::Utc::now().timestamp_millis();
-    assert_eq!(
-        alert::deliver_due(&store, &config, &client, now)
-            .await
-            .unwrap(),
-        3
-    );
+    assert_eq!(deliver_due(&store, &config, &client, now).await.unwrap(), 3);
 
     let got = got.lock().unwrap().clone();
     let bodies = &got["/ops"];
@@ -122,9 +115,7 @@ async fn always_body(store: Store, _db: TestDb) {
     s.run_now("backup:loud", &Actor::cli()).await.unwrap();
     let later = now + 1000;
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, later)
-            .await
-            .unwrap(),
+        deliver_due(&store, &config, &client, later).await.unwrap(),
         1
     );
 }
@@ -134,11 +125,11 @@ on_both!(
     no_channel_body
 );
 async fn no_channel_body(store: Store, _db: TestDb) {
-    let config = Arc::new(settings::parse(BACKUPS, None, &|_| None).unwrap().config);
+    let config = Arc::new(parse_settings(BACKUPS, None, &|_| None).unwrap().config);
     let s = scheduler(&store, &config, &["backup:loud", "drill:quarterly"]);
     for job in ["backup:loud", "drill:quarterly"] {
         let run = s.run_now(job, &Actor::cli()).await.unwrap();
         assert_eq!(run.outcome, RunOutcome::Success, "{}", run.summary);
     }
-    assert!(alert::pending(&store).await.unwrap().is_empty());
+    assert!(pending_deliveries(&store).await.unwrap().is_empty());
 }

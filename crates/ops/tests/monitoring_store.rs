@@ -8,13 +8,15 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bulwark_ops::alert::{self, Alert, AlertStatus, SilenceEnd};
-use bulwark_ops::audit::{self, Filter};
-use bulwark_ops::config::{AlertSeverity, Config};
-use bulwark_ops::probe::ProbeResult;
-use bulwark_ops::settings;
-use bulwark_ops::uptime;
-use bulwark_ops::{Actor, Store};
+use bulwark_ops::{
+    create_push_token, create_silence, deliver_due, downsample_results, expire_silence,
+    has_push_token, hash_stored_push_tokens, hourly_rollups, last_ping, latest_results,
+    list_incidents, list_silences, monitor_results, notify_alert, open_incident, open_incident_of,
+    parse_settings, pending_deliveries, prune_uptime, query_audit, queue_alert_reminders,
+    record_ping, record_result, record_results, resolve_incident, rollup_results, rollup_series,
+    rollups, uptime_buckets, Actor, Alert, AlertError, AlertSeverity, AlertStatus, Config, Filter,
+    NewSilence, ProbeResult, Resolution, SilenceEnd, Store,
+};
 use common::TestDb;
 use tokio::io::AsyncWriteExt;
 
@@ -41,22 +43,22 @@ async fn results_rollups_and_pruning_body(store: Store, _db: TestDb) {
     // Minute 0: 10 probes, 2 failing, latencies 10..=100 ms. Minute 1: 1 probe.
     for i in 0..10 {
         let r = result("api", T0 + i * 5_000, i >= 2, (i as u64 + 1) * 10);
-        uptime::record(&store, &r).await.unwrap();
+        record_result(&store, &r).await.unwrap();
     }
-    uptime::record(&store, &result("api", T0 + MIN + 1, true, 7))
+    record_result(&store, &result("api", T0 + MIN + 1, true, 7))
         .await
         .unwrap();
-    uptime::record(&store, &result("other", T0, false, 1))
+    record_result(&store, &result("other", T0, false, 1))
         .await
         .unwrap();
 
-    let newest = uptime::results(&store, "api", T0, i64::MAX, 3)
+    let newest = monitor_results(&store, "api", T0, i64::MAX, 3)
         .await
         .unwrap();
     assert_eq!(newest.len(), 3);
     assert_eq!(newest[0].at_ms, T0 + MIN + 1);
     assert_eq!(newest[0].status, Some(200));
-    let failed = uptime::results(&store, "api", T0, i64::MAX, 100)
+    let failed = monitor_results(&store, "api", T0, i64::MAX, 100)
         .await
         .unwrap();
     assert_eq!(failed.iter().filter(|r| !r.ok).count(), 2);
@@ -64,12 +66,12 @@ async fn results_rollups_and_pruning_body(store: Store, _db: TestDb) {
         failed.last().unwrap().error.as_deref(),
         Some("unexpected status 503")
     );
-    let latest = uptime::latest_results(&store).await.unwrap();
+    let latest = latest_results(&store).await.unwrap();
     assert_eq!(latest["api"].at_ms, T0 + MIN + 1);
     assert!(!latest["other"].ok);
 
     // Before any rollup, buckets come from raw results.
-    let raw_buckets = uptime::buckets(&store, "api", T0).await.unwrap();
+    let raw_buckets = uptime_buckets(&store, "api", T0).await.unwrap();
     assert_eq!(
         raw_buckets
             .iter()
@@ -79,9 +81,9 @@ async fn results_rollups_and_pruning_body(store: Store, _db: TestDb) {
     );
 
     // Roll up minute 0 only (twice: it is idempotent).
-    assert_eq!(uptime::rollup(&store, T0, T0 + MIN).await.unwrap(), 2);
-    assert_eq!(uptime::rollup(&store, T0, T0 + MIN).await.unwrap(), 2);
-    let rolled = uptime::rollups(&store, "api", T0, i64::MAX).await.unwrap();
+    assert_eq!(rollup_results(&store, T0, T0 + MIN).await.unwrap(), 2);
+    assert_eq!(rollup_results(&store, T0, T0 + MIN).await.unwrap(), 2);
+    let rolled = rollups(&store, "api", T0, i64::MAX).await.unwrap();
     assert_eq!(rolled.len(), 1);
     let r = &rolled[0];
     assert_eq!((r.minute, r.total, r.failures), (T0, 10, 2));
@@ -92,18 +94,18 @@ async fn results_rollups_and_pruning_body(store: Store, _db: TestDb) {
 
     // Rollups plus the newer raw minute give the same buckets.
     assert_eq!(
-        uptime::buckets(&store, "api", T0).await.unwrap(),
+        uptime_buckets(&store, "api", T0).await.unwrap(),
         raw_buckets
     );
 
     // Pruning raw results keeps the rolled-up history for SLOs.
-    let (raw, rollups) = uptime::prune(&store, T0 + MIN, T0 - MIN).await.unwrap();
+    let (raw, rollups) = prune_uptime(&store, T0 + MIN, T0 - MIN).await.unwrap();
     assert_eq!((raw, rollups), (11, 0));
     assert_eq!(
-        uptime::buckets(&store, "api", T0).await.unwrap(),
+        uptime_buckets(&store, "api", T0).await.unwrap(),
         raw_buckets
     );
-    let (_, rollups) = uptime::prune(&store, T0, T0 + MIN).await.unwrap();
+    let (_, rollups) = prune_uptime(&store, T0, T0 + MIN).await.unwrap();
     assert_eq!(rollups, 2);
 }
 
@@ -112,7 +114,7 @@ on_both!(
     rollup_series_body
 );
 async fn rollup_series_body(store: Store, _db: TestDb) {
-    use uptime::Resolution::{Hour, Minute};
+    use Resolution::{Hour, Minute};
     const HOUR: i64 = 3_600_000;
     // Hour h (0..4) has h + 2 minutes of two results each, one failing per
     // hour, so every hour has its own total: 4, 6, 8, 10.
@@ -127,15 +129,15 @@ async fn rollup_series_body(store: Store, _db: TestDb) {
         }
     }
     results.push(result("other", T0 + 2 * HOUR, false, 1));
-    uptime::record_many(&store, &results).await.unwrap();
-    uptime::rollup(&store, T0, T0 + 4 * HOUR).await.unwrap();
+    record_results(&store, &results).await.unwrap();
+    rollup_results(&store, T0, T0 + 4 * HOUR).await.unwrap();
     // Hours 0 and 1 are older than the minute retention: only hourly rows.
-    assert_eq!(uptime::downsample(&store, T0 + 2 * HOUR).await.unwrap(), 5);
+    assert_eq!(downsample_results(&store, T0 + 2 * HOUR).await.unwrap(), 5);
 
     // (minutes after T0, total, failures) of each bucket.
     let store_ref = &store;
-    let series = move |res: uptime::Resolution, (from, to): (i64, i64), limit: u32| async move {
-        uptime::rollup_series(store_ref, "api", res, from, to, limit)
+    let series = move |res: Resolution, (from, to): (i64, i64), limit: u32| async move {
+        rollup_series(store_ref, "api", res, from, to, limit)
             .await
             .unwrap()
             .into_iter()
@@ -143,7 +145,7 @@ async fn rollup_series_body(store: Store, _db: TestDb) {
             .collect::<Vec<_>>()
     };
     let all = (T0, T0 + 4 * HOUR);
-    type Case = (uptime::Resolution, (i64, i64), u32, Vec<(i64, i64, i64)>);
+    type Case = (Resolution, (i64, i64), u32, Vec<(i64, i64, i64)>);
     let cases: Vec<Case> = vec![
         // Downsampled hours from the hourly table, recent ones folded from
         // their minutes: one series, exact counts per hour.
@@ -185,7 +187,7 @@ async fn rollup_series_body(store: Store, _db: TestDb) {
 
     // Hour 1 re-rolled from its raw results after it was downsampled is in
     // both tables; it still counts once.
-    uptime::rollup(&store, T0 + HOUR, T0 + 2 * HOUR)
+    rollup_results(&store, T0 + HOUR, T0 + 2 * HOUR)
         .await
         .unwrap();
     assert_eq!(
@@ -194,19 +196,17 @@ async fn rollup_series_body(store: Store, _db: TestDb) {
     );
     // Folding on the fly is what the downsampler stores, latencies included:
     // the series reads the same after every hour is downsampled.
-    let before = uptime::rollup_series(&store, "api", Hour, all.0, all.1, 100)
+    let before = rollup_series(&store, "api", Hour, all.0, all.1, 100)
         .await
         .unwrap();
-    uptime::downsample(&store, T0 + 4 * HOUR).await.unwrap();
+    downsample_results(&store, T0 + 4 * HOUR).await.unwrap();
     assert!(series(Minute, all, 100).await.is_empty());
-    let after = uptime::rollup_series(&store, "api", Hour, all.0, all.1, 100)
+    let after = rollup_series(&store, "api", Hour, all.0, all.1, 100)
         .await
         .unwrap();
     assert_eq!(after, before);
     assert_eq!(
-        uptime::hourly_rollups(&store, "api", all.0, all.1)
-            .await
-            .unwrap(),
+        hourly_rollups(&store, "api", all.0, all.1).await.unwrap(),
         before
     );
     // Hour 2's latencies: 210, 211, 220, ..., 241; p95/p99 are the worst
@@ -216,7 +216,7 @@ async fn rollup_series_body(store: Store, _db: TestDb) {
     assert_eq!(h2.p50_ms, (210 + 220 + 230 + 240) * 2 / 8);
 
     // Raw results honour the same [from, to).
-    let raw = uptime::results(&store, "api", T0 + HOUR, T0 + HOUR + MIN, 100)
+    let raw = monitor_results(&store, "api", T0 + HOUR, T0 + HOUR + MIN, 100)
         .await
         .unwrap();
     assert_eq!(raw.len(), 2);
@@ -225,43 +225,35 @@ async fn rollup_series_body(store: Store, _db: TestDb) {
 
 on_both!(incidents_open_and_resolve_once, incidents_body);
 async fn incidents_body(store: Store, _db: TestDb) {
-    let a = uptime::open_incident(&store, "api", T0, "cannot connect")
+    let a = open_incident(&store, "api", T0, "cannot connect")
         .await
         .unwrap();
     // Opening again returns the same open incident rather than a second one.
-    let b = uptime::open_incident(&store, "api", T0 + 5, "x")
-        .await
-        .unwrap();
+    let b = open_incident(&store, "api", T0 + 5, "x").await.unwrap();
     assert_eq!(a, b);
     assert_eq!(
-        uptime::incidents(&store, None, true, 10)
-            .await
-            .unwrap()
-            .len(),
+        list_incidents(&store, None, true, 10).await.unwrap().len(),
         1
     );
-    let resolved = uptime::resolve_incident(&store, "api", T0 + MIN)
+    let resolved = resolve_incident(&store, "api", T0 + MIN)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(resolved.resolved_at_ms, Some(T0 + MIN));
-    assert!(uptime::resolve_incident(&store, "api", T0 + MIN)
+    assert!(resolve_incident(&store, "api", T0 + MIN)
         .await
         .unwrap()
         .is_none());
-    assert!(uptime::open_incident_of(&store, "api")
-        .await
-        .unwrap()
-        .is_none());
-    uptime::open_incident(&store, "api", T0 + 2 * MIN, "timed out")
+    assert!(open_incident_of(&store, "api").await.unwrap().is_none());
+    open_incident(&store, "api", T0 + 2 * MIN, "timed out")
         .await
         .unwrap();
-    let all = uptime::incidents(&store, Some("api"), false, 10)
+    let all = list_incidents(&store, Some("api"), false, 10)
         .await
         .unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].cause, "timed out");
-    assert!(uptime::incidents(&store, Some("nope"), false, 10)
+    assert!(list_incidents(&store, Some("nope"), false, 10)
         .await
         .unwrap()
         .is_empty());
@@ -270,16 +262,14 @@ async fn incidents_body(store: Store, _db: TestDb) {
 on_both!(push_tokens_are_stored_as_digests_and_pings_land, push_body);
 async fn push_body(store: Store, db: TestDb) {
     let actor = Actor::cli();
-    assert!(!uptime::has_push_token(&store, "cron").await.unwrap());
-    let first = uptime::create_push_token(&store, &actor, "cron")
-        .await
-        .unwrap();
-    let token = uptime::create_push_token(&store, &actor, "cron")
+    assert!(!has_push_token(&store, "cron").await.unwrap());
+    let first = create_push_token(&store, &actor, "cron").await.unwrap();
+    let token = create_push_token(&store, &actor, "cron")
         .await
         .unwrap()
         .into_inner();
     assert_eq!(token.len(), 40);
-    assert!(uptime::has_push_token(&store, "cron").await.unwrap());
+    assert!(has_push_token(&store, "cron").await.unwrap());
     // The database holds a digest only, so a copy of it cannot ping.
     let stored: Vec<String> = {
         use sqlx::Row;
@@ -299,11 +289,8 @@ async fn push_body(store: Store, db: TestDb) {
         "{stored:?}"
     );
     // A new token replaces the old one at once.
-    assert_eq!(
-        uptime::ping(&store, first.expose(), T0).await.unwrap(),
-        None
-    );
-    let made = audit::query(
+    assert_eq!(record_ping(&store, first.expose(), T0).await.unwrap(), None);
+    let made = query_audit(
         &store,
         &Filter {
             action: Some("monitor.push_token".into()),
@@ -314,13 +301,13 @@ async fn push_body(store: Store, db: TestDb) {
     .unwrap();
     assert_eq!(made.len(), 2);
     assert!(!serde_json::to_string(&made).unwrap().contains(&token));
-    assert_eq!(uptime::last_ping(&store, "cron").await.unwrap(), None);
+    assert_eq!(last_ping(&store, "cron").await.unwrap(), None);
     assert_eq!(
-        uptime::ping(&store, &token, T0).await.unwrap().as_deref(),
+        record_ping(&store, &token, T0).await.unwrap().as_deref(),
         Some("cron")
     );
-    assert_eq!(uptime::last_ping(&store, "cron").await.unwrap(), Some(T0));
-    assert_eq!(uptime::ping(&store, "not-a-token", T0).await.unwrap(), None);
+    assert_eq!(last_ping(&store, "cron").await.unwrap(), Some(T0));
+    assert_eq!(record_ping(&store, "not-a-token", T0).await.unwrap(), None);
 
     // A token an earlier version stored in clear keeps working, as a digest.
     {
@@ -330,10 +317,10 @@ async fn push_body(store: Store, db: TestDb) {
             .await
             .unwrap();
     }
-    assert_eq!(uptime::hash_stored_push_tokens(&store).await.unwrap(), 1);
-    assert_eq!(uptime::hash_stored_push_tokens(&store).await.unwrap(), 0);
+    assert_eq!(hash_stored_push_tokens(&store).await.unwrap(), 1);
+    assert_eq!(hash_stored_push_tokens(&store).await.unwrap(), 0);
     assert_eq!(
-        uptime::ping(&store, "legacy-token", T0)
+        record_ping(&store, "legacy-token", T0)
             .await
             .unwrap()
             .as_deref(),
@@ -344,7 +331,7 @@ async fn push_body(store: Store, db: TestDb) {
 on_both!(silences_are_audited_and_expire, silences_body);
 async fn silences_body(store: Store, _db: TestDb) {
     let actor = Actor::cli();
-    let config = bulwark_ops::settings::parse(
+    let config = bulwark_ops::parse_settings(
         "[server]\nmax_silence = \"30d\"\n[[monitor]]\nname = \"api\"\nurl = \"http://127.0.0.1:9/\"\n",
         None,
         &|_| None,
@@ -352,13 +339,13 @@ async fn silences_body(store: Store, _db: TestDb) {
     .unwrap()
     .config;
     let now = chrono::Utc::now().timestamp_millis();
-    let new = |monitor, tag, comment, ends| alert::NewSilence {
+    let new = |monitor, tag, comment, ends| NewSilence {
         monitor,
         tag,
         comment,
         ends,
     };
-    let s = alert::create_silence(
+    let s = create_silence(
         &store,
         &config,
         &actor,
@@ -407,36 +394,30 @@ async fn silences_body(store: Store, _db: TestDb) {
             "comment contains control",
         ),
     ] {
-        let err = alert::create_silence(&store, &config, &actor, bad)
+        let err = create_silence(&store, &config, &actor, bad)
             .await
             .unwrap_err()
             .to_string();
         assert!(err.contains(why), "{bad:?}: {err}");
     }
     assert_eq!(
-        alert::list_silences(&store, false, now).await.unwrap(),
+        list_silences(&store, false, now).await.unwrap(),
         vec![s.clone()]
     );
     // After its end it is no longer active.
-    assert!(alert::list_silences(&store, false, now + 3_600_000)
+    assert!(list_silences(&store, false, now + 3_600_000)
         .await
         .unwrap()
         .is_empty());
-    let expired = alert::expire_silence(&store, &actor, &s.id).await.unwrap();
+    let expired = expire_silence(&store, &actor, &s.id).await.unwrap();
     assert!(expired.expired_at_ms.is_some());
-    assert!(alert::list_silences(&store, false, now)
-        .await
-        .unwrap()
-        .is_empty());
-    assert_eq!(
-        alert::list_silences(&store, true, now).await.unwrap().len(),
-        1
-    );
+    assert!(list_silences(&store, false, now).await.unwrap().is_empty());
+    assert_eq!(list_silences(&store, true, now).await.unwrap().len(), 1);
     assert!(matches!(
-        alert::expire_silence(&store, &actor, &s.id).await,
-        Err(alert::AlertError::AlreadyExpired(_))
+        expire_silence(&store, &actor, &s.id).await,
+        Err(AlertError::AlreadyExpired(_))
     ));
-    let records = audit::query(
+    let records = query_audit(
         &store,
         &Filter {
             action: Some("silence.*".into()),
@@ -515,7 +496,7 @@ type = "webhook"
 url = "{url}"
 "#
     );
-    settings::parse(&text, None, &|_| None)
+    parse_settings(&text, None, &|_| None)
         .expect("config")
         .config
 }
@@ -564,7 +545,7 @@ monitors = ["web"]
 "#,
         fast = fast.url
     );
-    let config = Arc::new(settings::parse(&text, None, &|_| None).unwrap().config);
+    let config = Arc::new(parse_settings(&text, None, &|_| None).unwrap().config);
     let now = chrono::Utc::now().timestamp_millis();
     // The slow channel's message is older, so it comes first in the outbox.
     for (monitor, at) in [("api", now), ("web", now + 1)] {
@@ -576,13 +557,13 @@ monitors = ["web"]
             "down".into(),
             at,
         );
-        alert::notify(&store, &config, &a, at).await.unwrap();
+        notify_alert(&store, &config, &a, at).await.unwrap();
     }
     let deliver = tokio::spawn({
         let (store, config) = (store.clone(), config.clone());
         async move {
             let client = reqwest::Client::new();
-            alert::deliver_due(&store, &config, &client, now + 10).await
+            deliver_due(&store, &config, &client, now + 10).await
         }
     });
     tokio::time::timeout(Duration::from_secs(30), got_rx)
@@ -633,15 +614,10 @@ async fn outbox_body(store: Store, db: TestDb) {
 
     // The channel is down: the notification waits in the outbox.
     rx.status.store(503, Ordering::SeqCst);
-    let n = alert::notify(&store, &config, &firing, now).await.unwrap();
+    let n = notify_alert(&store, &config, &firing, now).await.unwrap();
     assert_eq!(n.queued, ["ops"]);
-    assert_eq!(
-        alert::deliver_due(&store, &config, &client, now)
-            .await
-            .unwrap(),
-        0
-    );
-    let pending = alert::pending(&store).await.unwrap();
+    assert_eq!(deliver_due(&store, &config, &client, now).await.unwrap(), 0);
+    let pending = pending_deliveries(&store).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].attempts, 1);
     assert_eq!(
@@ -655,7 +631,7 @@ async fn outbox_body(store: Store, db: TestDb) {
         .contains("127.0.0.1"));
     // Not due again before its backoff.
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, now + 10)
+        deliver_due(&store, &config, &client, now + 10)
             .await
             .unwrap(),
         0
@@ -663,7 +639,7 @@ async fn outbox_body(store: Store, db: TestDb) {
     assert_eq!(*rx.attempts.lock().unwrap(), 1);
 
     // The same state raised again (a restarted engine re-detecting it) adds nothing.
-    let again = alert::notify(&store, &config, &firing, now + 50)
+    let again = notify_alert(&store, &config, &firing, now + 50)
         .await
         .unwrap();
     assert!(again.duplicate);
@@ -673,40 +649,40 @@ async fn outbox_body(store: Store, db: TestDb) {
     let store = reopen(&db).await;
     rx.status.store(200, Ordering::SeqCst);
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, now + 5_000)
+        deliver_due(&store, &config, &client, now + 5_000)
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, now + 60_000)
+        deliver_due(&store, &config, &client, now + 60_000)
             .await
             .unwrap(),
         0
     );
-    assert!(alert::pending(&store).await.unwrap().is_empty());
+    assert!(pending_deliveries(&store).await.unwrap().is_empty());
 
     // Resolve: one more notification, to the channel that heard it firing.
     let mut resolved = firing.clone();
     resolved.status = AlertStatus::Resolved;
-    let n = alert::notify(&store, &config, &resolved, now + 70_000)
+    let n = notify_alert(&store, &config, &resolved, now + 70_000)
         .await
         .unwrap();
     assert_eq!(n.queued, ["ops"]);
     assert!(
-        alert::notify(&store, &config, &resolved, now + 71_000)
+        notify_alert(&store, &config, &resolved, now + 71_000)
             .await
             .unwrap()
             .duplicate
     );
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, now + 70_000)
+        deliver_due(&store, &config, &client, now + 70_000)
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, now + 200_000)
+        deliver_due(&store, &config, &client, now + 200_000)
             .await
             .unwrap(),
         0
@@ -738,11 +714,11 @@ async fn silence_and_repeat_body(store: Store, _db: TestDb) {
     let config = config_with_webhook(&rx.url);
     let client = reqwest::Client::new();
     let now = chrono::Utc::now().timestamp_millis();
-    alert::create_silence(
+    create_silence(
         &store,
         &config,
         &Actor::cli(),
-        alert::NewSilence {
+        NewSilence {
             monitor: None,
             tag: Some("team-a"),
             comment: "maint",
@@ -760,18 +736,18 @@ async fn silence_and_repeat_body(store: Store, _db: TestDb) {
         now,
     );
     a.tags = vec!["team-a".into()];
-    let n = alert::notify(&store, &config, &a, now).await.unwrap();
+    let n = notify_alert(&store, &config, &a, now).await.unwrap();
     assert_eq!(
         (n.queued.len(), n.silenced.as_slice()),
         (0, ["ops".to_string()].as_slice())
     );
     let mut r = a.clone();
     r.status = AlertStatus::Resolved;
-    let n = alert::notify(&store, &config, &r, now + 1).await.unwrap();
+    let n = notify_alert(&store, &config, &r, now + 1).await.unwrap();
     // Nobody heard it fire, so nobody hears it resolve.
     assert!(n.queued.is_empty());
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, now + 10)
+        deliver_due(&store, &config, &client, now + 10)
             .await
             .unwrap(),
         0
@@ -788,28 +764,26 @@ async fn silence_and_repeat_body(store: Store, _db: TestDb) {
         now,
     );
     b.tags = vec![];
-    alert::notify(&store, &config, &b, now).await.unwrap();
+    notify_alert(&store, &config, &b, now).await.unwrap();
     assert_eq!(
-        alert::queue_reminders(&store, &config, now + 1000)
+        queue_alert_reminders(&store, &config, now + 1000)
             .await
             .unwrap(),
         0
     );
     let later = now + 4 * 3_600_000;
     assert_eq!(
-        alert::queue_reminders(&store, &config, later)
-            .await
-            .unwrap(),
+        queue_alert_reminders(&store, &config, later).await.unwrap(),
         1
     );
     assert_eq!(
-        alert::queue_reminders(&store, &config, later + 1000)
+        queue_alert_reminders(&store, &config, later + 1000)
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, later + 1000)
+        deliver_due(&store, &config, &client, later + 1000)
             .await
             .unwrap(),
         2

@@ -1,4 +1,4 @@
-//! `opscheck::run` and `report::gather` against real SQLite and PostgreSQL:
+//! `run_ops_check` and `gather_report` against real SQLite and PostgreSQL:
 //! the queries they add (incidents overlapping a month, job runs, drill
 //! reports, rotations from the audit trail) must work on both engines.
 
@@ -6,13 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use bulwark_ops::config::Config;
-use bulwark_ops::opscheck;
-use bulwark_ops::probe::ProbeResult;
-use bulwark_ops::report::{self, Period};
-use bulwark_ops::scheduler::runs::{self, RunOutcome, Trigger};
-use bulwark_ops::settings;
-use bulwark_ops::{uptime, Actor, Store};
+use bulwark_ops::{
+    all_checks_ok, claim_run, finish_run, gather_report, open_incident, parse_settings,
+    record_result, resolve_incident, run_ops_check, Actor, CheckRow, Config, Period, ProbeResult,
+    RunOutcome, Store, Trigger,
+};
 use chrono::{TimeZone, Utc};
 use common::TestDb;
 
@@ -34,7 +32,7 @@ name = "app"
 repo = "/nonexistent/repo"
 paths = ["/nonexistent"]
 "#;
-    settings::parse(text, None, &|_| None).unwrap().config
+    parse_settings(text, None, &|_| None).unwrap().config
 }
 
 on_both!(report_gathers_a_month, report_body);
@@ -50,23 +48,19 @@ async fn report_body(store: Store, _db: TestDb) {
             status: None,
             error: None,
         };
-        uptime::record(&store, &r).await.unwrap();
+        record_result(&store, &r).await.unwrap();
     }
     // One incident inside the month, one that started the month before.
-    uptime::open_incident(&store, "api", t0 + 60_000, "refused")
+    open_incident(&store, "api", t0 + 60_000, "refused")
         .await
         .unwrap();
-    uptime::resolve_incident(&store, "api", t0 + 180_000)
+    resolve_incident(&store, "api", t0 + 180_000).await.unwrap();
+    open_incident(&store, "api", t0 - 3_600_000, "old")
         .await
         .unwrap();
-    uptime::open_incident(&store, "api", t0 - 3_600_000, "old")
-        .await
-        .unwrap();
-    uptime::resolve_incident(&store, "api", t0 + 600_000)
-        .await
-        .unwrap();
+    resolve_incident(&store, "api", t0 + 600_000).await.unwrap();
     let at = period.start() + chrono::Duration::hours(2);
-    let mut run = runs::claim(
+    let mut run = claim_run(
         &store,
         "backup:app",
         at,
@@ -78,14 +72,12 @@ async fn report_body(store: Store, _db: TestDb) {
     )
     .await
     .unwrap();
-    runs::finish(&store, &mut run, RunOutcome::Failure, "boom", at)
+    finish_run(&store, &mut run, RunOutcome::Failure, "boom", at)
         .await
         .unwrap();
 
     let now = Utc.with_ymd_and_hms(2026, 2, 2, 0, 0, 0).unwrap();
-    let r = report::gather(&store, &config(), period, now)
-        .await
-        .unwrap();
+    let r = gather_report(&store, &config(), period, now).await.unwrap();
     assert_eq!((r.monitors[0].total, r.monitors[0].failures), (10, 1));
     assert_eq!(r.monitors[0].incidents, 2);
     // 120 s inside plus 600 s of the one carried over from December.
@@ -95,7 +87,7 @@ async fn report_body(store: Store, _db: TestDb) {
     assert_eq!((r.backups[0].runs, r.backups[0].failures), (1, 1));
     assert_eq!(r.verifications[0].runs, 0);
     // Nothing of February leaks in.
-    let feb = report::gather(&store, &config(), Period::parse("2026-02").unwrap(), now)
+    let feb = gather_report(&store, &config(), Period::parse("2026-02").unwrap(), now)
         .await
         .unwrap();
     assert_eq!(feb.monitors[0].total, 0);
@@ -105,7 +97,7 @@ async fn report_body(store: Store, _db: TestDb) {
 on_both!(ops_check_rows_on_both_stores, opscheck_body);
 async fn opscheck_body(store: Store, _db: TestDb) {
     let data = tempfile::tempdir().unwrap();
-    let rows = opscheck::run(&store, &config(), data.path(), Utc::now())
+    let rows = run_ops_check(&store, &config(), data.path(), Utc::now())
         .await
         .unwrap();
     let find = |area: &str| rows.iter().find(|r| r.area == area).unwrap();
@@ -114,7 +106,7 @@ async fn opscheck_body(store: Store, _db: TestDb) {
     assert_eq!(find("backup").detail, "no backup run recorded");
     assert!(find("verify").ok, "no verify section: {:?}", find("verify"));
     assert!(find("audit").ok);
-    assert!(!opscheck::all_ok(&rows));
+    assert!(!all_checks_ok(&rows));
 }
 
 on_both!(ops_check_has_a_row_per_copy, copies_body);
@@ -154,9 +146,9 @@ verify = {{ read_data_subset = "100%" }}
         pw = dir.path().join("pw").display(),
         src = src.display(),
     );
-    let config = settings::parse(&text, None, &|_| None).unwrap().config;
+    let config = parse_settings(&text, None, &|_| None).unwrap().config;
     let row_name = format!("app -> {}", repos[1]);
-    let copy_row = |rows: &[opscheck::CheckRow]| {
+    let copy_row = |rows: &[CheckRow]| {
         rows.iter()
             .find(|r| r.area == "copy")
             .unwrap_or_else(|| panic!("no copy row: {rows:?}"))
@@ -164,7 +156,7 @@ verify = {{ read_data_subset = "100%" }}
     };
 
     // Never backed up: the copy is empty.
-    let rows = opscheck::run(&store, &config, &data, Utc::now())
+    let rows = run_ops_check(&store, &config, &data, Utc::now())
         .await
         .unwrap();
     let row = copy_row(&rows);
@@ -174,12 +166,12 @@ verify = {{ read_data_subset = "100%" }}
 
     // Backed up and copied, but never verified.
     let b = &config.backups[0];
-    let run = bulwark_ops::backups::run_backup(b, &Default::default())
+    let run = bulwark_ops::run_backup(b, &Default::default())
         .await
         .unwrap();
     assert!(run.copies[0].result.is_ok(), "{:?}", run.copies);
     let row = copy_row(
-        &opscheck::run(&store, &config, &data, Utc::now())
+        &run_ops_check(&store, &config, &data, Utc::now())
             .await
             .unwrap(),
     );
@@ -191,12 +183,12 @@ verify = {{ read_data_subset = "100%" }}
     );
 
     // Verified: the row passes.
-    let reports = bulwark_ops::backups::verify_all(b, &data, &Default::default())
+    let reports = bulwark_ops::verify_all_backups(b, &data, &Default::default())
         .await
         .unwrap();
     assert!(reports.iter().all(|r| r.is_ok()), "{reports:?}");
     let row = copy_row(
-        &opscheck::run(&store, &config, &data, Utc::now())
+        &run_ops_check(&store, &config, &data, Utc::now())
             .await
             .unwrap(),
     );
@@ -212,7 +204,7 @@ verify = {{ read_data_subset = "100%" }}
         std::fs::set_permissions(&path, perms).unwrap();
         std::fs::remove_file(path).unwrap();
     }
-    let rows = opscheck::run(&store, &config, &data, Utc::now())
+    let rows = run_ops_check(&store, &config, &data, Utc::now())
         .await
         .unwrap();
     let row = copy_row(&rows);
@@ -263,11 +255,11 @@ async fn cost_listing_uses_the_backups_credentials() {
     let text = format!(
         "[cost]\nprices = {{ STANDARD = 0.02 }}\n[[backup]]\nname = \"app\"\nrepo = \"{repo}\"\npaths = [\"/a\"]\ncredentials = {{ STORAGE_EMULATOR_HOST = \"{emulator}\" }}\n"
     );
-    let cfg = settings::parse(&text, None, &|_| None)
+    let cfg = parse_settings(&text, None, &|_| None)
         .unwrap_or_else(|e| panic!("config:\n{e}"))
         .config;
     let (store, _db) = common::sqlite().await;
-    let measured = bulwark_ops::cost::job::measure(
+    let measured = bulwark_ops::measure_storage_cost(
         &store,
         &cfg,
         &bulwark_repo::Cancel::new(),

@@ -6,9 +6,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bulwark_ops::config::MonitorConfig;
-use bulwark_ops::probe::Prober;
-use bulwark_ops::settings;
+use bulwark_ops::{parse_settings, MonitorConfig, Prober};
 use tokio::io::AsyncWriteExt;
 
 /// A server answering every request with `status` and `body` after `delay`,
@@ -50,7 +48,7 @@ async fn server(
 
 fn monitor(extra: &str) -> MonitorConfig {
     let text = format!("[[monitor]]\nname = \"m\"\n{extra}\n");
-    settings::parse(&text, None, &|_| None)
+    parse_settings(&text, None, &|_| None)
         .unwrap_or_else(|e| panic!("config: {e}"))
         .config
         .monitors

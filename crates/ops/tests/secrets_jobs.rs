@@ -8,15 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bulwark_ops::audit::{self, Filter};
-use bulwark_ops::config::Config;
-use bulwark_ops::scheduler::{
-    self, runs, BoxFuture, ClaimError, FailureSink, Job, JobAction, JobContext, JobError, JobRun,
-    MissedRuns, RunError, RunOutcome, Scheduler, Trigger,
+use bulwark_ops::{
+    claim_run, expire_previous_secret, finish_run, last_scheduled_run, latest_runs, list_secrets,
+    parse_settings, query_audit, renew_run, rotate_secret, run_history, secret_current_path,
+    secret_previous_path, secret_rotation_check, Actor, Authenticator, BoxFuture, ClaimError,
+    Config, FailureSink, Filter, Instance, Job, JobAction, JobContext, JobError, JobRun,
+    MissedRuns, Role, RotateOptions, RunError, RunOutcome, Schedule, Scheduler, Store, Trigger,
+    DASHBOARD_KEY, ROTATION_LOG,
 };
-use bulwark_ops::secrets::{self, RotateOptions, DASHBOARD_KEY};
-use bulwark_ops::settings;
-use bulwark_ops::{Actor, Authenticator, Instance, Role, Store};
 use chrono::{DateTime, Utc};
 use common::TestDb;
 
@@ -48,7 +47,7 @@ hook = {{ command = ["{}", "reload"], env = {{ APP_MODE = "reload" }}, pass_env 
 "#,
         script.display()
     );
-    settings::parse(&text, None, &|_| None)
+    parse_settings(&text, None, &|_| None)
         .expect("config")
         .config
 }
@@ -91,12 +90,12 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
     let cfg = &config.secrets[0];
     let actor = Actor::system("test");
     let auth = Instance::new(Arc::new(config.clone()), store.clone(), data.path()).auth;
-    let current = secrets::current_path(data.path(), DASHBOARD_KEY);
-    let previous = secrets::previous_path(data.path(), DASHBOARD_KEY);
+    let current = secret_current_path(data.path(), DASHBOARD_KEY);
+    let previous = secret_previous_path(data.path(), DASHBOARD_KEY);
 
     // First value: created even though nothing is "old", no previous value.
     let now = Utc::now();
-    let r1 = secrets::rotate(
+    let r1 = rotate_secret(
         &store,
         data.path(),
         cfg,
@@ -122,7 +121,7 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
     assert!(auth.has_admin().await.unwrap());
 
     // Not due yet: nothing happens without --force.
-    assert!(secrets::rotate(
+    assert!(rotate_secret(
         &store,
         data.path(),
         cfg,
@@ -136,7 +135,7 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
 
     // Forced rotation: the file changes, the old value is kept and still
     // works during the grace period.
-    let r2 = secrets::rotate(&store, data.path(), cfg, &actor, FORCE, Utc::now())
+    let r2 = rotate_secret(&store, data.path(), cfg, &actor, FORCE, Utc::now())
         .await
         .unwrap()
         .unwrap();
@@ -158,7 +157,7 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
     // than a day ago): the previous value (v2) is refused from then on,
     // even though its file is still there.
     let long_ago = Utc::now() - chrono::Duration::days(2);
-    let r3 = secrets::rotate(&store, data.path(), cfg, &actor, FORCE, long_ago)
+    let r3 = rotate_secret(&store, data.path(), cfg, &actor, FORCE, long_ago)
         .await
         .unwrap()
         .unwrap();
@@ -173,7 +172,7 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
     assert!(!admin(&auth, &v1).await);
     // And the expiry check removes the stale file.
     assert!(
-        secrets::expire_previous(&store, data.path(), DASHBOARD_KEY, Utc::now())
+        expire_previous_secret(&store, data.path(), DASHBOARD_KEY, Utc::now())
             .await
             .unwrap()
     );
@@ -213,7 +212,7 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
     }
 
     // Audited, and appended to the event log, without the value.
-    let records = audit::query(
+    let records = query_audit(
         &store,
         &Filter {
             action: Some("secret.rotate".into()),
@@ -226,7 +225,7 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
     assert!(records
         .iter()
         .all(|r| r.target == DASHBOARD_KEY && r.actor == "system:test"));
-    let log = read(&data.path().join("logs").join(secrets::ROTATION_LOG));
+    let log = read(&data.path().join("logs").join(ROTATION_LOG));
     assert_eq!(log.lines().count(), 3);
     let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
     assert_eq!(last["name"], DASHBOARD_KEY);
@@ -240,7 +239,7 @@ async fn rotation_end_to_end_body(store: Store, _db: TestDb) {
     }
 
     // Metadata only, as `secrets list` shows it.
-    let list = secrets::list(&store, data.path(), &config.secrets, Utc::now())
+    let list = list_secrets(&store, data.path(), &config.secrets, Utc::now())
         .await
         .unwrap();
     assert_eq!(list.len(), 1);
@@ -257,11 +256,11 @@ async fn rotation_disabled_body(store: Store, _db: TestDb) {
     let data = tempfile::tempdir().unwrap();
     let text = "[[secret]]\nname = \"DASHBOARD_KEY\"\nmax_age = \"1h\"\ngrace = \"1m\"\n";
     let env = |k: &str| (k == "ROTATE_DASHBOARD_KEY").then(|| "0".to_string());
-    let config = settings::parse(text, None, &env).unwrap().config;
+    let config = parse_settings(text, None, &env).unwrap().config;
     let cfg = &config.secrets[0];
     assert!(!cfg.rotate);
     let actor = Actor::system("test");
-    let created = secrets::rotate(
+    let created = rotate_secret(
         &store,
         data.path(),
         cfg,
@@ -274,7 +273,7 @@ async fn rotation_disabled_body(store: Store, _db: TestDb) {
     assert_eq!(created.map(|r| r.version), Some(1));
     // Long past max_age, still no rotation: it is switched off.
     let later = Utc::now() + chrono::Duration::days(400);
-    let again = secrets::rotation_check(&store, data.path(), cfg, &actor, later)
+    let again = secret_rotation_check(&store, data.path(), cfg, &actor, later)
         .await
         .unwrap();
     assert!(again.is_none());
@@ -284,13 +283,13 @@ on_both!(a_leaked_value_is_revoked_at_once, no_grace_body);
 async fn no_grace_body(store: Store, _db: TestDb) {
     let data = tempfile::tempdir().unwrap();
     let text = "[[secret]]\nname = \"DASHBOARD_KEY\"\nmax_age = \"30d\"\ngrace = \"1d\"\n";
-    let config = settings::parse(text, None, &|_| None).unwrap().config;
+    let config = parse_settings(text, None, &|_| None).unwrap().config;
     let cfg = &config.secrets[0];
     let actor = Actor::cli();
     let auth = Instance::new(Arc::new(config.clone()), store.clone(), data.path()).auth;
-    let current = secrets::current_path(data.path(), DASHBOARD_KEY);
+    let current = secret_current_path(data.path(), DASHBOARD_KEY);
     let now = Utc::now();
-    secrets::rotate(&store, data.path(), cfg, &actor, FORCE, now)
+    rotate_secret(&store, data.path(), cfg, &actor, FORCE, now)
         .await
         .unwrap();
     let leaked = read(&current);
@@ -302,7 +301,7 @@ async fn no_grace_body(store: Store, _db: TestDb) {
         force: false,
         no_grace: true,
     };
-    let r = secrets::rotate(&store, data.path(), cfg, &actor, how, now)
+    let r = rotate_secret(&store, data.path(), cfg, &actor, how, now)
         .await
         .unwrap()
         .expect("no_grace rotates whether due or not");
@@ -310,8 +309,8 @@ async fn no_grace_body(store: Store, _db: TestDb) {
     let fresh = read(&current);
     assert!(admin(&auth, &fresh).await);
     assert!(!admin(&auth, &leaked).await, "the leaked value still works");
-    assert!(!secrets::previous_path(data.path(), DASHBOARD_KEY).exists());
-    let records = audit::query(
+    assert!(!secret_previous_path(data.path(), DASHBOARD_KEY).exists());
+    let records = query_audit(
         &store,
         &Filter {
             action: Some("secret.rotate".into()),
@@ -369,7 +368,7 @@ async fn claims_body(store: Store, _db: TestDb) {
     let lease = Duration::from_secs(120);
     let slot = t("2026-03-08T03:00:00Z");
     let now = t("2026-03-08T03:00:01Z");
-    let mut first = runs::claim(
+    let mut first = claim_run(
         &store,
         "backup:app",
         slot,
@@ -382,7 +381,7 @@ async fn claims_body(store: Store, _db: TestDb) {
     .await
     .unwrap();
     // Another instance, same job, while the lease holds: refused.
-    let busy = runs::claim(
+    let busy = claim_run(
         &store,
         "backup:app",
         t("2026-03-08T03:01:00Z"),
@@ -398,7 +397,7 @@ async fn claims_body(store: Store, _db: TestDb) {
         "{busy:?}"
     );
     // Another job is independent.
-    let mut other = runs::claim(
+    let mut other = claim_run(
         &store,
         "verify:app",
         slot,
@@ -410,11 +409,11 @@ async fn claims_body(store: Store, _db: TestDb) {
     )
     .await
     .unwrap();
-    runs::finish(&store, &mut other, RunOutcome::Success, "ok", now)
+    finish_run(&store, &mut other, RunOutcome::Success, "ok", now)
         .await
         .unwrap();
 
-    runs::finish(
+    finish_run(
         &store,
         &mut first,
         RunOutcome::Success,
@@ -424,7 +423,7 @@ async fn claims_body(store: Store, _db: TestDb) {
     .await
     .unwrap();
     // The same slot never runs twice, even once the job is free.
-    let again = runs::claim(
+    let again = claim_run(
         &store,
         "backup:app",
         slot,
@@ -443,7 +442,7 @@ async fn claims_body(store: Store, _db: TestDb) {
     // An instance that dies mid-run: once its lease expires the job is
     // taken over and the dead run is marked abandoned.
     let slot2 = t("2026-03-15T03:00:00Z");
-    let crashed = runs::claim(
+    let crashed = claim_run(
         &store,
         "backup:app",
         slot2,
@@ -455,7 +454,7 @@ async fn claims_body(store: Store, _db: TestDb) {
     )
     .await
     .unwrap();
-    let early = runs::claim(
+    let early = claim_run(
         &store,
         "backup:app",
         t("2026-03-15T03:01:00Z"),
@@ -467,7 +466,7 @@ async fn claims_body(store: Store, _db: TestDb) {
     )
     .await;
     assert!(matches!(early, Err(ClaimError::AlreadyRunning(_))));
-    let mut taken = runs::claim(
+    let mut taken = claim_run(
         &store,
         "backup:app",
         t("2026-03-15T03:05:00Z"),
@@ -481,16 +480,16 @@ async fn claims_body(store: Store, _db: TestDb) {
     .unwrap();
     // The old holder cannot renew a lease it lost.
     assert!(
-        !runs::renew(&store, &crashed, slot2 + chrono::Duration::seconds(300))
+        !renew_run(&store, &crashed, slot2 + chrono::Duration::seconds(300))
             .await
             .unwrap()
     );
     assert!(
-        runs::renew(&store, &taken, slot2 + chrono::Duration::seconds(300))
+        renew_run(&store, &taken, slot2 + chrono::Duration::seconds(300))
             .await
             .unwrap()
     );
-    runs::finish(
+    finish_run(
         &store,
         &mut taken,
         RunOutcome::Failure,
@@ -500,7 +499,7 @@ async fn claims_body(store: Store, _db: TestDb) {
     .await
     .unwrap();
 
-    let history = runs::history(&store, "backup:app", 10).await.unwrap();
+    let history = run_history(&store, "backup:app", 10).await.unwrap();
     let outcomes: Vec<_> = history
         .iter()
         .map(|r| (r.outcome, r.instance.as_str()))
@@ -516,10 +515,10 @@ async fn claims_body(store: Store, _db: TestDb) {
     assert_eq!(history[2].summary, "snapshot 1a2b");
     // Manual runs do not count as the scheduled slot that ran.
     assert_eq!(
-        runs::last_scheduled(&store, "backup:app").await.unwrap(),
+        last_scheduled_run(&store, "backup:app").await.unwrap(),
         Some(slot2)
     );
-    let latest = runs::latest(&store).await.unwrap();
+    let latest = latest_runs(&store).await.unwrap();
     assert_eq!(latest["backup:app"].outcome, RunOutcome::Failure);
     assert_eq!(latest["verify:app"].outcome, RunOutcome::Success);
 }
@@ -543,7 +542,7 @@ async fn manual_runs_body(store: Store, _db: TestDb) {
     let mut s = Scheduler::new(store.clone());
     s.add(Job {
         name: "slo".into(),
-        schedule: Some(scheduler::Schedule::every(Duration::from_secs(60)).unwrap()),
+        schedule: Some(Schedule::every(Duration::from_secs(60)).unwrap()),
         missed: MissedRuns::Skip,
         action: ok.clone(),
     });
@@ -564,7 +563,7 @@ async fn manual_runs_body(store: Store, _db: TestDb) {
     };
     // Wait until the first run has claimed its slot (it blocks on the gate).
     for _ in 0..200 {
-        if runs::latest(&store).await.unwrap().contains_key("slo") {
+        if latest_runs(&store).await.unwrap().contains_key("slo") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -604,7 +603,7 @@ async fn manual_runs_body(store: Store, _db: TestDb) {
         RunOutcome::Success
     );
 
-    let audited: Vec<_> = audit::query(
+    let audited: Vec<_> = query_audit(
         &store,
         &Filter {
             action: Some("job.run".into()),
@@ -639,7 +638,7 @@ async fn rotate_job_body(store: Store, _db: TestDb) {
         .unwrap();
     assert_eq!(run.outcome, RunOutcome::Success, "{}", run.summary);
     assert_eq!(run.summary, "rotated to version 1");
-    assert!(secrets::current_path(data.path(), DASHBOARD_KEY).is_file());
+    assert!(secret_current_path(data.path(), DASHBOARD_KEY).is_file());
     let run = s
         .run_now("rotate:DASHBOARD_KEY", &Actor::cli())
         .await
@@ -667,7 +666,7 @@ on_both!(
     job_alert_body
 );
 async fn job_alert_body(store: Store, _db: TestDb) {
-    let config = Arc::new(settings::parse("", None, &|_| None).unwrap().config);
+    let config = Arc::new(parse_settings("", None, &|_| None).unwrap().config);
     let flaky = Arc::new(Flaky(std::sync::atomic::AtomicBool::new(true)));
     let mut s = Scheduler::new(store.clone());
     s.add(Job {
@@ -676,13 +675,13 @@ async fn job_alert_body(store: Store, _db: TestDb) {
         missed: MissedRuns::RunOnce,
         action: flaky.clone(),
     });
-    let s = s.with_failure_sink(Arc::new(bulwark_ops::alert::JobFailureAlerts::new(
+    let s = s.with_failure_sink(Arc::new(bulwark_ops::JobFailureAlerts::new(
         store.clone(),
         config,
     )));
     let run = s.run_now("backup:app", &Actor::cli()).await.unwrap();
     assert_eq!(run.outcome, RunOutcome::Failure);
-    let firing = bulwark_ops::alert::firing(&store).await.unwrap();
+    let firing = bulwark_ops::firing_alerts(&store).await.unwrap();
     assert_eq!(firing.len(), 1);
     assert_eq!(firing[0].alertname, "JobFailed");
     assert_eq!(firing[0].monitor, "backup:app");
@@ -691,7 +690,7 @@ async fn job_alert_body(store: Store, _db: TestDb) {
     flaky.0.store(false, Ordering::SeqCst);
     let run = s.run_now("backup:app", &Actor::cli()).await.unwrap();
     assert_eq!(run.outcome, RunOutcome::Success);
-    assert!(bulwark_ops::alert::firing(&store).await.unwrap().is_empty());
+    assert!(bulwark_ops::firing_alerts(&store).await.unwrap().is_empty());
 }
 
 on_both!(
@@ -736,9 +735,9 @@ async fn webhook_hook_body(store: Store, _db: TestDb) {
     let text = format!(
         "[[secret]]\nname = \"STRIPE_WEBHOOK_SECRET\"\nhook = {{ url = \"http://127.0.0.1:{port}/hook\" }}\n"
     );
-    let config = settings::parse(&text, None, &|_| None).unwrap().config;
+    let config = parse_settings(&text, None, &|_| None).unwrap().config;
     let data = tempfile::tempdir().unwrap();
-    let r = secrets::rotate(
+    let r = rotate_secret(
         &store,
         data.path(),
         &config.secrets[0],
@@ -751,7 +750,7 @@ async fn webhook_hook_body(store: Store, _db: TestDb) {
     .unwrap();
     assert_eq!(r.hook, Some(Ok(())));
     let request = received.await.unwrap();
-    let value = read(&secrets::current_path(data.path(), "STRIPE_WEBHOOK_SECRET"));
+    let value = read(&secret_current_path(data.path(), "STRIPE_WEBHOOK_SECRET"));
     assert!(request.starts_with("POST /hook"), "{request}");
     assert!(
         request.contains("\"name\":\"STRIPE_WEBHOOK_SECRET\""),
@@ -786,7 +785,7 @@ async fn shutdown_cancel_body(store: Store, _db: TestDb) {
     let mut s = Scheduler::new(store.clone());
     s.add(Job {
         name: "backup:app".into(),
-        schedule: Some(scheduler::Schedule::every(Duration::from_secs(1)).unwrap()),
+        schedule: Some(Schedule::every(Duration::from_secs(1)).unwrap()),
         missed: MissedRuns::Skip,
         action: job.clone(),
     });
@@ -807,7 +806,7 @@ async fn shutdown_cancel_body(store: Store, _db: TestDb) {
         .await
         .expect("the scheduler stopped once its job was cancelled")
         .unwrap();
-    let runs = runs::latest(&store).await.unwrap();
+    let runs = latest_runs(&store).await.unwrap();
     assert_eq!(runs["backup:app"].outcome, RunOutcome::Cancelled);
     assert!(
         sink.0.lock().unwrap().is_empty(),
@@ -840,7 +839,7 @@ async fn cancelled_backup_body(store: Store, _db: TestDb) {
         data.path().join("pw").display(),
         src.display()
     );
-    let config = Arc::new(settings::parse(&text, None, &|_| None).unwrap().config);
+    let config = Arc::new(parse_settings(&text, None, &|_| None).unwrap().config);
     let instance = Instance::new(config, store.clone(), data.path());
     // Shutdown came first: the run starts, stops at its first checkpoint,
     // and is recorded as cancelled, not as a success or a failure.
@@ -851,7 +850,7 @@ async fn cancelled_backup_body(store: Store, _db: TestDb) {
         .await
         .unwrap();
     assert_eq!(run.outcome, RunOutcome::Cancelled, "{}", run.summary);
-    let opened = bulwark_ops::backups::open(&instance.config.backups[0]).unwrap();
+    let opened = bulwark_ops::open_backup_repository(&instance.config.backups[0]).unwrap();
     assert!(opened.snapshots().unwrap().is_empty());
-    assert!(bulwark_ops::alert::firing(&store).await.unwrap().is_empty());
+    assert!(bulwark_ops::firing_alerts(&store).await.unwrap().is_empty());
 }

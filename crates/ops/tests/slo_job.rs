@@ -5,9 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use bulwark_ops::scheduler::runs::RunOutcome;
-use bulwark_ops::settings;
-use bulwark_ops::{Actor, Instance, Store};
+use bulwark_ops::{parse_settings, Actor, Instance, RunOutcome, Store};
 use common::TestDb;
 
 on_both!(
@@ -27,7 +25,7 @@ monitor = "api"
 target = 0.99
 window = "1d"
 "#;
-    let loaded = settings::parse(text, None, &|_| None).expect("config");
+    let loaded = parse_settings(text, None, &|_| None).expect("config");
     let s = Instance::new(Arc::new(loaded.config), store.clone(), data.path()).scheduler;
 
     let run = s.run_now("slo", &Actor::cli()).await.unwrap();

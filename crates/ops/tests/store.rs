@@ -5,9 +5,11 @@ mod common;
 
 use std::sync::Arc;
 
-use bulwark_ops::audit::{self, Entry, Filter, Outcome};
-use bulwark_ops::keys::{self, KeyError};
-use bulwark_ops::{Actor, Authenticator, Role, Store, StoreError};
+use bulwark_ops::{
+    append_audit, create_key, has_active_admin, list_keys, query_audit, revoke_key, verify_audit,
+    Actor, Authenticator, Entry, Filter, KeyError, Outcome, Role, Store, StoreError, StoreKeys,
+    AUDIT_GENESIS, KEY_PREFIX,
+};
 use common::TestDb;
 
 /// The newest migration.
@@ -25,7 +27,7 @@ fn entry(i: usize) -> Entry {
 
 async fn append_n(store: &Store, n: usize) {
     for i in 1..=n {
-        audit::append(store, entry(i)).await.expect("append");
+        append_audit(store, entry(i)).await.expect("append");
     }
 }
 
@@ -131,14 +133,14 @@ async fn migration_gap_body(store: Store, db: TestDb) {
 on_both!(keys_lifecycle, keys_lifecycle_body);
 async fn keys_lifecycle_body(store: Store, _db: TestDb) {
     let admin = Actor::cli();
-    let created = keys::create(&store, &admin, Role::Analyst, "grafana")
+    let created = create_key(&store, &admin, Role::Analyst, "grafana")
         .await
         .unwrap();
     let secret = created.secret.expose().clone();
-    assert!(secret.starts_with(keys::KEY_PREFIX));
-    assert_eq!(secret.len(), keys::KEY_PREFIX.len() + 64);
+    assert!(secret.starts_with(KEY_PREFIX));
+    assert_eq!(secret.len(), KEY_PREFIX.len() + 64);
 
-    let auth = Authenticator::new(vec![Arc::new(keys::StoreKeys::new(store.clone()))]);
+    let auth = Authenticator::new(vec![Arc::new(StoreKeys::new(store.clone()))]);
     let principal = auth
         .authenticate(&secret)
         .await
@@ -149,35 +151,33 @@ async fn keys_lifecycle_body(store: Store, _db: TestDb) {
     assert_eq!(principal.key_id.as_deref(), Some(created.info.id.as_str()));
     assert!(auth.authenticate("bwk_not-a-key").await.unwrap().is_none());
 
-    let listed = keys::list(&store).await.unwrap();
+    let listed = list_keys(&store).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, created.info.id);
     assert!(listed[0].revoked_at.is_none());
-    assert!(!keys::has_active_admin(&store).await.unwrap());
+    assert!(!has_active_admin(&store).await.unwrap());
 
-    let revoked = keys::revoke(&store, &admin, &created.info.id)
-        .await
-        .unwrap();
+    let revoked = revoke_key(&store, &admin, &created.info.id).await.unwrap();
     assert!(revoked.revoked_at.is_some());
     assert!(
         auth.authenticate(&secret).await.unwrap().is_none(),
         "revoked key refused"
     );
     assert!(matches!(
-        keys::revoke(&store, &admin, &created.info.id).await,
+        revoke_key(&store, &admin, &created.info.id).await,
         Err(KeyError::AlreadyRevoked(_))
     ));
     assert!(matches!(
-        keys::revoke(&store, &admin, "k_nope").await,
+        revoke_key(&store, &admin, "k_nope").await,
         Err(KeyError::NotFound(_))
     ));
     assert!(matches!(
-        keys::create(&store, &admin, Role::Admin, "no spaces allowed").await,
+        create_key(&store, &admin, Role::Admin, "no spaces allowed").await,
         Err(KeyError::InvalidName(_))
     ));
 
     // Both changes are audited, and the key itself appears nowhere.
-    let records = audit::query(&store, &Filter::default()).await.unwrap();
+    let records = query_audit(&store, &Filter::default()).await.unwrap();
     let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
     assert_eq!(actions, ["key.revoke", "key.create"]);
     for r in &records {
@@ -191,21 +191,21 @@ async fn keys_lifecycle_body(store: Store, _db: TestDb) {
             "audit record leaks part of the key: {text}"
         );
     }
-    assert!(audit::verify(&store).await.unwrap().is_intact());
+    assert!(verify_audit(&store).await.unwrap().is_intact());
 }
 
 on_both!(audit_verify_passes_on_an_untouched_trail, audit_intact_body);
 async fn audit_intact_body(store: Store, _db: TestDb) {
-    let empty = audit::verify(&store).await.unwrap();
+    let empty = verify_audit(&store).await.unwrap();
     assert!(empty.is_intact());
     assert_eq!(empty.records, 0);
-    assert_eq!(empty.head, audit::GENESIS);
+    assert_eq!(empty.head, AUDIT_GENESIS);
 
     append_n(&store, 2500).await; // more than one verification page
-    let v = audit::verify(&store).await.unwrap();
+    let v = verify_audit(&store).await.unwrap();
     assert!(v.is_intact(), "{v:?}");
     assert_eq!(v.records, 2500);
-    let newest = audit::query(
+    let newest = query_audit(
         &store,
         &Filter {
             limit: Some(1),
@@ -225,7 +225,7 @@ async fn audit_altered_body(store: Store, db: TestDb) {
         "UPDATE audit_log SET target = 'something-else' WHERE seq = 3",
     )
     .await;
-    let v = audit::verify(&store).await.unwrap();
+    let v = verify_audit(&store).await.unwrap();
     let b = v.first_break.expect("tampering detected");
     assert_eq!(b.seq, 3);
     assert!(b.reason.contains("altered"), "{}", b.reason);
@@ -236,7 +236,7 @@ on_both!(audit_verify_names_a_removed_record, audit_removed_body);
 async fn audit_removed_body(store: Store, db: TestDb) {
     append_n(&store, 5).await;
     hand_edit(&db, "DELETE FROM audit_log WHERE seq = 4").await;
-    let b = audit::verify(&store)
+    let b = verify_audit(&store)
         .await
         .unwrap()
         .first_break
@@ -258,7 +258,7 @@ async fn audit_reordered_body(store: Store, db: TestDb) {
     ] {
         sqlx::query(sql).execute(&mut conn).await.unwrap();
     }
-    let b = audit::verify(&store)
+    let b = verify_audit(&store)
         .await
         .unwrap()
         .first_break
@@ -281,32 +281,32 @@ async fn audit_append_only_body(store: Store, db: TestDb) {
         .execute(&mut conn)
         .await;
     assert!(delete.unwrap_err().to_string().contains("append-only"));
-    assert!(audit::verify(&store).await.unwrap().is_intact());
+    assert!(verify_audit(&store).await.unwrap().is_intact());
 }
 
 on_both!(audit_query_filters_and_pages, audit_query_body);
 async fn audit_query_body(store: Store, _db: TestDb) {
     let alice = Actor::cli();
     let bot = Actor::system("scheduler");
-    audit::append(
+    append_audit(
         &store,
         Entry::new(&alice, "key.create", "k_1", Outcome::Success),
     )
     .await
     .unwrap();
-    audit::append(
+    append_audit(
         &store,
         Entry::new(&bot, "backup.run", "app", Outcome::Failure),
     )
     .await
     .unwrap();
-    audit::append(
+    append_audit(
         &store,
         Entry::new(&alice, "key.revoke", "k_1", Outcome::Success),
     )
     .await
     .unwrap();
-    audit::append(
+    append_audit(
         &store,
         Entry::new(
             &Actor::anonymous("192.0.2.1"),
@@ -318,7 +318,7 @@ async fn audit_query_body(store: Store, _db: TestDb) {
     .await
     .unwrap();
     // `_` in a prefix is a literal, not a LIKE wildcard.
-    audit::append(
+    append_audit(
         &store,
         Entry::new(&bot, "keyXcreate", "k_2", Outcome::Success),
     )
@@ -328,7 +328,7 @@ async fn audit_query_body(store: Store, _db: TestDb) {
     let check = |filter: Filter, expected: &'static [i64]| {
         let store = store.clone();
         async move {
-            let got: Vec<i64> = audit::query(&store, &filter)
+            let got: Vec<i64> = query_audit(&store, &filter)
                 .await
                 .unwrap()
                 .iter()
@@ -447,13 +447,13 @@ async fn audit_concurrent_body(store: Store, db: TestDb) {
             other.clone()
         };
         tasks.push(tokio::spawn(
-            async move { audit::append(&s, entry(i)).await },
+            async move { append_audit(&s, entry(i)).await },
         ));
     }
     for t in tasks {
         t.await.unwrap().expect("concurrent append");
     }
-    let v = audit::verify(&store).await.unwrap();
+    let v = verify_audit(&store).await.unwrap();
     assert!(v.is_intact(), "{v:?}");
     assert_eq!(v.records, 40);
 }

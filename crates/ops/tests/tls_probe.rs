@@ -8,9 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bulwark_ops::config::MonitorConfig;
-use bulwark_ops::probe::Prober;
-use bulwark_ops::settings;
+use bulwark_ops::{parse_settings, MonitorConfig, Prober};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -94,7 +92,7 @@ fn monitor_at(host: &str, port: u16, min_days: Option<u32>) -> MonitorConfig {
     let text = format!(
         "[[monitor]]\nname = \"cert\"\nurl = \"tls://{host}:{port}\"\ntimeout = \"5s\"\n{min}"
     );
-    settings::parse(&text, None, &|_| None)
+    parse_settings(&text, None, &|_| None)
         .unwrap_or_else(|e| panic!("test config does not compile: {e}"))
         .config
         .monitors

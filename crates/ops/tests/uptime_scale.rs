@@ -9,9 +9,11 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bulwark_ops::engine::{Engine, EngineOptions};
-use bulwark_ops::settings;
-use bulwark_ops::{slo, uptime, Store};
+use bulwark_ops::{
+    downsample_results, evaluate_slo, hourly_rollups, monitor_results, open_incident_of,
+    parse_settings, prune_hourly_rollups, record_results, rollups, uptime_buckets, Bucket, Engine,
+    EngineOptions, Store,
+};
 use common::TestDb;
 
 const MIN: i64 = 60_000;
@@ -52,7 +54,7 @@ async fn insert_minutes(db: &TestDb, monitor: &str, from: i64, to: i64) {
     }
 }
 
-fn totals(buckets: &[slo::Bucket]) -> (u64, u64) {
+fn totals(buckets: &[Bucket]) -> (u64, u64) {
     buckets
         .iter()
         .fold((0, 0), |(t, b), x| (t + x.total, b + x.bad))
@@ -84,30 +86,28 @@ monitor = "api"
 target = 0.9
 calendar = "month"
 "#;
-    let config = settings::parse(text, None, &|_| None)
+    let config = parse_settings(text, None, &|_| None)
         .expect("config")
         .config;
     let from = NOW - 41 * DAY;
-    let before = uptime::buckets(&store, "api", from).await.unwrap();
+    let before = uptime_buckets(&store, "api", from).await.unwrap();
     let slos_before: Vec<_> = config
         .slos
         .iter()
-        .map(|s| slo::evaluate(s, &before, &[], NOW))
+        .map(|s| evaluate_slo(s, &before, &[], NOW))
         .collect();
 
     // Fold everything older than 35 days (plus half an hour: only whole hours go).
     let cutoff = NOW - 35 * DAY + HOUR / 2;
-    let folded = uptime::downsample(&store, cutoff).await.unwrap();
+    let folded = downsample_results(&store, cutoff).await.unwrap();
     assert_eq!(folded as i64, (5 * DAY + 2 * DAY) / MIN);
     assert_eq!(
-        uptime::downsample(&store, cutoff).await.unwrap(),
+        downsample_results(&store, cutoff).await.unwrap(),
         0,
         "idempotent"
     );
 
-    let hourly = uptime::hourly_rollups(&store, "api", 0, i64::MAX)
-        .await
-        .unwrap();
+    let hourly = hourly_rollups(&store, "api", 0, i64::MAX).await.unwrap();
     assert_eq!(hourly.len() as i64, 5 * 24);
     assert_eq!(hourly[0].minute, NOW - 40 * DAY);
     assert_eq!(hourly.last().unwrap().minute, NOW - 35 * DAY - HOUR);
@@ -127,11 +127,11 @@ calendar = "month"
     assert_eq!(h.p99_ms, mins.iter().map(|k| 30 + k % 13).max().unwrap());
     assert_eq!(h.max_ms, mins.iter().map(|k| 40 + k % 17).max().unwrap());
     // Minutes remain from the cutoff's hour on.
-    let minutes = uptime::rollups(&store, "api", 0, i64::MAX).await.unwrap();
+    let minutes = rollups(&store, "api", 0, i64::MAX).await.unwrap();
     assert_eq!(minutes[0].minute, NOW - 35 * DAY);
     assert_eq!(minutes.len() as i64, 35 * DAY / MIN);
     assert_eq!(
-        uptime::hourly_rollups(&store, "old", 0, i64::MAX)
+        hourly_rollups(&store, "old", 0, i64::MAX)
             .await
             .unwrap()
             .len(),
@@ -140,11 +140,11 @@ calendar = "month"
 
     // Counts over the whole history are exact; SLOs inside the minute
     // retention are exactly what they were.
-    let after = uptime::buckets(&store, "api", from).await.unwrap();
+    let after = uptime_buckets(&store, "api", from).await.unwrap();
     assert_eq!(totals(&after), totals(&before));
     assert_eq!(after.len() as i64, 5 * 24 + 35 * DAY / MIN);
     for (s, was) in config.slos.iter().zip(&slos_before) {
-        assert_eq!(&slo::evaluate(s, &after, &[], NOW), was, "{}", s.name);
+        assert_eq!(&evaluate_slo(s, &after, &[], NOW), was, "{}", s.name);
     }
 
     // A stray minute row in an hour already folded (a late re-roll): that
@@ -154,7 +154,7 @@ calendar = "month"
     let stray = stray_hour + 5 * MIN;
     insert_minutes(&db, "api", stray, stray + MIN).await;
     let folded = hourly.iter().find(|h| h.minute == stray_hour).unwrap();
-    let with_stray = uptime::buckets(&store, "api", from).await.unwrap();
+    let with_stray = uptime_buckets(&store, "api", from).await.unwrap();
     let (total, bad) = totals(&after);
     assert_eq!(
         totals(&with_stray),
@@ -166,11 +166,9 @@ calendar = "month"
     assert_eq!(with_stray.len(), after.len());
 
     // Hourly rollups age out by their hour.
-    let pruned = uptime::prune_hourly(&store, NOW - 38 * DAY).await.unwrap();
+    let pruned = prune_hourly_rollups(&store, NOW - 38 * DAY).await.unwrap();
     assert_eq!(pruned as i64, 2 * 24 + 24);
-    let rest = uptime::hourly_rollups(&store, "api", 0, i64::MAX)
-        .await
-        .unwrap();
+    let rest = hourly_rollups(&store, "api", 0, i64::MAX).await.unwrap();
     assert_eq!(rest[0].minute, NOW - 38 * DAY);
 }
 
@@ -178,7 +176,7 @@ on_both!(batched_results_are_stored, batched_results_are_stored_body);
 async fn batched_results_are_stored_body(store: Store, _db: TestDb) {
     // More rows than one multi-row INSERT holds, with every column kind.
     let results: Vec<_> = (0..1234_i64)
-        .map(|i| bulwark_ops::probe::ProbeResult {
+        .map(|i| bulwark_ops::ProbeResult {
             monitor: format!("m{}", i % 3),
             at_ms: NOW + i,
             ok: i % 10 != 0,
@@ -187,11 +185,11 @@ async fn batched_results_are_stored_body(store: Store, _db: TestDb) {
             error: (i % 10 == 0).then(|| format!("failure {i}")),
         })
         .collect();
-    uptime::record_many(&store, &results).await.unwrap();
+    record_results(&store, &results).await.unwrap();
     let mut stored = Vec::new();
     for m in ["m0", "m1", "m2"] {
         stored.extend(
-            uptime::results(&store, m, 0, i64::MAX, 10_000)
+            monitor_results(&store, m, 0, i64::MAX, 10_000)
                 .await
                 .unwrap(),
         );
@@ -240,7 +238,7 @@ strikes = 2
 "#
     );
     let config = Arc::new(
-        settings::parse(&text, None, &|_| None)
+        parse_settings(&text, None, &|_| None)
             .expect("config")
             .config,
     );
@@ -254,7 +252,7 @@ strikes = 2
     // The incident opens on the second failure, which is already stored.
     let deadline = Instant::now() + Duration::from_secs(60);
     let opened = loop {
-        if let Some(i) = uptime::open_incident_of(&store, "down").await.unwrap() {
+        if let Some(i) = open_incident_of(&store, "down").await.unwrap() {
             break i;
         }
         assert!(
@@ -263,7 +261,7 @@ strikes = 2
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let down = uptime::results(&store, "down", 0, i64::MAX, 100)
+    let down = monitor_results(&store, "down", 0, i64::MAX, 100)
         .await
         .unwrap();
     let failures = down
@@ -281,7 +279,7 @@ strikes = 2
             .filter(|r| r.at_ms > after_flush)
     })
     .await;
-    let stored = uptime::results(&store, "up", pending.at_ms, i64::MAX, 10)
+    let stored = monitor_results(&store, "up", pending.at_ms, i64::MAX, 10)
         .await
         .unwrap();
     assert!(
@@ -294,7 +292,7 @@ strikes = 2
     let mut all = Vec::new();
     for m in ["up", "down"] {
         all.extend(
-            uptime::results(&store, m, 0, i64::MAX, 10_000)
+            monitor_results(&store, m, 0, i64::MAX, 10_000)
                 .await
                 .unwrap(),
         );

@@ -20,8 +20,10 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use bulwark_ops::probe::ProbeResult;
-use bulwark_ops::{settings, uptime, Instance};
+use bulwark_ops::{
+    downsample_results, parse_settings, prune_raw_results, record_results, rollup_results,
+    Instance, ProbeResult,
+};
 use bulwark_server::AppState;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -105,13 +107,13 @@ async fn seed(state: &AppState, a: &Args) {
             }
         }
         n += batch.len() as u64;
-        uptime::record_many(store, &batch).await.expect("record");
-        uptime::rollup(store, hour, hour + HOUR_MS)
+        record_results(store, &batch).await.expect("record");
+        rollup_results(store, hour, hour + HOUR_MS)
             .await
             .expect("rollup");
         // Raw results are pruned after 7 days anyway; keeping them out
         // keeps the database the size of the rollups.
-        uptime::prune_raw(store, hour + HOUR_MS)
+        prune_raw_results(store, hour + HOUR_MS)
             .await
             .expect("prune");
         hour += HOUR_MS;
@@ -121,7 +123,7 @@ async fn seed(state: &AppState, a: &Args) {
         t.elapsed().as_secs_f64()
     );
     let t = Instant::now();
-    let folded = uptime::downsample(store, now - 35 * DAY_MS)
+    let folded = downsample_results(store, now - 35 * DAY_MS)
         .await
         .expect("downsample");
     eprintln!(
@@ -218,7 +220,7 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let roles = format!(r#"{{"{KEY}":"admin"}}"#);
     let env = |k: &str| (k == "ROLES_JSON").then(|| roles.clone());
-    let loaded = settings::parse(&config(a.monitors), None, &env).expect("config");
+    let loaded = parse_settings(&config(a.monitors), None, &env).expect("config");
     let fresh = !dir.join("bulwark.db").exists();
     let instance = Instance::open(Arc::new(loaded.config), &dir)
         .await

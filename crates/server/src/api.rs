@@ -5,9 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use bulwark_ops::audit::Record;
-use bulwark_ops::keys::KeyInfo;
-use bulwark_ops::Role;
+use bulwark_ops::{KeyInfo, Record, Role};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -73,8 +71,8 @@ pub struct CreatedKey {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<bulwark_ops::keys::Created> for CreatedKey {
-    fn from(created: bulwark_ops::keys::Created) -> CreatedKey {
+impl From<bulwark_ops::Created> for CreatedKey {
+    fn from(created: bulwark_ops::Created) -> CreatedKey {
         CreatedKey {
             id: created.info.id,
             name: created.info.name,
@@ -180,8 +178,8 @@ pub struct ProbeResultWire {
     pub error: Option<String>,
 }
 
-impl From<bulwark_ops::probe::ProbeResult> for ProbeResultWire {
-    fn from(r: bulwark_ops::probe::ProbeResult) -> Self {
+impl From<bulwark_ops::ProbeResult> for ProbeResultWire {
+    fn from(r: bulwark_ops::ProbeResult) -> Self {
         ProbeResultWire {
             monitor: r.monitor,
             ts: ms_to_time(r.at_ms),
@@ -205,8 +203,8 @@ pub struct UptimeTest {
     pub results: Vec<ProbeResultWire>,
 }
 
-impl From<Vec<bulwark_ops::probe::ProbeResult>> for UptimeTest {
-    fn from(results: Vec<bulwark_ops::probe::ProbeResult>) -> Self {
+impl From<Vec<bulwark_ops::ProbeResult>> for UptimeTest {
+    fn from(results: Vec<bulwark_ops::ProbeResult>) -> Self {
         UptimeTest {
             ok: results.iter().all(|r| r.ok),
             results: results.into_iter().map(ProbeResultWire::from).collect(),
@@ -259,8 +257,8 @@ pub struct RollupWire {
     pub latency_max_ms: i64,
 }
 
-impl From<bulwark_ops::uptime::Rollup> for RollupWire {
-    fn from(r: bulwark_ops::uptime::Rollup) -> Self {
+impl From<bulwark_ops::Rollup> for RollupWire {
+    fn from(r: bulwark_ops::Rollup) -> Self {
         RollupWire {
             minute: ms_to_time(r.minute),
             total: r.total,
@@ -340,8 +338,8 @@ pub struct IncidentWire {
     pub cause: String,
 }
 
-impl From<bulwark_ops::uptime::Incident> for IncidentWire {
-    fn from(i: bulwark_ops::uptime::Incident) -> Self {
+impl From<bulwark_ops::Incident> for IncidentWire {
+    fn from(i: bulwark_ops::Incident) -> Self {
         IncidentWire {
             id: i.id,
             monitor: i.monitor,
@@ -391,8 +389,8 @@ pub struct SloStatusWire {
     pub firing: Vec<String>,
 }
 
-impl From<&bulwark_ops::slo::SloStatus> for SloStatusWire {
-    fn from(s: &bulwark_ops::slo::SloStatus) -> Self {
+impl From<&bulwark_ops::SloStatus> for SloStatusWire {
+    fn from(s: &bulwark_ops::SloStatus) -> Self {
         SloStatusWire {
             name: s.name.clone(),
             monitor: s.monitor.clone(),
@@ -443,8 +441,8 @@ pub struct SilenceWire {
     pub expired_at: Option<DateTime<Utc>>,
 }
 
-impl From<bulwark_ops::alert::Silence> for SilenceWire {
-    fn from(s: bulwark_ops::alert::Silence) -> Self {
+impl From<bulwark_ops::Silence> for SilenceWire {
+    fn from(s: bulwark_ops::Silence) -> Self {
         SilenceWire {
             id: s.id,
             monitor: s.monitor,
@@ -530,8 +528,8 @@ pub struct SecretMetaWire {
     pub previous_valid_until: Option<DateTime<Utc>>,
 }
 
-impl From<bulwark_ops::secrets::SecretStatus> for SecretMetaWire {
-    fn from(s: bulwark_ops::secrets::SecretStatus) -> SecretMetaWire {
+impl From<bulwark_ops::SecretStatus> for SecretMetaWire {
+    fn from(s: bulwark_ops::SecretStatus) -> SecretMetaWire {
         SecretMetaWire {
             version: s.meta.as_ref().map(|m| m.version),
             rotated_at: s.meta.as_ref().map(|m| m.rotated_at),
@@ -574,7 +572,7 @@ pub struct RotateResult {
 
 impl RotateResult {
     /// The answer for secret `name`: `rotation` is None when it was not due.
-    pub fn new(name: &str, rotation: Option<bulwark_ops::secrets::Rotation>) -> RotateResult {
+    pub fn new(name: &str, rotation: Option<bulwark_ops::Rotation>) -> RotateResult {
         match rotation {
             None => RotateResult {
                 name: name.to_string(),
@@ -618,8 +616,8 @@ pub struct JobRunWire {
     pub summary: String,
 }
 
-impl From<bulwark_ops::scheduler::JobRun> for JobRunWire {
-    fn from(r: bulwark_ops::scheduler::JobRun) -> JobRunWire {
+impl From<bulwark_ops::JobRun> for JobRunWire {
+    fn from(r: bulwark_ops::JobRun) -> JobRunWire {
         JobRunWire {
             id: r.id,
             job: r.job,
@@ -645,8 +643,8 @@ pub struct JobWire {
     pub last_run: Option<JobRunWire>,
 }
 
-impl From<bulwark_ops::scheduler::JobStatus> for JobWire {
-    fn from(j: bulwark_ops::scheduler::JobStatus) -> JobWire {
+impl From<bulwark_ops::JobStatus> for JobWire {
+    fn from(j: bulwark_ops::JobStatus) -> JobWire {
         JobWire {
             name: j.name,
             schedule: j.schedule,
@@ -754,17 +752,17 @@ pub struct OpsCheckRow {
     pub detail: String,
 }
 
-impl From<Vec<bulwark_ops::opscheck::CheckRow>> for OpsCheck {
-    fn from(rows: Vec<bulwark_ops::opscheck::CheckRow>) -> Self {
+impl From<Vec<bulwark_ops::CheckRow>> for OpsCheck {
+    fn from(rows: Vec<bulwark_ops::CheckRow>) -> Self {
         OpsCheck {
-            ok: bulwark_ops::opscheck::all_ok(&rows),
+            ok: bulwark_ops::all_checks_ok(&rows),
             rows: rows.into_iter().map(OpsCheckRow::from).collect(),
         }
     }
 }
 
-impl From<bulwark_ops::opscheck::CheckRow> for OpsCheckRow {
-    fn from(r: bulwark_ops::opscheck::CheckRow) -> Self {
+impl From<bulwark_ops::CheckRow> for OpsCheckRow {
+    fn from(r: bulwark_ops::CheckRow) -> Self {
         OpsCheckRow {
             area: r.area,
             name: r.name,
@@ -849,8 +847,8 @@ pub struct DrillCopyWire {
     pub error: Option<String>,
 }
 
-impl From<bulwark_ops::drill::DrillReport> for DrillReportWire {
-    fn from(r: bulwark_ops::drill::DrillReport) -> Self {
+impl From<bulwark_ops::DrillReport> for DrillReportWire {
+    fn from(r: bulwark_ops::DrillReport) -> Self {
         DrillReportWire {
             schema: r.schema,
             id: r.id,

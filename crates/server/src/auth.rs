@@ -14,9 +14,7 @@ use std::time::Instant;
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
-use bulwark_ops::audit::{self, Entry, Outcome};
-use bulwark_ops::sessions::{self, Session};
-use bulwark_ops::{Actor, Principal, Role};
+use bulwark_ops::{append_audit, Actor, Entry, Outcome, Principal, Role, Session};
 
 use crate::client::client_ip;
 use crate::error::ApiError;
@@ -146,7 +144,7 @@ pub(crate) async fn find_session(
     state: &AppState,
     token: &str,
 ) -> Result<Option<Session>, ApiError> {
-    Ok(sessions::find(&state.instance.store, &state.instance.auth, token).await?)
+    Ok(bulwark_ops::find_session(&state.instance.store, &state.instance.auth, token).await?)
 }
 
 /// Methods that change nothing, so need no CSRF token.
@@ -258,7 +256,7 @@ async fn deny(
 ) {
     let entry = Entry::new(actor, action, target, Outcome::Denied).detail(detail);
     // The refusal stands even if it cannot be recorded; the failure is logged.
-    if let Err(e) = audit::append(&state.instance.store, entry).await {
+    if let Err(e) = append_audit(&state.instance.store, entry).await {
         tracing::error!(error = %e, action, "cannot record refused request in the audit trail");
     }
 }

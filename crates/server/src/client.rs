@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use bulwark_ops::config::IpNetwork;
+use bulwark_ops::IpNetwork;
 
 /// The client's address, or None when the peer is unknown (the router
 /// driven without a server, as tests do).

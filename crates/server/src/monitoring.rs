@@ -4,10 +4,7 @@
 
 use std::sync::Arc;
 
-use bulwark_ops::engine::Observer;
-use bulwark_ops::events::ShipObserver;
-use bulwark_ops::probe::ProbeResult;
-use bulwark_ops::slo::SloStatus;
+use bulwark_ops::{Observer, ProbeResult, ShipObserver, SloStatus};
 use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts};
 
 use crate::metrics::Metrics;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::Router;
-use bulwark_ops::config::ServerConfig;
+use bulwark_ops::ServerConfig;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};

@@ -2,9 +2,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bulwark_ops::config::Config;
-use bulwark_ops::engine::SloEvaluation;
-use bulwark_ops::Instance;
+use bulwark_ops::{Config, Instance, SloEvaluation};
 use tokio::sync::Semaphore;
 
 use crate::api::{BackupSnapshots, OpsCheck};
@@ -35,7 +33,7 @@ pub struct AppState {
     pub limiter: FailureLimiter,
     /// The running monitoring engine's snapshots; None when no engine runs
     /// (then monitor state is read from the store).
-    pub live: Option<Arc<bulwark_ops::engine::Live>>,
+    pub live: Option<Arc<bulwark_ops::Live>>,
     pub(crate) views: Views,
     pub(crate) view_ttl: Duration,
     /// Turns true when `serve` stops accepting: long-lived responses (the
@@ -54,10 +52,10 @@ pub(crate) struct Views {
     pub slo: Cached<Arc<SloEvaluation>>,
     pub ops_check: Cached<OpsCheck>,
     /// The public status page's view (`/status`, badges).
-    pub status: Cached<Arc<bulwark_ops::status::PublicStatus>>,
+    pub status: Cached<Arc<bulwark_ops::PublicStatus>>,
     /// Daily uptime of every monitor, the days that ended kept: the status
     /// page's and the monitor pages' 90-day bars.
-    pub daily: bulwark_ops::uptime::DailyHistory,
+    pub daily: bulwark_ops::DailyHistory,
     /// Per configured backup: one opening of its repository at a time.
     pub snapshots: HashMap<String, Cached<BackupSnapshots>>,
     /// Bounds openings across repositories.
@@ -115,9 +113,9 @@ impl AppState {
     /// pages show, so their first visitor does not wait for it (seconds
     /// with a thousand monitors). `serve` runs it in the background.
     pub async fn warm_up(&self) {
-        use bulwark_ops::uptime::DAY_MS;
+        use bulwark_ops::DAY_MS;
         let now = chrono::Utc::now().timestamp_millis();
-        let days = bulwark_ops::status::HISTORY_DAYS as i64;
+        let days = bulwark_ops::HISTORY_DAYS as i64;
         let first = now.div_euclid(DAY_MS) * DAY_MS - (days - 1) * DAY_MS;
         if let Err(e) = self
             .views
@@ -130,7 +128,7 @@ impl AppState {
     }
 
     /// Attaches a running engine's snapshots.
-    pub fn with_live(mut self, live: Arc<bulwark_ops::engine::Live>) -> AppState {
+    pub fn with_live(mut self, live: Arc<bulwark_ops::Live>) -> AppState {
         self.live = Some(live);
         self
     }

@@ -1,8 +1,8 @@
 //! Storage cost as Prometheus gauges, set from the `cost` job's cache
-//! (`bulwark_ops::cost::status`) at each scrape: a scrape reads two small
+//! (`bulwark_ops::cost_status`) at each scrape: a scrape reads two small
 //! tables and never lists a store.
 
-use bulwark_ops::cost::BackupCost;
+use bulwark_ops::BackupCost;
 use prometheus::{GaugeVec, Opts, Registry};
 
 /// `bulwark_storage_*`. Repository labels are locations without

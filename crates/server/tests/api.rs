@@ -2,7 +2,7 @@
 //! server on a loopback port.
 
 use axum::http::StatusCode;
-use bulwark_ops::audit::{self, Filter};
+use bulwark_ops::{query_audit, Filter};
 use bulwark_server::ServeOptions;
 
 mod common;
@@ -40,7 +40,7 @@ async fn missing_and_unknown_keys_get_401_and_are_audited() {
         ]
     );
     // The presented key is never recorded.
-    let records = audit::query(&h.state.instance.store, &Filter::default())
+    let records = query_audit(&h.state.instance.store, &Filter::default())
         .await
         .unwrap();
     assert!(records
@@ -140,7 +140,7 @@ async fn admin_creates_lists_and_revokes_keys() {
         "{actions:?}"
     );
     let all = serde_json::to_string(
-        &audit::query(&h.state.instance.store, &Filter::default())
+        &query_audit(&h.state.instance.store, &Filter::default())
             .await
             .unwrap(),
     )
@@ -342,7 +342,7 @@ async fn real_server_refuses_guesses_past_the_budget_but_never_a_valid_key() {
         "{actions:?}"
     );
     // The audit trail names the client as the server saw it.
-    let records = audit::query(&h.state.instance.store, &Filter::default())
+    let records = query_audit(&h.state.instance.store, &Filter::default())
         .await
         .unwrap();
     assert!(
@@ -355,7 +355,7 @@ async fn real_server_refuses_guesses_past_the_budget_but_never_a_valid_key() {
 
 /// The clients named in refusals' audit records, newest first.
 async fn audited_clients(h: &Harness) -> Vec<String> {
-    audit::query(&h.state.instance.store, &Filter::default())
+    query_audit(&h.state.instance.store, &Filter::default())
         .await
         .unwrap()
         .into_iter()
@@ -463,7 +463,7 @@ async fn forwarded_for_is_honoured_from_trusted_proxies() {
         ],
         "newest first"
     );
-    let limited = audit::query(
+    let limited = query_audit(
         &h.state.instance.store,
         &Filter {
             action: Some("auth.rate_limited".into()),

@@ -227,7 +227,7 @@ async fn sign_out_needs_the_token_then_ends_the_session_everywhere() {
 #[tokio::test]
 async fn revoking_the_key_ends_its_sessions() {
     let h = Harness::new(CONFIG).await;
-    let created = bulwark_ops::keys::create(
+    let created = bulwark_ops::create_key(
         &h.state.instance.store,
         &bulwark_ops::Actor::system("test"),
         bulwark_ops::Role::Analyst,
@@ -238,7 +238,7 @@ async fn revoking_the_key_ends_its_sessions() {
     let browser = h.sign_in(created.secret.expose()).await;
     let (status, _) = h.browse(&browser, "GET", "/api/v1/whoami", &[]).await;
     assert_eq!(status, StatusCode::OK);
-    bulwark_ops::keys::revoke(
+    bulwark_ops::revoke_key(
         &h.state.instance.store,
         &bulwark_ops::Actor::system("test"),
         &created.info.id,

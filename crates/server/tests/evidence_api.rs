@@ -50,10 +50,9 @@ paths = ["{app}"]
         missing = dir.path().join("missing").display(),
     );
     let h = Harness::new(&text).await;
-    let run =
-        bulwark_ops::backups::run_backup(&h.state.instance.config.backups[0], &Default::default())
-            .await
-            .unwrap();
+    let run = bulwark_ops::run_backup(&h.state.instance.config.backups[0], &Default::default())
+        .await
+        .unwrap();
     assert_eq!(run.files, 1);
     (h, dir)
 }

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use bulwark_ops::audit::{self, Filter};
-use bulwark_ops::probe::ProbeResult;
-use bulwark_ops::uptime;
+use bulwark_ops::{
+    create_push_token, downsample_results, last_ping, query_audit, record_result, record_results,
+    rollup_results, Filter, ProbeResult,
+};
 
 mod common;
 use common::{Harness, ADMIN, ANALYST};
@@ -52,9 +53,7 @@ impl Record for Harness {
                 status: Some(if ok { 200 } else { 503 }),
                 error: (!ok).then(|| "unexpected status 503".into()),
             };
-            uptime::record(&self.state.instance.store, &r)
-                .await
-                .unwrap();
+            record_result(&self.state.instance.store, &r).await.unwrap();
         }
     }
 }
@@ -135,7 +134,7 @@ async fn monitors_hide_secrets_and_push_tokens_are_made_by_admins_and_shown_once
     let (status, body) = h.call("POST", &path, None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["monitor"], "cron");
-    assert!(uptime::last_ping(&h.state.instance.store, "cron")
+    assert!(last_ping(&h.state.instance.store, "cron")
         .await
         .unwrap()
         .is_some());
@@ -211,12 +210,12 @@ async fn results_serve_hourly_rollups_across_the_retention() {
             }
         }
     }
-    uptime::record_many(store, &results).await.unwrap();
+    record_results(store, &results).await.unwrap();
     for start in hours {
-        uptime::rollup(store, start, start + HOUR).await.unwrap();
+        rollup_results(store, start, start + HOUR).await.unwrap();
     }
     // What the engine's housekeeping does with the minute retention.
-    let folded = uptime::downsample(store, now - 35 * DAY).await.unwrap();
+    let folded = downsample_results(store, now - 35 * DAY).await.unwrap();
     assert_eq!(folded, 1 + 2);
 
     let uri = |query: &str| format!("/api/v1/monitors/api/results?{query}");
@@ -241,7 +240,7 @@ async fn results_serve_hourly_rollups_across_the_retention() {
     assert_eq!(buckets(&body), all_hours);
 
     // An old hour re-rolled from its raw results is in both tables: once.
-    uptime::rollup(store, hours[1], hours[1] + HOUR)
+    rollup_results(store, hours[1], hours[1] + HOUR)
         .await
         .unwrap();
     let (_, body) = h
@@ -253,7 +252,7 @@ async fn results_serve_hourly_rollups_across_the_retention() {
         )
         .await;
     assert_eq!(buckets(&body), all_hours);
-    uptime::downsample(store, now - 35 * DAY).await.unwrap();
+    downsample_results(store, now - 35 * DAY).await.unwrap();
 
     // `limit` keeps the newest buckets, oldest first.
     let (_, body) = h
@@ -476,7 +475,7 @@ async fn silences_and_maintenance_are_admin_only_and_audited() {
         .await;
     assert_eq!(incidents, serde_json::json!([]));
 
-    let actions: Vec<String> = audit::query(&h.state.instance.store, &Filter::default())
+    let actions: Vec<String> = query_audit(&h.state.instance.store, &Filter::default())
         .await
         .unwrap()
         .into_iter()
@@ -547,11 +546,10 @@ fn peer(n: u8) -> String {
 #[tokio::test]
 async fn push_token_guessing_is_limited_per_address() {
     let h = Harness::new(CONFIG).await;
-    let token =
-        uptime::create_push_token(&h.state.instance.store, &bulwark_ops::Actor::cli(), "cron")
-            .await
-            .unwrap()
-            .into_inner();
+    let token = create_push_token(&h.state.instance.store, &bulwark_ops::Actor::cli(), "cron")
+        .await
+        .unwrap()
+        .into_inner();
     let push = |p: String, token: String| {
         let h = &h;
         async move {
@@ -597,7 +595,7 @@ async fn push_token_guessing_is_limited_per_address() {
         StatusCode::TOO_MANY_REQUESTS
     );
 
-    let records = audit::query(&h.state.instance.store, &Filter::default())
+    let records = query_audit(&h.state.instance.store, &Filter::default())
         .await
         .unwrap();
     let limited: Vec<&str> = records
@@ -615,12 +613,12 @@ async fn push_token_guessing_is_limited_per_address() {
 
 #[tokio::test]
 async fn healthz_strict_serves_the_engines_evaluation() {
-    let live = std::sync::Arc::new(bulwark_ops::engine::Live::default());
+    let live = std::sync::Arc::new(bulwark_ops::Live::default());
     let h = Harness::with_state(CONFIG, |s| s.with_live(live.clone())).await;
     // The engine's pass over an empty store: a full budget.
     let at_ms = chrono::Utc::now().timestamp_millis() - 5_000;
     let statuses =
-        bulwark_ops::slo::status_all(&h.state.instance.store, &h.state.instance.config, at_ms)
+        bulwark_ops::slo_statuses(&h.state.instance.store, &h.state.instance.config, at_ms)
             .await
             .unwrap();
     live.set_slos(at_ms, statuses);
@@ -638,7 +636,7 @@ async fn healthz_strict_serves_the_engines_evaluation() {
     // The engine's next pass sees the spent budget.
     let now = chrono::Utc::now().timestamp_millis();
     let statuses =
-        bulwark_ops::slo::status_all(&h.state.instance.store, &h.state.instance.config, now)
+        bulwark_ops::slo_statuses(&h.state.instance.store, &h.state.instance.config, now)
             .await
             .unwrap();
     live.set_slos(now, statuses);
@@ -683,11 +681,10 @@ impl std::io::Write for Capture {
 #[tokio::test]
 async fn request_trace_names_the_route_not_the_push_token() {
     let h = Harness::new(CONFIG).await;
-    let token =
-        uptime::create_push_token(&h.state.instance.store, &bulwark_ops::Actor::cli(), "cron")
-            .await
-            .unwrap()
-            .into_inner();
+    let token = create_push_token(&h.state.instance.store, &bulwark_ops::Actor::cli(), "cron")
+        .await
+        .unwrap()
+        .into_inner();
     let capture = Capture::default();
     let writer = capture.clone();
     let subscriber = tracing_subscriber::fmt()

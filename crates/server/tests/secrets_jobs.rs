@@ -2,7 +2,7 @@
 //! with `oneshot`, real SQLite store, real data directory).
 
 use axum::http::StatusCode;
-use bulwark_ops::audit::{self, Filter};
+use bulwark_ops::{query_audit, Filter};
 mod common;
 use common::{Harness, ADMIN, ANALYST};
 
@@ -68,7 +68,7 @@ async fn rotating_the_dashboard_key_through_the_api_keeps_the_old_key_during_gra
         StatusCode::NOT_FOUND
     );
 
-    let records = audit::query(
+    let records = query_audit(
         &h.state.instance.store,
         &Filter {
             action: Some("secret.rotate".into()),
@@ -118,7 +118,7 @@ async fn jobs_are_listed_for_analysts_and_run_by_admins() {
 
     let (_, body) = h.call("GET", "/api/v1/jobs", Some(ANALYST), None).await;
     assert_eq!(body[1]["last_run"]["outcome"], "success");
-    let audited = audit::query(
+    let audited = query_audit(
         &h.state.instance.store,
         &Filter {
             action: Some("job.run".into()),

@@ -103,7 +103,7 @@ async fn seed(h: &Harness) -> (String, String) {
     h.seed_hour("public-web", good_day + hour, 60, 0).await;
     let store = &h.state.instance.store;
     for m in ["public-api", "private-db"] {
-        bulwark_ops::uptime::open_incident(
+        bulwark_ops::open_incident(
             store,
             m,
             now - 3 * 3_600_000,

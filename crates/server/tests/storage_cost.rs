@@ -4,8 +4,7 @@
 
 mod common;
 
-use bulwark_ops::alert;
-use bulwark_ops::Actor;
+use bulwark_ops::{firing_alerts, Actor};
 use bulwark_repo::{open_backend, FileType};
 use common::Harness;
 
@@ -104,7 +103,7 @@ paths = ["/srv/app"]
     )
     .is_some());
 
-    let firing = alert::firing(&h.state.instance.store).await.unwrap();
+    let firing = firing_alerts(&h.state.instance.store).await.unwrap();
     let high: Vec<_> = firing
         .iter()
         .filter(|a| a.alertname == "StorageCostHigh")
@@ -120,7 +119,7 @@ paths = ["/srv/app"]
         .await
         .unwrap();
     assert_eq!(run.outcome.as_str(), "success", "{}", run.summary);
-    let firing = alert::firing(&h.state.instance.store).await.unwrap();
+    let firing = firing_alerts(&h.state.instance.store).await.unwrap();
     assert!(
         firing.iter().all(|a| a.alertname != "StorageCostHigh"),
         "{firing:?}"

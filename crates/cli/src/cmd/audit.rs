@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use bulwark_ops::audit;
+use bulwark_ops::{export_audit, verify_audit};
 
 use crate::Globals;
 
@@ -36,7 +36,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
 }
 
 async fn verify(globals: &Globals, store: &bulwark_ops::Store) -> anyhow::Result<ExitCode> {
-    let v = audit::verify(store).await?;
+    let v = verify_audit(store).await?;
     if globals.json {
         crate::output::print_json(&serde_json::to_value(&v)?);
     } else {
@@ -60,7 +60,7 @@ async fn export(store: &bulwark_ops::Store, output: Option<PathBuf>) -> anyhow::
         None => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            audit::export(store, &mut out).await?;
+            export_audit(store, &mut out).await?;
             out.flush()?;
         }
         Some(path) => {
@@ -73,7 +73,7 @@ async fn export(store: &bulwark_ops::Store, output: Option<PathBuf>) -> anyhow::
             let tmp = tempfile::NamedTempFile::new_in(dir)
                 .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
             let mut out = std::io::BufWriter::new(tmp);
-            let n = audit::export(store, &mut out).await?;
+            let n = export_audit(store, &mut out).await?;
             let tmp = out.into_inner().map_err(|e| e.into_error())?;
             tmp.as_file().sync_all()?;
             tmp.persist(&path)

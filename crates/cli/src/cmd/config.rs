@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use bulwark_ops::config::Severity;
+use bulwark_ops::Severity;
 
 use crate::Globals;
 
@@ -17,7 +17,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
 }
 
 fn check(globals: &Globals) -> anyhow::Result<ExitCode> {
-    let result = bulwark_ops::settings::load(&globals.config_path, globals.config_required, &|k| {
+    let result = bulwark_ops::load_settings(&globals.config_path, globals.config_required, &|k| {
         std::env::var(k).ok()
     });
     let (diagnostics, valid, source) = match &result {
@@ -29,24 +29,11 @@ fn check(globals: &Globals) -> anyhow::Result<ExitCode> {
         ),
     };
     if globals.json {
-        let items: Vec<serde_json::Value> = diagnostics
-            .iter()
-            .map(|d| {
-                serde_json::json!({
-                    "severity": match d.severity { Severity::Error => "error", Severity::Warning => "warning" },
-                    "file": d.file.as_ref().map(|f| f.display().to_string()),
-                    "line": d.line,
-                    "column": d.column,
-                    "field": d.field,
-                    "message": d.message,
-                })
-            })
-            .collect();
-        crate::output::print_json(&serde_json::json!({
-            "valid": valid,
-            "file": source.map(|p| p.display().to_string()),
-            "diagnostics": items,
-        }));
+        crate::output::print_json(&crate::wire::ConfigCheck {
+            diagnostics: diagnostics.iter().map(Into::into).collect(),
+            file: source.map(|p| p.display().to_string()),
+            valid,
+        });
     } else {
         for d in &diagnostics {
             println!("{d}");

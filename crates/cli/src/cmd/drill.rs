@@ -3,8 +3,7 @@
 
 use std::process::ExitCode;
 
-use bulwark_ops::drill::{self, DrillJob};
-use bulwark_ops::Actor;
+use bulwark_ops::{last_drills, Actor, DrillJob, SnapshotSpec};
 use bulwark_server::api::DrillReportWire;
 
 use crate::Globals;
@@ -35,7 +34,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
             Command::Run { name, snapshot } => {
                 let config = &instance.config;
                 let snapshot = snapshot
-                    .map(|s| drill::SnapshotSpec::parse(&s, true))
+                    .map(|s| SnapshotSpec::parse(&s, true))
                     .transpose()
                     .map_err(|e| anyhow::anyhow!("--snapshot: {e}"))?;
                 let drills: Vec<String> = match &name {
@@ -121,7 +120,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                 }
             }
             Command::Last { n } => {
-                let reports = drill::last(&store, n).await?;
+                let reports = last_drills(&store, n).await?;
                 if globals.json {
                     // The document `GET /api/ops/dr/last` serves.
                     let wire: Vec<DrillReportWire> =

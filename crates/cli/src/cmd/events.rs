@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use bulwark_ops::events;
+use bulwark_ops::{list_events, ship_stream, EventKind, ShipOptions};
 
 use crate::Globals;
 
@@ -33,21 +33,21 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
     match command {
         Command::Ship { sink } => super::runtime()?.block_on(async {
             let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-            let summary = events::ship_stream(
+            let summary = ship_stream(
                 &loaded.config,
                 &globals.data_dir,
                 &sink,
                 stdin,
                 Duration::from_secs(1),
-                &events::ShipOptions::default(),
+                &ShipOptions::default(),
             )
             .await?;
             if globals.json {
-                crate::output::print_json(&serde_json::json!({
-                    "sink": sink,
-                    "lines": summary.lines,
-                    "batches": summary.batches,
-                }));
+                crate::output::print_json(&crate::wire::Shipped {
+                    batches: summary.batches,
+                    lines: summary.lines,
+                    sink: sink.clone(),
+                });
             } else {
                 println!(
                     "shipped {} lines in {} batches to sink \"{sink}\"",
@@ -59,7 +59,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
         Command::List { after, kind, limit } => {
             let kind = match kind.as_deref() {
                 None => None,
-                Some(k) => Some(events::Kind::parse(k).ok_or_else(|| {
+                Some(k) => Some(EventKind::parse(k).ok_or_else(|| {
                     anyhow::anyhow!(
                         "unknown event kind {k:?} (expected one of audit, incident, alert, job, drill, secret)"
                     )
@@ -67,7 +67,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
             };
             super::runtime()?.block_on(async {
                 let store = super::open_store(globals, &loaded.config).await?;
-                let list = events::list(&store, after, kind, limit).await?;
+                let list = list_events(&store, after, kind, limit).await?;
                 store.close().await;
                 if globals.json {
                     crate::output::print_json(&serde_json::to_value(&list)?);

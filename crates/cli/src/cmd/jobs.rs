@@ -3,8 +3,7 @@
 
 use std::process::ExitCode;
 
-use bulwark_ops::scheduler::RunOutcome;
-use bulwark_ops::Actor;
+use bulwark_ops::{Actor, RunOutcome};
 use bulwark_server::api::{JobRunWire, JobWire};
 
 use crate::Globals;

@@ -1,7 +1,6 @@
 use std::process::ExitCode;
 
-use bulwark_ops::keys;
-use bulwark_ops::{Actor, Role};
+use bulwark_ops::{create_key, list_keys, revoke_key, Actor, Role};
 use bulwark_server::api::{CreatedKey, KeyMeta};
 
 use crate::Globals;
@@ -34,7 +33,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
         let actor = Actor::cli();
         match command {
             Command::Create { role, name } => {
-                let created = keys::create(&store, &actor, role, &name).await?;
+                let created = create_key(&store, &actor, role, &name).await?;
                 if globals.json {
                     // `POST /api/v1/keys`'s answer.
                     crate::output::print_json(&CreatedKey::from(created));
@@ -47,7 +46,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                 }
             }
             Command::List => {
-                let list = keys::list(&store).await?;
+                let list = list_keys(&store).await?;
                 if globals.json {
                     // `GET /api/v1/keys`'s answer.
                     let wire: Vec<KeyMeta> = list.iter().cloned().map(KeyMeta::from).collect();
@@ -76,7 +75,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                 }
             }
             Command::Revoke { id } => {
-                let info = keys::revoke(&store, &actor, &id).await?;
+                let info = revoke_key(&store, &actor, &id).await?;
                 if globals.json {
                     // `DELETE /api/v1/keys/{id}`'s answer.
                     crate::output::print_json(&KeyMeta::from(info));

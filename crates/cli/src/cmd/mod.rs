@@ -19,15 +19,14 @@ pub(crate) mod verify;
 use std::sync::Arc;
 
 use anyhow::Context;
-use bulwark_ops::config::{Config, Loaded};
-use bulwark_ops::{Instance, Store};
+use bulwark_ops::{Config, Instance, Loaded, Store};
 
 use crate::Globals;
 
 /// Loads the config, printing its warnings to stderr; an invalid config is
 /// an error listing every problem.
 pub(crate) fn load_config(globals: &Globals) -> anyhow::Result<Loaded> {
-    let loaded = bulwark_ops::settings::load(&globals.config_path, globals.config_required, &|k| {
+    let loaded = bulwark_ops::load_settings(&globals.config_path, globals.config_required, &|k| {
         std::env::var(k).ok()
     })
     .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))?;

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use bulwark_ops::opscheck::{self, CheckRow};
+use bulwark_ops::{all_checks_ok, run_ops_check, CheckRow};
 
 use bulwark_server::api::OpsCheck;
 
@@ -47,7 +47,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
     // the first thing this check exists to catch. Nothing else can be judged
     // without it, so the table stops there.
     let loaded =
-        match bulwark_ops::settings::load(&globals.config_path, globals.config_required, &|k| {
+        match bulwark_ops::load_settings(&globals.config_path, globals.config_required, &|k| {
             std::env::var(k).ok()
         }) {
             Ok(l) => l,
@@ -78,11 +78,11 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
         .build()?;
     runtime.block_on(async {
         let store = super::open_store(globals, &config).await?;
-        let result = opscheck::run(&store, &config, &globals.data_dir, chrono::Utc::now()).await;
+        let result = run_ops_check(&store, &config, &globals.data_dir, chrono::Utc::now()).await;
         store.close().await;
         let rows = result?;
         print(globals, &rows);
-        Ok(if opscheck::all_ok(&rows) {
+        Ok(if all_checks_ok(&rows) {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)

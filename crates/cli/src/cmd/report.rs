@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use bulwark_ops::report::{self, render, Period};
+use bulwark_ops::{gather_report, report_html, report_markdown, Period};
 
 use crate::Globals;
 
@@ -42,7 +42,7 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
     let config = loaded.config;
     let data = super::runtime()?.block_on(async {
         let store = super::open_store(globals, &config).await?;
-        let r = report::gather(&store, &config, period, chrono::Utc::now()).await;
+        let r = gather_report(&store, &config, period, chrono::Utc::now()).await;
         store.close().await;
         anyhow::Ok(r?)
     })?;
@@ -52,8 +52,8 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
             s.push('\n');
             s
         }
-        Format::Md => render::markdown(&data),
-        Format::Html => render::html(&data),
+        Format::Md => report_markdown(&data),
+        Format::Html => report_html(&data),
     };
     match args.output {
         None => {

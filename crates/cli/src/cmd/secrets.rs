@@ -3,9 +3,10 @@
 
 use std::process::ExitCode;
 
-use bulwark_ops::config::format_duration;
-use bulwark_ops::secrets;
-use bulwark_ops::Actor;
+use bulwark_ops::{
+    expire_previous_secret, format_duration, list_secrets, rotate_secret, Actor, RotateOptions,
+    SecretError,
+};
 
 use bulwark_server::api::{RotateResult, SecretMetaWire};
 
@@ -44,7 +45,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
         let now = chrono::Utc::now();
         let code = match command {
             Command::List => {
-                let list = secrets::list(&store, &globals.data_dir, &config.secrets, now).await?;
+                let list = list_secrets(&store, &globals.data_dir, &config.secrets, now).await?;
                 if globals.json {
                     // The document `GET /api/v1/secrets` serves.
                     let wire: Vec<SecretMetaWire> =
@@ -96,18 +97,18 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                         .secrets
                         .iter()
                         .find(|s| &s.name == n)
-                        .ok_or_else(|| secrets::SecretError::Unknown(n.clone()))?],
+                        .ok_or_else(|| SecretError::Unknown(n.clone()))?],
                     None => config.secrets.iter().collect(),
                 };
                 let actor = Actor::cli();
                 let mut results = Vec::new();
                 let mut hook_failed = false;
                 for cfg in targets {
-                    let how = secrets::RotateOptions { force, no_grace };
+                    let how = RotateOptions { force, no_grace };
                     let rotation =
-                        secrets::rotate(&store, &globals.data_dir, cfg, &actor, how, now).await?;
+                        rotate_secret(&store, &globals.data_dir, cfg, &actor, how, now).await?;
                     if let Err(e) =
-                        secrets::expire_previous(&store, &globals.data_dir, &cfg.name, now).await
+                        expire_previous_secret(&store, &globals.data_dir, &cfg.name, now).await
                     {
                         tracing::warn!(secret = %cfg.name, error = %e, "cannot remove an expired previous value");
                     }

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use bulwark_ops::{keys, Actor, Instance, Role};
+use bulwark_ops::{create_key, Actor, Instance, Role};
 use bulwark_server::AppState;
 
 use crate::Globals;
@@ -62,7 +62,7 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
                 .clone()
                 .run(stopped(stop_rx.clone()), std::time::Duration::from_secs(30)),
         );
-        let mut engine_opts = bulwark_ops::engine::EngineOptions::new(&globals.data_dir);
+        let mut engine_opts = bulwark_ops::EngineOptions::new(&globals.data_dir);
         engine_opts.observer = Some(bulwark_server::monitoring_observer(&state.metrics));
         engine_opts.ship.observer = Some(bulwark_server::events_observer(&state.metrics));
         engine_opts.raw_retention = instance.config.server.results_retention;
@@ -86,8 +86,11 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The embedded default's monitor: Bulwark's own `/healthz`.
-fn self_monitor(addr: SocketAddr) -> bulwark_ops::config::MonitorConfig {
-    use bulwark_ops::config::{self as cfg, HttpCheck, MonitorConfig, MonitorKind};
+fn self_monitor(addr: SocketAddr) -> bulwark_ops::MonitorConfig {
+    use bulwark_ops::{
+        HttpCheck, MonitorConfig, MonitorKind, DEFAULT_INTERVAL, DEFAULT_RECOVER_AFTER,
+        DEFAULT_STRIKES, DEFAULT_TIMEOUT,
+    };
     // A wildcard listen address is reachable on loopback.
     let host = match addr.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
@@ -102,7 +105,7 @@ fn self_monitor(addr: SocketAddr) -> bulwark_ops::config::MonitorConfig {
         "BASE_URL" => Some(url.clone()),
         _ => std::env::var(k).ok(),
     };
-    if let Some(mut m) = bulwark_ops::settings::parse("", None, &env)
+    if let Some(mut m) = bulwark_ops::parse_settings("", None, &env)
         .ok()
         .and_then(|l| l.config.monitors.into_iter().next())
     {
@@ -123,10 +126,10 @@ fn self_monitor(addr: SocketAddr) -> bulwark_ops::config::MonitorConfig {
             json: Vec::new(),
             cert_min_days: None,
         }),
-        interval: cfg::DEFAULT_INTERVAL,
-        timeout: cfg::DEFAULT_TIMEOUT,
-        strikes: cfg::DEFAULT_STRIKES,
-        recover_after: cfg::DEFAULT_RECOVER_AFTER,
+        interval: DEFAULT_INTERVAL,
+        timeout: DEFAULT_TIMEOUT,
+        strikes: DEFAULT_STRIKES,
+        recover_after: DEFAULT_RECOVER_AFTER,
         tags: vec!["self".to_string()],
         public: false,
     }
@@ -139,7 +142,7 @@ fn self_monitor(addr: SocketAddr) -> bulwark_ops::config::MonitorConfig {
 async fn ensure_secrets(instance: &Instance) {
     let actor = Actor::system("scheduler");
     for cfg in &instance.config.secrets {
-        match bulwark_ops::secrets::rotation_check(
+        match bulwark_ops::secret_rotation_check(
             &instance.store,
             &instance.data_dir,
             cfg,
@@ -165,7 +168,7 @@ async fn bootstrap_admin_key(globals: &Globals, instance: &Instance) -> anyhow::
     if instance.auth.has_admin().await? {
         return Ok(());
     }
-    let created = keys::create(
+    let created = create_key(
         &instance.store,
         &Actor::system("bootstrap"),
         Role::Admin,
@@ -173,9 +176,12 @@ async fn bootstrap_admin_key(globals: &Globals, instance: &Instance) -> anyhow::
     )
     .await?;
     if globals.json {
-        crate::output::print_json(&serde_json::json!({
-            "bootstrap_admin_key": { "id": created.info.id, "key": created.secret.expose() }
-        }));
+        crate::output::print_json(&crate::wire::BootstrapKey {
+            bootstrap_admin_key: crate::wire::BootstrapKeyJson {
+                id: created.info.id.clone(),
+                key: created.secret.expose().to_string(),
+            },
+        });
     } else {
         println!(
             "\nNo admin key existed, so Bulwark made one. It is shown only this once:\n\n    {}\n\n\

@@ -1,7 +1,8 @@
 use std::process::ExitCode;
 
-use bulwark_ops::alert;
-use bulwark_ops::Actor;
+use bulwark_ops::{
+    create_silence, expire_silence, list_silences, Actor, NewSilence, Silence, SilenceEnd,
+};
 
 use bulwark_server::api::SilenceWire;
 
@@ -30,7 +31,7 @@ pub(crate) enum Command {
     Expire { id: String },
 }
 
-fn row(s: &alert::Silence) -> Vec<String> {
+fn row(s: &Silence) -> Vec<String> {
     let t = |ms: i64| {
         chrono::DateTime::from_timestamp_millis(ms)
             .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
@@ -47,7 +48,7 @@ fn row(s: &alert::Silence) -> Vec<String> {
 }
 
 /// What `/api/v1/silences` serves for `s`.
-fn json(s: &alert::Silence) -> SilenceWire {
+fn json(s: &Silence) -> SilenceWire {
     SilenceWire::from(s.clone())
 }
 
@@ -66,15 +67,15 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                 duration,
                 comment,
             } => {
-                let d = bulwark_ops::config::parse_duration(&duration)
+                let d = bulwark_ops::parse_duration(&duration)
                     .map_err(|e| anyhow::anyhow!("invalid --duration: {e}"))?;
-                let new = alert::NewSilence {
+                let new = NewSilence {
                     monitor: monitor.as_deref(),
                     tag: tag.as_deref(),
                     comment: &comment,
-                    ends: alert::SilenceEnd::After(d),
+                    ends: SilenceEnd::After(d),
                 };
-                let s = alert::create_silence(&store, &loaded.config, &actor, new).await?;
+                let s = create_silence(&store, &loaded.config, &actor, new).await?;
                 if globals.json {
                     crate::output::print_json(&json(&s));
                 } else {
@@ -82,7 +83,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                 }
             }
             Command::List { all } => {
-                let list = alert::list_silences(&store, all, now).await?;
+                let list = list_silences(&store, all, now).await?;
                 if globals.json {
                     crate::output::print_json(&list.iter().map(json).collect::<Vec<_>>());
                 } else {
@@ -91,7 +92,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                 }
             }
             Command::Expire { id } => {
-                let s = alert::expire_silence(&store, &actor, &id).await?;
+                let s = expire_silence(&store, &actor, &id).await?;
                 if globals.json {
                     crate::output::print_json(&json(&s));
                 } else {

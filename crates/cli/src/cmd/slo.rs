@@ -20,7 +20,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
     super::runtime()?.block_on(async {
         let store = super::open_store(globals, &loaded.config).await?;
         let now = chrono::Utc::now().timestamp_millis();
-        let statuses = bulwark_ops::slo::status_all(&store, &loaded.config, now).await?;
+        let statuses = bulwark_ops::slo_statuses(&store, &loaded.config, now).await?;
         store.close().await;
         if globals.json {
             // The document `GET /api/ops/slo/status` serves.

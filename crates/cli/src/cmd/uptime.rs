@@ -32,9 +32,9 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
         .build()?;
     runtime.block_on(async {
         let store = super::open_store(globals, &loaded.config).await?;
-        let results = bulwark_ops::engine::check_all(&store, &loaded.config).await;
+        let results = bulwark_ops::check_all_monitors(&store, &loaded.config).await;
         store.close().await;
-        bulwark_ops::engine::log_results(&globals.data_dir, &results);
+        bulwark_ops::log_probe_results(&globals.data_dir, &results);
         let all_up = results.iter().all(|r| r.ok);
         if globals.json {
             // The document `POST /api/ops/uptime/test` serves.
@@ -67,19 +67,18 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
 /// Only the token's digest is stored, so this is the one time it is shown.
 fn push_token(
     globals: &Globals,
-    config: &bulwark_ops::config::Config,
+    config: &bulwark_ops::Config,
     name: &str,
 ) -> anyhow::Result<ExitCode> {
     match config.monitor(name).map(|m| &m.kind) {
-        Some(bulwark_ops::config::MonitorKind::Push { .. }) => {}
+        Some(bulwark_ops::MonitorKind::Push { .. }) => {}
         Some(_) => anyhow::bail!("monitor {name:?} is not a push monitor"),
         None => anyhow::bail!("no monitor named {name:?} is configured"),
     }
     super::runtime()?.block_on(async {
         let store = super::open_store(globals, config).await?;
         let token =
-            bulwark_ops::uptime::create_push_token(&store, &bulwark_ops::Actor::cli(), name)
-                .await?;
+            bulwark_ops::create_push_token(&store, &bulwark_ops::Actor::cli(), name).await?;
         store.close().await;
         let path = format!("/api/v1/push/{}", token.expose());
         if globals.json {

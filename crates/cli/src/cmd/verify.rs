@@ -5,9 +5,9 @@
 
 use std::process::ExitCode;
 
-use bulwark_ops::backups::VerifyJob;
-use bulwark_ops::Actor;
+use bulwark_ops::{Actor, VerifyJob};
 
+use crate::wire::{Verified, VerifyNotRun, VerifyReportJson};
 use crate::Globals;
 
 #[derive(Debug, clap::Args)]
@@ -49,9 +49,12 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
             let Some(reports) = reports else {
                 failed = true;
                 if globals.json {
-                    out.push(serde_json::json!({
-                        "backup": name, "ok": false, "run": run.id,
-                        "outcome": run.outcome.as_str(), "error": run.summary,
+                    out.push(Verified::NotRun(VerifyNotRun {
+                        backup: name,
+                        error: run.summary,
+                        ok: false,
+                        outcome: run.outcome.as_str(),
+                        run: run.id,
                     }));
                 } else {
                     println!(
@@ -67,20 +70,7 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
             for report in reports {
                 failed |= !report.is_ok();
                 if globals.json {
-                    out.push(serde_json::json!({
-                        "backup": report.backup,
-                        "repo": report.repo,
-                        "ok": report.is_ok(),
-                        "snapshot": report.snapshot,
-                        "packs": report.packs,
-                        "packs_read": report.packs_read,
-                        "files_sampled": report.files_sampled,
-                        "check_errors": report.check_errors,
-                        "mismatches": report.mismatches.iter().map(|m| serde_json::json!({
-                            "path": m.path, "expected_sha256": m.expected,
-                            "actual_sha256": m.actual, "reason": m.reason,
-                        })).collect::<Vec<_>>(),
-                    }));
+                    out.push(Verified::Report(VerifyReportJson::from(&report)));
                 } else {
                     let name = if copies {
                         format!("{} ({})", report.backup, report.repo)
@@ -106,7 +96,7 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         if globals.json {
-            crate::output::print_json(&serde_json::Value::Array(out));
+            crate::output::print_json(&out);
         }
         instance.store.close().await;
         Ok(if failed {

@@ -138,7 +138,7 @@ impl Api {
         let file = dir.join("bulwark.toml");
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         let env = |k: &str| (k == "ROLES_JSON").then(|| format!(r#"{{"{API_KEY}":"admin"}}"#));
-        let config = bulwark_ops::settings::parse(&text, Some(&file), &env)
+        let config = bulwark_ops::parse_settings(&text, Some(&file), &env)
             .expect("config")
             .config;
         let instance = bulwark_ops::Instance::open(std::sync::Arc::new(config), &dir.join("data"))
@@ -223,6 +223,45 @@ pub fn without(mut value: serde_json::Value, volatile: &[&str]) -> serde_json::V
     }
     walk(&mut value, volatile);
     value
+}
+
+/// Every key of `value` as a path, sorted: `a`, `a.b` for a nested
+/// object, `a[].b` for the objects of an array (all of its elements), `[].a`
+/// for a top-level array. Two documents have the same shape when these are
+/// equal, so a renamed, added or dropped field shows up.
+pub fn key_paths(value: &serde_json::Value) -> Vec<String> {
+    fn walk(v: &serde_json::Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, child) in map {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    out.insert(path.clone());
+                    walk(child, &path, out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    walk(item, &format!("{prefix}[]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(value, "", &mut out);
+    out.into_iter().collect()
+}
+
+/// The audit trail of the data directory `data` as `audit export` writes it.
+pub fn audit_records(data: &Path) -> Vec<serde_json::Value> {
+    let out = ok("audit export", run(bulwark(data).args(["audit", "export"])));
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// The S3 test server (moto, started by scripts/test.sh) driven by boto3,

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{BackupConfig, BackupKind, KeepPolicy, PasswordSource};
 
-pub use jobs::{jobs, BackupJob, VerifyJob};
+pub use jobs::{jobs, VerifyJob};
 
 /// The verification event stream, under `<data-dir>/logs/`.
 pub const VERIFY_LOG: &str = crate::files::VERIFY_LOG;
@@ -478,7 +478,7 @@ pub async fn verify(
     verify_repo(cfg, &cfg.repo, data_dir, cancel).await
 }
 
-/// [`verify`] of the backup's `repo` and of every copy, in that order. A
+/// `verify` of the backup's `repo` and of every copy, in that order. A
 /// copy that cannot be opened is a failed report, not an error: the others
 /// are still verified.
 ///

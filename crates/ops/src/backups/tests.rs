@@ -4,6 +4,7 @@ use std::path::Path;
 
 use bulwark_repo::{open_backend, KdfParams, Repository};
 
+use super::jobs::BackupJob;
 use super::*;
 use crate::config::{KeepPolicy, Notify, VerifyConfig};
 

@@ -78,7 +78,6 @@ impl Config {
     }
 }
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_STRICT_BUDGET_THRESHOLD: f64 = 0.8;
 pub const DEFAULT_MAX_SILENCE: Duration = Duration::from_secs(365 * 86_400);
 pub const DEFAULT_RESULTS_RETENTION: Duration = Duration::from_secs(7 * 86_400);

@@ -30,7 +30,7 @@ use crate::config::{BackupConfig, Config};
 use crate::store::{Store, StoreError};
 
 pub use job::job;
-pub use store::{ClassBytes, Measurement};
+pub use store::Measurement;
 
 /// Bytes in the GB storage is billed by.
 pub const BYTES_PER_GB: f64 = 1e9;
@@ -281,7 +281,7 @@ pub fn evaluate(config: &Config, measurements: &[Measurement]) -> Vec<BackupCost
         .collect()
 }
 
-/// [`evaluate`] over the store's cache.
+/// `evaluate` over the store's cache.
 ///
 /// # Errors
 /// On a database error.

@@ -2,6 +2,7 @@ use std::path::Path;
 
 use chrono::TimeZone;
 
+use super::store::ClassBytes;
 use super::*;
 use crate::config::{Diagnostic, Severity};
 

@@ -27,7 +27,7 @@ use crate::identity::Actor;
 use crate::store::{Store, StoreError};
 
 pub use jobs::{jobs, DrillJob, DRILL_SLACK};
-pub use select::{choose as choose_snapshot, SnapshotSpec};
+pub use select::SnapshotSpec;
 
 /// The version of the stored report document (`drill_reports.report` and
 /// `logs/dr_report_*.json`). Reports stored before the field existed are
@@ -844,7 +844,7 @@ pub async fn latest_and_last_pass(
 /// Runs the drill named `name`.
 ///
 /// # Errors
-/// As [`run`], and [`DrillError::Unknown`].
+/// As `run`, and `DrillError::Unknown`.
 pub async fn run_named(
     store: &Store,
     config: &Config,

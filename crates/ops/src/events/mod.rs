@@ -29,9 +29,7 @@ use crate::store::{Dialect, Store, StoreError};
 
 pub use crate::config::EventKind as Kind;
 pub(crate) use ship::start_all;
-pub use ship::{
-    ship_stream, Progress, ShipError, ShipObserver, ShipOptions, Shipper, StreamSummary,
-};
+pub use ship::{ship_stream, ShipError, ShipObserver, ShipOptions, Shipper};
 
 /// One stored event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -255,36 +253,6 @@ pub async fn prune(store: &Store, sinks: &[String], before_ms: i64) -> Result<u6
     .await?
     .rows_affected();
     Ok(deleted)
-}
-
-/// Where each sink stands: for `bulwark events` and metrics.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SinkStatus {
-    pub sink: String,
-    pub cursor: i64,
-    /// Events not confirmed yet (newest seq - cursor).
-    pub lag: i64,
-}
-
-/// Every configured sink's cursor and lag.
-///
-/// # Errors
-/// On a database error.
-pub async fn status(
-    store: &Store,
-    config: &crate::config::Config,
-) -> Result<Vec<SinkStatus>, StoreError> {
-    let head = head(store).await?;
-    let mut out = Vec::new();
-    for sink in &config.sinks {
-        let cursor = cursor(store, &sink.name).await?;
-        out.push(SinkStatus {
-            sink: sink.name.clone(),
-            cursor,
-            lag: (head - cursor).max(0),
-        });
-    }
-    Ok(out)
 }
 
 /// Syslog severity (RFC 5424) of an event: problems are warnings or

@@ -12,7 +12,7 @@
 mod job;
 pub mod render;
 
-pub use job::{job, REPORT_SCHEDULE};
+pub use job::job;
 
 #[cfg(test)]
 mod tests;
@@ -46,7 +46,7 @@ impl Period {
     /// Parses `YYYY-MM` strictly (four-digit year, two-digit month).
     ///
     /// # Errors
-    /// [`PeriodError`] naming the value.
+    /// `PeriodError` naming the value.
     pub fn parse(s: &str) -> Result<Period, PeriodError> {
         let bad = || PeriodError(s.to_string());
         let (y, m) = s.split_once('-').ok_or_else(bad)?;

@@ -71,7 +71,7 @@ pub trait Task: Send + Sync {
     fn judge(&self, output: &Self::Output) -> Result<String, String>;
 }
 
-/// What a registered job does: any [`Task`], its result reduced to the
+/// What a registered job does: any `Task`, its result reduced to the
 /// stored summary.
 pub trait JobAction: Send + Sync {
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<String, RunError>>;

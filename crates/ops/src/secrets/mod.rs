@@ -17,7 +17,7 @@ pub(crate) mod generate;
 mod hook;
 mod jobs;
 
-pub use jobs::{jobs, ROTATION_CHECK_INTERVAL};
+pub use jobs::jobs;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

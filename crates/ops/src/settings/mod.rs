@@ -2,7 +2,7 @@
 //! diagnostic: each section compiled by its component.
 //!
 //! ```
-//! use bulwark_ops::settings;
+//! use bulwark_ops::parse_settings;
 //!
 //! let text = r#"
 //! [[monitor]]
@@ -10,7 +10,7 @@
 //! url = "http://127.0.0.1:9000/health"
 //! interval = "30s"
 //! "#;
-//! let loaded = settings::parse(text, None, &|_| None).unwrap();
+//! let loaded = parse_settings(text, None, &|_| None).unwrap();
 //! assert_eq!(loaded.config.monitors[0].interval.as_secs(), 30);
 //! ```
 //!

@@ -59,7 +59,7 @@ pub struct SloStatus {
     pub budget_consumed: f64,
     /// 1 - consumed, floored at 0.
     pub budget_remaining: f64,
-    /// (label, burn rate) over each of [`BURN_WINDOWS`].
+    /// (label, burn rate) over each of `BURN_WINDOWS`.
     pub burn_rates: Vec<(&'static str, f64)>,
     /// When the remaining budget runs out at the last hour's burn rate.
     pub exhaustion_at_ms: Option<i64>,

@@ -28,7 +28,7 @@ impl DayCount {
 /// rolled up a minute or two after they arrive.
 const SETTLE_MS: i64 = 10 * 60 * 1000;
 
-/// [`daily_counts`] with the days that have ended kept between calls: a
+/// `daily_counts` with the days that have ended kept between calls: a
 /// past day's counts no longer change, so only the current day is read
 /// again. Reading 90 days of 1,000 monitors takes seconds; the current day
 /// alone a fraction of that.
@@ -46,7 +46,7 @@ struct Closed {
 }
 
 impl DailyHistory {
-    /// As [`daily_counts`]`(store, from_day_ms, to_ms)`.
+    /// As `daily_counts``(store, from_day_ms, to_ms)`.
     ///
     /// # Errors
     /// On a database error.

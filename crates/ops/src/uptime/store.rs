@@ -386,7 +386,7 @@ fn hour_at_or_after(ms: i64) -> i64 {
 /// Hourly buckets cover the whole retention: hours already downsampled come
 /// from the hourly rows, newer ones are folded on the fly from their minute
 /// rollups by the rule [`downsample`] stores (counts summed, latency
-/// percentiles bounded, see [`fold_hours`]). Each bucket covers its whole
+/// percentiles bounded, see `fold_hours`). Each bucket covers its whole
 /// hour (the current one up to its newest rolled-up minute), however
 /// `to_ms` cuts it.
 ///
@@ -574,7 +574,7 @@ pub(crate) fn fold_hours(minutes: &[Rollup]) -> Vec<Rollup> {
 }
 
 /// Replaces per-minute rollups of every hour that ended at or before
-/// `before_ms` with one hourly rollup per monitor and hour ([`fold_hours`]).
+/// `before_ms` with one hourly rollup per monitor and hour (`fold_hours`).
 /// It walks monitors through the `(monitor, minute)` primary key and folds
 /// at most a day of one monitor per transaction, writing the hourly rows and
 /// deleting the minute rows together, so a crash leaves every hour in

@@ -4,7 +4,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use bulwark_ops::audit::{self, Filter, Outcome};
+use bulwark_ops::{query_audit, Filter, Outcome};
 
 use crate::api::{AuditPage, AuditQuery, AuditRecord};
 use crate::auth::{Analyst, Auth};
@@ -54,7 +54,7 @@ pub(crate) async fn list(
         before_seq: q.before,
         limit: Some(limit),
     };
-    let records = audit::query(&state.instance.store, &filter).await?;
+    let records = query_audit(&state.instance.store, &filter).await?;
     let next_before = (records.len() == limit as usize)
         .then(|| records.last().map(|r| r.seq))
         .flatten();

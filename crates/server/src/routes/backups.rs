@@ -8,8 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use bulwark_ops::audit::{self, Entry, Outcome};
-use bulwark_ops::backups::restore::{RestoreJob, RestoreRequest};
+use bulwark_ops::{append_audit, Entry, Outcome, RestoreJob, RestoreRequest};
 
 use super::ApiJson;
 use crate::api::{JobStarted, RestoreBody};
@@ -57,7 +56,7 @@ pub(crate) async fn restore(
         detail["error"] = serde_json::json!(error.to_string());
         let entry =
             Entry::new(&auth.actor(), "backup.restore", &name, Outcome::Denied).detail(detail);
-        if let Err(e) = audit::append(&state.instance.store, entry).await {
+        if let Err(e) = append_audit(&state.instance.store, entry).await {
             tracing::error!(error = %e, "cannot record a refused restore in the audit trail");
         }
         Err(error)
@@ -85,7 +84,7 @@ pub(crate) async fn restore(
     let mut detail = detail;
     detail["run"] = serde_json::json!(run_id);
     let entry = Entry::new(&auth.actor(), "backup.restore", &name, outcome).detail(detail);
-    audit::append(&state.instance.store, entry).await?;
+    append_audit(&state.instance.store, entry).await?;
     let run = started?;
     Ok((
         StatusCode::ACCEPTED,

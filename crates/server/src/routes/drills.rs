@@ -24,7 +24,7 @@ pub(crate) async fn last(
     State(state): State<Arc<AppState>>,
     _auth: Auth<Analyst>,
 ) -> Result<Json<Vec<DrillReportWire>>, ApiError> {
-    let reports = bulwark_ops::drill::last(&state.instance.store, 3).await?;
+    let reports = bulwark_ops::last_drills(&state.instance.store, 3).await?;
     Ok(Json(
         reports.into_iter().map(DrillReportWire::from).collect(),
     ))

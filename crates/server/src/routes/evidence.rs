@@ -10,8 +10,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use bulwark_ops::config::BackupConfig;
-use bulwark_ops::report::{self, render, Period};
+use bulwark_ops::{gather_report, report_html, report_markdown, BackupConfig, Period};
 
 use crate::api::{BackupSnapshots, DrillQuery, OpsCheck, ReportQuery, SnapshotQuery, SnapshotWire};
 use crate::auth::{Analyst, Auth};
@@ -81,7 +80,7 @@ async fn backup_snapshots(
             // this request is dropped before the listing ends.
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
-                match bulwark_ops::backups::snapshots(&backup) {
+                match bulwark_ops::backup_snapshots(&backup) {
                     Ok(list) => BackupSnapshots {
                         backup: backup.name,
                         snapshots: list.into_iter().map(SnapshotWire::from).collect(),
@@ -117,7 +116,7 @@ pub(crate) async fn ops_check(
         .views
         .ops_check
         .get(state.view_ttl, || async {
-            let rows = bulwark_ops::opscheck::run(
+            let rows = bulwark_ops::run_ops_check(
                 &state.instance.store,
                 &state.instance.config,
                 &state.instance.data_dir,
@@ -151,7 +150,7 @@ pub(crate) async fn monthly_report(
             "invalid format {format:?}: expected json, md or html"
         )));
     }
-    let data = report::gather(
+    let data = gather_report(
         &state.instance.store,
         &state.instance.config,
         period,
@@ -161,12 +160,12 @@ pub(crate) async fn monthly_report(
     Ok(match format.as_str() {
         "md" => (
             [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-            render::markdown(&data),
+            report_markdown(&data),
         )
             .into_response(),
         "html" => (
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            render::html(&data),
+            report_html(&data),
         )
             .into_response(),
         _ => Json(data).into_response(),
@@ -190,6 +189,6 @@ pub(crate) async fn drills(
             "invalid limit {limit}: expected 1 to 100"
         )));
     }
-    let reports = bulwark_ops::drill::last(&state.instance.store, limit).await?;
+    let reports = bulwark_ops::last_drills(&state.instance.store, limit).await?;
     Ok(Json(reports.into_iter().map(Into::into).collect()))
 }

@@ -36,7 +36,7 @@ pub(crate) async fn metrics(
         authorize(&parts, &state, bulwark_ops::Role::Analyst).await?;
     }
     let instance = &state.instance;
-    match bulwark_ops::cost::status(&instance.store, &instance.config).await {
+    match bulwark_ops::cost_status(&instance.store, &instance.config).await {
         Ok(costs) => state.metrics.storage.set(&costs),
         // The other metrics are still worth serving; the storage gauges
         // keep their previous values.

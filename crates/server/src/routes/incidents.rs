@@ -30,7 +30,7 @@ pub(crate) async fn list(
             "invalid limit {limit}: expected 1 to 1000"
         )));
     }
-    let list = bulwark_ops::uptime::incidents(
+    let list = bulwark_ops::list_incidents(
         &state.instance.store,
         q.monitor.as_deref(),
         q.open.unwrap_or(false),

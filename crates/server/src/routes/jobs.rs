@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bulwark_ops::scheduler::{ClaimError, JobError};
+use bulwark_ops::{ClaimError, JobError};
 
 use crate::api::{JobRunStatus, JobRunWire, JobWire, ProgressWire};
 use crate::auth::{Admin, Analyst, Auth};
@@ -73,7 +73,7 @@ pub(crate) async fn run_status(
     _auth: Auth<Analyst>,
     Path(id): Path<String>,
 ) -> Result<Json<JobRunStatus>, ApiError> {
-    let Some(run) = bulwark_ops::scheduler::runs::get(&state.instance.store, &id).await? else {
+    let Some(run) = bulwark_ops::get_run(&state.instance.store, &id).await? else {
         return Err(ApiError::NotFound(format!("no job run {id:?}")));
     };
     // A run is recorded as finished a moment before its progress entry

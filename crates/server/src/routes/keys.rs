@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use bulwark_ops::keys::{self, KeyError};
+use bulwark_ops::{create_key, list_keys, revoke_key, KeyError};
 
 use crate::api::{CreateKey, CreatedKey, KeyMeta};
 use crate::auth::{Admin, Auth};
@@ -39,7 +39,7 @@ pub(crate) async fn create(
     auth: Auth<Admin>,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    let created = keys::create(
+    let created = create_key(
         &state.instance.store,
         &auth.actor(),
         body.role.into(),
@@ -57,7 +57,7 @@ pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
     _auth: Auth<Admin>,
 ) -> Result<Json<Vec<KeyMeta>>, ApiError> {
-    let keys = keys::list(&state.instance.store).await?;
+    let keys = list_keys(&state.instance.store).await?;
     Ok(Json(keys.into_iter().map(KeyMeta::from).collect()))
 }
 
@@ -72,6 +72,6 @@ pub(crate) async fn revoke(
     auth: Auth<Admin>,
     Path(id): Path<String>,
 ) -> Result<Json<KeyMeta>, ApiError> {
-    let info = keys::revoke(&state.instance.store, &auth.actor(), &id).await?;
+    let info = revoke_key(&state.instance.store, &auth.actor(), &id).await?;
     Ok(Json(info.into()))
 }

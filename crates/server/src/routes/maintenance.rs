@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use bulwark_ops::maintenance::{self, MaintenanceError};
+use bulwark_ops::{create_maintenance, delete_maintenance, list_maintenance, MaintenanceError};
 
 use crate::api::{ms_to_time, CreateMaintenance, MaintenanceWire};
 use crate::auth::{Admin, Analyst, Auth};
@@ -53,7 +53,7 @@ pub(crate) async fn list(
         })
         .collect();
     let now_ms = now.timestamp_millis();
-    for w in maintenance::list(&state.instance.store).await? {
+    for w in list_maintenance(&state.instance.store).await? {
         out.push(MaintenanceWire {
             id: Some(w.id),
             name: w.name,
@@ -81,7 +81,7 @@ pub(crate) async fn create(
             return Err(ApiError::BadRequest(format!("no monitor named {m:?}")));
         }
     }
-    let w = maintenance::create(
+    let w = create_maintenance(
         &state.instance.store,
         &auth.actor(),
         &body.name,
@@ -115,6 +115,6 @@ pub(crate) async fn remove(
     auth: Auth<Admin>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    maintenance::delete(&state.instance.store, &auth.actor(), &id).await?;
+    delete_maintenance(&state.instance.store, &auth.actor(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

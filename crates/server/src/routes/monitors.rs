@@ -8,8 +8,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bulwark_ops::config::MonitorKind;
-use bulwark_ops::uptime::Resolution;
+use bulwark_ops::{MonitorKind, Resolution};
 
 use crate::api::{
     ms_to_time, MonitorResults, MonitorWire, ProbeResultWire, PushAccepted, PushTokenCreated,
@@ -34,7 +33,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
 /// Scheme, host and port of a URL: paths and query strings may hold tokens.
 fn redact_target(kind: &MonitorKind) -> String {
     match kind {
-        MonitorKind::Http(c) => bulwark_ops::redact::url_origin(&c.url),
+        MonitorKind::Http(c) => bulwark_ops::url_origin(&c.url),
         MonitorKind::Tcp { host, port } => format!("tcp://{host}:{port}"),
         MonitorKind::Tls { host, port, .. } => format!("tls://{host}:{port}"),
         MonitorKind::Push { .. } => "push".to_string(),
@@ -63,8 +62,8 @@ pub(crate) async fn list(
     let (latest, open) = match live {
         Some(_) => Default::default(),
         None => (
-            bulwark_ops::uptime::latest_results(&state.instance.store).await?,
-            bulwark_ops::uptime::monitors_with_open_incidents(&state.instance.store).await?,
+            bulwark_ops::latest_results(&state.instance.store).await?,
+            bulwark_ops::monitors_with_open_incidents(&state.instance.store).await?,
         ),
     };
     let mut out = Vec::new();
@@ -79,7 +78,7 @@ pub(crate) async fn list(
         };
         let has_push_token = match &m.kind {
             MonitorKind::Push { .. } => {
-                Some(bulwark_ops::uptime::has_push_token(&state.instance.store, &m.name).await?)
+                Some(bulwark_ops::has_push_token(&state.instance.store, &m.name).await?)
             }
             _ => None,
         };
@@ -122,7 +121,7 @@ pub(crate) async fn results(
     let p = ResultsParams::parse(&q, chrono::Utc::now().timestamp_millis())?;
     let series = match p.resolution {
         ResolutionWire::Raw => {
-            let results = bulwark_ops::uptime::results(
+            let results = bulwark_ops::monitor_results(
                 &state.instance.store,
                 &name,
                 p.from_ms,
@@ -140,7 +139,7 @@ pub(crate) async fn results(
         ResolutionWire::Minute => Resolution::Minute,
         ResolutionWire::Hour => Resolution::Hour,
     };
-    let rollups = bulwark_ops::uptime::rollup_series(
+    let rollups = bulwark_ops::rollup_series(
         &state.instance.store,
         &name,
         series,
@@ -244,7 +243,7 @@ pub(crate) async fn test(
     _auth: Auth<Admin>,
 ) -> Json<UptimeTest> {
     let results =
-        bulwark_ops::engine::check_all(&state.instance.store, &state.instance.config).await;
+        bulwark_ops::check_all_monitors(&state.instance.store, &state.instance.config).await;
     Json(UptimeTest::from(results))
 }
 
@@ -269,8 +268,7 @@ pub(crate) async fn create_push_token(
             )))
         }
     }
-    let token =
-        bulwark_ops::uptime::create_push_token(&state.instance.store, &auth.actor(), &name).await?;
+    let token = bulwark_ops::create_push_token(&state.instance.store, &auth.actor(), &name).await?;
     let push_path = format!("/api/v1/push/{}", token.expose());
     Ok((
         StatusCode::CREATED,
@@ -295,7 +293,7 @@ pub(crate) async fn push(
     parts: Parts,
 ) -> Result<Json<PushAccepted>, ApiError> {
     let now = chrono::Utc::now().timestamp_millis();
-    match bulwark_ops::uptime::ping(&state.instance.store, &token, now).await? {
+    match bulwark_ops::record_ping(&state.instance.store, &token, now).await? {
         Some(monitor) if state.instance.config.monitor(&monitor).is_some() => {
             Ok(Json(PushAccepted { monitor }))
         }

@@ -7,7 +7,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bulwark_ops::secrets::{self, SecretError};
+use bulwark_ops::{list_secrets, rotate_secret, RotateOptions, SecretError};
 
 use crate::api::{RotateQuery, RotateResult, SecretMetaWire};
 use crate::auth::{Admin, Analyst, Auth};
@@ -38,7 +38,7 @@ pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
     _auth: Auth<Analyst>,
 ) -> Result<Json<Vec<SecretMetaWire>>, ApiError> {
-    let list = secrets::list(
+    let list = list_secrets(
         &state.instance.store,
         &state.instance.data_dir,
         &state.instance.config.secrets,
@@ -69,12 +69,12 @@ pub(crate) async fn rotate(
         .iter()
         .find(|s| s.name == name)
         .ok_or_else(|| SecretError::Unknown(name.clone()))?;
-    let rotation = secrets::rotate(
+    let rotation = rotate_secret(
         &state.instance.store,
         &state.instance.data_dir,
         cfg,
         &auth.actor(),
-        secrets::RotateOptions {
+        RotateOptions {
             force: q.force.unwrap_or(false),
             no_grace: q.no_grace.unwrap_or(false),
         },

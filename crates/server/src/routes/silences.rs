@@ -5,7 +5,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use bulwark_ops::alert::{self, AlertError, NewSilence, SilenceEnd};
+use bulwark_ops::{
+    create_silence, expire_silence, list_silences, AlertError, NewSilence, SilenceEnd,
+};
 
 use crate::api::{CreateSilence, SilenceQuery, SilenceWire};
 use crate::auth::{Admin, Analyst, Auth};
@@ -41,7 +43,7 @@ pub(crate) async fn list(
 ) -> Result<Json<Vec<SilenceWire>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let now = chrono::Utc::now().timestamp_millis();
-    let list = alert::list_silences(&state.instance.store, q.all.unwrap_or(false), now).await?;
+    let list = list_silences(&state.instance.store, q.all.unwrap_or(false), now).await?;
     Ok(Json(list.into_iter().map(SilenceWire::from).collect()))
 }
 
@@ -58,7 +60,7 @@ pub(crate) async fn create(
     let ends = match (body.ends_at, body.duration.as_deref()) {
         (Some(t), None) => SilenceEnd::At(t.timestamp_millis()),
         (None, Some(d)) => SilenceEnd::After(
-            bulwark_ops::config::parse_duration(d)
+            bulwark_ops::parse_duration(d)
                 .map_err(|e| ApiError::BadRequest(format!("invalid duration: {e}")))?,
         ),
         _ => {
@@ -73,7 +75,7 @@ pub(crate) async fn create(
         comment: &body.comment,
         ends,
     };
-    let s = alert::create_silence(
+    let s = create_silence(
         &state.instance.store,
         &state.instance.config,
         &auth.actor(),
@@ -94,6 +96,6 @@ pub(crate) async fn expire(
     auth: Auth<Admin>,
     Path(id): Path<String>,
 ) -> Result<Json<SilenceWire>, ApiError> {
-    let s = alert::expire_silence(&state.instance.store, &auth.actor(), &id).await?;
+    let s = expire_silence(&state.instance.store, &auth.actor(), &id).await?;
     Ok(Json(s.into()))
 }

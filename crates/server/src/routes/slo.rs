@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use bulwark_ops::engine::SloEvaluation;
+use bulwark_ops::SloEvaluation;
 
 use crate::api::{ms_to_time, SloStatusWire, StrictHealth};
 use crate::auth::{Analyst, Auth};
@@ -35,7 +35,7 @@ async fn evaluated(state: &AppState, max_age: Duration) -> Result<Arc<SloEvaluat
         .get(max_age, || async {
             let now = chrono::Utc::now().timestamp_millis();
             let statuses =
-                bulwark_ops::slo::status_all(&state.instance.store, &state.instance.config, now)
+                bulwark_ops::slo_statuses(&state.instance.store, &state.instance.config, now)
                     .await?;
             Ok::<_, ApiError>(Arc::new(SloEvaluation {
                 at_ms: now,
@@ -86,7 +86,7 @@ pub(crate) async fn strict(
     };
     let threshold = state.instance.config.server.strict_budget_threshold;
     let failing: Vec<String> =
-        bulwark_ops::slo::strict_failures(&state.instance.config, &e.statuses, threshold)
+        bulwark_ops::strict_slo_failures(&state.instance.config, &e.statuses, threshold)
             .into_iter()
             .map(|s| s.name.clone())
             .collect();

@@ -178,7 +178,7 @@ pub(crate) fn state_badge(monitor: &str, up: Option<bool>) -> Markup {
     html! { span class=(class) data-monitor=(monitor) { (label) } }
 }
 
-/// An inline SVG made by `bulwark_ops::charts` (escaped there).
+/// An inline SVG made by `bulwark_ops`'s charts (escaped there).
 pub(crate) fn svg(s: String) -> Markup {
     PreEscaped(s)
 }

@@ -343,13 +343,13 @@ pub(crate) async fn monitor(
         section.card {
             h2 { "Uptime, last 90 days" }
             @if let Some(mean) = mean(&known) { p { (pct(mean)) " over the days with data (UTC days; hover a bar for its figure)" } }
-            (svg(bulwark_ops::charts::uptime_bars(&format!("{} daily uptime", m.name), &days)))
+            (svg(bulwark_ops::uptime_bars(&format!("{} daily uptime", m.name), &days)))
         }
         section.card {
             h2 { "Latency, last 7 days (hourly)" }
             @if results.rollups.is_empty() { p.muted { "No results yet." } }
             @else {
-                (svg(bulwark_ops::charts::latency_chart(&format!("{} latency p50 and p95", m.name), &p50, &p95)))
+                (svg(bulwark_ops::latency_chart(&format!("{} latency p50 and p95", m.name), &p50, &p95)))
                 details { summary { "The last 24 hours as a table" }
                 table.compact {
                     thead { tr { th { "Hour" } th { "Checks" } th { "Failures" } th { "p50" } th { "p95" } } }
@@ -399,11 +399,11 @@ async fn days_of(
     monitor: &str,
     now: chrono::DateTime<chrono::Utc>,
     n: i64,
-) -> Result<Vec<bulwark_ops::charts::Day>, ApiError> {
+) -> Result<Vec<bulwark_ops::Day>, ApiError> {
     Ok(days_counts(state, monitor, now, n)
         .await?
         .into_iter()
-        .map(|(day, c)| bulwark_ops::charts::Day {
+        .map(|(day, c)| bulwark_ops::Day {
             date: chrono::DateTime::from_timestamp_millis(day)
                 .unwrap_or_default()
                 .date_naive(),
@@ -438,8 +438,8 @@ async fn days_counts(
     monitor: &str,
     now: chrono::DateTime<chrono::Utc>,
     n: i64,
-) -> Result<Vec<(i64, bulwark_ops::uptime::DayCount)>, ApiError> {
-    use bulwark_ops::uptime::DAY_MS;
+) -> Result<Vec<(i64, bulwark_ops::DayCount)>, ApiError> {
+    use bulwark_ops::DAY_MS;
     let now_ms = now.timestamp_millis();
     let first = now_ms.div_euclid(DAY_MS) * DAY_MS - (n - 1) * DAY_MS;
     let mut counts = state
@@ -459,8 +459,8 @@ async fn days_counts(
 /// The share of error budget left at the end of each day: 1 - (failures so
 /// far / probes so far) / (1 - target), as the SLO computes it over the
 /// window to date. Days before the first probe are left out.
-fn burn_down_series(days: &[(i64, bulwark_ops::uptime::DayCount)], target: f64) -> Vec<(i64, f64)> {
-    use bulwark_ops::uptime::DAY_MS;
+fn burn_down_series(days: &[(i64, bulwark_ops::DayCount)], target: f64) -> Vec<(i64, f64)> {
+    use bulwark_ops::DAY_MS;
     let (mut total, mut bad) = (0_u64, 0_u64);
     let mut out = Vec::new();
     for (day, c) in days {
@@ -514,7 +514,7 @@ pub(crate) async fn slo(
         }
         section.card {
             h2 { "Budget burn-down" }
-            (svg(bulwark_ops::charts::burn_down(&format!("{} error budget left", s.name), &burn, Some(0.0))))
+            (svg(bulwark_ops::burn_down(&format!("{} error budget left", s.name), &burn, Some(0.0))))
             p.muted { "Budget left at the end of each UTC day of the window, from the probes counted so far." }
         }
         section.card {
@@ -540,8 +540,7 @@ pub(crate) async fn backups(State(state): State<Arc<AppState>>, viewer: Viewer) 
     let mut history = Vec::new();
     for b in &state.instance.config.backups {
         for job in [format!("backup:{}", b.name), format!("verify:{}", b.name)] {
-            let runs =
-                bulwark_ops::scheduler::runs::history(&state.instance.store, &job, 10).await?;
+            let runs = bulwark_ops::run_history(&state.instance.store, &job, 10).await?;
             history.push((job, runs));
         }
     }
@@ -575,7 +574,7 @@ pub(crate) async fn backups(State(state): State<Arc<AppState>>, viewer: Viewer) 
     Ok(layout::page(&viewer, Section::Backups, "Backups", body))
 }
 
-fn run_table(runs: &[bulwark_ops::scheduler::JobRun]) -> Markup {
+fn run_table(runs: &[bulwark_ops::JobRun]) -> Markup {
     html! {
         @if runs.is_empty() { p.muted { "No runs yet." } }
         @else {
@@ -621,14 +620,14 @@ pub(crate) async fn drills(State(state): State<Arc<AppState>>, viewer: Viewer) -
         .rev()
         .filter_map(|d| point(d, d.rpo_seconds))
         .collect();
-    let trend = bulwark_ops::charts::line_chart(&bulwark_ops::charts::LineChart {
+    let trend = bulwark_ops::line_chart(&bulwark_ops::LineChart {
         title: "RTO and RPO of recent drills, seconds",
         series: &[
-            bulwark_ops::charts::Series {
+            bulwark_ops::Series {
                 name: "RTO (s)",
                 points: &rto,
             },
-            bulwark_ops::charts::Series {
+            bulwark_ops::Series {
                 name: "RPO (s)",
                 points: &rpo,
             },
@@ -707,8 +706,7 @@ pub(crate) async fn job_run(
     let Json(status) =
         routes::jobs::run_status(State(state.clone()), analyst(&viewer), Path(id)).await?;
     let run = &status.run;
-    let history =
-        bulwark_ops::scheduler::runs::history(&state.instance.store, &run.job, 10).await?;
+    let history = bulwark_ops::run_history(&state.instance.store, &run.job, 10).await?;
     let duration = run
         .finished_at
         .map(|end| age((end - run.started_at).num_seconds().max(0) as u64));

@@ -14,8 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use bulwark_ops::sessions::{self, Session};
-use bulwark_ops::{Principal, Role};
+use bulwark_ops::{Principal, Role, Session};
 use serde::Deserialize;
 
 use super::layout;
@@ -102,7 +101,7 @@ pub(crate) async fn sign_in(
             .into_response();
     }
     let ttl = state.instance.config.server.session_ttl;
-    let made = sessions::sign_in(
+    let made = bulwark_ops::sign_in(
         &state.instance.store,
         &state.instance.auth,
         key,
@@ -162,7 +161,7 @@ pub(crate) async fn sign_out(
         return ApiError::CsrfRejected.into_response();
     }
     let attempt = Attempt::of(&parts, &state);
-    if let Err(e) = sessions::sign_out(
+    if let Err(e) = bulwark_ops::sign_out(
         &state.instance.store,
         &viewer.session,
         &attempt.client_label,

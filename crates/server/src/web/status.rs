@@ -1,6 +1,6 @@
 //! The public status page (`GET /status`) and badges
 //! (`GET /badge/{NAME}.svg`). No key: they show only what
-//! [`bulwark_ops::status`] puts in the public view (monitors marked
+//! [`bulwark_ops::public_status`] puts in the public view (monitors marked
 //! `public = true`, their state, daily uptime, when their open incidents
 //! began), never a target, a probe error or a private monitor's name.
 //!
@@ -16,8 +16,9 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use bulwark_ops::charts::{self, Day, Level};
-use bulwark_ops::status::{PublicMonitor, PublicStatus, State as MonitorState, BADGE_DAYS};
+use bulwark_ops::{
+    badge_svg, uptime_bars, Day, Level, MonitorState, PublicMonitor, PublicStatus, BADGE_DAYS,
+};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::error::ApiError;
@@ -45,7 +46,7 @@ async fn view(state: &AppState) -> Result<Arc<PublicStatus>, ApiError> {
         .status
         .get(state.view_ttl, || async {
             let now = chrono::Utc::now().timestamp_millis();
-            bulwark_ops::status::public_status(
+            bulwark_ops::public_status(
                 &state.instance.store,
                 &state.instance.config,
                 &state.views.daily,
@@ -100,7 +101,7 @@ fn bars(m: &PublicMonitor) -> String {
             uptime: c.uptime(),
         })
         .collect();
-    charts::uptime_bars(&format!("Daily uptime of {}", m.name), &days)
+    uptime_bars(&format!("Daily uptime of {}", m.name), &days)
 }
 
 fn render(view: &PublicStatus, now_ms: i64) -> Markup {
@@ -224,7 +225,7 @@ pub(crate) async fn badge(
             None => ("up".to_string(), Level::Ok),
         },
     };
-    let svg = charts::badge(&m.name, &message, level);
+    let svg = badge_svg(&m.name, &message, level);
     let mut resp = svg.into_response();
     let headers = resp.headers_mut();
     headers.insert(

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use bulwark_ops::audit::{self, Filter};
-use bulwark_ops::settings;
-use bulwark_ops::Instance;
+use bulwark_ops::{parse_settings, query_audit, Filter, Instance};
 use bulwark_server::{AppState, ServeOptions};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -39,7 +37,7 @@ impl Harness {
         let env = |k: &str| {
             (k == "ROLES_JSON").then(|| format!(r#"{{"{ADMIN}":"admin","{ANALYST}":"analyst"}}"#))
         };
-        let loaded = settings::parse(config_text, None, &env).expect("config");
+        let loaded = parse_settings(config_text, None, &env).expect("config");
         let instance = Instance::open(Arc::new(loaded.config), dir.path())
             .await
             .unwrap();
@@ -188,8 +186,8 @@ impl Harness {
     /// write paths, as the engine uses them.
     pub async fn seed_hour(&self, monitor: &str, hour_ms: i64, total: u32, bad: u32) {
         let store = &self.state.instance.store;
-        let results: Vec<bulwark_ops::probe::ProbeResult> = (0..total)
-            .map(|i| bulwark_ops::probe::ProbeResult {
+        let results: Vec<bulwark_ops::ProbeResult> = (0..total)
+            .map(|i| bulwark_ops::ProbeResult {
                 monitor: monitor.to_string(),
                 at_ms: hour_ms + i64::from(i) * (3_600_000 / i64::from(total.max(1))),
                 ok: i >= bad,
@@ -198,17 +196,15 @@ impl Harness {
                 error: (i < bad).then(|| "connect to secret.internal:5432 refused".to_string()),
             })
             .collect();
-        bulwark_ops::uptime::record_many(store, &results)
-            .await
-            .unwrap();
-        bulwark_ops::uptime::rollup(store, hour_ms, hour_ms + 3_600_000)
+        bulwark_ops::record_results(store, &results).await.unwrap();
+        bulwark_ops::rollup_results(store, hour_ms, hour_ms + 3_600_000)
             .await
             .unwrap();
     }
 
     /// Every audit record as "action outcome target", newest first.
     pub async fn audit_actions(&self) -> Vec<String> {
-        audit::query(&self.state.instance.store, &Filter::default())
+        query_audit(&self.state.instance.store, &Filter::default())
             .await
             .unwrap()
             .into_iter()
