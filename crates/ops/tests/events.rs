@@ -274,7 +274,7 @@ async fn http_too_large_body(store: Store, _db: TestDb) {
     ));
     let data = tempfile::tempdir().unwrap();
     audit_events(&store, 0, 3).await;
-    audit::append(
+    append_audit(
         &store,
         Entry::new(
             &Actor::system("test"),
