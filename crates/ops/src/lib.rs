@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
+#![warn(unnameable_types)]
 
 // Every module is crate-private, so a `pub` item inside one promises nothing
 // outside this crate; what the server, the binary and the tests use is
@@ -60,35 +61,39 @@ pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T
 // (`list_keys`, `list_secrets`, `last_drills`, `run_ops_check`).
 
 // The instance, the state store and who acts.
-pub use auth::Authenticator;
+pub use auth::{Authenticator, KeySource};
 pub use identity::{key_digest, Actor, Principal, Role, UnknownRole};
 pub use instance::Instance;
-pub use store::{Store, StoreError};
+pub use store::{Dialect, Store, StoreError};
 
 // Configuration: loading with diagnostics, and the validated sections.
 pub use config::{
-    format_duration, parse_duration, AlertSeverity, BackupConfig, Config, Diagnostic, HttpCheck,
-    IpNetwork, Loaded, MonitorConfig, MonitorKind, ServerConfig, Severity, SinkConfig,
-    DEFAULT_INTERVAL, DEFAULT_RECOVER_AFTER, DEFAULT_STRIKES, DEFAULT_TIMEOUT,
+    format_duration, parse_duration, AlertSeverity, AuthConfig, BackupConfig, BackupCostConfig,
+    BackupKind, BurnRateRule, Calendar, ChannelConfig, ChannelKind, CloudwatchSink, CommandEnv,
+    Config, ConfigErrors, CostConfig, CredentialSource, Diagnostic, DrillConfig, HttpCheck,
+    HttpSink, IpNetwork, KeepPolicy, Loaded, MaintenanceConfig, MonitorConfig, MonitorKind, Notify,
+    PasswordSource, PostgresSource, RouteConfig, Secret, SecretConfig, SecretHook, ServerConfig,
+    Severity, SinkConfig, SinkKind, SloConfig, SqlCheck, StaticKey, SyslogSink, SyslogTransport,
+    VerifyConfig, DEFAULT_INTERVAL, DEFAULT_RECOVER_AFTER, DEFAULT_STRIKES, DEFAULT_TIMEOUT,
 };
 pub use settings::{load as load_settings, parse as parse_settings};
 
 // Audit trail, API keys, dashboard sessions; a URL shown without credentials.
 pub use audit::{
     append as append_audit, export as export_audit, query as query_audit, verify as verify_audit,
-    Entry, Filter, Outcome, Record, GENESIS as AUDIT_GENESIS,
+    Break, Entry, ExportError, Filter, Outcome, Record, Verification, GENESIS as AUDIT_GENESIS,
 };
 pub use keys::{
     create as create_key, has_active_admin, list as list_keys, revoke as revoke_key, Created,
     KeyError, KeyInfo, StoreKeys, KEY_PREFIX,
 };
 pub use redact::url_origin;
-pub use sessions::{find as find_session, sign_in, sign_out, Session};
+pub use sessions::{find as find_session, sign_in, sign_out, NewSession, Session};
 
 // Uptime: probes, the engine that runs them, results, incidents, push monitors.
 pub use engine::{
     check_all as check_all_monitors, log_results as log_probe_results, Engine, EngineOptions, Live,
-    Observer, SloEvaluation,
+    MonitorLive, Observer, SloEvaluation,
 };
 pub use probe::{ProbeResult, Prober};
 pub use uptime::{
@@ -104,7 +109,7 @@ pub use uptime::{
 // SLOs.
 pub use slo::{
     evaluate as evaluate_slo, status_all as slo_statuses, strict_failures as strict_slo_failures,
-    Bucket, SloStatus,
+    Bucket, FiringRule, SloStatus,
 };
 
 // Alerts, their delivery and silences.
@@ -112,32 +117,40 @@ pub use alert::{
     create_silence, deliver_due, expire_silence, firing as firing_alerts,
     flush_groups as flush_alert_groups, list_silences, notify as notify_alert,
     pending as pending_deliveries, queue_reminders as queue_alert_reminders, Alert, AlertError,
-    AlertStatus, JobFailureAlerts, NewSilence, Silence, SilenceEnd,
+    AlertStatus, Delivery, JobFailureAlerts, NewSilence, Notified, Silence, SilenceEnd,
 };
 pub use maintenance::{
     create as create_maintenance, delete as delete_maintenance, list as list_maintenance,
-    MaintenanceError,
+    MaintenanceError, Window,
 };
 
 // Backups: runs, verification, restores, storage cost.
-pub use backups::restore::{find_snapshot, RestoreJob, RestoreRequest};
-pub use backups::stream::{command as command_stream, stdin as stdin_stream};
+pub use backups::restore::{
+    find_snapshot, RestoreDone, RestoreJob, RestoreRequest, RestoreRequestError,
+};
+pub use backups::stream::{
+    command as command_stream, stdin as stdin_stream, CommandHandle, Source,
+};
 pub use backups::{
     open as open_backup_repository, run_backup, snapshots as backup_snapshots,
-    verify_all as verify_all_backups, VerifyJob, VerifyReport,
+    verify_all as verify_all_backups, BackupError, BackupRun, CopyRun, Mismatch, VerifyJob,
+    VerifyReport,
 };
-pub use cost::job::measure as measure_storage_cost;
-pub use cost::{status as cost_status, BackupCost};
+pub use cost::job::{measure as measure_storage_cost, Measured};
+pub use cost::{status as cost_status, BackupCost, ClassCost, RepositoryCost};
 
 // Disaster-recovery drills.
-pub use drill::{last as last_drills, run_named as run_drill, DrillJob, DrillReport, SnapshotSpec};
+pub use drill::{
+    last as last_drills, run_named as run_drill, CopyCheck, DrillError, DrillJob, DrillReport,
+    SnapshotSpec, Step as DrillStep,
+};
 
 // Managed secrets.
 pub use secrets::{
     current_path as secret_current_path, expire_previous as expire_previous_secret,
     list as list_secrets, previous_path as secret_previous_path, rotate as rotate_secret,
-    rotation_check as secret_rotation_check, RotateOptions, Rotation, SecretError, SecretStatus,
-    DASHBOARD_KEY, ROTATION_LOG,
+    rotation_check as secret_rotation_check, RotateOptions, Rotation, SecretError, SecretMeta,
+    SecretStatus, DASHBOARD_KEY, ROTATION_LOG,
 };
 
 // The scheduler: jobs, schedules and recorded runs.
@@ -147,23 +160,30 @@ pub use scheduler::runs::{
 };
 pub use scheduler::{
     ClaimError, FailureSink, Job, JobAction, JobContext, JobError, JobRun, JobStatus, MissedRuns,
-    RunError, RunOutcome, Schedule, Scheduler, Trigger,
+    Progress as JobProgress, ProgressHandle, RunError, RunOutcome, Schedule, Scheduler, Task,
+    Trigger,
 };
 
 // Evidence: ops check, the monthly report, the public status page, charts.
 pub use charts::{
     badge as badge_svg, burn_down, latency_chart, line_chart, uptime_bars, Day, Level, LineChart,
-    Series,
+    Reference, Series,
 };
 pub use opscheck::{all_ok as all_checks_ok, run as run_ops_check, CheckRow};
 pub use report::render::{html as report_html, markdown as report_markdown};
-pub use report::{current_period, gather as gather_report, Period};
+pub use report::{
+    current_period, gather as gather_report, DayUptime, DrillRow, IncidentRow, JobSummary,
+    MonitorUptime, Period, PeriodError, Report, RotationRow, SloSummary, StorageClassRow,
+    StorageRow,
+};
 pub use status::{
-    public_status, PublicMonitor, PublicStatus, State as MonitorState, BADGE_DAYS, HISTORY_DAYS,
+    public_status, PublicIncident, PublicMonitor, PublicStatus, State as MonitorState, BADGE_DAYS,
+    HISTORY_DAYS,
 };
 
 // Event export.
 pub use events::{
     cursor as event_cursor, head as event_head, list as list_events, prune as prune_events,
-    ship_stream, Kind as EventKind, ShipError, ShipObserver, ShipOptions, Shipper,
+    ship_stream, Event, Kind as EventKind, Progress as ShipProgress, ShipError, ShipObserver,
+    ShipOptions, Shipper, StreamSummary,
 };

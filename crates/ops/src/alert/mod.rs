@@ -36,7 +36,7 @@ use crate::store::{Store, StoreError};
 
 pub use group::flush_due as flush_groups;
 pub use job_failures::JobFailureAlerts;
-pub use outbox::{deliver_due, pending};
+pub use outbox::{deliver_due, pending, Delivery};
 pub use silence::{
     create as create_silence, expire as expire_silence, list as list_silences, NewSilence, Silence,
     SilenceEnd,

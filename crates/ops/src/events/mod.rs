@@ -29,7 +29,9 @@ use crate::store::{Dialect, Store, StoreError};
 
 pub use crate::config::EventKind as Kind;
 pub(crate) use ship::start_all;
-pub use ship::{ship_stream, ShipError, ShipObserver, ShipOptions, Shipper};
+pub use ship::{
+    ship_stream, Progress, ShipError, ShipObserver, ShipOptions, Shipper, StreamSummary,
+};
 
 /// One stored event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
