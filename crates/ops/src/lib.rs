@@ -61,3 +61,4 @@ pub use auth::{Authenticator, KeySource};
 pub use identity::{key_digest, Actor, Principal, Role, UnknownRole};
 pub use instance::Instance;
 pub use store::{Dialect, Store, StoreError};
+pub use time::Timestamp;
