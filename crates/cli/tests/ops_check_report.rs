@@ -9,7 +9,7 @@ use bulwark_ops::scheduler::runs::{self, RunOutcome, Trigger};
 use bulwark_ops::{Actor, Store};
 
 mod common;
-use common::{bulwark_in, run, text};
+use common::{bulwark_in, run, text, ts};
 
 /// A config with one TCP monitor on `port`, an SLO on it, a backup, a drill
 /// and a managed secret; the repository initialised.
@@ -173,7 +173,7 @@ async fn seed(data: &Path, period: &bulwark_ops::report::Period) {
     for i in 0..20_i64 {
         let r = bulwark_ops::probe::ProbeResult {
             monitor: "api".into(),
-            at_ms: ms + (i / 10) * 86_400_000 + (i % 10) * 60_000,
+            at: ts(ms + (i / 10) * 86_400_000 + (i % 10) * 60_000),
             ok: !(i == 3 || i == 4),
             latency: std::time::Duration::from_millis(5),
             status: None,
@@ -181,10 +181,10 @@ async fn seed(data: &Path, period: &bulwark_ops::report::Period) {
         };
         bulwark_ops::uptime::record(&store, &r).await.unwrap();
     }
-    bulwark_ops::uptime::open_incident(&store, "api", ms + 3 * 60_000, "<b>refused</b>")
+    bulwark_ops::uptime::open_incident(&store, "api", ts(ms + 3 * 60_000), "<b>refused</b>")
         .await
         .unwrap();
-    bulwark_ops::uptime::resolve_incident(&store, "api", ms + 5 * 60_000)
+    bulwark_ops::uptime::resolve_incident(&store, "api", ts(ms + 5 * 60_000))
         .await
         .unwrap();
     for (i, outcome) in [

@@ -285,7 +285,7 @@ pub async fn run(
         rows.push(CheckRow::new("monitor", &r.monitor, r.ok, detail));
     }
     let threshold = config.server.strict_budget_threshold;
-    for s in crate::slo::status_all(store, config, now.timestamp_millis()).await? {
+    for s in crate::slo::status_all(store, config, now.into()).await? {
         // No measurements yet is a fresh install, not a breach.
         let row = if s.total == 0 {
             CheckRow::new("slo", &s.name, true, "no measurements yet")

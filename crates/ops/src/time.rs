@@ -130,7 +130,11 @@ impl Sub<Timestamp> for Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_datetime().to_rfc3339_opts(SecondsFormat::Millis, true))
+        f.write_str(
+            &self
+                .to_datetime()
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+        )
     }
 }
 
@@ -147,7 +151,10 @@ mod tests {
     use super::*;
 
     fn t(s: &str) -> Timestamp {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc).into()
+        DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&Utc)
+            .into()
     }
 
     #[test]
@@ -200,6 +207,9 @@ mod tests {
 
     #[test]
     fn out_of_range_shows_as_epoch() {
-        assert_eq!(Timestamp::from_millis(i64::MAX).to_datetime(), DateTime::<Utc>::default());
+        assert_eq!(
+            Timestamp::from_millis(i64::MAX).to_datetime(),
+            DateTime::<Utc>::default()
+        );
     }
 }

@@ -75,7 +75,7 @@ starttls = false
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(None, dir.path()).await.unwrap();
     let client = reqwest::Client::new();
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = bulwark_ops::Timestamp::now();
     let mut a = Alert::new(
         "MonitorDown",
         "api",
@@ -94,11 +94,23 @@ starttls = false
         alert::pending(&store).await.unwrap()
     );
     a.status = alert::AlertStatus::Resolved;
-    alert::notify(&store, &config, &a, now + 1).await.unwrap();
+    alert::notify(
+        &store,
+        &config,
+        &a,
+        now + std::time::Duration::from_millis(1),
+    )
+    .await
+    .unwrap();
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, now + 1)
-            .await
-            .unwrap(),
+        alert::deliver_due(
+            &store,
+            &config,
+            &client,
+            now + std::time::Duration::from_millis(1)
+        )
+        .await
+        .unwrap(),
         1
     );
     let mails = got.lock().unwrap().clone();

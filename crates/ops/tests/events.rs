@@ -99,12 +99,21 @@ async fn stream_store_body(store: Store, db: TestDb) {
     assert!(audit::verify(&store).await.unwrap().is_intact());
 
     // Incidents open and resolve as events of their own.
-    bulwark_ops::uptime::open_incident(&store, "api", 1_000, "answered 503")
-        .await
-        .unwrap();
-    bulwark_ops::uptime::resolve_incident(&store, "api", 2_000)
-        .await
-        .unwrap();
+    bulwark_ops::uptime::open_incident(
+        &store,
+        "api",
+        bulwark_ops::Timestamp::from_millis(1_000),
+        "answered 503",
+    )
+    .await
+    .unwrap();
+    bulwark_ops::uptime::resolve_incident(
+        &store,
+        "api",
+        bulwark_ops::Timestamp::from_millis(2_000),
+    )
+    .await
+    .unwrap();
     let incidents = events::list(&store, 0, Some(events::Kind::Incident), 100)
         .await
         .unwrap();
@@ -157,7 +166,7 @@ async fn stream_store_body(store: Store, db: TestDb) {
     let job_seq = jobs[0].seq;
 
     // Pruning keeps what a sink has not confirmed, and the newest event.
-    let everything = i64::MAX;
+    let everything = bulwark_ops::Timestamp::from_millis(i64::MAX);
     assert_eq!(
         events::prune(&store, &["siem".to_string()], everything)
             .await
@@ -266,9 +275,14 @@ async fn running_body(store: Store, _db: TestDb) {
     let data = tempfile::tempdir().unwrap();
     audit_events(&store, 0, 5).await;
     // Not shipped to this sink: its filter takes audit events only.
-    bulwark_ops::uptime::open_incident(&store, "api", 1_000, "down")
-        .await
-        .unwrap();
+    bulwark_ops::uptime::open_incident(
+        &store,
+        "api",
+        bulwark_ops::Timestamp::from_millis(1_000),
+        "down",
+    )
+    .await
+    .unwrap();
     let mut long = fast();
     long.lease = Duration::from_secs(600);
     let observed = Arc::new(Observed::default());
@@ -591,7 +605,7 @@ type = "file"
             .is_none()
     );
     // An alert whose delivery fails.
-    let at = chrono::Utc::now().timestamp_millis();
+    let at = bulwark_ops::Timestamp::now();
     let a = Alert::new(
         "MonitorDown",
         "api",
@@ -601,9 +615,14 @@ type = "file"
         at,
     );
     alert::notify(&store, &config, &a, at).await.unwrap();
-    let delivered = alert::deliver_due(&store, &config, &reqwest::Client::new(), at + 10)
-        .await
-        .unwrap();
+    let delivered = alert::deliver_due(
+        &store,
+        &config,
+        &reqwest::Client::new(),
+        at + std::time::Duration::from_millis(10),
+    )
+    .await
+    .unwrap();
     assert_eq!(delivered, 0);
 
     let mut shipper = Shipper::new(store.clone(), &config.sinks[0], data.path(), fast()).unwrap();

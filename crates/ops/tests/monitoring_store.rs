@@ -15,7 +15,7 @@ use bulwark_ops::probe::ProbeResult;
 use bulwark_ops::settings;
 use bulwark_ops::uptime;
 use bulwark_ops::{Actor, Store};
-use common::TestDb;
+use common::{ts, TestDb};
 use tokio::io::AsyncWriteExt;
 
 const MIN: i64 = 60_000;
@@ -25,7 +25,7 @@ const T0: i64 = 1_768_435_200_000;
 fn result(monitor: &str, at_ms: i64, ok: bool, latency_ms: u64) -> ProbeResult {
     ProbeResult {
         monitor: monitor.to_string(),
-        at_ms,
+        at: ts(at_ms),
         ok,
         latency: Duration::from_millis(latency_ms),
         status: ok.then_some(200),
@@ -50,13 +50,13 @@ async fn results_rollups_and_pruning_body(store: Store, _db: TestDb) {
         .await
         .unwrap();
 
-    let newest = uptime::results(&store, "api", T0, i64::MAX, 3)
+    let newest = uptime::results(&store, "api", ts(T0), ts(i64::MAX), 3)
         .await
         .unwrap();
     assert_eq!(newest.len(), 3);
-    assert_eq!(newest[0].at_ms, T0 + MIN + 1);
+    assert_eq!(newest[0].at.as_millis(), T0 + MIN + 1);
     assert_eq!(newest[0].status, Some(200));
-    let failed = uptime::results(&store, "api", T0, i64::MAX, 100)
+    let failed = uptime::results(&store, "api", ts(T0), ts(i64::MAX), 100)
         .await
         .unwrap();
     assert_eq!(failed.iter().filter(|r| !r.ok).count(), 2);
@@ -65,26 +65,34 @@ async fn results_rollups_and_pruning_body(store: Store, _db: TestDb) {
         Some("unexpected status 503")
     );
     let latest = uptime::latest_results(&store).await.unwrap();
-    assert_eq!(latest["api"].at_ms, T0 + MIN + 1);
+    assert_eq!(latest["api"].at.as_millis(), T0 + MIN + 1);
     assert!(!latest["other"].ok);
 
     // Before any rollup, buckets come from raw results.
-    let raw_buckets = uptime::buckets(&store, "api", T0).await.unwrap();
+    let raw_buckets = uptime::buckets(&store, "api", ts(T0)).await.unwrap();
     assert_eq!(
         raw_buckets
             .iter()
-            .map(|b| (b.start_ms, b.total, b.bad))
+            .map(|b| (b.start.as_millis(), b.total, b.bad))
             .collect::<Vec<_>>(),
         [(T0, 10, 2), (T0 + MIN, 1, 0)]
     );
 
     // Roll up minute 0 only (twice: it is idempotent).
-    assert_eq!(uptime::rollup(&store, T0, T0 + MIN).await.unwrap(), 2);
-    assert_eq!(uptime::rollup(&store, T0, T0 + MIN).await.unwrap(), 2);
-    let rolled = uptime::rollups(&store, "api", T0, i64::MAX).await.unwrap();
+    assert_eq!(
+        uptime::rollup(&store, ts(T0), ts(T0 + MIN)).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        uptime::rollup(&store, ts(T0), ts(T0 + MIN)).await.unwrap(),
+        2
+    );
+    let rolled = uptime::rollups(&store, "api", ts(T0), ts(i64::MAX))
+        .await
+        .unwrap();
     assert_eq!(rolled.len(), 1);
     let r = &rolled[0];
-    assert_eq!((r.minute, r.total, r.failures), (T0, 10, 2));
+    assert_eq!((r.minute, r.total, r.failures), (ts(T0), 10, 2));
     assert_eq!(
         (r.p50_ms, r.p95_ms, r.p99_ms, r.max_ms),
         (50, 100, 100, 100)
@@ -92,18 +100,20 @@ async fn results_rollups_and_pruning_body(store: Store, _db: TestDb) {
 
     // Rollups plus the newer raw minute give the same buckets.
     assert_eq!(
-        uptime::buckets(&store, "api", T0).await.unwrap(),
+        uptime::buckets(&store, "api", ts(T0)).await.unwrap(),
         raw_buckets
     );
 
     // Pruning raw results keeps the rolled-up history for SLOs.
-    let (raw, rollups) = uptime::prune(&store, T0 + MIN, T0 - MIN).await.unwrap();
+    let (raw, rollups) = uptime::prune(&store, ts(T0 + MIN), ts(T0 - MIN))
+        .await
+        .unwrap();
     assert_eq!((raw, rollups), (11, 0));
     assert_eq!(
-        uptime::buckets(&store, "api", T0).await.unwrap(),
+        uptime::buckets(&store, "api", ts(T0)).await.unwrap(),
         raw_buckets
     );
-    let (_, rollups) = uptime::prune(&store, T0, T0 + MIN).await.unwrap();
+    let (_, rollups) = uptime::prune(&store, ts(T0), ts(T0 + MIN)).await.unwrap();
     assert_eq!(rollups, 2);
 }
 
@@ -128,18 +138,23 @@ async fn rollup_series_body(store: Store, _db: TestDb) {
     }
     results.push(result("other", T0 + 2 * HOUR, false, 1));
     uptime::record_many(&store, &results).await.unwrap();
-    uptime::rollup(&store, T0, T0 + 4 * HOUR).await.unwrap();
+    uptime::rollup(&store, ts(T0), ts(T0 + 4 * HOUR))
+        .await
+        .unwrap();
     // Hours 0 and 1 are older than the minute retention: only hourly rows.
-    assert_eq!(uptime::downsample(&store, T0 + 2 * HOUR).await.unwrap(), 5);
+    assert_eq!(
+        uptime::downsample(&store, ts(T0 + 2 * HOUR)).await.unwrap(),
+        5
+    );
 
     // (minutes after T0, total, failures) of each bucket.
     let store_ref = &store;
     let series = move |res: uptime::Resolution, (from, to): (i64, i64), limit: u32| async move {
-        uptime::rollup_series(store_ref, "api", res, from, to, limit)
+        uptime::rollup_series(store_ref, "api", res, ts(from), ts(to), limit)
             .await
             .unwrap()
             .into_iter()
-            .map(|r| ((r.minute - T0) / MIN, r.total, r.failures))
+            .map(|r| ((r.minute.as_millis() - T0) / MIN, r.total, r.failures))
             .collect::<Vec<_>>()
     };
     let all = (T0, T0 + 4 * HOUR);
@@ -185,7 +200,7 @@ async fn rollup_series_body(store: Store, _db: TestDb) {
 
     // Hour 1 re-rolled from its raw results after it was downsampled is in
     // both tables; it still counts once.
-    uptime::rollup(&store, T0 + HOUR, T0 + 2 * HOUR)
+    uptime::rollup(&store, ts(T0 + HOUR), ts(T0 + 2 * HOUR))
         .await
         .unwrap();
     assert_eq!(
@@ -194,17 +209,17 @@ async fn rollup_series_body(store: Store, _db: TestDb) {
     );
     // Folding on the fly is what the downsampler stores, latencies included:
     // the series reads the same after every hour is downsampled.
-    let before = uptime::rollup_series(&store, "api", Hour, all.0, all.1, 100)
+    let before = uptime::rollup_series(&store, "api", Hour, ts(all.0), ts(all.1), 100)
         .await
         .unwrap();
-    uptime::downsample(&store, T0 + 4 * HOUR).await.unwrap();
+    uptime::downsample(&store, ts(T0 + 4 * HOUR)).await.unwrap();
     assert!(series(Minute, all, 100).await.is_empty());
-    let after = uptime::rollup_series(&store, "api", Hour, all.0, all.1, 100)
+    let after = uptime::rollup_series(&store, "api", Hour, ts(all.0), ts(all.1), 100)
         .await
         .unwrap();
     assert_eq!(after, before);
     assert_eq!(
-        uptime::hourly_rollups(&store, "api", all.0, all.1)
+        uptime::hourly_rollups(&store, "api", ts(all.0), ts(all.1))
             .await
             .unwrap(),
         before
@@ -216,20 +231,20 @@ async fn rollup_series_body(store: Store, _db: TestDb) {
     assert_eq!(h2.p50_ms, (210 + 220 + 230 + 240) * 2 / 8);
 
     // Raw results honour the same [from, to).
-    let raw = uptime::results(&store, "api", T0 + HOUR, T0 + HOUR + MIN, 100)
+    let raw = uptime::results(&store, "api", ts(T0 + HOUR), ts(T0 + HOUR + MIN), 100)
         .await
         .unwrap();
     assert_eq!(raw.len(), 2);
-    assert_eq!(raw[0].at_ms, T0 + HOUR + 1000);
+    assert_eq!(raw[0].at.as_millis(), T0 + HOUR + 1000);
 }
 
 on_both!(incidents_open_and_resolve_once, incidents_body);
 async fn incidents_body(store: Store, _db: TestDb) {
-    let a = uptime::open_incident(&store, "api", T0, "cannot connect")
+    let a = uptime::open_incident(&store, "api", ts(T0), "cannot connect")
         .await
         .unwrap();
     // Opening again returns the same open incident rather than a second one.
-    let b = uptime::open_incident(&store, "api", T0 + 5, "x")
+    let b = uptime::open_incident(&store, "api", ts(T0 + 5), "x")
         .await
         .unwrap();
     assert_eq!(a, b);
@@ -240,12 +255,15 @@ async fn incidents_body(store: Store, _db: TestDb) {
             .len(),
         1
     );
-    let resolved = uptime::resolve_incident(&store, "api", T0 + MIN)
+    let resolved = uptime::resolve_incident(&store, "api", ts(T0 + MIN))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(resolved.resolved_at_ms, Some(T0 + MIN));
-    assert!(uptime::resolve_incident(&store, "api", T0 + MIN)
+    assert_eq!(
+        resolved.resolved_at.map(bulwark_ops::Timestamp::as_millis),
+        Some(T0 + MIN)
+    );
+    assert!(uptime::resolve_incident(&store, "api", ts(T0 + MIN))
         .await
         .unwrap()
         .is_none());
@@ -253,7 +271,7 @@ async fn incidents_body(store: Store, _db: TestDb) {
         .await
         .unwrap()
         .is_none());
-    uptime::open_incident(&store, "api", T0 + 2 * MIN, "timed out")
+    uptime::open_incident(&store, "api", ts(T0 + 2 * MIN), "timed out")
         .await
         .unwrap();
     let all = uptime::incidents(&store, Some("api"), false, 10)
@@ -300,7 +318,7 @@ async fn push_body(store: Store, db: TestDb) {
     );
     // A new token replaces the old one at once.
     assert_eq!(
-        uptime::ping(&store, first.expose(), T0).await.unwrap(),
+        uptime::ping(&store, first.expose(), ts(T0)).await.unwrap(),
         None
     );
     let made = audit::query(
@@ -316,11 +334,20 @@ async fn push_body(store: Store, db: TestDb) {
     assert!(!serde_json::to_string(&made).unwrap().contains(&token));
     assert_eq!(uptime::last_ping(&store, "cron").await.unwrap(), None);
     assert_eq!(
-        uptime::ping(&store, &token, T0).await.unwrap().as_deref(),
+        uptime::ping(&store, &token, ts(T0))
+            .await
+            .unwrap()
+            .as_deref(),
         Some("cron")
     );
-    assert_eq!(uptime::last_ping(&store, "cron").await.unwrap(), Some(T0));
-    assert_eq!(uptime::ping(&store, "not-a-token", T0).await.unwrap(), None);
+    assert_eq!(
+        uptime::last_ping(&store, "cron").await.unwrap(),
+        Some(ts(T0))
+    );
+    assert_eq!(
+        uptime::ping(&store, "not-a-token", ts(T0)).await.unwrap(),
+        None
+    );
 
     // A token an earlier version stored in clear keeps working, as a digest.
     {
@@ -333,7 +360,7 @@ async fn push_body(store: Store, db: TestDb) {
     assert_eq!(uptime::hash_stored_push_tokens(&store).await.unwrap(), 1);
     assert_eq!(uptime::hash_stored_push_tokens(&store).await.unwrap(), 0);
     assert_eq!(
-        uptime::ping(&store, "legacy-token", T0)
+        uptime::ping(&store, "legacy-token", ts(T0))
             .await
             .unwrap()
             .as_deref(),
@@ -362,7 +389,12 @@ async fn silences_body(store: Store, _db: TestDb) {
         &store,
         &config,
         &actor,
-        new(Some("api"), None, "deploy", SilenceEnd::At(now + 3_600_000)),
+        new(
+            Some("api"),
+            None,
+            "deploy",
+            SilenceEnd::At(ts(now + 3_600_000)),
+        ),
     )
     .await
     .unwrap();
@@ -370,11 +402,11 @@ async fn silences_body(store: Store, _db: TestDb) {
     // Each refused with a message naming what is wrong, and nothing stored.
     for (bad, why) in [
         (
-            new(None, None, "", SilenceEnd::At(now + 1000)),
+            new(None, None, "", SilenceEnd::At(ts(now + 1000))),
             "name a monitor",
         ),
         (
-            new(Some("api"), None, "", SilenceEnd::At(now - 1)),
+            new(Some("api"), None, "", SilenceEnd::At(ts(now - 1))),
             "in the future",
         ),
         (
@@ -391,7 +423,7 @@ async fn silences_body(store: Store, _db: TestDb) {
             "server.max_silence",
         ),
         (
-            new(Some("api"), None, "", SilenceEnd::At(i64::MAX)),
+            new(Some("api"), None, "", SilenceEnd::At(ts(i64::MAX))),
             "server.max_silence",
         ),
         (
@@ -414,22 +446,28 @@ async fn silences_body(store: Store, _db: TestDb) {
         assert!(err.contains(why), "{bad:?}: {err}");
     }
     assert_eq!(
-        alert::list_silences(&store, false, now).await.unwrap(),
+        alert::list_silences(&store, false, ts(now)).await.unwrap(),
         vec![s.clone()]
     );
     // After its end it is no longer active.
-    assert!(alert::list_silences(&store, false, now + 3_600_000)
+    assert!(alert::list_silences(&store, false, ts(now + 3_600_000))
         .await
         .unwrap()
         .is_empty());
     let expired = alert::expire_silence(&store, &actor, &s.id).await.unwrap();
-    assert!(expired.expired_at_ms.is_some());
-    assert!(alert::list_silences(&store, false, now)
+    assert!(expired
+        .expired_at
+        .map(bulwark_ops::Timestamp::as_millis)
+        .is_some());
+    assert!(alert::list_silences(&store, false, ts(now))
         .await
         .unwrap()
         .is_empty());
     assert_eq!(
-        alert::list_silences(&store, true, now).await.unwrap().len(),
+        alert::list_silences(&store, true, ts(now))
+            .await
+            .unwrap()
+            .len(),
         1
     );
     assert!(matches!(
@@ -574,15 +612,15 @@ monitors = ["web"]
             "",
             AlertSeverity::Critical,
             "down".into(),
-            at,
+            ts(at),
         );
-        alert::notify(&store, &config, &a, at).await.unwrap();
+        alert::notify(&store, &config, &a, ts(at)).await.unwrap();
     }
     let deliver = tokio::spawn({
         let (store, config) = (store.clone(), config.clone());
         async move {
             let client = reqwest::Client::new();
-            alert::deliver_due(&store, &config, &client, now + 10).await
+            alert::deliver_due(&store, &config, &client, ts(now + 10)).await
         }
     });
     tokio::time::timeout(Duration::from_secs(30), got_rx)
@@ -628,15 +666,17 @@ async fn outbox_body(store: Store, db: TestDb) {
         "",
         AlertSeverity::Critical,
         "api is down".into(),
-        now,
+        ts(now),
     );
 
     // The channel is down: the notification waits in the outbox.
     rx.status.store(503, Ordering::SeqCst);
-    let n = alert::notify(&store, &config, &firing, now).await.unwrap();
+    let n = alert::notify(&store, &config, &firing, ts(now))
+        .await
+        .unwrap();
     assert_eq!(n.queued, ["ops"]);
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, now)
+        alert::deliver_due(&store, &config, &client, ts(now))
             .await
             .unwrap(),
         0
@@ -655,7 +695,7 @@ async fn outbox_body(store: Store, db: TestDb) {
         .contains("127.0.0.1"));
     // Not due again before its backoff.
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, now + 10)
+        alert::deliver_due(&store, &config, &client, ts(now + 10))
             .await
             .unwrap(),
         0
@@ -663,7 +703,7 @@ async fn outbox_body(store: Store, db: TestDb) {
     assert_eq!(*rx.attempts.lock().unwrap(), 1);
 
     // The same state raised again (a restarted engine re-detecting it) adds nothing.
-    let again = alert::notify(&store, &config, &firing, now + 50)
+    let again = alert::notify(&store, &config, &firing, ts(now + 50))
         .await
         .unwrap();
     assert!(again.duplicate);
@@ -673,13 +713,13 @@ async fn outbox_body(store: Store, db: TestDb) {
     let store = reopen(&db).await;
     rx.status.store(200, Ordering::SeqCst);
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, now + 5_000)
+        alert::deliver_due(&store, &config, &client, ts(now + 5_000))
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, now + 60_000)
+        alert::deliver_due(&store, &config, &client, ts(now + 60_000))
             .await
             .unwrap(),
         0
@@ -689,24 +729,24 @@ async fn outbox_body(store: Store, db: TestDb) {
     // Resolve: one more notification, to the channel that heard it firing.
     let mut resolved = firing.clone();
     resolved.status = AlertStatus::Resolved;
-    let n = alert::notify(&store, &config, &resolved, now + 70_000)
+    let n = alert::notify(&store, &config, &resolved, ts(now + 70_000))
         .await
         .unwrap();
     assert_eq!(n.queued, ["ops"]);
     assert!(
-        alert::notify(&store, &config, &resolved, now + 71_000)
+        alert::notify(&store, &config, &resolved, ts(now + 71_000))
             .await
             .unwrap()
             .duplicate
     );
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, now + 70_000)
+        alert::deliver_due(&store, &config, &client, ts(now + 70_000))
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, now + 200_000)
+        alert::deliver_due(&store, &config, &client, ts(now + 200_000))
             .await
             .unwrap(),
         0
@@ -746,7 +786,7 @@ async fn silence_and_repeat_body(store: Store, _db: TestDb) {
             monitor: None,
             tag: Some("team-a"),
             comment: "maint",
-            ends: SilenceEnd::At(now + 3_600_000),
+            ends: SilenceEnd::At(ts(now + 3_600_000)),
         },
     )
     .await
@@ -757,21 +797,23 @@ async fn silence_and_repeat_body(store: Store, _db: TestDb) {
         "",
         AlertSeverity::Critical,
         "down".into(),
-        now,
+        ts(now),
     );
     a.tags = vec!["team-a".into()];
-    let n = alert::notify(&store, &config, &a, now).await.unwrap();
+    let n = alert::notify(&store, &config, &a, ts(now)).await.unwrap();
     assert_eq!(
         (n.queued.len(), n.silenced.as_slice()),
         (0, ["ops".to_string()].as_slice())
     );
     let mut r = a.clone();
     r.status = AlertStatus::Resolved;
-    let n = alert::notify(&store, &config, &r, now + 1).await.unwrap();
+    let n = alert::notify(&store, &config, &r, ts(now + 1))
+        .await
+        .unwrap();
     // Nobody heard it fire, so nobody hears it resolve.
     assert!(n.queued.is_empty());
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, now + 10)
+        alert::deliver_due(&store, &config, &client, ts(now + 10))
             .await
             .unwrap(),
         0
@@ -785,31 +827,31 @@ async fn silence_and_repeat_body(store: Store, _db: TestDb) {
         "",
         AlertSeverity::Critical,
         "down".into(),
-        now,
+        ts(now),
     );
     b.tags = vec![];
-    alert::notify(&store, &config, &b, now).await.unwrap();
+    alert::notify(&store, &config, &b, ts(now)).await.unwrap();
     assert_eq!(
-        alert::queue_reminders(&store, &config, now + 1000)
+        alert::queue_reminders(&store, &config, ts(now + 1000))
             .await
             .unwrap(),
         0
     );
     let later = now + 4 * 3_600_000;
     assert_eq!(
-        alert::queue_reminders(&store, &config, later)
+        alert::queue_reminders(&store, &config, ts(later))
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        alert::queue_reminders(&store, &config, later + 1000)
+        alert::queue_reminders(&store, &config, ts(later + 1000))
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        alert::deliver_due(&store, &config, &client, later + 1000)
+        alert::deliver_due(&store, &config, &client, ts(later + 1000))
             .await
             .unwrap(),
         2

@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use bulwark_ops::audit::Record;
 use bulwark_ops::keys::KeyInfo;
 use bulwark_ops::Role;
+use bulwark_ops::Timestamp;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -184,7 +185,7 @@ impl From<bulwark_ops::probe::ProbeResult> for ProbeResultWire {
     fn from(r: bulwark_ops::probe::ProbeResult) -> Self {
         ProbeResultWire {
             monitor: r.monitor,
-            ts: ms_to_time(r.at_ms),
+            ts: wire_time(r.at),
             ok: r.ok,
             latency_ms: u64::try_from(r.latency.as_millis()).unwrap_or(u64::MAX),
             status: r.status,
@@ -193,8 +194,9 @@ impl From<bulwark_ops::probe::ProbeResult> for ProbeResultWire {
     }
 }
 
-pub(crate) fn ms_to_time(ms: i64) -> DateTime<Utc> {
-    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
+/// A domain time as the wire's RFC 3339 `DateTime`.
+pub(crate) fn wire_time(t: Timestamp) -> DateTime<Utc> {
+    t.to_datetime()
 }
 
 /// `POST /api/ops/uptime/test`: every monitor probed once.
@@ -262,7 +264,7 @@ pub struct RollupWire {
 impl From<bulwark_ops::uptime::Rollup> for RollupWire {
     fn from(r: bulwark_ops::uptime::Rollup) -> Self {
         RollupWire {
-            minute: ms_to_time(r.minute),
+            minute: wire_time(r.minute),
             total: r.total,
             failures: r.failures,
             latency_p50_ms: r.p50_ms,
@@ -345,8 +347,8 @@ impl From<bulwark_ops::uptime::Incident> for IncidentWire {
         IncidentWire {
             id: i.id,
             monitor: i.monitor,
-            opened_at: ms_to_time(i.opened_at_ms),
-            resolved_at: i.resolved_at_ms.map(ms_to_time),
+            opened_at: wire_time(i.opened_at),
+            resolved_at: i.resolved_at.map(wire_time),
             cause: i.cause,
         }
     }
@@ -397,7 +399,7 @@ impl From<&bulwark_ops::slo::SloStatus> for SloStatusWire {
             name: s.name.clone(),
             monitor: s.monitor.clone(),
             target: s.target,
-            window_start: ms_to_time(s.window_start_ms),
+            window_start: wire_time(s.window_start),
             total: s.total,
             bad: s.bad,
             attainment: s.attainment,
@@ -412,7 +414,7 @@ impl From<&bulwark_ops::slo::SloStatus> for SloStatusWire {
                     rate: *r,
                 })
                 .collect(),
-            exhaustion_at: s.exhaustion_at_ms.map(ms_to_time),
+            exhaustion_at: s.exhaustion_at.map(wire_time),
             firing: s.firing.iter().map(|f| f.id.clone()).collect(),
         }
     }
@@ -451,9 +453,9 @@ impl From<bulwark_ops::alert::Silence> for SilenceWire {
             tag: s.tag,
             comment: s.comment,
             created_by: s.created_by,
-            created_at: ms_to_time(s.created_at_ms),
-            ends_at: ms_to_time(s.ends_at_ms),
-            expired_at: s.expired_at_ms.map(ms_to_time),
+            created_at: wire_time(s.created_at),
+            ends_at: wire_time(s.ends_at),
+            expired_at: s.expired_at.map(wire_time),
         }
     }
 }

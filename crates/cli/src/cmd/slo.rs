@@ -19,7 +19,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
     let loaded = super::load_config(globals)?;
     super::runtime()?.block_on(async {
         let store = super::open_store(globals, &loaded.config).await?;
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = bulwark_ops::Timestamp::now();
         let statuses = bulwark_ops::slo::status_all(&store, &loaded.config, now).await?;
         store.close().await;
         if globals.json {

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 /// Objects and bytes of one class.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,7 +46,7 @@ pub async fn record_usage(
     repository: &str,
     by_class: &BTreeMap<String, ClassBytes>,
     assumed: bool,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<(), StoreError> {
     let mut tx = store.pool().begin().await?;
     sqlx::query("DELETE FROM storage_usage WHERE backup = $1 AND repository = $2")
@@ -74,7 +75,7 @@ pub async fn record_usage(
     )
     .bind(backup)
     .bind(repository)
-    .bind(now_ms)
+    .bind(now.as_millis())
     .bind(i64::from(assumed))
     .execute(&mut *tx)
     .await?;
@@ -91,7 +92,7 @@ pub async fn record_failure(
     backup: &str,
     repository: &str,
     error: &str,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO storage_measurements (backup, repository, measured_at, attempted_at, error, assumed)
@@ -101,7 +102,7 @@ pub async fn record_failure(
     )
     .bind(backup)
     .bind(repository)
-    .bind(now_ms)
+    .bind(now.as_millis())
     .bind(error)
     .execute(store.pool())
     .await?;

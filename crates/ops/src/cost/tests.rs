@@ -239,7 +239,7 @@ fn evaluation_prices_every_repository_and_names_unpriced_classes() {
     assert!(app.over);
     assert_eq!(app.unpriced(), vec!["local".to_string()]);
     assert!(!app.never_measured());
-    let a = job::alert(app, 5);
+    let a = job::alert(app, crate::time::Timestamp::from_millis(5));
     assert_eq!(a.alertname, ALERT_NAME);
     assert_eq!(a.monitor, "cost:app");
     assert_eq!(a.status, crate::alert::AlertStatus::Firing);
@@ -250,7 +250,7 @@ fn evaluation_prices_every_repository_and_names_unpriced_classes() {
     assert!(costs[0].never_measured());
     assert!(!costs[0].over);
     assert_eq!(
-        job::alert(&costs[0], 5).status,
+        job::alert(&costs[0], crate::time::Timestamp::from_millis(5)).status,
         crate::alert::AlertStatus::Resolved
     );
 }

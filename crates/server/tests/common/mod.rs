@@ -191,7 +191,7 @@ impl Harness {
         let results: Vec<bulwark_ops::probe::ProbeResult> = (0..total)
             .map(|i| bulwark_ops::probe::ProbeResult {
                 monitor: monitor.to_string(),
-                at_ms: hour_ms + i64::from(i) * (3_600_000 / i64::from(total.max(1))),
+                at: ts(hour_ms + i64::from(i) * (3_600_000 / i64::from(total.max(1)))),
                 ok: i >= bad,
                 latency: std::time::Duration::from_millis(20),
                 status: Some(if i >= bad { 200 } else { 503 }),
@@ -201,7 +201,7 @@ impl Harness {
         bulwark_ops::uptime::record_many(store, &results)
             .await
             .unwrap();
-        bulwark_ops::uptime::rollup(store, hour_ms, hour_ms + 3_600_000)
+        bulwark_ops::uptime::rollup(store, ts(hour_ms), ts(hour_ms + 3_600_000))
             .await
             .unwrap();
     }
@@ -398,4 +398,10 @@ fn form_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// A time from Unix milliseconds: tests keep their fixed instants as plain
+/// numbers and turn them into the domain's time type where it is taken.
+pub fn ts(ms: i64) -> bulwark_ops::Timestamp {
+    bulwark_ops::Timestamp::from_millis(ms)
 }

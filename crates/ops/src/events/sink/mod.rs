@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{SinkConfig, SinkKind};
+use crate::time::Timestamp;
 use crate::BoxFuture;
 
 pub(super) mod cloudwatch;
@@ -15,7 +16,7 @@ pub(super) mod syslog;
 #[derive(Debug, Clone)]
 pub(crate) struct Line {
     /// When it happened (CloudWatch's timestamp, syslog's TIMESTAMP).
-    pub at_ms: i64,
+    pub at: Timestamp,
     /// The event kind (syslog's MSGID), `ship` for `events ship` lines.
     pub kind: String,
     /// RFC 5424 severity, 0..=7.
