@@ -138,14 +138,6 @@ impl fmt::Display for Timestamp {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
-}
-
-pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
-    Timestamp::from_millis(ms).to_datetime()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,7 +81,7 @@ impl From<bulwark_ops::keys::Created> for CreatedKey {
             name: created.info.name,
             role: created.info.role.into(),
             key: created.secret.into_inner(),
-            created_at: created.info.created_at,
+            created_at: created.info.created_at.to_datetime(),
         }
     }
 }
@@ -102,9 +102,9 @@ impl From<KeyInfo> for KeyMeta {
             id: k.id,
             name: k.name,
             role: k.role.into(),
-            created_at: k.created_at,
+            created_at: k.created_at.to_datetime(),
             created_by: k.created_by,
-            revoked_at: k.revoked_at,
+            revoked_at: k.revoked_at.map(Timestamp::to_datetime),
         }
     }
 }

@@ -127,8 +127,8 @@ pub async fn measurements(store: &Store) -> Result<Vec<Measurement>, StoreError>
             repository: row.try_get("repository")?,
             measured_at: row
                 .try_get::<Option<i64>, _>("measured_at")?
-                .map(crate::time::from_ms),
-            attempted_at: crate::time::from_ms(row.try_get("attempted_at")?),
+                .map(|t| Timestamp::from_millis(t).to_datetime()),
+            attempted_at: Timestamp::from_millis(row.try_get("attempted_at")?).to_datetime(),
             error: row.try_get("error")?,
             assumed: row.try_get::<i64, _>("assumed")? != 0,
             by_class: BTreeMap::new(),

@@ -839,7 +839,10 @@ pub async fn latest_and_last_pass(
     .bind(drill)
     .fetch_one(store.pool())
     .await?;
-    Ok((latest, pass.map(crate::time::from_ms)))
+    Ok((
+        latest,
+        pass.map(|t| Timestamp::from_millis(t).to_datetime()),
+    ))
 }
 
 /// Runs the drill named `name`.

@@ -87,7 +87,7 @@ pub(crate) async fn append_on(
         .await?;
     sqlx::query("INSERT INTO events (seq, at, kind, body) VALUES ($1, $2, $3, $4)")
         .bind(seq)
-        .bind(crate::time::now_ms())
+        .bind(Timestamp::now().as_millis())
         .bind(kind.as_str())
         .bind(body.to_string())
         .execute(&mut *conn)
@@ -135,7 +135,7 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<Event, StoreError> {
     let body: String = row.try_get("body")?;
     Ok(Event {
         seq: row.try_get("seq")?,
-        at: crate::time::from_ms(row.try_get("at")?),
+        at: Timestamp::from_millis(row.try_get("at")?).to_datetime(),
         kind: row.try_get("kind")?,
         body: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
     })

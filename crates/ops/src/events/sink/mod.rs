@@ -80,6 +80,5 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
         return Some(Duration::from_secs(secs));
     }
     let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let ms = at.timestamp_millis() - crate::time::now_ms();
-    Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+    Some(Timestamp::from(at.with_timezone(&chrono::Utc)) - Timestamp::now())
 }
