@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::store::{Store, StoreError};
@@ -23,8 +22,8 @@ pub struct Measurement {
     /// As configured (the key of the cache).
     pub repository: String,
     /// The last successful listing (`by_class` is from it).
-    pub measured_at: Option<DateTime<Utc>>,
-    pub attempted_at: DateTime<Utc>,
+    pub measured_at: Option<Timestamp>,
+    pub attempted_at: Timestamp,
     /// Why the latest attempt failed.
     pub error: Option<String>,
     pub assumed: bool,
@@ -127,8 +126,8 @@ pub async fn measurements(store: &Store) -> Result<Vec<Measurement>, StoreError>
             repository: row.try_get("repository")?,
             measured_at: row
                 .try_get::<Option<i64>, _>("measured_at")?
-                .map(|t| Timestamp::from_millis(t).to_datetime()),
-            attempted_at: Timestamp::from_millis(row.try_get("attempted_at")?).to_datetime(),
+                .map(Timestamp::from_millis),
+            attempted_at: Timestamp::from_millis(row.try_get("attempted_at")?),
             error: row.try_get("error")?,
             assumed: row.try_get::<i64, _>("assumed")? != 0,
             by_class: BTreeMap::new(),

@@ -1,7 +1,5 @@
 use std::path::Path;
 
-use chrono::TimeZone;
-
 use super::*;
 use crate::config::{Diagnostic, Severity};
 
@@ -172,8 +170,8 @@ fn threshold_edges() {
     }
 }
 
-fn at(s: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(s, 0).unwrap()
+fn at(s: i64) -> crate::time::Timestamp {
+    crate::time::Timestamp::from_millis(s * 1000)
 }
 
 fn measured(backup: &str, repo: &str, classes: &[(&str, u64, u64)]) -> Measurement {

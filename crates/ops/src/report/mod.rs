@@ -244,7 +244,7 @@ pub fn storage_rows(costs: &[crate::cost::BackupCost]) -> Vec<StorageRow> {
             c.repositories.iter().map(move |r| StorageRow {
                 backup: c.backup.clone(),
                 repository: r.repository.clone(),
-                listed_at: r.measured_at,
+                listed_at: r.measured_at.map(Timestamp::to_datetime),
                 bytes: r.bytes,
                 classes: r
                     .classes
