@@ -1,6 +1,7 @@
 //! `bulwark ops check` and `bulwark report` end to end: real processes, a
 //! real SQLite file, a real repository, real loopback sockets.
 
+use bulwark_ops::{open_incident, resolve_incident};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Output;
@@ -8,7 +9,7 @@ use std::process::Output;
 use bulwark_ops::{claim_run, finish_run, Actor, RunOutcome, Store, Trigger};
 
 mod common;
-use common::{bulwark_in, run, text};
+use common::{bulwark_in, run, text, ts};
 
 /// A config with one TCP monitor on `port`, an SLO on it, a backup, a drill
 /// and a managed secret; the repository initialised.
@@ -172,7 +173,7 @@ async fn seed(data: &Path, period: &bulwark_ops::Period) {
     for i in 0..20_i64 {
         let r = bulwark_ops::ProbeResult {
             monitor: "api".into(),
-            at_ms: ms + (i / 10) * 86_400_000 + (i % 10) * 60_000,
+            at: ts(ms + (i / 10) * 86_400_000 + (i % 10) * 60_000),
             ok: !(i == 3 || i == 4),
             latency: std::time::Duration::from_millis(5),
             status: None,
@@ -180,10 +181,10 @@ async fn seed(data: &Path, period: &bulwark_ops::Period) {
         };
         bulwark_ops::record_result(&store, &r).await.unwrap();
     }
-    bulwark_ops::open_incident(&store, "api", ms + 3 * 60_000, "<b>refused</b>")
+    open_incident(&store, "api", ts(ms + 3 * 60_000), "<b>refused</b>")
         .await
         .unwrap();
-    bulwark_ops::resolve_incident(&store, "api", ms + 5 * 60_000)
+    resolve_incident(&store, "api", ts(ms + 5 * 60_000))
         .await
         .unwrap();
     for (i, outcome) in [

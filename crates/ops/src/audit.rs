@@ -102,6 +102,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 #[allow(clippy::too_many_arguments)]
 fn chain_hash(
     seq: i64,
+    // The stored column: the chain is verified from rows as they are.
     ts_ms: i64,
     actor: &str,
     action: &str,
@@ -271,7 +272,8 @@ async fn append_in(
         None => (0, GENESIS.to_string()),
     };
     let seq = prev_seq + 1;
-    let ts_ms = crate::time::now_ms();
+    let ts = crate::time::Timestamp::now();
+    let ts_ms = ts.as_millis();
     let detail = entry.detail.to_string();
     let hash = chain_hash(
         seq,
@@ -300,7 +302,7 @@ async fn append_in(
     .await?;
     let record = Record {
         seq,
-        ts: crate::time::from_ms(ts_ms),
+        ts: ts.to_datetime(),
         actor: entry.actor.as_str().to_string(),
         action: entry.action.clone(),
         target: entry.target.clone(),
@@ -426,7 +428,7 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<Record, StoreError> {
     let seq: i64 = row.try_get("seq")?;
     Ok(Record {
         seq,
-        ts: crate::time::from_ms(row.try_get("ts")?),
+        ts: crate::time::Timestamp::from_millis(row.try_get("ts")?).to_datetime(),
         actor: row.try_get("actor")?,
         action: row.try_get("action")?,
         target: row.try_get("target")?,

@@ -246,8 +246,9 @@ const LINE_H: f64 = 200.0;
 /// The plot area inside the viewBox: left, top, right, bottom.
 const PLOT: (f64, f64, f64, f64) = (56.0, 22.0, 592.0, 176.0);
 
+/// `ms` is a point on the time axis, which is plotted in Unix milliseconds.
 fn time_label(ms: i64, span_ms: i64) -> String {
-    let t = crate::time::from_ms(ms);
+    let t = crate::time::Timestamp::from_millis(ms).to_datetime();
     if span_ms >= 2 * 86_400_000 {
         t.format("%Y-%m-%d").to_string()
     } else {

@@ -30,6 +30,7 @@ use crate::files::NdjsonLog;
 use crate::probe::{ProbeResult, Prober};
 use crate::slo::SloStatus;
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 use crate::uptime::{self, Tracker, Transition};
 
 /// Told about every result and evaluation, e.g. to update Prometheus metrics.
@@ -128,8 +129,8 @@ pub struct Live {
 /// public route does not evaluate every SLO per request.
 #[derive(Debug, Clone)]
 pub struct SloEvaluation {
-    /// When it was evaluated (Unix ms).
-    pub at_ms: i64,
+    /// When it was evaluated.
+    pub at: Timestamp,
     pub statuses: Vec<SloStatus>,
 }
 
@@ -150,9 +151,9 @@ impl Live {
     }
 
     /// Replaces the latest evaluation (the engine's SLO loop calls this).
-    pub fn set_slos(&self, at_ms: i64, statuses: Vec<SloStatus>) {
+    pub fn set_slos(&self, at: Timestamp, statuses: Vec<SloStatus>) {
         if let Ok(mut slos) = self.slos.write() {
-            *slos = Some(Arc::new(SloEvaluation { at_ms, statuses }));
+            *slos = Some(Arc::new(SloEvaluation { at, statuses }));
         }
     }
 
@@ -165,7 +166,7 @@ impl Live {
 
 pub(crate) fn result_json(r: &ProbeResult) -> serde_json::Value {
     serde_json::json!({
-        "ts": crate::alert::rfc3339(r.at_ms),
+        "ts": crate::alert::rfc3339(r.at),
         "monitor": r.monitor,
         "ok": r.ok,
         "latency_ms": r.latency.as_millis() as u64,
@@ -288,31 +289,32 @@ async fn sleep_or_stop(d: Duration, rx: &mut watch::Receiver<bool>) -> bool {
     }
 }
 
-/// Judges a push monitor from its last heartbeat.
+/// Judges a push monitor from its last heartbeat. `started` is when the
+/// engine started, None outside a running engine.
 pub async fn judge_push(
     store: &Store,
     monitor: &MonitorConfig,
     period: Duration,
     grace: Duration,
-    started_ms: i64,
+    started: Option<Timestamp>,
 ) -> ProbeResult {
-    let now = crate::time::now_ms();
-    let allowed = i64::try_from((period + grace).as_millis()).unwrap_or(i64::MAX);
+    let now = Timestamp::now();
+    let allowed = period + grace;
     let (ok, error) = match uptime::last_ping(store, &monitor.name).await {
         Ok(Some(t)) if now - t <= allowed => (true, None),
         Ok(Some(t)) => (
             false,
-            Some(format!("last heartbeat {} s ago", (now - t) / 1000)),
+            Some(format!("last heartbeat {} s ago", (now - t).as_secs())),
         ),
         // A monitor that never pinged gets one period (plus grace) from the
         // engine's start before it counts as late.
-        Ok(None) if now - started_ms <= allowed => (true, None),
+        Ok(None) if started.is_some_and(|s| now - s <= allowed) => (true, None),
         Ok(None) => (false, Some("no heartbeat received yet".to_string())),
         Err(e) => (false, Some(format!("cannot read heartbeat: {e}"))),
     };
     ProbeResult {
         monitor: monitor.name.clone(),
-        at_ms: now,
+        at: now,
         ok,
         latency: Duration::ZERO,
         status: None,
@@ -347,7 +349,7 @@ pub async fn check_all(store: &Store, config: &Config) -> Vec<ProbeResult> {
                     MonitorKind::Push { period, grace } => {
                         // No engine start to measure from: a monitor that
                         // never pinged is simply down.
-                        judge_push(&store, &m, period, grace, i64::MIN / 2).await
+                        judge_push(&store, &m, period, grace, None).await
                     }
                     _ => prober.probe(&m).await,
                 }
@@ -358,7 +360,7 @@ pub async fn check_all(store: &Store, config: &Config) -> Vec<ProbeResult> {
     for (h, m) in handles.into_iter().zip(&config.monitors) {
         out.push(h.await.unwrap_or_else(|_| ProbeResult {
             monitor: m.name.clone(),
-            at_ms: crate::time::now_ms(),
+            at: Timestamp::now(),
             ok: false,
             latency: Duration::ZERO,
             status: None,
@@ -375,17 +377,13 @@ enum WriterMsg {
     Flush(oneshot::Sender<()>),
 }
 
-/// The wait until unix ms `at` (zero when it has passed), to the nanosecond
-/// so probes do not start up to a millisecond late from rounding.
-fn until_unix_ms(at: i64) -> Duration {
+/// The wait until `at` (zero when it has passed), to the nanosecond so
+/// probes do not start up to a millisecond late from rounding.
+fn until(at: Timestamp) -> Duration {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    Duration::from_millis(u64::try_from(at).unwrap_or(0)).saturating_sub(now)
-}
-
-fn duration_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    Duration::from_millis(u64::try_from(at.as_millis()).unwrap_or(0)).saturating_sub(now)
 }
 
 async fn probe_loop(
@@ -395,39 +393,35 @@ async fn probe_loop(
     writer: mpsc::Sender<WriterMsg>,
     mut rx: watch::Receiver<bool>,
 ) {
-    let engine_started = crate::time::now_ms();
+    let engine_started = Timestamp::now();
     let interval = match monitor.kind {
         MonitorKind::Push { period, .. } => period
             .min(Duration::from_secs(60))
             .max(Duration::from_secs(1)),
         _ => monitor.interval,
     };
-    let interval_ms = duration_ms(interval).max(1);
     // Slots are spread over the interval by the name's hash, so monitors
     // sharing an interval do not all start in the same instant and a restart
     // keeps each monitor's phase.
-    let phase_ms = duration_ms(uptime::start_offset(&monitor.name, interval));
+    let phase = uptime::start_offset(&monitor.name, interval);
     // A monitor with a long interval still gets its first probe within a
     // minute of the start.
-    let soon_ms = duration_ms(uptime::start_offset(
-        &monitor.name,
-        interval.min(Duration::from_secs(60)),
-    ));
-    let mut slot = uptime::first_slot(engine_started, interval_ms, phase_ms, soon_ms);
+    let soon = uptime::start_offset(&monitor.name, interval.min(Duration::from_secs(60)));
+    let mut slot = uptime::first_slot(engine_started, interval, phase, soon);
     loop {
-        if !sleep_or_stop(until_unix_ms(slot), &mut rx).await {
+        if !sleep_or_stop(until(slot), &mut rx).await {
             return;
         }
         let result = match monitor.kind {
             MonitorKind::Push { period, grace } => {
-                judge_push(&shared.store, &monitor, period, grace, engine_started).await
+                judge_push(&shared.store, &monitor, period, grace, Some(engine_started)).await
             }
             _ => shared.prober.probe(&monitor).await,
         };
         if let Err(e) = handle_result(&shared, &monitor, &mut tracker, result, &writer).await {
             tracing::error!(monitor = %monitor.name, error = %e, "cannot record probe result");
         }
-        slot = uptime::next_slot(slot, crate::time::now_ms(), interval_ms, phase_ms);
+        slot = uptime::next_slot(slot, Timestamp::now(), interval, phase);
     }
 }
 
@@ -453,33 +447,32 @@ async fn handle_result(
         tracing::error!(monitor = %monitor.name, "the result writer has stopped; result not stored");
     }
     let result = &result;
-    let now = crate::time::now_ms();
+    let now = Timestamp::now();
     match transition {
         Transition::Opened => {
             let cause = result.error.clone().unwrap_or_default();
-            let incident =
-                uptime::open_incident(store, &monitor.name, result.at_ms, &cause).await?;
+            let incident = uptime::open_incident(store, &monitor.name, result.at, &cause).await?;
             tracing::warn!(monitor = %monitor.name, incident = %incident.id, cause = %cause, "monitor down");
             let windows =
                 crate::slo::maintenance_windows(store, &shared.config, &monitor.name).await?;
             if crate::maintenance::active(&windows, now) {
                 tracing::info!(monitor = %monitor.name, "in a maintenance window: not alerting");
             } else {
-                let mut a = monitor_alert(monitor, &cause, incident.opened_at_ms);
+                let mut a = monitor_alert(monitor, &cause, incident.opened_at);
                 a.status = AlertStatus::Firing;
                 alert::notify(store, &shared.config, &a, now).await?;
             }
         }
         Transition::Resolved => {
             if let Some(incident) =
-                uptime::resolve_incident(store, &monitor.name, result.at_ms).await?
+                uptime::resolve_incident(store, &monitor.name, result.at).await?
             {
                 tracing::info!(monitor = %monitor.name, incident = %incident.id, "monitor recovered");
             }
-            let mut a = monitor_alert(monitor, "", result.at_ms);
+            let mut a = monitor_alert(monitor, "", result.at);
             a.status = AlertStatus::Resolved;
             a.summary = format!("{} is up again", monitor.name);
-            a.ended_at_ms = Some(result.at_ms);
+            a.ended_at = Some(result.at);
             alert::notify(store, &shared.config, &a, now).await?;
         }
         Transition::None => {}
@@ -571,25 +564,26 @@ impl Batch {
     }
 }
 
-fn monitor_alert(monitor: &MonitorConfig, cause: &str, started_at_ms: i64) -> Alert {
+fn monitor_alert(monitor: &MonitorConfig, cause: &str, started_at: Timestamp) -> Alert {
     let mut a = Alert::new(
         "MonitorDown",
         &monitor.name,
         "",
         AlertSeverity::Critical,
         format!("{} is down: {cause}", monitor.name),
-        started_at_ms,
+        started_at,
     );
     a.tags = monitor.tags.clone();
     a
 }
 
-/// The end of the newest minute whose results are all stored at `now_ms`:
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// The end of the newest minute whose results are all stored at `now`:
 /// a result is stored up to `lateness` (the longest probe timeout plus
 /// flushing) after the minute it started in.
-pub(crate) fn complete_minutes_end(now_ms: i64, lateness: Duration) -> i64 {
-    let t = now_ms - duration_ms(lateness).max(60_000);
-    t.div_euclid(60_000) * 60_000
+pub(crate) fn complete_minutes_end(now: Timestamp, lateness: Duration) -> Timestamp {
+    (now - lateness.max(MINUTE)).floor(MINUTE)
 }
 
 async fn slo_loop(shared: Arc<Shared>, mut rx: watch::Receiver<bool>) {
@@ -603,13 +597,13 @@ async fn slo_loop(shared: Arc<Shared>, mut rx: watch::Receiver<bool>) {
     let lateness = longest_timeout + 2 * shared.opts.flush_interval + Duration::from_secs(5);
     // Rolled up to here (exclusive). At start, the last ten minutes are
     // re-rolled in case a previous run stopped before rolling them.
-    let mut rolled_to: Option<i64> = None;
+    let mut rolled_to: Option<Timestamp> = None;
     loop {
-        let now = crate::time::now_ms();
+        let now = Timestamp::now();
         // Each complete minute is rolled up once (at ten thousand monitors a
         // minute is sixty thousand results); newer ones are read raw.
         let to = complete_minutes_end(now, lateness);
-        let from = rolled_to.unwrap_or(to - 10 * 60_000);
+        let from = rolled_to.unwrap_or(to - 10 * MINUTE);
         let rolled = if from < to {
             uptime::rollup(&shared.store, from, to).await.map(|_| to)
         } else {
@@ -645,10 +639,10 @@ async fn outbox_loop(shared: Arc<Shared>, mut rx: watch::Receiver<bool>) {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap_or_default();
-    let mut last_reminders = 0_i64;
+    let mut last_reminders = Timestamp::EPOCH;
     loop {
-        let now = crate::time::now_ms();
-        if now - last_reminders >= 10_000 {
+        let now = Timestamp::now();
+        if now - last_reminders >= Duration::from_secs(10) {
             last_reminders = now;
             if let Err(e) = alert::queue_reminders(&shared.store, &shared.config, now).await {
                 tracing::error!(error = %e, "cannot queue alert reminders");
@@ -670,24 +664,22 @@ async fn outbox_loop(shared: Arc<Shared>, mut rx: watch::Receiver<bool>) {
 
 async fn housekeeping_loop(shared: Arc<Shared>, mut rx: watch::Receiver<bool>) {
     let minutes_kept = minute_retention(&shared.config, shared.opts.minute_rollup_retention);
-    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     loop {
-        let now = crate::time::now_ms();
-        let raw_before = now - ms(shared.opts.raw_retention);
-        let minutes_before = now - ms(minutes_kept);
-        let hours_before = now - ms(ROLLUP_RETENTION);
+        let now = Timestamp::now();
+        let raw_before = now - shared.opts.raw_retention;
+        let minutes_before = now - minutes_kept;
+        let hours_before = now - ROLLUP_RETENTION;
         // Roll up everything about to be pruned first, so no minute is lost;
         // then fold old minutes into hours before those age out too.
         let result = async {
-            uptime::rollup(&shared.store, raw_before - 3_600_000, raw_before).await?;
+            uptime::rollup(&shared.store, raw_before - 60 * MINUTE, raw_before).await?;
             let raw = uptime::prune_raw(&shared.store, raw_before).await?;
             let folded = uptime::downsample(&shared.store, minutes_before).await?;
             let hours = uptime::prune_hourly(&shared.store, hours_before).await?;
             // Events every sink has confirmed, once they are old enough.
             let sinks: Vec<String> = shared.config.sinks.iter().map(|s| s.name.clone()).collect();
             let events =
-                crate::events::prune(&shared.store, &sinks, now - ms(crate::events::RETENTION))
-                    .await?;
+                crate::events::prune(&shared.store, &sinks, now - crate::events::RETENTION).await?;
             if events > 0 {
                 tracing::info!(events, "pruned shipped events");
             }
@@ -755,8 +747,11 @@ mod tests {
     fn complete_minutes() {
         let check = |now: i64, lateness_ms: u64, expected: i64| {
             assert_eq!(
-                complete_minutes_end(now, Duration::from_millis(lateness_ms)),
-                expected,
+                complete_minutes_end(
+                    Timestamp::from_millis(now),
+                    Duration::from_millis(lateness_ms)
+                ),
+                Timestamp::from_millis(expected),
                 "now={now} lateness={lateness_ms}"
             );
         };

@@ -3,7 +3,6 @@
 //! A key is shown once, at creation; the store keeps only its SHA-256.
 //! Creating and revoking are audited in the same transaction as the change.
 
-use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sqlx::Row;
 
@@ -12,6 +11,7 @@ use crate::auth::KeySource;
 use crate::config::Secret;
 use crate::identity::{key_digest, Actor, Principal, Role, UnknownRole};
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 use crate::BoxFuture;
 
 /// Every key starts with this, so a leaked key is recognisable to secret
@@ -24,9 +24,9 @@ pub struct KeyInfo {
     pub id: String,
     pub name: String,
     pub role: Role,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
     pub created_by: String,
-    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// A key just created: the only time its value exists outside the caller.
@@ -76,7 +76,7 @@ pub async fn create(
     let mut id_bytes = [0_u8; 6];
     rand::rngs::OsRng.fill_bytes(&mut id_bytes);
     let id = format!("k_{}", hex::encode(id_bytes));
-    let now = crate::time::now_ms();
+    let now = Timestamp::now();
 
     // Taken before the transaction, in the same order as `audit::append`, so
     // two writers never hold one lock each while waiting for the other.
@@ -89,7 +89,7 @@ pub async fn create(
     .bind(name)
     .bind(role.as_str())
     .bind(hex::encode(key_digest(&secret)))
-    .bind(now)
+    .bind(now.as_millis())
     .bind(actor.as_str())
     .execute(tx.conn())
     .await
@@ -103,7 +103,7 @@ pub async fn create(
             id,
             name: name.to_string(),
             role,
-            created_at: crate::time::from_ms(now),
+            created_at: now,
             created_by: actor.as_str().to_string(),
             revoked_at: None,
         },
@@ -134,9 +134,9 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<KeyInfo, KeyError> {
         role: role
             .parse()
             .map_err(|e: UnknownRole| StoreError::Invalid(format!("api_keys: {e}")))?,
-        created_at: crate::time::from_ms(row.try_get("created_at").map_err(StoreError::from)?),
+        created_at: Timestamp::from_millis(row.try_get("created_at").map_err(StoreError::from)?),
         created_by: row.try_get("created_by").map_err(StoreError::from)?,
-        revoked_at: revoked_at.map(crate::time::from_ms),
+        revoked_at: revoked_at.map(Timestamp::from_millis),
     })
 }
 
@@ -160,9 +160,9 @@ pub async fn revoke(store: &Store, actor: &Actor, id: &str) -> Result<KeyInfo, K
     if info.revoked_at.is_some() {
         return Err(KeyError::AlreadyRevoked(id.to_string()));
     }
-    let now = crate::time::now_ms();
+    let now = Timestamp::now();
     sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2")
-        .bind(now)
+        .bind(now.as_millis())
         .bind(id)
         .execute(tx.conn())
         .await
@@ -170,7 +170,7 @@ pub async fn revoke(store: &Store, actor: &Actor, id: &str) -> Result<KeyInfo, K
     let entry = Entry::new(actor, "key.revoke", id, Outcome::Success)
         .detail(serde_json::json!({ "name": info.name, "role": info.role.as_str() }));
     tx.commit(&entry).await?;
-    info.revoked_at = Some(crate::time::from_ms(now));
+    info.revoked_at = Some(now);
     Ok(info)
 }
 

@@ -65,6 +65,7 @@ pub use auth::{Authenticator, KeySource};
 pub use identity::{key_digest, Actor, Principal, Role, UnknownRole};
 pub use instance::Instance;
 pub use store::{Dialect, Store, StoreError};
+pub use time::Timestamp;
 
 // Configuration: loading with diagnostics, and the validated sections.
 pub use config::{
@@ -103,7 +104,7 @@ pub use uptime::{
     ping as record_ping, prune as prune_uptime, prune_hourly as prune_hourly_rollups,
     prune_raw as prune_raw_results, record as record_result, record_many as record_results,
     resolve_incident, results as monitor_results, rollup as rollup_results, rollup_series, rollups,
-    DailyHistory, DayCount, Incident, Resolution, Rollup, DAY_MS,
+    DailyHistory, DayCount, Incident, Resolution, Rollup, DAY, DAY_MS,
 };
 
 // SLOs.

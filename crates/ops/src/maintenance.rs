@@ -8,6 +8,7 @@ use sqlx::Row;
 use crate::audit::{AuditedTx, Entry, Outcome};
 use crate::identity::Actor;
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 /// A window stored in the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,10 +17,10 @@ pub struct Window {
     pub name: String,
     /// Empty means every monitor.
     pub monitors: Vec<String>,
-    pub starts_at_ms: i64,
-    pub ends_at_ms: i64,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
     pub created_by: String,
-    pub created_at_ms: i64,
+    pub created_at: Timestamp,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,15 +43,15 @@ pub async fn create(
     actor: &Actor,
     name: &str,
     monitors: &[String],
-    starts_at_ms: i64,
-    ends_at_ms: i64,
+    starts_at: Timestamp,
+    ends_at: Timestamp,
 ) -> Result<Window, MaintenanceError> {
     if name.trim().is_empty() || name.len() > 200 {
         return Err(MaintenanceError::Invalid(
             "name must be 1 to 200 characters".into(),
         ));
     }
-    if ends_at_ms <= starts_at_ms {
+    if ends_at <= starts_at {
         return Err(MaintenanceError::Invalid("end must be after start".into()));
     }
     let mut id = [0_u8; 6];
@@ -59,10 +60,10 @@ pub async fn create(
         id: format!("mw_{}", hex::encode(id)),
         name: name.to_string(),
         monitors: monitors.to_vec(),
-        starts_at_ms,
-        ends_at_ms,
+        starts_at,
+        ends_at,
         created_by: actor.as_str().to_string(),
-        created_at_ms: crate::time::now_ms(),
+        created_at: Timestamp::now(),
     };
     let mut tx = AuditedTx::begin(store).await?;
     sqlx::query(
@@ -72,15 +73,15 @@ pub async fn create(
     .bind(&w.id)
     .bind(&w.name)
     .bind(serde_json::to_string(&w.monitors).unwrap_or_else(|_| "[]".into()))
-    .bind(starts_at_ms)
-    .bind(ends_at_ms)
+    .bind(starts_at.as_millis())
+    .bind(ends_at.as_millis())
     .bind(&w.created_by)
-    .bind(w.created_at_ms)
+    .bind(w.created_at.as_millis())
     .execute(tx.conn())
     .await
     .map_err(StoreError::from)?;
     let entry = Entry::new(actor, "maintenance.create", &w.id, Outcome::Success).detail(
-        serde_json::json!({ "name": name, "monitors": monitors, "starts_at": starts_at_ms, "ends_at": ends_at_ms }),
+        serde_json::json!({ "name": name, "monitors": monitors, "starts_at": starts_at.as_millis(), "ends_at": ends_at.as_millis() }),
     );
     tx.commit(&entry).await?;
     Ok(w)
@@ -104,10 +105,10 @@ pub async fn list(store: &Store) -> Result<Vec<Window>, StoreError> {
                 id: row.try_get("id")?,
                 name: row.try_get("name")?,
                 monitors: serde_json::from_str(&monitors).unwrap_or_default(),
-                starts_at_ms: row.try_get("starts_at")?,
-                ends_at_ms: row.try_get("ends_at")?,
+                starts_at: Timestamp::from_millis(row.try_get("starts_at")?),
+                ends_at: Timestamp::from_millis(row.try_get("ends_at")?),
                 created_by: row.try_get("created_by")?,
-                created_at_ms: row.try_get("created_at")?,
+                created_at: Timestamp::from_millis(row.try_get("created_at")?),
             })
         })
         .collect()
@@ -133,7 +134,7 @@ pub async fn delete(store: &Store, actor: &Actor, id: &str) -> Result<(), Mainte
     Ok(())
 }
 
-/// Whether `now_ms` falls in one of `windows` (`[start, end)`).
-pub fn active(windows: &[(i64, i64)], now_ms: i64) -> bool {
-    windows.iter().any(|&(s, e)| s <= now_ms && now_ms < e)
+/// Whether `now` falls in one of `windows` (`[start, end)`).
+pub fn active(windows: &[(Timestamp, Timestamp)], now: Timestamp) -> bool {
+    windows.iter().any(|&(s, e)| s <= now && now < e)
 }

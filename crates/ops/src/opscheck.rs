@@ -18,6 +18,7 @@ use crate::drill::DrillReport;
 use crate::scheduler::runs::{self, JobRun, RunOutcome};
 use crate::scheduler::{freshness, Freshness, Schedule};
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 /// How late a scheduled backup (or its verification) may be before the
 /// check fails: backups of large trees take hours, and a check run while
@@ -236,7 +237,12 @@ pub fn cost_row(c: &crate::cost::BackupCost, now: DateTime<Utc>) -> CheckRow {
         Some(t) => format!(" (threshold {})", format_amount(t, &c.currency)),
         None => " (no threshold)".to_string(),
     };
-    let oldest = c.repositories.iter().filter_map(|r| r.measured_at).min();
+    let oldest = c
+        .repositories
+        .iter()
+        .filter_map(|r| r.measured_at)
+        .min()
+        .map(Timestamp::to_datetime);
     let mut detail = format!(
         "{}/month for {}{threshold}",
         format_amount(c.monthly, &c.currency),
@@ -285,7 +291,7 @@ pub async fn run(
         rows.push(CheckRow::new("monitor", &r.monitor, r.ok, detail));
     }
     let threshold = config.server.strict_budget_threshold;
-    for s in crate::slo::status_all(store, config, now.timestamp_millis()).await? {
+    for s in crate::slo::status_all(store, config, now.into()).await? {
         // No measurements yet is a fresh install, not a breach.
         let row = if s.total == 0 {
             CheckRow::new("slo", &s.name, true, "no measurements yet")
@@ -478,7 +484,7 @@ mod tests {
         let repo =
             |measured: Option<&str>, error: Option<&str>, unpriced: &[&str]| RepositoryCost {
                 repository: "/srv/repo".into(),
-                measured_at: measured.map(t),
+                measured_at: measured.map(|s| t(s).into()),
                 error: error.map(str::to_string),
                 assumed: false,
                 classes: Vec::new(),

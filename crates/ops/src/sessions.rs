@@ -28,18 +28,18 @@ use crate::auth::Authenticator;
 use crate::config::Secret;
 use crate::identity::{key_digest, Actor, Principal};
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 /// Expired sessions are deleted this long after they expire (on the next
 /// sign-in), so the table does not grow without bound.
-const KEEP_EXPIRED_MS: i64 = 24 * 3600 * 1000;
+const KEEP_EXPIRED: Duration = Duration::from_secs(24 * 3600);
 
 /// A session just made: the only time its token exists outside the browser.
 #[derive(Debug)]
 pub struct NewSession {
     pub token: Secret<String>,
     pub principal: Principal,
-    /// Unix milliseconds.
-    pub expires_at_ms: i64,
+    pub expires_at: Timestamp,
 }
 
 /// A live session, found by its token.
@@ -47,7 +47,7 @@ pub struct NewSession {
 pub struct Session {
     /// The key's current principal, as the authenticator sees it now.
     pub principal: Principal,
-    pub expires_at_ms: i64,
+    pub expires_at: Timestamp,
     token_hash: String,
 }
 
@@ -95,13 +95,12 @@ pub async fn sign_in(
     let mut bytes = [0_u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token = format!("bws_{}", hex::encode(bytes));
-    let now = crate::time::now_ms();
-    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-    let expires_at_ms = now.saturating_add(ttl_ms);
+    let now = Timestamp::now();
+    let expires_at = now + ttl;
 
     let mut tx = AuditedTx::begin(store).await?;
     sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
-        .bind(now - KEEP_EXPIRED_MS)
+        .bind((now - KEEP_EXPIRED).as_millis())
         .execute(tx.conn())
         .await?;
     sqlx::query(
@@ -113,8 +112,8 @@ pub async fn sign_in(
     .bind(&principal.name)
     .bind(principal.role.as_str())
     .bind(client)
-    .bind(now)
-    .bind(expires_at_ms)
+    .bind(now.as_millis())
+    .bind(expires_at.as_millis())
     .execute(tx.conn())
     .await?;
     let entry = Entry::new(
@@ -126,13 +125,13 @@ pub async fn sign_in(
     .detail(serde_json::json!({
         "client": client,
         "role": principal.role.as_str(),
-        "expires_at_ms": expires_at_ms,
+        "expires_at_ms": expires_at.as_millis(),
     }));
     tx.commit(&entry).await?;
     Ok(Some(NewSession {
         token: Secret::new(token),
         principal,
-        expires_at_ms,
+        expires_at,
     }))
 }
 
@@ -152,12 +151,12 @@ pub async fn find(
          WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
     )
     .bind(&hash)
-    .bind(crate::time::now_ms())
+    .bind(Timestamp::now().as_millis())
     .fetch_optional(store.pool())
     .await?;
     let Some(row) = row else { return Ok(None) };
     let key_hash: String = row.try_get("key_hash")?;
-    let expires_at_ms: i64 = row.try_get("expires_at")?;
+    let expires_at = Timestamp::from_millis(row.try_get("expires_at")?);
     let digest: [u8; 32] = hex::decode(&key_hash)
         .ok()
         .and_then(|v| v.try_into().ok())
@@ -167,7 +166,7 @@ pub async fn find(
         .await?
         .map(|principal| Session {
             principal,
-            expires_at_ms,
+            expires_at,
             token_hash: hash,
         }))
 }
@@ -179,7 +178,7 @@ pub async fn find(
 pub async fn sign_out(store: &Store, session: &Session, client: &str) -> Result<(), StoreError> {
     let mut tx = AuditedTx::begin(store).await?;
     sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
-        .bind(crate::time::now_ms())
+        .bind(Timestamp::now().as_millis())
         .bind(&session.token_hash)
         .execute(tx.conn())
         .await?;
@@ -236,7 +235,7 @@ mod tests {
 
         // Expired: as if the clock had moved past its end.
         sqlx::query("UPDATE sessions SET expires_at = $1")
-            .bind(crate::time::now_ms() - 1)
+            .bind(Timestamp::now().as_millis() - 1)
             .execute(store.pool())
             .await
             .unwrap();

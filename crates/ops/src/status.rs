@@ -16,7 +16,8 @@ use sqlx::Row;
 use crate::config::Config;
 use crate::engine::MonitorLive;
 use crate::store::{Store, StoreError};
-use crate::uptime::{DayCount, DAY_MS};
+use crate::time::Timestamp;
+use crate::uptime::{DayCount, DAY};
 
 /// Days of history on the status page, today included.
 pub const HISTORY_DAYS: usize = 90;
@@ -72,14 +73,14 @@ impl PublicMonitor {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicIncident {
     pub monitor: String,
-    pub opened_at_ms: i64,
+    pub opened_at: Timestamp,
 }
 
 /// The public view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublicStatus {
-    /// When it was read (Unix ms).
-    pub at_ms: i64,
+    /// When it was read.
+    pub at: Timestamp,
     /// In config order.
     pub monitors: Vec<PublicMonitor>,
     /// Newest first.
@@ -109,7 +110,7 @@ impl PublicStatus {
     }
 }
 
-/// Reads the public view at `now_ms` from the store (days that ended
+/// Reads the public view at `now` from the store (days that ended
 /// through `history`, which keeps them). A monitor's state is
 /// down while an incident is open, up when something was measured today or
 /// yesterday (UTC), unknown otherwise; see [`PublicStatus::apply_live`] for a
@@ -121,7 +122,7 @@ pub async fn public_status(
     store: &Store,
     config: &Config,
     history: &crate::uptime::DailyHistory,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<PublicStatus, StoreError> {
     let public: Vec<&str> = config
         .monitors
@@ -131,15 +132,15 @@ pub async fn public_status(
         .collect();
     if public.is_empty() {
         return Ok(PublicStatus {
-            at_ms: now_ms,
+            at: now,
             monitors: Vec::new(),
             incidents: Vec::new(),
         });
     }
-    let today = now_ms.div_euclid(DAY_MS) * DAY_MS;
-    let first = today - (HISTORY_DAYS as i64 - 1) * DAY_MS;
+    let today = now.floor(DAY);
+    let first = today - (HISTORY_DAYS as u32 - 1) * DAY;
     let mut counts = history
-        .counts(store, first, now_ms.saturating_add(1))
+        .counts(store, first, now + std::time::Duration::from_millis(1))
         .await?;
     let rows = sqlx::query(
         "SELECT monitor, opened_at FROM incidents WHERE resolved_at IS NULL ORDER BY opened_at DESC",
@@ -157,21 +158,21 @@ pub async fn public_status(
         down.insert(monitor.clone());
         incidents.push(PublicIncident {
             monitor,
-            opened_at_ms: row.try_get("opened_at")?,
+            opened_at: Timestamp::from_millis(row.try_get("opened_at")?),
         });
     }
     let monitors = public
         .iter()
         .map(|&name| {
             let mine = counts.remove(name).unwrap_or_default();
-            let days: Vec<(NaiveDate, DayCount)> = (0..HISTORY_DAYS as i64)
+            let days: Vec<(NaiveDate, DayCount)> = (0..HISTORY_DAYS as u32)
                 .map(|i| {
-                    let start = first + i * DAY_MS;
-                    let date = crate::time::from_ms(start).date_naive();
+                    let start = first + i * DAY;
+                    let date = start.to_datetime().date_naive();
                     (date, mine.get(&start).copied().unwrap_or_default())
                 })
                 .collect();
-            let recent = mine.range(today - DAY_MS..).any(|(_, c)| c.total > 0);
+            let recent = mine.range(today - DAY..).any(|(_, c)| c.total > 0);
             let state = if down.contains(name) {
                 State::Down
             } else if recent {
@@ -187,7 +188,7 @@ pub async fn public_status(
         })
         .collect();
     Ok(PublicStatus {
-        at_ms: now_ms,
+        at: now,
         monitors,
         incidents,
     })

@@ -343,7 +343,7 @@ impl Store {
             )
             .bind(migration.version)
             .bind(migration.name)
-            .bind(crate::time::now_ms())
+            .bind(crate::time::Timestamp::now().as_millis())
             .execute(&mut *tx)
             .await
             .map_err(wrap)?;

@@ -184,7 +184,7 @@ async fn reopen(db: &TestDb) -> Store {
     }
 }
 
-fn down(monitor: &str, at: i64) -> Alert {
+fn down(monitor: &str, at: bulwark_ops::Timestamp) -> Alert {
     let mut a = Alert::new(
         "MonitorDown",
         monitor,
@@ -232,9 +232,9 @@ repeat_interval = "4h"
     ));
     let client = reqwest::Client::new();
     // Silences are validated against the wall clock: work near it.
-    let now = chrono::Utc::now().timestamp_millis();
-    let s = 1000;
-    let deliver = async |store: &Store, at: i64| {
+    let now = bulwark_ops::Timestamp::now();
+    let s = std::time::Duration::from_secs(1);
+    let deliver = async |store: &Store, at: bulwark_ops::Timestamp| {
         flush_alert_groups(store, &config, at).await.unwrap();
         deliver_due(store, &config, &client, at).await.unwrap()
     };
@@ -242,7 +242,7 @@ repeat_interval = "4h"
         monitor: Some("c"),
         tag: None,
         comment: "",
-        ends: SilenceEnd::At(now + 3_600_000),
+        ends: SilenceEnd::At(now + 3600 * s),
     };
     create_silence(&store, &config, &Actor::cli(), silence)
         .await
@@ -294,8 +294,8 @@ repeat_interval = "4h"
     assert_eq!(deliver(&store, now + 330 * s).await, 1);
     assert_eq!(deliver(&store, now + 400 * s).await, 0);
     // Unchanged since: the next message is the repeat, 4h later.
-    assert_eq!(deliver(&store, now + 330 * s + 4 * 3_600_000 - s).await, 0);
-    assert_eq!(deliver(&store, now + 330 * s + 4 * 3_600_000).await, 1);
+    assert_eq!(deliver(&store, now + 330 * s + 4 * 3600 * s - s).await, 0);
+    assert_eq!(deliver(&store, now + 330 * s + 4 * 3600 * s).await, 1);
 
     let sent = bodies(&got, "/ops");
     assert_eq!(

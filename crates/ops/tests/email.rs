@@ -75,7 +75,7 @@ starttls = false
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(None, dir.path()).await.unwrap();
     let client = reqwest::Client::new();
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = bulwark_ops::Timestamp::now();
     let mut a = Alert::new(
         "MonitorDown",
         "api",
@@ -92,11 +92,23 @@ starttls = false
         pending_deliveries(&store).await.unwrap()
     );
     a.status = AlertStatus::Resolved;
-    notify_alert(&store, &config, &a, now + 1).await.unwrap();
+    notify_alert(
+        &store,
+        &config,
+        &a,
+        now + std::time::Duration::from_millis(1),
+    )
+    .await
+    .unwrap();
     assert_eq!(
-        deliver_due(&store, &config, &client, now + 1)
-            .await
-            .unwrap(),
+        deliver_due(
+            &store,
+            &config,
+            &client,
+            now + std::time::Duration::from_millis(1)
+        )
+        .await
+        .unwrap(),
         1
     );
     let mails = got.lock().unwrap().clone();

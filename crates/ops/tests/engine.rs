@@ -104,13 +104,9 @@ url = "{hook}"
     let token = create_push_token(&store, &bulwark_ops::Actor::cli(), "cron")
         .await
         .unwrap();
-    let pinged = record_ping(
-        &store,
-        token.expose(),
-        chrono::Utc::now().timestamp_millis(),
-    )
-    .await
-    .unwrap();
+    let pinged = record_ping(&store, token.expose(), bulwark_ops::Timestamp::now())
+        .await
+        .unwrap();
     assert_eq!(pinged.as_deref(), Some("cron"));
     wait_for("the resolved notification", async || {
         events(&got).contains(&("resolved".into(), "cron".into()))

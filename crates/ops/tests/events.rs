@@ -5,6 +5,7 @@
 
 mod common;
 
+use bulwark_ops::{open_incident, resolve_incident};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,10 +101,15 @@ async fn stream_store_body(store: Store, db: TestDb) {
     assert!(verify_audit(&store).await.unwrap().is_intact());
 
     // Incidents open and resolve as events of their own.
-    bulwark_ops::open_incident(&store, "api", 1_000, "answered 503")
-        .await
-        .unwrap();
-    bulwark_ops::resolve_incident(&store, "api", 2_000)
+    open_incident(
+        &store,
+        "api",
+        bulwark_ops::Timestamp::from_millis(1_000),
+        "answered 503",
+    )
+    .await
+    .unwrap();
+    resolve_incident(&store, "api", bulwark_ops::Timestamp::from_millis(2_000))
         .await
         .unwrap();
     let incidents = list_events(&store, 0, Some(EventKind::Incident), 100)
@@ -158,7 +164,7 @@ async fn stream_store_body(store: Store, db: TestDb) {
     let job_seq = jobs[0].seq;
 
     // Pruning keeps what a sink has not confirmed, and the newest event.
-    let everything = i64::MAX;
+    let everything = bulwark_ops::Timestamp::from_millis(i64::MAX);
     assert_eq!(
         prune_events(&store, &["siem".to_string()], everything)
             .await
@@ -316,9 +322,14 @@ async fn running_body(store: Store, _db: TestDb) {
     let data = tempfile::tempdir().unwrap();
     audit_events(&store, 0, 5).await;
     // Not shipped to this sink: its filter takes audit events only.
-    bulwark_ops::open_incident(&store, "api", 1_000, "down")
-        .await
-        .unwrap();
+    open_incident(
+        &store,
+        "api",
+        bulwark_ops::Timestamp::from_millis(1_000),
+        "down",
+    )
+    .await
+    .unwrap();
     let mut long = fast();
     long.lease = Duration::from_secs(600);
     let observed = Arc::new(Observed::default());
@@ -643,7 +654,7 @@ type = "file"
         .unwrap()
         .is_none());
     // An alert whose delivery fails.
-    let at = chrono::Utc::now().timestamp_millis();
+    let at = bulwark_ops::Timestamp::now();
     let a = Alert::new(
         "MonitorDown",
         "api",
@@ -653,9 +664,14 @@ type = "file"
         at,
     );
     notify_alert(&store, &config, &a, at).await.unwrap();
-    let delivered = deliver_due(&store, &config, &reqwest::Client::new(), at + 10)
-        .await
-        .unwrap();
+    let delivered = deliver_due(
+        &store,
+        &config,
+        &reqwest::Client::new(),
+        at + std::time::Duration::from_millis(10),
+    )
+    .await
+    .unwrap();
     assert_eq!(delivered, 0);
 
     let mut shipper = Shipper::new(store.clone(), &config.sinks[0], data.path(), fast()).unwrap();

@@ -81,7 +81,7 @@ async fn always_body(store: Store, _db: TestDb) {
         runs.push(run);
     }
     let client = reqwest::Client::new();
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = bulwark_ops::Timestamp::now();
     assert_eq!(deliver_due(&store, &config, &client, now).await.unwrap(), 3);
 
     let got = got.lock().unwrap().clone();
@@ -113,7 +113,7 @@ async fn always_body(store: Store, _db: TestDb) {
 
     // Every run is its own message: a second success is sent too.
     s.run_now("backup:loud", &Actor::cli()).await.unwrap();
-    let later = now + 1000;
+    let later = now + std::time::Duration::from_secs(1);
     assert_eq!(
         deliver_due(&store, &config, &client, later).await.unwrap(),
         1

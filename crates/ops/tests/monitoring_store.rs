@@ -17,6 +17,7 @@ use bulwark_ops::{
     rollups, uptime_buckets, Actor, Alert, AlertError, AlertSeverity, AlertStatus, Config, Filter,
     NewSilence, ProbeResult, Resolution, SilenceEnd, Store,
 };
+use common::ts;
 use common::TestDb;
 use tokio::io::AsyncWriteExt;
 
@@ -27,7 +28,7 @@ const T0: i64 = 1_768_435_200_000;
 fn result(monitor: &str, at_ms: i64, ok: bool, latency_ms: u64) -> ProbeResult {
     ProbeResult {
         monitor: monitor.to_string(),
-        at_ms,
+        at: ts(at_ms),
         ok,
         latency: Duration::from_millis(latency_ms),
         status: ok.then_some(200),
@@ -52,13 +53,13 @@ async fn results_rollups_and_pruning_body(store: Store, _db: TestDb) {
         .await
         .unwrap();
 
-    let newest = monitor_results(&store, "api", T0, i64::MAX, 3)
+    let newest = monitor_results(&store, "api", ts(T0), ts(i64::MAX), 3)
         .await
         .unwrap();
     assert_eq!(newest.len(), 3);
-    assert_eq!(newest[0].at_ms, T0 + MIN + 1);
+    assert_eq!(newest[0].at.as_millis(), T0 + MIN + 1);
     assert_eq!(newest[0].status, Some(200));
-    let failed = monitor_results(&store, "api", T0, i64::MAX, 100)
+    let failed = monitor_results(&store, "api", ts(T0), ts(i64::MAX), 100)
         .await
         .unwrap();
     assert_eq!(failed.iter().filter(|r| !r.ok).count(), 2);
@@ -67,26 +68,32 @@ async fn results_rollups_and_pruning_body(store: Store, _db: TestDb) {
         Some("unexpected status 503")
     );
     let latest = latest_results(&store).await.unwrap();
-    assert_eq!(latest["api"].at_ms, T0 + MIN + 1);
+    assert_eq!(latest["api"].at.as_millis(), T0 + MIN + 1);
     assert!(!latest["other"].ok);
 
     // Before any rollup, buckets come from raw results.
-    let raw_buckets = uptime_buckets(&store, "api", T0).await.unwrap();
+    let raw_buckets = uptime_buckets(&store, "api", ts(T0)).await.unwrap();
     assert_eq!(
         raw_buckets
             .iter()
-            .map(|b| (b.start_ms, b.total, b.bad))
+            .map(|b| (b.start.as_millis(), b.total, b.bad))
             .collect::<Vec<_>>(),
         [(T0, 10, 2), (T0 + MIN, 1, 0)]
     );
 
     // Roll up minute 0 only (twice: it is idempotent).
-    assert_eq!(rollup_results(&store, T0, T0 + MIN).await.unwrap(), 2);
-    assert_eq!(rollup_results(&store, T0, T0 + MIN).await.unwrap(), 2);
-    let rolled = rollups(&store, "api", T0, i64::MAX).await.unwrap();
+    assert_eq!(
+        rollup_results(&store, ts(T0), ts(T0 + MIN)).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        rollup_results(&store, ts(T0), ts(T0 + MIN)).await.unwrap(),
+        2
+    );
+    let rolled = rollups(&store, "api", ts(T0), ts(i64::MAX)).await.unwrap();
     assert_eq!(rolled.len(), 1);
     let r = &rolled[0];
-    assert_eq!((r.minute, r.total, r.failures), (T0, 10, 2));
+    assert_eq!((r.minute, r.total, r.failures), (ts(T0), 10, 2));
     assert_eq!(
         (r.p50_ms, r.p95_ms, r.p99_ms, r.max_ms),
         (50, 100, 100, 100)
@@ -94,18 +101,20 @@ async fn results_rollups_and_pruning_body(store: Store, _db: TestDb) {
 
     // Rollups plus the newer raw minute give the same buckets.
     assert_eq!(
-        uptime_buckets(&store, "api", T0).await.unwrap(),
+        uptime_buckets(&store, "api", ts(T0)).await.unwrap(),
         raw_buckets
     );
 
     // Pruning raw results keeps the rolled-up history for SLOs.
-    let (raw, rollups) = prune_uptime(&store, T0 + MIN, T0 - MIN).await.unwrap();
+    let (raw, rollups) = prune_uptime(&store, ts(T0 + MIN), ts(T0 - MIN))
+        .await
+        .unwrap();
     assert_eq!((raw, rollups), (11, 0));
     assert_eq!(
-        uptime_buckets(&store, "api", T0).await.unwrap(),
+        uptime_buckets(&store, "api", ts(T0)).await.unwrap(),
         raw_buckets
     );
-    let (_, rollups) = prune_uptime(&store, T0, T0 + MIN).await.unwrap();
+    let (_, rollups) = prune_uptime(&store, ts(T0), ts(T0 + MIN)).await.unwrap();
     assert_eq!(rollups, 2);
 }
 
@@ -130,18 +139,23 @@ async fn rollup_series_body(store: Store, _db: TestDb) {
     }
     results.push(result("other", T0 + 2 * HOUR, false, 1));
     record_results(&store, &results).await.unwrap();
-    rollup_results(&store, T0, T0 + 4 * HOUR).await.unwrap();
+    rollup_results(&store, ts(T0), ts(T0 + 4 * HOUR))
+        .await
+        .unwrap();
     // Hours 0 and 1 are older than the minute retention: only hourly rows.
-    assert_eq!(downsample_results(&store, T0 + 2 * HOUR).await.unwrap(), 5);
+    assert_eq!(
+        downsample_results(&store, ts(T0 + 2 * HOUR)).await.unwrap(),
+        5
+    );
 
     // (minutes after T0, total, failures) of each bucket.
     let store_ref = &store;
     let series = move |res: Resolution, (from, to): (i64, i64), limit: u32| async move {
-        rollup_series(store_ref, "api", res, from, to, limit)
+        rollup_series(store_ref, "api", res, ts(from), ts(to), limit)
             .await
             .unwrap()
             .into_iter()
-            .map(|r| ((r.minute - T0) / MIN, r.total, r.failures))
+            .map(|r| ((r.minute.as_millis() - T0) / MIN, r.total, r.failures))
             .collect::<Vec<_>>()
     };
     let all = (T0, T0 + 4 * HOUR);
@@ -187,7 +201,7 @@ async fn rollup_series_body(store: Store, _db: TestDb) {
 
     // Hour 1 re-rolled from its raw results after it was downsampled is in
     // both tables; it still counts once.
-    rollup_results(&store, T0 + HOUR, T0 + 2 * HOUR)
+    rollup_results(&store, ts(T0 + HOUR), ts(T0 + 2 * HOUR))
         .await
         .unwrap();
     assert_eq!(
@@ -196,17 +210,19 @@ async fn rollup_series_body(store: Store, _db: TestDb) {
     );
     // Folding on the fly is what the downsampler stores, latencies included:
     // the series reads the same after every hour is downsampled.
-    let before = rollup_series(&store, "api", Hour, all.0, all.1, 100)
+    let before = rollup_series(&store, "api", Hour, ts(all.0), ts(all.1), 100)
         .await
         .unwrap();
-    downsample_results(&store, T0 + 4 * HOUR).await.unwrap();
+    downsample_results(&store, ts(T0 + 4 * HOUR)).await.unwrap();
     assert!(series(Minute, all, 100).await.is_empty());
-    let after = rollup_series(&store, "api", Hour, all.0, all.1, 100)
+    let after = rollup_series(&store, "api", Hour, ts(all.0), ts(all.1), 100)
         .await
         .unwrap();
     assert_eq!(after, before);
     assert_eq!(
-        hourly_rollups(&store, "api", all.0, all.1).await.unwrap(),
+        hourly_rollups(&store, "api", ts(all.0), ts(all.1))
+            .await
+            .unwrap(),
         before
     );
     // Hour 2's latencies: 210, 211, 220, ..., 241; p95/p99 are the worst
@@ -216,36 +232,39 @@ async fn rollup_series_body(store: Store, _db: TestDb) {
     assert_eq!(h2.p50_ms, (210 + 220 + 230 + 240) * 2 / 8);
 
     // Raw results honour the same [from, to).
-    let raw = monitor_results(&store, "api", T0 + HOUR, T0 + HOUR + MIN, 100)
+    let raw = monitor_results(&store, "api", ts(T0 + HOUR), ts(T0 + HOUR + MIN), 100)
         .await
         .unwrap();
     assert_eq!(raw.len(), 2);
-    assert_eq!(raw[0].at_ms, T0 + HOUR + 1000);
+    assert_eq!(raw[0].at.as_millis(), T0 + HOUR + 1000);
 }
 
 on_both!(incidents_open_and_resolve_once, incidents_body);
 async fn incidents_body(store: Store, _db: TestDb) {
-    let a = open_incident(&store, "api", T0, "cannot connect")
+    let a = open_incident(&store, "api", ts(T0), "cannot connect")
         .await
         .unwrap();
     // Opening again returns the same open incident rather than a second one.
-    let b = open_incident(&store, "api", T0 + 5, "x").await.unwrap();
+    let b = open_incident(&store, "api", ts(T0 + 5), "x").await.unwrap();
     assert_eq!(a, b);
     assert_eq!(
         list_incidents(&store, None, true, 10).await.unwrap().len(),
         1
     );
-    let resolved = resolve_incident(&store, "api", T0 + MIN)
+    let resolved = resolve_incident(&store, "api", ts(T0 + MIN))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(resolved.resolved_at_ms, Some(T0 + MIN));
-    assert!(resolve_incident(&store, "api", T0 + MIN)
+    assert_eq!(
+        resolved.resolved_at.map(bulwark_ops::Timestamp::as_millis),
+        Some(T0 + MIN)
+    );
+    assert!(resolve_incident(&store, "api", ts(T0 + MIN))
         .await
         .unwrap()
         .is_none());
     assert!(open_incident_of(&store, "api").await.unwrap().is_none());
-    open_incident(&store, "api", T0 + 2 * MIN, "timed out")
+    open_incident(&store, "api", ts(T0 + 2 * MIN), "timed out")
         .await
         .unwrap();
     let all = list_incidents(&store, Some("api"), false, 10)
@@ -289,7 +308,10 @@ async fn push_body(store: Store, db: TestDb) {
         "{stored:?}"
     );
     // A new token replaces the old one at once.
-    assert_eq!(record_ping(&store, first.expose(), T0).await.unwrap(), None);
+    assert_eq!(
+        record_ping(&store, first.expose(), ts(T0)).await.unwrap(),
+        None
+    );
     let made = query_audit(
         &store,
         &Filter {
@@ -303,11 +325,17 @@ async fn push_body(store: Store, db: TestDb) {
     assert!(!serde_json::to_string(&made).unwrap().contains(&token));
     assert_eq!(last_ping(&store, "cron").await.unwrap(), None);
     assert_eq!(
-        record_ping(&store, &token, T0).await.unwrap().as_deref(),
+        record_ping(&store, &token, ts(T0))
+            .await
+            .unwrap()
+            .as_deref(),
         Some("cron")
     );
-    assert_eq!(last_ping(&store, "cron").await.unwrap(), Some(T0));
-    assert_eq!(record_ping(&store, "not-a-token", T0).await.unwrap(), None);
+    assert_eq!(last_ping(&store, "cron").await.unwrap(), Some(ts(T0)));
+    assert_eq!(
+        record_ping(&store, "not-a-token", ts(T0)).await.unwrap(),
+        None
+    );
 
     // A token an earlier version stored in clear keeps working, as a digest.
     {
@@ -320,7 +348,7 @@ async fn push_body(store: Store, db: TestDb) {
     assert_eq!(hash_stored_push_tokens(&store).await.unwrap(), 1);
     assert_eq!(hash_stored_push_tokens(&store).await.unwrap(), 0);
     assert_eq!(
-        record_ping(&store, "legacy-token", T0)
+        record_ping(&store, "legacy-token", ts(T0))
             .await
             .unwrap()
             .as_deref(),
@@ -349,7 +377,12 @@ async fn silences_body(store: Store, _db: TestDb) {
         &store,
         &config,
         &actor,
-        new(Some("api"), None, "deploy", SilenceEnd::At(now + 3_600_000)),
+        new(
+            Some("api"),
+            None,
+            "deploy",
+            SilenceEnd::At(ts(now + 3_600_000)),
+        ),
     )
     .await
     .unwrap();
@@ -357,11 +390,11 @@ async fn silences_body(store: Store, _db: TestDb) {
     // Each refused with a message naming what is wrong, and nothing stored.
     for (bad, why) in [
         (
-            new(None, None, "", SilenceEnd::At(now + 1000)),
+            new(None, None, "", SilenceEnd::At(ts(now + 1000))),
             "name a monitor",
         ),
         (
-            new(Some("api"), None, "", SilenceEnd::At(now - 1)),
+            new(Some("api"), None, "", SilenceEnd::At(ts(now - 1))),
             "in the future",
         ),
         (
@@ -378,7 +411,7 @@ async fn silences_body(store: Store, _db: TestDb) {
             "server.max_silence",
         ),
         (
-            new(Some("api"), None, "", SilenceEnd::At(i64::MAX)),
+            new(Some("api"), None, "", SilenceEnd::At(ts(i64::MAX))),
             "server.max_silence",
         ),
         (
@@ -401,18 +434,24 @@ async fn silences_body(store: Store, _db: TestDb) {
         assert!(err.contains(why), "{bad:?}: {err}");
     }
     assert_eq!(
-        list_silences(&store, false, now).await.unwrap(),
+        list_silences(&store, false, ts(now)).await.unwrap(),
         vec![s.clone()]
     );
     // After its end it is no longer active.
-    assert!(list_silences(&store, false, now + 3_600_000)
+    assert!(list_silences(&store, false, ts(now + 3_600_000))
         .await
         .unwrap()
         .is_empty());
     let expired = expire_silence(&store, &actor, &s.id).await.unwrap();
-    assert!(expired.expired_at_ms.is_some());
-    assert!(list_silences(&store, false, now).await.unwrap().is_empty());
-    assert_eq!(list_silences(&store, true, now).await.unwrap().len(), 1);
+    assert!(expired
+        .expired_at
+        .map(bulwark_ops::Timestamp::as_millis)
+        .is_some());
+    assert!(list_silences(&store, false, ts(now))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(list_silences(&store, true, ts(now)).await.unwrap().len(), 1);
     assert!(matches!(
         expire_silence(&store, &actor, &s.id).await,
         Err(AlertError::AlreadyExpired(_))
@@ -555,15 +594,15 @@ monitors = ["web"]
             "",
             AlertSeverity::Critical,
             "down".into(),
-            at,
+            ts(at),
         );
-        notify_alert(&store, &config, &a, at).await.unwrap();
+        notify_alert(&store, &config, &a, ts(at)).await.unwrap();
     }
     let deliver = tokio::spawn({
         let (store, config) = (store.clone(), config.clone());
         async move {
             let client = reqwest::Client::new();
-            deliver_due(&store, &config, &client, now + 10).await
+            deliver_due(&store, &config, &client, ts(now + 10)).await
         }
     });
     tokio::time::timeout(Duration::from_secs(30), got_rx)
@@ -609,14 +648,21 @@ async fn outbox_body(store: Store, db: TestDb) {
         "",
         AlertSeverity::Critical,
         "api is down".into(),
-        now,
+        ts(now),
     );
 
     // The channel is down: the notification waits in the outbox.
     rx.status.store(503, Ordering::SeqCst);
-    let n = notify_alert(&store, &config, &firing, now).await.unwrap();
+    let n = notify_alert(&store, &config, &firing, ts(now))
+        .await
+        .unwrap();
     assert_eq!(n.queued, ["ops"]);
-    assert_eq!(deliver_due(&store, &config, &client, now).await.unwrap(), 0);
+    assert_eq!(
+        deliver_due(&store, &config, &client, ts(now))
+            .await
+            .unwrap(),
+        0
+    );
     let pending = pending_deliveries(&store).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].attempts, 1);
@@ -631,7 +677,7 @@ async fn outbox_body(store: Store, db: TestDb) {
         .contains("127.0.0.1"));
     // Not due again before its backoff.
     assert_eq!(
-        deliver_due(&store, &config, &client, now + 10)
+        deliver_due(&store, &config, &client, ts(now + 10))
             .await
             .unwrap(),
         0
@@ -639,7 +685,7 @@ async fn outbox_body(store: Store, db: TestDb) {
     assert_eq!(*rx.attempts.lock().unwrap(), 1);
 
     // The same state raised again (a restarted engine re-detecting it) adds nothing.
-    let again = notify_alert(&store, &config, &firing, now + 50)
+    let again = notify_alert(&store, &config, &firing, ts(now + 50))
         .await
         .unwrap();
     assert!(again.duplicate);
@@ -649,13 +695,13 @@ async fn outbox_body(store: Store, db: TestDb) {
     let store = reopen(&db).await;
     rx.status.store(200, Ordering::SeqCst);
     assert_eq!(
-        deliver_due(&store, &config, &client, now + 5_000)
+        deliver_due(&store, &config, &client, ts(now + 5_000))
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        deliver_due(&store, &config, &client, now + 60_000)
+        deliver_due(&store, &config, &client, ts(now + 60_000))
             .await
             .unwrap(),
         0
@@ -665,24 +711,24 @@ async fn outbox_body(store: Store, db: TestDb) {
     // Resolve: one more notification, to the channel that heard it firing.
     let mut resolved = firing.clone();
     resolved.status = AlertStatus::Resolved;
-    let n = notify_alert(&store, &config, &resolved, now + 70_000)
+    let n = notify_alert(&store, &config, &resolved, ts(now + 70_000))
         .await
         .unwrap();
     assert_eq!(n.queued, ["ops"]);
     assert!(
-        notify_alert(&store, &config, &resolved, now + 71_000)
+        notify_alert(&store, &config, &resolved, ts(now + 71_000))
             .await
             .unwrap()
             .duplicate
     );
     assert_eq!(
-        deliver_due(&store, &config, &client, now + 70_000)
+        deliver_due(&store, &config, &client, ts(now + 70_000))
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        deliver_due(&store, &config, &client, now + 200_000)
+        deliver_due(&store, &config, &client, ts(now + 200_000))
             .await
             .unwrap(),
         0
@@ -722,7 +768,7 @@ async fn silence_and_repeat_body(store: Store, _db: TestDb) {
             monitor: None,
             tag: Some("team-a"),
             comment: "maint",
-            ends: SilenceEnd::At(now + 3_600_000),
+            ends: SilenceEnd::At(ts(now + 3_600_000)),
         },
     )
     .await
@@ -733,21 +779,23 @@ async fn silence_and_repeat_body(store: Store, _db: TestDb) {
         "",
         AlertSeverity::Critical,
         "down".into(),
-        now,
+        ts(now),
     );
     a.tags = vec!["team-a".into()];
-    let n = notify_alert(&store, &config, &a, now).await.unwrap();
+    let n = notify_alert(&store, &config, &a, ts(now)).await.unwrap();
     assert_eq!(
         (n.queued.len(), n.silenced.as_slice()),
         (0, ["ops".to_string()].as_slice())
     );
     let mut r = a.clone();
     r.status = AlertStatus::Resolved;
-    let n = notify_alert(&store, &config, &r, now + 1).await.unwrap();
+    let n = notify_alert(&store, &config, &r, ts(now + 1))
+        .await
+        .unwrap();
     // Nobody heard it fire, so nobody hears it resolve.
     assert!(n.queued.is_empty());
     assert_eq!(
-        deliver_due(&store, &config, &client, now + 10)
+        deliver_due(&store, &config, &client, ts(now + 10))
             .await
             .unwrap(),
         0
@@ -761,29 +809,31 @@ async fn silence_and_repeat_body(store: Store, _db: TestDb) {
         "",
         AlertSeverity::Critical,
         "down".into(),
-        now,
+        ts(now),
     );
     b.tags = vec![];
-    notify_alert(&store, &config, &b, now).await.unwrap();
+    notify_alert(&store, &config, &b, ts(now)).await.unwrap();
     assert_eq!(
-        queue_alert_reminders(&store, &config, now + 1000)
+        queue_alert_reminders(&store, &config, ts(now + 1000))
             .await
             .unwrap(),
         0
     );
     let later = now + 4 * 3_600_000;
     assert_eq!(
-        queue_alert_reminders(&store, &config, later).await.unwrap(),
+        queue_alert_reminders(&store, &config, ts(later))
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(
-        queue_alert_reminders(&store, &config, later + 1000)
+        queue_alert_reminders(&store, &config, ts(later + 1000))
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        deliver_due(&store, &config, &client, later + 1000)
+        deliver_due(&store, &config, &client, ts(later + 1000))
             .await
             .unwrap(),
         2

@@ -38,11 +38,12 @@ paths = ["/nonexistent"]
 on_both!(report_gathers_a_month, report_body);
 async fn report_body(store: Store, _db: TestDb) {
     let period = Period::parse("2026-01").unwrap();
-    let t0 = period.start().timestamp_millis();
+    let t0 = bulwark_ops::Timestamp::from(period.start());
+    let min = Duration::from_secs(60);
     for i in 0..10_i64 {
         let r = ProbeResult {
             monitor: "api".into(),
-            at_ms: t0 + i * 60_000,
+            at: t0 + min * i as u32,
             ok: i != 0,
             latency: Duration::from_millis(3),
             status: None,
@@ -51,14 +52,16 @@ async fn report_body(store: Store, _db: TestDb) {
         record_result(&store, &r).await.unwrap();
     }
     // One incident inside the month, one that started the month before.
-    open_incident(&store, "api", t0 + 60_000, "refused")
+    open_incident(&store, "api", t0 + min, "refused")
         .await
         .unwrap();
-    resolve_incident(&store, "api", t0 + 180_000).await.unwrap();
-    open_incident(&store, "api", t0 - 3_600_000, "old")
+    resolve_incident(&store, "api", t0 + 3 * min).await.unwrap();
+    open_incident(&store, "api", t0 - 60 * min, "old")
         .await
         .unwrap();
-    resolve_incident(&store, "api", t0 + 600_000).await.unwrap();
+    resolve_incident(&store, "api", t0 + 10 * min)
+        .await
+        .unwrap();
     let at = period.start() + chrono::Duration::hours(2);
     let mut run = claim_run(
         &store,
@@ -263,7 +266,7 @@ async fn cost_listing_uses_the_backups_credentials() {
         &store,
         &cfg,
         &bulwark_repo::Cancel::new(),
-        chrono::Utc::now().timestamp_millis(),
+        bulwark_ops::Timestamp::now(),
     )
     .await
     .unwrap();

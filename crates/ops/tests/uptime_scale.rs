@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::ts;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -90,27 +91,29 @@ calendar = "month"
         .expect("config")
         .config;
     let from = NOW - 41 * DAY;
-    let before = uptime_buckets(&store, "api", from).await.unwrap();
+    let before = uptime_buckets(&store, "api", ts(from)).await.unwrap();
     let slos_before: Vec<_> = config
         .slos
         .iter()
-        .map(|s| evaluate_slo(s, &before, &[], NOW))
+        .map(|s| evaluate_slo(s, &before, &[], ts(NOW)))
         .collect();
 
     // Fold everything older than 35 days (plus half an hour: only whole hours go).
     let cutoff = NOW - 35 * DAY + HOUR / 2;
-    let folded = downsample_results(&store, cutoff).await.unwrap();
+    let folded = downsample_results(&store, ts(cutoff)).await.unwrap();
     assert_eq!(folded as i64, (5 * DAY + 2 * DAY) / MIN);
     assert_eq!(
-        downsample_results(&store, cutoff).await.unwrap(),
+        downsample_results(&store, ts(cutoff)).await.unwrap(),
         0,
         "idempotent"
     );
 
-    let hourly = hourly_rollups(&store, "api", 0, i64::MAX).await.unwrap();
+    let hourly = hourly_rollups(&store, "api", ts(0), ts(i64::MAX))
+        .await
+        .unwrap();
     assert_eq!(hourly.len() as i64, 5 * 24);
-    assert_eq!(hourly[0].minute, NOW - 40 * DAY);
-    assert_eq!(hourly.last().unwrap().minute, NOW - 35 * DAY - HOUR);
+    assert_eq!(hourly[0].minute, ts(NOW - 40 * DAY));
+    assert_eq!(hourly.last().unwrap().minute, ts(NOW - 35 * DAY - HOUR));
     // The first hour, computed by hand from the inserted minutes.
     let mins: Vec<i64> = (0..60).map(|i| (NOW - 40 * DAY) / MIN + i).collect();
     let h = &hourly[0];
@@ -127,11 +130,11 @@ calendar = "month"
     assert_eq!(h.p99_ms, mins.iter().map(|k| 30 + k % 13).max().unwrap());
     assert_eq!(h.max_ms, mins.iter().map(|k| 40 + k % 17).max().unwrap());
     // Minutes remain from the cutoff's hour on.
-    let minutes = rollups(&store, "api", 0, i64::MAX).await.unwrap();
-    assert_eq!(minutes[0].minute, NOW - 35 * DAY);
+    let minutes = rollups(&store, "api", ts(0), ts(i64::MAX)).await.unwrap();
+    assert_eq!(minutes[0].minute, ts(NOW - 35 * DAY));
     assert_eq!(minutes.len() as i64, 35 * DAY / MIN);
     assert_eq!(
-        hourly_rollups(&store, "old", 0, i64::MAX)
+        hourly_rollups(&store, "old", ts(0), ts(i64::MAX))
             .await
             .unwrap()
             .len(),
@@ -140,11 +143,11 @@ calendar = "month"
 
     // Counts over the whole history are exact; SLOs inside the minute
     // retention are exactly what they were.
-    let after = uptime_buckets(&store, "api", from).await.unwrap();
+    let after = uptime_buckets(&store, "api", ts(from)).await.unwrap();
     assert_eq!(totals(&after), totals(&before));
     assert_eq!(after.len() as i64, 5 * 24 + 35 * DAY / MIN);
     for (s, was) in config.slos.iter().zip(&slos_before) {
-        assert_eq!(&evaluate_slo(s, &after, &[], NOW), was, "{}", s.name);
+        assert_eq!(&evaluate_slo(s, &after, &[], ts(NOW)), was, "{}", s.name);
     }
 
     // A stray minute row in an hour already folded (a late re-roll): that
@@ -153,8 +156,8 @@ calendar = "month"
     let stray_hour = NOW - 38 * DAY;
     let stray = stray_hour + 5 * MIN;
     insert_minutes(&db, "api", stray, stray + MIN).await;
-    let folded = hourly.iter().find(|h| h.minute == stray_hour).unwrap();
-    let with_stray = uptime_buckets(&store, "api", from).await.unwrap();
+    let folded = hourly.iter().find(|h| h.minute == ts(stray_hour)).unwrap();
+    let with_stray = uptime_buckets(&store, "api", ts(from)).await.unwrap();
     let (total, bad) = totals(&after);
     assert_eq!(
         totals(&with_stray),
@@ -166,10 +169,14 @@ calendar = "month"
     assert_eq!(with_stray.len(), after.len());
 
     // Hourly rollups age out by their hour.
-    let pruned = prune_hourly_rollups(&store, NOW - 38 * DAY).await.unwrap();
+    let pruned = prune_hourly_rollups(&store, ts(NOW - 38 * DAY))
+        .await
+        .unwrap();
     assert_eq!(pruned as i64, 2 * 24 + 24);
-    let rest = hourly_rollups(&store, "api", 0, i64::MAX).await.unwrap();
-    assert_eq!(rest[0].minute, NOW - 38 * DAY);
+    let rest = hourly_rollups(&store, "api", ts(0), ts(i64::MAX))
+        .await
+        .unwrap();
+    assert_eq!(rest[0].minute, ts(NOW - 38 * DAY));
 }
 
 on_both!(batched_results_are_stored, batched_results_are_stored_body);
@@ -178,7 +185,7 @@ async fn batched_results_are_stored_body(store: Store, _db: TestDb) {
     let results: Vec<_> = (0..1234_i64)
         .map(|i| bulwark_ops::ProbeResult {
             monitor: format!("m{}", i % 3),
-            at_ms: NOW + i,
+            at: ts(NOW + i),
             ok: i % 10 != 0,
             latency: Duration::from_millis(i as u64),
             status: (i % 10 != 0).then_some(200),
@@ -189,12 +196,12 @@ async fn batched_results_are_stored_body(store: Store, _db: TestDb) {
     let mut stored = Vec::new();
     for m in ["m0", "m1", "m2"] {
         stored.extend(
-            monitor_results(&store, m, 0, i64::MAX, 10_000)
+            monitor_results(&store, m, ts(0), ts(i64::MAX), 10_000)
                 .await
                 .unwrap(),
         );
     }
-    stored.sort_by_key(|r| r.at_ms);
+    stored.sort_by_key(|r| r.at.as_millis());
     assert_eq!(stored, results);
 }
 
@@ -261,14 +268,19 @@ strikes = 2
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let down = monitor_results(&store, "down", 0, i64::MAX, 100)
+    let down = monitor_results(&store, "down", ts(0), ts(i64::MAX), 100)
         .await
         .unwrap();
     let failures = down
         .iter()
-        .filter(|r| !r.ok && r.at_ms <= opened.opened_at_ms)
+        .filter(|r| !r.ok && r.at.as_millis() <= opened.opened_at.as_millis())
         .count();
-    assert_eq!(failures, 2, "{down:?} opened {}", opened.opened_at_ms);
+    assert_eq!(
+        failures,
+        2,
+        "{down:?} opened {}",
+        opened.opened_at.as_millis()
+    );
 
     // A result of "up" seen after that flush is not in the store yet...
     let after_flush = chrono::Utc::now().timestamp_millis();
@@ -276,14 +288,16 @@ strikes = 2
         live.monitors()
             .get("up")
             .and_then(|m| m.last.clone())
-            .filter(|r| r.at_ms > after_flush)
+            .filter(|r| r.at.as_millis() > after_flush)
     })
     .await;
-    let stored = monitor_results(&store, "up", pending.at_ms, i64::MAX, 10)
+    let stored = monitor_results(&store, "up", ts(pending.at.as_millis()), ts(i64::MAX), 10)
         .await
         .unwrap();
     assert!(
-        !stored.iter().any(|r| r.at_ms == pending.at_ms),
+        !stored
+            .iter()
+            .any(|r| r.at.as_millis() == pending.at.as_millis()),
         "batched, not written one by one: {stored:?}"
     );
 
@@ -292,14 +306,14 @@ strikes = 2
     let mut all = Vec::new();
     for m in ["up", "down"] {
         all.extend(
-            monitor_results(&store, m, 0, i64::MAX, 10_000)
+            monitor_results(&store, m, ts(0), ts(i64::MAX), 10_000)
                 .await
                 .unwrap(),
         );
     }
     assert!(
-        all.iter()
-            .any(|r| (&r.monitor, r.at_ms, r.ok) == (&pending.monitor, pending.at_ms, pending.ok)),
+        all.iter().any(|r| (&r.monitor, r.at.as_millis(), r.ok)
+            == (&pending.monitor, pending.at.as_millis(), pending.ok)),
         "{pending:?} stored on stop"
     );
     let log = std::fs::read_to_string(dir.path().join("logs/uptime.ndjson")).unwrap();
@@ -318,7 +332,7 @@ strikes = 2
         .map(|r| {
             (
                 r.monitor.clone(),
-                chrono::DateTime::from_timestamp_millis(r.at_ms)
+                chrono::DateTime::from_timestamp_millis(r.at.as_millis())
                     .unwrap()
                     .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             )

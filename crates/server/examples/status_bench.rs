@@ -98,7 +98,7 @@ async fn seed(state: &AppState, a: &Args) {
                 let ok = !bad_day && (hour / HOUR_MS + i as i64 + k) % 200 != 0;
                 batch.push(ProbeResult {
                     monitor: name.clone(),
-                    at_ms: at,
+                    at: ts(at),
                     ok,
                     latency: Duration::from_millis(20 + (i as u64 % 30)),
                     status: Some(if ok { 200 } else { 503 }),
@@ -108,12 +108,12 @@ async fn seed(state: &AppState, a: &Args) {
         }
         n += batch.len() as u64;
         record_results(store, &batch).await.expect("record");
-        rollup_results(store, hour, hour + HOUR_MS)
+        rollup_results(store, ts(hour), ts(hour + HOUR_MS))
             .await
             .expect("rollup");
         // Raw results are pruned after 7 days anyway; keeping them out
         // keeps the database the size of the rollups.
-        prune_raw_results(store, hour + HOUR_MS)
+        prune_raw_results(store, ts(hour + HOUR_MS))
             .await
             .expect("prune");
         hour += HOUR_MS;
@@ -123,7 +123,7 @@ async fn seed(state: &AppState, a: &Args) {
         t.elapsed().as_secs_f64()
     );
     let t = Instant::now();
-    let folded = downsample_results(store, now - 35 * DAY_MS)
+    let folded = downsample_results(store, ts(now - 35 * DAY_MS))
         .await
         .expect("downsample");
     eprintln!(
@@ -262,4 +262,8 @@ async fn main() {
         std::fs::write(path, &page).unwrap();
         println!("page saved to {path}");
     }
+}
+
+fn ts(ms: i64) -> bulwark_ops::Timestamp {
+    bulwark_ops::Timestamp::from_millis(ms)
 }

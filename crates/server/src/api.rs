@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use bulwark_ops::Timestamp;
 use bulwark_ops::{KeyInfo, Record, Role};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -78,7 +79,7 @@ impl From<bulwark_ops::Created> for CreatedKey {
             name: created.info.name,
             role: created.info.role.into(),
             key: created.secret.into_inner(),
-            created_at: created.info.created_at,
+            created_at: created.info.created_at.to_datetime(),
         }
     }
 }
@@ -99,9 +100,9 @@ impl From<KeyInfo> for KeyMeta {
             id: k.id,
             name: k.name,
             role: k.role.into(),
-            created_at: k.created_at,
+            created_at: k.created_at.to_datetime(),
             created_by: k.created_by,
-            revoked_at: k.revoked_at,
+            revoked_at: k.revoked_at.map(Timestamp::to_datetime),
         }
     }
 }
@@ -182,7 +183,7 @@ impl From<bulwark_ops::ProbeResult> for ProbeResultWire {
     fn from(r: bulwark_ops::ProbeResult) -> Self {
         ProbeResultWire {
             monitor: r.monitor,
-            ts: ms_to_time(r.at_ms),
+            ts: wire_time(r.at),
             ok: r.ok,
             latency_ms: u64::try_from(r.latency.as_millis()).unwrap_or(u64::MAX),
             status: r.status,
@@ -191,8 +192,9 @@ impl From<bulwark_ops::ProbeResult> for ProbeResultWire {
     }
 }
 
-pub(crate) fn ms_to_time(ms: i64) -> DateTime<Utc> {
-    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
+/// A domain time as the wire's RFC 3339 `DateTime`.
+pub(crate) fn wire_time(t: Timestamp) -> DateTime<Utc> {
+    t.to_datetime()
 }
 
 /// `POST /api/ops/uptime/test`: every monitor probed once.
@@ -260,7 +262,7 @@ pub struct RollupWire {
 impl From<bulwark_ops::Rollup> for RollupWire {
     fn from(r: bulwark_ops::Rollup) -> Self {
         RollupWire {
-            minute: ms_to_time(r.minute),
+            minute: wire_time(r.minute),
             total: r.total,
             failures: r.failures,
             latency_p50_ms: r.p50_ms,
@@ -343,8 +345,8 @@ impl From<bulwark_ops::Incident> for IncidentWire {
         IncidentWire {
             id: i.id,
             monitor: i.monitor,
-            opened_at: ms_to_time(i.opened_at_ms),
-            resolved_at: i.resolved_at_ms.map(ms_to_time),
+            opened_at: wire_time(i.opened_at),
+            resolved_at: i.resolved_at.map(wire_time),
             cause: i.cause,
         }
     }
@@ -395,7 +397,7 @@ impl From<&bulwark_ops::SloStatus> for SloStatusWire {
             name: s.name.clone(),
             monitor: s.monitor.clone(),
             target: s.target,
-            window_start: ms_to_time(s.window_start_ms),
+            window_start: wire_time(s.window_start),
             total: s.total,
             bad: s.bad,
             attainment: s.attainment,
@@ -410,7 +412,7 @@ impl From<&bulwark_ops::SloStatus> for SloStatusWire {
                     rate: *r,
                 })
                 .collect(),
-            exhaustion_at: s.exhaustion_at_ms.map(ms_to_time),
+            exhaustion_at: s.exhaustion_at.map(wire_time),
             firing: s.firing.iter().map(|f| f.id.clone()).collect(),
         }
     }
@@ -449,9 +451,9 @@ impl From<bulwark_ops::Silence> for SilenceWire {
             tag: s.tag,
             comment: s.comment,
             created_by: s.created_by,
-            created_at: ms_to_time(s.created_at_ms),
-            ends_at: ms_to_time(s.ends_at_ms),
-            expired_at: s.expired_at_ms.map(ms_to_time),
+            created_at: wire_time(s.created_at),
+            ends_at: wire_time(s.ends_at),
+            expired_at: s.expired_at.map(wire_time),
         }
     }
 }

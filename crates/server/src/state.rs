@@ -113,14 +113,14 @@ impl AppState {
     /// pages show, so their first visitor does not wait for it (seconds
     /// with a thousand monitors). `serve` runs it in the background.
     pub async fn warm_up(&self) {
-        use bulwark_ops::DAY_MS;
-        let now = chrono::Utc::now().timestamp_millis();
-        let days = bulwark_ops::HISTORY_DAYS as i64;
-        let first = now.div_euclid(DAY_MS) * DAY_MS - (days - 1) * DAY_MS;
+        use bulwark_ops::DAY;
+        let now = bulwark_ops::Timestamp::now();
+        let days = bulwark_ops::HISTORY_DAYS as u32;
+        let first = now.floor(DAY) - (days - 1) * DAY;
         if let Err(e) = self
             .views
             .daily
-            .counts(&self.instance.store, first, now + 1)
+            .counts(&self.instance.store, first, now + Duration::from_millis(1))
             .await
         {
             tracing::warn!(error = %e, "cannot read the uptime history ahead of time");

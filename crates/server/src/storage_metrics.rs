@@ -86,7 +86,7 @@ impl StorageMetrics {
                 let labels = [c.backup.as_str(), r.repository.as_str()];
                 self.listed
                     .with_label_values(&labels)
-                    .set(at.timestamp_millis() as f64 / 1000.0);
+                    .set(at.as_millis() as f64 / 1000.0);
                 self.monthly_cost.with_label_values(&labels).set(r.monthly);
                 for k in &r.classes {
                     let labels = [c.backup.as_str(), r.repository.as_str(), k.class.as_str()];

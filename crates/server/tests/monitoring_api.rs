@@ -2,6 +2,7 @@
 //! secrets kept out of responses, and `/healthz/strict` flipping to 503 when
 //! an SLO's budget is spent.
 
+use bulwark_ops::slo_statuses;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -11,7 +12,7 @@ use bulwark_ops::{
 };
 
 mod common;
-use common::{Harness, ADMIN, ANALYST};
+use common::{ts, Harness, ADMIN, ANALYST};
 
 const CONFIG: &str = r#"
 [[monitor]]
@@ -47,7 +48,7 @@ impl Record for Harness {
         for i in 0..n {
             let r = ProbeResult {
                 monitor: "api".into(),
-                at_ms: now - 1000 * (n - i) as i64,
+                at: ts(now - 1000 * (n - i) as i64),
                 ok,
                 latency: Duration::from_millis(3),
                 status: Some(if ok { 200 } else { 503 }),
@@ -201,7 +202,7 @@ async fn results_serve_hourly_rollups_across_the_retention() {
                 let ok = !(i == 0 && k % 2 == 0);
                 results.push(ProbeResult {
                     monitor: "api".into(),
-                    at_ms: start + k * MIN + i * 1000,
+                    at: ts(start + k * MIN + i * 1000),
                     ok,
                     latency: Duration::from_millis(5),
                     status: Some(if ok { 200 } else { 503 }),
@@ -212,10 +213,12 @@ async fn results_serve_hourly_rollups_across_the_retention() {
     }
     record_results(store, &results).await.unwrap();
     for start in hours {
-        rollup_results(store, start, start + HOUR).await.unwrap();
+        rollup_results(store, ts(start), ts(start + HOUR))
+            .await
+            .unwrap();
     }
     // What the engine's housekeeping does with the minute retention.
-    let folded = downsample_results(store, now - 35 * DAY).await.unwrap();
+    let folded = downsample_results(store, ts(now - 35 * DAY)).await.unwrap();
     assert_eq!(folded, 1 + 2);
 
     let uri = |query: &str| format!("/api/v1/monitors/api/results?{query}");
@@ -240,7 +243,7 @@ async fn results_serve_hourly_rollups_across_the_retention() {
     assert_eq!(buckets(&body), all_hours);
 
     // An old hour re-rolled from its raw results is in both tables: once.
-    rollup_results(store, hours[1], hours[1] + HOUR)
+    rollup_results(store, ts(hours[1]), ts(hours[1] + HOUR))
         .await
         .unwrap();
     let (_, body) = h
@@ -252,7 +255,7 @@ async fn results_serve_hourly_rollups_across_the_retention() {
         )
         .await;
     assert_eq!(buckets(&body), all_hours);
-    downsample_results(store, now - 35 * DAY).await.unwrap();
+    downsample_results(store, ts(now - 35 * DAY)).await.unwrap();
 
     // `limit` keeps the newest buckets, oldest first.
     let (_, body) = h
@@ -617,11 +620,10 @@ async fn healthz_strict_serves_the_engines_evaluation() {
     let h = Harness::with_state(CONFIG, |s| s.with_live(live.clone())).await;
     // The engine's pass over an empty store: a full budget.
     let at_ms = chrono::Utc::now().timestamp_millis() - 5_000;
-    let statuses =
-        bulwark_ops::slo_statuses(&h.state.instance.store, &h.state.instance.config, at_ms)
-            .await
-            .unwrap();
-    live.set_slos(at_ms, statuses);
+    let statuses = slo_statuses(&h.state.instance.store, &h.state.instance.config, ts(at_ms))
+        .await
+        .unwrap();
+    live.set_slos(ts(at_ms), statuses);
     // Then the budget is spent, as the store shows; the engine has not
     // looked yet, and the public route does not evaluate by itself.
     h.record(true, 99).await;
@@ -635,11 +637,10 @@ async fn healthz_strict_serves_the_engines_evaluation() {
 
     // The engine's next pass sees the spent budget.
     let now = chrono::Utc::now().timestamp_millis();
-    let statuses =
-        bulwark_ops::slo_statuses(&h.state.instance.store, &h.state.instance.config, now)
-            .await
-            .unwrap();
-    live.set_slos(now, statuses);
+    let statuses = slo_statuses(&h.state.instance.store, &h.state.instance.config, ts(now))
+        .await
+        .unwrap();
+    live.set_slos(ts(now), statuses);
     let (status, body) = h.call("GET", "/healthz/strict", None, None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["failing"], serde_json::json!(["api-availability"]));

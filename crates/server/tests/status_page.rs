@@ -7,6 +7,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
+use common::ts;
 use common::Harness;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -106,7 +107,7 @@ async fn seed(h: &Harness) -> (String, String) {
         bulwark_ops::open_incident(
             store,
             m,
-            now - 3 * 3_600_000,
+            ts(now - 3 * 3_600_000),
             "timeout: connect to db-host.secret.internal:5432 refused",
         )
         .await

@@ -59,11 +59,19 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                                 k.id.clone(),
                                 k.name.clone(),
                                 k.role.to_string(),
-                                k.created_at.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+                                k.created_at
+                                    .to_datetime()
+                                    .format("%Y-%m-%d %H:%M:%SZ")
+                                    .to_string(),
                                 k.created_by.clone(),
                                 k.revoked_at.map_or_else(
                                     || "active".to_string(),
-                                    |t| format!("revoked {}", t.format("%Y-%m-%d %H:%M:%SZ")),
+                                    |t| {
+                                        format!(
+                                            "revoked {}",
+                                            t.to_datetime().format("%Y-%m-%d %H:%M:%SZ")
+                                        )
+                                    },
                                 ),
                             ]
                         })

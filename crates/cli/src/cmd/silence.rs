@@ -32,16 +32,13 @@ pub(crate) enum Command {
 }
 
 fn row(s: &Silence) -> Vec<String> {
-    let t = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
-    };
+    let t = |t: bulwark_ops::Timestamp| t.to_datetime().format("%Y-%m-%d %H:%M:%SZ").to_string();
     vec![
         s.id.clone(),
         s.monitor.clone().unwrap_or_else(|| "*".into()),
         s.tag.clone().unwrap_or_else(|| "*".into()),
-        t(s.ends_at_ms),
-        s.expired_at_ms.map_or_else(String::new, t),
+        t(s.ends_at),
+        s.expired_at.map_or_else(String::new, t),
         s.created_by.clone(),
         s.comment.clone(),
     ]
@@ -59,7 +56,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
     super::runtime()?.block_on(async {
         let store = super::open_store(globals, &loaded.config).await?;
         let actor = Actor::cli();
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = bulwark_ops::Timestamp::now();
         match command {
             Command::Add {
                 monitor,

@@ -1,5 +1,6 @@
 use std::process::ExitCode;
 
+use bulwark_ops::slo_statuses;
 use bulwark_server::api::SloStatusWire;
 
 use crate::Globals;
@@ -19,8 +20,8 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
     let loaded = super::load_config(globals)?;
     super::runtime()?.block_on(async {
         let store = super::open_store(globals, &loaded.config).await?;
-        let now = chrono::Utc::now().timestamp_millis();
-        let statuses = bulwark_ops::slo_statuses(&store, &loaded.config, now).await?;
+        let now = bulwark_ops::Timestamp::now();
+        let statuses = slo_statuses(&store, &loaded.config, now).await?;
         store.close().await;
         if globals.json {
             // The document `GET /api/ops/slo/status` serves.

@@ -534,3 +534,9 @@ pub fn require_tool(tool: &str) {
         "{tool} is not on PATH: scripts/test.sh installs it (run the tests through it)"
     );
 }
+
+/// A time from Unix milliseconds: tests keep their fixed instants as plain
+/// numbers and turn them into the domain's time type where it is taken.
+pub fn ts(ms: i64) -> bulwark_ops::Timestamp {
+    bulwark_ops::Timestamp::from_millis(ms)
+}

@@ -16,35 +16,36 @@
 //! its own, at once, as before grouping existed.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::config::{Config, RouteConfig};
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 use super::silence::{self, Silence};
 use super::{outbox, Alert, AlertStatus, Notification};
 
-/// A route's timing, in milliseconds.
+/// A route's timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
-    pub group_wait_ms: i64,
-    pub group_interval_ms: i64,
-    pub repeat_interval_ms: i64,
+    pub group_wait: Duration,
+    pub group_interval: Duration,
+    pub repeat_interval: Duration,
     pub send_resolved: bool,
 }
 
-fn ms(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
+/// The shortest wait between wake-ups, so a zero interval cannot spin.
+const MIN_WAIT: Duration = Duration::from_millis(1);
 
 impl Timing {
     pub fn of(route: &RouteConfig) -> Timing {
         Timing {
-            group_wait_ms: ms(route.group_wait),
-            group_interval_ms: ms(route.group_interval),
-            repeat_interval_ms: ms(route.repeat_interval),
+            group_wait: route.group_wait,
+            group_interval: route.group_interval,
+            repeat_interval: route.repeat_interval,
             send_resolved: route.send_resolved,
         }
     }
@@ -57,7 +58,7 @@ pub struct Member {
     pub alert: Alert,
     /// The episode (start time) the receiver was last told is firing; None
     /// while the receiver has not heard of it.
-    pub told_firing: Option<i64>,
+    pub told_firing: Option<Timestamp>,
 }
 
 /// A group's state between steps.
@@ -67,11 +68,11 @@ pub struct GroupState {
     pub members: BTreeMap<String, Member>,
     /// When the group was formed; names this incarnation of the group in
     /// outbox ids, so a group that ends and forms again queues anew.
-    pub created_ms: i64,
+    pub created: Timestamp,
     /// When the next flush is due; None when nothing is to be sent.
-    pub flush_at_ms: Option<i64>,
+    pub flush_at: Option<Timestamp>,
     /// When the last notification was queued.
-    pub last_sent_ms: Option<i64>,
+    pub last_sent: Option<Timestamp>,
     /// Notifications queued so far in this incarnation.
     pub sent: i64,
 }
@@ -83,10 +84,10 @@ pub struct Step {
     pub notification: Option<Vec<Alert>>,
     /// When to call [`advance`] again (with no events) if nothing happens
     /// before; None when the group has nothing left to say.
-    pub next_wake_ms: Option<i64>,
+    pub next_wake: Option<Timestamp>,
 }
 
-/// Applies `events` (alerts of this group changing state) at `now_ms`, then
+/// Applies `events` (alerts of this group changing state) at `now`, then
 /// flushes if a flush is due. `muted` says which alerts a silence covers: they
 /// are held out of notifications while it lasts.
 ///
@@ -95,15 +96,15 @@ pub struct Step {
 pub fn advance(
     state: &mut GroupState,
     events: &[Alert],
-    now_ms: i64,
+    now: Timestamp,
     timing: &Timing,
     muted: &dyn Fn(&Alert) -> bool,
 ) -> Step {
     for event in events {
         match event.status {
             AlertStatus::Firing => {
-                if state.members.is_empty() && state.last_sent_ms.is_none() {
-                    state.created_ms = now_ms;
+                if state.members.is_empty() && state.last_sent.is_none() {
+                    state.created = now;
                 }
                 let told = state
                     .members
@@ -124,25 +125,25 @@ pub fn advance(
         }
         // A group that has never notified waits group_wait from its start;
         // after that, changes wait for the next group_interval.
-        let due = match state.last_sent_ms {
-            None => state.created_ms.saturating_add(timing.group_wait_ms),
-            Some(last) => now_ms.max(last.saturating_add(timing.group_interval_ms)),
+        let due = match state.last_sent {
+            None => state.created + timing.group_wait,
+            Some(last) => now.max(last + timing.group_interval),
         };
-        state.flush_at_ms = Some(state.flush_at_ms.map_or(due, |f| f.min(due)));
+        state.flush_at = Some(state.flush_at.map_or(due, |f| f.min(due)));
     }
-    let notification = match state.flush_at_ms {
-        Some(at) if at <= now_ms => flush(state, now_ms, timing, muted),
+    let notification = match state.flush_at {
+        Some(at) if at <= now => flush(state, now, timing, muted),
         _ => None,
     };
     Step {
         notification,
-        next_wake_ms: state.flush_at_ms,
+        next_wake: state.flush_at,
     }
 }
 
 fn flush(
     state: &mut GroupState,
-    now_ms: i64,
+    now: Timestamp,
     timing: &Timing,
     muted: &dyn Fn(&Alert) -> bool,
 ) -> Option<Vec<Alert>> {
@@ -153,13 +154,13 @@ fn flush(
     let new_firing = state
         .members
         .values()
-        .any(|m| visible(m) && m.told_firing != Some(m.alert.started_at_ms));
+        .any(|m| visible(m) && m.told_firing != Some(m.alert.started_at));
     let new_resolved = state.members.values().any(told_resolved);
     let any_visible = state.members.values().any(visible);
     let repeat = any_visible
         && state
-            .last_sent_ms
-            .is_some_and(|last| now_ms.saturating_sub(last) >= timing.repeat_interval_ms);
+            .last_sent
+            .is_some_and(|last| now - last >= timing.repeat_interval);
     let mut out = None;
     if new_firing || new_resolved || repeat {
         let mut alerts: Vec<Alert> = state
@@ -172,21 +173,21 @@ fn flush(
         alerts.sort_by(|a, b| {
             (
                 a.status != AlertStatus::Firing,
-                a.started_at_ms,
+                a.started_at,
                 &a.fingerprint,
             )
                 .cmp(&(
                     b.status != AlertStatus::Firing,
-                    b.started_at_ms,
+                    b.started_at,
                     &b.fingerprint,
                 ))
         });
         for m in state.members.values_mut() {
             if visible(m) {
-                m.told_firing = Some(m.alert.started_at_ms);
+                m.told_firing = Some(m.alert.started_at);
             }
         }
-        state.last_sent_ms = Some(now_ms);
+        state.last_sent = Some(now);
         state.sent += 1;
         out = Some(alerts);
     }
@@ -195,16 +196,16 @@ fn flush(
     state
         .members
         .retain(|_, m| m.alert.status == AlertStatus::Firing);
-    let mut next: Option<i64> = None;
-    let mut at = |t: i64| next = Some(next.map_or(t, |n: i64| n.min(t)));
+    let mut next: Option<Timestamp> = None;
+    let mut at = |t: Timestamp| next = Some(next.map_or(t, |n| n.min(t)));
     if state.members.values().any(|m| muted(&m.alert)) {
         // Look again each interval: the silence may end.
-        at(now_ms.saturating_add(timing.group_interval_ms.max(1)));
+        at(now + timing.group_interval.max(MIN_WAIT));
     }
-    if let (true, Some(last)) = (state.members.values().any(visible), state.last_sent_ms) {
-        at(last.saturating_add(timing.repeat_interval_ms.max(1)));
+    if let (true, Some(last)) = (state.members.values().any(visible), state.last_sent) {
+        at(last + timing.repeat_interval.max(MIN_WAIT));
     }
-    state.flush_at_ms = next;
+    state.flush_at = next;
     out
 }
 
@@ -288,15 +289,16 @@ impl GroupKey {
     }
 }
 
+/// The stored form of a group's state: times in Unix ms, as rows hold them.
 pub(super) fn state_to_json(s: &GroupState) -> serde_json::Value {
     serde_json::json!({
-        "created_ms": s.created_ms,
-        "flush_at_ms": s.flush_at_ms,
-        "last_sent_ms": s.last_sent_ms,
+        "created_ms": s.created.as_millis(),
+        "flush_at_ms": s.flush_at.map(Timestamp::as_millis),
+        "last_sent_ms": s.last_sent.map(Timestamp::as_millis),
         "sent": s.sent,
         "members": s.members.values().map(|m| serde_json::json!({
             "alert": m.alert.to_json(),
-            "told_firing": m.told_firing,
+            "told_firing": m.told_firing.map(Timestamp::as_millis),
         })).collect::<Vec<_>>(),
     })
 }
@@ -305,14 +307,23 @@ pub(super) fn state_from_json(v: &serde_json::Value) -> Option<GroupState> {
     let mut members = BTreeMap::new();
     for m in v.get("members")?.as_array()? {
         let alert = Alert::from_json(m.get("alert")?)?;
-        let told_firing = m.get("told_firing").and_then(serde_json::Value::as_i64);
+        let told_firing = m
+            .get("told_firing")
+            .and_then(serde_json::Value::as_i64)
+            .map(Timestamp::from_millis);
         members.insert(alert.fingerprint.clone(), Member { alert, told_firing });
     }
     Some(GroupState {
         members,
-        created_ms: v.get("created_ms")?.as_i64()?,
-        flush_at_ms: v.get("flush_at_ms").and_then(serde_json::Value::as_i64),
-        last_sent_ms: v.get("last_sent_ms").and_then(serde_json::Value::as_i64),
+        created: Timestamp::from_millis(v.get("created_ms")?.as_i64()?),
+        flush_at: v
+            .get("flush_at_ms")
+            .and_then(serde_json::Value::as_i64)
+            .map(Timestamp::from_millis),
+        last_sent: v
+            .get("last_sent_ms")
+            .and_then(serde_json::Value::as_i64)
+            .map(Timestamp::from_millis),
         sent: v.get("sent")?.as_i64()?,
     })
 }
@@ -331,7 +342,7 @@ pub(super) async fn apply(
     key: &GroupKey,
     timing: &Timing,
     events: &[Alert],
-    now_ms: i64,
+    now: Timestamp,
     silences: &[Silence],
 ) -> Result<(bool, bool), StoreError> {
     let muted = |a: &Alert| silences.iter().any(|s| s.matches(a));
@@ -359,7 +370,7 @@ pub(super) async fn apply(
             None => (GroupState::default(), None),
         };
         let before = state.clone();
-        let step = advance(&mut state, events, now_ms, timing, &muted);
+        let step = advance(&mut state, events, now, timing, &muted);
         if state == before && step.notification.is_none() {
             return Ok((false, false));
         }
@@ -378,8 +389,8 @@ pub(super) async fn apply(
             .bind(&key.route_key)
             .bind(serde_json::json!(key.labels).to_string())
             .bind(state_to_json(&state).to_string())
-            .bind(state.flush_at_ms)
-            .bind(now_ms)
+            .bind(state.flush_at.map(Timestamp::as_millis))
+            .bind(now.as_millis())
             .execute(&mut *tx)
             .await?
             .rows_affected(),
@@ -396,9 +407,9 @@ pub(super) async fn apply(
                  WHERE id = $5 AND version = $6",
             )
             .bind(state_to_json(&state).to_string())
-            .bind(state.flush_at_ms)
+            .bind(state.flush_at.map(Timestamp::as_millis))
             .bind(v + 1)
-            .bind(now_ms)
+            .bind(now.as_millis())
             .bind(&key.id)
             .bind(v)
             .execute(&mut *tx)
@@ -421,7 +432,9 @@ pub(super) async fn apply(
                 let mut h = Sha256::new();
                 h.update(format!(
                     "group\n{}\n{}\n{}",
-                    key.id, state.created_ms, state.sent
+                    key.id,
+                    state.created.as_millis(),
+                    state.sent
                 ));
                 hex::encode(&h.finalize()[..16])
             };
@@ -432,7 +445,7 @@ pub(super) async fn apply(
                 &format!("group:{}", key.id),
                 n.status(),
                 &n.to_json().to_string(),
-                now_ms,
+                now,
             )
             .await?;
         }
@@ -452,18 +465,22 @@ pub(super) async fn apply(
 ///
 /// # Errors
 /// On a database error.
-pub async fn flush_due(store: &Store, config: &Config, now_ms: i64) -> Result<usize, StoreError> {
+pub async fn flush_due(
+    store: &Store,
+    config: &Config,
+    now: Timestamp,
+) -> Result<usize, StoreError> {
     let rows = sqlx::query(
         "SELECT id, channel, route_key, labels FROM alert_groups
          WHERE flush_at IS NOT NULL AND flush_at <= $1 ORDER BY flush_at LIMIT 500",
     )
-    .bind(now_ms)
+    .bind(now.as_millis())
     .fetch_all(store.pool())
     .await?;
     if rows.is_empty() {
         return Ok(0);
     }
-    let silences = silence::active(store, now_ms).await?;
+    let silences = silence::active(store, now).await?;
     let mut queued = 0;
     for row in &rows {
         let id: String = row.try_get("id")?;
@@ -487,7 +504,7 @@ pub async fn flush_due(store: &Store, config: &Config, now_ms: i64) -> Result<us
             continue;
         };
         let key = GroupKey::new(&channel, &route_key_stored, labels);
-        let (_, sent) = apply(store, &key, &Timing::of(route), &[], now_ms, &silences).await?;
+        let (_, sent) = apply(store, &key, &Timing::of(route), &[], now, &silences).await?;
         queued += usize::from(sent);
     }
     Ok(queued)

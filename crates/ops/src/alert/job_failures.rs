@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::config::{AlertSeverity, Config, Notify};
 use crate::scheduler::{BoxFuture, FailureSink, JobRun};
 use crate::store::Store;
+use crate::time::Timestamp;
 
 use super::{Alert, AlertStatus};
 
@@ -38,7 +39,7 @@ impl JobFailureAlerts {
             "job",
             severity,
             format!("job {} {}: {}", run.job, run.outcome.as_str(), run.summary),
-            run.started_at.timestamp_millis(),
+            Timestamp::from(run.started_at),
         );
         a.tags = vec!["job".to_string()];
         a
@@ -101,10 +102,10 @@ pub(crate) fn success_message(run: &JobRun) -> Alert {
             run.summary,
             said.join(", ")
         ),
-        run.started_at.timestamp_millis(),
+        Timestamp::from(run.started_at),
     );
     a.status = AlertStatus::Resolved;
-    a.ended_at_ms = run.finished_at.map(|f| f.timestamp_millis());
+    a.ended_at = run.finished_at.map(Timestamp::from);
     a.tags = vec!["job".to_string()];
     a
 }
@@ -113,7 +114,7 @@ impl FailureSink for JobFailureAlerts {
     fn job_failed<'a>(&'a self, run: &'a JobRun) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let alert = JobFailureAlerts::alert(run);
-            let now = chrono::Utc::now().timestamp_millis();
+            let now = Timestamp::now();
             if let Err(e) = super::notify(&self.store, &self.config, &alert, now).await {
                 tracing::error!(job = %run.job, error = %e, "cannot raise the job-failure alert");
             }
@@ -123,9 +124,9 @@ impl FailureSink for JobFailureAlerts {
     fn job_succeeded<'a>(&'a self, run: &'a JobRun) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut alert = JobFailureAlerts::alert(run);
-            let now = chrono::Utc::now().timestamp_millis();
+            let now = Timestamp::now();
             alert.status = AlertStatus::Resolved;
-            alert.ended_at_ms = Some(now);
+            alert.ended_at = Some(now);
             if let Err(e) = super::notify(&self.store, &self.config, &alert, now).await {
                 tracing::error!(job = %run.job, error = %e, "cannot resolve the job-failure alert");
             }

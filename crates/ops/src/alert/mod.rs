@@ -33,6 +33,7 @@ use crate::config::{
     DEFAULT_REPEAT_INTERVAL,
 };
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 pub use group::flush_due as flush_groups;
 pub use job_failures::JobFailureAlerts;
@@ -83,8 +84,8 @@ pub struct Alert {
     pub slo: Option<String>,
     pub tags: Vec<String>,
     pub summary: String,
-    pub started_at_ms: i64,
-    pub ended_at_ms: Option<i64>,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
 }
 
 impl Alert {
@@ -96,7 +97,7 @@ impl Alert {
         key: &str,
         severity: AlertSeverity,
         summary: String,
-        started_at_ms: i64,
+        started_at: Timestamp,
     ) -> Alert {
         Alert {
             fingerprint: fingerprint(alertname, monitor, key),
@@ -107,8 +108,8 @@ impl Alert {
             slo: None,
             tags: Vec::new(),
             summary,
-            started_at_ms,
-            ended_at_ms: None,
+            started_at,
+            ended_at: None,
         }
     }
 
@@ -137,8 +138,8 @@ impl Alert {
             "slo": self.slo,
             "tags": self.tags,
             "summary": self.summary,
-            "started_at_ms": self.started_at_ms,
-            "ended_at_ms": self.ended_at_ms,
+            "started_at_ms": self.started_at.as_millis(),
+            "ended_at_ms": self.ended_at.map(Timestamp::as_millis),
         })
     }
 
@@ -165,8 +166,11 @@ impl Alert {
                 })
                 .unwrap_or_default(),
             summary: s("summary")?,
-            started_at_ms: v.get("started_at_ms")?.as_i64()?,
-            ended_at_ms: v.get("ended_at_ms").and_then(|x| x.as_i64()),
+            started_at: Timestamp::from_millis(v.get("started_at_ms")?.as_i64()?),
+            ended_at: v
+                .get("ended_at_ms")
+                .and_then(|x| x.as_i64())
+                .map(Timestamp::from_millis),
         })
     }
 }
@@ -331,9 +335,11 @@ fn outbox_id(
     channel: &str,
     fingerprint: &str,
     status: AlertStatus,
-    started: i64,
+    started: Timestamp,
     n: i64,
 ) -> String {
+    // Stored ids were hashed over the start in Unix ms: keep them stable.
+    let started = started.as_millis();
     let mut h = Sha256::new();
     h.update(format!(
         "{channel}\n{fingerprint}\n{}\n{started}\n{n}",
@@ -363,7 +369,7 @@ pub async fn notify(
     store: &Store,
     config: &Config,
     alert: &Alert,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<Notified, StoreError> {
     let prev = sqlx::query("SELECT status, started_at FROM alerts WHERE fingerprint = $1")
         .bind(&alert.fingerprint)
@@ -395,8 +401,8 @@ pub async fn notify(
         }
         (AlertStatus::Resolved, Some((_, started))) => {
             // The episode is named by when it started firing.
-            alert.started_at_ms = *started;
-            alert.ended_at_ms.get_or_insert(now_ms);
+            alert.started_at = Timestamp::from_millis(*started);
+            alert.ended_at.get_or_insert(now);
         }
         _ => {}
     }
@@ -410,13 +416,13 @@ pub async fn notify(
     .bind(&alert.fingerprint)
     .bind(alert.status.as_str())
     .bind(&body)
-    .bind(alert.started_at_ms)
-    .bind(alert.ended_at_ms)
-    .bind(now_ms)
+    .bind(alert.started_at.as_millis())
+    .bind(alert.ended_at.map(Timestamp::as_millis))
+    .bind(now.as_millis())
     .execute(store.pool())
     .await?;
 
-    let silences = silence::active(store, now_ms).await?;
+    let silences = silence::active(store, now).await?;
     let mut out = Notified::default();
     for (channel, route) in routes_for(config, &alert) {
         if let Some(labels) = group::group_labels(&route.group_by, &alert) {
@@ -431,7 +437,7 @@ pub async fn notify(
                 &key,
                 &timing,
                 std::slice::from_ref(&alert),
-                now_ms,
+                now,
                 &silences,
             )
             .await?;
@@ -445,7 +451,7 @@ pub async fn notify(
             &channel.name,
             &alert.fingerprint,
             AlertStatus::Firing,
-            alert.started_at_ms,
+            alert.started_at,
             0,
         );
         match alert.status {
@@ -454,7 +460,7 @@ pub async fn notify(
                     out.silenced.push(channel.name.clone());
                     continue;
                 }
-                outbox::enqueue(store, &firing_id, &channel.name, &alert, &body, now_ms).await?;
+                outbox::enqueue(store, &firing_id, &channel.name, &alert, &body, now).await?;
             }
             AlertStatus::Resolved => {
                 if !route.send_resolved || !outbox::exists(store, &firing_id).await? {
@@ -464,10 +470,10 @@ pub async fn notify(
                     &channel.name,
                     &alert.fingerprint,
                     AlertStatus::Resolved,
-                    alert.started_at_ms,
+                    alert.started_at,
                     0,
                 );
-                outbox::enqueue(store, &id, &channel.name, &alert, &body, now_ms).await?;
+                outbox::enqueue(store, &id, &channel.name, &alert, &body, now).await?;
             }
         }
         out.queued.push(channel.name.clone());
@@ -486,7 +492,7 @@ pub async fn notify_once(
     store: &Store,
     config: &Config,
     alert: &Alert,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<Vec<String>, StoreError> {
     let routed = routes_for(config, alert);
     if routed.is_empty() {
@@ -500,10 +506,10 @@ pub async fn notify_once(
             &channel.name,
             &alert.fingerprint,
             alert.status,
-            alert.started_at_ms,
+            alert.started_at,
             0,
         );
-        outbox::enqueue(store, &id, &channel.name, alert, &body, now_ms).await?;
+        outbox::enqueue(store, &id, &channel.name, alert, &body, now).await?;
         queued.push(channel.name.clone());
     }
     Ok(queued)
@@ -516,12 +522,12 @@ pub async fn notify_once(
 pub async fn queue_reminders(
     store: &Store,
     config: &Config,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<usize, StoreError> {
     let rows = sqlx::query("SELECT body FROM alerts WHERE status = 'firing'")
         .fetch_all(store.pool())
         .await?;
-    let silences = silence::active(store, now_ms).await?;
+    let silences = silence::active(store, now).await?;
     let mut queued = 0;
     for row in &rows {
         let body: String = row.try_get("body")?;
@@ -540,24 +546,19 @@ pub async fn queue_reminders(
             if !route.group_by.is_empty() {
                 continue;
             }
-            let (count, last) = outbox::firing_history(
-                store,
-                &channel.name,
-                &alert.fingerprint,
-                alert.started_at_ms,
-            )
-            .await?;
+            let (count, last) =
+                outbox::firing_history(store, &channel.name, &alert.fingerprint, alert.started_at)
+                    .await?;
             let Some(last) = last else { continue };
-            let interval = i64::try_from(route.repeat_interval.as_millis()).unwrap_or(i64::MAX);
-            if now_ms - last >= interval {
+            if now - last >= route.repeat_interval {
                 let id = outbox_id(
                     &channel.name,
                     &alert.fingerprint,
                     AlertStatus::Firing,
-                    alert.started_at_ms,
+                    alert.started_at,
                     count,
                 );
-                outbox::enqueue(store, &id, &channel.name, &alert, &body, now_ms).await?;
+                outbox::enqueue(store, &id, &channel.name, &alert, &body, now).await?;
                 queued += 1;
             }
         }
@@ -685,8 +686,9 @@ pub(crate) async fn send(
     }
 }
 
-pub(crate) fn rfc3339(ms: i64) -> String {
-    crate::time::from_ms(ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// RFC 3339 with milliseconds and `Z`, as channels send times.
+pub(crate) fn rfc3339(t: Timestamp) -> String {
+    t.to_string()
 }
 
 #[cfg(test)]

@@ -2,19 +2,21 @@
 //! them, across channel outages and restarts.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use sqlx::Row;
 
 use crate::config::Config;
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 use super::{Alert, AlertStatus, Notification};
 
 /// How long a worker owns a row it is delivering; after that another
 /// worker (another instance) may take it over.
-const CLAIM_MS: i64 = 60_000;
+const CLAIM: Duration = Duration::from_secs(60);
 /// Retry delays double from 1 s up to this.
-const MAX_BACKOFF_MS: i64 = 300_000;
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 pub(super) async fn enqueue(
     store: &Store,
@@ -22,7 +24,7 @@ pub(super) async fn enqueue(
     channel: &str,
     alert: &Alert,
     body: &str,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO alert_outbox (id, channel, fingerprint, status, body, created_at, next_attempt_at, attempts)
@@ -34,7 +36,7 @@ pub(super) async fn enqueue(
     .bind(&alert.fingerprint)
     .bind(alert.status.as_str())
     .bind(body)
-    .bind(now_ms)
+    .bind(now.as_millis())
     .execute(store.pool())
     .await?;
     Ok(())
@@ -50,7 +52,7 @@ pub(super) async fn enqueue_on(
     key: &str,
     status: AlertStatus,
     body: &str,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO alert_outbox (id, channel, fingerprint, status, body, created_at, next_attempt_at, attempts)
@@ -62,7 +64,7 @@ pub(super) async fn enqueue_on(
     .bind(key)
     .bind(status.as_str())
     .bind(body)
-    .bind(now_ms)
+    .bind(now.as_millis())
     .execute(conn)
     .await?;
     Ok(())
@@ -81,8 +83,8 @@ pub(super) async fn firing_history(
     store: &Store,
     channel: &str,
     fingerprint: &str,
-    started_at_ms: i64,
-) -> Result<(i64, Option<i64>), StoreError> {
+    started_at: Timestamp,
+) -> Result<(i64, Option<Timestamp>), StoreError> {
     let rows = sqlx::query(
         "SELECT created_at, body FROM alert_outbox
          WHERE channel = $1 AND fingerprint = $2 AND status = 'firing'",
@@ -98,10 +100,10 @@ pub(super) async fn firing_history(
         let started = serde_json::from_str::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v.get("started_at_ms").and_then(|s| s.as_i64()));
-        if started == Some(started_at_ms) {
+        if started == Some(started_at.as_millis()) {
             count += 1;
-            let at: i64 = row.try_get("created_at")?;
-            last = Some(last.map_or(at, |l: i64| l.max(at)));
+            let at = Timestamp::from_millis(row.try_get("created_at")?);
+            last = Some(last.map_or(at, |l: Timestamp| l.max(at)));
         }
     }
     Ok((count, last))
@@ -115,9 +117,9 @@ pub struct Delivery {
     pub fingerprint: String,
     pub status: String,
     pub attempts: i64,
-    pub next_attempt_at_ms: i64,
+    pub next_attempt_at: Timestamp,
     pub last_error: Option<String>,
-    pub delivered_at_ms: Option<i64>,
+    pub delivered_at: Option<Timestamp>,
 }
 
 /// Notifications not delivered yet, oldest first.
@@ -139,9 +141,11 @@ pub async fn pending(store: &Store) -> Result<Vec<Delivery>, StoreError> {
                 fingerprint: row.try_get("fingerprint")?,
                 status: row.try_get("status")?,
                 attempts: row.try_get("attempts")?,
-                next_attempt_at_ms: row.try_get("next_attempt_at")?,
+                next_attempt_at: Timestamp::from_millis(row.try_get("next_attempt_at")?),
                 last_error: row.try_get("last_error")?,
-                delivered_at_ms: row.try_get("delivered_at")?,
+                delivered_at: row
+                    .try_get::<Option<i64>, _>("delivered_at")?
+                    .map(Timestamp::from_millis),
             })
         })
         .collect()
@@ -172,7 +176,7 @@ pub async fn deliver_due(
     store: &Store,
     config: &Config,
     client: &reqwest::Client,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<usize, StoreError> {
     let rows = sqlx::query(
         "SELECT id, channel, fingerprint, status, body, attempts FROM alert_outbox
@@ -180,7 +184,7 @@ pub async fn deliver_due(
            AND (claimed_until IS NULL OR claimed_until < $1)
          ORDER BY created_at LIMIT 100",
     )
-    .bind(now_ms)
+    .bind(now.as_millis())
     .fetch_all(store.pool())
     .await?;
     let mut by_channel: BTreeMap<String, Vec<Due>> = BTreeMap::new();
@@ -197,7 +201,7 @@ pub async fn deliver_due(
     }
     let passes = by_channel
         .into_values()
-        .map(|queue| deliver_channel(store, config, client, queue, now_ms));
+        .map(|queue| deliver_channel(store, config, client, queue, now));
     let mut delivered = 0;
     for result in futures_util::future::join_all(passes).await {
         delivered += result?;
@@ -211,7 +215,7 @@ async fn deliver_channel(
     config: &Config,
     client: &reqwest::Client,
     queue: Vec<Due>,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<usize, StoreError> {
     let mut delivered = 0;
     for Due {
@@ -228,9 +232,9 @@ async fn deliver_channel(
             "UPDATE alert_outbox SET claimed_until = $1
              WHERE id = $2 AND delivered_at IS NULL AND (claimed_until IS NULL OR claimed_until < $3)",
         )
-        .bind(now_ms + CLAIM_MS)
+        .bind((now + CLAIM).as_millis())
         .bind(&id)
-        .bind(now_ms)
+        .bind(now.as_millis())
         .execute(store.pool())
         .await?
         .rows_affected();
@@ -249,7 +253,7 @@ async fn deliver_channel(
                 mark(
                     store,
                     &id,
-                    now_ms,
+                    now,
                     attempts,
                     Some(why),
                     event.body("dropped", Some(why)),
@@ -263,7 +267,7 @@ async fn deliver_channel(
                 mark(
                     store,
                     &id,
-                    now_ms,
+                    now,
                     attempts,
                     Some(why),
                     event.body("dropped", Some(why)),
@@ -276,11 +280,12 @@ async fn deliver_channel(
         match outcome {
             Ok(()) => {
                 let body = event.body("delivered", None);
-                mark(store, &id, crate::time::now_ms(), attempts + 1, None, body).await?;
+                mark(store, &id, Timestamp::now(), attempts + 1, None, body).await?;
                 delivered += 1;
             }
             Err(e) => {
-                let backoff = (1000_i64 << attempts.clamp(0, 20)).min(MAX_BACKOFF_MS);
+                let backoff =
+                    (Duration::from_secs(1) * (1_u32 << attempts.clamp(0, 20))).min(MAX_BACKOFF);
                 tracing::warn!(channel = %channel_name, attempt = attempts + 1, error = %e, "alert delivery failed; will retry");
                 let mut tx = store.pool().begin().await?;
                 sqlx::query(
@@ -288,7 +293,7 @@ async fn deliver_channel(
                      WHERE id = $4",
                 )
                 .bind(attempts + 1)
-                .bind(now_ms + backoff)
+                .bind((now + backoff).as_millis())
                 .bind(&e)
                 .bind(&id)
                 .execute(&mut *tx)
@@ -312,7 +317,7 @@ async fn deliver_channel(
 async fn mark(
     store: &Store,
     id: &str,
-    at_ms: i64,
+    at: Timestamp,
     attempts: i64,
     error: Option<&str>,
     event: serde_json::Value,
@@ -321,7 +326,7 @@ async fn mark(
     sqlx::query(
         "UPDATE alert_outbox SET delivered_at = $1, attempts = $2, last_error = $3, claimed_until = NULL WHERE id = $4",
     )
-    .bind(at_ms)
+    .bind(at.as_millis())
     .bind(attempts)
     .bind(error)
     .bind(id)

@@ -8,6 +8,7 @@ use crate::audit::{AuditedTx, Entry, Outcome};
 use crate::config::Config;
 use crate::identity::Actor;
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 use super::{Alert, AlertError};
 
@@ -18,15 +19,15 @@ pub struct Silence {
     pub tag: Option<String>,
     pub comment: String,
     pub created_by: String,
-    pub created_at_ms: i64,
-    pub ends_at_ms: i64,
+    pub created_at: Timestamp,
+    pub ends_at: Timestamp,
     /// Set when expired by hand before `ends_at`.
-    pub expired_at_ms: Option<i64>,
+    pub expired_at: Option<Timestamp>,
 }
 
 impl Silence {
-    pub fn is_active(&self, now_ms: i64) -> bool {
-        self.expired_at_ms.is_none() && now_ms < self.ends_at_ms
+    pub fn is_active(&self, now: Timestamp) -> bool {
+        self.expired_at.is_none() && now < self.ends_at
     }
 
     pub fn matches(&self, alert: &Alert) -> bool {
@@ -42,17 +43,19 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Silence, StoreError> {
         tag: row.try_get("tag")?,
         comment: row.try_get("comment")?,
         created_by: row.try_get("created_by")?,
-        created_at_ms: row.try_get("created_at")?,
-        ends_at_ms: row.try_get("ends_at")?,
-        expired_at_ms: row.try_get("expired_at")?,
+        created_at: Timestamp::from_millis(row.try_get("created_at")?),
+        ends_at: Timestamp::from_millis(row.try_get("ends_at")?),
+        expired_at: row
+            .try_get::<Option<i64>, _>("expired_at")?
+            .map(Timestamp::from_millis),
     })
 }
 
 /// When a new silence ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SilenceEnd {
-    /// At this instant (unix ms).
-    At(i64),
+    /// At this instant.
+    At(Timestamp),
     /// This long from now.
     After(std::time::Duration),
 }
@@ -114,20 +117,16 @@ pub async fn create(
         check_text("tag", t, 100)?;
     }
     check_text("comment", comment, 1000)?;
-    let now = crate::time::now_ms();
+    let now = Timestamp::now();
     let max = config.server.max_silence;
-    let max_ms = i64::try_from(max.as_millis()).unwrap_or(i64::MAX);
-    let ends_at_ms = match new.ends {
+    let ends_at = match new.ends {
         SilenceEnd::At(at) => at,
-        SilenceEnd::After(d) => i64::try_from(d.as_millis())
-            .ok()
-            .and_then(|d| now.checked_add(d))
-            .unwrap_or(i64::MAX),
+        SilenceEnd::After(d) => now + d,
     };
-    if ends_at_ms <= now {
+    if ends_at <= now {
         return Err(invalid("it must end in the future"));
     }
-    if ends_at_ms - now > max_ms {
+    if ends_at - now > max {
         return Err(invalid(format!(
             "it must end within {} (server.max_silence)",
             crate::config::format_duration(max)
@@ -141,9 +140,9 @@ pub async fn create(
         tag: tag.map(str::to_string),
         comment: comment.to_string(),
         created_by: actor.as_str().to_string(),
-        created_at_ms: now,
-        ends_at_ms,
-        expired_at_ms: None,
+        created_at: now,
+        ends_at,
+        expired_at: None,
     };
     let mut tx = AuditedTx::begin(store).await?;
     sqlx::query(
@@ -155,13 +154,14 @@ pub async fn create(
     .bind(s.tag.as_deref())
     .bind(&s.comment)
     .bind(&s.created_by)
-    .bind(now)
-    .bind(ends_at_ms)
+    .bind(now.as_millis())
+    .bind(ends_at.as_millis())
     .execute(tx.conn())
     .await
     .map_err(StoreError::from)?;
-    let entry = Entry::new(actor, "silence.create", &s.id, Outcome::Success)
-        .detail(serde_json::json!({ "monitor": s.monitor, "tag": s.tag, "ends_at": ends_at_ms }));
+    let entry = Entry::new(actor, "silence.create", &s.id, Outcome::Success).detail(
+        serde_json::json!({ "monitor": s.monitor, "tag": s.tag, "ends_at": ends_at.as_millis() }),
+    );
     tx.commit(&entry).await?;
     Ok(s)
 }
@@ -173,7 +173,7 @@ pub async fn create(
 pub async fn list(
     store: &Store,
     include_inactive: bool,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<Vec<Silence>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, monitor, tag, comment, created_by, created_at, ends_at, expired_at
@@ -184,12 +184,12 @@ pub async fn list(
     let all: Vec<Silence> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
     Ok(all
         .into_iter()
-        .filter(|s| include_inactive || s.is_active(now_ms))
+        .filter(|s| include_inactive || s.is_active(now))
         .collect())
 }
 
-pub(super) async fn active(store: &Store, now_ms: i64) -> Result<Vec<Silence>, StoreError> {
-    list(store, false, now_ms).await
+pub(super) async fn active(store: &Store, now: Timestamp) -> Result<Vec<Silence>, StoreError> {
+    list(store, false, now).await
 }
 
 /// Ends a silence now, audited.
@@ -197,7 +197,7 @@ pub(super) async fn active(store: &Store, now_ms: i64) -> Result<Vec<Silence>, S
 /// # Errors
 /// When there is no such silence or it already ended, or on a database error.
 pub async fn expire(store: &Store, actor: &Actor, id: &str) -> Result<Silence, AlertError> {
-    let now = crate::time::now_ms();
+    let now = Timestamp::now();
     let mut tx = AuditedTx::begin(store).await?;
     let row = sqlx::query(
         "SELECT id, monitor, tag, comment, created_by, created_at, ends_at, expired_at
@@ -215,13 +215,13 @@ pub async fn expire(store: &Store, actor: &Actor, id: &str) -> Result<Silence, A
         return Err(AlertError::AlreadyExpired(id.to_string()));
     }
     sqlx::query("UPDATE silences SET expired_at = $1 WHERE id = $2")
-        .bind(now)
+        .bind(now.as_millis())
         .bind(id)
         .execute(tx.conn())
         .await
         .map_err(StoreError::from)?;
     let entry = Entry::new(actor, "silence.expire", id, Outcome::Success);
     tx.commit(&entry).await?;
-    s.expired_at_ms = Some(now);
+    s.expired_at = Some(now);
     Ok(s)
 }

@@ -1,6 +1,13 @@
 use super::*;
 use crate::config::AlertSeverity;
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::time::Timestamp;
+
+fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
 
 fn alert(status: AlertStatus, severity: AlertSeverity) -> Alert {
     let mut a = Alert::new(
@@ -9,11 +16,11 @@ fn alert(status: AlertStatus, severity: AlertSeverity) -> Alert {
         "",
         severity,
         "api is down: cannot connect".into(),
-        1_768_435_200_000,
+        ts(1_768_435_200_000),
     );
     a.status = status;
     if status == AlertStatus::Resolved {
-        a.ended_at_ms = Some(1_768_435_260_000);
+        a.ended_at = Some(ts(1_768_435_260_000));
     }
     a
 }
@@ -112,9 +119,9 @@ const T0: i64 = 1_768_435_200_000;
 
 /// Alertmanager's defaults, as the config compiles them.
 const TIMING: Timing = Timing {
-    group_wait_ms: 30 * S,
-    group_interval_ms: 300 * S,
-    repeat_interval_ms: 4 * 3600 * S,
+    group_wait: Duration::from_secs(30),
+    group_interval: Duration::from_secs(300),
+    repeat_interval: Duration::from_secs(4 * 3600),
     send_resolved: true,
 };
 
@@ -126,7 +133,7 @@ fn fire(monitor: &str, at: i64) -> Alert {
         "",
         AlertSeverity::Critical,
         format!("{monitor} is down"),
-        T0 + at,
+        ts(T0 + at),
     );
     a.tags = vec!["db".into()];
     a
@@ -136,7 +143,7 @@ fn fire(monitor: &str, at: i64) -> Alert {
 fn resolve(monitor: &str, started: i64, at: i64) -> Alert {
     let mut a = fire(monitor, started);
     a.status = AlertStatus::Resolved;
-    a.ended_at_ms = Some(T0 + at);
+    a.ended_at = Some(ts(T0 + at));
     a
 }
 
@@ -156,7 +163,10 @@ fn simulate(group_by: &[&str], timing: Timing, events: &[(i64, Alert)], end: i64
             .map(|(t, _)| T0 + t)
             .filter(|&t| t > now)
             .min();
-        let next_wake = groups.values().filter_map(|g| g.flush_at_ms).min();
+        let next_wake = groups
+            .values()
+            .filter_map(|g| g.flush_at.map(Timestamp::as_millis))
+            .min();
         let Some(t) = next_event.into_iter().chain(next_wake).min() else {
             break;
         };
@@ -167,7 +177,7 @@ fn simulate(group_by: &[&str], timing: Timing, events: &[(i64, Alert)], end: i64
         now = t;
         let mut due: BTreeMap<String, Vec<Alert>> = groups
             .iter()
-            .filter(|(_, g)| g.flush_at_ms.is_some_and(|f| f <= now))
+            .filter(|(_, g)| g.flush_at.is_some_and(|f| f <= ts(now)))
             .map(|(k, _)| (k.clone(), Vec::new()))
             .collect();
         for (_, a) in events.iter().filter(|(at, _)| T0 + at == now) {
@@ -178,8 +188,8 @@ fn simulate(group_by: &[&str], timing: Timing, events: &[(i64, Alert)], end: i64
         }
         for (key, evs) in due {
             let g = groups.entry(key.clone()).or_default();
-            let step = advance(g, &evs, now, &timing, &|_| false);
-            assert_eq!(step.next_wake_ms, g.flush_at_ms);
+            let step = advance(g, &evs, ts(now), &timing, &|_| false);
+            assert_eq!(step.next_wake, g.flush_at);
             if let Some(alerts) = step.notification {
                 sent.push((
                     now - T0,
@@ -223,7 +233,7 @@ fn grouping_state_machine() {
         ..TIMING
     };
     let immediate = Timing {
-        group_wait_ms: 0,
+        group_wait: Duration::ZERO,
         ..TIMING
     };
     let h = 3600 * S;
@@ -359,16 +369,16 @@ fn silenced_members_are_held_until_the_silence_ends() {
     let a = fire("a", 0);
     let b = fire("b", 0);
     let muted_a = |x: &Alert| x.monitor == "a";
-    let step = advance(&mut g, &[a.clone(), b.clone()], T0, &TIMING, &muted_a);
+    let step = advance(&mut g, &[a.clone(), b.clone()], ts(T0), &TIMING, &muted_a);
     assert_eq!(step.notification, None);
-    assert_eq!(step.next_wake_ms, Some(T0 + 30 * S));
-    let step = advance(&mut g, &[], T0 + 30 * S, &TIMING, &muted_a);
+    assert_eq!(step.next_wake, Some(ts(T0 + 30 * S)));
+    let step = advance(&mut g, &[], ts(T0 + 30 * S), &TIMING, &muted_a);
     assert_eq!(step.notification, Some(vec![b.clone()]));
     // Looks again after group_interval, in case the silence ended.
-    assert_eq!(step.next_wake_ms, Some(T0 + 330 * S));
-    let step = advance(&mut g, &[], T0 + 330 * S, &TIMING, &|_| false);
+    assert_eq!(step.next_wake, Some(ts(T0 + 330 * S)));
+    let step = advance(&mut g, &[], ts(T0 + 330 * S), &TIMING, &|_| false);
     assert_eq!(step.notification, Some(vec![a, b]));
-    assert_eq!(step.next_wake_ms, Some(T0 + 330 * S + 4 * 3600 * S));
+    assert_eq!(step.next_wake, Some(ts(T0 + 330 * S + 4 * 3600 * S)));
 }
 
 #[test]
@@ -407,14 +417,18 @@ fn group_labels_by_route() {
 #[test]
 fn group_state_round_trips_through_its_stored_form() {
     let mut g = GroupState::default();
-    advance(&mut g, &[fire("a", 0), fire("b", 0)], T0, &TIMING, &|_| {
-        false
-    });
-    advance(&mut g, &[], T0 + 30 * S, &TIMING, &|_| false);
+    advance(
+        &mut g,
+        &[fire("a", 0), fire("b", 0)],
+        ts(T0),
+        &TIMING,
+        &|_| false,
+    );
+    advance(&mut g, &[], ts(T0 + 30 * S), &TIMING, &|_| false);
     advance(
         &mut g,
         &[resolve("a", 0, 40 * S)],
-        T0 + 40 * S,
+        ts(T0 + 40 * S),
         &TIMING,
         &|_| false,
     );

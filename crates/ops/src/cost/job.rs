@@ -11,6 +11,7 @@ use crate::alert::{Alert, AlertStatus};
 use crate::config::{AlertSeverity, Config};
 use crate::scheduler::{BoxFuture, Job, JobContext, MissedRuns, RunError, Schedule, Task};
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 use super::store::{record_failure, record_usage, ClassBytes};
 use super::{format_amount, BackupCost};
@@ -60,7 +61,7 @@ pub async fn measure(
     store: &Store,
     config: &Config,
     cancel: &Cancel,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<Measured, StoreError> {
     let mut failures = Vec::new();
     for b in &config.backups {
@@ -96,14 +97,14 @@ pub async fn measure(
                             )
                         })
                         .collect();
-                    record_usage(store, &b.name, repo, &by_class, usage.assumed, now_ms).await?;
+                    record_usage(store, &b.name, repo, &by_class, usage.assumed, now).await?;
                 }
                 Err(e) => {
                     // Errors of the repository engine name no credential;
                     // URLs in them are cut to their origin all the same.
                     let e = crate::redact::urls_in(&e);
                     tracing::warn!(backup = %b.name, repository = %super::repository_label(repo), error = %e, "cannot list repository for its storage cost");
-                    record_failure(store, &b.name, repo, &e, now_ms).await?;
+                    record_failure(store, &b.name, repo, &e, now).await?;
                     failures.push((b.name.clone(), super::repository_label(repo), e));
                 }
             }
@@ -111,8 +112,8 @@ pub async fn measure(
     }
     let costs = super::status(store, config).await?;
     for c in &costs {
-        let alert = alert(c, now_ms);
-        if let Err(e) = crate::alert::notify(store, config, &alert, now_ms).await {
+        let alert = alert(c, now);
+        if let Err(e) = crate::alert::notify(store, config, &alert, now).await {
             tracing::error!(backup = %c.backup, error = %e, "cannot raise or resolve the storage cost alert");
         }
     }
@@ -121,7 +122,7 @@ pub async fn measure(
 
 /// `StorageCostHigh` for `c`: firing above the threshold, else resolved.
 /// Its `monitor` label is `cost:BACKUP`, as job alerts name their job.
-pub fn alert(c: &BackupCost, now_ms: i64) -> Alert {
+pub fn alert(c: &BackupCost, now: Timestamp) -> Alert {
     let threshold = c
         .monthly_threshold
         .map(|t| format_amount(t, &c.currency))
@@ -136,12 +137,12 @@ pub fn alert(c: &BackupCost, now_ms: i64) -> Alert {
             c.backup,
             format_amount(c.monthly, &c.currency)
         ),
-        now_ms,
+        now,
     );
     a.tags = vec!["cost".to_string()];
     if !c.over {
         a.status = AlertStatus::Resolved;
-        a.ended_at_ms = Some(now_ms);
+        a.ended_at = Some(now);
     }
     a
 }
@@ -151,14 +152,9 @@ impl Task for CostJob {
 
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<Measured, RunError>> {
         Box::pin(async move {
-            let m = measure(
-                &self.store,
-                &self.config,
-                &ctx.cancel,
-                crate::time::now_ms(),
-            )
-            .await
-            .map_err(RunError::error)?;
+            let m = measure(&self.store, &self.config, &ctx.cancel, Timestamp::now())
+                .await
+                .map_err(RunError::error)?;
             if ctx.cancel.is_cancelled() {
                 return Err(RunError::Cancelled);
             }

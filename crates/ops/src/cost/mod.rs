@@ -24,10 +24,9 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-
 use crate::config::{BackupConfig, Config};
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 pub use job::job;
 pub use store::Measurement;
@@ -135,7 +134,7 @@ pub struct RepositoryCost {
     /// The location without credentials ([`repository_label`]).
     pub repository: String,
     /// The last successful listing; None: never listed.
-    pub measured_at: Option<DateTime<Utc>>,
+    pub measured_at: Option<Timestamp>,
     /// Why the latest attempt failed, when it did.
     pub error: Option<String>,
     /// Classes assumed from the write settings (Azure, GCS).

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 /// Objects and bytes of one class.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,8 +22,8 @@ pub struct Measurement {
     /// As configured (the key of the cache).
     pub repository: String,
     /// The last successful listing (`by_class` is from it).
-    pub measured_at: Option<DateTime<Utc>>,
-    pub attempted_at: DateTime<Utc>,
+    pub measured_at: Option<Timestamp>,
+    pub attempted_at: Timestamp,
     /// Why the latest attempt failed.
     pub error: Option<String>,
     pub assumed: bool,
@@ -45,7 +45,7 @@ pub async fn record_usage(
     repository: &str,
     by_class: &BTreeMap<String, ClassBytes>,
     assumed: bool,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<(), StoreError> {
     let mut tx = store.pool().begin().await?;
     sqlx::query("DELETE FROM storage_usage WHERE backup = $1 AND repository = $2")
@@ -74,7 +74,7 @@ pub async fn record_usage(
     )
     .bind(backup)
     .bind(repository)
-    .bind(now_ms)
+    .bind(now.as_millis())
     .bind(i64::from(assumed))
     .execute(&mut *tx)
     .await?;
@@ -91,7 +91,7 @@ pub async fn record_failure(
     backup: &str,
     repository: &str,
     error: &str,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO storage_measurements (backup, repository, measured_at, attempted_at, error, assumed)
@@ -101,7 +101,7 @@ pub async fn record_failure(
     )
     .bind(backup)
     .bind(repository)
-    .bind(now_ms)
+    .bind(now.as_millis())
     .bind(error)
     .execute(store.pool())
     .await?;
@@ -126,8 +126,8 @@ pub async fn measurements(store: &Store) -> Result<Vec<Measurement>, StoreError>
             repository: row.try_get("repository")?,
             measured_at: row
                 .try_get::<Option<i64>, _>("measured_at")?
-                .map(crate::time::from_ms),
-            attempted_at: crate::time::from_ms(row.try_get("attempted_at")?),
+                .map(Timestamp::from_millis),
+            attempted_at: Timestamp::from_millis(row.try_get("attempted_at")?),
             error: row.try_get("error")?,
             assumed: row.try_get::<i64, _>("assumed")? != 0,
             by_class: BTreeMap::new(),

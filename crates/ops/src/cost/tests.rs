@@ -1,10 +1,8 @@
 use std::path::Path;
 
-use chrono::TimeZone;
-
-use super::store::ClassBytes;
 use super::*;
 use crate::config::{Diagnostic, Severity};
+use crate::cost::store::ClassBytes;
 
 fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
     crate::settings::parse(text, Some(Path::new("bulwark.toml")), &|_| None)
@@ -173,8 +171,8 @@ fn threshold_edges() {
     }
 }
 
-fn at(s: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(s, 0).unwrap()
+fn at(s: i64) -> crate::time::Timestamp {
+    crate::time::Timestamp::from_millis(s * 1000)
 }
 
 fn measured(backup: &str, repo: &str, classes: &[(&str, u64, u64)]) -> Measurement {
@@ -240,7 +238,7 @@ fn evaluation_prices_every_repository_and_names_unpriced_classes() {
     assert!(app.over);
     assert_eq!(app.unpriced(), vec!["local".to_string()]);
     assert!(!app.never_measured());
-    let a = job::alert(app, 5);
+    let a = job::alert(app, crate::time::Timestamp::from_millis(5));
     assert_eq!(a.alertname, ALERT_NAME);
     assert_eq!(a.monitor, "cost:app");
     assert_eq!(a.status, crate::alert::AlertStatus::Firing);
@@ -251,7 +249,7 @@ fn evaluation_prices_every_repository_and_names_unpriced_classes() {
     assert!(costs[0].never_measured());
     assert!(!costs[0].over);
     assert_eq!(
-        job::alert(&costs[0], 5).status,
+        job::alert(&costs[0], crate::time::Timestamp::from_millis(5)).status,
         crate::alert::AlertStatus::Resolved
     );
 }

@@ -25,6 +25,7 @@ use crate::audit::{AuditedTx, Entry, Outcome};
 use crate::config::{Config, DrillConfig};
 use crate::identity::Actor;
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 pub use jobs::{jobs, DrillJob, DRILL_SLACK};
 pub use select::SnapshotSpec;
@@ -804,18 +805,18 @@ pub async fn last(store: &Store, n: u32) -> Result<Vec<DrillReport>, StoreError>
     reports(store, &sql, &[], None).await
 }
 
-/// Reports that started in `[from_ms, to_ms)`, oldest first.
+/// Reports that started in `[from, to)`, oldest first.
 ///
 /// # Errors
 /// On a database error.
 pub async fn between(
     store: &Store,
-    from_ms: i64,
-    to_ms: i64,
+    from: Timestamp,
+    to: Timestamp,
 ) -> Result<Vec<DrillReport>, StoreError> {
     let sql = "SELECT report FROM drill_reports WHERE started_at >= $1 AND started_at < $2
                ORDER BY started_at, id";
-    reports(store, sql, &[from_ms, to_ms], None).await
+    reports(store, sql, &[from.as_millis(), to.as_millis()], None).await
 }
 
 /// The latest report of `drill`, and when it last passed.
@@ -838,7 +839,10 @@ pub async fn latest_and_last_pass(
     .bind(drill)
     .fetch_one(store.pool())
     .await?;
-    Ok((latest, pass.map(crate::time::from_ms)))
+    Ok((
+        latest,
+        pass.map(|t| Timestamp::from_millis(t).to_datetime()),
+    ))
 }
 
 /// Runs the drill named `name`.

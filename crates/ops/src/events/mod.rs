@@ -26,6 +26,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::store::{Dialect, Store, StoreError};
+use crate::time::Timestamp;
 
 pub use crate::config::EventKind as Kind;
 pub(crate) use ship::start_all;
@@ -86,7 +87,7 @@ pub(crate) async fn append_on(
         .await?;
     sqlx::query("INSERT INTO events (seq, at, kind, body) VALUES ($1, $2, $3, $4)")
         .bind(seq)
-        .bind(crate::time::now_ms())
+        .bind(Timestamp::now().as_millis())
         .bind(kind.as_str())
         .bind(body.to_string())
         .execute(&mut *conn)
@@ -134,7 +135,7 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<Event, StoreError> {
     let body: String = row.try_get("body")?;
     Ok(Event {
         seq: row.try_get("seq")?,
-        at: crate::time::from_ms(row.try_get("at")?),
+        at: Timestamp::from_millis(row.try_get("at")?).to_datetime(),
         kind: row.try_get("kind")?,
         body: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
     })
@@ -163,21 +164,21 @@ pub async fn cursor(store: &Store, sink: &str) -> Result<i64, StoreError> {
     Ok(seq.unwrap_or(0))
 }
 
-/// Takes or renews `owner`'s lease on `sink` until `until_ms`; false when
+/// Takes or renews `owner`'s lease on `sink` until `until`; false when
 /// another instance holds an unexpired one. Creates the cursor at 0.
 pub(crate) async fn lease(
     store: &Store,
     sink: &str,
     owner: &str,
-    now_ms: i64,
-    until_ms: i64,
+    now: Timestamp,
+    until: Timestamp,
 ) -> Result<bool, StoreError> {
     sqlx::query(
         "INSERT INTO event_cursors (sink, seq, updated_at) VALUES ($1, 0, $2)
          ON CONFLICT (sink) DO NOTHING",
     )
     .bind(sink)
-    .bind(now_ms)
+    .bind(now.as_millis())
     .execute(store.pool())
     .await?;
     let taken = sqlx::query(
@@ -185,9 +186,9 @@ pub(crate) async fn lease(
          WHERE sink = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $4)",
     )
     .bind(owner)
-    .bind(until_ms)
+    .bind(until.as_millis())
     .bind(sink)
-    .bind(now_ms)
+    .bind(now.as_millis())
     .execute(store.pool())
     .await?
     .rows_affected();
@@ -222,7 +223,7 @@ pub(crate) async fn advance(
          WHERE sink = $3 AND lease_owner = $4 AND seq <= $1",
     )
     .bind(seq)
-    .bind(crate::time::now_ms())
+    .bind(Timestamp::now().as_millis())
     .bind(sink)
     .bind(owner)
     .execute(store.pool())
@@ -234,13 +235,13 @@ pub(crate) async fn advance(
 /// How long events are kept once every sink has them.
 pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
-/// Deletes events older than `before_ms` that every sink in `sinks` has
+/// Deletes events older than `before` that every sink in `sinks` has
 /// confirmed. The newest event is always kept, so `seq` never restarts
 /// below a cursor.
 ///
 /// # Errors
 /// On a database error.
-pub async fn prune(store: &Store, sinks: &[String], before_ms: i64) -> Result<u64, StoreError> {
+pub async fn prune(store: &Store, sinks: &[String], before: Timestamp) -> Result<u64, StoreError> {
     let mut confirmed = i64::MAX;
     for sink in sinks {
         confirmed = confirmed.min(cursor(store, sink).await?);
@@ -249,7 +250,7 @@ pub async fn prune(store: &Store, sinks: &[String], before_ms: i64) -> Result<u6
         "DELETE FROM events WHERE at < $1 AND seq <= $2
            AND seq < (SELECT COALESCE(MAX(seq), 0) FROM events)",
     )
-    .bind(before_ms)
+    .bind(before.as_millis())
     .bind(confirmed)
     .execute(store.pool())
     .await?

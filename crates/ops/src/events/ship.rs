@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use super::sink::{self, Line, SendError, Sink};
 use crate::config::{Config, SinkConfig};
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 /// Told how shipping goes, e.g. to update Prometheus metrics (`ops` knows
 /// nothing of Prometheus).
@@ -154,10 +155,9 @@ impl Shipper {
     /// When the store fails or the sink did not confirm the batch (the
     /// cursor then stays before the first unconfirmed event).
     pub async fn ship_once(&mut self) -> Result<Progress, ShipError> {
-        let now = crate::time::now_ms();
-        let lease_ms = i64::try_from(self.opts.lease.as_millis()).unwrap_or(60_000);
+        let now = Timestamp::now();
         let name = self.config.name.clone();
-        if !super::lease(&self.store, &name, &self.owner, now, now + lease_ms).await? {
+        if !super::lease(&self.store, &name, &self.owner, now, now + self.opts.lease).await? {
             return Ok(Progress {
                 cursor: super::cursor(&self.store, &name).await?,
                 ..Progress::default()
@@ -318,7 +318,7 @@ fn sink_error(sink: &str, message: String, retry_after: Option<Duration>) -> Shi
 
 fn line(e: &super::Event) -> Line {
     Line {
-        at_ms: e.at.timestamp_millis(),
+        at: e.at.into(),
         kind: e.kind.clone(),
         severity: super::severity(&e.kind, &e.body),
         json: e.to_json(),
@@ -474,7 +474,7 @@ fn stdin_line(l: &str) -> Line {
         Err(_) => serde_json::json!({ "message": l }),
     };
     Line {
-        at_ms: crate::time::now_ms(),
+        at: Timestamp::now(),
         kind: "ship".to_string(),
         severity: super::severity("ship", &json),
         json: json.to_string(),

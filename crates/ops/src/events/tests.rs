@@ -128,7 +128,7 @@ headers = { Authorization = "Bearer s3cret" }
 
 fn line(at_ms: i64, severity: u8, json: &str) -> Line {
     Line {
-        at_ms,
+        at: crate::time::Timestamp::from_millis(at_ms),
         kind: "audit".to_string(),
         severity,
         json: json.to_string(),

@@ -13,6 +13,7 @@ pub(crate) mod tls;
 use std::time::{Duration, Instant};
 
 use crate::config::{MonitorConfig, MonitorKind};
+use crate::time::Timestamp;
 
 pub use der::not_after_unix;
 
@@ -20,8 +21,8 @@ pub use der::not_after_unix;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeResult {
     pub monitor: String,
-    /// When the probe started, unix ms.
-    pub at_ms: i64,
+    /// When the probe started.
+    pub at: Timestamp,
     pub ok: bool,
     pub latency: Duration,
     /// The HTTP status, for HTTP probes that got an answer.
@@ -31,10 +32,10 @@ pub struct ProbeResult {
 }
 
 impl ProbeResult {
-    pub(crate) fn new(monitor: &str, at_ms: i64, started: Instant, outcome: Outcome) -> Self {
+    pub(crate) fn new(monitor: &str, at: Timestamp, started: Instant, outcome: Outcome) -> Self {
         ProbeResult {
             monitor: monitor.to_string(),
-            at_ms,
+            at,
             ok: outcome.error.is_none(),
             latency: started.elapsed(),
             status: outcome.status,
@@ -115,7 +116,7 @@ impl Prober {
     /// Probes `monitor` once, within its timeout. Push monitors are judged by
     /// the engine from their last heartbeat, so here they report an error.
     pub async fn probe(&self, monitor: &MonitorConfig) -> ProbeResult {
-        let at_ms = crate::time::now_ms();
+        let at = Timestamp::now();
         let started = Instant::now();
         let now = chrono::Utc::now().timestamp();
         let attempt = async {
@@ -142,7 +143,7 @@ impl Prober {
                 ),
             ),
         };
-        let mut result = ProbeResult::new(&monitor.name, at_ms, started, outcome);
+        let mut result = ProbeResult::new(&monitor.name, at, started, outcome);
         if let (true, MonitorKind::Http(check)) = (result.ok, &monitor.kind) {
             if let Some(max) = check.max_latency {
                 if result.latency > max {

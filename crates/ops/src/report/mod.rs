@@ -26,9 +26,9 @@ use sqlx::Row;
 use crate::audit::{self, Filter};
 use crate::config::Config;
 use crate::store::{Store, StoreError};
-use crate::time::from_ms;
+use crate::time::Timestamp;
 
-const DAY_MS: i64 = 86_400_000;
+const DAY_SECS: u64 = 86_400;
 
 /// A calendar month in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,7 +244,7 @@ pub fn storage_rows(costs: &[crate::cost::BackupCost]) -> Vec<StorageRow> {
             c.repositories.iter().map(move |r| StorageRow {
                 backup: c.backup.clone(),
                 repository: r.repository.clone(),
-                listed_at: r.measured_at,
+                listed_at: r.measured_at.map(Timestamp::to_datetime),
                 bytes: r.bytes,
                 classes: r
                     .classes
@@ -267,20 +267,20 @@ pub fn storage_rows(costs: &[crate::cost::BackupCost]) -> Vec<StorageRow> {
         .collect()
 }
 
-/// A minute of probes: (start ms, total, bad).
-pub type Minute = (i64, u64, u64);
+/// A minute of probes: (start, total, bad).
+pub type Minute = (Timestamp, u64, u64);
 
 /// Totals and per-day uptime of one monitor's minutes over `period`.
 /// Minutes outside the period are ignored; days without data have no uptime.
 pub fn uptime_summary(period: &Period, minutes: &[Minute]) -> (u64, u64, Vec<DayUptime>) {
-    let from = period.start().timestamp_millis();
-    let to = period.end().timestamp_millis();
+    let from = Timestamp::from(period.start());
+    let to = Timestamp::from(period.end());
     let mut days: Vec<(u64, u64)> = vec![(0, 0); period.days() as usize];
     for &(start, total, bad) in minutes {
         if start < from || start >= to {
             continue;
         }
-        let d = &mut days[((start - from) / DAY_MS) as usize];
+        let d = &mut days[((start - from).as_secs() / DAY_SECS) as usize];
         d.0 += total;
         d.1 += bad.min(total);
     }
@@ -336,11 +336,11 @@ pub fn slo_summary(slo: &str, monitor: &str, target: f64, total: u64, bad: u64) 
 }
 
 /// Counts runs per backup for jobs named `prefix` + NAME; `runs` are
-/// (job, outcome, started_at ms) oldest first.
+/// (job, outcome, started_at) oldest first.
 pub fn job_summaries(
     prefix: &str,
     backups: &[String],
-    runs: &[(String, String, i64)],
+    runs: &[(String, String, Timestamp)],
 ) -> Vec<JobSummary> {
     backups
         .iter()
@@ -356,13 +356,13 @@ pub fn job_summaries(
                     .filter(|r| r.1 == "failure" || r.1 == "abandoned")
                     .count() as u64,
                 last_outcome: mine.last().map(|r| r.1.clone()),
-                last_at: mine.last().map(|r| from_ms(r.2)),
+                last_at: mine.last().map(|r| r.2.to_datetime()),
             }
         })
         .collect()
 }
 
-fn in_maintenance(windows: &[(i64, i64)], minute: i64) -> bool {
+fn in_maintenance(windows: &[(Timestamp, Timestamp)], minute: Timestamp) -> bool {
     windows.iter().any(|&(s, e)| minute >= s && minute < e)
 }
 
@@ -376,8 +376,12 @@ pub async fn gather(
     period: Period,
     now: DateTime<Utc>,
 ) -> Result<Report, StoreError> {
-    let from = period.start().timestamp_millis();
-    let to = period.end().timestamp_millis();
+    let (from_t, to_t) = (
+        Timestamp::from(period.start()),
+        Timestamp::from(period.end()),
+    );
+    // Incident rows are clipped in Unix ms, as stored.
+    let (from, to) = (from_t.as_millis(), to_t.as_millis());
     // An incident still open is counted up to now, or to the month's end.
     let horizon = to.min(now.timestamp_millis()).max(from);
 
@@ -403,8 +407,8 @@ pub async fn gather(
         incidents.push(IncidentRow {
             id: row.try_get("id")?,
             monitor,
-            opened_at: from_ms(opened),
-            resolved_at: resolved.map(from_ms),
+            opened_at: Timestamp::from_millis(opened).to_datetime(),
+            resolved_at: resolved.map(|r| Timestamp::from_millis(r).to_datetime()),
             duration_seconds: (end - opened).max(0) / 1000,
             cause: row.try_get("cause")?,
         });
@@ -414,11 +418,11 @@ pub async fn gather(
     let mut monitors = Vec::new();
     for m in &config.monitors {
         let maintenance = crate::slo::maintenance_windows(store, config, &m.name).await?;
-        let minutes: Vec<Minute> = crate::uptime::buckets(store, &m.name, from)
+        let minutes: Vec<Minute> = crate::uptime::buckets(store, &m.name, from_t)
             .await?
             .into_iter()
-            .filter(|b| b.start_ms < to && !in_maintenance(&maintenance, b.start_ms))
-            .map(|b| (b.start_ms, b.total, b.bad))
+            .filter(|b| b.start < to_t && !in_maintenance(&maintenance, b.start))
+            .map(|b| (b.start, b.total, b.bad))
             .collect();
         let (total, failures, daily) = uptime_summary(&period, &minutes);
         let sla_target = config
@@ -473,12 +477,12 @@ pub async fn gather(
         runs.push((
             row.try_get::<String, _>("job")?,
             row.try_get::<String, _>("outcome")?,
-            row.try_get::<i64, _>("started_at")?,
+            Timestamp::from_millis(row.try_get("started_at")?),
         ));
     }
     let names: Vec<String> = config.backups.iter().map(|b| b.name.clone()).collect();
 
-    let drills = crate::drill::between(store, from, to)
+    let drills = crate::drill::between(store, from_t, to_t)
         .await?
         .into_iter()
         .map(|r| DrillRow {

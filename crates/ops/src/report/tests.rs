@@ -25,7 +25,9 @@ fn period_parse_table() {
 #[test]
 fn uptime_summary_table() {
     let p = Period::parse("2026-02").unwrap();
-    let day = |d: i64, minute: i64| p.start().timestamp_millis() + d * DAY_MS + minute * 60_000;
+    let day = |d: i64, minute: i64| {
+        Timestamp::from_millis(p.start().timestamp_millis() + d * 86_400_000 + minute * 60_000)
+    };
     let minutes = vec![
         (day(0, 0), 60, 0),
         (day(0, 1), 60, 6),
@@ -62,10 +64,26 @@ fn slo_summary_table() {
 #[test]
 fn job_summaries_count_per_backup() {
     let runs = vec![
-        ("backup:app".to_string(), "success".to_string(), 1),
-        ("backup:app".to_string(), "failure".to_string(), 2),
-        ("verify:app".to_string(), "success".to_string(), 3),
-        ("backup:db".to_string(), "abandoned".to_string(), 4),
+        (
+            "backup:app".to_string(),
+            "success".to_string(),
+            Timestamp::from_millis(1),
+        ),
+        (
+            "backup:app".to_string(),
+            "failure".to_string(),
+            Timestamp::from_millis(2),
+        ),
+        (
+            "verify:app".to_string(),
+            "success".to_string(),
+            Timestamp::from_millis(3),
+        ),
+        (
+            "backup:db".to_string(),
+            "abandoned".to_string(),
+            Timestamp::from_millis(4),
+        ),
     ];
     let names = vec!["app".to_string(), "db".to_string(), "idle".to_string()];
     let s = job_summaries("backup:", &names, &runs);
@@ -79,7 +97,7 @@ fn job_summaries_count_per_backup() {
 fn html_escapes_a_hostile_monitor_name() {
     let p = Period::parse("2026-01").unwrap();
     let hostile = "<script>alert('x')</script>\"&";
-    let (total, failures, daily) = uptime_summary(&p, &[(p.start().timestamp_millis(), 10, 1)]);
+    let (total, failures, daily) = uptime_summary(&p, &[(p.start().into(), 10, 1)]);
     let report = Report {
         period: p.to_string(),
         from: p.start(),
@@ -127,9 +145,12 @@ fn html_escapes_a_hostile_monitor_name() {
 #[test]
 fn a_day_at_zero_reads_as_bad_in_the_report() {
     let p = Period::parse("2026-02").unwrap();
-    let start = p.start().timestamp_millis();
+    let start = Timestamp::from(p.start());
     // Day 1 all good, day 2 all failed.
-    let (total, failures, daily) = uptime_summary(&p, &[(start, 60, 0), (start + DAY_MS, 60, 60)]);
+    let (total, failures, daily) = uptime_summary(
+        &p,
+        &[(start, 60, 0), (start + chrono::Duration::days(1), 60, 60)],
+    );
     let report = Report {
         period: p.to_string(),
         from: p.start(),

@@ -18,6 +18,7 @@ use sqlx::Row;
 
 use crate::identity::Actor;
 use crate::store::{Dialect, Store, StoreError};
+use crate::time::Timestamp;
 
 /// Why a run started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,11 +278,11 @@ async fn claim_in(
     Ok(JobRun {
         id,
         job: job.to_string(),
-        scheduled_at: crate::time::from_ms(scheduled_at.timestamp_millis()),
+        scheduled_at: Timestamp::from(scheduled_at).to_datetime(),
         trigger,
         instance: instance.to_string(),
         actor: actor.as_str().to_string(),
-        started_at: crate::time::from_ms(now_ms),
+        started_at: Timestamp::from_millis(now_ms).to_datetime(),
         finished_at: None,
         outcome: RunOutcome::Running,
         summary: String::new(),
@@ -354,7 +355,7 @@ pub async fn finish(
     crate::events::append_on(&mut tx, store.dialect(), crate::events::Kind::Job, &body).await?;
     tx.commit().await?;
     run.outcome = outcome;
-    run.finished_at = Some(crate::time::from_ms(now_ms));
+    run.finished_at = Some(Timestamp::from_millis(now_ms).to_datetime());
     run.summary = summary;
     Ok(())
 }
@@ -369,12 +370,12 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<JobRun, StoreError> {
     Ok(JobRun {
         id: row.try_get("id")?,
         job: row.try_get("job")?,
-        scheduled_at: crate::time::from_ms(row.try_get("scheduled_at")?),
+        scheduled_at: Timestamp::from_millis(row.try_get("scheduled_at")?).to_datetime(),
         trigger: Trigger::parse(&trigger)?,
         instance: row.try_get("instance")?,
         actor: row.try_get("actor")?,
-        started_at: crate::time::from_ms(row.try_get("started_at")?),
-        finished_at: finished.map(crate::time::from_ms),
+        started_at: Timestamp::from_millis(row.try_get("started_at")?).to_datetime(),
+        finished_at: finished.map(|t| Timestamp::from_millis(t).to_datetime()),
         outcome: RunOutcome::parse(&outcome)?,
         summary: row.try_get("summary")?,
     })
@@ -423,7 +424,7 @@ pub async fn last_scheduled(store: &Store, job: &str) -> Result<Option<DateTime<
     .bind(job)
     .fetch_one(store.pool())
     .await?;
-    Ok(v.map(crate::time::from_ms))
+    Ok(v.map(|t| Timestamp::from_millis(t).to_datetime()))
 }
 
 /// Run `id`, or None when no run has that id.

@@ -16,7 +16,7 @@ pub(crate) async fn notify(
     hook: &SecretHook,
     name: &str,
     version: i64,
-    rotated_at_ms: i64,
+    rotated_at: crate::time::Timestamp,
     file: &Path,
 ) -> Result<(), String> {
     let mut errors = Vec::new();
@@ -56,7 +56,7 @@ pub(crate) async fn notify(
             "event": "secret.rotated",
             "name": name,
             "version": version,
-            "rotated_at": crate::time::from_ms(rotated_at_ms).to_rfc3339(),
+            "rotated_at": rotated_at.to_datetime().to_rfc3339(),
         });
         let result = reqwest::Client::new()
             .post(url.expose())

@@ -30,6 +30,7 @@ use crate::auth::KeySource;
 use crate::config::{Secret, SecretConfig};
 use crate::identity::{key_digest, Actor, Principal, Role};
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 use crate::BoxFuture;
 
 /// The managed secret that doubles as an admin API key.
@@ -154,9 +155,9 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<SecretMeta, StoreError> {
     Ok(SecretMeta {
         name: row.try_get("name")?,
         version: row.try_get("version")?,
-        rotated_at: crate::time::from_ms(row.try_get("rotated_at")?),
+        rotated_at: Timestamp::from_millis(row.try_get("rotated_at")?).to_datetime(),
         rotated_by: row.try_get("rotated_by")?,
-        previous_valid_until: until.map(crate::time::from_ms),
+        previous_valid_until: until.map(|t| Timestamp::from_millis(t).to_datetime()),
     })
 }
 
@@ -235,7 +236,7 @@ pub async fn rotate(
         let path = path.to_path_buf();
         move |source| SecretError::Io { path, source }
     };
-    let now_ms = now.timestamp_millis();
+    let now_t = Timestamp::from(now);
     let version = current.as_ref().map_or(1, |m| m.version + 1);
     // The old value is kept for the grace period, unless it is revoked now.
     let old_value = match how.no_grace {
@@ -243,9 +244,7 @@ pub async fn rotate(
         false => files::read(&cur_path).map_err(io(&cur_path))?,
     };
     // Only a value that existed can be honoured during a grace period.
-    let previous_valid_until = old_value
-        .as_ref()
-        .map(|_| now_ms.saturating_add(i64::try_from(cfg.grace.as_millis()).unwrap_or(i64::MAX)));
+    let previous_valid_until = old_value.as_ref().map(|_| now_t + cfg.grace);
 
     let mut tx = AuditedTx::begin(store).await?;
     let claimed = match &current {
@@ -254,9 +253,9 @@ pub async fn rotate(
              WHERE name = $5 AND version = $6",
         )
         .bind(version)
-        .bind(now_ms)
+        .bind(now_t.as_millis())
         .bind(actor.as_str())
-        .bind(previous_valid_until)
+        .bind(previous_valid_until.map(Timestamp::as_millis))
         .bind(&cfg.name)
         .bind(m.version)
         .execute(tx.conn())
@@ -268,9 +267,9 @@ pub async fn rotate(
         )
         .bind(&cfg.name)
         .bind(version)
-        .bind(now_ms)
+        .bind(now_t.as_millis())
         .bind(actor.as_str())
-        .bind(previous_valid_until)
+        .bind(previous_valid_until.map(Timestamp::as_millis))
         .execute(tx.conn())
         .await
         .map(|_| true),
@@ -292,14 +291,13 @@ pub async fn rotate(
 
     // Recorded before the files change, so a failure to record leaves the
     // old value in place.
-    let entry = Entry::new(actor, "secret.rotate", &cfg.name, Outcome::Success).detail(
-        serde_json::json!({
+    let entry =
+        Entry::new(actor, "secret.rotate", &cfg.name, Outcome::Success).detail(serde_json::json!({
             "version": version,
             "forced": force,
             "no_grace": how.no_grace,
-            "previous_valid_until": previous_valid_until.map(|ms| crate::time::from_ms(ms).to_rfc3339()),
-        }),
-    );
+            "previous_valid_until": previous_valid_until.map(|t| t.to_datetime().to_rfc3339()),
+        }));
     let mut tx = tx.record(&entry).await?;
     // Name and version only: the value never leaves secrets/runtime/.
     tx.event(
@@ -310,7 +308,7 @@ pub async fn rotate(
             "actor": actor.as_str(),
             "forced": force,
             "no_grace": how.no_grace,
-            "previous_valid_until": previous_valid_until.map(|ms| crate::time::from_ms(ms).to_rfc3339()),
+            "previous_valid_until": previous_valid_until.map(|t| t.to_datetime().to_rfc3339()),
         }),
     )
     .await?;
@@ -343,7 +341,7 @@ pub async fn rotate(
 
     let hook = match &cfg.hook {
         None => None,
-        Some(h) => Some(hook::notify(h, &cfg.name, version, now_ms, &cur_path).await),
+        Some(h) => Some(hook::notify(h, &cfg.name, version, now_t, &cur_path).await),
     };
     if let Some(Err(why)) = &hook {
         tracing::warn!(secret = %cfg.name, version, error = %why, "secret rotation hook failed");
@@ -356,7 +354,7 @@ pub async fn rotate(
         "actor": actor.as_str(),
         "forced": force,
         "no_grace": how.no_grace,
-        "previous_valid_until": previous_valid_until.map(|ms| crate::time::from_ms(ms).to_rfc3339()),
+        "previous_valid_until": previous_valid_until.map(|t| t.to_datetime().to_rfc3339()),
         "hook": match &hook { None => "none", Some(Ok(())) => "ok", Some(Err(_)) => "failed" },
         "hook_error": hook.as_ref().and_then(|h| h.as_ref().err()),
     });
@@ -367,8 +365,8 @@ pub async fn rotate(
     Ok(Some(Rotation {
         name: cfg.name.clone(),
         version,
-        rotated_at: crate::time::from_ms(now_ms),
-        previous_valid_until: previous_valid_until.map(crate::time::from_ms),
+        rotated_at: now_t.to_datetime(),
+        previous_valid_until: previous_valid_until.map(Timestamp::to_datetime),
         hook,
     }))
 }

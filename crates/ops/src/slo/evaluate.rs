@@ -5,6 +5,7 @@
 use crate::alert::{self, Alert, AlertStatus};
 use crate::config::{AlertSeverity, Config};
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 use crate::uptime;
 
 use super::SloStatus;
@@ -17,12 +18,13 @@ use super::SloStatus;
 pub async fn evaluate_all(
     store: &Store,
     config: &Config,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<Vec<SloStatus>, StoreError> {
     // Re-roll the last few complete minutes: results arrive up to a timeout
     // after the minute they started in.
-    uptime::rollup(store, now_ms - 5 * 60_000, now_ms - 60_000).await?;
-    evaluate_rolled(store, config, now_ms).await
+    const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
+    uptime::rollup(store, now - 5 * MINUTE, now - MINUTE).await?;
+    evaluate_rolled(store, config, now).await
 }
 
 /// [`evaluate_all`] without the rollup, for a caller that keeps rollups
@@ -30,9 +32,9 @@ pub async fn evaluate_all(
 pub(crate) async fn evaluate_rolled(
     store: &Store,
     config: &Config,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<Vec<SloStatus>, StoreError> {
-    let statuses = super::status_all(store, config, now_ms).await?;
+    let statuses = super::status_all(store, config, now).await?;
     for s in &statuses {
         let Some(slo) = config.slos.iter().find(|c| c.name == s.name) else {
             continue;
@@ -77,7 +79,7 @@ pub(crate) async fn evaluate_rolled(
                     || format!("{} is within its budget", slo.name),
                     |f| f.summary.clone(),
                 ),
-                now_ms,
+                now,
             );
             a.slo = Some(slo.name.clone());
             a.tags = tags.clone();
@@ -86,7 +88,7 @@ pub(crate) async fn evaluate_rolled(
             } else {
                 AlertStatus::Resolved
             };
-            alert::notify(store, config, &a, now_ms).await?;
+            alert::notify(store, config, &a, now).await?;
         }
     }
     Ok(statuses)
@@ -94,7 +96,7 @@ pub(crate) async fn evaluate_rolled(
 
 pub(crate) fn slo_json(s: &SloStatus) -> serde_json::Value {
     serde_json::json!({
-        "ts": crate::alert::rfc3339(s.now_ms),
+        "ts": crate::alert::rfc3339(s.now),
         "slo": s.name,
         "monitor": s.monitor,
         "target": s.target,
@@ -104,7 +106,7 @@ pub(crate) fn slo_json(s: &SloStatus) -> serde_json::Value {
         "budget_consumed": s.budget_consumed,
         "budget_remaining": s.budget_remaining,
         "burn_rates": s.burn_rates.iter().map(|(l, r)| (l.to_string(), serde_json::json!(r))).collect::<serde_json::Map<_, _>>(),
-        "exhaustion_at": s.exhaustion_at_ms.map(crate::alert::rfc3339),
+        "exhaustion_at": s.exhaustion_at.map(crate::alert::rfc3339),
         "firing": s.firing.iter().map(|f| f.id.clone()).collect::<Vec<_>>(),
     })
 }

@@ -45,7 +45,7 @@ impl Task for SloJob {
 
     fn run<'a>(&'a self, _ctx: &'a JobContext) -> BoxFuture<'a, Result<Vec<SloStatus>, RunError>> {
         Box::pin(async move {
-            super::evaluate_all(&self.store, &self.config, crate::time::now_ms())
+            super::evaluate_all(&self.store, &self.config, crate::time::Timestamp::now())
                 .await
                 .map_err(RunError::error)
         })

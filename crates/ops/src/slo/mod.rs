@@ -16,6 +16,7 @@ use std::time::Duration;
 use chrono::{Datelike, TimeZone, Utc};
 
 use crate::config::{AlertSeverity, BurnRateRule, Calendar, SloConfig};
+use crate::time::Timestamp;
 
 pub use evaluate::evaluate_all;
 pub(crate) use evaluate::{evaluate_rolled, slo_json};
@@ -25,7 +26,7 @@ pub use status::{all as status_all, maintenance_windows, strict_failures};
 /// SLO math counts the uptime store's per-minute buckets.
 pub use crate::uptime::Bucket;
 
-pub const BUCKET_MS: i64 = 60_000;
+pub const BUCKET: Duration = Duration::from_secs(60);
 
 /// The windows burn rates are reported over.
 pub const BURN_WINDOWS: [(&str, Duration); 6] = [
@@ -46,8 +47,8 @@ pub struct SloStatus {
     pub name: String,
     pub monitor: String,
     pub target: f64,
-    pub window_start_ms: i64,
-    pub now_ms: i64,
+    pub window_start: Timestamp,
+    pub now: Timestamp,
     /// Probes counted in the window (maintenance excluded).
     pub total: u64,
     pub bad: u64,
@@ -62,7 +63,7 @@ pub struct SloStatus {
     /// (label, burn rate) over each of `BURN_WINDOWS`.
     pub burn_rates: Vec<(&'static str, f64)>,
     /// When the remaining budget runs out at the last hour's burn rate.
-    pub exhaustion_at_ms: Option<i64>,
+    pub exhaustion_at: Option<Timestamp>,
     /// The alert rules firing now.
     pub firing: Vec<FiringRule>,
 }
@@ -76,49 +77,53 @@ pub struct FiringRule {
     pub summary: String,
 }
 
-fn overlaps(b: &Bucket, windows: &[(i64, i64)]) -> bool {
+fn overlaps(b: &Bucket, windows: &[(Timestamp, Timestamp)]) -> bool {
     windows
         .iter()
-        .any(|&(s, e)| b.start_ms < e && s < b.start_ms + BUCKET_MS)
+        .any(|&(s, e)| b.start < e && s < b.start + BUCKET)
 }
 
 /// (total, bad) over buckets starting in `[from, to)`, maintenance excluded.
-fn count(buckets: &[Bucket], maintenance: &[(i64, i64)], from: i64, to: i64) -> (u64, u64) {
+fn count(
+    buckets: &[Bucket],
+    maintenance: &[(Timestamp, Timestamp)],
+    from: Timestamp,
+    to: Timestamp,
+) -> (u64, u64) {
     buckets
         .iter()
-        .filter(|b| b.start_ms >= from && b.start_ms < to && !overlaps(b, maintenance))
+        .filter(|b| b.start >= from && b.start < to && !overlaps(b, maintenance))
         .fold((0, 0), |(t, f), b| (t + b.total, f + b.bad))
 }
 
 /// Error rate over the last `window` divided by the allowed error rate.
 pub fn burn_rate(
     buckets: &[Bucket],
-    maintenance: &[(i64, i64)],
+    maintenance: &[(Timestamp, Timestamp)],
     target: f64,
     window: Duration,
-    now_ms: i64,
+    now: Timestamp,
 ) -> f64 {
-    let from = now_ms - i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-    let (total, bad) = count(buckets, maintenance, from, now_ms + 1);
+    let (total, bad) = count(buckets, maintenance, now - window, now + MS);
     if total == 0 {
         return 0.0;
     }
     (bad as f64 / total as f64) / (1.0 - target)
 }
 
-/// Where the SLO's window starts at `now_ms`.
-pub fn window_start(slo: &SloConfig, now_ms: i64) -> i64 {
+/// One millisecond: `[from, now + MS)` is the window up to and including now.
+const MS: Duration = Duration::from_millis(1);
+
+/// Where the SLO's window starts at `now`.
+pub fn window_start(slo: &SloConfig, now: Timestamp) -> Timestamp {
     match slo.calendar {
         Some(Calendar::Month) => {
-            let now = Utc
-                .timestamp_millis_opt(now_ms)
+            let t = now.to_datetime();
+            Utc.with_ymd_and_hms(t.year(), t.month(), 1, 0, 0, 0)
                 .single()
-                .unwrap_or_default();
-            Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
-                .single()
-                .map_or(now_ms, |t| t.timestamp_millis())
+                .map_or(now, Timestamp::from)
         }
-        None => now_ms - i64::try_from(slo.window.as_millis()).unwrap_or(i64::MAX),
+        None => now - slo.window,
     }
 }
 
@@ -131,16 +136,16 @@ fn rule_id(r: &BurnRateRule) -> String {
     )
 }
 
-/// Evaluates `slo` over `buckets` at `now_ms`, leaving out every bucket that
-/// overlaps one of the `maintenance` windows (`[start, end)` in unix ms).
+/// Evaluates `slo` over `buckets` at `now`, leaving out every bucket that
+/// overlaps one of the `maintenance` windows (`[start, end)`).
 pub fn evaluate(
     slo: &SloConfig,
     buckets: &[Bucket],
-    maintenance: &[(i64, i64)],
-    now_ms: i64,
+    maintenance: &[(Timestamp, Timestamp)],
+    now: Timestamp,
 ) -> SloStatus {
-    let start = window_start(slo, now_ms);
-    let (total, bad) = count(buckets, maintenance, start, now_ms + 1);
+    let start = window_start(slo, now);
+    let (total, bad) = count(buckets, maintenance, start, now + MS);
     let allowed = 1.0 - slo.target;
     let error_rate = if total == 0 {
         0.0
@@ -151,19 +156,14 @@ pub fn evaluate(
     let remaining = (1.0 - consumed).max(0.0);
     let burn_rates: Vec<(&'static str, f64)> = BURN_WINDOWS
         .iter()
-        .map(|(label, w)| {
-            (
-                *label,
-                burn_rate(buckets, maintenance, slo.target, *w, now_ms),
-            )
-        })
+        .map(|(label, w)| (*label, burn_rate(buckets, maintenance, slo.target, *w, now)))
         .collect();
     let hourly = burn_rate(
         buckets,
         maintenance,
         slo.target,
         Duration::from_secs(3600),
-        now_ms,
+        now,
     );
     let window_ms = match slo.calendar {
         // A calendar month's budget spans the whole month, not the part so far.
@@ -172,14 +172,14 @@ pub fn evaluate(
     };
     // At burn rate 1 a full budget lasts exactly one window, so what is left
     // lasts remaining x window / burn rate.
-    let exhaustion_at_ms = (hourly > 0.0 && remaining > 0.0)
-        .then(|| now_ms + (remaining * window_ms as f64 / hourly) as i64)
-        .or_else(|| (remaining <= 0.0 && total > 0).then_some(now_ms));
+    let exhaustion_at = (hourly > 0.0 && remaining > 0.0)
+        .then(|| now + Duration::from_millis((remaining * window_ms as f64 / hourly) as u64))
+        .or_else(|| (remaining <= 0.0 && total > 0).then_some(now));
 
     let mut firing = Vec::new();
     for rule in &slo.alerts {
-        let long = burn_rate(buckets, maintenance, slo.target, rule.long_window, now_ms);
-        let short = burn_rate(buckets, maintenance, slo.target, rule.short_window, now_ms);
+        let long = burn_rate(buckets, maintenance, slo.target, rule.long_window, now);
+        let short = burn_rate(buckets, maintenance, slo.target, rule.short_window, now);
         if long >= rule.burn_rate && short >= rule.burn_rate {
             firing.push(FiringRule {
                 id: rule_id(rule),
@@ -212,8 +212,8 @@ pub fn evaluate(
         name: slo.name.clone(),
         monitor: slo.monitor.clone(),
         target: slo.target,
-        window_start_ms: start,
-        now_ms,
+        window_start: start,
+        now,
         total,
         bad,
         attainment: 1.0 - error_rate,
@@ -221,7 +221,7 @@ pub fn evaluate(
         budget_consumed: consumed,
         budget_remaining: remaining,
         burn_rates,
-        exhaustion_at_ms,
+        exhaustion_at,
         firing,
     }
 }

@@ -2,11 +2,12 @@
 
 use crate::config::Config;
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 use super::SloStatus;
 
 /// Maintenance windows (config and API) that apply to `monitor`, as
-/// `[start, end)` unix ms.
+/// `[start, end)`.
 ///
 /// # Errors
 /// On a database error.
@@ -14,37 +15,37 @@ pub async fn maintenance_windows(
     store: &Store,
     config: &Config,
     monitor: &str,
-) -> Result<Vec<(i64, i64)>, StoreError> {
-    let mut out: Vec<(i64, i64)> = config
+) -> Result<Vec<(Timestamp, Timestamp)>, StoreError> {
+    let mut out: Vec<(Timestamp, Timestamp)> = config
         .maintenance
         .iter()
         .filter(|m| m.monitors.is_empty() || m.monitors.iter().any(|n| n == monitor))
-        .map(|m| (m.start.timestamp_millis(), m.end.timestamp_millis()))
+        .map(|m| (m.start.into(), m.end.into()))
         .collect();
     for w in crate::maintenance::list(store).await? {
         if w.monitors.is_empty() || w.monitors.iter().any(|n| n == monitor) {
-            out.push((w.starts_at_ms, w.ends_at_ms));
+            out.push((w.starts_at, w.ends_at));
         }
     }
     Ok(out)
 }
 
-/// Every configured SLO evaluated at `now_ms`.
+/// Every configured SLO evaluated at `now`.
 ///
 /// # Errors
 /// On a database error.
 pub async fn all(
     store: &Store,
     config: &Config,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<Vec<SloStatus>, StoreError> {
     let mut out = Vec::with_capacity(config.slos.len());
     for slo in &config.slos {
         // The longest burn window (3d) may reach past the SLO window's start.
-        let from = super::window_start(slo, now_ms).min(now_ms - 3 * 86_400_000);
+        let from = super::window_start(slo, now).min(now - super::BURN_WINDOWS[5].1);
         let buckets = crate::uptime::buckets(store, &slo.monitor, from).await?;
         let maintenance = maintenance_windows(store, config, &slo.monitor).await?;
-        out.push(super::evaluate(slo, &buckets, &maintenance, now_ms));
+        out.push(super::evaluate(slo, &buckets, &maintenance, now));
     }
     Ok(out)
 }

@@ -4,12 +4,18 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::{AlertSeverity, BurnRateRule, SloConfig};
+use crate::time::Timestamp;
 
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;
 const DAY: i64 = 24 * HOUR;
 /// A fixed "now": 2026-01-15T00:00:00Z.
-const NOW: i64 = 1_768_435_200_000;
+const NOW_MS: i64 = 1_768_435_200_000;
+const NOW: Timestamp = Timestamp::from_millis(NOW_MS);
+
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
 
 fn slo(target: f64, window_days: u64) -> SloConfig {
     SloConfig {
@@ -28,7 +34,7 @@ fn slo(target: f64, window_days: u64) -> SloConfig {
 fn flat(minutes: i64, per_minute: u64, bad: u64) -> Vec<Bucket> {
     (1..=minutes)
         .map(|i| Bucket {
-            start_ms: NOW - i * MIN,
+            start: at(NOW_MS - i * MIN),
             total: per_minute,
             bad,
         })
@@ -78,7 +84,7 @@ fn no_data_means_full_budget() {
     assert!(close(s.budget_remaining, 1.0));
     assert!(s.firing.is_empty());
     assert!(s.burn_rates.iter().all(|(_, r)| *r == 0.0));
-    assert_eq!(s.exhaustion_at_ms, None);
+    assert_eq!(s.exhaustion_at, None);
 }
 
 #[test]
@@ -88,22 +94,22 @@ fn window_edges() {
     // earlier does not; one in the future (clock skew) does not either.
     let buckets = vec![
         Bucket {
-            start_ms: NOW - DAY,
+            start: at(NOW_MS - DAY),
             total: 1,
             bad: 1,
         },
         Bucket {
-            start_ms: NOW - DAY - MIN,
+            start: at(NOW_MS - DAY - MIN),
             total: 1,
             bad: 1,
         },
         Bucket {
-            start_ms: NOW + MIN,
+            start: at(NOW_MS + MIN),
             total: 1,
             bad: 1,
         },
         Bucket {
-            start_ms: NOW - MIN,
+            start: at(NOW_MS - MIN),
             total: 1,
             bad: 0,
         },
@@ -216,7 +222,7 @@ fn maintenance_is_excluded() {
     for b in buckets.iter_mut().skip(60) {
         b.bad = 10;
     }
-    let window = (NOW - 2 * HOUR, NOW - HOUR);
+    let window = (at(NOW_MS - 2 * HOUR), at(NOW_MS - HOUR));
     let st = evaluate(&slo(0.99, 30), &buckets, &[window], NOW);
     assert_eq!((st.total, st.bad), (600, 0));
     assert!(close(st.budget_remaining, 1.0));
@@ -227,16 +233,22 @@ fn maintenance_is_excluded() {
     // A window that only touches a bucket's edge excludes it; one ending at
     // its start does not.
     let one = vec![Bucket {
-        start_ms: NOW - MIN,
+        start: at(NOW_MS - MIN),
         total: 1,
         bad: 1,
     }];
     assert_eq!(
-        evaluate(&slo(0.99, 30), &one, &[(NOW - 30_000, NOW)], NOW).total,
+        evaluate(&slo(0.99, 30), &one, &[(at(NOW_MS - 30_000), NOW)], NOW).total,
         0
     );
     assert_eq!(
-        evaluate(&slo(0.99, 30), &one, &[(NOW - 2 * MIN, NOW - MIN)], NOW).total,
+        evaluate(
+            &slo(0.99, 30),
+            &one,
+            &[(at(NOW_MS - 2 * MIN), at(NOW_MS - MIN))],
+            NOW
+        )
+        .total,
         1
     );
 }
@@ -247,7 +259,7 @@ fn exhaustion_forecast() {
     // it lasts 0.5 x 30 days / 1 = 15 days.
     let mut buckets = flat(60, 1000, 20);
     buckets.extend((61..=120).map(|i| Bucket {
-        start_ms: NOW - i * MIN,
+        start: at(NOW_MS - i * MIN),
         total: 1000,
         bad: 0,
     }));
@@ -257,17 +269,14 @@ fn exhaustion_forecast() {
     let hourly = burn_rate(&buckets, &[], s.target, Duration::from_secs(3600), NOW);
     assert!(close(hourly, 1.0), "{hourly}");
     assert_eq!(
-        st.exhaustion_at_ms,
-        Some(NOW + (0.5 * 30.0 * DAY as f64) as i64)
+        st.exhaustion_at,
+        Some(at(NOW_MS + (0.5 * 30.0 * DAY as f64) as i64))
     );
     // Nothing burning: no forecast.
-    assert_eq!(
-        evaluate(&s, &flat(60, 10, 0), &[], NOW).exhaustion_at_ms,
-        None
-    );
+    assert_eq!(evaluate(&s, &flat(60, 10, 0), &[], NOW).exhaustion_at, None);
     // Already spent: exhausted now.
     assert_eq!(
-        evaluate(&s, &flat(60, 10, 10), &[], NOW).exhaustion_at_ms,
+        evaluate(&s, &flat(60, 10, 10), &[], NOW).exhaustion_at,
         Some(NOW)
     );
 }
@@ -277,5 +286,5 @@ fn calendar_month_starts_on_the_first() {
     let mut s = slo(0.99, 30);
     s.calendar = Some(crate::config::Calendar::Month);
     // NOW is 2026-01-15T00:00Z, so the month began 14 days earlier.
-    assert_eq!(window_start(&s, NOW), NOW - 14 * DAY);
+    assert_eq!(window_start(&s, NOW), at(NOW_MS - 14 * DAY));
 }

@@ -7,8 +7,10 @@ use sqlx::Row;
 
 use super::HOUR_MS;
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 pub const DAY_MS: i64 = 86_400_000;
+pub const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 /// Probes of one monitor on one UTC day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,7 +28,7 @@ impl DayCount {
 
 /// How long after a day ends its counts are taken as final: results are
 /// rolled up a minute or two after they arrive.
-const SETTLE_MS: i64 = 10 * 60 * 1000;
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 /// `daily_counts` with the days that have ended kept between calls: a
 /// past day's counts no longer change, so only the current day is read
@@ -39,38 +41,38 @@ pub struct DailyHistory {
 
 #[derive(Debug)]
 struct Closed {
-    first: i64,
+    first: Timestamp,
     /// Days before this one are in `counts`.
-    through: i64,
-    counts: BTreeMap<String, BTreeMap<i64, DayCount>>,
+    through: Timestamp,
+    counts: BTreeMap<String, BTreeMap<Timestamp, DayCount>>,
 }
 
 impl DailyHistory {
-    /// As `daily_counts``(store, from_day_ms, to_ms)`.
+    /// As [`daily_counts`]`(store, from_day, to)`.
     ///
     /// # Errors
     /// On a database error.
     pub async fn counts(
         &self,
         store: &Store,
-        from_day_ms: i64,
-        to_ms: i64,
-    ) -> Result<BTreeMap<String, BTreeMap<i64, DayCount>>, StoreError> {
-        let through = (to_ms - SETTLE_MS).div_euclid(DAY_MS) * DAY_MS;
-        let mut out: BTreeMap<String, BTreeMap<i64, DayCount>> = {
+        from_day: Timestamp,
+        to: Timestamp,
+    ) -> Result<BTreeMap<String, BTreeMap<Timestamp, DayCount>>, StoreError> {
+        let through = (to - SETTLE).floor(DAY);
+        let mut out: BTreeMap<String, BTreeMap<Timestamp, DayCount>> = {
             let mut closed = self.closed.lock().await;
             // A kept range that starts earlier serves a later start too.
             let fresh = closed
                 .as_ref()
-                .is_some_and(|c| c.first <= from_day_ms && c.through == through);
+                .is_some_and(|c| c.first <= from_day && c.through == through);
             if !fresh {
-                let counts = if through > from_day_ms {
-                    daily_counts(store, from_day_ms, through).await?
+                let counts = if through > from_day {
+                    daily_counts(store, from_day, through).await?
                 } else {
                     BTreeMap::new()
                 };
                 *closed = Some(Closed {
-                    first: from_day_ms,
+                    first: from_day,
                     through,
                     counts,
                 });
@@ -81,14 +83,14 @@ impl DailyHistory {
                     c.counts
                         .iter()
                         .map(|(monitor, days)| {
-                            let days = days.range(from_day_ms..).map(|(d, c)| (*d, *c)).collect();
+                            let days = days.range(from_day..).map(|(d, c)| (*d, *c)).collect();
                             (monitor.clone(), days)
                         })
                         .collect()
                 })
                 .unwrap_or_default()
         };
-        let recent = daily_counts(store, through.max(from_day_ms), to_ms).await?;
+        let recent = daily_counts(store, through.max(from_day), to).await?;
         for (monitor, days) in recent {
             let mine = out.entry(monitor).or_default();
             for (day, c) in days {
@@ -101,8 +103,8 @@ impl DailyHistory {
     }
 }
 
-/// Counts per monitor and day (the day's start, Unix ms) for the days from
-/// `from_day_ms` (a day boundary) up to `to_ms`, read with two aggregate
+/// Counts per monitor and day (the day's start) for the days from
+/// `from_day` (a day boundary) up to `to`, read with two aggregate
 /// queries over the rolled-up data, whatever the number of monitors: hourly
 /// rollups for the old part, per-minute rollups for the recent part. An
 /// hour in both tables (minutes re-rolled after it was downsampled) is read
@@ -113,10 +115,10 @@ impl DailyHistory {
 /// On a database error.
 pub async fn daily_counts(
     store: &Store,
-    from_day_ms: i64,
-    to_ms: i64,
-) -> Result<BTreeMap<String, BTreeMap<i64, DayCount>>, StoreError> {
-    let mut out: BTreeMap<String, BTreeMap<i64, DayCount>> = BTreeMap::new();
+    from_day: Timestamp,
+    to: Timestamp,
+) -> Result<BTreeMap<String, BTreeMap<Timestamp, DayCount>>, StoreError> {
+    let mut out: BTreeMap<String, BTreeMap<Timestamp, DayCount>> = BTreeMap::new();
     // `+h.hour`: SQLite would otherwise walk the `hour` index and fetch each
     // row at random; scanning the table in key order is three times faster
     // at 90 days of 1,000 monitors (docs/benchmarks.md).
@@ -129,8 +131,8 @@ pub async fn daily_counts(
                            AND m.minute >= h.hour AND m.minute < h.hour + $3)
          GROUP BY h.monitor, h.hour / 86400000",
     )
-    .bind(from_day_ms)
-    .bind(to_ms)
+    .bind(from_day.as_millis())
+    .bind(to.as_millis())
     .bind(HOUR_MS)
     .fetch_all(store.pool())
     .await?;
@@ -140,8 +142,8 @@ pub async fn daily_counts(
          FROM probe_rollups WHERE minute >= $1 AND minute < $2
          GROUP BY monitor, minute / 86400000",
     )
-    .bind(from_day_ms)
-    .bind(to_ms)
+    .bind(from_day.as_millis())
+    .bind(to.as_millis())
     .fetch_all(store.pool())
     .await?;
     for row in hourly.iter().chain(minutes.iter()) {
@@ -152,7 +154,7 @@ pub async fn daily_counts(
         let c = out
             .entry(monitor)
             .or_default()
-            .entry(day * DAY_MS)
+            .entry(Timestamp::from_millis(day * DAY_MS))
             .or_default();
         c.total += total.max(0) as u64;
         c.bad += failures.max(0) as u64;

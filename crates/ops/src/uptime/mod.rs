@@ -7,11 +7,15 @@ mod store;
 pub use daily::*;
 pub use store::*;
 
+use std::time::Duration;
+
+use crate::time::Timestamp;
+
 /// One minute of a monitor: how many probes ran and how many failed. What
 /// SLOs are computed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bucket {
-    pub start_ms: i64,
+    pub start: Timestamp,
     pub total: u64,
     pub bad: u64,
 }
@@ -78,39 +82,57 @@ pub fn start_offset(name: &str, interval: std::time::Duration) -> std::time::Dur
     std::time::Duration::from_millis(u64::from_be_bytes(n) % ms)
 }
 
-/// The first slot at or after `t_ms` of a schedule that runs every
-/// `interval_ms` at `phase_ms` past each multiple of the interval (unix ms).
-pub fn slot_at_or_after(t_ms: i64, interval_ms: i64, phase_ms: i64) -> i64 {
-    let interval = interval_ms.max(1);
-    let slot = phase_ms + (t_ms - phase_ms).div_euclid(interval) * interval;
-    if slot < t_ms {
+/// The first slot at or after `t` of a schedule that runs every `interval`
+/// at `phase` past each multiple of the interval since the epoch.
+pub fn slot_at_or_after(t: Timestamp, interval: Duration, phase: Duration) -> Timestamp {
+    let interval = interval.max(Duration::from_millis(1));
+    let base = Timestamp::EPOCH + phase;
+    let slot = base
+        + chrono::Duration::milliseconds(
+            (t.as_millis() - base.as_millis()).div_euclid(ms(interval)) * ms(interval),
+        );
+    if slot < t {
         slot + interval
     } else {
         slot
     }
 }
 
-/// When a monitor's first probe runs after a start at `now_ms`: its first
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// When a monitor's first probe runs after a start at `now`: its first
 /// slot, unless that is more than a minute away (long intervals), then
-/// `soon_ms` after the start.
-pub fn first_slot(now_ms: i64, interval_ms: i64, phase_ms: i64, soon_ms: i64) -> i64 {
-    let slot = slot_at_or_after(now_ms, interval_ms, phase_ms);
-    if slot - now_ms > 60_000 {
-        now_ms + soon_ms
+/// `soon` after the start.
+pub fn first_slot(
+    now: Timestamp,
+    interval: Duration,
+    phase: Duration,
+    soon: Duration,
+) -> Timestamp {
+    let slot = slot_at_or_after(now, interval, phase);
+    if slot - now > Duration::from_secs(60) {
+        now + soon
     } else {
         slot
     }
 }
 
-/// When the probe after the one due at `prev_ms` runs, asked at `now_ms`
-/// (when that probe is done): the next slot, even if it has just passed, so
-/// a probe that takes about as long as the interval is not skipped; but a
+/// When the probe after the one due at `prev` runs, asked at `now` (when
+/// that probe is done): the next slot, even if it has just passed, so a
+/// probe that takes about as long as the interval is not skipped; but a
 /// monitor more than an interval behind skips to the next slot to come
 /// rather than firing a burst to catch up.
-pub fn next_slot(prev_ms: i64, now_ms: i64, interval_ms: i64, phase_ms: i64) -> i64 {
-    let next = slot_at_or_after(prev_ms + 1, interval_ms, phase_ms);
-    if next < now_ms - interval_ms {
-        slot_at_or_after(now_ms, interval_ms, phase_ms)
+pub fn next_slot(
+    prev: Timestamp,
+    now: Timestamp,
+    interval: Duration,
+    phase: Duration,
+) -> Timestamp {
+    let next = slot_at_or_after(prev + Duration::from_millis(1), interval, phase);
+    if next < now - interval {
+        slot_at_or_after(now, interval, phase)
     } else {
         next
     }
@@ -167,13 +189,21 @@ mod tests {
         assert!(distinct.len() > 90, "offsets spread out");
     }
 
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    fn d(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
     #[test]
     fn slots() {
         // (t, interval, phase) -> first slot at or after t
         let check = |t, i, p, expected| {
             assert_eq!(
-                slot_at_or_after(t, i, p),
-                expected,
+                slot_at_or_after(at(t), d(i), d(p)),
+                at(expected),
                 "t={t} interval={i} phase={p}"
             );
         };
@@ -191,8 +221,8 @@ mod tests {
         // (now, interval, phase, soon) -> first probe
         let first = |now, i, p, soon, expected| {
             assert_eq!(
-                first_slot(now, i, p, soon),
-                expected,
+                first_slot(at(now), d(i), d(p), d(soon)),
+                at(expected),
                 "now={now} i={i} p={p}"
             );
         };
@@ -206,8 +236,8 @@ mod tests {
         // (prev, now, interval, phase) -> next probe
         let next = |prev, now, i, p, expected| {
             assert_eq!(
-                next_slot(prev, now, i, p),
-                expected,
+                next_slot(at(prev), at(now), d(i), d(p)),
+                at(expected),
                 "prev={prev} now={now}"
             );
         };

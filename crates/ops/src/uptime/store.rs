@@ -14,8 +14,11 @@ use crate::identity::Actor;
 use super::Bucket;
 use crate::probe::ProbeResult;
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 const MINUTE_MS: i64 = 60_000;
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
 
 /// Stores one probe result.
 ///
@@ -50,7 +53,7 @@ pub async fn record_many(store: &Store, results: &[ProbeResult]) -> Result<(), S
         for r in chunk {
             q = q
                 .bind(&r.monitor)
-                .bind(r.at_ms)
+                .bind(r.at.as_millis())
                 .bind(i64::from(r.ok))
                 .bind(i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX))
                 .bind(r.status.map(i64::from))
@@ -88,7 +91,7 @@ fn result_from_row(row: &sqlx::any::AnyRow) -> Result<ProbeResult, StoreError> {
     let status: Option<i64> = row.try_get("status")?;
     Ok(ProbeResult {
         monitor: row.try_get("monitor")?,
-        at_ms: row.try_get("ts")?,
+        at: Timestamp::from_millis(row.try_get("ts")?),
         ok: row.try_get::<i64, _>("ok")? != 0,
         latency: Duration::from_millis(row.try_get::<i64, _>("latency_ms")?.max(0) as u64),
         status: status.and_then(|s| u16::try_from(s).ok()),
@@ -96,7 +99,7 @@ fn result_from_row(row: &sqlx::any::AnyRow) -> Result<ProbeResult, StoreError> {
     })
 }
 
-/// A monitor's raw results in `[from_ms, to_ms)`, newest first, at most
+/// A monitor's raw results in `[from, to)`, newest first, at most
 /// `limit` (capped at 10,000) of them.
 ///
 /// # Errors
@@ -104,8 +107,8 @@ fn result_from_row(row: &sqlx::any::AnyRow) -> Result<ProbeResult, StoreError> {
 pub async fn results(
     store: &Store,
     monitor: &str,
-    from_ms: i64,
-    to_ms: i64,
+    from: Timestamp,
+    to: Timestamp,
     limit: u32,
 ) -> Result<Vec<ProbeResult>, StoreError> {
     let rows = sqlx::query(
@@ -113,8 +116,8 @@ pub async fn results(
          WHERE monitor = $1 AND ts >= $2 AND ts < $3 ORDER BY ts DESC LIMIT $4",
     )
     .bind(monitor)
-    .bind(from_ms)
-    .bind(to_ms)
+    .bind(from.as_millis())
+    .bind(to.as_millis())
     .bind(i64::from(limit.min(10_000)))
     .fetch_all(store.pool())
     .await?;
@@ -146,8 +149,8 @@ pub async fn latest_results(store: &Store) -> Result<BTreeMap<String, ProbeResul
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rollup {
     pub monitor: String,
-    /// Start of the minute (of the hour, for an hourly rollup), unix ms.
-    pub minute: i64,
+    /// Start of the minute (of the hour, for an hourly rollup).
+    pub minute: Timestamp,
     pub total: i64,
     pub failures: i64,
     pub p50_ms: i64,
@@ -197,7 +200,7 @@ async fn upsert_rollups(
         for r in chunk {
             q = q
                 .bind(&r.monitor)
-                .bind(r.minute)
+                .bind(r.minute.as_millis())
                 .bind(r.total)
                 .bind(r.failures)
                 .bind(r.p50_ms)
@@ -210,15 +213,15 @@ async fn upsert_rollups(
     Ok(())
 }
 
-/// Summarises each minute's raw results in `[from_ms, to_ms)` into rollups
+/// Summarises each minute's raw results in `[from, to)` into rollups
 /// (replacing earlier rollups of the same minutes, so re-running after late
 /// results is safe). Returns how many minutes were written.
 ///
 /// # Errors
 /// On a database error.
-pub async fn rollup(store: &Store, from_ms: i64, to_ms: i64) -> Result<usize, StoreError> {
-    let from = from_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
-    let to = to_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
+pub async fn rollup(store: &Store, from: Timestamp, to: Timestamp) -> Result<usize, StoreError> {
+    let from = from.as_millis().div_euclid(MINUTE_MS) * MINUTE_MS;
+    let to = to.as_millis().div_euclid(MINUTE_MS) * MINUTE_MS;
     // A minute at a time: an hour of ten thousand monitors at 10 s is 3.6
     // million results, too many to hold at once.
     let mut written = 0;
@@ -258,7 +261,7 @@ async fn rollup_slice(store: &Store, from: i64, to: i64) -> Result<usize, StoreE
             latencies.sort_unstable();
             Rollup {
                 monitor,
-                minute,
+                minute: Timestamp::from_millis(minute),
                 total,
                 failures,
                 p50_ms: percentile(&latencies, 50.0),
@@ -277,7 +280,7 @@ async fn rollup_slice(store: &Store, from: i64, to: i64) -> Result<usize, StoreE
 fn rollup_from_row(row: &sqlx::any::AnyRow, key: &str) -> Result<Rollup, StoreError> {
     Ok(Rollup {
         monitor: row.try_get("monitor")?,
-        minute: row.try_get(key)?,
+        minute: Timestamp::from_millis(row.try_get(key)?),
         total: row.try_get("total")?,
         failures: row.try_get("failures")?,
         p50_ms: row.try_get("latency_p50_ms")?,
@@ -287,7 +290,7 @@ fn rollup_from_row(row: &sqlx::any::AnyRow, key: &str) -> Result<Rollup, StoreEr
     })
 }
 
-/// A monitor's per-minute rollups in `[from_ms, to_ms)`, oldest first.
+/// A monitor's per-minute rollups in `[from, to)`, oldest first.
 /// Minutes older than the minute retention are only in [`hourly_rollups`].
 ///
 /// # Errors
@@ -295,22 +298,22 @@ fn rollup_from_row(row: &sqlx::any::AnyRow, key: &str) -> Result<Rollup, StoreEr
 pub async fn rollups(
     store: &Store,
     monitor: &str,
-    from_ms: i64,
-    to_ms: i64,
+    from: Timestamp,
+    to: Timestamp,
 ) -> Result<Vec<Rollup>, StoreError> {
     let rows = sqlx::query(
         "SELECT monitor, minute, total, failures, latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_max_ms
          FROM probe_rollups WHERE monitor = $1 AND minute >= $2 AND minute < $3 ORDER BY minute",
     )
     .bind(monitor)
-    .bind(from_ms)
-    .bind(to_ms)
+    .bind(from.as_millis())
+    .bind(to.as_millis())
     .fetch_all(store.pool())
     .await?;
     rows.iter().map(|r| rollup_from_row(r, "minute")).collect()
 }
 
-/// A monitor's hourly rollups (hours starting in `[from_ms, to_ms)`),
+/// A monitor's hourly rollups (hours starting in `[from, to)`),
 /// oldest first; `minute` holds the start of the hour.
 ///
 /// # Errors
@@ -318,16 +321,16 @@ pub async fn rollups(
 pub async fn hourly_rollups(
     store: &Store,
     monitor: &str,
-    from_ms: i64,
-    to_ms: i64,
+    from: Timestamp,
+    to: Timestamp,
 ) -> Result<Vec<Rollup>, StoreError> {
     let rows = sqlx::query(
         "SELECT monitor, hour, total, failures, latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_max_ms
          FROM probe_rollups_hourly WHERE monitor = $1 AND hour >= $2 AND hour < $3 ORDER BY hour",
     )
     .bind(monitor)
-    .bind(from_ms)
-    .bind(to_ms)
+    .bind(from.as_millis())
+    .bind(to.as_millis())
     .fetch_all(store.pool())
     .await?;
     rows.iter().map(|r| rollup_from_row(r, "hour")).collect()
@@ -342,13 +345,13 @@ pub enum Resolution {
 }
 
 /// The newest `limit` rows of `table` for buckets (`key`) starting in
-/// `[from_ms, to_ms)`, oldest first.
+/// `[from, to)`, oldest first.
 async fn newest_rollups(
     store: &Store,
     table: &str,
     key: &str,
     monitor: &str,
-    (from_ms, to_ms): (i64, i64),
+    (from, to): (Timestamp, Timestamp),
     limit: u32,
 ) -> Result<Vec<Rollup>, StoreError> {
     let rows = sqlx::query(&format!(
@@ -356,8 +359,8 @@ async fn newest_rollups(
          FROM {table} WHERE monitor = $1 AND {key} >= $2 AND {key} < $3 ORDER BY {key} DESC LIMIT $4"
     ))
     .bind(monitor)
-    .bind(from_ms)
-    .bind(to_ms)
+    .bind(from.as_millis())
+    .bind(to.as_millis())
     .bind(i64::from(limit))
     .fetch_all(store.pool())
     .await?;
@@ -369,18 +372,18 @@ async fn newest_rollups(
     Ok(out)
 }
 
-/// The start of the first hour at or after `ms`.
-fn hour_at_or_after(ms: i64) -> i64 {
-    let floor = ms.div_euclid(HOUR_MS) * HOUR_MS;
-    if floor < ms {
-        floor.saturating_add(HOUR_MS)
+/// The start of the first hour at or after `t`.
+fn hour_at_or_after(t: Timestamp) -> Timestamp {
+    let floor = t.floor(HOUR);
+    if floor < t {
+        floor + HOUR
     } else {
         floor
     }
 }
 
 /// A monitor's rollups at `resolution` for the buckets starting in
-/// `[from_ms, to_ms)`, oldest first; when there are more than `limit`, the
+/// `[from, to)`, oldest first; when there are more than `limit`, the
 /// newest `limit`. `minute` holds each bucket's start.
 ///
 /// Hourly buckets cover the whole retention: hours already downsampled come
@@ -388,7 +391,7 @@ fn hour_at_or_after(ms: i64) -> i64 {
 /// rollups by the rule [`downsample`] stores (counts summed, latency
 /// percentiles bounded, see `fold_hours`). Each bucket covers its whole
 /// hour (the current one up to its newest rolled-up minute), however
-/// `to_ms` cuts it.
+/// `to` cuts it.
 ///
 /// # Errors
 /// On a database error.
@@ -396,16 +399,16 @@ pub async fn rollup_series(
     store: &Store,
     monitor: &str,
     resolution: Resolution,
-    from_ms: i64,
-    to_ms: i64,
+    from: Timestamp,
+    to: Timestamp,
     limit: u32,
 ) -> Result<Vec<Rollup>, StoreError> {
-    if limit == 0 || from_ms >= to_ms {
+    if limit == 0 || from >= to {
         return Ok(Vec::new());
     }
     match resolution {
         Resolution::Minute => {
-            let range = (from_ms, to_ms);
+            let range = (from, to);
             return newest_rollups(store, "probe_rollups", "minute", monitor, range, limit).await;
         }
         Resolution::Hour => {}
@@ -418,18 +421,13 @@ pub async fn rollup_series(
         "probe_rollups_hourly",
         "hour",
         monitor,
-        (from_ms, to_ms),
+        (from, to),
         limit,
     )
     .await?;
-    let minutes = rollups(
-        store,
-        monitor,
-        hour_at_or_after(from_ms),
-        hour_at_or_after(to_ms),
-    )
-    .await?;
-    let mut by_hour: BTreeMap<i64, Rollup> = stored.into_iter().map(|r| (r.minute, r)).collect();
+    let minutes = rollups(store, monitor, hour_at_or_after(from), hour_at_or_after(to)).await?;
+    let mut by_hour: BTreeMap<Timestamp, Rollup> =
+        stored.into_iter().map(|r| (r.minute, r)).collect();
     // An hour in both tables (minutes re-rolled after it was downsampled) is
     // read from its minutes alone: the next downsampling replaces the hourly
     // row with exactly this fold, so an hour reads the same before and
@@ -441,11 +439,11 @@ pub async fn rollup_series(
     Ok(by_hour.into_values().skip(skip).collect())
 }
 
-/// Good/bad counts of a monitor since `from_ms`: hourly rollups for the
+/// Good/bad counts of a monitor since `from`: hourly rollups for the
 /// oldest part, then per-minute rollups, then raw results for the newest
 /// minutes not rolled up yet. Each stretch of time comes from one source
 /// only, so nothing is counted twice. An hourly bucket counts when its hour
-/// starts at or after `from_ms`, so windows reaching past the per-minute
+/// starts at or after `from`, so windows reaching past the per-minute
 /// retention are cut at an hour boundary.
 ///
 /// # Errors
@@ -453,15 +451,14 @@ pub async fn rollup_series(
 pub async fn buckets(
     store: &Store,
     monitor: &str,
-    from_ms: i64,
+    from: Timestamp,
 ) -> Result<Vec<Bucket>, StoreError> {
-    let mut by_minute: BTreeMap<i64, Bucket> = BTreeMap::new();
-    let minutes = rollups(store, monitor, from_ms, i64::MAX).await?;
-    let hours_with_minutes: std::collections::HashSet<i64> = minutes
-        .iter()
-        .map(|r| r.minute.div_euclid(HOUR_MS) * HOUR_MS)
-        .collect();
-    for r in hourly_rollups(store, monitor, from_ms, i64::MAX).await? {
+    let end = Timestamp::from_millis(i64::MAX);
+    let mut by_minute: BTreeMap<Timestamp, Bucket> = BTreeMap::new();
+    let minutes = rollups(store, monitor, from, end).await?;
+    let hours_with_minutes: std::collections::HashSet<Timestamp> =
+        minutes.iter().map(|r| r.minute.floor(HOUR)).collect();
+    for r in hourly_rollups(store, monitor, from, end).await? {
         // An hour that also has minute rows (a late re-roll of an hour
         // already downsampled) is read from the minutes alone, as
         // `rollup_series` reads it; every other hour counts.
@@ -471,7 +468,7 @@ pub async fn buckets(
         by_minute.insert(
             r.minute,
             Bucket {
-                start_ms: r.minute,
+                start: r.minute,
                 total: r.total.max(0) as u64,
                 bad: r.failures.max(0) as u64,
             },
@@ -480,13 +477,13 @@ pub async fn buckets(
     let mut raw_from = by_minute
         .keys()
         .next_back()
-        .map_or(from_ms, |h| (h + HOUR_MS).max(from_ms));
+        .map_or(from, |h| (*h + HOUR).max(from));
     for r in minutes {
-        raw_from = raw_from.max(r.minute + MINUTE_MS);
+        raw_from = raw_from.max(r.minute + MINUTE);
         by_minute.insert(
             r.minute,
             Bucket {
-                start_ms: r.minute,
+                start: r.minute,
                 total: r.total.max(0) as u64,
                 bad: r.failures.max(0) as u64,
             },
@@ -494,15 +491,15 @@ pub async fn buckets(
     }
     let rows = sqlx::query("SELECT ts, ok FROM probe_results WHERE monitor = $1 AND ts >= $2")
         .bind(monitor)
-        .bind(raw_from)
+        .bind(raw_from.as_millis())
         .fetch_all(store.pool())
         .await?;
     for row in &rows {
-        let ts: i64 = row.try_get("ts")?;
+        let ts = Timestamp::from_millis(row.try_get("ts")?);
         let ok: i64 = row.try_get("ok")?;
-        let minute = ts.div_euclid(MINUTE_MS) * MINUTE_MS;
+        let minute = ts.floor(MINUTE);
         let b = by_minute.entry(minute).or_insert(Bucket {
-            start_ms: minute,
+            start: minute,
             total: 0,
             bad: 0,
         });
@@ -538,7 +535,7 @@ impl HourFold {
         self.max_ms = self.max_ms.max(m.max_ms);
     }
 
-    pub(crate) fn finish(&self, monitor: &str, hour: i64) -> Rollup {
+    pub(crate) fn finish(&self, monitor: &str, hour: Timestamp) -> Rollup {
         let p50 = if self.total > 0 {
             i64::try_from(self.p50_weighted / i128::from(self.total)).unwrap_or(i64::MAX)
         } else {
@@ -560,10 +557,10 @@ impl HourFold {
 /// Folds per-minute rollups into hourly ones, one row per monitor and hour.
 /// Pure: what [`downsample`] stores.
 pub(crate) fn fold_hours(minutes: &[Rollup]) -> Vec<Rollup> {
-    let mut hours: BTreeMap<(&str, i64), HourFold> = BTreeMap::new();
+    let mut hours: BTreeMap<(&str, Timestamp), HourFold> = BTreeMap::new();
     for m in minutes {
         hours
-            .entry((m.monitor.as_str(), m.minute.div_euclid(HOUR_MS) * HOUR_MS))
+            .entry((m.monitor.as_str(), m.minute.floor(HOUR)))
             .or_default()
             .add(m);
     }
@@ -574,7 +571,7 @@ pub(crate) fn fold_hours(minutes: &[Rollup]) -> Vec<Rollup> {
 }
 
 /// Replaces per-minute rollups of every hour that ended at or before
-/// `before_ms` with one hourly rollup per monitor and hour (`fold_hours`).
+/// `before` with one hourly rollup per monitor and hour ([`fold_hours`]).
 /// It walks monitors through the `(monitor, minute)` primary key and folds
 /// at most a day of one monitor per transaction, writing the hourly rows and
 /// deleting the minute rows together, so a crash leaves every hour in
@@ -583,8 +580,8 @@ pub(crate) fn fold_hours(minutes: &[Rollup]) -> Vec<Rollup> {
 ///
 /// # Errors
 /// On a database error.
-pub async fn downsample(store: &Store, before_ms: i64) -> Result<u64, StoreError> {
-    let cutoff = before_ms.div_euclid(HOUR_MS) * HOUR_MS;
+pub async fn downsample(store: &Store, before: Timestamp) -> Result<u64, StoreError> {
+    let cutoff = before.floor(HOUR);
     let mut folded = 0;
     let mut monitor: Option<String> =
         sqlx::query_scalar("SELECT monitor FROM probe_rollups ORDER BY monitor LIMIT 1")
@@ -598,8 +595,8 @@ pub async fn downsample(store: &Store, before_ms: i64) -> Result<u64, StoreError
                     .fetch_one(store.pool())
                     .await?;
             let Some(oldest) = oldest else { break };
-            let from = oldest.div_euclid(HOUR_MS) * HOUR_MS;
-            let to = (from + 24 * HOUR_MS).min(cutoff);
+            let from = Timestamp::from_millis(oldest).floor(HOUR);
+            let to = (from + 24 * HOUR).min(cutoff);
             if from >= to {
                 break;
             }
@@ -612,8 +609,8 @@ pub async fn downsample(store: &Store, before_ms: i64) -> Result<u64, StoreError
                 "DELETE FROM probe_rollups WHERE monitor = $1 AND minute >= $2 AND minute < $3",
             )
             .bind(&m)
-            .bind(from)
-            .bind(to)
+            .bind(from.as_millis())
+            .bind(to.as_millis())
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -633,31 +630,32 @@ pub async fn downsample(store: &Store, before_ms: i64) -> Result<u64, StoreError
 /// one write lock long enough to stall the result writer.
 const PRUNE_SLICE_MS: i64 = 5 * MINUTE_MS;
 
-/// Deletes raw results older than `raw_before_ms` and per-minute rollups
-/// older than `rollups_before_ms`; returns (raw, rollups) deleted.
+/// Deletes raw results older than `raw_before` and per-minute rollups
+/// older than `rollups_before`; returns (raw, rollups) deleted.
 ///
 /// # Errors
 /// On a database error.
 pub async fn prune(
     store: &Store,
-    raw_before_ms: i64,
-    rollups_before_ms: i64,
+    raw_before: Timestamp,
+    rollups_before: Timestamp,
 ) -> Result<(u64, u64), StoreError> {
-    let raw = prune_raw(store, raw_before_ms).await?;
+    let raw = prune_raw(store, raw_before).await?;
     let rolled = sqlx::query("DELETE FROM probe_rollups WHERE minute < $1")
-        .bind(rollups_before_ms)
+        .bind(rollups_before.as_millis())
         .execute(store.pool())
         .await?
         .rows_affected();
     Ok((raw, rolled))
 }
 
-/// Deletes raw results older than `before_ms`, a few minutes of them per
+/// Deletes raw results older than `before`, a few minutes of them per
 /// statement; returns how many.
 ///
 /// # Errors
 /// On a database error.
-pub async fn prune_raw(store: &Store, before_ms: i64) -> Result<u64, StoreError> {
+pub async fn prune_raw(store: &Store, before: Timestamp) -> Result<u64, StoreError> {
+    let before_ms = before.as_millis();
     let mut raw = 0;
     loop {
         let oldest: Option<i64> =
@@ -675,14 +673,14 @@ pub async fn prune_raw(store: &Store, before_ms: i64) -> Result<u64, StoreError>
     Ok(raw)
 }
 
-/// Deletes hourly rollups of hours that started before `before_ms`.
+/// Deletes hourly rollups of hours that started before `before`.
 ///
 /// # Errors
 /// On a database error.
-pub async fn prune_hourly(store: &Store, before_ms: i64) -> Result<u64, StoreError> {
+pub async fn prune_hourly(store: &Store, before: Timestamp) -> Result<u64, StoreError> {
     Ok(
         sqlx::query("DELETE FROM probe_rollups_hourly WHERE hour < $1")
-            .bind(before_ms)
+            .bind(before.as_millis())
             .execute(store.pool())
             .await?
             .rows_affected(),
@@ -694,8 +692,8 @@ pub async fn prune_hourly(store: &Store, before_ms: i64) -> Result<u64, StoreErr
 pub struct Incident {
     pub id: String,
     pub monitor: String,
-    pub opened_at_ms: i64,
-    pub resolved_at_ms: Option<i64>,
+    pub opened_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
     /// The error of the result that opened it.
     pub cause: String,
 }
@@ -704,8 +702,10 @@ fn incident_from_row(row: &sqlx::any::AnyRow) -> Result<Incident, StoreError> {
     Ok(Incident {
         id: row.try_get("id")?,
         monitor: row.try_get("monitor")?,
-        opened_at_ms: row.try_get("opened_at")?,
-        resolved_at_ms: row.try_get("resolved_at")?,
+        opened_at: Timestamp::from_millis(row.try_get("opened_at")?),
+        resolved_at: row
+            .try_get::<Option<i64>, _>("resolved_at")?
+            .map(Timestamp::from_millis),
         cause: row.try_get("cause")?,
     })
 }
@@ -717,7 +717,7 @@ fn incident_from_row(row: &sqlx::any::AnyRow) -> Result<Incident, StoreError> {
 pub async fn open_incident(
     store: &Store,
     monitor: &str,
-    at_ms: i64,
+    at: Timestamp,
     cause: &str,
 ) -> Result<Incident, StoreError> {
     if let Some(open) = open_incident_of(store, monitor).await? {
@@ -728,8 +728,8 @@ pub async fn open_incident(
     let incident = Incident {
         id: format!("inc_{}", hex::encode(id)),
         monitor: monitor.to_string(),
-        opened_at_ms: at_ms,
-        resolved_at_ms: None,
+        opened_at: at,
+        resolved_at: None,
         cause: cause.to_string(),
     };
     let mut tx = store.pool().begin().await?;
@@ -738,7 +738,7 @@ pub async fn open_incident(
     )
     .bind(&incident.id)
     .bind(monitor)
-    .bind(at_ms)
+    .bind(at.as_millis())
     .bind(cause)
     .execute(&mut *tx)
     .await?;
@@ -760,18 +760,18 @@ pub async fn open_incident(
 pub async fn resolve_incident(
     store: &Store,
     monitor: &str,
-    at_ms: i64,
+    at: Timestamp,
 ) -> Result<Option<Incident>, StoreError> {
     let Some(mut open) = open_incident_of(store, monitor).await? else {
         return Ok(None);
     };
     let mut tx = store.pool().begin().await?;
     sqlx::query("UPDATE incidents SET resolved_at = $1 WHERE id = $2")
-        .bind(at_ms)
+        .bind(at.as_millis())
         .bind(&open.id)
         .execute(&mut *tx)
         .await?;
-    open.resolved_at_ms = Some(at_ms);
+    open.resolved_at = Some(at);
     crate::events::append_on(
         &mut tx,
         store.dialect(),
@@ -789,8 +789,8 @@ fn incident_event(incident: &Incident, state: &str) -> serde_json::Value {
         "incident": incident.id,
         "monitor": incident.monitor,
         "state": state,
-        "opened_at": crate::time::from_ms(incident.opened_at_ms).to_rfc3339(),
-        "resolved_at": incident.resolved_at_ms.map(|ms| crate::time::from_ms(ms).to_rfc3339()),
+        "opened_at": incident.opened_at.to_datetime().to_rfc3339(),
+        "resolved_at": incident.resolved_at.map(|t| t.to_datetime().to_rfc3339()),
         "cause": crate::redact::urls_in(&incident.cause),
     })
 }
@@ -930,7 +930,7 @@ pub async fn hash_stored_push_tokens(store: &Store) -> Result<usize, StoreError>
 ///
 /// # Errors
 /// On a database error.
-pub async fn ping(store: &Store, token: &str, at_ms: i64) -> Result<Option<String>, StoreError> {
+pub async fn ping(store: &Store, token: &str, at: Timestamp) -> Result<Option<String>, StoreError> {
     let monitor: Option<String> =
         sqlx::query_scalar("SELECT monitor FROM push_monitors WHERE token = $1")
             .bind(token_digest(token))
@@ -938,7 +938,7 @@ pub async fn ping(store: &Store, token: &str, at_ms: i64) -> Result<Option<Strin
             .await?;
     if let Some(m) = &monitor {
         sqlx::query("UPDATE push_monitors SET last_ping_at = $1 WHERE monitor = $2")
-            .bind(at_ms)
+            .bind(at.as_millis())
             .bind(m)
             .execute(store.pool())
             .await?;
@@ -950,13 +950,13 @@ pub async fn ping(store: &Store, token: &str, at_ms: i64) -> Result<Option<Strin
 ///
 /// # Errors
 /// On a database error.
-pub async fn last_ping(store: &Store, monitor: &str) -> Result<Option<i64>, StoreError> {
+pub async fn last_ping(store: &Store, monitor: &str) -> Result<Option<Timestamp>, StoreError> {
     let v: Option<Option<i64>> =
         sqlx::query_scalar("SELECT last_ping_at FROM push_monitors WHERE monitor = $1")
             .bind(monitor)
             .fetch_optional(store.pool())
             .await?;
-    Ok(v.flatten())
+    Ok(v.flatten().map(Timestamp::from_millis))
 }
 
 #[cfg(test)]
@@ -966,7 +966,7 @@ mod tests {
     fn minute(monitor: &str, minute: i64, counts: (i64, i64), p: [i64; 4]) -> Rollup {
         Rollup {
             monitor: monitor.to_string(),
-            minute,
+            minute: Timestamp::from_millis(minute),
             total: counts.0,
             failures: counts.1,
             p50_ms: p[0],

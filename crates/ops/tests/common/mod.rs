@@ -317,3 +317,9 @@ pub fn boto3_logs(code: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// A time from Unix milliseconds: tests keep their fixed instants as plain
+/// numbers and turn them into the domain's time type where it is taken.
+pub fn ts(ms: i64) -> bulwark_ops::Timestamp {
+    bulwark_ops::Timestamp::from_millis(ms)
+}

@@ -4,9 +4,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
+use bulwark_ops::Timestamp;
 use bulwark_ops::{create_maintenance, delete_maintenance, list_maintenance, MaintenanceError};
 
-use crate::api::{ms_to_time, CreateMaintenance, MaintenanceWire};
+use crate::api::{wire_time, CreateMaintenance, MaintenanceWire};
 use crate::auth::{Admin, Analyst, Auth};
 use crate::error::ApiError;
 use crate::routes::ApiJson;
@@ -52,16 +53,16 @@ pub(crate) async fn list(
             active: m.start <= now && now < m.end,
         })
         .collect();
-    let now_ms = now.timestamp_millis();
+    let now_t = Timestamp::from(now);
     for w in list_maintenance(&state.instance.store).await? {
         out.push(MaintenanceWire {
             id: Some(w.id),
             name: w.name,
             monitors: w.monitors,
-            starts_at: ms_to_time(w.starts_at_ms),
-            ends_at: ms_to_time(w.ends_at_ms),
+            starts_at: wire_time(w.starts_at),
+            ends_at: wire_time(w.ends_at),
             source: "api",
-            active: w.starts_at_ms <= now_ms && now_ms < w.ends_at_ms,
+            active: w.starts_at <= now_t && now_t < w.ends_at,
         });
     }
     Ok(Json(out))
@@ -86,21 +87,21 @@ pub(crate) async fn create(
         &auth.actor(),
         &body.name,
         &body.monitors,
-        body.starts_at.timestamp_millis(),
-        body.ends_at.timestamp_millis(),
+        body.starts_at.into(),
+        body.ends_at.into(),
     )
     .await?;
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = Timestamp::now();
     Ok((
         StatusCode::CREATED,
         Json(MaintenanceWire {
             id: Some(w.id),
             name: w.name,
             monitors: w.monitors,
-            starts_at: ms_to_time(w.starts_at_ms),
-            ends_at: ms_to_time(w.ends_at_ms),
+            starts_at: wire_time(w.starts_at),
+            ends_at: wire_time(w.ends_at),
             source: "api",
-            active: w.starts_at_ms <= now && now < w.ends_at_ms,
+            active: w.starts_at <= now && now < w.ends_at,
         }),
     ))
 }

@@ -1,5 +1,6 @@
 //! Monitors, their results, one-off probing and heartbeats.
 
+use bulwark_ops::{monitor_results, record_ping};
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
@@ -8,10 +9,11 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bulwark_ops::Timestamp;
 use bulwark_ops::{MonitorKind, Resolution};
 
 use crate::api::{
-    ms_to_time, MonitorResults, MonitorWire, ProbeResultWire, PushAccepted, PushTokenCreated,
+    wire_time, MonitorResults, MonitorWire, ProbeResultWire, PushAccepted, PushTokenCreated,
     ResolutionWire, ResultsQuery, RollupWire, UptimeTest,
 };
 use crate::auth::{Admin, Analyst, Attempt, Auth};
@@ -118,17 +120,11 @@ pub(crate) async fn results(
     if state.instance.config.monitor(&name).is_none() {
         return Err(ApiError::NotFound(format!("no monitor named {name:?}")));
     }
-    let p = ResultsParams::parse(&q, chrono::Utc::now().timestamp_millis())?;
+    let p = ResultsParams::parse(&q, Timestamp::now())?;
     let series = match p.resolution {
         ResolutionWire::Raw => {
-            let results = bulwark_ops::monitor_results(
-                &state.instance.store,
-                &name,
-                p.from_ms,
-                p.to_ms,
-                p.limit,
-            )
-            .await?;
+            let results =
+                monitor_results(&state.instance.store, &name, p.from, p.to, p.limit).await?;
             return Ok(Json(MonitorResults {
                 monitor: name,
                 resolution: p.resolution,
@@ -139,15 +135,9 @@ pub(crate) async fn results(
         ResolutionWire::Minute => Resolution::Minute,
         ResolutionWire::Hour => Resolution::Hour,
     };
-    let rollups = bulwark_ops::rollup_series(
-        &state.instance.store,
-        &name,
-        series,
-        p.from_ms,
-        p.to_ms,
-        p.limit,
-    )
-    .await?;
+    let rollups =
+        bulwark_ops::rollup_series(&state.instance.store, &name, series, p.from, p.to, p.limit)
+            .await?;
     Ok(Json(MonitorResults {
         monitor: name,
         resolution: p.resolution,
@@ -160,13 +150,13 @@ pub(crate) async fn results(
 #[derive(Debug)]
 struct ResultsParams {
     resolution: ResolutionWire,
-    from_ms: i64,
-    to_ms: i64,
+    from: Timestamp,
+    to: Timestamp,
     limit: u32,
 }
 
 impl ResultsParams {
-    fn parse(q: &ResultsQuery, now_ms: i64) -> Result<ResultsParams, ApiError> {
+    fn parse(q: &ResultsQuery, now: Timestamp) -> Result<ResultsParams, ApiError> {
         let bad = |name: &str, value: &str, expected: &str| {
             ApiError::BadRequest(format!("invalid {name} {value:?}: expected {expected}"))
         };
@@ -207,28 +197,28 @@ impl ResultsParams {
         };
         let time = |name: &str, text: &str| {
             text.parse::<chrono::DateTime<chrono::Utc>>()
-                .map(|t| t.timestamp_millis())
+                .map(Timestamp::from)
                 .map_err(|_| bad(name, text, "an RFC 3339 time such as 2026-01-15T00:00:00Z"))
         };
-        let to_ms = match q.until.as_deref() {
+        let to = match q.until.as_deref() {
             Some(text) => time("until", text)?,
-            None => now_ms,
+            None => now,
         };
-        let from_ms = match q.since.as_deref() {
+        let from = match q.since.as_deref() {
             Some(text) => time("since", text)?,
-            None => to_ms.saturating_sub(3_600_000),
+            None => to - std::time::Duration::from_secs(3600),
         };
-        if from_ms >= to_ms {
+        if from >= to {
             return Err(ApiError::BadRequest(format!(
                 "since ({}) must be before until ({})",
-                ms_to_time(from_ms).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-                ms_to_time(to_ms).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                wire_time(from).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                wire_time(to).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
             )));
         }
         Ok(ResultsParams {
             resolution,
-            from_ms,
-            to_ms,
+            from,
+            to,
             limit,
         })
     }
@@ -292,8 +282,8 @@ pub(crate) async fn push(
     Path(token): Path<String>,
     parts: Parts,
 ) -> Result<Json<PushAccepted>, ApiError> {
-    let now = chrono::Utc::now().timestamp_millis();
-    match bulwark_ops::record_ping(&state.instance.store, &token, now).await? {
+    let now = Timestamp::now();
+    match record_ping(&state.instance.store, &token, now).await? {
         Some(monitor) if state.instance.config.monitor(&monitor).is_some() => {
             Ok(Json(PushAccepted { monitor }))
         }

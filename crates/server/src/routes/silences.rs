@@ -42,7 +42,7 @@ pub(crate) async fn list(
     query: Result<Query<SilenceQuery>, QueryRejection>,
 ) -> Result<Json<Vec<SilenceWire>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = bulwark_ops::Timestamp::now();
     let list = list_silences(&state.instance.store, q.all.unwrap_or(false), now).await?;
     Ok(Json(list.into_iter().map(SilenceWire::from).collect()))
 }
@@ -58,7 +58,7 @@ pub(crate) async fn create(
     ApiJson(body): ApiJson<CreateSilence>,
 ) -> Result<(StatusCode, Json<SilenceWire>), ApiError> {
     let ends = match (body.ends_at, body.duration.as_deref()) {
-        (Some(t), None) => SilenceEnd::At(t.timestamp_millis()),
+        (Some(t), None) => SilenceEnd::At(t.into()),
         (None, Some(d)) => SilenceEnd::After(
             bulwark_ops::parse_duration(d)
                 .map_err(|e| ApiError::BadRequest(format!("invalid duration: {e}")))?,

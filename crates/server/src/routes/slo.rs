@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use bulwark_ops::SloEvaluation;
 
-use crate::api::{ms_to_time, SloStatusWire, StrictHealth};
+use crate::api::{wire_time, SloStatusWire, StrictHealth};
 use crate::auth::{Analyst, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -33,14 +33,11 @@ async fn evaluated(state: &AppState, max_age: Duration) -> Result<Arc<SloEvaluat
         .views
         .slo
         .get(max_age, || async {
-            let now = chrono::Utc::now().timestamp_millis();
+            let now = bulwark_ops::Timestamp::now();
             let statuses =
                 bulwark_ops::slo_statuses(&state.instance.store, &state.instance.config, now)
                     .await?;
-            Ok::<_, ApiError>(Arc::new(SloEvaluation {
-                at_ms: now,
-                statuses,
-            }))
+            Ok::<_, ApiError>(Arc::new(SloEvaluation { at: now, statuses }))
         })
         .await
 }
@@ -105,7 +102,7 @@ pub(crate) async fn strict(
             },
             threshold,
             failing,
-            evaluated_at: ms_to_time(e.at_ms),
+            evaluated_at: wire_time(e.at),
         }),
     ))
 }

@@ -3,6 +3,7 @@
 //! their wire types; admin actions are rendered for admins only (and the
 //! API refuses them to anyone else anyway).
 
+use bulwark_ops::DayCount;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -438,20 +439,26 @@ async fn days_counts(
     monitor: &str,
     now: chrono::DateTime<chrono::Utc>,
     n: i64,
-) -> Result<Vec<(i64, bulwark_ops::DayCount)>, ApiError> {
-    use bulwark_ops::DAY_MS;
-    let now_ms = now.timestamp_millis();
-    let first = now_ms.div_euclid(DAY_MS) * DAY_MS - (n - 1) * DAY_MS;
+) -> Result<Vec<(i64, DayCount)>, ApiError> {
+    use bulwark_ops::DAY;
+    let now = bulwark_ops::Timestamp::from(now);
+    let days = u32::try_from(n).unwrap_or(1).max(1);
+    let first = now.floor(DAY) - (days - 1) * DAY;
     let mut counts = state
         .views
         .daily
-        .counts(&state.instance.store, first, now_ms + 1)
+        .counts(
+            &state.instance.store,
+            first,
+            now + std::time::Duration::from_millis(1),
+        )
         .await?;
     let mine = counts.remove(monitor).unwrap_or_default();
-    Ok((0..n)
+    // Charts plot days on a Unix-millisecond axis.
+    Ok((0..days)
         .map(|i| {
-            let day = first + i * DAY_MS;
-            (day, mine.get(&day).copied().unwrap_or_default())
+            let day = first + i * DAY;
+            (day.as_millis(), mine.get(&day).copied().unwrap_or_default())
         })
         .collect())
 }

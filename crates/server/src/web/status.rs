@@ -9,6 +9,8 @@
 //! visitors or a README full of badges costs three queries per TTL; the
 //! running engine's state (up/down) is applied on every request.
 
+use bulwark_ops::public_status;
+use bulwark_ops::Timestamp;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -45,8 +47,8 @@ async fn view(state: &AppState) -> Result<Arc<PublicStatus>, ApiError> {
         .views
         .status
         .get(state.view_ttl, || async {
-            let now = chrono::Utc::now().timestamp_millis();
-            bulwark_ops::public_status(
+            let now = Timestamp::now();
+            public_status(
                 &state.instance.store,
                 &state.instance.config,
                 &state.views.daily,
@@ -78,12 +80,12 @@ fn pct(uptime: Option<f64>) -> String {
     }
 }
 
-fn time(ms: i64) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+fn time(t: Timestamp) -> chrono::DateTime<chrono::Utc> {
+    t.to_datetime()
 }
 
-fn since(now_ms: i64, from_ms: i64) -> String {
-    let secs = ((now_ms - from_ms) / 1000).max(0);
+fn since(now: Timestamp, from: Timestamp) -> String {
+    let secs = (now - from).as_secs();
     let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
     match (d, h) {
         (0, 0) => format!("{m}m"),
@@ -104,7 +106,7 @@ fn bars(m: &PublicMonitor) -> String {
     uptime_bars(&format!("Daily uptime of {}", m.name), &days)
 }
 
-fn render(view: &PublicStatus, now_ms: i64) -> Markup {
+fn render(view: &PublicStatus, now: Timestamp) -> Markup {
     let down = view
         .monitors
         .iter()
@@ -136,10 +138,10 @@ fn render(view: &PublicStatus, now_ms: i64) -> Markup {
                                 @for i in &view.incidents {
                                     li {
                                         strong { (i.monitor) } " is down since "
-                                        time datetime=(time(i.opened_at_ms).to_rfc3339()) {
-                                            (time(i.opened_at_ms).format("%Y-%m-%d %H:%M UTC"))
+                                        time datetime=(time(i.opened_at).to_rfc3339()) {
+                                            (time(i.opened_at).format("%Y-%m-%d %H:%M UTC"))
                                         }
-                                        " (" (since(now_ms, i.opened_at_ms)) ")"
+                                        " (" (since(now, i.opened_at)) ")"
                                     }
                                 }
                             }
@@ -168,7 +170,7 @@ fn render(view: &PublicStatus, now_ms: i64) -> Markup {
                         }
                     }
                     footer {
-                        "Updated " (time(view.at_ms).format("%Y-%m-%d %H:%M:%S UTC")) ". "
+                        "Updated " (time(view.at).format("%Y-%m-%d %H:%M:%S UTC")) ". "
                         "Each bar is a UTC day: green is up; amber, orange and red mark "
                         "downtime (below 99.9%, 99% and 95%); grey means no data."
                     }
@@ -181,7 +183,7 @@ fn render(view: &PublicStatus, now_ms: i64) -> Markup {
 /// The public status page: monitors marked `public = true` only.
 pub(crate) async fn page(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let view = view(&state).await?;
-    let body = render(&view, chrono::Utc::now().timestamp_millis()).into_string();
+    let body = render(&view, Timestamp::now()).into_string();
     Ok((
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -260,7 +262,12 @@ mod tests {
 
     #[test]
     fn durations_read_naturally() {
-        let check = |secs: i64, expected: &str| assert_eq!(since(secs * 1000, 0), expected);
+        let check = |secs: i64, expected: &str| {
+            assert_eq!(
+                since(Timestamp::from_millis(secs * 1000), Timestamp::EPOCH),
+                expected
+            )
+        };
         check(59, "0m");
         check(125, "2m");
         check(3 * 3600 + 60, "3h 1m");

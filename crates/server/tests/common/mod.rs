@@ -2,6 +2,7 @@
 //! directory, and a way to call the router as a client would.
 #![allow(dead_code)] // each test binary uses a different part
 
+use bulwark_ops::{record_results, rollup_results};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -189,15 +190,15 @@ impl Harness {
         let results: Vec<bulwark_ops::ProbeResult> = (0..total)
             .map(|i| bulwark_ops::ProbeResult {
                 monitor: monitor.to_string(),
-                at_ms: hour_ms + i64::from(i) * (3_600_000 / i64::from(total.max(1))),
+                at: ts(hour_ms + i64::from(i) * (3_600_000 / i64::from(total.max(1)))),
                 ok: i >= bad,
                 latency: std::time::Duration::from_millis(20),
                 status: Some(if i >= bad { 200 } else { 503 }),
                 error: (i < bad).then(|| "connect to secret.internal:5432 refused".to_string()),
             })
             .collect();
-        bulwark_ops::record_results(store, &results).await.unwrap();
-        bulwark_ops::rollup_results(store, hour_ms, hour_ms + 3_600_000)
+        record_results(store, &results).await.unwrap();
+        rollup_results(store, ts(hour_ms), ts(hour_ms + 3_600_000))
             .await
             .unwrap();
     }
@@ -394,4 +395,10 @@ fn form_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// A time from Unix milliseconds: tests keep their fixed instants as plain
+/// numbers and turn them into the domain's time type where it is taken.
+pub fn ts(ms: i64) -> bulwark_ops::Timestamp {
+    bulwark_ops::Timestamp::from_millis(ms)
 }

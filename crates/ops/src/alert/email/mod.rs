@@ -63,9 +63,9 @@ fn alert_body(alert: &Alert) -> String {
         alert.status.as_str(),
         alert.severity.as_str(),
         alert.monitor,
-        rfc3339(alert.started_at_ms)
+        rfc3339(alert.started_at)
     );
-    if let Some(end) = alert.ended_at_ms {
+    if let Some(end) = alert.ended_at {
         out.push_str(&format!("ended: {}\n", rfc3339(end)));
     }
     if let Some(slo) = &alert.slo {

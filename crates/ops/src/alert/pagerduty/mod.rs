@@ -33,7 +33,7 @@ pub(crate) fn payload(routing_key: &str, alert: &Alert) -> serde_json::Value {
                     AlertSeverity::Warning => "warning",
                     AlertSeverity::Info => "info",
                 },
-                "timestamp": rfc3339(alert.started_at_ms),
+                "timestamp": rfc3339(alert.started_at),
                 "component": alert.monitor,
                 "class": alert.alertname,
                 "custom_details": alert.labels(),

@@ -14,14 +14,14 @@ fn annotations(alert: &Alert) -> serde_json::Value {
 fn alert_json(alert: &Alert) -> serde_json::Value {
     // Alertmanager's zero time for an alert that has not ended.
     let ends_at = alert
-        .ended_at_ms
+        .ended_at
         .filter(|_| alert.status == AlertStatus::Resolved)
         .map_or_else(|| "0001-01-01T00:00:00Z".to_string(), rfc3339);
     json!({
         "status": alert.status.as_str(),
         "labels": alert.labels(),
         "annotations": annotations(alert),
-        "startsAt": rfc3339(alert.started_at_ms),
+        "startsAt": rfc3339(alert.started_at),
         "endsAt": ends_at,
         "generatorURL": "",
         "fingerprint": alert.fingerprint,

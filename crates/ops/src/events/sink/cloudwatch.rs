@@ -268,7 +268,7 @@ pub(crate) fn timestamps(lines: &[Line]) -> Vec<(i64, &str)> {
     lines
         .iter()
         .map(|l| {
-            last = last.max(l.at_ms);
+            last = last.max(l.at.as_millis());
             (last, super::syslog::truncate(&l.json, MAX_MESSAGE))
         })
         .collect()

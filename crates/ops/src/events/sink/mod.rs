@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{SinkConfig, SinkKind};
+use crate::time::Timestamp;
 use crate::BoxFuture;
 
 pub(super) mod cloudwatch;
@@ -15,7 +16,7 @@ pub(super) mod syslog;
 #[derive(Debug, Clone)]
 pub(crate) struct Line {
     /// When it happened (CloudWatch's timestamp, syslog's TIMESTAMP).
-    pub at_ms: i64,
+    pub at: Timestamp,
     /// The event kind (syslog's MSGID), `ship` for `events ship` lines.
     pub kind: String,
     /// RFC 5424 severity, 0..=7.
@@ -83,6 +84,5 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
         return Some(Duration::from_secs(secs));
     }
     let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let ms = at.timestamp_millis() - crate::time::now_ms();
-    Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+    Some(Timestamp::from(at.with_timezone(&chrono::Utc)) - Timestamp::now())
 }

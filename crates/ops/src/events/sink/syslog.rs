@@ -179,7 +179,7 @@ async fn write_frames<W: tokio::io::AsyncWrite + Unpin>(
 /// `<PRI>1 TIMESTAMP HOSTNAME bulwark PROCID MSGID [origin ...] MSG`.
 pub(crate) fn format_message(facility: u8, hostname: &str, pid: u32, line: &Line) -> String {
     let pri = u32::from(facility) * 8 + u32::from(line.severity.min(7));
-    let ts = crate::time::from_ms(line.at_ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let ts = line.at.to_string();
     let msgid: String = line
         .kind
         .chars()
