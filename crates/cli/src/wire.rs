@@ -322,6 +322,7 @@ pub(crate) struct Exported {
     bytes: u64,
     entries: u64,
     message_type: &'static str,
+    #[serde(serialize_with = "lossy_path")]
     output: PathBuf,
     snapshot_id: String,
 }
@@ -410,7 +411,11 @@ pub(crate) enum BackupSource {
     /// `--stdin` (always `true`, so the record says where the data came from).
     Stdin { stdin: bool },
     /// Files and directories, or a git work tree with `git`.
-    Paths { git: bool, paths: Vec<PathBuf> },
+    Paths {
+        git: bool,
+        #[serde(serialize_with = "lossy_paths")]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -425,6 +430,7 @@ pub(crate) enum BackupOutcome {
 pub(crate) struct RestoreFailedDetail {
     pub(crate) error: String,
     pub(crate) snapshot: String,
+    #[serde(serialize_with = "lossy_path")]
     pub(crate) target: PathBuf,
 }
 
@@ -436,6 +442,7 @@ pub(crate) struct RestoredDetail {
     errors: usize,
     files: u64,
     snapshot_id: String,
+    #[serde(serialize_with = "lossy_path")]
     target: PathBuf,
 }
 
@@ -582,6 +589,16 @@ impl From<&bulwark_ops::VerifyReport> for VerifyReportJson {
     }
 }
 
+/// A path as text, bytes that are not UTF-8 replaced: serde refuses such
+/// a path, and an audit record or `--json` line must not be lost for it.
+fn lossy_path<S: serde::Serializer>(p: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
+fn lossy_paths<S: serde::Serializer>(ps: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(ps.iter().map(|p| p.to_string_lossy()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,6 +636,27 @@ mod tests {
             line,
             r#"{"message_type":"status","packs_done":1,"packs_total":2}"#
         );
+    }
+
+    /// A path that is not UTF-8 still makes a record (replacement
+    /// characters), instead of failing to serialise and being lost.
+    #[test]
+    fn paths_that_are_not_utf8_still_serialise() {
+        use std::os::unix::ffi::OsStrExt;
+        let odd = PathBuf::from(std::ffi::OsStr::from_bytes(b"/srv/caf\xe9"));
+        let detail = RestoreFailedDetail {
+            error: "e".into(),
+            snapshot: "latest".into(),
+            target: odd.clone(),
+        };
+        let v = serde_json::to_value(&detail).unwrap();
+        assert_eq!(v["target"], "/srv/caf\u{fffd}");
+        let source = BackupSource::Paths {
+            git: false,
+            paths: vec![odd],
+        };
+        let v = serde_json::to_value(&source).unwrap();
+        assert_eq!(v["paths"][0], "/srv/caf\u{fffd}");
     }
 
     /// The audit details keep the keys the trail has always had.

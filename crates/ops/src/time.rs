@@ -57,7 +57,8 @@ impl Timestamp {
     /// zero step is taken as one millisecond).
     pub fn floor(self, step: Duration) -> Timestamp {
         let step = millis(step).max(1);
-        Timestamp(self.0.div_euclid(step) * step)
+        // Saturates: a floor below i64::MIN (a corrupt stored time) pins there.
+        Timestamp(self.0.div_euclid(step).saturating_mul(step))
     }
 }
 
@@ -193,6 +194,7 @@ mod tests {
         };
         check(125_000, 60_000, 120_000);
         check(120_000, 60_000, 120_000);
+        check(i64::MIN, 3_600_000, i64::MIN);
         check(-1, 60_000, -60_000);
         check(7, 0, 7);
     }

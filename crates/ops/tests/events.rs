@@ -306,6 +306,10 @@ async fn http_too_large_body(store: Store, _db: TestDb) {
         "all but the huge one, once, in order"
     );
     assert!(s.accepted.iter().all(|b| b.lines().count() <= 2));
+    // The window halves on each refusal and doubles after each success:
+    // 5 (413), 2, 3 (413), 1, 2 (413), the huge one alone (413, skipped),
+    // 1; then 3 (413), 1, 2. Not one request per event after a split.
+    assert_eq!(s.requests.len(), 10, "{:#?}", s.requests);
 }
 on_both!(
     http_sink_splits_batches_it_refuses_as_too_large,
@@ -378,10 +382,6 @@ impl ShipObserver for Observed {
     fn failed(&self, _sink: &str) {
         self.0.lock().unwrap().1 += 1;
     }
-
-    // Nothing here is too large; `http_sink_splits_batches_it_refuses_as_too_large`
-    // reads `Progress::dropped` directly.
-    fn dropped(&self, _sink: &str, _n: usize) {}
 }
 
 /// `<PRI>1 TIMESTAMP HOSTNAME bulwark PROCID MSGID [SD] MSG`: the parts.

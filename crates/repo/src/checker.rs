@@ -627,7 +627,11 @@ fn skip(
     let mut block = [0u8; 8192];
     while len > 0 {
         let want = len.min(block.len() as u64) as usize;
-        let got = body.read(&mut block[..want])?;
+        let got = match body.read(&mut block[..want]) {
+            // A signal, not a fault of the pack (`read_to_end` retries too).
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => r?,
+        };
         if got == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,

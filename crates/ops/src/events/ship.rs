@@ -23,7 +23,7 @@ pub trait ShipObserver: Send + Sync {
     /// A batch failed and will be retried.
     fn failed(&self, sink: &str);
     /// `n` events were skipped: the sink refused each alone for its size.
-    fn dropped(&self, sink: &str, n: usize);
+    fn dropped(&self, _sink: &str, _n: usize) {}
 }
 
 /// Knobs with production defaults; tests shorten them.
@@ -185,13 +185,24 @@ impl Shipper {
             leased: true,
             ..Progress::default()
         };
-        // `lines[..done]` are confirmed or skipped; `size` shrinks while the
-        // sink refuses batches for their size.
+        // `lines[..done]` are confirmed or skipped; `size` halves while the
+        // sink refuses batches for their size and doubles again after each
+        // success. A split batch takes several requests: past half the
+        // lease the round ends with what was confirmed, and the next one
+        // (which renews the lease) goes on, so no other instance takes the
+        // sink over and sends the same events.
+        let deadline = std::time::Instant::now() + self.opts.lease / 2;
         let (mut done, mut size) = (0, lines.len());
         while done < lines.len() {
-            let end = (done + size).min(lines.len());
+            if done > 0 && std::time::Instant::now() >= deadline {
+                break;
+            }
+            let end = done.saturating_add(size).min(lines.len());
             match self.sink.send(&lines[done..end]).await {
-                Ok(()) => done = end,
+                Ok(()) => {
+                    done = end;
+                    size = size.saturating_mul(2).min(lines.len());
+                }
                 Err(e) => {
                     done += e.confirmed.min(end - done);
                     if !e.too_large {
@@ -209,13 +220,23 @@ impl Shipper {
                         let skipped = wanted[done];
                         tracing::error!(sink = %name, seq = skipped.seq, kind = %skipped.kind, bytes = lines[done].json.len(), error = %e.message, "the sink refuses this event alone as too large; skipped (it stays in `bulwark events list`)");
                         progress.dropped += 1;
+                        if let Some(o) = &self.opts.observer {
+                            o.dropped(&name, 1);
+                        }
                         done += 1;
                     }
                 }
             }
         }
-        if super::advance(&self.store, &name, &self.owner, last).await? {
-            progress.cursor = last;
+        let through = if done == lines.len() {
+            last
+        } else {
+            wanted[done - 1].seq
+        };
+        progress.sent = done;
+        progress.read = events.iter().filter(|e| e.seq <= through).count();
+        if super::advance(&self.store, &name, &self.owner, through).await? {
+            progress.cursor = through;
         } else {
             tracing::warn!(sink = %name, "lost the sink's lease while shipping; another instance takes over");
             progress.leased = false;
@@ -241,9 +262,6 @@ impl Shipper {
                             .await
                             .map(|h| (h - p.cursor).max(0));
                         o.shipped(&self.config.name, p.sent - p.dropped, lag.unwrap_or(0));
-                        if p.dropped > 0 {
-                            o.dropped(&self.config.name, p.dropped);
-                        }
                     }
                     Ok(_) => {}
                     Err(_) => o.failed(&self.config.name),

@@ -233,10 +233,11 @@ impl Repository {
     }
 
     /// [`load_unpacked`](Self::load_unpacked) of a file whose size a listing
-    /// gave: the size bounds what is read without a request to learn it
-    /// (a HEAD per index, snapshot or lock file on an object store). A
-    /// store that lies about the size could as well lie to a HEAD; the
-    /// content hash below catches any mismatch.
+    /// gave, without a request to learn it (a HEAD per index, snapshot or
+    /// lock file on an object store). The size only refuses files too large
+    /// to be metadata before they are read; a store that lists a small
+    /// size and serves more could as well lie to a HEAD, and the content
+    /// hash below rejects whatever it serves.
     pub(crate) fn load_listed(&self, t: FileType, id: &Id, size: u64) -> Result<Vec<u8>> {
         let w = what(t, &id.to_hex());
         if size > MAX_METADATA_FILE {
