@@ -574,8 +574,16 @@ fn verify_pack(
         }
     }
     // The tail: in a pack that matches its index, the header and its
-    // length, a few dozen bytes per blob.
+    // length, a few dozen bytes per blob. More than any header of this
+    // pack could take (an index entry past the end, skipped above, leaves
+    // up to 4 GiB here) is hashed on the way instead of held; the header
+    // parse below then finds its length field in the bytes kept.
     drop(buf);
+    let excess = (size - pos).saturating_sub(pack::header_bound(indexed.len()));
+    if excess > 0 {
+        skip(body, &mut hasher, excess).map_err(read_error)?;
+        pos += excess;
+    }
     let mut tail = Vec::new();
     (&mut *body)
         .take(size - pos)
@@ -689,6 +697,50 @@ mod tests {
     /// A pack whose index entries are doctored (one left out, one moved
     /// into its neighbour, one past the end) is reported blob by blob as
     /// it streams, and the blobs that are right are still verified.
+    #[test]
+    fn bytes_after_the_last_listed_blob_beyond_any_header_are_hashed_not_held() {
+        // 200 blobs in one pack, the index listing only the first: what
+        // follows it is far more than a header of one entry can take, so
+        // the check keeps only `header_bound` bytes of it (the header's
+        // length field then points before them) and still hashes it all.
+        let mut repo = Repository::init(
+            Box::new(MemoryBackend::new()),
+            b"pw",
+            KdfParams::INSECURE_FAST,
+        )
+        .unwrap();
+        let mut saver = BlobSaver::new();
+        let first = saver
+            .save(&mut repo, BlobType::Data, b"blob 0 blob 0")
+            .unwrap()
+            .0;
+        for i in 1..200 {
+            let data = format!("blob {i} ").repeat(20);
+            saver
+                .save(&mut repo, BlobType::Data, data.as_bytes())
+                .unwrap();
+        }
+        saver.finish(&mut repo).unwrap();
+        let e = *repo.lookup(BlobType::Data, &first).unwrap();
+        let data = repo.backend.read(FileType::Pack, &e.pack.to_hex()).unwrap();
+        assert!(data.len() as u64 - e.blob.length as u64 > 4 * pack::header_bound(1));
+        let (n, problems) = verify_pack(
+            &repo,
+            &e.pack,
+            data.len() as u64,
+            &[e.blob],
+            &mut std::io::Cursor::new(&data),
+            &Cancel::default(),
+        )
+        .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("reaches into the blobs"),
+            "{problems:?}"
+        );
+    }
+
     #[test]
     fn a_streamed_pack_is_checked_against_a_doctored_index() {
         let mut repo = Repository::init(

@@ -156,6 +156,15 @@ pub(crate) fn header_from_tail(
     open_header(key, enc, size - 4 - hlen, what)
 }
 
+/// The most bytes the header of a pack listed with `entries` blobs can
+/// take, length field included, with room for as many blobs again that the
+/// index does not list (so such a pack is still reported as not matching
+/// its index): what `check --read-data` holds after the last blob.
+pub(crate) fn header_bound(entries: usize) -> u64 {
+    let entries = entries.saturating_mul(2).saturating_add(64);
+    4 + CRYPTO_OVERHEAD as u64 + (ENTRY_COMPRESSED as u64).saturating_mul(entries as u64)
+}
+
 fn check_pack_size(size: u64, what: &str) -> Result<()> {
     let min = 4 + CRYPTO_OVERHEAD as u64;
     if size < min {
