@@ -506,6 +506,34 @@ pub(crate) struct Shipped {
     pub(crate) sink: String,
 }
 
+/// `audit verify --json`: the chain's state (keys in the order they have
+/// always printed).
+#[derive(Debug, Serialize)]
+pub(crate) struct AuditVerification {
+    first_break: Option<AuditBreak>,
+    head: String,
+    records: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct AuditBreak {
+    reason: String,
+    seq: i64,
+}
+
+impl From<&bulwark_ops::Verification> for AuditVerification {
+    fn from(v: &bulwark_ops::Verification) -> AuditVerification {
+        AuditVerification {
+            first_break: v.first_break.as_ref().map(|b| AuditBreak {
+                reason: b.reason.clone(),
+                seq: b.seq,
+            }),
+            head: v.head.clone(),
+            records: v.records,
+        }
+    }
+}
+
 /// `serve --json` on a fresh install: the admin key it made, shown once
 /// (the one document that carries a key, as `keys create` does).
 #[derive(Debug, Serialize)]
@@ -657,6 +685,24 @@ mod tests {
         };
         let v = serde_json::to_value(&source).unwrap();
         assert_eq!(v["paths"][0], "/srv/caf\u{fffd}");
+    }
+
+    /// `audit verify --json` keeps the document it printed when it was
+    /// the domain type serialised.
+    #[test]
+    fn audit_verification_keeps_its_document() {
+        let v = bulwark_ops::Verification {
+            records: 3,
+            head: "abc".into(),
+            first_break: Some(bulwark_ops::Break {
+                seq: 2,
+                reason: "hash mismatch".into(),
+            }),
+        };
+        assert_eq!(
+            serde_json::to_string(&AuditVerification::from(&v)).unwrap(),
+            r#"{"first_break":{"reason":"hash mismatch","seq":2},"head":"abc","records":3}"#
+        );
     }
 
     /// The audit details keep the keys the trail has always had.

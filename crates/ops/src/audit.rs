@@ -442,7 +442,7 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<Record, StoreError> {
 }
 
 /// What [`verify`] found.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Verification {
     /// Records checked.
     pub records: u64,
@@ -459,7 +459,7 @@ impl Verification {
 }
 
 /// The first record at which the chain does not hold.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Break {
     /// The `seq` of the bad record (or of the missing one).
     pub seq: i64,

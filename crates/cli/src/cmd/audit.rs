@@ -38,7 +38,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
 async fn verify(globals: &Globals, store: &bulwark_ops::Store) -> anyhow::Result<ExitCode> {
     let v = verify_audit(store).await?;
     if globals.json {
-        crate::output::print_json(&serde_json::to_value(&v)?);
+        crate::output::print_json(&crate::wire::AuditVerification::from(&v));
     } else {
         match &v.first_break {
             None => println!("audit trail intact: {} records, head {}", v.records, v.head),
