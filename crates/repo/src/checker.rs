@@ -669,6 +669,16 @@ mod tests {
     use crate::format::tree::{Node, Tree};
     use crate::repository::BlobSaver;
 
+    /// An empty repository in memory, for checks of crafted content.
+    fn memory_repo() -> Repository {
+        Repository::init(
+            Box::new(MemoryBackend::new()),
+            b"pw",
+            KdfParams::INSECURE_FAST,
+        )
+        .unwrap()
+    }
+
     fn file(name: &str, blob: Id) -> Node {
         Node {
             name: name.into(),
@@ -703,12 +713,7 @@ mod tests {
         // follows it is far more than a header of one entry can take, so
         // the check keeps only `header_bound` bytes of it (the header's
         // length field then points before them) and still hashes it all.
-        let mut repo = Repository::init(
-            Box::new(MemoryBackend::new()),
-            b"pw",
-            KdfParams::INSECURE_FAST,
-        )
-        .unwrap();
+        let mut repo = memory_repo();
         let mut saver = BlobSaver::new();
         let first = saver
             .save(&mut repo, BlobType::Data, b"blob 0 blob 0")
@@ -743,12 +748,7 @@ mod tests {
 
     #[test]
     fn a_streamed_pack_is_checked_against_a_doctored_index() {
-        let mut repo = Repository::init(
-            Box::new(MemoryBackend::new()),
-            b"pw",
-            KdfParams::INSECURE_FAST,
-        )
-        .unwrap();
+        let mut repo = memory_repo();
         let mut saver = BlobSaver::new();
         let ids: Vec<Id> = (0..3)
             .map(|i| {
@@ -835,12 +835,7 @@ mod tests {
     /// tree and the snapshot, and fails.
     #[test]
     fn unsafe_node_names_fail_the_check() {
-        let mut repo = Repository::init(
-            Box::new(MemoryBackend::new()),
-            b"pw",
-            KdfParams::INSECURE_FAST,
-        )
-        .unwrap();
+        let mut repo = memory_repo();
         let mut saver = BlobSaver::new();
         let (blob, _) = saver.save(&mut repo, BlobType::Data, b"evil").unwrap();
         let unsafe_names = ["../../../../etc/hostname", "a/b", ".", "..", "", "nul\0"];
