@@ -178,9 +178,8 @@ impl Shipper {
             .filter(|e| self.config.wants(&e.kind))
             .collect();
         let lines: Vec<Line> = wanted.iter().map(|e| line(e)).collect();
+        // `read` and `sent` are set below from what went out.
         let mut progress = Progress {
-            read: events.len(),
-            sent: lines.len(),
             cursor,
             leased: true,
             ..Progress::default()
