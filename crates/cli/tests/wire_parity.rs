@@ -85,6 +85,9 @@ async fn every_json_output_is_the_document_its_route_serves() {
     let api = Api::over(&d).await;
     let repo = d.join("repo").display().to_string();
     let pw = d.join("pw").display().to_string();
+    let now = chrono::Utc::now();
+    let period = bulwark_ops::current_period(now).to_string();
+    let report_path = format!("/api/v1/reports/{period}");
     let pairs: Vec<(Vec<&str>, &str, &str, &[&str])> = vec![
         (
             vec!["slo", "status"],
@@ -112,6 +115,12 @@ async fn every_json_output_is_the_document_its_route_serves() {
             "/api/v1/ops/check",
             &["detail"],
         ),
+        (
+            vec!["report", "--period", &period],
+            "GET",
+            &report_path,
+            &["generated_at"],
+        ),
     ];
     for (args, method, path, volatile) in pairs {
         let cli = {
@@ -136,6 +145,27 @@ async fn every_json_output_is_the_document_its_route_serves() {
             args.join(" ")
         );
     }
+
+    // The `report` job archives last month's report as the same document.
+    let last = bulwark_ops::current_period(now).previous().to_string();
+    let (archived, printed) = {
+        let d = d.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = run(bulwark_in(&d).args(["jobs", "run", "report"]));
+            assert!(out.status.success(), "{}", text(&out));
+            let file = d.join(format!("data/reports/report_{last}.json"));
+            let archived: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+            (archived, cli_json(&d, &["report", "--period", &last]))
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(archived["schema"], 1);
+    assert_eq!(
+        without(archived, &["generated_at"]),
+        without(printed, &["generated_at"])
+    );
 
     // Snapshots: the repository command's list is the configured backup's.
     let cli = tokio::task::spawn_blocking(move || {

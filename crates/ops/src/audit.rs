@@ -20,8 +20,7 @@ use crate::identity::Actor;
 use crate::store::{Dialect, Store, StoreError};
 
 /// How an audited action ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Success,
     Failure,
@@ -78,8 +77,9 @@ impl Entry {
     }
 }
 
-/// A stored record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A stored record. Its JSON forms are the `audit export` line
+/// and the server's wire type, each written out field by field.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub seq: i64,
     pub ts: DateTime<Utc>,
@@ -548,6 +548,37 @@ pub async fn verify(store: &Store) -> Result<Verification, StoreError> {
     })
 }
 
+/// One line of `bulwark audit export`: every stored column, so a copy of
+/// the export can be verified against the chain without the database.
+#[derive(Serialize)]
+struct ExportLine<'a> {
+    seq: i64,
+    ts: &'a DateTime<Utc>,
+    actor: &'a str,
+    action: &'a str,
+    target: &'a str,
+    outcome: &'a str,
+    detail: &'a serde_json::Value,
+    prev_hash: &'a str,
+    hash: &'a str,
+}
+
+impl<'a> From<&'a Record> for ExportLine<'a> {
+    fn from(r: &'a Record) -> ExportLine<'a> {
+        ExportLine {
+            seq: r.seq,
+            ts: &r.ts,
+            actor: &r.actor,
+            action: &r.action,
+            target: &r.target,
+            outcome: &r.outcome,
+            detail: &r.detail,
+            prev_hash: &r.prev_hash,
+            hash: &r.hash,
+        }
+    }
+}
+
 /// Writes the whole trail, oldest first, as one JSON object per line.
 ///
 /// # Errors
@@ -570,7 +601,8 @@ pub async fn export<W: std::io::Write>(store: &Store, out: &mut W) -> Result<u64
         for row in &rows {
             let record = decode(row)?;
             after = record.seq;
-            serde_json::to_writer(&mut *out, &record).map_err(|e| ExportError::Write(e.into()))?;
+            serde_json::to_writer(&mut *out, &ExportLine::from(&record))
+                .map_err(|e| ExportError::Write(e.into()))?;
             out.write_all(b"\n").map_err(ExportError::Write)?;
             written += 1;
         }

@@ -6,11 +6,16 @@ use axum::http::StatusCode;
 use bulwark_repo::{open_backend, KdfParams, Repository};
 
 mod common;
-use common::{Harness, ANALYST};
+use common::{Harness, ADMIN, ANALYST};
 
 /// A repository holding one backup of a small tree, a second `[[backup]]`
 /// whose repository does not exist, and a monitor on a closed port.
 async fn with_backups() -> (Harness, tempfile::TempDir) {
+    with_backups_and("").await
+}
+
+/// [`with_backups`] with `extra` appended to its config.
+async fn with_backups_and(extra: &str) -> (Harness, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join("app");
     std::fs::create_dir_all(&app).unwrap();
@@ -48,7 +53,7 @@ paths = ["{app}"]
         pw = pw.display(),
         app = app.display(),
         missing = dir.path().join("missing").display(),
-    );
+    ) + extra;
     let h = Harness::new(&text).await;
     let run = bulwark_ops::run_backup(&h.state.instance.config.backups[0], &Default::default())
         .await
@@ -410,4 +415,122 @@ async fn restore_through_the_api_runs_as_a_job_and_is_audited() {
             .contains("no snapshot taken at"),
         "{run}"
     );
+}
+
+/// Every JSON route serves exactly the shape `/api/openapi.json` documents
+/// for it, read strictly (no undocumented field, every required one
+/// present), over a store with something in every list: a backup, a
+/// verification, a drill, a rotation, an incident, a silence, a
+/// maintenance window, probe results and the monthly report.
+#[tokio::test]
+async fn every_json_route_serves_the_schema_it_documents() {
+    let (h, _dir) = with_backups_and(
+        r#"
+[[slo]]
+name = "closed-availability"
+monitor = "closed"
+target = 0.99
+window = "7d"
+
+[[drill]]
+name = "weekly"
+backup = "app"
+
+[[secret]]
+name = "DASHBOARD_KEY"
+"#,
+    )
+    .await;
+    let now = chrono::Utc::now().timestamp_millis();
+    h.seed_hour("closed", now - now % 3_600_000 - 3_600_000, 60, 3)
+        .await;
+    let mut mismatches = Vec::new();
+    for job in [
+        "backup:app",
+        "verify:app",
+        "drill:weekly",
+        "rotate:DASHBOARD_KEY",
+        "slo",
+    ] {
+        mismatches.extend(
+            h.served_as_documented(
+                "POST",
+                "/api/v1/jobs/{name}/run",
+                &format!("/api/v1/jobs/{job}/run"),
+                ADMIN,
+            )
+            .await
+            .err(),
+        );
+    }
+    let (status, _) = h
+        .call(
+            "POST",
+            "/api/v1/silences",
+            Some(ADMIN),
+            Some(r#"{"monitor":"closed","duration":"2h","comment":"deploy"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let window = r#"{"name":"upgrade","monitors":["closed"],"starts_at":"2030-01-01T00:00:00Z","ends_at":"2030-01-01T02:00:00Z"}"#;
+    let (status, _) = h
+        .call("POST", "/api/v1/maintenance", Some(ADMIN), Some(window))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    mismatches.extend(
+        h.served_as_documented(
+            "POST",
+            "/api/ops/uptime/test",
+            "/api/ops/uptime/test",
+            ADMIN,
+        )
+        .await
+        .err(),
+    );
+
+    let period = bulwark_ops::current_period(chrono::Utc::now()).to_string();
+    let (_, jobs) = h.call("GET", "/api/v1/jobs", Some(ANALYST), None).await;
+    let run_id = jobs[0]["last_run"]["id"].as_str().unwrap().to_string();
+    for (template, uri) in [
+        ("/healthz", "/healthz".to_string()),
+        ("/api/v1/whoami", "/api/v1/whoami".to_string()),
+        ("/api/v1/keys", "/api/v1/keys".to_string()),
+        ("/api/v1/audit", "/api/v1/audit".to_string()),
+        ("/api/v1/secrets", "/api/v1/secrets".to_string()),
+        ("/api/v1/jobs", "/api/v1/jobs".to_string()),
+        (
+            "/api/v1/jobs/runs/{id}",
+            format!("/api/v1/jobs/runs/{run_id}"),
+        ),
+        ("/api/ops/dr/last", "/api/ops/dr/last".to_string()),
+        ("/api/v1/drills", "/api/v1/drills".to_string()),
+        ("/api/v1/snapshots", "/api/v1/snapshots".to_string()),
+        ("/api/v1/ops/check", "/api/v1/ops/check".to_string()),
+        (
+            "/api/v1/reports/{period}",
+            format!("/api/v1/reports/{period}"),
+        ),
+        ("/api/ops/slo/status", "/api/ops/slo/status".to_string()),
+        ("/api/v1/slos", "/api/v1/slos".to_string()),
+        ("/api/v1/monitors", "/api/v1/monitors".to_string()),
+        (
+            "/api/v1/monitors/{name}/results",
+            "/api/v1/monitors/closed/results".to_string(),
+        ),
+        ("/api/v1/incidents", "/api/v1/incidents".to_string()),
+        ("/api/v1/silences", "/api/v1/silences".to_string()),
+        ("/api/v1/maintenance", "/api/v1/maintenance".to_string()),
+    ] {
+        let key = if template == "/api/v1/keys" {
+            ADMIN
+        } else {
+            ANALYST
+        };
+        mismatches.extend(
+            h.served_as_documented("GET", template, &uri, key)
+                .await
+                .err(),
+        );
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }

@@ -70,7 +70,7 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                 let list = list_events(&store, after, kind, limit).await?;
                 store.close().await;
                 if globals.json {
-                    crate::output::print_json(&serde_json::to_value(&list)?);
+                    crate::output::print_json(&list);
                 } else {
                     for e in &list {
                         println!(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use bulwark_ops::{gather_report, report_html, report_markdown, Period};
+use bulwark_ops::{gather_report, report_html, report_json, report_markdown, Period};
 
 use crate::Globals;
 
@@ -47,11 +47,7 @@ pub(crate) fn run(globals: &Globals, args: Args) -> anyhow::Result<ExitCode> {
         anyhow::Ok(r?)
     })?;
     let text = match format {
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(&data)?;
-            s.push('\n');
-            s
-        }
+        Format::Json => report_json(&data),
         Format::Md => report_markdown(&data),
         Format::Html => report_html(&data),
     };

@@ -34,8 +34,10 @@ pub use ship::{
     ship_stream, Progress, ShipError, ShipObserver, ShipOptions, Shipper, StreamSummary,
 };
 
-/// One stored event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One stored event. Its only JSON form is the line a sink receives
+/// ([`Event::to_json`]); `Serialize` writes the same document, so
+/// `bulwark events list --json` prints exactly what a SIEM is sent.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub seq: i64,
     pub at: DateTime<Utc>,
@@ -43,16 +45,37 @@ pub struct Event {
     pub body: serde_json::Value,
 }
 
+/// The event as shipped: `{"at","body","kind","seq"}`, `at` in RFC 3339
+/// with milliseconds. The fields are in the alphabetical order the first
+/// shipped lines had, so a consumer comparing bytes sees no change.
+#[derive(Serialize)]
+struct Line<'a> {
+    at: String,
+    body: &'a serde_json::Value,
+    kind: &'a str,
+    seq: i64,
+}
+
 impl Event {
-    /// The line a sink receives: `{"seq","at","kind","body"}`.
+    fn line(&self) -> Line<'_> {
+        Line {
+            at: self.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            body: &self.body,
+            kind: &self.kind,
+            seq: self.seq,
+        }
+    }
+
+    /// The line a sink receives.
     pub fn to_json(&self) -> String {
-        serde_json::json!({
-            "seq": self.seq,
-            "at": self.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "kind": self.kind,
-            "body": self.body,
-        })
-        .to_string()
+        // A string, a number and a JSON value: serialising cannot fail.
+        serde_json::to_string(&self.line()).unwrap_or_default()
+    }
+}
+
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.line().serialize(serializer)
     }
 }
 

@@ -3,14 +3,20 @@
 //! incidents with durations, backup runs, verifications, drills with RTO/RPO
 //! against targets and secret rotations: what a SOC 2 style auditor asks for.
 //!
-//! [`Report`] is the data model and its JSON is the `json` format;
-//! [`render`] turns it into Markdown and self-contained HTML. Gathering
+//! [`Report`] is the data model; [`render`] turns it into the versioned
+//! JSON document ([`ReportDocument`]), Markdown and self-contained HTML. Gathering
 //! ([`gather`]) is the only part that reads the store; the arithmetic
 //! ([`Period`], [`uptime_summary`], [`slo_summary`]) is pure and takes plain
 //! numbers.
 
+mod document;
 mod job;
 pub mod render;
+
+pub use document::{
+    DayUptimeDoc, DrillDoc, IncidentDoc, JobSummaryDoc, MonitorUptimeDoc, ReportDocument,
+    RotationDoc, SloSummaryDoc, StorageClassDoc, StorageDoc, REPORT_SCHEMA,
+};
 
 pub use job::job;
 
@@ -20,7 +26,6 @@ mod tests;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
-use serde::Serialize;
 use sqlx::Row;
 
 use crate::audit::{self, Filter};
@@ -105,7 +110,7 @@ impl std::fmt::Display for Period {
 }
 
 /// One day of one monitor.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DayUptime {
     pub date: NaiveDate,
     pub total: u64,
@@ -114,7 +119,7 @@ pub struct DayUptime {
     pub uptime: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MonitorUptime {
     pub monitor: String,
     pub total: u64,
@@ -130,7 +135,7 @@ pub struct MonitorUptime {
     pub daily: Vec<DayUptime>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SloSummary {
     pub slo: String,
     pub monitor: String,
@@ -144,7 +149,7 @@ pub struct SloSummary {
     pub met: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IncidentRow {
     pub id: String,
     pub monitor: String,
@@ -156,7 +161,7 @@ pub struct IncidentRow {
 }
 
 /// The runs of one job (`backup:NAME` or `verify:NAME`) in the month.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobSummary {
     pub backup: String,
     pub runs: u64,
@@ -166,7 +171,7 @@ pub struct JobSummary {
     pub last_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DrillRow {
     pub drill: String,
     pub started_at: Option<DateTime<Utc>>,
@@ -181,7 +186,7 @@ pub struct DrillRow {
 }
 
 /// A rotation from the audit trail: name, version, when and who; never the value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RotationRow {
     pub secret: String,
     pub version: Option<i64>,
@@ -190,7 +195,7 @@ pub struct RotationRow {
 }
 
 /// The whole report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     pub period: String,
     pub from: DateTime<Utc>,
@@ -210,7 +215,7 @@ pub struct Report {
 
 /// One repository of a backup in the storage cost section: the `cost`
 /// job's latest listing (which, for an old month, may be after it).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StorageRow {
     pub backup: String,
     pub repository: String,
@@ -226,7 +231,7 @@ pub struct StorageRow {
     pub unpriced: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StorageClassRow {
     pub class: String,
     pub objects: u64,
@@ -567,10 +572,10 @@ pub async fn write_monthly(
         .await
         .map_err(|e| e.to_string())?;
     let dir = data_dir.join("reports");
-    let json = serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?;
+    let json = render::json(&report);
     let base = dir.join(format!("report_{period}"));
     let json_path = base.with_extension("json");
-    crate::files::write_atomic(&json_path, &json)
+    crate::files::write_atomic(&json_path, json.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", json_path.display()))?;
     let html_path = base.with_extension("html");
     crate::files::write_atomic(&html_path, render::html(&report).as_bytes())

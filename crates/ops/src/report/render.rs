@@ -1,4 +1,5 @@
-//! The report as Markdown and as one self-contained HTML page.
+//! The report as its JSON document, as Markdown and as one self-contained
+//! HTML page.
 //!
 //! The HTML has no scripts, stylesheets or images from elsewhere: auditors
 //! archive it and open it offline years later. Charts are inline SVG drawn
@@ -8,9 +9,18 @@
 
 use std::fmt::Write;
 
-use super::{MonitorUptime, Report};
+use super::{MonitorUptime, Report, ReportDocument};
 
 pub use crate::charts::escape;
+
+/// The JSON document ([`ReportDocument`]), pretty-printed, ending in a newline.
+pub fn json(r: &Report) -> String {
+    // Plain structs of strings, numbers and dates: serialising cannot fail,
+    // and non-finite floats become `null`.
+    let mut s = serde_json::to_string_pretty(&ReportDocument::from(r)).unwrap_or_default();
+    s.push('\n');
+    s
+}
 
 /// Markdown table cells: a `|` or newline would break the row.
 fn md(s: &str) -> String {

@@ -10,7 +10,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use bulwark_ops::{gather_report, report_html, report_markdown, BackupConfig, Period};
+use bulwark_ops::{
+    gather_report, report_html, report_json, report_markdown, BackupConfig, Period, ReportDocument,
+};
 
 use crate::api::{BackupSnapshots, DrillQuery, OpsCheck, ReportQuery, SnapshotQuery, SnapshotWire};
 use crate::auth::{Analyst, Auth};
@@ -130,11 +132,16 @@ pub(crate) async fn ops_check(
 }
 
 /// The monthly reliability report for `period` (YYYY-MM, UTC), as
-/// `bulwark report` writes it: JSON, Markdown or self-contained HTML.
+/// `bulwark report` writes it: JSON (the versioned `ReportDocument`, the
+/// default), Markdown or self-contained HTML.
 #[utoipa::path(get, path = "/api/v1/reports/{period}", tag = "ops",
     params(("period" = String, Path, description = "YYYY-MM"), ReportQuery),
     security(("dash_key" = []), ("bearer" = [])),
-    responses((status = 200, description = "the report in the asked format"),
+    responses(
+        (status = 200, description = "the report in the asked format", content(
+            (ReportDocument = "application/json"),
+            (String = "text/markdown"),
+            (String = "text/html"))),
         (status = 400, body = crate::api::ErrorBody), (status = 401, body = crate::api::ErrorBody)))]
 pub(crate) async fn monthly_report(
     State(state): State<Arc<AppState>>,
@@ -168,7 +175,11 @@ pub(crate) async fn monthly_report(
             report_html(&data),
         )
             .into_response(),
-        _ => Json(data).into_response(),
+        _ => (
+            [(header::CONTENT_TYPE, "application/json")],
+            report_json(&data),
+        )
+            .into_response(),
     })
 }
 

@@ -17,6 +17,48 @@ use tower::ServiceExt;
 pub const ADMIN: &str = "k-admin";
 pub const ANALYST: &str = "k-analyst";
 
+/// argv: the OpenAPI document, one response schema, the served body.
+/// OpenAPI 3.1 schemas are JSON Schema 2020-12; `$ref`s point into the
+/// document's components, which are copied beside the schema. An `allOf`
+/// (a `#[serde(flatten)]`) is merged into one object first, since a member
+/// that refuses unknown properties would refuse its siblings'.
+const STRICT_VALIDATOR: &str = r#"
+import json, sys, jsonschema
+doc, schema, served = (json.load(open(p)) for p in sys.argv[1:4])
+components = doc.get("components", {})
+def resolve(node):
+    while "$ref" in node:
+        node = components["schemas"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+def merge(node):
+    if isinstance(node, list):
+        return [merge(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if "allOf" in node:
+        merged = {"type": "object", "properties": {}, "required": []}
+        for part in (merge(resolve(p)) for p in node["allOf"]):
+            merged["properties"].update(part.get("properties", {}))
+            merged["required"] += part.get("required", [])
+        return merged
+    return {k: merge(v) for k, v in node.items()}
+def strict(node):
+    if isinstance(node, dict):
+        if "properties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for v in node.values():
+            strict(v)
+    elif isinstance(node, list):
+        for v in node:
+            strict(v)
+root = merge({"components": components, **schema})
+strict(root)
+errors = list(jsonschema.Draft202012Validator(root).iter_errors(served))
+for e in errors[:20]:
+    print("/".join(map(str, e.absolute_path)) or "(root)", ":", e.message)
+sys.exit(1 if errors else 0)
+"#;
+
 pub struct Harness {
     pub state: Arc<AppState>,
     pub dir: tempfile::TempDir,
@@ -179,6 +221,53 @@ impl Harness {
         let (status, text) = self.text(method, uri, key, body).await;
         let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
         (status, json)
+    }
+
+    /// Calls `uri` (an instance of the documented `template`) with `key`
+    /// and checks the 200 body against the schema `/api/openapi.json` gives
+    /// that response, read strictly: every object schema refuses properties
+    /// it does not list, so a served field missing from the document fails
+    /// as surely as a documented field that is not served. Python's
+    /// `jsonschema` (installed with openapi-spec-validator) is the judge.
+    /// The error lists every mismatch, so one run shows them all.
+    pub async fn served_as_documented(
+        &self,
+        method: &str,
+        template: &str,
+        uri: &str,
+        key: &str,
+    ) -> Result<(), String> {
+        let (status, served) = self.call(method, uri, Some(key), None).await;
+        assert_eq!(status, StatusCode::OK, "{method} {uri}: {served}");
+        let (_, doc) = self.call("GET", "/api/openapi.json", None, None).await;
+        let op = &doc["paths"][template][method.to_ascii_lowercase()];
+        let schema = &op["responses"]["200"]["content"]["application/json"]["schema"];
+        assert!(
+            schema.is_object(),
+            "{method} {template} documents no JSON body: {op}"
+        );
+        let files = tempfile::tempdir().unwrap();
+        let write = |name: &str, v: &serde_json::Value| {
+            let path = files.path().join(name);
+            std::fs::write(&path, v.to_string()).unwrap();
+            path
+        };
+        let out = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(STRICT_VALIDATOR)
+            .arg(write("openapi.json", &doc))
+            .arg(write("schema.json", schema))
+            .arg(write("served.json", &served))
+            .output()
+            .expect("python3");
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "{method} {uri} does not match its OpenAPI schema:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 
     /// Stores `total` results of `monitor` spread over the hour starting at
