@@ -418,14 +418,20 @@ async fn restore_through_the_api_runs_as_a_job_and_is_audited() {
 }
 
 /// Every JSON route serves exactly the shape `/api/openapi.json` documents
-/// for it, read strictly (no undocumented field, every required one
-/// present), over a store with something in every list: a backup, a
-/// verification, a drill, a rotation, an incident, a silence, a
-/// maintenance window, probe results and the monthly report.
+/// for it and the status it answered, read strictly (no undocumented field,
+/// every required one present), over a store with something in every list:
+/// a backup, a verification, a drill, a rotation, a restore, a key, a
+/// silence, a maintenance window, a push token and a ping, probe results
+/// and the monthly report.
 #[tokio::test]
 async fn every_json_route_serves_the_schema_it_documents() {
-    let (h, _dir) = with_backups_and(
+    let (h, dir) = with_backups_and(
         r#"
+[[monitor]]
+name = "cron"
+type = "push"
+period = "1h"
+
 [[slo]]
 name = "closed-availability"
 monitor = "closed"
@@ -442,9 +448,23 @@ name = "DASHBOARD_KEY"
     )
     .await;
     let now = chrono::Utc::now().timestamp_millis();
-    h.seed_hour("closed", now - now % 3_600_000 - 3_600_000, 60, 3)
+    // Some budget spent, not enough to fail `/healthz/strict`.
+    h.seed_hour("closed", now - now % 3_600_000 - 3_600_000, 1000, 1)
         .await;
+    let target = dir.path().join("restored");
+    let restore = serde_json::json!({ "snapshot": "latest", "target": target }).to_string();
+    let period = bulwark_ops::current_period(chrono::Utc::now()).to_string();
+
     let mut mismatches = Vec::new();
+    let mut check =
+        async |method: &str, template: &str, uri: &str, key: &str, body: Option<&str>| {
+            let (served, verdict) = h
+                .served_as_documented(method, template, uri, key, body)
+                .await;
+            mismatches.extend(verdict.err());
+            served
+        };
+    // Changes first, so every list below has an entry.
     for job in [
         "backup:app",
         "verify:app",
@@ -452,56 +472,84 @@ name = "DASHBOARD_KEY"
         "rotate:DASHBOARD_KEY",
         "slo",
     ] {
-        mismatches.extend(
-            h.served_as_documented(
-                "POST",
-                "/api/v1/jobs/{name}/run",
-                &format!("/api/v1/jobs/{job}/run"),
-                ADMIN,
-            )
-            .await
-            .err(),
-        );
+        let uri = format!("/api/v1/jobs/{job}/run");
+        check("POST", "/api/v1/jobs/{name}/run", &uri, ADMIN, None).await;
     }
-    let (status, _) = h
-        .call(
-            "POST",
-            "/api/v1/silences",
-            Some(ADMIN),
-            Some(r#"{"monitor":"closed","duration":"2h","comment":"deploy"}"#),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    let started = check(
+        "POST",
+        "/api/v1/backups/{name}/restore",
+        "/api/v1/backups/app/restore",
+        ADMIN,
+        Some(&restore),
+    )
+    .await;
+    let run = started["run_id"].as_str().unwrap_or_default().to_string();
+    finished_run(&h, &run).await;
+    check(
+        "POST",
+        "/api/v1/keys",
+        "/api/v1/keys",
+        ADMIN,
+        Some(r#"{"role":"analyst","name":"ci"}"#),
+    )
+    .await;
+    check(
+        "POST",
+        "/api/v1/secrets/{name}/rotate",
+        "/api/v1/secrets/DASHBOARD_KEY/rotate?force=true",
+        ADMIN,
+        None,
+    )
+    .await;
+    let silence = r#"{"monitor":"closed","duration":"2h","comment":"deploy"}"#;
+    check(
+        "POST",
+        "/api/v1/silences",
+        "/api/v1/silences",
+        ADMIN,
+        Some(silence),
+    )
+    .await;
     let window = r#"{"name":"upgrade","monitors":["closed"],"starts_at":"2030-01-01T00:00:00Z","ends_at":"2030-01-01T02:00:00Z"}"#;
-    let (status, _) = h
-        .call("POST", "/api/v1/maintenance", Some(ADMIN), Some(window))
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-    mismatches.extend(
-        h.served_as_documented(
-            "POST",
-            "/api/ops/uptime/test",
-            "/api/ops/uptime/test",
-            ADMIN,
-        )
-        .await
-        .err(),
+    check(
+        "POST",
+        "/api/v1/maintenance",
+        "/api/v1/maintenance",
+        ADMIN,
+        Some(window),
+    )
+    .await;
+    let made = check(
+        "POST",
+        "/api/v1/monitors/{name}/push-token",
+        "/api/v1/monitors/cron/push-token",
+        ADMIN,
+        None,
+    )
+    .await;
+    let ping = format!(
+        "/api/v1/push/{}",
+        made["token"].as_str().unwrap_or_default()
     );
+    check("POST", "/api/v1/push/{token}", &ping, ADMIN, None).await;
+    check(
+        "POST",
+        "/api/ops/uptime/test",
+        "/api/ops/uptime/test",
+        ADMIN,
+        None,
+    )
+    .await;
 
-    let period = bulwark_ops::current_period(chrono::Utc::now()).to_string();
-    let (_, jobs) = h.call("GET", "/api/v1/jobs", Some(ANALYST), None).await;
-    let run_id = jobs[0]["last_run"]["id"].as_str().unwrap().to_string();
     for (template, uri) in [
         ("/healthz", "/healthz".to_string()),
+        ("/healthz/strict", "/healthz/strict".to_string()),
         ("/api/v1/whoami", "/api/v1/whoami".to_string()),
         ("/api/v1/keys", "/api/v1/keys".to_string()),
         ("/api/v1/audit", "/api/v1/audit".to_string()),
         ("/api/v1/secrets", "/api/v1/secrets".to_string()),
         ("/api/v1/jobs", "/api/v1/jobs".to_string()),
-        (
-            "/api/v1/jobs/runs/{id}",
-            format!("/api/v1/jobs/runs/{run_id}"),
-        ),
+        ("/api/v1/jobs/runs/{id}", format!("/api/v1/jobs/runs/{run}")),
         ("/api/ops/dr/last", "/api/ops/dr/last".to_string()),
         ("/api/v1/drills", "/api/v1/drills".to_string()),
         ("/api/v1/snapshots", "/api/v1/snapshots".to_string()),
@@ -521,16 +569,7 @@ name = "DASHBOARD_KEY"
         ("/api/v1/silences", "/api/v1/silences".to_string()),
         ("/api/v1/maintenance", "/api/v1/maintenance".to_string()),
     ] {
-        let key = if template == "/api/v1/keys" {
-            ADMIN
-        } else {
-            ANALYST
-        };
-        mismatches.extend(
-            h.served_as_documented("GET", template, &uri, key)
-                .await
-                .err(),
-        );
+        check("GET", template, &uri, ADMIN, None).await;
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }

@@ -224,28 +224,30 @@ impl Harness {
     }
 
     /// Calls `uri` (an instance of the documented `template`) with `key`
-    /// and checks the 200 body against the schema `/api/openapi.json` gives
-    /// that response, read strictly: every object schema refuses properties
-    /// it does not list, so a served field missing from the document fails
-    /// as surely as a documented field that is not served. Python's
-    /// `jsonschema` (installed with openapi-spec-validator) is the judge.
-    /// The error lists every mismatch, so one run shows them all.
+    /// and `body`, and checks the successful answer against the schema
+    /// `/api/openapi.json` gives that status, read strictly: every object
+    /// schema refuses properties it does not list, so a served field missing
+    /// from the document fails as surely as a documented field that is not
+    /// served. Python's `jsonschema` (installed with openapi-spec-validator)
+    /// is the judge. The error lists every mismatch, so one run shows them
+    /// all; the served body comes back for the caller's own use.
     pub async fn served_as_documented(
         &self,
         method: &str,
         template: &str,
         uri: &str,
         key: &str,
-    ) -> Result<(), String> {
-        let (status, served) = self.call(method, uri, Some(key), None).await;
-        assert_eq!(status, StatusCode::OK, "{method} {uri}: {served}");
+        body: Option<&str>,
+    ) -> (serde_json::Value, Result<(), String>) {
+        let (status, served) = self.call(method, uri, Some(key), body).await;
+        assert!(status.is_success(), "{method} {uri}: {status} {served}");
         let (_, doc) = self.call("GET", "/api/openapi.json", None, None).await;
         let op = &doc["paths"][template][method.to_ascii_lowercase()];
-        let schema = &op["responses"]["200"]["content"]["application/json"]["schema"];
-        assert!(
-            schema.is_object(),
-            "{method} {template} documents no JSON body: {op}"
-        );
+        let schema = &op["responses"][status.as_str()]["content"]["application/json"]["schema"];
+        if !schema.is_object() {
+            let err = format!("{method} {template} documents no JSON body for {status}: {op}");
+            return (served, Err(err));
+        }
         let files = tempfile::tempdir().unwrap();
         let write = |name: &str, v: &serde_json::Value| {
             let path = files.path().join(name);
@@ -261,13 +263,14 @@ impl Harness {
             .output()
             .expect("python3");
         if out.status.success() {
-            return Ok(());
+            return (served, Ok(()));
         }
-        Err(format!(
-            "{method} {uri} does not match its OpenAPI schema:\n{}{}",
+        let err = format!(
+            "{method} {uri} ({status}) does not match its OpenAPI schema:\n{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
-        ))
+        );
+        (served, Err(err))
     }
 
     /// Stores `total` results of `monitor` spread over the hour starting at
