@@ -27,6 +27,7 @@
 //! the usual limit of 1024.
 
 mod dirfd;
+mod node;
 mod read;
 mod stream;
 #[cfg(test)]
@@ -46,12 +47,13 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use rustix::fs::FileType;
 
 use self::dirfd::{Meta, Opened};
+use self::node::Names;
 use self::read::{read_file, read_files, FileRef, ReadJob, ReadOutcome};
 use crate::cancel::Cancel;
 use crate::chunker::{Chunker, ChunkerTables};
 use crate::error::{Error, Result};
 use crate::format::snapshot::Snapshot;
-use crate::format::tree::{go_mode_from_unix, Node, Tree};
+use crate::format::tree::{Node, Tree};
 use crate::format::{time, BlobType};
 use crate::id::Id;
 use crate::repository::{BlobSaver, Repository};
@@ -188,36 +190,6 @@ pub(crate) fn build_globs(patterns: &[String]) -> Result<Option<GlobSet>> {
     b.build()
         .map(Some)
         .map_err(|e| Error::InvalidArgument(e.to_string()))
-}
-
-/// uid/gid to names from /etc/passwd and /etc/group (no libc needed).
-#[derive(Default)]
-struct Names {
-    users: HashMap<u32, String>,
-    groups: HashMap<u32, String>,
-}
-
-impl Names {
-    fn load() -> Names {
-        fn parse(path: &str) -> HashMap<u32, String> {
-            let mut m = HashMap::new();
-            if let Ok(s) = fs::read_to_string(path) {
-                for line in s.lines() {
-                    let f: Vec<&str> = line.split(':').collect();
-                    if let (Some(name), Some(id)) =
-                        (f.first(), f.get(2).and_then(|x| x.parse().ok()))
-                    {
-                        m.entry(id).or_insert_with(|| name.to_string());
-                    }
-                }
-            }
-            m
-        }
-        Names {
-            users: parse("/etc/passwd"),
-            groups: parse("/etc/group"),
-        }
-    }
 }
 
 /// A directory on the way to a backed-up path, or the path itself.
@@ -662,7 +634,7 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
                         xattrs,
                     }) => {
                         // Metadata from the descriptor that was read.
-                        let mut node = self.node_from_meta(name, &meta);
+                        let mut node = self.names.node(name, &meta);
                         node.content = Some(content);
                         node.size = size;
                         node.extended_attributes = xattrs.unwrap_or_else(|e| {
@@ -720,7 +692,7 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
                 // Above the paths the user named: by path, as named.
                 Virtual::Dir(real, children) => {
                     let meta = dirfd::lstat(real).map_err(|e| Error::io("stat", real, e))?;
-                    let mut node = self.node_from_meta(name.clone(), &meta);
+                    let mut node = self.names.node(name.clone(), &meta);
                     node.extended_attributes =
                         self.xattrs(&meta, pn, || crate::xattrs::read(real, real));
                     let number = self.walk_virtual(children, pn.and_then(|n| n.subtree))?;
@@ -749,47 +721,6 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
             }
         }
         self.enqueue(slots)
-    }
-
-    /// A node from an entry's metadata, without extended attributes.
-    fn node_from_meta(&self, name: String, md: &Meta) -> Node {
-        let ft = md.file_type();
-        let node_type = match ft {
-            FileType::Directory => "dir",
-            FileType::Symlink => "symlink",
-            FileType::RegularFile => "file",
-            FileType::BlockDevice => "dev",
-            FileType::CharacterDevice => "chardev",
-            FileType::Fifo => "fifo",
-            _ => "socket",
-        };
-        let is_device = matches!(ft, FileType::BlockDevice | FileType::CharacterDevice);
-        Node {
-            name,
-            node_type: node_type.to_string(),
-            mode: go_mode_from_unix(md.mode),
-            mtime: time::from_unix(md.mtime.0, md.mtime.1),
-            atime: time::from_unix(md.atime.0, md.atime.1),
-            ctime: time::from_unix(md.ctime.0, md.ctime.1),
-            uid: md.uid,
-            gid: md.gid,
-            user: self.names.users.get(&md.uid).cloned().unwrap_or_default(),
-            group: self.names.groups.get(&md.gid).cloned().unwrap_or_default(),
-            inode: md.ino,
-            device_id: md.dev,
-            size: if ft == FileType::RegularFile {
-                md.size
-            } else {
-                0
-            },
-            links: md.nlink,
-            linktarget: String::new(),
-            extended_attributes: None,
-            device: if is_device { md.rdev } else { 0 },
-            content: None,
-            subtree: None,
-            error: String::new(),
-        }
     }
 
     /// An entry's extended attributes: the parent snapshot's when inode
@@ -851,7 +782,7 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
             }
         };
         self.after_stat(&path);
-        let mut node = self.node_from_meta(name, &md);
+        let mut node = self.names.node(name, &md);
         match md.file_type() {
             FileType::RegularFile => {
                 if let Some(content) = self.unchanged_content(&node, parent)? {
@@ -889,7 +820,7 @@ impl<F: FnMut(BackupProgress)> Archiver<'_, '_, F> {
                     .and_then(|p| p.subtree);
                 let fd = match dirfd::open_dir_at(dir.as_fd(), &cname, &md) {
                     Ok(Opened::Same(fd, now)) => {
-                        node = self.node_from_meta(node.name, &now);
+                        node = self.names.node(node.name, &now);
                         let f = fs::File::from(fd);
                         node.extended_attributes =
                             self.xattrs(&now, parent, || crate::xattrs::read_file(&f, &path));
