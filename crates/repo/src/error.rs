@@ -82,6 +82,12 @@ pub enum Error {
     /// The repository is locked by another process.
     #[error("repository is locked: {0}")]
     Locked(String),
+    /// Another restore is writing into the same target directory.
+    #[error("restore target {} is in use by another restore", .0.display())]
+    TargetBusy(PathBuf),
+    /// The restore was asked for an empty target and it has entries.
+    #[error("restore target {} is not empty", .0.display())]
+    TargetNotEmpty(PathBuf),
     /// An invalid argument was given (a bad exclude pattern, a bad parameter).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

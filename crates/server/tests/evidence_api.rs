@@ -417,6 +417,42 @@ async fn restore_through_the_api_runs_as_a_job_and_is_audited() {
     );
 }
 
+/// Two restores into one empty directory, both checked before either ran
+/// (two API calls a moment apart): the second finds the first's files
+/// under the target's lock and fails, instead of mixing two restores in
+/// one tree.
+#[tokio::test]
+async fn a_restore_into_a_target_filled_since_its_request_fails_instead_of_mixing() {
+    let (h, dir) = with_backups().await;
+    let request = bulwark_ops::RestoreRequest {
+        snapshot: "latest".into(),
+        target: dir.path().join("restored"),
+        include: vec![],
+        overwrite: false,
+    };
+    request.validate().unwrap();
+    request.validate().unwrap();
+    let backup = h.state.instance.config.backups[0].clone();
+    let actor = bulwark_ops::Actor::system("test");
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        let task = bulwark_ops::RestoreJob {
+            backup: backup.clone(),
+            request: request.clone(),
+        };
+        let scheduler = &h.state.instance.scheduler;
+        let run = scheduler
+            .start_task("restore:app", task, &actor)
+            .await
+            .unwrap();
+        outcomes.push(finished_run(&h, &run.id).await);
+    }
+    assert_eq!(outcomes[0]["outcome"], "success", "{}", outcomes[0]);
+    assert_eq!(outcomes[1]["outcome"], "failure", "{}", outcomes[1]);
+    let summary = outcomes[1]["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("is not empty"), "{summary}");
+}
+
 /// Every JSON route serves exactly the shape `/api/openapi.json` documents
 /// for it and the status it answered, read strictly (no undocumented field,
 /// every required one present), over a store with something in every list:

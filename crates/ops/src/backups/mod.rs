@@ -618,6 +618,7 @@ fn verify_blocking(
         target: target.path().to_path_buf(),
         // Exact paths: `we[ird` or `*` are file names, not patterns.
         include: sampled.iter().map(|f| glob_literal(&f.path)).collect(),
+        require_empty: true,
         verify: false,
         cancel: cancel.clone(),
     };

@@ -196,6 +196,9 @@ impl Task for RestoreJob {
                 let opts = RestoreOptions {
                     target: request.target.clone(),
                     include: request.include.clone(),
+                    // Checked again under the target's lock: another
+                    // restore may have filled it since the request.
+                    require_empty: !request.overwrite,
                     verify: false,
                     cancel,
                 };

@@ -23,6 +23,8 @@
 //! On the Linux source tree (78,579 files) that took the restore's peak
 //! heap from 142 MiB to a fraction of it.
 
+mod target;
+
 use std::collections::HashMap;
 use std::fs;
 use std::io::{ErrorKind, Read};
@@ -61,6 +63,9 @@ pub struct RestoreOptions {
     /// leading `/` anchors at the snapshot root (`/srv/app/conf`), any other
     /// pattern matches at any depth (`*.conf`). Empty: restore everything.
     pub include: Vec<String>,
+    /// Refuse a target that has entries. Checked once the target is locked
+    /// for this restore, so a restore that finished in between counts.
+    pub require_empty: bool,
     /// Re-read every restored file and compare it with the snapshot.
     pub verify: bool,
     /// Stops the restore (polled per tree node and per blob): it returns
@@ -136,7 +141,8 @@ fn restore_inner(
     opts.cancel.check()?;
     let _lock = crate::lock::lock_for_reading(repo)?;
     let (sid, snap) = repo.find_snapshot(spec)?;
-    fs::create_dir_all(&opts.target).map_err(|e| Error::io("create", &opts.target, e))?;
+    // Held to the end: no other restore writes here meanwhile.
+    let _target = target::claim(&opts.target, opts.require_empty)?;
     let mut w = Walker {
         repo,
         cancel: &opts.cancel,
