@@ -370,3 +370,50 @@ fn damaged_packs_are_reported_as_they_stream_from_local_and_memory_backends() {
         }
     }
 }
+
+/// The cache checks a tree pack against its name once per process. A
+/// copy changed on disk after that check (another process, a bad disk)
+/// fails its blob's MAC; the store's bytes are then read instead and the
+/// copy dropped, so one process does not fail every later read of that
+/// tree. Damage in the store itself is still reported.
+#[test]
+fn a_cached_tree_pack_changed_after_its_check_is_read_again_from_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(src.join("dir")).unwrap();
+    fs::write(src.join("dir/file.txt"), b"content\n").unwrap();
+    let repo_path = tmp.path().join("repo");
+    let mut repo = init_repo(&repo_path);
+    let opts = BackupOptions {
+        paths: vec![src.clone()],
+        ..Default::default()
+    };
+    let summary = backup(&mut repo, &opts, |_| {}).unwrap();
+
+    let cache = tmp.path().join("cache");
+    let mut repo = open_repo(&repo_path);
+    repo.use_cache(&cache);
+    let tree = repo.snapshots().unwrap()[0].1.tree;
+    assert_eq!(repo.snapshots().unwrap()[0].0, summary.snapshot_id);
+    let first = repo.load_tree(&tree).unwrap();
+    let entry = *repo.lookup(BlobType::Tree, &tree).unwrap();
+    let pack = entry.pack.to_hex();
+    let copy = cache.join(repo.id()).join("trees").join(&pack);
+    let stored = repo_path.join("data").join(&pack[..2]).join(&pack);
+    assert_eq!(fs::read(&copy).unwrap(), fs::read(&stored).unwrap());
+
+    flip_byte(&copy, entry.blob.offset as u64 + 20);
+    assert_eq!(repo.load_tree(&tree).unwrap(), first, "read from the store");
+    assert!(!copy.exists(), "the changed copy is dropped");
+    assert_eq!(repo.load_tree(&tree).unwrap(), first);
+    assert_eq!(
+        fs::read(&copy).unwrap(),
+        fs::read(&stored).unwrap(),
+        "fetched whole again"
+    );
+
+    flip_byte(&stored, entry.blob.offset as u64 + 20);
+    flip_byte(&copy, entry.blob.offset as u64 + 20);
+    let err = repo.load_tree(&tree).unwrap_err();
+    assert!(matches!(err, bulwark_repo::Error::Mac(_)), "{err}");
+}

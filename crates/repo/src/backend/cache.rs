@@ -225,6 +225,16 @@ impl Backend for CachedBackend {
         range(&data).ok_or_else(past_end)
     }
 
+    fn drop_tree_pack_copy(&self, name: &str) {
+        if let Ok(mut c) = self.checked_tree_packs.lock() {
+            c.remove(name);
+        }
+        let plain = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric());
+        if plain {
+            let _ = fs::remove_file(self.dir.join(TREE_PACKS).join(name));
+        }
+    }
+
     fn write(&self, t: FileType, name: &str, data: &[u8]) -> Result<()> {
         self.inner.write(t, name, data)?;
         if let Some(path) = self.path(t, name) {

@@ -136,6 +136,10 @@ pub trait Backend: Send + Sync {
     fn read_tree_pack_range(&self, name: &str, offset: u64, length: u32) -> Result<Vec<u8>> {
         self.read_range(FileType::Pack, name, offset, length)
     }
+    /// Drops a local copy of tree pack `name` whose bytes failed their
+    /// blob's MAC or hash: a cache forgets it, so the next read fetches the
+    /// pack again. Backends without a local copy have nothing to drop.
+    fn drop_tree_pack_copy(&self, _name: &str) {}
     /// Write a new file atomically.
     ///
     /// # Errors

@@ -385,13 +385,30 @@ impl Repository {
             ));
         }
         let (pack, offset, length) = (e.pack.to_hex(), e.blob.offset as u64, e.blob.length);
-        let enc = match t {
-            BlobType::Tree => self.backend.read_tree_pack_range(&pack, offset, length)?,
-            BlobType::Data => self
+        if t == BlobType::Data {
+            let enc = self
                 .backend
-                .read_range(FileType::Pack, &pack, offset, length)?,
-        };
-        self.decode_blob(&e, &enc)
+                .read_range(FileType::Pack, &pack, offset, length)?;
+            return self.decode_blob(&e, &enc);
+        }
+        let enc = self.backend.read_tree_pack_range(&pack, offset, length)?;
+        match self.decode_blob(&e, &enc) {
+            Ok(data) => Ok(data),
+            // The cache checks a tree pack against its name once per
+            // process; a copy changed on disk since then (another process,
+            // a bad disk) must not fail every later read. The store's
+            // bytes decide, and the copy is dropped so the next read
+            // fetches the pack again. Without a cache this reads the same
+            // range once more, only on a blob that is already failing.
+            Err(Error::Mac(_) | Error::HashMismatch { .. }) => {
+                self.backend.drop_tree_pack_copy(&pack);
+                let enc = self
+                    .backend
+                    .read_range(FileType::Pack, &pack, offset, length)?;
+                self.decode_blob(&e, &enc)
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Load and parse a tree.
