@@ -88,6 +88,13 @@ ensure_openapi_validator() {
         log "openapi-spec-validator is not on PATH after installing it"
         exit 1
     }
+    # The served documents are checked against it with python3's jsonschema,
+    # date-time formats through rfc3339-validator (both come with it, but
+    # the command may belong to another Python than python3).
+    if ! python3 -c 'import jsonschema, rfc3339_validator' 2>/dev/null; then
+        log "installing jsonschema and rfc3339-validator for python3"
+        python3 -m pip install --quiet --disable-pip-version-check jsonschema rfc3339-validator >/dev/null
+    fi
 }
 
 # --- check-jsonschema: the judge of .github/workflows (GitHub's schema) -----

@@ -173,10 +173,9 @@ pub use charts::{
 pub use opscheck::{all_ok as all_checks_ok, run as run_ops_check, CheckRow};
 pub use report::render::{html as report_html, json as report_json, markdown as report_markdown};
 pub use report::{
-    current_period, gather as gather_report, DayUptime, DayUptimeDoc, DrillDoc, DrillRow,
-    IncidentDoc, IncidentRow, JobSummary, JobSummaryDoc, MonitorUptime, MonitorUptimeDoc, Period,
-    PeriodError, Report, ReportDocument, RotationDoc, RotationRow, SloSummary, SloSummaryDoc,
-    StorageClassDoc, StorageClassRow, StorageDoc, StorageRow, REPORT_SCHEMA,
+    current_period, gather as gather_report, DayUptime, DrillRow, IncidentRow, JobSummary,
+    MonitorUptime, Period, PeriodError, Report, ReportDocument, RotationRow, SloSummary,
+    StorageClassRow, StorageRow,
 };
 pub use status::{
     public_status, PublicIncident, PublicMonitor, PublicStatus, State as MonitorState, BADGE_DAYS,

@@ -11,11 +11,6 @@ use common::{Harness, ADMIN, ANALYST};
 /// A repository holding one backup of a small tree, a second `[[backup]]`
 /// whose repository does not exist, and a monitor on a closed port.
 async fn with_backups() -> (Harness, tempfile::TempDir) {
-    with_backups_and("").await
-}
-
-/// [`with_backups`] with `extra` appended to its config.
-async fn with_backups_and(extra: &str) -> (Harness, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join("app");
     std::fs::create_dir_all(&app).unwrap();
@@ -53,7 +48,7 @@ paths = ["{app}"]
         pw = pw.display(),
         app = app.display(),
         missing = dir.path().join("missing").display(),
-    ) + extra;
+    );
     let h = Harness::new(&text).await;
     let run = bulwark_ops::run_backup(&h.state.instance.config.backups[0], &Default::default())
         .await
@@ -453,16 +448,49 @@ async fn a_restore_into_a_target_filled_since_its_request_fails_instead_of_mixin
     assert!(summary.contains("is not empty"), "{summary}");
 }
 
-/// Every JSON route serves exactly the shape `/api/openapi.json` documents
-/// for it and the status it answered, read strictly (no undocumented field,
-/// every required one present), over a store with something in every list:
-/// a backup, a verification, a drill, a rotation, a restore, a key, a
-/// silence, a maintenance window, a push token and a ping, probe results
-/// and the monthly report.
+/// Every documented JSON operation serves exactly the shape
+/// `/api/openapi.json` gives the status it answered, read strictly (no
+/// undocumented field, every documented one present, formats checked), and
+/// every schema those operations can return holds a served value at least
+/// once: the store has something in every list (a backup with a copy, a
+/// verification, a drill with its copy check, a rotation, a restore, an
+/// incident, a storage cost, a key, a silence, a maintenance window, a push
+/// token and its ping, probe results, the monthly report), and a restore is
+/// caught in flight for its progress.
 #[tokio::test]
 async fn every_json_route_serves_the_schema_it_documents() {
-    let (h, dir) = with_backups_and(
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("index.html"), "<h1>hello</h1>").unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "correct horse\n").unwrap();
+    for name in ["repo", "copy"] {
+        Repository::init(
+            open_backend(dir.path().join(name).to_str().unwrap()).unwrap(),
+            b"correct horse",
+            KdfParams::INSECURE_FAST,
+        )
+        .unwrap();
+    }
+    let backup = |name: &str, pw: &std::path::Path| {
+        format!(
+            "[[backup]]\nname = \"{name}\"\nrepo = \"{}\"\npassword_file = \"{}\"\npaths = [\"{}\"]\n",
+            dir.path().join("repo").display(),
+            pw.display(),
+            app.display()
+        )
+    };
+    let h = Harness::new(&format!(
         r#"
+[cost]
+prices = {{ local = 10.0 }}
+
+[[monitor]]
+name = "closed"
+url = "tcp://127.0.0.1:9"
+timeout = "500ms"
+
 [[monitor]]
 name = "cron"
 type = "push"
@@ -474,6 +502,8 @@ monitor = "closed"
 target = 0.99
 window = "7d"
 
+{app}repos = ["{copy}"]
+
 [[drill]]
 name = "weekly"
 backup = "app"
@@ -481,25 +511,24 @@ backup = "app"
 [[secret]]
 name = "DASHBOARD_KEY"
 "#,
-    )
+        app = backup("app", &pw),
+        copy = dir.path().join("copy").display(),
+    ))
     .await;
+    let store = &h.state.instance.store;
     let now = chrono::Utc::now().timestamp_millis();
     // Some budget spent, not enough to fail `/healthz/strict`.
     h.seed_hour("closed", now - now % 3_600_000 - 3_600_000, 1000, 1)
         .await;
-    let target = dir.path().join("restored");
-    let restore = serde_json::json!({ "snapshot": "latest", "target": target }).to_string();
+    bulwark_ops::open_incident(store, "closed", common::ts(now), "connection refused")
+        .await
+        .unwrap();
+    let restore = |to: &str| {
+        serde_json::json!({ "snapshot": "latest", "target": dir.path().join(to) }).to_string()
+    };
     let period = bulwark_ops::current_period(chrono::Utc::now()).to_string();
+    let mut c = h.conformance().await;
 
-    let mut mismatches = Vec::new();
-    let mut check =
-        async |method: &str, template: &str, uri: &str, key: &str, body: Option<&str>| {
-            let (served, verdict) = h
-                .served_as_documented(method, template, uri, key, body)
-                .await;
-            mismatches.extend(verdict.err());
-            served
-        };
     // Changes first, so every list below has an entry.
     for job in [
         "backup:app",
@@ -507,29 +536,36 @@ name = "DASHBOARD_KEY"
         "drill:weekly",
         "rotate:DASHBOARD_KEY",
         "slo",
+        "cost",
     ] {
         let uri = format!("/api/v1/jobs/{job}/run");
-        check("POST", "/api/v1/jobs/{name}/run", &uri, ADMIN, None).await;
+        c.check(&h, "POST", "/api/v1/jobs/{name}/run", &uri, ADMIN, None)
+            .await;
     }
-    let started = check(
-        "POST",
-        "/api/v1/backups/{name}/restore",
-        "/api/v1/backups/app/restore",
-        ADMIN,
-        Some(&restore),
-    )
-    .await;
+    let started = c
+        .check(
+            &h,
+            "POST",
+            "/api/v1/backups/{name}/restore",
+            "/api/v1/backups/app/restore",
+            ADMIN,
+            Some(&restore("restored")),
+        )
+        .await;
     let run = started["run_id"].as_str().unwrap_or_default().to_string();
     finished_run(&h, &run).await;
-    check(
-        "POST",
-        "/api/v1/keys",
-        "/api/v1/keys",
-        ADMIN,
-        Some(r#"{"role":"analyst","name":"ci"}"#),
-    )
-    .await;
-    check(
+    let key = c
+        .check(
+            &h,
+            "POST",
+            "/api/v1/keys",
+            "/api/v1/keys",
+            ADMIN,
+            Some(r#"{"role":"analyst","name":"ci"}"#),
+        )
+        .await;
+    c.check(
+        &h,
         "POST",
         "/api/v1/secrets/{name}/rotate",
         "/api/v1/secrets/DASHBOARD_KEY/rotate?force=true",
@@ -538,16 +574,19 @@ name = "DASHBOARD_KEY"
     )
     .await;
     let silence = r#"{"monitor":"closed","duration":"2h","comment":"deploy"}"#;
-    check(
-        "POST",
-        "/api/v1/silences",
-        "/api/v1/silences",
-        ADMIN,
-        Some(silence),
-    )
-    .await;
+    let silence = c
+        .check(
+            &h,
+            "POST",
+            "/api/v1/silences",
+            "/api/v1/silences",
+            ADMIN,
+            Some(silence),
+        )
+        .await;
     let window = r#"{"name":"upgrade","monitors":["closed"],"starts_at":"2030-01-01T00:00:00Z","ends_at":"2030-01-01T02:00:00Z"}"#;
-    check(
+    c.check(
+        &h,
         "POST",
         "/api/v1/maintenance",
         "/api/v1/maintenance",
@@ -555,20 +594,26 @@ name = "DASHBOARD_KEY"
         Some(window),
     )
     .await;
-    let made = check(
-        "POST",
-        "/api/v1/monitors/{name}/push-token",
-        "/api/v1/monitors/cron/push-token",
-        ADMIN,
-        None,
-    )
-    .await;
+    let made = c
+        .check(
+            &h,
+            "POST",
+            "/api/v1/monitors/{name}/push-token",
+            "/api/v1/monitors/cron/push-token",
+            ADMIN,
+            None,
+        )
+        .await;
     let ping = format!(
         "/api/v1/push/{}",
         made["token"].as_str().unwrap_or_default()
     );
-    check("POST", "/api/v1/push/{token}", &ping, ADMIN, None).await;
-    check(
+    c.check(&h, "POST", "/api/v1/push/{token}", &ping, ADMIN, None)
+        .await;
+    c.check(&h, "GET", "/api/v1/push/{token}", &ping, ADMIN, None)
+        .await;
+    c.check(
+        &h,
         "POST",
         "/api/ops/uptime/test",
         "/api/ops/uptime/test",
@@ -601,11 +646,66 @@ name = "DASHBOARD_KEY"
             "/api/v1/monitors/{name}/results",
             "/api/v1/monitors/closed/results".to_string(),
         ),
+        (
+            "/api/v1/monitors/{name}/results",
+            "/api/v1/monitors/closed/results?resolution=minute&since=2000-01-01T00:00:00Z"
+                .to_string(),
+        ),
         ("/api/v1/incidents", "/api/v1/incidents".to_string()),
         ("/api/v1/silences", "/api/v1/silences".to_string()),
         ("/api/v1/maintenance", "/api/v1/maintenance".to_string()),
     ] {
-        check("GET", template, &uri, ADMIN, None).await;
+        c.check(&h, "GET", template, &uri, ADMIN, None).await;
     }
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    // Removals answer with what they removed.
+    let uri = format!("/api/v1/keys/{}", key["id"].as_str().unwrap_or_default());
+    c.check(&h, "DELETE", "/api/v1/keys/{id}", &uri, ADMIN, None)
+        .await;
+    let uri = format!(
+        "/api/v1/silences/{}",
+        silence["id"].as_str().unwrap_or_default()
+    );
+    c.check(&h, "DELETE", "/api/v1/silences/{id}", &uri, ADMIN, None)
+        .await;
+
+    // A restore in flight shows its progress: its backup's password file
+    // is a FIFO, so opening the repository waits until the test writes it.
+    let fifo = dir.path().join("pw.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let slow = Harness::new(&backup("slow", &fifo)).await;
+    let started = slow
+        .call(
+            "POST",
+            "/api/v1/backups/slow/restore",
+            Some(ADMIN),
+            Some(&restore("restored-slowly")),
+        )
+        .await
+        .1;
+    let uri = format!(
+        "/api/v1/jobs/runs/{}",
+        started["run_id"].as_str().unwrap_or_default()
+    );
+    loop {
+        let (_, run) = slow.call("GET", &uri, Some(ADMIN), None).await;
+        if run["progress"].is_object() {
+            break;
+        }
+        assert_eq!(run["outcome"], "running", "{run}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    c.check(&slow, "GET", "/api/v1/jobs/runs/{id}", &uri, ADMIN, None)
+        .await;
+    tokio::task::spawn_blocking(move || std::fs::write(fifo, "correct horse\n"))
+        .await
+        .unwrap()
+        .unwrap();
+    let run = finished_run(&slow, started["run_id"].as_str().unwrap_or_default()).await;
+    assert_eq!(run["outcome"], "success", "{run}");
+
+    c.finish();
 }

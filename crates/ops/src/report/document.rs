@@ -12,8 +12,8 @@
 //! themselves to the OpenAPI document, so the route's schema is the type it
 //! actually serves.
 
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::{Serialize, Serializer};
 
 use super::{
     DayUptime, DrillRow, IncidentRow, JobSummary, MonitorUptime, Report, RotationRow, SloSummary,
@@ -21,156 +21,178 @@ use super::{
 };
 
 /// The version of [`ReportDocument`]'s shape.
-pub const REPORT_SCHEMA: u32 = 1;
+pub(crate) const REPORT_SCHEMA: u32 = 1;
+
+/// Times as everywhere else on Bulwark's wire: RFC 3339, milliseconds, `Z`
+/// (chrono's own form varies from none to nine fraction digits).
+fn millis<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+fn millis_or_null<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => millis(t, s),
+        None => s.serialize_none(),
+    }
+}
 
 /// The monthly reliability evidence report.
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReportDocument {
-    /// The version of this document's shape ([`REPORT_SCHEMA`]).
-    pub schema: u32,
+    /// The version of this document's shape: 1.
+    schema: u32,
     /// The month, `YYYY-MM` (UTC).
-    pub period: String,
-    pub from: DateTime<Utc>,
+    period: String,
+    #[serde(serialize_with = "millis")]
+    from: DateTime<Utc>,
     /// Exclusive: the first instant of the next month.
-    pub to: DateTime<Utc>,
-    pub generated_at: DateTime<Utc>,
-    pub monitors: Vec<MonitorUptimeDoc>,
-    pub slos: Vec<SloSummaryDoc>,
-    pub incidents: Vec<IncidentDoc>,
+    #[serde(serialize_with = "millis")]
+    to: DateTime<Utc>,
+    #[serde(serialize_with = "millis")]
+    generated_at: DateTime<Utc>,
+    monitors: Vec<MonitorUptimeDoc>,
+    slos: Vec<SloSummaryDoc>,
+    incidents: Vec<IncidentDoc>,
     /// `backup:NAME` runs per backup.
-    pub backups: Vec<JobSummaryDoc>,
+    backups: Vec<JobSummaryDoc>,
     /// `verify:NAME` runs per backup.
-    pub verifications: Vec<JobSummaryDoc>,
-    pub drills: Vec<DrillDoc>,
-    pub rotations: Vec<RotationDoc>,
+    verifications: Vec<JobSummaryDoc>,
+    drills: Vec<DrillDoc>,
+    rotations: Vec<RotationDoc>,
     /// Storage cost per repository as last listed, when cost is configured.
-    pub storage: Vec<StorageDoc>,
+    storage: Vec<StorageDoc>,
 }
 
 /// One monitor's month.
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct MonitorUptimeDoc {
-    pub monitor: String,
-    pub total: u64,
-    pub failures: u64,
-    /// Share of good probes; absent without measurements.
-    pub uptime: Option<f64>,
+pub(crate) struct MonitorUptimeDoc {
+    monitor: String,
+    total: u64,
+    failures: u64,
+    /// Share of good probes; null without measurements.
+    uptime: Option<f64>,
     /// The strictest SLO target set on this monitor: its SLA.
-    pub sla_target: Option<f64>,
-    pub sla_met: Option<bool>,
-    pub incidents: usize,
+    sla_target: Option<f64>,
+    sla_met: Option<bool>,
+    incidents: usize,
     /// Incident time inside the month.
-    pub downtime_seconds: i64,
-    pub daily: Vec<DayUptimeDoc>,
+    downtime_seconds: i64,
+    daily: Vec<DayUptimeDoc>,
 }
 
 /// One day of one monitor.
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct DayUptimeDoc {
-    pub date: NaiveDate,
-    pub total: u64,
-    pub failures: u64,
-    /// Absent when nothing was measured that day.
-    pub uptime: Option<f64>,
+pub(crate) struct DayUptimeDoc {
+    date: NaiveDate,
+    total: u64,
+    failures: u64,
+    /// Null when nothing was measured that day.
+    uptime: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SloSummaryDoc {
-    pub slo: String,
-    pub monitor: String,
-    pub target: f64,
-    pub total: u64,
-    pub bad: u64,
-    pub attainment: f64,
-    pub budget_total: f64,
+pub(crate) struct SloSummaryDoc {
+    slo: String,
+    monitor: String,
+    target: f64,
+    total: u64,
+    bad: u64,
+    attainment: f64,
+    budget_total: f64,
     /// Share of the budget spent; the largest finite number when failures
     /// met a budget of zero.
-    pub budget_consumed: f64,
-    pub budget_remaining: f64,
-    pub met: bool,
+    budget_consumed: f64,
+    budget_remaining: f64,
+    met: bool,
 }
 
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct IncidentDoc {
-    pub id: String,
-    pub monitor: String,
-    pub opened_at: DateTime<Utc>,
-    pub resolved_at: Option<DateTime<Utc>>,
+pub(crate) struct IncidentDoc {
+    id: String,
+    monitor: String,
+    #[serde(serialize_with = "millis")]
+    opened_at: DateTime<Utc>,
+    #[serde(serialize_with = "millis_or_null")]
+    resolved_at: Option<DateTime<Utc>>,
     /// From opening to resolution (or to the report's end while open).
-    pub duration_seconds: i64,
-    pub cause: String,
+    duration_seconds: i64,
+    cause: String,
 }
 
 /// The runs of one job (`backup:NAME` or `verify:NAME`) in the month.
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct JobSummaryDoc {
-    pub backup: String,
-    pub runs: u64,
-    pub successes: u64,
-    pub failures: u64,
-    pub last_outcome: Option<String>,
-    pub last_at: Option<DateTime<Utc>>,
+pub(crate) struct JobSummaryDoc {
+    backup: String,
+    runs: u64,
+    successes: u64,
+    failures: u64,
+    last_outcome: Option<String>,
+    #[serde(serialize_with = "millis_or_null")]
+    last_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct DrillDoc {
-    pub drill: String,
-    pub started_at: Option<DateTime<Utc>>,
-    pub passed: bool,
-    pub failed_step: Option<String>,
-    pub rto_seconds: Option<f64>,
-    pub rto_target_seconds: Option<u64>,
-    pub rto_met: Option<bool>,
-    pub rpo_seconds: Option<f64>,
-    pub rpo_target_seconds: Option<u64>,
-    pub rpo_met: Option<bool>,
+pub(crate) struct DrillDoc {
+    drill: String,
+    #[serde(serialize_with = "millis_or_null")]
+    started_at: Option<DateTime<Utc>>,
+    passed: bool,
+    failed_step: Option<String>,
+    rto_seconds: Option<f64>,
+    rto_target_seconds: Option<u64>,
+    rto_met: Option<bool>,
+    rpo_seconds: Option<f64>,
+    rpo_target_seconds: Option<u64>,
+    rpo_met: Option<bool>,
 }
 
 /// A rotation: name, version, when and who; never the value.
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct RotationDoc {
-    pub secret: String,
-    pub version: Option<i64>,
-    pub at: DateTime<Utc>,
-    pub actor: String,
+pub(crate) struct RotationDoc {
+    secret: String,
+    version: Option<i64>,
+    #[serde(serialize_with = "millis")]
+    at: DateTime<Utc>,
+    actor: String,
 }
 
 /// One repository of a backup, as the `cost` job last listed it.
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct StorageDoc {
-    pub backup: String,
-    pub repository: String,
-    pub listed_at: Option<DateTime<Utc>>,
-    pub bytes: u64,
-    pub classes: Vec<StorageClassDoc>,
-    pub monthly_cost: f64,
-    pub currency: String,
+pub(crate) struct StorageDoc {
+    backup: String,
+    repository: String,
+    #[serde(serialize_with = "millis_or_null")]
+    listed_at: Option<DateTime<Utc>>,
+    bytes: u64,
+    classes: Vec<StorageClassDoc>,
+    monthly_cost: f64,
+    currency: String,
     /// The backup's threshold (it covers all of its repositories).
-    pub monthly_threshold: Option<f64>,
+    monthly_threshold: Option<f64>,
     /// The backup, all repositories together, is above it.
-    pub over_threshold: bool,
+    over_threshold: bool,
     /// Storage classes seen without a configured price.
-    pub unpriced: Vec<String>,
+    unpriced: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct StorageClassDoc {
-    pub class: String,
-    pub objects: u64,
-    pub bytes: u64,
-    /// Per GB-month; absent when no price is configured (counted as 0).
-    pub price: Option<f64>,
-    pub monthly_cost: f64,
+pub(crate) struct StorageClassDoc {
+    class: String,
+    objects: u64,
+    bytes: u64,
+    /// Per GB-month; null when no price is configured (counted as 0).
+    price: Option<f64>,
+    monthly_cost: f64,
 }
 
 impl From<&Report> for ReportDocument {

@@ -13,10 +13,7 @@ mod document;
 mod job;
 pub mod render;
 
-pub use document::{
-    DayUptimeDoc, DrillDoc, IncidentDoc, JobSummaryDoc, MonitorUptimeDoc, ReportDocument,
-    RotationDoc, SloSummaryDoc, StorageClassDoc, StorageDoc, REPORT_SCHEMA,
-};
+pub use document::ReportDocument;
 
 pub use job::job;
 

@@ -15,8 +15,8 @@ pub use crate::charts::escape;
 
 /// The JSON document ([`ReportDocument`]), pretty-printed, ending in a newline.
 pub fn json(r: &Report) -> String {
-    // Plain structs of strings, numbers and dates: serialising cannot fail,
-    // and non-finite floats become `null`.
+    // Plain structs of strings, finite numbers and dates: serialising
+    // cannot fail.
     let mut s = serde_json::to_string_pretty(&ReportDocument::from(r)).unwrap_or_default();
     s.push('\n');
     s

@@ -265,7 +265,7 @@ fn the_storage_section_shows_classes_cost_and_threshold_in_every_format() {
         "{html}"
     );
     let json: serde_json::Value = serde_json::from_str(&render::json(&report)).unwrap();
-    assert_eq!(json["schema"], super::REPORT_SCHEMA);
+    assert_eq!(json["schema"], super::document::REPORT_SCHEMA);
     assert_eq!(
         json["storage"][0]["classes"][1]["price"],
         serde_json::Value::Null

@@ -29,7 +29,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
             "/api/v1/monitors/{name}/push-token",
             post(create_push_token),
         )
-        .route("/api/v1/push/{token}", post(push).get(push))
+        .route("/api/v1/push/{token}", post(push).get(push_get))
 }
 
 /// Scheme, host and port of a URL: paths and query strings may hold tokens.
@@ -292,4 +292,18 @@ pub(crate) async fn push(
             Err(ApiError::NotFound("unknown push token".into()))
         }
     }
+}
+
+/// The same heartbeat as a `GET`, for jobs that can only fetch a URL (a
+/// bare `curl URL` or `wget`, as Healthchecks-style pings are sent).
+#[utoipa::path(get, path = "/api/v1/push/{token}", tag = "monitors",
+    params(("token" = String, Path, description = "The push monitor's token")),
+    responses((status = 200, body = PushAccepted), (status = 404, body = crate::api::ErrorBody),
+        (status = 429, description = "Too many unknown tokens from this address", body = crate::api::ErrorBody)))]
+pub(crate) async fn push_get(
+    state: State<Arc<AppState>>,
+    token: Path<String>,
+    parts: Parts,
+) -> Result<Json<PushAccepted>, ApiError> {
+    push(state, token, parts).await
 }

@@ -35,6 +35,7 @@ use crate::state::AppState;
         super::monitors::results,
         super::monitors::test,
         super::monitors::push,
+        super::monitors::push_get,
         super::monitors::create_push_token,
         super::slo::status,
         super::slo::list,

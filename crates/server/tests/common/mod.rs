@@ -17,48 +17,6 @@ use tower::ServiceExt;
 pub const ADMIN: &str = "k-admin";
 pub const ANALYST: &str = "k-analyst";
 
-/// argv: the OpenAPI document, one response schema, the served body.
-/// OpenAPI 3.1 schemas are JSON Schema 2020-12; `$ref`s point into the
-/// document's components, which are copied beside the schema. An `allOf`
-/// (a `#[serde(flatten)]`) is merged into one object first, since a member
-/// that refuses unknown properties would refuse its siblings'.
-const STRICT_VALIDATOR: &str = r#"
-import json, sys, jsonschema
-doc, schema, served = (json.load(open(p)) for p in sys.argv[1:4])
-components = doc.get("components", {})
-def resolve(node):
-    while "$ref" in node:
-        node = components["schemas"][node["$ref"].rsplit("/", 1)[1]]
-    return node
-def merge(node):
-    if isinstance(node, list):
-        return [merge(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    if "allOf" in node:
-        merged = {"type": "object", "properties": {}, "required": []}
-        for part in (merge(resolve(p)) for p in node["allOf"]):
-            merged["properties"].update(part.get("properties", {}))
-            merged["required"] += part.get("required", [])
-        return merged
-    return {k: merge(v) for k, v in node.items()}
-def strict(node):
-    if isinstance(node, dict):
-        if "properties" in node and "additionalProperties" not in node:
-            node["additionalProperties"] = False
-        for v in node.values():
-            strict(v)
-    elif isinstance(node, list):
-        for v in node:
-            strict(v)
-root = merge({"components": components, **schema})
-strict(root)
-errors = list(jsonschema.Draft202012Validator(root).iter_errors(served))
-for e in errors[:20]:
-    print("/".join(map(str, e.absolute_path)) or "(root)", ":", e.message)
-sys.exit(1 if errors else 0)
-"#;
-
 pub struct Harness {
     pub state: Arc<AppState>,
     pub dir: tempfile::TempDir,
@@ -223,54 +181,50 @@ impl Harness {
         (status, json)
     }
 
-    /// Calls `uri` (an instance of the documented `template`) with `key`
-    /// and `body`, and checks the successful answer against the schema
-    /// `/api/openapi.json` gives that status, read strictly: every object
-    /// schema refuses properties it does not list, so a served field missing
-    /// from the document fails as surely as a documented field that is not
-    /// served. Python's `jsonschema` (installed with openapi-spec-validator)
-    /// is the judge. The error lists every mismatch, so one run shows them
-    /// all; the served body comes back for the caller's own use.
-    pub async fn served_as_documented(
+    /// The status, headers and body of a request made as [`Harness::text`]
+    /// makes it.
+    pub async fn exchange(
         &self,
         method: &str,
-        template: &str,
         uri: &str,
-        key: &str,
+        key: Option<&str>,
         body: Option<&str>,
-    ) -> (serde_json::Value, Result<(), String>) {
-        let (status, served) = self.call(method, uri, Some(key), body).await;
-        assert!(status.is_success(), "{method} {uri}: {status} {served}");
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(key) = key {
+            req = req.header("x-dash-key", key);
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let resp = bulwark_server::app(self.state.clone())
+            .oneshot(req)
+            .await
+            .unwrap();
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    /// A checker of served documents against this server's
+    /// `/api/openapi.json`; see [`Conformance`].
+    pub async fn conformance(&self) -> Conformance {
         let (_, doc) = self.call("GET", "/api/openapi.json", None, None).await;
-        let op = &doc["paths"][template][method.to_ascii_lowercase()];
-        let schema = &op["responses"][status.as_str()]["content"]["application/json"]["schema"];
-        if !schema.is_object() {
-            let err = format!("{method} {template} documents no JSON body for {status}: {op}");
-            return (served, Err(err));
+        Conformance {
+            doc,
+            checked: Default::default(),
+            reachable: Default::default(),
+            visited: Default::default(),
+            mismatches: Vec::new(),
         }
-        let files = tempfile::tempdir().unwrap();
-        let write = |name: &str, v: &serde_json::Value| {
-            let path = files.path().join(name);
-            std::fs::write(&path, v.to_string()).unwrap();
-            path
-        };
-        let out = std::process::Command::new("python3")
-            .arg("-c")
-            .arg(STRICT_VALIDATOR)
-            .arg(write("openapi.json", &doc))
-            .arg(write("schema.json", schema))
-            .arg(write("served.json", &served))
-            .output()
-            .expect("python3");
-        if out.status.success() {
-            return (served, Ok(()));
-        }
-        let err = format!(
-            "{method} {uri} ({status}) does not match its OpenAPI schema:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (served, Err(err))
     }
 
     /// Stores `total` results of `monitor` spread over the hour starting at
@@ -494,3 +448,209 @@ fn form_encode(s: &str) -> String {
 pub fn ts(ms: i64) -> bulwark_ops::Timestamp {
     bulwark_ops::Timestamp::from_millis(ms)
 }
+
+/// Checks what routes serve against the OpenAPI document, strictly, and
+/// remembers what it saw, so [`Conformance::finish`] can demand that every
+/// documented JSON operation was called and every schema they can return
+/// was met with a value. Python's `jsonschema` (scripts/test.sh installs
+/// it with openapi-spec-validator) is the judge, formats included.
+pub struct Conformance {
+    doc: serde_json::Value,
+    /// (method, path template) of every operation called.
+    checked: std::collections::BTreeSet<(String, String)>,
+    /// Component schemas the checked responses can hold.
+    reachable: std::collections::BTreeSet<String>,
+    /// Component schemas a served value was checked against.
+    visited: std::collections::BTreeSet<String>,
+    mismatches: Vec<String>,
+}
+
+impl Conformance {
+    /// Calls `uri` (an instance of the documented `template`) with `key`
+    /// and `body`, and checks the answer against what the document gives
+    /// its status: the media type, and the body read strictly (every
+    /// object schema refuses properties it does not list and requires
+    /// every one it lists, `null` included). A mismatch is kept for
+    /// [`Conformance::finish`], so one run shows them all; the served body
+    /// comes back for the caller's own use.
+    pub async fn check(
+        &mut self,
+        h: &Harness,
+        method: &str,
+        template: &str,
+        uri: &str,
+        key: &str,
+        body: Option<&str>,
+    ) -> serde_json::Value {
+        let (status, headers, text) = h.exchange(method, uri, Some(key), body).await;
+        assert!(
+            status.is_success() || status.is_server_error(),
+            "{method} {uri}: {status} {text}"
+        );
+        let method = method.to_ascii_lowercase();
+        self.checked.insert((method.clone(), template.to_string()));
+        let op = &self.doc["paths"][template][&method];
+        let content = &op["responses"][status.as_str()]["content"];
+        let served_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .unwrap_or_default()
+            .to_string();
+        let served: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        let schema = &content[served_type.as_str()]["schema"];
+        if served_type != "application/json" || !schema.is_object() {
+            self.mismatches.push(format!(
+                "{method} {uri}: served {status} as {served_type:?}, documented as {}",
+                content
+            ));
+            return served;
+        }
+        let files = tempfile::tempdir().unwrap();
+        let write = |name: &str, v: &serde_json::Value| {
+            let path = files.path().join(name);
+            std::fs::write(&path, v.to_string()).unwrap();
+            path
+        };
+        let out = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(STRICT_VALIDATOR)
+            .arg(write("openapi.json", &self.doc))
+            .arg(write("schema.json", schema))
+            .arg(write("served.json", &served))
+            .output()
+            .expect("python3");
+        let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "the validator failed ({e}); scripts/test.sh installs jsonschema and rfc3339-validator:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let names = |key: &str| -> Vec<String> {
+            verdict[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect()
+        };
+        self.reachable.extend(names("reachable"));
+        self.visited.extend(names("visited"));
+        let errors = names("errors");
+        if !errors.is_empty() {
+            self.mismatches.push(format!(
+                "{method} {uri} ({status}) does not match its OpenAPI schema:\n  {}",
+                errors.join("\n  ")
+            ));
+        }
+        served
+    }
+
+    /// Fails with every mismatch seen, every documented JSON operation not
+    /// called, and every schema those operations can return that no served
+    /// value reached (an empty list proves nothing about its items).
+    pub fn finish(self) {
+        let mut problems = self.mismatches;
+        for (path, item) in self.doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let json = op["responses"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .any(|(code, r)| {
+                        code.starts_with('2') && r["content"]["application/json"].is_object()
+                    });
+                if json && !self.checked.contains(&(method.clone(), path.clone())) {
+                    problems.push(format!("{method} {path} was never checked"));
+                }
+            }
+        }
+        for name in self.reachable.difference(&self.visited) {
+            problems.push(format!("schema {name} never held a served value"));
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+}
+
+/// argv: the OpenAPI document, one response schema, the served body.
+/// Prints `{"errors", "reachable", "visited"}`. OpenAPI 3.1 schemas are
+/// JSON Schema 2020-12; `$ref`s point into the document's components,
+/// copied beside the schema. An `allOf` (a `#[serde(flatten)]`) is merged
+/// into one object first, since a member that refuses unknown properties
+/// would refuse its siblings'.
+const STRICT_VALIDATOR: &str = r#"
+import json, sys, jsonschema
+import rfc3339_validator  # without it, `date-time` formats pass unchecked
+doc, schema, served = (json.load(open(p)) for p in sys.argv[1:4])
+original = doc.get("components", {}).get("schemas", {})
+def ref_name(node):
+    return node["$ref"].rsplit("/", 1)[1]
+def resolve(node):
+    while "$ref" in node:
+        node = original[ref_name(node)]
+    return node
+def merge(node):
+    if isinstance(node, list):
+        return [merge(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if "allOf" in node:
+        merged = {"type": "object", "properties": {}}
+        for part in (merge(resolve(p)) for p in node["allOf"]):
+            merged["properties"].update(part.get("properties", {}))
+        return merged
+    return {k: merge(v) for k, v in node.items()}
+def strict(node):
+    if isinstance(node, dict):
+        if "properties" in node:
+            node.setdefault("additionalProperties", False)
+            node["required"] = sorted(node["properties"])
+        for v in node.values():
+            strict(v)
+    elif isinstance(node, list):
+        for v in node:
+            strict(v)
+root = merge({"components": {"schemas": original}, **schema})
+strict(root)
+schemas = root["components"]["schemas"]
+check = jsonschema.Draft202012Validator(
+    root, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+def reachable(node, seen):
+    if isinstance(node, dict):
+        if "$ref" in node and ref_name(node) not in seen:
+            seen.add(ref_name(node))
+            reachable(schemas[ref_name(node)], seen)
+        for k, v in node.items():
+            if k != "components":
+                reachable(v, seen)
+    elif isinstance(node, list):
+        for v in node:
+            reachable(v, seen)
+    return seen
+visited = set()
+def fits(node, value):
+    return check.evolve(schema={"components": root["components"], **node}).is_valid(value)
+def walk(node, value):
+    if "$ref" in node:
+        visited.add(ref_name(node))
+        return walk(schemas[ref_name(node)], value)
+    for key in ("oneOf", "anyOf"):
+        for sub in node.get(key, []):
+            if fits(sub, value):
+                walk(sub, value)
+    if isinstance(value, dict):
+        props = node.get("properties", {})
+        for k, v in value.items():
+            if k in props:
+                walk(props[k], v)
+    elif isinstance(value, list) and isinstance(node.get("items"), dict):
+        for v in value:
+            walk(node["items"], v)
+errors = [("/".join(map(str, e.absolute_path)) or "(root)") + ": " + e.message
+          for e in check.iter_errors(served)]
+walk({k: v for k, v in root.items() if k != "components"}, served)
+print(json.dumps({"errors": errors[:20],
+                  "reachable": sorted(reachable({k: v for k, v in root.items() if k != "components"}, set())),
+                  "visited": sorted(visited)}))
+"#;
