@@ -83,7 +83,7 @@ pub enum Error {
     #[error("repository is locked: {0}")]
     Locked(String),
     /// Another restore is writing into the same target directory.
-    #[error("restore target {} is in use by another restore", .0.display())]
+    #[error("restore target {} is locked: another restore is writing into it", .0.display())]
     TargetBusy(PathBuf),
     /// The restore was asked for an empty target and it has entries.
     #[error("restore target {} is not empty", .0.display())]

@@ -445,7 +445,11 @@ async fn a_restore_into_a_target_filled_since_its_request_fails_instead_of_mixin
     assert_eq!(outcomes[0]["outcome"], "success", "{}", outcomes[0]);
     assert_eq!(outcomes[1]["outcome"], "failure", "{}", outcomes[1]);
     let summary = outcomes[1]["summary"].as_str().unwrap_or_default();
-    assert!(summary.contains("is not empty"), "{summary}");
+    assert!(
+        summary.contains("is not empty; pass \"overwrite\": true"),
+        "{summary}"
+    );
+    assert!(!summary.contains("repository"), "{summary}");
 }
 
 /// Every documented JSON operation serves exactly the shape

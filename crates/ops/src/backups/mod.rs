@@ -618,7 +618,8 @@ fn verify_blocking(
         target: target.path().to_path_buf(),
         // Exact paths: `we[ird` or `*` are file names, not patterns.
         include: sampled.iter().map(|f| glob_literal(&f.path)).collect(),
-        require_empty: true,
+        // A fresh temporary directory: nothing to check.
+        require_empty: false,
         verify: false,
         cancel: cancel.clone(),
     };

@@ -209,7 +209,19 @@ impl Task for RestoreJob {
                         bytes: p.bytes,
                     });
                 })
-                .map_err(wrap)?;
+                .map_err(|e| match e {
+                    // Said as the request's own refusal says it: the run
+                    // is about the target, not the repository.
+                    bulwark_repo::Error::TargetNotEmpty(_) => BackupError::Other {
+                        backup: cfg.name.clone(),
+                        message: RestoreRequestError::NotEmpty(request.target.clone()).to_string(),
+                    },
+                    bulwark_repo::Error::TargetBusy(_) => BackupError::Other {
+                        backup: cfg.name.clone(),
+                        message: e.to_string(),
+                    },
+                    e => wrap(e),
+                })?;
                 Ok(RestoreDone {
                     snapshot: id.to_hex(),
                     files: summary.files,

@@ -5,13 +5,14 @@
 //! default) must find it empty when it starts writing, not only when the
 //! request was checked. So the target is created, opened and locked with
 //! `flock(LOCK_EX | LOCK_NB)` for the whole restore, and checked for
-//! emptiness under that lock. The lock is advisory: it binds every bulwark
-//! process on the machine (CLI, server, drills), not other programs.
+//! emptiness under that lock. The lock is advisory and local: it binds
+//! every bulwark process on the machine (CLI, server, drills), not other
+//! programs, nor instances on other machines writing to a shared mount.
 
 use std::fs::{self, File};
 use std::path::Path;
 
-use rustix::fs::{flock, FlockOperation};
+use rustix::fs::{flock, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::error::{Error, Result};
@@ -19,7 +20,7 @@ use crate::error::{Error, Result};
 /// Holds the target's lock until dropped (closing the descriptor unlocks).
 #[derive(Debug)]
 pub(crate) struct TargetLock {
-    _dir: Option<File>,
+    _dir: File,
 }
 
 /// Creates `target` if missing and locks it for this restore.
@@ -30,22 +31,36 @@ pub(crate) struct TargetLock {
 /// I/O error that stopped its creation.
 pub(crate) fn claim(target: &Path, require_empty: bool) -> Result<TargetLock> {
     fs::create_dir_all(target).map_err(|e| Error::io("create", target, e))?;
-    let dir = File::open(target).map_err(|e| Error::io("open", target, e))?;
-    let dir = match flock(&dir, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Some(dir),
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let dir = File::from(
+        rustix::fs::open(target, flags, Mode::empty())
+            .map_err(|e| Error::io("open", target, e.into()))?,
+    );
+    match flock(&dir, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
         Err(Errno::WOULDBLOCK) => return Err(Error::TargetBusy(target.to_path_buf())),
-        // A file system without locks (some network mounts) still restores;
-        // it only loses the guard against a concurrent restore.
-        Err(Errno::NOLCK | Errno::OPNOTSUPP) => None,
+        // Linux grants flock locally on most network file systems; one that
+        // refuses it outright still restores, without the guard.
+        Err(Errno::NOLCK | Errno::OPNOTSUPP) => {}
         Err(e) => return Err(Error::io("lock", target, e.into())),
-    };
-    if require_empty {
-        let mut entries = fs::read_dir(target).map_err(|e| Error::io("list", target, e))?;
-        if entries.next().is_some() {
-            return Err(Error::TargetNotEmpty(target.to_path_buf()));
-        }
+    }
+    // Listed through the locked descriptor, not the path: a path swapped
+    // for another directory meanwhile cannot pass for empty.
+    if require_empty && has_entries(&dir).map_err(|e| Error::io("list", target, e.into()))? {
+        return Err(Error::TargetNotEmpty(target.to_path_buf()));
     }
     Ok(TargetLock { _dir: dir })
+}
+
+fn has_entries(dir: &File) -> rustix::io::Result<bool> {
+    // A duplicate: the listing consumes its descriptor, the lock stays.
+    for entry in rustix::fs::Dir::new(rustix::io::fcntl_dupfd_cloexec(dir, 0)?)? {
+        let entry = entry?;
+        if entry.file_name() != c"." && entry.file_name() != c".." {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 #[cfg(test)]
