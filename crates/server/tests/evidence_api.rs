@@ -425,8 +425,8 @@ async fn a_restore_into_a_target_filled_since_its_request_fails_instead_of_mixin
         include: vec![],
         overwrite: false,
     };
-    request.validate().unwrap();
-    request.validate().unwrap();
+    request.validate(&[]).unwrap();
+    request.validate(&[]).unwrap();
     let backup = h.state.instance.config.backups[0].clone();
     let actor = bulwark_ops::Actor::system("test");
     let mut outcomes = Vec::new();
@@ -712,4 +712,35 @@ name = "DASHBOARD_KEY"
     assert_eq!(run["outcome"], "success", "{run}");
 
     c.finish();
+}
+
+/// With `[server] restore_roots`, the restore API writes only below them: a
+/// target elsewhere is a 400 naming the setting, and the refusal is
+/// audited.
+#[tokio::test]
+async fn restores_through_the_api_stay_inside_restore_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let roots = dir.path().join("restores");
+    let h = Harness::new(&format!(
+        "[server]\nrestore_roots = [\"{}\"]\n\n[[backup]]\nname = \"app\"\nrepo = \"{}\"\npaths = [\"/srv/app\"]\n",
+        roots.display(),
+        dir.path().join("repo").display()
+    ))
+    .await;
+    let body = |target: std::path::PathBuf| {
+        serde_json::json!({ "snapshot": "latest", "target": target }).to_string()
+    };
+    let uri = "/api/v1/backups/app/restore";
+    let outside = body(dir.path().join("elsewhere"));
+    let (status, err) = h.call("POST", uri, Some(ADMIN), Some(&outside)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(
+        err.to_string().contains("outside [server] restore_roots"),
+        "{err}"
+    );
+    assert!(h.audit_actions().await[0].starts_with("backup.restore denied app"));
+
+    let inside = body(roots.join("app"));
+    let (status, started) = h.call("POST", uri, Some(ADMIN), Some(&inside)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
 }

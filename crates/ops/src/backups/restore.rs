@@ -45,15 +45,22 @@ pub enum RestoreRequestError {
     DotDot(PathBuf),
     #[error("target {0:?} is the root directory: a restore there would overwrite the backed-up files in place")]
     Root(PathBuf),
+    #[error("target {target:?} is outside [server] restore_roots ({})", roots.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(", "))]
+    OutsideRoots {
+        target: PathBuf,
+        roots: Vec<PathBuf>,
+    },
 }
 
 impl RestoreRequest {
     /// Checks the request before a job starts, so a bad one is a clear 400
-    /// instead of a failed run.
+    /// instead of a failed run. With `roots` (`[server] restore_roots`) the
+    /// target must be one of them or below one, symlinks resolved.
     ///
     /// # Errors
-    /// A relative target, a non-empty one without `overwrite`, or no snapshot.
-    pub fn validate(&self) -> Result<(), RestoreRequestError> {
+    /// A relative target, one outside `roots`, a non-empty one without
+    /// `overwrite`, or no snapshot.
+    pub fn validate(&self, roots: &[PathBuf]) -> Result<(), RestoreRequestError> {
         if self.snapshot.trim().is_empty() {
             return Err(RestoreRequestError::NoSnapshot);
         }
@@ -70,8 +77,17 @@ impl RestoreRequest {
         // Snapshots hold absolute paths, restored under the target: into
         // `/` (however spelt: `//`, a symlink to it) they land on the
         // originals, rolling live data back.
-        if canonical_prefix(&self.target) == Path::new("/") {
+        let real = canonical_prefix(&self.target);
+        if real == Path::new("/") {
             return Err(RestoreRequestError::Root(self.target.clone()));
+        }
+        // Resolved on both sides: a symlink under a root that leads out of
+        // it is outside, and a root given through a symlink still counts.
+        if !roots.is_empty() && !roots.iter().any(|r| real.starts_with(canonical_prefix(r))) {
+            return Err(RestoreRequestError::OutsideRoots {
+                target: self.target.clone(),
+                roots: roots.to_vec(),
+            });
         }
         match std::fs::read_dir(&self.target) {
             Ok(mut entries) => {
@@ -284,26 +300,26 @@ mod tests {
             include: vec![],
             overwrite,
         };
-        assert!(req(dir.path().join("new"), false).validate().is_ok());
-        assert!(req(dir.path().to_path_buf(), false).validate().is_ok());
+        assert!(req(dir.path().join("new"), false).validate(&[]).is_ok());
+        assert!(req(dir.path().to_path_buf(), false).validate(&[]).is_ok());
         std::fs::write(dir.path().join("f"), b"x").unwrap();
         assert!(matches!(
-            req(dir.path().to_path_buf(), false).validate(),
+            req(dir.path().to_path_buf(), false).validate(&[]),
             Err(RestoreRequestError::NotEmpty(_))
         ));
-        assert!(req(dir.path().to_path_buf(), true).validate().is_ok());
+        assert!(req(dir.path().to_path_buf(), true).validate(&[]).is_ok());
         assert!(matches!(
-            req("relative/dir".into(), false).validate(),
+            req("relative/dir".into(), false).validate(&[]),
             Err(RestoreRequestError::RelativeTarget(_))
         ));
         assert!(matches!(
-            req(dir.path().join("f"), true).validate(),
+            req(dir.path().join("f"), true).validate(&[]),
             Err(RestoreRequestError::NotADirectory(_))
         ));
         for root in ["/", "//", "/."] {
             assert!(
                 matches!(
-                    req(root.into(), true).validate(),
+                    req(root.into(), true).validate(&[]),
                     Err(RestoreRequestError::Root(_))
                 ),
                 "{root}"
@@ -311,15 +327,62 @@ mod tests {
         }
         let dotdot = dir.path().join("..").join("..");
         assert!(matches!(
-            req(dotdot, true).validate(),
+            req(dotdot, true).validate(&[]),
             Err(RestoreRequestError::DotDot(_))
         ));
         // A symlink to the root is the root.
         let link = dir.path().join("to-root");
         std::os::unix::fs::symlink("/", &link).unwrap();
         assert!(matches!(
-            req(link, true).validate(),
+            req(link, true).validate(&[]),
             Err(RestoreRequestError::Root(_))
         ));
+    }
+
+    #[test]
+    fn restore_roots_bound_targets_with_symlinks_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("restores");
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::fs::create_dir_all(root.join("links")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, root.join("links/escape")).unwrap();
+        std::os::unix::fs::symlink(&root, dir.path().join("via-link")).unwrap();
+        let check = |target: PathBuf, roots: &[PathBuf]| {
+            RestoreRequest {
+                snapshot: "latest".into(),
+                target,
+                include: vec![],
+                overwrite: false,
+            }
+            .validate(roots)
+        };
+        let roots = [root.clone()];
+        for inside in [
+            root.join("app"),
+            root.join("app/2026"),
+            root.join("links/new"),
+        ] {
+            assert!(check(inside.clone(), &roots).is_ok(), "{inside:?}");
+        }
+        for outside in [
+            elsewhere.join("app"),
+            root.join("links/escape/app"),
+            dir.path().join("restores-2"),
+        ] {
+            let err = check(outside.clone(), &roots).unwrap_err();
+            assert!(
+                matches!(err, RestoreRequestError::OutsideRoots { .. }),
+                "{outside:?}: {err}"
+            );
+            assert!(err.to_string().contains("restore_roots"), "{err}");
+        }
+        // A root named through a symlink is the directory it leads to.
+        assert!(check(root.join("app"), &[dir.path().join("via-link")]).is_ok());
+        assert!(
+            check(elsewhere.join("app"), &[]).is_ok(),
+            "no roots: anywhere"
+        );
     }
 }

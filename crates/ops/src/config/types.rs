@@ -118,6 +118,9 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// How long a dashboard session lasts after sign-in (default 12 hours).
     pub session_ttl: Duration,
+    /// Directories the restore API may write into (a target must be one of
+    /// them or below one); empty lets it write anywhere but `/`.
+    pub restore_roots: Vec<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -134,6 +137,7 @@ impl Default for ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             session_ttl: DEFAULT_SESSION_TTL,
+            restore_roots: Vec::new(),
         }
     }
 }

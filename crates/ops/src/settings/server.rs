@@ -28,6 +28,7 @@ pub(crate) struct ServerRaw {
     pub(crate) max_connections: Option<Sp<i64>>,
     pub(crate) shutdown_grace: Option<Sp<String>>,
     pub(crate) session_ttl: Option<Sp<String>>,
+    pub(crate) restore_roots: Option<Vec<Sp<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +125,26 @@ pub(crate) fn compile_server(
                     Err(msg) => {
                         cx.error(Some(v.span()), format!("server.trusted_proxies[{i}]"), msg)
                     }
+                }
+            }
+            for (i, v) in raw.restore_roots.iter().flatten().enumerate() {
+                let root = std::path::Path::new(v.get_ref().trim());
+                let field = format!("server.restore_roots[{i}]");
+                if !root.is_absolute() {
+                    cx.error(Some(v.span()), field, "must be an absolute directory");
+                } else if root
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+                {
+                    cx.error(Some(v.span()), field, "must not contain `..`");
+                } else if root.parent().is_none() {
+                    cx.error(
+                        Some(v.span()),
+                        field,
+                        "must not be `/`: list the directories restores may write to",
+                    );
+                } else {
+                    server.restore_roots.push(root.to_path_buf());
                 }
             }
             if let Some(v) = &raw.session_ttl {

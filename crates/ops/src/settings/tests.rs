@@ -1184,6 +1184,32 @@ trusted_proxies = ["10.0.0.0/8", "127.0.0.1", "fd00::/8", "::1"]
         "[server]\ntrusted_proxies = \"10.0.0.0/8\"",
         &[(2, "server.trusted_proxies", "invalid type")],
     );
+    check(
+        "[server]\nrestore_roots = [\"/srv/restores\",\n  \"restores\", \"/srv/../etc\",\n  \"/\"]",
+        &[
+            (
+                3,
+                "server.restore_roots[1]",
+                "must be an absolute directory",
+            ),
+            (3, "server.restore_roots[2]", "must not contain `..`"),
+            (4, "server.restore_roots[3]", "must not be `/`"),
+        ],
+    );
+    let c = parse(
+        "[server]\nrestore_roots = [\"/srv/restores\", \" /mnt/dr \"]",
+        None,
+        &no_env,
+    )
+    .unwrap()
+    .config;
+    assert_eq!(
+        c.server.restore_roots,
+        [
+            std::path::Path::new("/srv/restores"),
+            std::path::Path::new("/mnt/dr")
+        ]
+    );
 }
 
 #[test]

@@ -64,7 +64,7 @@ pub(crate) async fn restore(
     let Some(backup) = state.instance.config.backup(&name) else {
         return refuse(ApiError::NotFound(format!("no backup named {name:?}"))).await;
     };
-    if let Err(e) = request.validate() {
+    if let Err(e) = request.validate(&state.instance.config.server.restore_roots) {
         return refuse(ApiError::BadRequest(e.to_string())).await;
     }
     let job = RestoreJob::job_name(&name);
