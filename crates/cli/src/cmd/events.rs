@@ -70,7 +70,9 @@ pub(crate) fn run(globals: &Globals, command: Command) -> anyhow::Result<ExitCod
                 let list = list_events(&store, after, kind, limit).await?;
                 store.close().await;
                 if globals.json {
-                    crate::output::print_json(&list);
+                    // The lines a sink receives, as one array.
+                    let lines: Vec<String> = list.iter().map(|e| e.to_json()).collect();
+                    println!("[{}]", lines.join(","));
                 } else {
                     for e in &list {
                         println!(

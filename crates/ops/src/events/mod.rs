@@ -35,8 +35,8 @@ pub use ship::{
 };
 
 /// One stored event. Its only JSON form is the line a sink receives
-/// ([`Event::to_json`]); `Serialize` writes the same document, so
-/// `bulwark events list --json` prints exactly what a SIEM is sent.
+/// ([`Event::to_json`]), which `bulwark events list --json` prints too, so
+/// it shows exactly what a SIEM is sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub seq: i64,
@@ -70,12 +70,6 @@ impl Event {
     pub fn to_json(&self) -> String {
         // A string, a number and a JSON value: serialising cannot fail.
         serde_json::to_string(&self.line()).unwrap_or_default()
-    }
-}
-
-impl Serialize for Event {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.line().serialize(serializer)
     }
 }
 
