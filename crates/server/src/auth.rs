@@ -61,8 +61,12 @@ impl<R: MinRole> Auth<R> {
     }
 }
 
-/// The dashboard's session cookie.
+/// The dashboard's session cookie over plain HTTP.
 pub(crate) const SESSION_COOKIE: &str = "bulwark_session";
+/// The same cookie when the client came over TLS. Browsers accept a
+/// `__Host-` cookie only with `Secure`, `Path=/` and no `Domain`, so no
+/// subdomain and no plain-HTTP page can set or shadow it.
+pub(crate) const SECURE_SESSION_COOKIE: &str = "__Host-bulwark_session";
 
 /// The header carrying a session's CSRF token.
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
@@ -159,17 +163,21 @@ fn csrf_ok(headers: &HeaderMap, token: &str) -> bool {
         .is_some_and(|presented| Session::csrf_matches(token, presented.trim()))
 }
 
-/// The session token from the request's cookies.
+/// The session token from the request's cookies, the `__Host-` one first:
+/// over TLS a plain cookie may have been planted by a plain-HTTP page.
 pub(crate) fn session_token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.trim())
-        .filter(|v| !v.is_empty())
+    let cookie = |wanted: &str| {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == wanted)
+            .map(|(_, value)| value.trim())
+            .filter(|v| !v.is_empty())
+    };
+    cookie(SECURE_SESSION_COOKIE).or_else(|| cookie(SESSION_COOKIE))
 }
 
 /// A request presenting a credential: who sent it and what it was for.
@@ -316,5 +324,15 @@ mod tests {
         check(&["xbulwark_session=abc"], None);
         check(&["bulwark_session="], None);
         check(&[], None);
+        // Over TLS the `__Host-` cookie wins over a plain one someone planted.
+        check(&["__Host-bulwark_session=tls"], Some("tls"));
+        check(
+            &["bulwark_session=planted; __Host-bulwark_session=tls"],
+            Some("tls"),
+        );
+        check(
+            &["bulwark_session=plain", "__Host-bulwark_session="],
+            Some("plain"),
+        );
     }
 }

@@ -54,11 +54,36 @@ pub fn app(state: Arc<AppState>) -> Router {
             state.metrics.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            strict_transport,
+        ))
         // Pages of a thousand monitors are megabytes of repetitive markup
         // (tens of kB gzipped). tower-http leaves event streams and images
         // uncompressed.
         .layer(tower_http::compression::CompressionLayer::new().gzip(true))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
+}
+
+/// HSTS on every answer to a client that came over TLS (through a trusted
+/// proxy: Bulwark serves plain HTTP): its browser then never tries plain
+/// HTTP on this host for a year, so a network attacker cannot strip TLS
+/// off the sign-in. Not over plain HTTP, where browsers ignore it anyway.
+async fn strict_transport(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let https = client::forwarded_https(&parts, &state.instance.config.server.trusted_proxies);
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    if https {
+        response.headers_mut().insert(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            axum::http::HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
 }
 
 /// The request's trace span. It names the route template, never the URI:

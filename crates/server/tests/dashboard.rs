@@ -47,10 +47,31 @@ async fn cookie_is_secure_behind_a_trusted_tls_proxy_only() {
     let h = Harness::new("[server]\ntrusted_proxies = [\"10.0.0.1\"]\n").await;
     let https = [("x-forwarded-proto", "https")];
     let via_proxy = h.post_sign_in(ADMIN, "10.0.0.1:40000", &https).await;
-    assert!(via_proxy.set_cookie.unwrap().contains("; Secure"));
+    let cookie = via_proxy.set_cookie.unwrap();
+    // `__Host-`: only a Secure, host-only, Path=/ cookie may carry the name,
+    // so neither a subdomain nor a plain-HTTP page can plant or shadow it.
+    assert!(
+        cookie.starts_with("__Host-bulwark_session=bws_"),
+        "{cookie}"
+    );
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    assert_eq!(
+        via_proxy.strict_transport.as_deref(),
+        Some("max-age=31536000"),
+        "HSTS over TLS"
+    );
     // Anyone else can write the header; it proves nothing.
     let direct = h.post_sign_in(ADMIN, "192.0.2.7:40000", &https).await;
-    assert!(!direct.set_cookie.unwrap().contains("Secure"));
+    let cookie = direct.set_cookie.unwrap();
+    assert!(
+        cookie.starts_with("bulwark_session=") && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+    assert_eq!(direct.strict_transport, None);
 }
 
 #[tokio::test]
@@ -210,11 +231,20 @@ async fn sign_out_needs_the_token_then_ends_the_session_everywhere() {
 
     let out = h.sign_out(&admin, &admin.csrf).await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    let cleared = out.headers()["set-cookie"].to_str().unwrap();
-    assert!(
-        cleared.starts_with("bulwark_session=;") && cleared.contains("Max-Age=0"),
-        "{cleared}"
-    );
+    let cleared: Vec<&str> = out
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    for name in ["bulwark_session=;", "__Host-bulwark_session=;"] {
+        assert!(
+            cleared
+                .iter()
+                .any(|c| c.starts_with(name) && c.contains("Max-Age=0")),
+            "{name} not cleared: {cleared:?}"
+        );
+    }
     assert!(h.audit_actions().await[0].starts_with("session.sign_out success"));
 
     // The old cookie, replayed, is dead.

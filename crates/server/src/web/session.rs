@@ -2,8 +2,8 @@
 //!
 //! The sign-in form posts an API key once; the answer sets the session
 //! cookie (`HttpOnly`, `SameSite=Strict`, `Path=/`, `Max-Age` of the
-//! session, `Secure` when a trusted proxy says the client came over TLS)
-//! and redirects to the overview. The key itself is never stored by the
+//! session; when a trusted proxy says the client came over TLS, `Secure`
+//! and the `__Host-` name) and redirects to the overview. The key itself is never stored by the
 //! browser. A refused key counts against the client's failure budget and
 //! is audited like any refused credential.
 
@@ -18,7 +18,7 @@ use bulwark_ops::{Principal, Role, Session};
 use serde::Deserialize;
 
 use super::layout;
-use crate::auth::{find_session, session_token, Attempt, SESSION_COOKIE};
+use crate::auth::{find_session, session_token, Attempt, SECURE_SESSION_COOKIE, SESSION_COOKIE};
 use crate::client::forwarded_https;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -112,11 +112,15 @@ pub(crate) async fn sign_in(
     match made {
         Ok(Some(session)) => {
             let secure = forwarded_https(&parts, &state.instance.config.server.trusted_proxies);
+            let (name, flag) = if secure {
+                (SECURE_SESSION_COOKIE, "; Secure")
+            } else {
+                (SESSION_COOKIE, "")
+            };
             let cookie = format!(
-                "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+                "{name}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{flag}",
                 session.token.expose(),
                 ttl.as_secs(),
-                if secure { "; Secure" } else { "" }
             );
             let mut response = Redirect::to("/").into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -173,11 +177,17 @@ pub(crate) async fn sign_out(
     clear_cookie(Redirect::to("/").into_response())
 }
 
+/// Clears both forms of the cookie (a browser ignores the `__Host-` one's
+/// clearing over plain HTTP, where it was never set).
 fn clear_cookie(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("bulwark_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+    for cleared in [
+        "bulwark_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+        "__Host-bulwark_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure",
+    ] {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, HeaderValue::from_static(cleared));
+    }
     response
 }
 

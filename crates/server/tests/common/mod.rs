@@ -329,6 +329,7 @@ pub struct SignIn {
     pub status: StatusCode,
     pub set_cookie: Option<String>,
     pub location: Option<String>,
+    pub strict_transport: Option<String>,
 }
 
 impl Harness {
@@ -359,6 +360,7 @@ impl Harness {
             status: resp.status(),
             set_cookie: header("set-cookie"),
             location: header("location"),
+            strict_transport: header("strict-transport-security"),
         }
     }
 
