@@ -358,8 +358,65 @@ impl FailureSink for Sink {
     }
 }
 
+/// Holds every failure notification until the test lets it go.
+struct HeldSink(tokio::sync::Semaphore);
+
+impl FailureSink for HeldSink {
+    fn job_failed<'a>(&'a self, _run: &'a JobRun) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let _ = self.0.acquire().await;
+        })
+    }
+}
+
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+on_both!(
+    a_run_that_ended_frees_its_job_while_its_notifications_go_out,
+    ended_run_frees_body
+);
+async fn ended_run_frees_body(store: Store, _db: TestDb) {
+    let bad = Arc::new(Probe {
+        runs: AtomicUsize::new(0),
+        fail: true,
+        gate: tokio::sync::Semaphore::new(100),
+    });
+    let sink = Arc::new(HeldSink(tokio::sync::Semaphore::new(0)));
+    let mut s = Scheduler::new(store.clone());
+    s.add(Job {
+        name: "report".into(),
+        schedule: None,
+        missed: MissedRuns::Skip,
+        action: bad.clone(),
+    });
+    let s = Arc::new(s.with_failure_sink(sink.clone()));
+    let run = |s: Arc<Scheduler>| {
+        tokio::spawn(async move { s.run_now("report", &Actor::system("operator")).await })
+    };
+    let first = run(s.clone());
+    // The run is recorded as ended; its failure notification is held.
+    for _ in 0..500 {
+        let latest = latest_runs(&store).await.unwrap();
+        if latest
+            .get("report")
+            .is_some_and(|r| r.outcome != RunOutcome::Running)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Whoever saw it end may start the job again at once.
+    let second = run(s.clone());
+    while bad.runs.load(Ordering::SeqCst) < 2 && !second.is_finished() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sink.0.add_permits(2);
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    assert_eq!(first.unwrap().outcome, RunOutcome::Failure);
+    assert_eq!(second.unwrap().outcome, RunOutcome::Failure);
+    assert_eq!(bad.runs.load(Ordering::SeqCst), 2);
 }
 
 on_both!(claims_never_overlap_and_slots_run_once, claims_body);

@@ -455,7 +455,7 @@ impl Scheduler {
                 return Err(ClaimError::AlreadyRunning(name.to_string()).into());
             }
         }
-        let _guard = RunningGuard {
+        let guard = RunningGuard {
             set: &self.running,
             job: name.to_string(),
         };
@@ -522,6 +522,11 @@ impl Scheduler {
             Err(e) => (RunOutcome::Failure, e.to_string(), None),
         };
         runs::finish(&self.store, &mut run, outcome, &summary, Utc::now()).await?;
+        // The run is over and its lease released: the job is free again in
+        // this process as it already is for other instances. Held through
+        // the notifications below, a client that saw the run end and
+        // started the job again would be told it is still running.
+        drop(guard);
         match outcome {
             RunOutcome::Success => {
                 tracing::info!(job = %run.job, run = %run.id, summary = %run.summary, "job succeeded");
