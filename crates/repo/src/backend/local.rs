@@ -222,7 +222,10 @@ impl Backend for LocalBackend {
 
     fn remove(&self, t: FileType, name: &str) -> Result<()> {
         let p = self.path(t, name)?;
-        fs::remove_file(&p).map_err(|e| be("remove", &p, e))
+        match fs::remove_file(&p) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(be("remove", &p, e)),
+            _ => Ok(()),
+        }
     }
 
     fn stat(&self, t: FileType, name: &str) -> Result<u64> {

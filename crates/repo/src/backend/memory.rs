@@ -86,10 +86,8 @@ impl Backend for MemoryBackend {
         Ok(())
     }
     fn remove(&self, t: FileType, name: &str) -> Result<()> {
-        self.map()
-            .remove(&key(t, name))
-            .map(|_| ())
-            .ok_or_else(|| Error::NotFound(format!("{}/{name}", t.dir())))
+        self.map().remove(&key(t, name));
+        Ok(())
     }
     fn stat(&self, t: FileType, name: &str) -> Result<u64> {
         self.map()

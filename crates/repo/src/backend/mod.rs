@@ -159,10 +159,13 @@ pub trait Backend: Send + Sync {
     fn connections(&self) -> usize {
         1
     }
-    /// Remove a file.
+    /// Remove a file. A file already gone is not an error: removal is
+    /// idempotent, as object stores make it, so a retried request or two
+    /// prunes racing agree, and no store is asked whether the file exists
+    /// first (a request per removed pack).
     ///
     /// # Errors
-    /// [`crate::Error::NotFound`], I/O failures.
+    /// I/O failures.
     fn remove(&self, t: FileType, name: &str) -> Result<()>;
     /// The size of a file.
     ///
@@ -290,6 +293,7 @@ pub(crate) mod tests {
         assert_eq!(b.stat(FileType::Pack, &id).unwrap(), 10);
         assert_eq!(b.list(FileType::Pack).unwrap(), vec![(id.clone(), 10)]);
         assert!(b.list(FileType::Index).unwrap().is_empty());
+        b.remove(FileType::Pack, &id).unwrap();
         b.remove(FileType::Pack, &id).unwrap();
         assert!(b.list(FileType::Pack).unwrap().is_empty());
         assert!(b.stat(FileType::Pack, &id).is_err());

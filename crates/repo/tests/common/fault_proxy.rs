@@ -81,6 +81,8 @@ struct Faults {
     /// Cut the first answer carrying a whole object (from its first byte
     /// to its last) whose request path contains this, once per path.
     cut_first_whole: Option<String>,
+    /// Cut the first S3 listing page (`?list-type=2`), once.
+    cut_first_listing: bool,
     cut_paths: Arc<Mutex<BTreeSet<String>>>,
 }
 
@@ -99,6 +101,24 @@ impl FaultProxy {
                 fail_every,
                 cut_every,
                 cut_first_whole: None,
+                cut_first_listing: false,
+                cut_paths: Default::default(),
+            },
+        )
+    }
+
+    /// A proxy to `upstream` that answers everything but cuts the first
+    /// S3 listing page half-way through its body: a listing must be asked
+    /// again, not fail the command.
+    pub fn cutting_first_listing(upstream: &str) -> FaultProxy {
+        FaultProxy::start_with(
+            upstream,
+            Faults {
+                busy: Busy::S3,
+                fail_every: u64::MAX,
+                cut_every: u64::MAX,
+                cut_first_whole: None,
+                cut_first_listing: true,
                 cut_paths: Default::default(),
             },
         )
@@ -116,6 +136,7 @@ impl FaultProxy {
                 fail_every: u64::MAX,
                 cut_every: u64::MAX,
                 cut_first_whole: Some(path_part.to_string()),
+                cut_first_listing: false,
                 cut_paths: Default::default(),
             },
         )
@@ -249,7 +270,13 @@ fn serve(
                         && whole_object(&lines)
                         && faults.cut_paths.lock().unwrap().insert(path.to_string())
                 });
-                if !is_head && resp_body.len() > 16 && (n % cut_every == 0 || cut_first) {
+                let cut_listing = faults.cut_first_listing
+                    && head[0].contains("list-type=2")
+                    && faults.cut_paths.lock().unwrap().insert("(listing)".into());
+                if !is_head
+                    && resp_body.len() > 16
+                    && (n % cut_every == 0 || cut_first || cut_listing)
+                {
                     counts.cut.fetch_add(1, Ordering::SeqCst);
                     client.write_all(resp_head)?;
                     client.write_all(&resp_body[..resp_body.len() / 2])?;

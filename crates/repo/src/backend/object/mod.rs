@@ -327,11 +327,11 @@ impl ObjectBackend {
         }
     }
 
-    /// An opendal failure of a read: the transport retried the request and
-    /// marks what it gave up on as persistent; what is left broke off in
-    /// the body, and reading again may help.
-    fn read_failure(&self, key: &str, e: &opendal::Error) -> Attempt {
-        let err = self.error("read", key, e);
+    /// An opendal failure of a read or a listing: the transport retried
+    /// the request and marks what it gave up on as persistent; what is left
+    /// broke off in the body, and asking again may help.
+    fn body_failure(&self, op: &'static str, key: &str, e: &opendal::Error) -> Attempt {
+        let err = self.error(op, key, e);
         if !e.is_persistent() && e.kind() == ErrorKind::Unexpected {
             Attempt::BrokenBody(err)
         } else {
@@ -384,7 +384,7 @@ impl ObjectBackend {
                     )),
                     _ => Ok(buf),
                 },
-                Err(e) => Err(self.read_failure(key, &e)),
+                Err(e) => Err(self.body_failure("read", key, &e)),
             }
         })
     }
@@ -514,10 +514,13 @@ impl Backend for ObjectBackend {
             FileType::Config => return Err(Error::InvalidArgument("config is not listed".into())),
             _ => format!("{}/", t.dir()),
         };
-        let entries = self
-            .rt
-            .block_on(async { self.meta.list_with(&dir).recursive(true).await })
-            .map_err(|e| self.error("list", &dir, &e))?;
+        // A page whose body breaks off fails the whole listing, which is
+        // then asked again from the start.
+        let entries = self.retrying_body(|| {
+            self.rt
+                .block_on(async { self.meta.list_with(&dir).recursive(true).await })
+                .map_err(|e| self.body_failure("list", &dir, &e))
+        })?;
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             if !e.metadata().is_file() {
@@ -561,13 +564,13 @@ impl Backend for ObjectBackend {
         let key = Self::key(t, name)?;
         self.retrying_body(|| {
             let chunks = ChunkReader::open(self, t, &key, length)
-                .map_err(|e| self.read_failure(&key, &e))?;
+                .map_err(|e| self.body_failure("read", &key, &e))?;
             let mut body = super::stream::Body::new(chunks, length);
             let verdict = consumer(&mut body);
             // The body's failure, whatever the consumer made of it: the
             // store's error when it had one, else a short body.
             if let Some(e) = body.inner_mut().error.take() {
-                return Err(self.read_failure(&key, &e));
+                return Err(self.body_failure("read", &key, &e));
             }
             if let Some(e) = body.take_failure() {
                 return Err(self.short_body(&key, e));
@@ -621,9 +624,7 @@ impl Backend for ObjectBackend {
 
     fn remove(&self, t: FileType, name: &str) -> Result<()> {
         let key = Self::key(t, name)?;
-        // Object stores delete a missing key without complaint; the
-        // contract says NotFound.
-        self.stat(t, name)?;
+        // A missing key is deleted without complaint, as the contract says.
         self.rt
             .block_on(self.op(t).delete(&key))
             .map_err(|e| self.error("remove", &key, &e))
