@@ -85,6 +85,10 @@ pub enum Error {
     /// Another restore is writing into the same target directory.
     #[error("restore target {} is locked: another restore is writing into it", .0.display())]
     TargetBusy(PathBuf),
+    /// The target, symlinks resolved, is outside the directories the
+    /// restore was confined to.
+    #[error("restore target {} is outside the directories restores may write to", .0.display())]
+    TargetOutsideRoots(PathBuf),
     /// The restore was asked for an empty target and it has entries.
     #[error("restore target {} is not empty", .0.display())]
     TargetNotEmpty(PathBuf),

@@ -170,5 +170,6 @@ pub use lock::{lock, remove_all_locks, unlock_stale, Lock};
 pub use prune::{prune, PruneSummary};
 pub use repository::{IndexEntry, Repository, SnapshotList};
 pub use restorer::{
-    restore, restore_with_progress, RestoreOptions, RestoreProgress, RestoreSummary,
+    resolve_existing_prefix, restore, restore_with_progress, RestoreOptions, RestoreProgress,
+    RestoreSummary,
 };

@@ -332,7 +332,16 @@ async fn restore_through_the_api_runs_as_a_job_and_is_audited() {
         "<h1>hello</h1>"
     );
 
-    let actions = h.audit_actions().await;
+    // The run's own record follows its end (the scheduler audits once the
+    // run is over), so it may land a moment after the run reads as ended.
+    let mut actions = h.audit_actions().await;
+    for _ in 0..200 {
+        if actions.contains(&"job.run success restore:app".to_string()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        actions = h.audit_actions().await;
+    }
     assert!(
         actions.contains(&"backup.restore success app".to_string()),
         "{actions:?}"
@@ -434,6 +443,7 @@ async fn a_restore_into_a_target_filled_since_its_request_fails_instead_of_mixin
         let task = bulwark_ops::RestoreJob {
             backup: backup.clone(),
             request: request.clone(),
+            roots: vec![],
         };
         let scheduler = &h.state.instance.scheduler;
         let run = scheduler

@@ -620,6 +620,7 @@ fn verify_blocking(
         include: sampled.iter().map(|f| glob_literal(&f.path)).collect(),
         // A fresh temporary directory: nothing to check.
         require_empty: false,
+        confine_to: Vec::new(),
         verify: false,
         cancel: cancel.clone(),
     };

@@ -77,13 +77,17 @@ impl RestoreRequest {
         // Snapshots hold absolute paths, restored under the target: into
         // `/` (however spelt: `//`, a symlink to it) they land on the
         // originals, rolling live data back.
-        let real = canonical_prefix(&self.target);
+        let real = bulwark_repo::resolve_existing_prefix(&self.target);
         if real == Path::new("/") {
             return Err(RestoreRequestError::Root(self.target.clone()));
         }
         // Resolved on both sides: a symlink under a root that leads out of
         // it is outside, and a root given through a symlink still counts.
-        if !roots.is_empty() && !roots.iter().any(|r| real.starts_with(canonical_prefix(r))) {
+        if !roots.is_empty()
+            && !roots
+                .iter()
+                .any(|r| real.starts_with(bulwark_repo::resolve_existing_prefix(r)))
+        {
             return Err(RestoreRequestError::OutsideRoots {
                 target: self.target.clone(),
                 roots: roots.to_vec(),
@@ -102,25 +106,6 @@ impl RestoreRequest {
             Err(_) => {}
         }
         Ok(())
-    }
-}
-
-/// `path` with its longest existing prefix resolved (symlinks followed)
-/// and the rest appended as written.
-fn canonical_prefix(path: &Path) -> PathBuf {
-    let mut rest = Vec::new();
-    let mut at = path;
-    loop {
-        if let Ok(real) = at.canonicalize() {
-            return rest.iter().rev().fold(real, |p, c| p.join(c));
-        }
-        match (at.parent(), at.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                at = parent;
-            }
-            _ => return path.to_path_buf(),
-        }
     }
 }
 
@@ -184,6 +169,9 @@ pub struct RestoreDone {
 pub struct RestoreJob {
     pub backup: BackupConfig,
     pub request: RestoreRequest,
+    /// `[server] restore_roots`, checked again when the run claims the
+    /// target (a symlink may have been planted since the request).
+    pub roots: Vec<PathBuf>,
 }
 
 impl RestoreJob {
@@ -199,6 +187,7 @@ impl Task for RestoreJob {
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Result<RestoreDone, RunError>> {
         let cfg = self.backup.clone();
         let request = self.request.clone();
+        let roots = self.roots.clone();
         let (cancel, progress) = (ctx.cancel.clone(), ctx.progress.clone());
         Box::pin(async move {
             let work = tokio::task::spawn_blocking(move || -> Result<RestoreDone, BackupError> {
@@ -215,6 +204,7 @@ impl Task for RestoreJob {
                     // Checked again under the target's lock: another
                     // restore may have filled it since the request.
                     require_empty: !request.overwrite,
+                    confine_to: roots,
                     verify: false,
                     cancel,
                 };
@@ -232,7 +222,8 @@ impl Task for RestoreJob {
                         backup: cfg.name.clone(),
                         message: RestoreRequestError::NotEmpty(request.target.clone()).to_string(),
                     },
-                    bulwark_repo::Error::TargetBusy(_) => BackupError::Other {
+                    bulwark_repo::Error::TargetBusy(_)
+                    | bulwark_repo::Error::TargetOutsideRoots(_) => BackupError::Other {
                         backup: cfg.name.clone(),
                         message: e.to_string(),
                     },

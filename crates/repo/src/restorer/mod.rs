@@ -25,6 +25,8 @@
 
 mod target;
 
+pub use target::resolve_existing_prefix;
+
 use std::collections::HashMap;
 use std::fs;
 use std::io::{ErrorKind, Read};
@@ -66,6 +68,11 @@ pub struct RestoreOptions {
     /// Refuse a target that has entries. Checked once the target is locked
     /// for this restore, so a restore that finished in between counts.
     pub require_empty: bool,
+    /// When not empty, refuse a target that is not one of these directories
+    /// or below one, symlinks resolved: checked before the target is
+    /// created and again on the directory locked, so a symlink planted
+    /// after an earlier check cannot lead the restore elsewhere.
+    pub confine_to: Vec<PathBuf>,
     /// Re-read every restored file and compare it with the snapshot.
     pub verify: bool,
     /// Stops the restore (polled per tree node and per blob): it returns
@@ -142,7 +149,7 @@ fn restore_inner(
     let _lock = crate::lock::lock_for_reading(repo)?;
     let (sid, snap) = repo.find_snapshot(spec)?;
     // Held to the end: no other restore writes here meanwhile.
-    let _target = target::claim(&opts.target, opts.require_empty)?;
+    let _target = target::claim(&opts.target, opts.require_empty, &opts.confine_to)?;
     let mut w = Walker {
         repo,
         cancel: &opts.cancel,

@@ -71,6 +71,7 @@ pub(crate) async fn restore(
     let task = RestoreJob {
         backup: backup.clone(),
         request,
+        roots: state.instance.config.server.restore_roots.clone(),
     };
     let started = state
         .instance
