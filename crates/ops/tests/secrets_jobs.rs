@@ -358,13 +358,20 @@ impl FailureSink for Sink {
     }
 }
 
-/// Holds every failure notification until the test lets it go.
-struct HeldSink(tokio::sync::Semaphore);
+/// Holds every failure notification until the test lets it go, counting
+/// those begun and recording those let through, in order.
+struct HeldSink {
+    gate: tokio::sync::Semaphore,
+    begun: AtomicUsize,
+    sent: std::sync::Mutex<Vec<String>>,
+}
 
 impl FailureSink for HeldSink {
-    fn job_failed<'a>(&'a self, _run: &'a JobRun) -> BoxFuture<'a, ()> {
+    fn job_failed<'a>(&'a self, run: &'a JobRun) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let _ = self.0.acquire().await;
+            self.begun.fetch_add(1, Ordering::SeqCst);
+            let _ = self.gate.acquire().await;
+            self.sent.lock().unwrap().push(run.summary.clone());
         })
     }
 }
@@ -383,7 +390,11 @@ async fn ended_run_frees_body(store: Store, _db: TestDb) {
         fail: true,
         gate: tokio::sync::Semaphore::new(100),
     });
-    let sink = Arc::new(HeldSink(tokio::sync::Semaphore::new(0)));
+    let sink = Arc::new(HeldSink {
+        gate: tokio::sync::Semaphore::new(0),
+        begun: AtomicUsize::new(0),
+        sent: Default::default(),
+    });
     let mut s = Scheduler::new(store.clone());
     s.add(Job {
         name: "report".into(),
@@ -412,11 +423,21 @@ async fn ended_run_frees_body(store: Store, _db: TestDb) {
     while bad.runs.load(Ordering::SeqCst) < 2 && !second.is_finished() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    sink.0.add_permits(2);
+    // The second run ended too, but its notification waits its turn
+    // behind the first's: the alert sees the runs in order.
+    for _ in 0..20 {
+        assert_eq!(sink.begun.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sink.gate.add_permits(2);
     let (first, second) = (first.await.unwrap(), second.await.unwrap());
     assert_eq!(first.unwrap().outcome, RunOutcome::Failure);
     assert_eq!(second.unwrap().outcome, RunOutcome::Failure);
     assert_eq!(bad.runs.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        *sink.sent.lock().unwrap(),
+        ["failed on run 1", "failed on run 2"]
+    );
 }
 
 on_both!(claims_never_overlap_and_slots_run_once, claims_body);

@@ -207,6 +207,10 @@ pub struct Scheduler {
     jobs: BTreeMap<String, Job>,
     instance: String,
     running: Mutex<HashSet<String>>,
+    /// Per job, the turn to send a finished run's notifications: runs of
+    /// one job notify in the order they ended, so a later failure's alert
+    /// is never resolved by an earlier success arriving late.
+    notifying: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The progress of the runs in flight on this instance, by run id.
     progress: Mutex<HashMap<String, ProgressHandle>>,
     sink: Option<Arc<dyn FailureSink>>,
@@ -302,6 +306,7 @@ impl Scheduler {
                 hex::encode(rand::random::<[u8; 3]>())
             ),
             running: Mutex::new(HashSet::new()),
+            notifying: Mutex::new(HashMap::new()),
             progress: Mutex::new(HashMap::new()),
             sink: None,
             cancel: Cancel::new(),
@@ -525,7 +530,15 @@ impl Scheduler {
         // The run is over and its lease released: the job is free again in
         // this process as it already is for other instances. Held through
         // the notifications below, a client that saw the run end and
-        // started the job again would be told it is still running.
+        // started the job again would be told it is still running. The
+        // notification turn is taken first, so the next run's wait behind
+        // this one's.
+        let turn = self
+            .notifying
+            .lock()
+            .map(|mut m| m.entry(name.to_string()).or_default().clone())
+            .unwrap_or_default();
+        let _turn = turn.lock_owned().await;
         drop(guard);
         match outcome {
             RunOutcome::Success => {
