@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use bulwark_ops::{append_audit, Actor, Entry, Outcome, Principal, Role, Session};
 
 use crate::client::client_ip;
@@ -163,8 +163,33 @@ fn csrf_ok(headers: &HeaderMap, token: &str) -> bool {
         .is_some_and(|presented| Session::csrf_matches(token, presented.trim()))
 }
 
-/// The session token from the request's cookies, the `__Host-` one first:
-/// over TLS a plain cookie may have been planted by a plain-HTTP page.
+/// Takes the plain session cookie out of `headers`, keeping every other
+/// cookie: over TLS only the `__Host-` one is believed.
+pub(crate) fn drop_plain_session_cookie(headers: &mut HeaderMap) {
+    let kept: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| {
+            pair.split_once('=')
+                .is_none_or(|(name, _)| name != SESSION_COOKIE)
+        })
+        .map(str::to_string)
+        .collect();
+    headers.remove(header::COOKIE);
+    if kept.is_empty() {
+        return;
+    }
+    if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+        headers.insert(header::COOKIE, v);
+    }
+}
+
+/// The session token from the request's cookies, the `__Host-` one first
+/// (over TLS the plain one never gets here: see `strict_transport`).
 pub(crate) fn session_token(headers: &HeaderMap) -> Option<&str> {
     let cookie = |wanted: &str| {
         headers
@@ -334,5 +359,25 @@ mod tests {
             &["bulwark_session=plain", "__Host-bulwark_session="],
             Some("plain"),
         );
+    }
+
+    #[test]
+    fn over_tls_the_plain_session_cookie_is_dropped_and_the_rest_kept() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            "a=1; bulwark_session=planted".parse().unwrap(),
+        );
+        h.append(
+            header::COOKIE,
+            "__Host-bulwark_session=tls".parse().unwrap(),
+        );
+        drop_plain_session_cookie(&mut h);
+        assert_eq!(h.get_all(header::COOKIE).iter().count(), 1);
+        assert_eq!(h[header::COOKIE], "a=1; __Host-bulwark_session=tls");
+        let mut only_planted = HeaderMap::new();
+        only_planted.append(header::COOKIE, "bulwark_session=planted".parse().unwrap());
+        drop_plain_session_cookie(&mut only_planted);
+        assert_eq!(session_token(&only_planted), None);
     }
 }

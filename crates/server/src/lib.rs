@@ -65,17 +65,23 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
 }
 
-/// HSTS on every answer to a client that came over TLS (through a trusted
-/// proxy: Bulwark serves plain HTTP): its browser then never tries plain
-/// HTTP on this host for a year, so a network attacker cannot strip TLS
-/// off the sign-in. Not over plain HTTP, where browsers ignore it anyway.
+/// For a client that came over TLS (through a trusted proxy: Bulwark
+/// serves plain HTTP): only the `__Host-` session cookie counts, the plain
+/// one is taken out of the request (a plain-HTTP page or a subdomain may
+/// have planted it, to sign the victim into the attacker's session); and
+/// every answer carries HSTS, so the browser never tries plain HTTP on
+/// this host for a year and a network attacker cannot strip TLS off the
+/// sign-in. Over plain HTTP neither applies (browsers ignore HSTS there).
 async fn strict_transport(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
     request: Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let https = client::forwarded_https(&parts, &state.instance.config.server.trusted_proxies);
+    if https {
+        auth::drop_plain_session_cookie(&mut parts.headers);
+    }
     let mut response = next.run(Request::from_parts(parts, body)).await;
     if https {
         response.headers_mut().insert(

@@ -72,6 +72,28 @@ async fn cookie_is_secure_behind_a_trusted_tls_proxy_only() {
         "{cookie}"
     );
     assert_eq!(direct.strict_transport, None);
+
+    // Over TLS only the `__Host-` cookie counts: a plain one, even holding
+    // a live session (planted by a plain-HTTP page to sign the victim into
+    // the attacker's session), is not believed.
+    let plain = cookie.split(';').next().unwrap().to_string();
+    let whoami = |peer: &'static str, cookie: String| {
+        let h = &h;
+        async move {
+            let headers = [("x-forwarded-proto", "https"), ("cookie", cookie.as_str())];
+            h.call_from(peer, "GET", "/api/v1/whoami", &headers).await
+        }
+    };
+    assert_eq!(
+        whoami("192.0.2.7:40000", plain.clone()).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        whoami("10.0.0.1:40000", plain.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let host = plain.replacen("bulwark_session", "__Host-bulwark_session", 1);
+    assert_eq!(whoami("10.0.0.1:40000", host).await, StatusCode::OK);
 }
 
 #[tokio::test]
