@@ -160,9 +160,9 @@ pub trait Backend: Send + Sync {
         1
     }
     /// Remove a file. A file already gone is not an error: removal is
-    /// idempotent, as object stores make it, so a retried request or two
-    /// prunes racing agree, and no store is asked whether the file exists
-    /// first (a request per removed pack).
+    /// idempotent, as object stores make it, so a retried request agrees
+    /// with the first, and no store is asked whether the file exists first
+    /// (a request per removed pack).
     ///
     /// # Errors
     /// I/O failures.
