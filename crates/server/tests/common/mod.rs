@@ -154,18 +154,8 @@ impl Harness {
         key: Option<&str>,
         body: Option<&str>,
     ) -> (StatusCode, String) {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(key) = key {
-            req = req.header("x-dash-key", key);
-        }
-        let req = match body {
-            Some(b) => req
-                .header("content-type", "application/json")
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        self.send(req).await
+        let (status, _, text) = self.exchange(method, uri, key, body).await;
+        (status, text)
     }
 
     /// The status and body as JSON (a JSON string when the body is not JSON).
@@ -181,8 +171,8 @@ impl Harness {
         (status, json)
     }
 
-    /// The status, headers and body of a request made as [`Harness::text`]
-    /// makes it.
+    /// The status, headers and body of `method uri`, with `key` in
+    /// `X-Dash-Key` and `body` as JSON when given.
     pub async fn exchange(
         &self,
         method: &str,
