@@ -330,6 +330,17 @@ struct Probe {
     gate: tokio::sync::Semaphore,
 }
 
+impl Probe {
+    /// A job that fails or succeeds, `permits` runs let through at once.
+    fn new(fail: bool, permits: usize) -> Probe {
+        Probe {
+            runs: AtomicUsize::new(0),
+            fail,
+            gate: tokio::sync::Semaphore::new(permits),
+        }
+    }
+}
+
 impl JobAction for Probe {
     fn run<'a>(&'a self, _ctx: &'a JobContext) -> BoxFuture<'a, Result<String, RunError>> {
         Box::pin(async move {
@@ -385,11 +396,7 @@ on_both!(
     ended_run_frees_body
 );
 async fn ended_run_frees_body(store: Store, _db: TestDb) {
-    let bad = Arc::new(Probe {
-        runs: AtomicUsize::new(0),
-        fail: true,
-        gate: tokio::sync::Semaphore::new(100),
-    });
+    let bad = Arc::new(Probe::new(true, 100));
     let sink = Arc::new(HeldSink {
         gate: tokio::sync::Semaphore::new(0),
         begun: AtomicUsize::new(0),
@@ -606,16 +613,8 @@ on_both!(
     manual_runs_body
 );
 async fn manual_runs_body(store: Store, _db: TestDb) {
-    let ok = Arc::new(Probe {
-        runs: AtomicUsize::new(0),
-        fail: false,
-        gate: tokio::sync::Semaphore::new(0),
-    });
-    let bad = Arc::new(Probe {
-        runs: AtomicUsize::new(0),
-        fail: true,
-        gate: tokio::sync::Semaphore::new(100),
-    });
+    let ok = Arc::new(Probe::new(false, 0));
+    let bad = Arc::new(Probe::new(true, 100));
     let sink = Arc::new(Sink::default());
     let mut s = Scheduler::new(store.clone());
     s.add(Job {

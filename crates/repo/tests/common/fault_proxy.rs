@@ -86,6 +86,20 @@ struct Faults {
     cut_paths: Arc<Mutex<BTreeSet<String>>>,
 }
 
+impl Faults {
+    /// Nothing wrong: every request answered as the emulator answers it.
+    fn none() -> Faults {
+        Faults {
+            busy: Busy::S3,
+            fail_every: u64::MAX,
+            cut_every: u64::MAX,
+            cut_first_whole: None,
+            cut_first_listing: false,
+            cut_paths: Default::default(),
+        }
+    }
+}
+
 impl FaultProxy {
     /// A proxy to `upstream` (`http://host:port`) answering as S3 does.
     pub fn start(upstream: &str, fail_every: u64, cut_every: u64) -> FaultProxy {
@@ -100,9 +114,7 @@ impl FaultProxy {
                 busy,
                 fail_every,
                 cut_every,
-                cut_first_whole: None,
-                cut_first_listing: false,
-                cut_paths: Default::default(),
+                ..Faults::none()
             },
         )
     }
@@ -114,12 +126,8 @@ impl FaultProxy {
         FaultProxy::start_with(
             upstream,
             Faults {
-                busy: Busy::S3,
-                fail_every: u64::MAX,
-                cut_every: u64::MAX,
-                cut_first_whole: None,
                 cut_first_listing: true,
-                cut_paths: Default::default(),
+                ..Faults::none()
             },
         )
     }
@@ -132,12 +140,8 @@ impl FaultProxy {
         FaultProxy::start_with(
             upstream,
             Faults {
-                busy: Busy::S3,
-                fail_every: u64::MAX,
-                cut_every: u64::MAX,
                 cut_first_whole: Some(path_part.to_string()),
-                cut_first_listing: false,
-                cut_paths: Default::default(),
+                ..Faults::none()
             },
         )
     }
